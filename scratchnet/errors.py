@@ -1,0 +1,31 @@
+"""The exception hierarchy: every error scratchnet raises on bad input is a ScratchnetError."""
+
+from __future__ import annotations
+
+
+class ScratchnetError(Exception):
+    """Root of every error scratchnet raises on purpose; its message is one line for the user."""
+
+
+class ShapeError(ScratchnetError):
+    """Arrays or nested lists whose shapes do not fit together."""
+
+
+class LabelError(ScratchnetError):
+    """Labels that are not integers in the range the network's output allows."""
+
+
+class ConfigError(ScratchnetError):
+    """An invalid setting: an architecture, a hyperparameter, a CLI flag."""
+
+
+class ModelFormatError(ScratchnetError):
+    """A model file pair (NAME.json + NAME.npz) that is damaged, unsafe or not understood."""
+
+
+class DatasetError(ScratchnetError):
+    """A dataset file that is missing, damaged or truncated, or that cannot be downloaded."""
+
+
+class TrainingError(ScratchnetError):
+    """Training that cannot go on, for example a loss that became NaN or infinite."""
