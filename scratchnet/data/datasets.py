@@ -1,0 +1,314 @@
+"""MNIST and Fashion-MNIST: where their files are looked for, how they are verified and loaded.
+
+Directory resolution, highest priority first: the ``data_dir`` argument, the
+``SCRATCHNET_DATA_DIR`` environment variable, the user cache directory
+(``$XDG_CACHE_HOME/scratchnet`` or ``~/.cache/scratchnet``). In each, a dataset's
+files live in ``<dir>/<name>/``, or directly in ``<dir>`` if that subfolder does
+not exist. Files found nowhere are downloaded into ``<cache>/<name>/``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+from scratchnet.data.download import DEFAULT_TIMEOUT, download_file
+from scratchnet.data.idx import read_idx
+from scratchnet.errors import DatasetError
+
+__all__ = [
+    "DATASETS",
+    "DATA_DIR_ENV",
+    "Dataset",
+    "DatasetSpec",
+    "FileSpec",
+    "cache_dir",
+    "load_dataset",
+    "resolve_data_dir",
+]
+
+DATA_DIR_ENV = "SCRATCHNET_DATA_DIR"
+
+
+@dataclass(frozen=True)
+class FileSpec:
+    """One IDX file: its canonical (gzipped) name, the sha256 of its decompressed bytes, its shape."""
+
+    filename: str
+    sha256: str
+    shape: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """Everything needed to find, download and verify one MNIST-format dataset."""
+
+    name: str
+    train_images: FileSpec
+    train_labels: FileSpec
+    test_images: FileSpec
+    test_labels: FileSpec
+    class_names: tuple[str, ...]
+    mirrors: tuple[str, ...]
+
+    @property
+    def files(self) -> tuple[FileSpec, FileSpec, FileSpec, FileSpec]:
+        """The four files, in the order train images, train labels, test images, test labels."""
+        return (self.train_images, self.train_labels, self.test_images, self.test_labels)
+
+
+@dataclass(frozen=True, eq=False)  # eq=False: comparing arrays with == is elementwise, not a bool
+class Dataset:
+    """A loaded dataset: uint8 images ``(n, 28, 28)`` and uint8 labels ``(n,)`` in ``0..len(class_names)-1``."""
+
+    name: str
+    train_images: NDArray[np.uint8]
+    train_labels: NDArray[np.uint8]
+    test_images: NDArray[np.uint8]
+    test_labels: NDArray[np.uint8]
+    class_names: tuple[str, ...]
+
+    @property
+    def num_classes(self) -> int:
+        """The number of classes."""
+        return len(self.class_names)
+
+
+# The checksums are of the DECOMPRESSED files, so that recompressed copies (as
+# Debian ships Fashion-MNIST) and uncompressed copies are accepted too. Values
+# from /work/shared/data/{mnist,fashion-mnist}/README.md.
+_MNIST = DatasetSpec(
+    name="mnist",
+    train_images=FileSpec(
+        "train-images-idx3-ubyte.gz",
+        "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+        (60000, 28, 28),
+    ),
+    train_labels=FileSpec(
+        "train-labels-idx1-ubyte.gz",
+        "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+        (60000,),
+    ),
+    test_images=FileSpec(
+        "t10k-images-idx3-ubyte.gz",
+        "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+        (10000, 28, 28),
+    ),
+    test_labels=FileSpec(
+        "t10k-labels-idx1-ubyte.gz",
+        "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+        (10000,),
+    ),
+    class_names=tuple(str(d) for d in range(10)),
+    mirrors=(
+        "https://ossci-datasets.s3.amazonaws.com/mnist/",
+        "https://storage.googleapis.com/cvdf-datasets/mnist/",
+    ),
+)
+
+_FASHION_MNIST = DatasetSpec(
+    name="fashion-mnist",
+    train_images=FileSpec(
+        "train-images-idx3-ubyte.gz",
+        "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+        (60000, 28, 28),
+    ),
+    train_labels=FileSpec(
+        "train-labels-idx1-ubyte.gz",
+        "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+        (60000,),
+    ),
+    test_images=FileSpec(
+        "t10k-images-idx3-ubyte.gz",
+        "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+        (10000, 28, 28),
+    ),
+    test_labels=FileSpec(
+        "t10k-labels-idx1-ubyte.gz",
+        "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
+        (10000,),
+    ),
+    class_names=(
+        "T-shirt/top",
+        "Trouser",
+        "Pullover",
+        "Dress",
+        "Coat",
+        "Sandal",
+        "Shirt",
+        "Sneaker",
+        "Bag",
+        "Ankle boot",
+    ),
+    mirrors=(
+        "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
+        "https://github.com/zalandoresearch/fashion-mnist/raw/master/data/fashion/",
+    ),
+)
+
+#: The known datasets by name. A plain dict so other MNIST-format datasets can be registered.
+DATASETS: dict[str, DatasetSpec] = {spec.name: spec for spec in (_MNIST, _FASHION_MNIST)}
+
+
+def cache_dir() -> Path:
+    """The user cache directory: ``$XDG_CACHE_HOME/scratchnet``, else ``~/.cache/scratchnet``."""
+    xdg = os.environ.get("XDG_CACHE_HOME", "")
+    # The XDG spec says relative values are invalid and must be ignored.
+    if xdg and os.path.isabs(xdg):
+        return Path(xdg) / "scratchnet"
+    try:
+        home = Path.home()
+    except RuntimeError:  # no HOME and no passwd entry, e.g. in some containers
+        raise DatasetError(
+            f"cannot find the home directory for the cache; set XDG_CACHE_HOME or {DATA_DIR_ENV}"
+        ) from None
+    return home / ".cache" / "scratchnet"
+
+
+def _search_dirs(data_dir: str | os.PathLike[str] | None) -> list[Path]:
+    """The base directories to search, highest priority first, without duplicates."""
+    bases: list[Path] = []
+    if data_dir is not None:
+        bases.append(Path(data_dir).expanduser())
+    env = os.environ.get(DATA_DIR_ENV, "")
+    if env:
+        bases.append(Path(env).expanduser())
+    try:
+        bases.append(cache_dir())
+    except DatasetError:
+        if not bases:
+            raise
+    unique: list[Path] = []
+    for base in bases:
+        if base not in unique:
+            unique.append(base)
+    return unique
+
+
+def resolve_data_dir(data_dir: str | os.PathLike[str] | None = None) -> Path:
+    """The data directory in effect: ``data_dir`` if given, else ``$SCRATCHNET_DATA_DIR``, else the cache dir.
+
+    A dataset's files belong in ``resolve_data_dir(...) / name``. The directory may not exist yet.
+    """
+    return _search_dirs(data_dir)[0]
+
+
+def _lookup(name: str) -> DatasetSpec:
+    key = name.strip().lower().replace("_", "-")
+    spec = DATASETS.get(key)
+    if spec is None:
+        raise DatasetError(f"unknown dataset {name!r}; known datasets: {', '.join(sorted(DATASETS))}")
+    return spec
+
+
+def _find(bases: Sequence[Path], dataset: str, filename: str) -> Path | None:
+    """The first existing copy of ``filename`` (with or without ``.gz``) in ``<base>/<dataset>/`` or ``<base>/``."""
+    plain = filename.removesuffix(".gz")
+    for base in bases:
+        sub = base / dataset
+        folder = sub if sub.is_dir() else base
+        for candidate in (plain + ".gz", plain):
+            path = folder / candidate
+            if path.is_file():
+                return path
+    return None
+
+
+def _check_pair(
+    images: NDArray[np.uint8],
+    labels: NDArray[np.uint8],
+    image_path: Path,
+    label_path: Path,
+    image_spec: FileSpec,
+    num_classes: int,
+) -> None:
+    if images.ndim != len(image_spec.shape) or images.shape[1:] != image_spec.shape[1:]:
+        raise DatasetError(
+            f"{image_path}: images have shape {images.shape}, expected (n, {', '.join(map(str, image_spec.shape[1:]))})"
+        )
+    if labels.ndim != 1:
+        raise DatasetError(f"{label_path}: labels have shape {labels.shape}, expected one dimension")
+    if len(images) != len(labels):
+        raise DatasetError(
+            f"{image_path} has {len(images)} images but {label_path} has {len(labels)} labels"
+        )
+    if len(images) != image_spec.shape[0]:
+        raise DatasetError(f"{image_path}: {len(images)} images, expected {image_spec.shape[0]}")
+    bad = labels >= num_classes
+    if bad.any():
+        index = int(np.argmax(bad))
+        raise DatasetError(
+            f"{label_path}: label {int(labels[index])} at index {index} is outside 0..{num_classes - 1}"
+        )
+
+
+def load_dataset(
+    name: str,
+    data_dir: str | os.PathLike[str] | None = None,
+    *,
+    download: bool = True,
+    progress: bool = True,
+    mirrors: Sequence[str] | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> Dataset:
+    """Load ``name`` (see :data:`DATASETS`), verifying every file; download missing files if allowed.
+
+    Files may be gzipped or not and named with or without ``.gz``: the sha256 of
+    the decompressed contents is what is checked. ``mirrors`` overrides the
+    dataset's download mirrors. ``progress`` shows download progress on stderr
+    when it is a terminal. Every problem raises :class:`DatasetError`.
+    """
+    spec = _lookup(name)
+    bases = _search_dirs(data_dir)
+    found: dict[str, Path] = {}
+    missing: list[str] = []
+    for f in spec.files:
+        path = _find(bases, spec.name, f.filename)
+        if path is None:
+            missing.append(f.filename)
+        else:
+            found[f.filename] = path
+
+    if missing:
+        target = bases[0] / spec.name
+        looked = ", ".join(str(b) for b in bases)
+        hint = (
+            f"put {', '.join(missing)} in {target}{os.sep} "
+            f"(or pass --data-dir DIR / set {DATA_DIR_ENV}=DIR for a DIR holding {spec.name}{os.sep}); looked in {looked}"
+        )
+        if not download:
+            raise DatasetError(f"{spec.name}: dataset files not found and downloading is off; {hint}")
+        try:
+            destination = cache_dir() / spec.name
+            for f in spec.files:
+                if f.filename in missing:
+                    found[f.filename] = download_file(
+                        f.filename,
+                        spec.mirrors if mirrors is None else mirrors,
+                        destination,
+                        f.sha256,
+                        progress=progress,
+                        timeout=timeout,
+                    )
+        except DatasetError as exc:
+            raise DatasetError(f"{spec.name}: dataset files not found and the download failed ({exc}); {hint}") from exc
+
+    arrays = [read_idx(found[f.filename], sha256=f.sha256) for f in spec.files]
+    train_images, train_labels, test_images, test_labels = arrays
+    paths = [found[f.filename] for f in spec.files]
+    num_classes = len(spec.class_names)
+    _check_pair(train_images, train_labels, paths[0], paths[1], spec.train_images, num_classes)
+    _check_pair(test_images, test_labels, paths[2], paths[3], spec.test_images, num_classes)
+    return Dataset(
+        name=spec.name,
+        train_images=train_images,
+        train_labels=train_labels,
+        test_images=test_images,
+        test_labels=test_labels,
+        class_names=spec.class_names,
+    )

@@ -1,0 +1,20 @@
+"""Shared pytest fixtures."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture
+def data_dir() -> Path:
+    """The real dataset directory: $SCRATCHNET_DATA_DIR, else ../shared/data next to the repository; skip if neither."""
+    env = os.environ.get("SCRATCHNET_DATA_DIR")
+    if env:
+        return Path(env)
+    shared = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+    if shared.is_dir():
+        return shared
+    pytest.skip("no real dataset directory (set SCRATCHNET_DATA_DIR or provide ../shared/data)")
