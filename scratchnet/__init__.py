@@ -1,0 +1,24 @@
+"""scratchnet: a neural-network library written from scratch, as readable loops and as NumPy."""
+
+from scratchnet.errors import (
+    ConfigError,
+    DatasetError,
+    LabelError,
+    ModelFormatError,
+    ScratchnetError,
+    ShapeError,
+    TrainingError,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ConfigError",
+    "DatasetError",
+    "LabelError",
+    "ModelFormatError",
+    "ScratchnetError",
+    "ShapeError",
+    "TrainingError",
+    "__version__",
+]

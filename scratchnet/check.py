@@ -1,0 +1,180 @@
+"""The cross-check: the loops reference against the vectorized backend, and both against finite
+differences. ``scratchnet check``, ``scratchnet train`` and the tests all call this module.
+
+A comparison reports, per tensor, the largest absolute difference and the relative difference:
+that largest absolute difference divided by the largest magnitude in the two tensors (the tensor's
+scale). Elementwise relative errors would flag harmless rounding in entries that cancel to nearly zero.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from scratchnet import rng
+from scratchnet.architecture import build_network
+from scratchnet.loops.tensor import flatten
+
+CROSS_TOLERANCE = 1e-12  # relative, loops against vectorized in float64
+GRADIENT_RTOL = 1e-5  # finite differences: relative to the gradient's scale ...
+GRADIENT_ATOL = 1e-8  # ... plus the rounding error of a central difference
+FD_STEP = 1e-5
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """How far two versions of one tensor are apart, and whether that is within tolerance."""
+
+    name: str
+    max_abs: float
+    max_rel: float
+    passed: bool
+
+
+def compare(name: str, actual: Any, expected: Any, rtol: float, atol: float = 0.0) -> Comparison:
+    """Compare two tensors (nested lists, arrays or floats) as flat lists of floats."""
+    a, b = flat_floats(actual), flat_floats(expected)
+    if len(a) != len(b):
+        return Comparison(name, math.inf, math.inf, False)
+    max_abs = max((abs(x - y) for x, y in zip(a, b)), default=0.0)
+    scale = max((max(abs(x), abs(y)) for x, y in zip(a, b)), default=0.0)
+    max_rel = max_abs / scale if scale > 0.0 else (0.0 if max_abs == 0.0 else math.inf)
+    finite = all(math.isfinite(x) for x in a) and all(math.isfinite(y) for y in b)
+    return Comparison(name, max_abs, max_rel, finite and max_abs <= rtol * scale + atol)
+
+
+def flat_floats(value: Any) -> list[float]:
+    """Any float, nested list or array as a flat list of Python floats, in C order."""
+    if hasattr(value, "tolist"):
+        value = value.tolist()
+    if isinstance(value, (int, float)):
+        return [float(value)]
+    return flatten([list(map(float, row)) if isinstance(row, (list, tuple)) else float(row) for row in value])
+
+
+def random_batch(in_features: int, classes: int, batch: int, seed: int) -> tuple[list[list[float]], list[int]]:
+    """Standard normal inputs and uniform labels (stream 1000 and 1001 of ``seed``)."""
+    values = rng.normals(seed, 1000, batch * in_features)
+    inputs = [values[n * in_features:(n + 1) * in_features] for n in range(batch)]
+    upper = 2 if classes == 1 else classes
+    labels = [int(u * upper) for u in rng.uniforms(seed, 1001, batch)]
+    return inputs, labels
+
+
+def shape_of_description(description: Mapping[str, Any]) -> tuple[int, int]:
+    """(inputs, outputs) of an architecture: the first Dense's inputs and the last Dense's outputs."""
+    dense = [layer for layer in description["layers"] if layer["type"] == "Dense"]
+    return int(dense[0]["in_features"]), int(dense[-1]["out_features"])
+
+
+def cross_check(description: Mapping[str, Any], *, batch: int = 4, seed: int = 0, steps: int = 3,
+                lr: float = 0.1, make_optimizers: Callable[[], tuple[Any, Any]] | None = None) -> list[Comparison]:
+    """Build the architecture in both backends (vectorized in float64) from the same parameters and
+    compare forward outputs, loss, every gradient, and the parameters after ``steps`` optimizer steps
+    (SGD with ``lr`` unless ``make_optimizers`` returns a (loops, vectorized) pair)."""
+    from scratchnet import loops, vectorized
+
+    loops_net = build_network(description, backend="loops", seed=seed)
+    vector_net = build_network(description, backend="vectorized", dtype="float64", seed=seed)
+    vector_net.set_params(loops_net.params())
+    in_features, classes = shape_of_description(description)
+    inputs, labels = random_batch(in_features, classes, batch, seed)
+
+    results = []
+    loops_out = loops_net.forward(inputs, training=True)
+    vector_out = vector_net.forward(inputs, training=True)
+    results.append(compare("forward", vector_out, loops_out, CROSS_TOLERANCE))
+    loss_pair = (loops_net.loss(loops_out, labels), vector_net.loss(vector_out, labels))
+    results.append(compare("loss", loss_pair[1], loss_pair[0], CROSS_TOLERANCE))
+    loops_net.backward()
+    vector_net.backward()
+    loops_grads = loops_net.grads()
+    for name, grad in vector_net.grads().items():
+        results.append(compare(f"grad {name}", grad, loops_grads[name], CROSS_TOLERANCE))
+
+    loops_opt, vector_opt = make_optimizers() if make_optimizers else (loops.SGD(lr), vectorized.SGD(lr))
+    for step in range(steps):
+        if step > 0:  # the first step uses the gradients compared above
+            for net in (loops_net, vector_net):
+                out = net.forward(inputs, training=True)
+                net.loss(out, labels)
+                net.backward()
+        loops_opt.step(loops_net)
+        vector_opt.step(vector_net)
+    loops_params = loops_net.params()
+    for name, value in vector_net.params().items():
+        results.append(compare(f"after {steps} steps {name}", value, loops_params[name], CROSS_TOLERANCE))
+    return results
+
+
+def gradient_check(net: Any, inputs: Any, labels: Sequence[int], *, max_per_tensor: int = 0, seed: int = 0,
+                   step: float = FD_STEP) -> list[Comparison]:
+    """Compare ``net``'s backpropagated gradients with central differences
+    (L(p + h) - L(p - h)) / 2h, for every parameter element, or for ``max_per_tensor`` elements
+    of each tensor chosen by ``seed`` when that is > 0. Dropout is off (inference mode)."""
+    out = net.forward(inputs)
+    net.loss(out, labels)
+    net.backward()
+    analytic = {name: flat_floats(grad) for name, grad in net.grads().items()}
+    results = []
+    for index, (name, value) in enumerate(net.params().items()):
+        original = flat_floats(value)
+        shape = shape_of_value(value)
+        positions = list(range(len(original)))
+        if 0 < max_per_tensor < len(positions):
+            positions = rng.permutation(seed, 2000 + index, len(positions))[:max_per_tensor]
+        numeric, backprop = [], []
+        for position in positions:
+            losses = []
+            for sign in (1.0, -1.0):
+                nudged = list(original)
+                nudged[position] += sign * step
+                net.set_params({**net.params(), name: unflatten(nudged, shape)})
+                losses.append(net.loss(net.forward(inputs), labels))
+            numeric.append((losses[0] - losses[1]) / (2.0 * step))
+            backprop.append(analytic[name][position])
+        net.set_params({**net.params(), name: unflatten(original, shape)})
+        results.append(compare(f"grad {name}", backprop, numeric, GRADIENT_RTOL, GRADIENT_ATOL))
+    return results
+
+
+def shape_of_value(value: Any) -> tuple[int, ...]:
+    if hasattr(value, "shape"):
+        return tuple(int(n) for n in value.shape)
+    if value and isinstance(value[0], list):
+        return (len(value), len(value[0]))
+    return (len(value),)
+
+
+def unflatten(flat: list[float], shape: tuple[int, ...]) -> Any:
+    if len(shape) == 1:
+        return flat
+    rows, columns = shape
+    return [flat[r * columns:(r + 1) * columns] for r in range(rows)]
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    """Everything ``scratchnet check`` measured: the backend comparison and both gradient checks."""
+
+    cross: list[Comparison]
+    gradients: dict[str, list[Comparison]]
+
+    @property
+    def passed(self) -> bool:
+        every = self.cross + [c for group in self.gradients.values() for c in group]
+        return all(c.passed for c in every)
+
+
+def full_check(description: Mapping[str, Any], *, batch: int = 4, seed: int = 0, steps: int = 3,
+               max_per_tensor: int = 6) -> CheckReport:
+    """The cross-check plus a finite-difference check of each backend on a sample of elements."""
+    in_features, classes = shape_of_description(description)
+    inputs, labels = random_batch(in_features, classes, batch, seed)
+    gradients = {}
+    for backend in ("loops", "vectorized"):
+        net = build_network(description, backend=backend, dtype="float64", seed=seed)
+        gradients[backend] = gradient_check(net, inputs, labels, max_per_tensor=max_per_tensor, seed=seed)
+    return CheckReport(cross_check(description, batch=batch, seed=seed, steps=steps), gradients)

@@ -1,0 +1,25 @@
+"""The loops backend: the reference implementation, explicit loops over Python floats, standard library only."""
+
+from scratchnet.loops.activations import Identity, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
+from scratchnet.loops.layers import Dense, Dropout
+from scratchnet.loops.losses import BinaryCrossEntropy, CrossEntropy, MeanSquaredError
+from scratchnet.loops.network import Network
+from scratchnet.loops.neuron import Neuron
+from scratchnet.loops.optimizers import SGD
+
+__all__ = [
+    "BinaryCrossEntropy",
+    "CrossEntropy",
+    "Dense",
+    "Dropout",
+    "Identity",
+    "LeakyReLU",
+    "MeanSquaredError",
+    "Network",
+    "Neuron",
+    "ReLU",
+    "SGD",
+    "Sigmoid",
+    "Softmax",
+    "Tanh",
+]

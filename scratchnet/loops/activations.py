@@ -1,0 +1,156 @@
+"""Activation functions, each rule beside its derivative (spec/math.md, section 4).
+
+An elementwise activation a = f(z) passes the gradient back as dL/dz = dL/da * f'(z).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from scratchnet.errors import ConfigError, ShapeError
+from scratchnet.loops.tensor import Batch, Param
+
+
+class Activation:
+    """Shared plumbing of the parameter-free layers: no params, remembers z and a for backward."""
+
+    def __init__(self) -> None:
+        self.inputs: Batch = []
+        self.outputs: Batch = []
+
+    def params(self) -> dict[str, Param]:
+        return {}
+
+    def grads(self) -> dict[str, Param]:
+        return {}
+
+    def set_params(self, named: Mapping[str, Any]) -> None:
+        if named:
+            raise ShapeError(f"{type(self).__name__} has no parameters, got {sorted(named)}")
+
+    def describe(self) -> dict[str, Any]:
+        return {"type": type(self).__name__}
+
+
+class Elementwise(Activation):
+    """An activation applied to every number on its own: subclasses give ``f`` and ``derivative``."""
+
+    def f(self, z: float) -> float:
+        raise NotImplementedError
+
+    def derivative(self, z: float, a: float) -> float:
+        """f'(z), given z and a = f(z) (some derivatives read more simply in terms of a)."""
+        raise NotImplementedError
+
+    def forward(self, inputs: Batch, training: bool = False) -> Batch:
+        self.inputs = inputs
+        self.outputs = [[self.f(z) for z in row] for row in inputs]
+        return self.outputs
+
+    def backward(self, grad_outputs: Batch) -> Batch:
+        return [
+            [g * self.derivative(z, a) for g, z, a in zip(grad_row, z_row, a_row)]
+            for grad_row, z_row, a_row in zip(grad_outputs, self.inputs, self.outputs)
+        ]
+
+
+class ReLU(Elementwise):
+    """a = max(0, z); f'(z) = 1 for z > 0, else 0 (eq. 4.1)."""
+
+    def f(self, z: float) -> float:
+        return z if z > 0.0 else 0.0
+
+    def derivative(self, z: float, a: float) -> float:
+        return 1.0 if z > 0.0 else 0.0
+
+
+class LeakyReLU(Elementwise):
+    """a = z for z > 0, else alpha * z; f'(z) = 1 or alpha (eq. 4.2)."""
+
+    def __init__(self, alpha: float = 0.01) -> None:
+        super().__init__()
+        if not alpha >= 0.0:
+            raise ConfigError(f"LeakyReLU alpha must be >= 0, got {alpha}")
+        self.alpha = alpha
+
+    def f(self, z: float) -> float:
+        return z if z > 0.0 else self.alpha * z
+
+    def derivative(self, z: float, a: float) -> float:
+        return 1.0 if z > 0.0 else self.alpha
+
+    def describe(self) -> dict[str, Any]:
+        return {"type": "LeakyReLU", "alpha": self.alpha}
+
+
+class Sigmoid(Elementwise):
+    """a = 1 / (1 + e^-z), computed without overflow; f'(z) = a (1 - a) (eq. 4.3)."""
+
+    def f(self, z: float) -> float:
+        return sigmoid(z)
+
+    def derivative(self, z: float, a: float) -> float:
+        return a * (1.0 - a)
+
+
+class Tanh(Elementwise):
+    """a = tanh z; f'(z) = 1 - a^2 (eq. 4.4)."""
+
+    def f(self, z: float) -> float:
+        return math.tanh(z)
+
+    def derivative(self, z: float, a: float) -> float:
+        return 1.0 - a * a
+
+
+class Identity(Elementwise):
+    """a = z; f'(z) = 1 (eq. 4.5)."""
+
+    def f(self, z: float) -> float:
+        return z
+
+    def derivative(self, z: float, a: float) -> float:
+        return 1.0
+
+
+class Softmax(Activation):
+    """p_k = e^(z_k - m) / sum_j e^(z_j - m), with m = max_j z_j so no exponent overflows (eq. 4.6).
+
+    Each sample's row is normalised on its own. Followed by ``CrossEntropy``, the network skips this
+    backward and uses the fused gradient (eq. 5.3) instead.
+    """
+
+    def forward(self, inputs: Batch, training: bool = False) -> Batch:
+        self.inputs = inputs
+        self.outputs = [softmax(row) for row in inputs]
+        return self.outputs
+
+    def backward(self, grad_outputs: Batch) -> Batch:
+        """dL/dz_k = p_k (g_k - sum_j g_j p_j), the softmax Jacobian applied to g = dL/dp (eq. 4.7)."""
+        grad_inputs = []
+        for g_row, p_row in zip(grad_outputs, self.outputs):
+            weighted = sum(g * p for g, p in zip(g_row, p_row))
+            grad_inputs.append([p * (g - weighted) for g, p in zip(g_row, p_row)])
+        return grad_inputs
+
+
+def sigmoid(z: float) -> float:
+    """The logistic function 1 / (1 + e^-z), computed without overflow (eq. 4.3)."""
+    e = math.exp(-abs(z))  # never overflows: the exponent is <= 0
+    return 1.0 / (1.0 + e) if z >= 0.0 else e / (1.0 + e)
+
+
+def softmax(z: list[float]) -> list[float]:
+    """Softmax of one row of logits (eq. 4.6)."""
+    m = max(z)
+    exps = [math.exp(value - m) for value in z]
+    total = sum(exps)
+    return [e / total for e in exps]
+
+
+def log_sum_exp(z: list[float]) -> float:
+    """log sum_j e^(z_j), as m + log sum_j e^(z_j - m): finite for any finite logits (eq. 5.2)."""
+    m = max(z)
+    return m + math.log(sum(math.exp(value - m) for value in z))

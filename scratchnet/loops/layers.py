@@ -1,0 +1,117 @@
+"""Layers with parameters or randomness: ``Dense`` and ``Dropout`` (spec/math.md, sections 3 and 7)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from scratchnet import rng
+from scratchnet.errors import ConfigError, ShapeError
+from scratchnet.loops.init import check_initializer, initial_bias, initial_weights
+from scratchnet.loops.neuron import Neuron
+from scratchnet.loops.tensor import Batch, Param, as_batch, shape_of
+
+
+class Dense:
+    """A fully connected layer: a list of ``out_features`` neurons, each seeing all ``in_features`` inputs.
+
+    Parameters are ``weight`` ``(out_features, in_features)`` (row j is neuron j's weights) and
+    ``bias`` ``(out_features,)``.
+    """
+
+    def __init__(self, in_features: int, out_features: int, *, init: str = "he_normal", seed: int = 0) -> None:
+        if in_features < 1 or out_features < 1:
+            raise ConfigError(f"Dense needs at least one input and one output, got {in_features} -> {out_features}")
+        self.in_features = in_features
+        self.out_features = out_features
+        self.init = check_initializer(init)
+        weights = initial_weights(init, in_features, out_features, seed)
+        bias = initial_bias(init, out_features, seed)
+        self.neurons = [Neuron(row, b) for row, b in zip(weights, bias)]
+        self.inputs: Batch = []
+
+    def forward(self, inputs: Batch, training: bool = False) -> Batch:
+        """z[n][j] = sum_i W[j][i] x[n][i] + b[j]: every neuron on every sample (eq. 3.1)."""
+        self.inputs = as_batch(inputs, self.in_features, "Dense.forward")
+        return [[neuron.forward(x) for neuron in self.neurons] for x in self.inputs]
+
+    def backward(self, grad_outputs: Batch) -> Batch:
+        """Given dL/dz, sum each neuron's gradients over the batch and return dL/dx (eq. 3.2-3.4)."""
+        if len(grad_outputs) != len(self.inputs):
+            raise ShapeError(f"Dense.backward: {len(grad_outputs)} gradient rows for a batch of {len(self.inputs)}")
+        for neuron in self.neurons:
+            neuron.zero_grad()
+        grad_inputs = [[0.0] * self.in_features for _ in self.inputs]
+        for x, deltas, grad_x in zip(self.inputs, grad_outputs, grad_inputs):
+            for neuron, delta in zip(self.neurons, deltas):
+                neuron.backward(x, delta, grad_x)
+        return grad_inputs
+
+    def params(self) -> dict[str, Param]:
+        """Copies of ``weight`` (one row per neuron) and ``bias``."""
+        return {"weight": [list(n.weights) for n in self.neurons], "bias": [n.bias for n in self.neurons]}
+
+    def grads(self) -> dict[str, Param]:
+        """Copies of dL/dW and dL/db from the last backward pass, shaped like :meth:`params`."""
+        return {"weight": [list(n.grad_weights) for n in self.neurons], "bias": [n.grad_bias for n in self.neurons]}
+
+    def set_params(self, named: Mapping[str, Any]) -> None:
+        """Replace ``weight`` and ``bias`` with the given values (nested lists or anything iterable)."""
+        weight = [[float(v) for v in row] for row in named["weight"]]
+        bias = [float(v) for v in named["bias"]]
+        if shape_of(weight) != (self.out_features, self.in_features) or len(bias) != self.out_features:
+            raise ShapeError(
+                f"Dense.set_params: weight {shape_of(weight)} and bias ({len(bias)},) do not fit "
+                f"({self.out_features}, {self.in_features}) and ({self.out_features},)"
+            )
+        for neuron, row, b in zip(self.neurons, weight, bias):
+            neuron.weights, neuron.bias = row, b
+
+    def describe(self) -> dict[str, Any]:
+        return {"type": "Dense", "in_features": self.in_features, "out_features": self.out_features, "init": self.init}
+
+
+class Dropout:
+    """Inverted dropout: in training, each input is kept with probability 1 - rate and scaled by
+    1 / (1 - rate); at inference it is the identity (eq. 7.3).
+
+    The mask of the k-th training forward pass comes from stream k of ``seed`` (see scratchnet.rng),
+    so both backends drop exactly the same units.
+    """
+
+    def __init__(self, rate: float, *, seed: int = 0) -> None:
+        if not 0.0 <= rate < 1.0:
+            raise ConfigError(f"dropout rate must be in [0, 1), got {rate}")
+        self.rate = rate
+        self.seed = seed
+        self.calls = 0  # training forward passes so far: the stream of the next mask
+        self.mask: Batch = []
+
+    def forward(self, inputs: Batch, training: bool = False) -> Batch:
+        if not training or self.rate == 0.0:
+            self.mask = [[1.0] * len(x) for x in inputs]
+            return [list(x) for x in inputs]
+        width = len(inputs[0])
+        draws = rng.uniforms(self.seed, self.calls, len(inputs) * width)
+        self.calls += 1
+        scale = 1.0 / (1.0 - self.rate)
+        self.mask = [[scale if draws[n * width + i] >= self.rate else 0.0 for i in range(width)] for n in range(len(inputs))]
+        return [[x * m for x, m in zip(row, mask_row)] for row, mask_row in zip(inputs, self.mask)]
+
+    def backward(self, grad_outputs: Batch) -> Batch:
+        """dL/dx = dL/da * mask."""
+        return [[g * m for g, m in zip(row, mask_row)] for row, mask_row in zip(grad_outputs, self.mask)]
+
+    def params(self) -> dict[str, Param]:
+        return {}
+
+    def grads(self) -> dict[str, Param]:
+        return {}
+
+    def set_params(self, named: Mapping[str, Any]) -> None:
+        if named:
+            raise ShapeError(f"Dropout has no parameters, got {sorted(named)}")
+
+    def describe(self) -> dict[str, Any]:
+        return {"type": "Dropout", "rate": self.rate, "seed": self.seed}
+

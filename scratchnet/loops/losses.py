@@ -1,0 +1,92 @@
+"""Loss functions: a number for how wrong a batch of outputs is, and its gradient (spec/math.md, section 5).
+
+Every loss takes integer class labels. ``CrossEntropy`` and ``BinaryCrossEntropy`` read the logits z
+that enter the network's final ``Softmax`` or ``Sigmoid`` (``fused_activation``), which keeps them
+finite for any logits and gives the simple fused gradients (eq. 5.3, 5.6). ``MeanSquaredError``
+reads the network's output a.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from scratchnet.loops.activations import log_sum_exp, sigmoid, softmax
+from scratchnet.loops.tensor import Batch
+
+
+def targets(labels: list[int], classes: int) -> Batch:
+    """t = one-hot(y) for two or more outputs; t = [y] for a single (binary) output (eq. 5.1)."""
+    if classes == 1:
+        return [[float(y)] for y in labels]
+    return [[1.0 if k == y else 0.0 for k in range(classes)] for y in labels]
+
+
+class CrossEntropy:
+    """L = (1/B) sum_n (log sum_k e^z[n][k] - z[n][y_n]), the mean of -log p[n][y_n] (eq. 5.2)."""
+
+    fused_activation = "Softmax"
+
+    def value(self, logits: Batch, labels: list[int]) -> float:
+        return sum(log_sum_exp(z) - z[y] for z, y in zip(logits, labels)) / len(logits)
+
+    def gradient(self, logits: Batch, labels: list[int]) -> Batch:
+        """dL/dz = (p - one-hot(y)) / B, the fused softmax + cross-entropy gradient (eq. 5.3)."""
+        batch = len(logits)
+        return [
+            [(p - t) / batch for p, t in zip(softmax(z), t_row)]
+            for z, t_row in zip(logits, targets(labels, len(logits[0])))
+        ]
+
+    def describe(self) -> dict[str, Any]:
+        return {"type": "CrossEntropy"}
+
+
+class MeanSquaredError:
+    """L = (1/(B K)) sum_n sum_k (a[n][k] - t[n][k])^2, the mean over every output (eq. 5.4)."""
+
+    fused_activation = None
+
+    def value(self, outputs: Batch, labels: list[int]) -> float:
+        count = len(outputs) * len(outputs[0])
+        return sum(
+            (a - t) ** 2 for a_row, t_row in zip(outputs, targets(labels, len(outputs[0]))) for a, t in zip(a_row, t_row)
+        ) / count
+
+    def gradient(self, outputs: Batch, labels: list[int]) -> Batch:
+        """dL/da = 2 (a - t) / (B K) (eq. 5.4)."""
+        count = len(outputs) * len(outputs[0])
+        return [
+            [2.0 * (a - t) / count for a, t in zip(a_row, t_row)]
+            for a_row, t_row in zip(outputs, targets(labels, len(outputs[0])))
+        ]
+
+    def describe(self) -> dict[str, Any]:
+        return {"type": "MeanSquaredError"}
+
+
+class BinaryCrossEntropy:
+    """L = (1/(B K)) sum (max(z, 0) - z t + log(1 + e^-|z|)), which equals the mean of
+    -(t log a + (1 - t) log(1 - a)) for a = sigmoid(z), computed from the logits (eq. 5.5)."""
+
+    fused_activation = "Sigmoid"
+
+    def value(self, logits: Batch, labels: list[int]) -> float:
+        count = len(logits) * len(logits[0])
+        return sum(
+            max(z, 0.0) - z * t + math.log1p(math.exp(-abs(z)))
+            for z_row, t_row in zip(logits, targets(labels, len(logits[0])))
+            for z, t in zip(z_row, t_row)
+        ) / count
+
+    def gradient(self, logits: Batch, labels: list[int]) -> Batch:
+        """dL/dz = (sigmoid(z) - t) / (B K), the fused sigmoid + cross-entropy gradient (eq. 5.6)."""
+        count = len(logits) * len(logits[0])
+        return [
+            [(sigmoid(z) - t) / count for z, t in zip(z_row, t_row)]
+            for z_row, t_row in zip(logits, targets(labels, len(logits[0])))
+        ]
+
+    def describe(self) -> dict[str, Any]:
+        return {"type": "BinaryCrossEntropy"}
+

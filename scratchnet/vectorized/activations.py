@@ -1,0 +1,150 @@
+"""Activation functions on whole arrays, each rule beside its derivative (spec/math.md, section 4)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from scratchnet.errors import ConfigError, ShapeError
+from scratchnet.vectorized.tensor import Array
+
+
+class Activation:
+    """Shared plumbing of the parameter-free layers: no params, remembers z and a for backward."""
+
+    def __init__(self) -> None:
+        self.inputs: Array = np.zeros((0, 0))
+        self.outputs: Array = np.zeros((0, 0))
+
+    def params(self) -> dict[str, Array]:
+        return {}
+
+    def grads(self) -> dict[str, Array]:
+        return {}
+
+    def set_params(self, named: Mapping[str, Any]) -> None:
+        if named:
+            raise ShapeError(f"{type(self).__name__} has no parameters, got {sorted(named)}")
+
+    def describe(self) -> dict[str, Any]:
+        return {"type": type(self).__name__}
+
+
+class Elementwise(Activation):
+    """An activation applied to every number on its own: subclasses give ``f`` and ``derivative``."""
+
+    def f(self, z: Array) -> Array:
+        raise NotImplementedError
+
+    def derivative(self, z: Array, a: Array) -> Array:
+        """f'(z), given z and a = f(z)."""
+        raise NotImplementedError
+
+    def forward(self, inputs: Array, training: bool = False) -> Array:
+        self.inputs = inputs
+        self.outputs = self.f(inputs)
+        return self.outputs
+
+    def backward(self, grad_outputs: Array) -> Array:
+        return grad_outputs * self.derivative(self.inputs, self.outputs)
+
+
+class ReLU(Elementwise):
+    """a = max(0, z); f'(z) = 1 for z > 0, else 0 (eq. 4.1)."""
+
+    def f(self, z: Array) -> Array:
+        return np.maximum(z, 0.0)
+
+    def derivative(self, z: Array, a: Array) -> Array:
+        return (z > 0.0).astype(z.dtype)
+
+
+class LeakyReLU(Elementwise):
+    """a = z for z > 0, else alpha * z; f'(z) = 1 or alpha (eq. 4.2)."""
+
+    def __init__(self, alpha: float = 0.01) -> None:
+        super().__init__()
+        if not alpha >= 0.0:
+            raise ConfigError(f"LeakyReLU alpha must be >= 0, got {alpha}")
+        self.alpha = alpha
+
+    def f(self, z: Array) -> Array:
+        return np.where(z > 0.0, z, self.alpha * z)
+
+    def derivative(self, z: Array, a: Array) -> Array:
+        return np.where(z > 0.0, 1.0, self.alpha).astype(z.dtype)
+
+    def describe(self) -> dict[str, Any]:
+        return {"type": "LeakyReLU", "alpha": self.alpha}
+
+
+class Sigmoid(Elementwise):
+    """a = 1 / (1 + e^-z), computed without overflow; f'(z) = a (1 - a) (eq. 4.3)."""
+
+    def f(self, z: Array) -> Array:
+        return sigmoid(z)
+
+    def derivative(self, z: Array, a: Array) -> Array:
+        return a * (1.0 - a)
+
+
+class Tanh(Elementwise):
+    """a = tanh z; f'(z) = 1 - a^2 (eq. 4.4)."""
+
+    def f(self, z: Array) -> Array:
+        return np.tanh(z)
+
+    def derivative(self, z: Array, a: Array) -> Array:
+        return 1.0 - a * a
+
+
+class Identity(Elementwise):
+    """a = z; f'(z) = 1 (eq. 4.5)."""
+
+    def f(self, z: Array) -> Array:
+        return z
+
+    def derivative(self, z: Array, a: Array) -> Array:
+        return np.ones_like(z)
+
+
+class Softmax(Activation):
+    """p_k = e^(z_k - m) / sum_j e^(z_j - m), with m the row maximum so no exponent overflows (eq. 4.6).
+
+    Followed by ``CrossEntropy``, the network skips this backward and uses the fused gradient (eq. 5.3).
+    """
+
+    def forward(self, inputs: Array, training: bool = False) -> Array:
+        self.inputs = inputs
+        self.outputs = softmax(inputs)
+        return self.outputs
+
+    def backward(self, grad_outputs: Array) -> Array:
+        """dL/dz_k = p_k (g_k - sum_j g_j p_j), the softmax Jacobian applied to g = dL/dp (eq. 4.7)."""
+        p = self.outputs
+        weighted = np.sum(grad_outputs * p, axis=1, keepdims=True)
+        grad_inputs: Array = p * (grad_outputs - weighted)
+        return grad_inputs
+
+
+def sigmoid(z: Array) -> Array:
+    """The logistic function 1 / (1 + e^-z), computed without overflow (eq. 4.3)."""
+    e = np.exp(-np.abs(z))  # never overflows: the exponent is <= 0
+    a: Array = np.where(z >= 0.0, 1.0 / (1.0 + e), e / (1.0 + e))
+    return a
+
+
+def softmax(z: Array) -> Array:
+    """Softmax of each row of logits (eq. 4.6)."""
+    exps = np.exp(z - np.max(z, axis=1, keepdims=True))
+    p: Array = exps / np.sum(exps, axis=1, keepdims=True)
+    return p
+
+
+def log_sum_exp(z: Array) -> Array:
+    """log sum_j e^(z_j) of each row, as m + log sum_j e^(z_j - m): finite for any finite logits (eq. 5.2)."""
+    m = np.max(z, axis=1)
+    result: Array = m + np.log(np.sum(np.exp(z - m[:, None]), axis=1))
+    return result

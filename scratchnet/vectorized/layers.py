@@ -1,0 +1,117 @@
+"""Layers with parameters or randomness: ``Dense`` and ``Dropout`` (spec/math.md, sections 3 and 7)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from scratchnet.errors import ConfigError, ShapeError
+from scratchnet.vectorized import rng
+from scratchnet.vectorized.init import check_initializer, initial_bias, initial_weights
+from scratchnet.vectorized.tensor import Array, as_batch, check_dtype
+
+
+class Dense:
+    """A fully connected layer: ``out_features`` neurons, each seeing all ``in_features`` inputs.
+
+    Parameters are ``weight`` ``(out_features, in_features)`` (row j is neuron j's weights) and
+    ``bias`` ``(out_features,)``.
+    """
+
+    def __init__(
+        self, in_features: int, out_features: int, *, init: str = "he_normal", seed: int = 0, dtype: str = "float64"
+    ) -> None:
+        if in_features < 1 or out_features < 1:
+            raise ConfigError(f"Dense needs at least one input and one output, got {in_features} -> {out_features}")
+        self.in_features = in_features
+        self.out_features = out_features
+        self.init = check_initializer(init)
+        self.dtype = check_dtype(dtype)
+        self.weight = initial_weights(init, in_features, out_features, seed, self.dtype)
+        self.bias = initial_bias(init, out_features, seed, self.dtype)
+        self.grad_weight = np.zeros_like(self.weight)
+        self.grad_bias = np.zeros_like(self.bias)
+        self.inputs: Array = np.zeros((0, in_features), self.dtype)
+
+    def forward(self, inputs: Array, training: bool = False) -> Array:
+        """z = x W^T + b: every neuron on every sample (eq. 3.1)."""
+        self.inputs = as_batch(inputs, self.in_features, self.dtype, "Dense.forward")
+        return self.inputs @ self.weight.T + self.bias
+
+    def backward(self, grad_outputs: Array) -> Array:
+        """Given dL/dz, the gradients summed over the batch, and dL/dx (eq. 3.2-3.4)."""
+        if grad_outputs.shape != (self.inputs.shape[0], self.out_features):
+            raise ShapeError(f"Dense.backward: gradient of shape {grad_outputs.shape} for outputs of shape "
+                             f"{(self.inputs.shape[0], self.out_features)}")
+        np.matmul(grad_outputs.T, self.inputs, out=self.grad_weight)  # eq. 3.2: sum_n delta[n][j] x[n][i]
+        np.sum(grad_outputs, axis=0, out=self.grad_bias)  # eq. 3.3: over the batch axis only
+        return grad_outputs @ self.weight  # eq. 3.4
+
+    def params(self) -> dict[str, Array]:
+        """The live ``weight`` and ``bias`` arrays (copy them to keep a snapshot)."""
+        return {"weight": self.weight, "bias": self.bias}
+
+    def grads(self) -> dict[str, Array]:
+        """The live dL/dW and dL/db arrays of the last backward pass."""
+        return {"weight": self.grad_weight, "bias": self.grad_bias}
+
+    def set_params(self, named: Mapping[str, Any]) -> None:
+        """Copy ``weight`` and ``bias`` in from arrays or nested lists, converting to this layer's dtype."""
+        weight, bias = np.asarray(named["weight"]), np.asarray(named["bias"])
+        if weight.shape != self.weight.shape or bias.shape != self.bias.shape:
+            raise ShapeError(
+                f"Dense.set_params: weight {weight.shape} and bias {bias.shape} do not fit "
+                f"{self.weight.shape} and {self.bias.shape}"
+            )
+        if weight is not self.weight:
+            np.copyto(self.weight, weight, casting="unsafe")
+        if bias is not self.bias:
+            np.copyto(self.bias, bias, casting="unsafe")
+
+    def describe(self) -> dict[str, Any]:
+        return {"type": "Dense", "in_features": self.in_features, "out_features": self.out_features, "init": self.init}
+
+
+class Dropout:
+    """Inverted dropout: in training, each input is kept with probability 1 - rate and scaled by
+    1 / (1 - rate); at inference it is the identity (eq. 7.3).
+
+    The mask of the k-th training forward pass comes from stream k of ``seed``, the same numbers
+    the loops backend draws, so both backends drop exactly the same units.
+    """
+
+    def __init__(self, rate: float, *, seed: int = 0) -> None:
+        if not 0.0 <= rate < 1.0:
+            raise ConfigError(f"dropout rate must be in [0, 1), got {rate}")
+        self.rate = rate
+        self.seed = seed
+        self.calls = 0  # training forward passes so far: the stream of the next mask
+        self.mask: Array | None = None
+
+    def forward(self, inputs: Array, training: bool = False) -> Array:
+        if not training or self.rate == 0.0:
+            self.mask = None
+            return inputs
+        draws = rng.uniforms(self.seed, self.calls, inputs.size).reshape(inputs.shape)
+        self.calls += 1
+        self.mask = np.where(draws >= self.rate, 1.0 / (1.0 - self.rate), 0.0).astype(inputs.dtype)
+        return inputs * self.mask
+
+    def backward(self, grad_outputs: Array) -> Array:
+        """dL/dx = dL/da * mask."""
+        return grad_outputs if self.mask is None else grad_outputs * self.mask
+
+    def params(self) -> dict[str, Array]:
+        return {}
+
+    def grads(self) -> dict[str, Array]:
+        return {}
+
+    def set_params(self, named: Mapping[str, Any]) -> None:
+        if named:
+            raise ShapeError(f"Dropout has no parameters, got {sorted(named)}")
+
+    def describe(self) -> dict[str, Any]:
+        return {"type": "Dropout", "rate": self.rate, "seed": self.seed}

@@ -1,0 +1,71 @@
+"""Loss functions on whole batches (spec/math.md, section 5); see scratchnet/loops/losses.py."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from scratchnet.vectorized.activations import log_sum_exp, sigmoid, softmax
+from scratchnet.vectorized.tensor import Array, Labels
+
+
+def targets(labels: Labels, classes: int, dtype: np.dtype[Any]) -> Array:
+    """t = one-hot(y) for two or more outputs; t = [y] for a single (binary) output (eq. 5.1)."""
+    if classes == 1:
+        return labels.astype(dtype)[:, None]
+    t = np.zeros((labels.shape[0], classes), dtype)
+    t[np.arange(labels.shape[0]), labels] = 1.0
+    return t
+
+
+class CrossEntropy:
+    """L = (1/B) sum_n (log sum_k e^z[n][k] - z[n][y_n]), the mean of -log p[n][y_n] (eq. 5.2)."""
+
+    fused_activation = "Softmax"
+
+    def value(self, logits: Array, labels: Labels) -> float:
+        picked = logits[np.arange(logits.shape[0]), labels]
+        return float(np.mean(log_sum_exp(logits) - picked))
+
+    def gradient(self, logits: Array, labels: Labels) -> Array:
+        """dL/dz = (p - one-hot(y)) / B, the fused softmax + cross-entropy gradient (eq. 5.3)."""
+        grad: Array = (softmax(logits) - targets(labels, logits.shape[1], logits.dtype)) / logits.shape[0]
+        return grad
+
+    def describe(self) -> dict[str, Any]:
+        return {"type": "CrossEntropy"}
+
+
+class MeanSquaredError:
+    """L = (1/(B K)) sum_n sum_k (a[n][k] - t[n][k])^2, the mean over every output (eq. 5.4)."""
+
+    fused_activation = None
+
+    def value(self, outputs: Array, labels: Labels) -> float:
+        return float(np.mean((outputs - targets(labels, outputs.shape[1], outputs.dtype)) ** 2))
+
+    def gradient(self, outputs: Array, labels: Labels) -> Array:
+        """dL/da = 2 (a - t) / (B K) (eq. 5.4)."""
+        return 2.0 * (outputs - targets(labels, outputs.shape[1], outputs.dtype)) / outputs.size
+
+    def describe(self) -> dict[str, Any]:
+        return {"type": "MeanSquaredError"}
+
+
+class BinaryCrossEntropy:
+    """L = (1/(B K)) sum (max(z, 0) - z t + log(1 + e^-|z|)), the mean binary cross-entropy of
+    a = sigmoid(z), computed from the logits (eq. 5.5)."""
+
+    fused_activation = "Sigmoid"
+
+    def value(self, logits: Array, labels: Labels) -> float:
+        t = targets(labels, logits.shape[1], logits.dtype)
+        return float(np.mean(np.maximum(logits, 0.0) - logits * t + np.log1p(np.exp(-np.abs(logits)))))
+
+    def gradient(self, logits: Array, labels: Labels) -> Array:
+        """dL/dz = (sigmoid(z) - t) / (B K), the fused sigmoid + cross-entropy gradient (eq. 5.6)."""
+        return (sigmoid(logits) - targets(labels, logits.shape[1], logits.dtype)) / logits.size
+
+    def describe(self) -> dict[str, Any]:
+        return {"type": "BinaryCrossEntropy"}

@@ -1,0 +1,57 @@
+"""The array types of the vectorized backend and the checks every layer shares.
+
+A batch is a 2-D array ``(batch, features)``; a weight matrix is ``(out_features, in_features)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, TypeAlias
+
+import numpy as np
+import numpy.typing as npt
+
+from scratchnet.errors import ConfigError, LabelError, ShapeError
+
+Array: TypeAlias = npt.NDArray[np.floating[Any]]
+Labels: TypeAlias = npt.NDArray[np.intp]
+DTYPES = ("float32", "float64")
+
+
+def check_dtype(dtype: str) -> np.dtype[Any]:
+    """The NumPy dtype for "float32" or "float64"; anything else is a ConfigError."""
+    if str(dtype) not in DTYPES:
+        raise ConfigError(f"dtype must be float32 or float64, got {dtype!r}")
+    return np.dtype(str(dtype))
+
+
+def as_batch(inputs: Any, width: int | None, dtype: np.dtype[Any], where: str) -> Array:
+    """``inputs`` as a 2-D array of ``dtype``, checking it is non-empty and ``width`` wide."""
+    batch = np.asarray(inputs)
+    if batch.dtype != dtype:
+        batch = batch.astype(dtype)
+    if batch.ndim != 2:
+        raise ShapeError(f"{where}: expected a 2-D batch (samples, features), got shape {batch.shape}")
+    if batch.shape[0] == 0:
+        raise ShapeError(f"{where}: the batch is empty; give at least one sample")
+    if width is not None and batch.shape[1] != width:
+        raise ShapeError(f"{where}: samples have {batch.shape[1]} features, expected {width}")
+    return batch
+
+
+def check_labels(labels: Sequence[int] | npt.NDArray[Any], batch_size: int, classes: int, where: str) -> Labels:
+    """Labels as an integer array, one per sample, each a valid class (0 or 1 for a single output)."""
+    array = np.asarray(labels)
+    if array.ndim != 1 or array.shape[0] != batch_size:
+        raise ShapeError(f"{where}: labels of shape {array.shape} for a batch of {batch_size} samples")
+    if array.dtype.kind not in "iu":
+        whole = np.isfinite(array) & (np.mod(array, 1) == 0) if array.dtype.kind == "f" else np.zeros(array.shape, bool)
+        if not whole.all():
+            n = int(np.flatnonzero(~whole)[0])
+            raise LabelError(f"{where}: label {n} is {array[n]!r}, not an integer")
+    upper = 2 if classes == 1 else classes
+    outside = np.flatnonzero((array < 0) | (array >= upper))
+    if outside.size:
+        n = int(outside[0])
+        raise LabelError(f"{where}: label {n} is {int(array[n])}, outside 0..{upper - 1}")
+    return array.astype(np.intp, copy=False)
