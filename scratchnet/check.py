@@ -125,17 +125,19 @@ def gradient_check(net: Any, inputs: Any, labels: Sequence[int], *, max_per_tens
         positions = list(range(len(original)))
         if 0 < max_per_tensor < len(positions):
             positions = rng.permutation(seed, 2000 + index, len(positions))[:max_per_tensor]
+        layer = net.layers[int(name.split(".", 1)[0])]
+        key = name.split(".", 1)[1]
         numeric, backprop = [], []
         for position in positions:
             losses = []
             for sign in (1.0, -1.0):
                 nudged = list(original)
                 nudged[position] += sign * step
-                net.set_params({**net.params(), name: unflatten(nudged, shape)})
+                layer.set_params({**layer.params(), key: unflatten(nudged, shape)})
                 losses.append(net.loss(net.forward(inputs), labels))
             numeric.append((losses[0] - losses[1]) / (2.0 * step))
             backprop.append(analytic[name][position])
-        net.set_params({**net.params(), name: unflatten(original, shape)})
+        layer.set_params({**layer.params(), key: unflatten(original, shape)})
         results.append(compare(f"grad {name}", backprop, numeric, GRADIENT_RTOL, GRADIENT_ATOL))
     return results
 
@@ -169,12 +171,13 @@ class CheckReport:
 
 
 def full_check(description: Mapping[str, Any], *, batch: int = 4, seed: int = 0, steps: int = 3,
-               max_per_tensor: int = 6) -> CheckReport:
-    """The cross-check plus a finite-difference check of each backend on a sample of elements."""
+               max_per_tensor: int = 6, gradient_backends: Sequence[str] = ("loops", "vectorized")) -> CheckReport:
+    """The cross-check plus a finite-difference check of each of ``gradient_backends`` on
+    ``max_per_tensor`` elements of every tensor (0: all of them)."""
     in_features, classes = shape_of_description(description)
     inputs, labels = random_batch(in_features, classes, batch, seed)
     gradients = {}
-    for backend in ("loops", "vectorized"):
+    for backend in gradient_backends:
         net = build_network(description, backend=backend, dtype="float64", seed=seed)
         gradients[backend] = gradient_check(net, inputs, labels, max_per_tensor=max_per_tensor, seed=seed)
     return CheckReport(cross_check(description, batch=batch, seed=seed, steps=steps), gradients)
