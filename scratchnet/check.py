@@ -15,7 +15,6 @@ from typing import Any
 
 from scratchnet import rng
 from scratchnet.architecture import build_network
-from scratchnet.loops.tensor import flatten
 
 CROSS_TOLERANCE = 1e-12  # relative, loops against vectorized in float64
 GRADIENT_RTOL = 1e-5  # finite differences: relative to the gradient's scale ...
@@ -51,7 +50,13 @@ def flat_floats(value: Any) -> list[float]:
         value = value.tolist()
     if isinstance(value, (int, float)):
         return [float(value)]
-    return flatten([list(map(float, row)) if isinstance(row, (list, tuple)) else float(row) for row in value])
+    flat: list[float] = []
+    for row in value:
+        if isinstance(row, (list, tuple)):
+            flat.extend(float(x) for x in row)
+        else:
+            flat.append(float(row))
+    return flat
 
 
 def random_batch(in_features: int, classes: int, batch: int, seed: int) -> tuple[list[list[float]], list[int]]:

@@ -10,6 +10,7 @@ Flood, 2014), which needs only 64-bit integer arithmetic and is therefore exact 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 MASK64 = (1 << 64) - 1
 GOLDEN_GAMMA = 0x9E3779B97F4A7C15
@@ -46,13 +47,17 @@ def uniforms(seed: int, stream: int, count: int, start: int = 0) -> list[float]:
 
 def normals(seed: int, stream: int, count: int) -> list[float]:
     """``count`` standard normal numbers by the Box-Muller transform of pairs of uniforms (eq. 10.3)."""
-    pairs = uniforms(seed, stream, 2 * count)
-    result = []
-    for k in range(count):
-        u1, u2 = pairs[2 * k], pairs[2 * k + 1]
-        radius = math.sqrt(-2.0 * math.log(1.0 - u1))  # 1 - u1 is in (0, 1]: the log is finite
-        result.append(radius * math.cos(2.0 * math.pi * u2))
-    return result
+    return box_muller(uniforms(seed, stream, 2 * count))
+
+
+def box_muller(pairs: Sequence[float]) -> list[float]:
+    """n_k = sqrt(-2 log(1 - u[2k])) cos(2 pi u[2k+1]) for each pair of uniforms (eq. 10.3).
+
+    Always computed with the math module (never NumPy's vectorized log and cos, which need not
+    round the same way), so every backend gets the same bits.
+    """
+    log, sqrt, cos, two_pi = math.log, math.sqrt, math.cos, 2.0 * math.pi
+    return [sqrt(-2.0 * log(1.0 - u1)) * cos(two_pi * u2) for u1, u2 in zip(pairs[0::2], pairs[1::2])]
 
 
 def permutation(seed: int, stream: int, n: int) -> list[int]:
