@@ -27,13 +27,16 @@ def check_dtype(dtype: str) -> np.dtype[Any]:
 
 def as_batch(inputs: Any, width: int | None, dtype: np.dtype[Any], where: str) -> Array:
     """``inputs`` as a 2-D array of ``dtype``, checking it is non-empty and ``width`` wide."""
-    batch = np.asarray(inputs)
-    if batch.dtype != dtype:
-        batch = batch.astype(dtype)
+    try:
+        batch = np.asarray(inputs)
+        if batch.dtype != dtype:
+            batch = batch.astype(dtype)
+    except (ValueError, TypeError):
+        raise ShapeError(f"{where}: the inputs are not a rectangular batch of numbers") from None
+    if batch.ndim >= 1 and batch.shape[0] == 0:
+        raise ShapeError(f"{where}: the batch is empty; give at least one sample")
     if batch.ndim != 2:
         raise ShapeError(f"{where}: expected a 2-D batch (samples, features), got shape {batch.shape}")
-    if batch.shape[0] == 0:
-        raise ShapeError(f"{where}: the batch is empty; give at least one sample")
     if width is not None and batch.shape[1] != width:
         raise ShapeError(f"{where}: samples have {batch.shape[1]} features, expected {width}")
     return batch

@@ -1,0 +1,50 @@
+"""``scratchnet check``: the table, the exit status, and its usage errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from scratchnet.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_check_passes_and_prints_every_tensor(capsys: pytest.CaptureFixture[str]) -> None:
+    status = main(["check", "--layers", "6,5,3", "--activation", "tanh"])
+    out = capsys.readouterr().out
+    assert status == 0
+    for name in ("forward", "loss", "grad 0.weight", "grad 2.bias", "after 3 steps 0.weight"):
+        assert name in out
+    assert "passed in" in out and "FAIL" not in out
+
+
+def test_check_exits_1_when_the_backends_disagree(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from scratchnet.vectorized.activations import ReLU
+
+    monkeypatch.setattr(ReLU, "derivative", lambda self, z, a: (z >= -0.1).astype(z.dtype))
+    status = main(["check", "--layers", "6,8,3"])
+    out = capsys.readouterr().out
+    assert status == 1
+    assert "FAIL" in out and "FAILED" in out
+
+
+def test_python_dash_m_and_usage_errors() -> None:
+    ok = subprocess.run([sys.executable, "-m", "scratchnet", "check", "--layers", "4,3,2"], cwd=ROOT,
+                        capture_output=True, text=True, timeout=120)
+    assert ok.returncode == 0, ok.stderr
+    bad = subprocess.run([sys.executable, "-m", "scratchnet", "check", "--layers", "4,x"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2
+    assert "--layers" in bad.stderr and "Traceback" not in bad.stderr
+    help_text = subprocess.run([sys.executable, "-m", "scratchnet", "--help"], cwd=ROOT, capture_output=True,
+                               text=True, timeout=120)
+    assert help_text.returncode == 0 and "check" in help_text.stdout
+
+
+def test_check_large_architecture_samples_the_gradients(capsys: Any) -> None:
+    assert main(["check", "--layers", "784,32,10", "--batch", "2", "--steps", "1"]) == 0

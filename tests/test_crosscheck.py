@@ -1,0 +1,55 @@
+"""The loops reference and the vectorized backend compute the same thing (float64, relative 1e-12)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from scratchnet.architecture import mlp
+from scratchnet.check import CROSS_TOLERANCE, Comparison, cross_check
+from strategies import architectures
+
+
+def failures(comparisons: list[Comparison]) -> str:
+    return "; ".join(f"{c.name}: max abs {c.max_abs:.3e}, max rel {c.max_rel:.3e}" for c in comparisons if not c.passed)
+
+
+@settings(max_examples=150, deadline=None)
+@given(description=architectures(), batch=st.integers(1, 8), seed=st.integers(0, 2**32))
+def test_backends_agree_on_forward_loss_gradients_and_sgd_steps(description: dict[str, Any], batch: int, seed: int) -> None:
+    comparisons = cross_check(description, batch=batch, seed=seed, steps=3, lr=0.1)
+    names = {c.name for c in comparisons}
+    assert {"forward", "loss"} <= names
+    assert any(name.startswith("grad ") for name in names) and any(name.startswith("after 3 steps") for name in names)
+    assert all(c.passed for c in comparisons), failures(comparisons)
+    assert max(c.max_rel for c in comparisons) <= CROSS_TOLERANCE
+
+
+@pytest.mark.parametrize("activation", ["relu", "leaky_relu", "sigmoid", "tanh", "identity"])
+@pytest.mark.parametrize("loss", ["cross_entropy", "mse", "bce"])
+def test_every_activation_with_every_loss(activation: str, loss: str) -> None:
+    description = mlp([5, 7, 6, 3], activation=activation, loss=loss, output="sigmoid")
+    comparisons = cross_check(description, batch=5, seed=11)
+    assert all(c.passed for c in comparisons), failures(comparisons)
+
+
+def test_the_cross_check_catches_a_bias_gradient_summed_over_every_axis(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The classic bug (summing the bias gradient over all axes) must not slip through."""
+    import numpy as np
+
+    from scratchnet.vectorized.layers import Dense
+
+    original = Dense.backward
+
+    def buggy(self: Dense, grad_outputs: Any) -> Any:
+        result = original(self, grad_outputs)
+        self.grad_bias[:] = np.sum(grad_outputs)
+        return result
+
+    monkeypatch.setattr(Dense, "backward", buggy)
+    comparisons = cross_check(mlp([4, 5, 3]), batch=4, seed=3)
+    failed = {c.name for c in comparisons if not c.passed}
+    assert "grad 0.bias" in failed and "grad 2.bias" in failed

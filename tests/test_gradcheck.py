@@ -1,0 +1,48 @@
+"""Backpropagation agrees with central finite differences, in both backends, for every element."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from scratchnet.architecture import build_network
+from scratchnet.check import gradient_check, random_batch, shape_of_description
+from strategies import architectures
+
+
+@settings(max_examples=60, deadline=None)
+@given(description=architectures(dropout=False), batch=st.integers(1, 6), seed=st.integers(0, 2**32),
+       backend=st.sampled_from(["loops", "vectorized"]))
+def test_gradients_match_central_differences(description: dict[str, Any], batch: int, seed: int, backend: str) -> None:
+    net = build_network(description, backend=backend, dtype="float64", seed=seed)
+    in_features, classes = shape_of_description(description)
+    inputs, labels = random_batch(in_features, classes, batch, seed)
+    comparisons = gradient_check(net, inputs, labels)
+    assert comparisons, "every architecture here has parameters"
+    bad = [c for c in comparisons if not c.passed]
+    assert not bad, "; ".join(f"{c.name}: max abs {c.max_abs:.3e}, rel {c.max_rel:.3e}" for c in bad)
+
+
+def test_a_wrong_gradient_fails_the_finite_difference_check() -> None:
+    """The check can fail: halve one gradient and it must notice."""
+    from scratchnet.architecture import mlp
+    from scratchnet.loops.layers import Dense
+
+    net = build_network(mlp([3, 4, 2]), backend="loops", seed=1)
+    inputs, labels = random_batch(3, 2, 4, 1)
+    original = Dense.backward
+
+    def halved(self: Dense, grad_outputs: Any) -> Any:
+        result = original(self, grad_outputs)
+        for neuron in self.neurons:
+            neuron.grad_bias *= 0.5
+        return result
+
+    Dense.backward = halved  # type: ignore[method-assign]
+    try:
+        comparisons = gradient_check(net, inputs, labels)
+    finally:
+        Dense.backward = original  # type: ignore[method-assign]
+    assert {c.name for c in comparisons if not c.passed} == {"grad 0.bias", "grad 2.bias"}
