@@ -34,8 +34,8 @@ def test_a_wrong_gradient_fails_the_finite_difference_check() -> None:
     inputs, labels = random_batch(3, 2, 4, 1)
     original = Dense.backward
 
-    def halved(self: Dense, grad_outputs: Any) -> Any:
-        result = original(self, grad_outputs)
+    def halved(self: Dense, grad_outputs: Any, need_input_grad: bool = True) -> Any:
+        result = original(self, grad_outputs, need_input_grad)
         for neuron in self.neurons:
             neuron.grad_bias *= 0.5
         return result

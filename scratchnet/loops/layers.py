@@ -35,14 +35,19 @@ class Dense:
         self.inputs = as_batch(inputs, self.in_features, "Dense.forward")
         return [[neuron.forward(x) for neuron in self.neurons] for x in self.inputs]
 
-    def backward(self, grad_outputs: Batch) -> Batch:
-        """Given dL/dz, sum each neuron's gradients over the batch and return dL/dx (eq. 3.2-3.4)."""
+    def backward(self, grad_outputs: Batch, need_input_grad: bool = True) -> Batch:
+        """Given dL/dz, sum each neuron's gradients over the batch and return dL/dx (eq. 3.2-3.4).
+
+        With ``need_input_grad=False`` (the first layer: nobody needs dL/dx of the data) dL/dx is
+        not computed and an empty list is returned.
+        """
         if len(grad_outputs) != len(self.inputs):
             raise ShapeError(f"Dense.backward: {len(grad_outputs)} gradient rows for a batch of {len(self.inputs)}")
         for neuron in self.neurons:
             neuron.zero_grad()
-        grad_inputs = [[0.0] * self.in_features for _ in self.inputs]
-        for x, deltas, grad_x in zip(self.inputs, grad_outputs, grad_inputs):
+        grad_inputs = [[0.0] * self.in_features for _ in self.inputs] if need_input_grad else []
+        for n, (x, deltas) in enumerate(zip(self.inputs, grad_outputs)):
+            grad_x = grad_inputs[n] if need_input_grad else None
             for neuron, delta in zip(self.neurons, deltas):
                 neuron.backward(x, delta, grad_x)
         return grad_inputs

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from operator import mul
+
+try:  # Python 3.12+: the weighted sum itself, in C
+    from math import sumprod  # type: ignore[attr-defined,unused-ignore]
+except ImportError:  # Python 3.11
+
+    def sumprod(p: Iterable[float], q: Iterable[float]) -> float:
+        """sum_i p_i * q_i."""
+        return float(sum(map(mul, p, q)))
 
 
 class Neuron:
@@ -20,18 +29,22 @@ class Neuron:
 
     def forward(self, inputs: Sequence[float]) -> float:
         """z = sum_i w_i x_i + b  (eq. 2.1)."""
-        return sum(w * x for w, x in zip(self.weights, inputs)) + self.bias
+        return float(sumprod(self.weights, inputs)) + self.bias
 
     def zero_grad(self) -> None:
         """Forget the gradients of the previous backward pass."""
         self.grad_weights = [0.0] * len(self.weights)
         self.grad_bias = 0.0
 
-    def backward(self, inputs: Sequence[float], delta: float, grad_inputs: list[float]) -> None:
+    def backward(self, inputs: Sequence[float], delta: float, grad_inputs: list[float] | None) -> None:
         """Add one sample's share of the gradients, given delta = dL/dz for that sample (eq. 2.2).
 
-        dL/dw_i += delta * x_i;  dL/db += delta;  dL/dx_i += delta * w_i (added into ``grad_inputs``).
+        dL/dw_i += delta * x_i;  dL/db += delta;  dL/dx_i += delta * w_i (added into ``grad_inputs``,
+        unless it is None: nobody needs dL/dx of the data itself).
         """
+        if delta == 0.0:  # e.g. a ReLU that did not fire: this sample adds nothing
+            return
         self.grad_weights = [g + delta * x for g, x in zip(self.grad_weights, inputs)]
         self.grad_bias += delta
-        grad_inputs[:] = [g + delta * w for g, w in zip(grad_inputs, self.weights)]
+        if grad_inputs is not None:
+            grad_inputs[:] = [g + delta * w for g, w in zip(grad_inputs, self.weights)]

@@ -40,13 +40,19 @@ class Dense:
         self.inputs = as_batch(inputs, self.in_features, self.dtype, "Dense.forward")
         return self.inputs @ self.weight.T + self.bias
 
-    def backward(self, grad_outputs: Array) -> Array:
-        """Given dL/dz, the gradients summed over the batch, and dL/dx (eq. 3.2-3.4)."""
+    def backward(self, grad_outputs: Array, need_input_grad: bool = True) -> Array:
+        """Given dL/dz, the gradients summed over the batch, and dL/dx (eq. 3.2-3.4).
+
+        With ``need_input_grad=False`` (the first layer: nobody needs dL/dx of the data) dL/dx is
+        not computed and an empty array is returned.
+        """
         if grad_outputs.shape != (self.inputs.shape[0], self.out_features):
             raise ShapeError(f"Dense.backward: gradient of shape {grad_outputs.shape} for outputs of shape "
                              f"{(self.inputs.shape[0], self.out_features)}")
         np.matmul(grad_outputs.T, self.inputs, out=self.grad_weight)  # eq. 3.2: sum_n delta[n][j] x[n][i]
         np.sum(grad_outputs, axis=0, out=self.grad_bias)  # eq. 3.3: over the batch axis only
+        if not need_input_grad:
+            return self.inputs[:0]
         return grad_outputs @ self.weight  # eq. 3.4
 
     def params(self) -> dict[str, Array]:

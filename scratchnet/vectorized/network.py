@@ -90,8 +90,12 @@ class Network:
             raise ScratchnetError("Network.backward needs a loss() call first")
         grad = self.loss_function.gradient(self.loss_inputs, self.labels)
         layers = self.layers[:-1] if self.loss_function.fused_activation else self.layers
-        for layer in reversed(layers):
-            grad = layer.backward(grad)
+        for index in reversed(range(len(layers))):
+            layer = layers[index]
+            if index == 0 and isinstance(layer, Dense):
+                layer.backward(grad, need_input_grad=False)  # dL/dx of the data itself is never used
+            else:
+                grad = layer.backward(grad)
         if self.l2 != 0.0 or self.l1 != 0.0:
             for dense in self.dense_layers():  # d/dw of the penalties: l2 w + l1 sign(w) (eq. 7.1, 7.2)
                 dense.grad_weight += self.l2 * dense.weight + self.l1 * np.sign(dense.weight)
