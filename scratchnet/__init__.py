@@ -22,3 +22,8 @@ __all__ = [
     "TrainingError",
     "__version__",
 ]
+
+# Model files; scratchnet.io imports NumPy only when a vectorized network is saved or loaded.
+from scratchnet.io.model import load, save  # noqa: E402
+
+__all__ += ["load", "save"]

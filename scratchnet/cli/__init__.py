@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from scratchnet import __version__
 from scratchnet.errors import ScratchnetError
 
-COMMANDS = ("check",)
+COMMANDS = ("check", "inspect")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,1 +1,5 @@
-"""Reading and writing model files: standard-library .npy/.npz codecs."""
+"""Reading and writing model files (spec/model-format.md) and the standard-library .npy/.npz codecs."""
+
+from scratchnet.io.model import LoadedModel, load, load_model, save
+
+__all__ = ["LoadedModel", "load", "load_model", "save"]

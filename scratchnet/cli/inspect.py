@@ -1,0 +1,136 @@
+"""``scratchnet inspect MODEL.json``: what a model pair holds, and whether every checksum verifies.
+
+Standard library only (no network is built): the pair is read and verified exactly as ``load``
+does, then described. A damaged pair is a ModelFormatError: one line on stderr, exit status 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from scratchnet.io.manifest import OPTIMIZER_PREFIX, expected_parameters
+from scratchnet.io.model import ModelFiles, read_model
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "inspect",
+        help="describe a saved model and verify its checksums",
+        description="Read MODEL.json and the .npz beside it, verify every checksum, shape and dtype, and print "
+        "the architecture, parameter counts and metadata. Exit status 1 when the pair is damaged.",
+    )
+    parser.add_argument("model", metavar="MODEL.json", help="the model (NAME, NAME.json or NAME.npz)")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    # Everything is read and verified before anything is printed: a damaged file prints one line.
+    print(describe(read_model(args.model)))
+    return 0
+
+
+def describe(files: ModelFiles) -> str:
+    """The report ``scratchnet inspect`` prints for a verified pair."""
+    document = files.document
+    architecture = document.architecture
+    lines = [
+        f"model: {files.json_path} + {files.npz_path.name}",
+        f"format: {document.raw['format']} version {document.raw['version']}, dtype {document.dtype}",
+    ]
+    dense = [layer for layer in architecture["layers"] if layer["type"] == "Dense"]
+    if dense:
+        lines.append(f"input: {dense[0]['in_features']} features")
+    lines.append("")
+    lines += _table(architecture)
+    shapes = expected_parameters(architecture)
+    count = sum(math.prod(shape) for shape in shapes.values())
+    nbytes = sum(entry.nbytes for entry in document.parameters)
+    lines.append("")
+    lines.append(f"total: {count} parameters in {len(shapes)} arrays ({_size(nbytes)})")
+    loss = architecture["loss"]["type"]
+    lines.append(f"loss: {loss}, l2 {_number(architecture.get('l2', 0.0))}, l1 {_number(architecture.get('l1', 0.0))}")
+    metadata = document.metadata
+    lines.append(f"saved: by scratchnet {metadata['scratchnet_version']} at {metadata['created']}")
+    training = metadata.get("training")
+    if isinstance(training, Mapping):
+        lines += _training(training)
+    optimizer = document.optimizer
+    if optimizer is not None:
+        state_bytes = sum(entry.nbytes for entry in optimizer.arrays)
+        lines.append(
+            f"optimizer state: {_settings(optimizer.spec)}, step {optimizer.step}, "
+            f"{len(optimizer.arrays)} arrays ({_size(state_bytes)})"
+        )
+    optimizer_arrays = sum(1 for key in files.arrays if key.startswith(OPTIMIZER_PREFIX))
+    detail = f": {len(files.arrays) - optimizer_arrays} parameters, {optimizer_arrays} optimizer state" if optimizer_arrays else ""
+    lines.append(f"checksums: all {len(files.arrays)} arrays verify (sha256){detail}")
+    return "\n".join(lines)
+
+
+def _table(architecture: Mapping[str, Any]) -> list[str]:
+    layers: Sequence[Mapping[str, Any]] = architecture["layers"]
+    dense = [layer for layer in layers if layer["type"] == "Dense"]
+    width: int | None = dense[0]["in_features"] if dense else None
+    rows = [("layer", "type", "output", "options", "parameters", "count")]
+    for index, layer in enumerate(layers):
+        kind = layer["type"]
+        options = {key: value for key, value in layer.items() if key != "type"}
+        params, count = "", ""
+        if kind == "Dense":
+            width = options.pop("out_features")
+            fan_in = options.pop("in_features")
+            params = f"weight ({width}, {fan_in}), bias ({width},)"
+            count = str(width * fan_in + width)
+        text = ", ".join(f"{key} {_number(value)}" for key, value in options.items())
+        rows.append((str(index), kind, "?" if width is None else str(width), text, params, count))
+    widths = [max(len(row[column]) for row in rows) for column in range(6)]
+    right = {0, 2, 5}  # numbers are right-aligned
+    return [
+        "  ".join(cell.rjust(w) if c in right else cell.ljust(w) for c, (cell, w) in enumerate(zip(row, widths))).rstrip()
+        for row in rows
+    ]
+
+
+def _training(training: Mapping[str, Any]) -> list[str]:
+    parts = []
+    if isinstance(training.get("dataset"), str):
+        parts.append(f"dataset {training['dataset']}")
+    if "epochs" in training:
+        parts.append(f"{training['epochs']} epochs")
+    if "seed" in training:
+        parts.append(f"seed {training['seed']}")
+    if isinstance(training.get("optimizer"), Mapping):
+        parts.append(f"optimizer {_settings(training['optimizer'])}")
+    lines = [f"training: {', '.join(parts) if parts else '(no summary fields)'}"]
+    metrics = training.get("final_metrics")
+    if isinstance(metrics, Mapping) and metrics:
+        lines.append("final metrics: " + ", ".join(f"{key} {_number(value)}" for key, value in metrics.items()))
+    history = training.get("history")
+    if isinstance(history, list):
+        lines.append(f"history: {len(history)} {'entry' if len(history) == 1 else 'entries'}")
+    return lines
+
+
+def _settings(spec: Mapping[str, Any]) -> str:
+    """``Adam (lr 0.001, betas [0.9, 0.999])`` from an optimizer's describe()."""
+    name = str(spec.get("type", "?"))
+    rest = ", ".join(f"{key} {_number(value)}" for key, value in spec.items() if key != "type")
+    return f"{name} ({rest})" if rest else name
+
+
+def _number(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_number(item) for item in value) + "]"
+    return str(value)
+
+
+def _size(nbytes: int) -> str:
+    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if nbytes >= scale:
+            return f"{nbytes / scale:.1f} {unit}"
+    return f"{nbytes} bytes"
