@@ -2,8 +2,12 @@
 differences. ``scratchnet check``, ``scratchnet train`` and the tests all call this module.
 
 A comparison reports, per tensor, the largest absolute difference and the relative difference:
-that largest absolute difference divided by the largest magnitude in the two tensors (the tensor's
-scale). Elementwise relative errors would flag harmless rounding in entries that cancel to nearly zero.
+that largest absolute difference divided by a scale. The scale of the forward outputs and of the
+loss is their own largest magnitude; the scale of a gradient tensor is the largest magnitude in the
+whole gradient (every gradient tensor of the network), and likewise for the parameters after the
+optimizer steps, because a gradient is one vector over all parameters. Elementwise, or per-tensor,
+relative errors would flag harmless rounding in entries that cancel to nearly zero (a bias gradient
+summing terms of 1e-2 to a result of 1e-5 carries their rounding of about 1e-17).
 """
 
 from __future__ import annotations
@@ -32,16 +36,24 @@ class Comparison:
     passed: bool
 
 
-def compare(name: str, actual: Any, expected: Any, rtol: float, atol: float = 0.0) -> Comparison:
-    """Compare two tensors (nested lists, arrays or floats) as flat lists of floats."""
+def compare(name: str, actual: Any, expected: Any, rtol: float, atol: float = 0.0,
+            scale: float | None = None) -> Comparison:
+    """Compare two tensors (nested lists, arrays or floats) as flat lists of floats, relative to
+    ``scale`` (default: the largest magnitude in either tensor)."""
     a, b = flat_floats(actual), flat_floats(expected)
     if len(a) != len(b):
         return Comparison(name, math.inf, math.inf, False)
     max_abs = max((abs(x - y) for x, y in zip(a, b)), default=0.0)
-    scale = max((max(abs(x), abs(y)) for x, y in zip(a, b)), default=0.0)
+    if scale is None:
+        scale = magnitude([a, b])
     max_rel = max_abs / scale if scale > 0.0 else (0.0 if max_abs == 0.0 else math.inf)
     finite = all(math.isfinite(x) for x in a) and all(math.isfinite(y) for y in b)
     return Comparison(name, max_abs, max_rel, finite and max_abs <= rtol * scale + atol)
+
+
+def magnitude(tensors: Sequence[Any]) -> float:
+    """The largest absolute value in any of ``tensors``."""
+    return max((abs(x) for tensor in tensors for x in flat_floats(tensor)), default=0.0)
 
 
 def flat_floats(value: Any) -> list[float]:
@@ -95,9 +107,10 @@ def cross_check(description: Mapping[str, Any], *, batch: int = 4, seed: int = 0
     results.append(compare("loss", loss_pair[1], loss_pair[0], CROSS_TOLERANCE))
     loops_net.backward()
     vector_net.backward()
-    loops_grads = loops_net.grads()
-    for name, grad in vector_net.grads().items():
-        results.append(compare(f"grad {name}", grad, loops_grads[name], CROSS_TOLERANCE))
+    loops_grads, vector_grads = loops_net.grads(), vector_net.grads()
+    grad_scale = magnitude(list(loops_grads.values()) + list(vector_grads.values()))
+    for name, grad in vector_grads.items():
+        results.append(compare(f"grad {name}", grad, loops_grads[name], CROSS_TOLERANCE, scale=grad_scale))
 
     loops_opt, vector_opt = make_optimizers() if make_optimizers else (loops.SGD(lr), vectorized.SGD(lr))
     for step in range(steps):
@@ -108,9 +121,11 @@ def cross_check(description: Mapping[str, Any], *, batch: int = 4, seed: int = 0
                 net.backward()
         loops_opt.step(loops_net)
         vector_opt.step(vector_net)
-    loops_params = loops_net.params()
-    for name, value in vector_net.params().items():
-        results.append(compare(f"after {steps} steps {name}", value, loops_params[name], CROSS_TOLERANCE))
+    loops_params, vector_params = loops_net.params(), vector_net.params()
+    param_scale = magnitude(list(loops_params.values()) + list(vector_params.values()))
+    for name, value in vector_params.items():
+        results.append(compare(f"after {steps} steps {name}", value, loops_params[name], CROSS_TOLERANCE,
+                               scale=param_scale))
     return results
 
 

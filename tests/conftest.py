@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import sys
+from typing import Any
 from pathlib import Path
 
 import pytest
@@ -18,3 +20,13 @@ def data_dir() -> Path:
     if shared.is_dir():
         return shared
     pytest.skip("no real dataset directory (set SCRATCHNET_DATA_DIR or provide ../shared/data)")
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Say how close the two backends came in the cross-check tests that ran."""
+    module = sys.modules.get("test_crosscheck")
+    seen = getattr(module, "LARGEST_SEEN", None)
+    if seen:
+        terminalreporter.write_line(
+            f"cross-check: largest relative difference between the backends: {float(seen['value']):.2e} ({seen['tensor']})"
+        )

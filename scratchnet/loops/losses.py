@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from scratchnet.loops.activations import log_sum_exp, sigmoid, softmax
+from scratchnet.loops.activations import log_sum_exp
 from scratchnet.loops.tensor import Batch
 
 
@@ -30,12 +30,13 @@ class CrossEntropy:
     def value(self, logits: Batch, labels: list[int]) -> float:
         return sum(log_sum_exp(z) - z[y] for z, y in zip(logits, labels)) / len(logits)
 
-    def gradient(self, logits: Batch, labels: list[int]) -> Batch:
-        """dL/dz = (p - one-hot(y)) / B, the fused softmax + cross-entropy gradient (eq. 5.3)."""
+    def gradient(self, logits: Batch, probabilities: Batch, labels: list[int]) -> Batch:
+        """dL/dz = (p - one-hot(y)) / B, the fused softmax + cross-entropy gradient (eq. 5.3);
+        ``probabilities`` are the softmax outputs the forward pass computed from ``logits``."""
         batch = len(logits)
         return [
-            [(p - t) / batch for p, t in zip(softmax(z), t_row)]
-            for z, t_row in zip(logits, targets(labels, len(logits[0])))
+            [(p - t) / batch for p, t in zip(p_row, t_row)]
+            for p_row, t_row in zip(probabilities, targets(labels, len(logits[0])))
         ]
 
     def describe(self) -> dict[str, Any]:
@@ -53,8 +54,8 @@ class MeanSquaredError:
             (a - t) ** 2 for a_row, t_row in zip(outputs, targets(labels, len(outputs[0]))) for a, t in zip(a_row, t_row)
         ) / count
 
-    def gradient(self, outputs: Batch, labels: list[int]) -> Batch:
-        """dL/da = 2 (a - t) / (B K) (eq. 5.4)."""
+    def gradient(self, inputs: Batch, outputs: Batch, labels: list[int]) -> Batch:
+        """dL/da = 2 (a - t) / (B K) (eq. 5.4); this loss reads the outputs themselves."""
         count = len(outputs) * len(outputs[0])
         return [
             [2.0 * (a - t) / count for a, t in zip(a_row, t_row)]
@@ -79,12 +80,13 @@ class BinaryCrossEntropy:
             for z, t in zip(z_row, t_row)
         ) / count
 
-    def gradient(self, logits: Batch, labels: list[int]) -> Batch:
-        """dL/dz = (sigmoid(z) - t) / (B K), the fused sigmoid + cross-entropy gradient (eq. 5.6)."""
+    def gradient(self, logits: Batch, outputs: Batch, labels: list[int]) -> Batch:
+        """dL/dz = (sigmoid(z) - t) / (B K), the fused sigmoid + cross-entropy gradient (eq. 5.6);
+        ``outputs`` are the sigmoid(z) the forward pass computed."""
         count = len(logits) * len(logits[0])
         return [
-            [(sigmoid(z) - t) / count for z, t in zip(z_row, t_row)]
-            for z_row, t_row in zip(logits, targets(labels, len(logits[0])))
+            [(a - t) / count for a, t in zip(a_row, t_row)]
+            for a_row, t_row in zip(outputs, targets(labels, len(logits[0])))
         ]
 
     def describe(self) -> dict[str, Any]:

@@ -24,7 +24,7 @@ class Loss(Protocol):
     fused_activation: str | None
 
     def value(self, inputs: Batch, labels: list[int]) -> float: ...
-    def gradient(self, inputs: Batch, labels: list[int]) -> Batch: ...
+    def gradient(self, inputs: Batch, outputs: Batch, labels: list[int]) -> Batch: ...
     def describe(self) -> dict[str, Any]: ...
 
 
@@ -84,7 +84,7 @@ class Network:
         """Backpropagate the loss of the latest :meth:`loss` call through every layer (eq. 6.1-6.2)."""
         if not self.labels:
             raise ScratchnetError("Network.backward needs a loss() call first")
-        grad = self.loss_function.gradient(self.loss_inputs, self.labels)
+        grad = self.loss_function.gradient(self.loss_inputs, self.outputs, self.labels)
         layers = self.layers[:-1] if self.loss_function.fused_activation else self.layers
         for index in reversed(range(len(layers))):
             layer = layers[index]

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from scratchnet.vectorized.activations import log_sum_exp, sigmoid, softmax
+from scratchnet.vectorized.activations import log_sum_exp
 from scratchnet.vectorized.tensor import Array, Labels
 
 
@@ -28,9 +28,10 @@ class CrossEntropy:
         picked = logits[np.arange(logits.shape[0]), labels]
         return float(np.mean(log_sum_exp(logits) - picked))
 
-    def gradient(self, logits: Array, labels: Labels) -> Array:
-        """dL/dz = (p - one-hot(y)) / B, the fused softmax + cross-entropy gradient (eq. 5.3)."""
-        grad: Array = (softmax(logits) - targets(labels, logits.shape[1], logits.dtype)) / logits.shape[0]
+    def gradient(self, logits: Array, probabilities: Array, labels: Labels) -> Array:
+        """dL/dz = (p - one-hot(y)) / B, the fused softmax + cross-entropy gradient (eq. 5.3);
+        ``probabilities`` are the softmax outputs the forward pass computed from ``logits``."""
+        grad: Array = (probabilities - targets(labels, logits.shape[1], logits.dtype)) / logits.shape[0]
         return grad
 
     def describe(self) -> dict[str, Any]:
@@ -45,8 +46,8 @@ class MeanSquaredError:
     def value(self, outputs: Array, labels: Labels) -> float:
         return float(np.mean((outputs - targets(labels, outputs.shape[1], outputs.dtype)) ** 2))
 
-    def gradient(self, outputs: Array, labels: Labels) -> Array:
-        """dL/da = 2 (a - t) / (B K) (eq. 5.4)."""
+    def gradient(self, inputs: Array, outputs: Array, labels: Labels) -> Array:
+        """dL/da = 2 (a - t) / (B K) (eq. 5.4); this loss reads the outputs themselves."""
         return 2.0 * (outputs - targets(labels, outputs.shape[1], outputs.dtype)) / outputs.size
 
     def describe(self) -> dict[str, Any]:
@@ -63,9 +64,11 @@ class BinaryCrossEntropy:
         t = targets(labels, logits.shape[1], logits.dtype)
         return float(np.mean(np.maximum(logits, 0.0) - logits * t + np.log1p(np.exp(-np.abs(logits)))))
 
-    def gradient(self, logits: Array, labels: Labels) -> Array:
-        """dL/dz = (sigmoid(z) - t) / (B K), the fused sigmoid + cross-entropy gradient (eq. 5.6)."""
-        return (sigmoid(logits) - targets(labels, logits.shape[1], logits.dtype)) / logits.size
+    def gradient(self, logits: Array, outputs: Array, labels: Labels) -> Array:
+        """dL/dz = (sigmoid(z) - t) / (B K), the fused sigmoid + cross-entropy gradient (eq. 5.6);
+        ``outputs`` are the sigmoid(z) the forward pass computed."""
+        grad: Array = (outputs - targets(labels, logits.shape[1], logits.dtype)) / logits.size
+        return grad
 
     def describe(self) -> dict[str, Any]:
         return {"type": "BinaryCrossEntropy"}

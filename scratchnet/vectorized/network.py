@@ -27,7 +27,7 @@ class Loss(Protocol):
     fused_activation: str | None
 
     def value(self, inputs: Array, labels: Labels) -> float: ...
-    def gradient(self, inputs: Array, labels: Labels) -> Array: ...
+    def gradient(self, inputs: Array, outputs: Array, labels: Labels) -> Array: ...
     def describe(self) -> dict[str, Any]: ...
 
 
@@ -88,7 +88,7 @@ class Network:
         """Backpropagate the loss of the latest :meth:`loss` call through every layer (eq. 6.1-6.2)."""
         if self.labels is None:
             raise ScratchnetError("Network.backward needs a loss() call first")
-        grad = self.loss_function.gradient(self.loss_inputs, self.labels)
+        grad = self.loss_function.gradient(self.loss_inputs, self.outputs, self.labels)
         layers = self.layers[:-1] if self.loss_function.fused_activation else self.layers
         for index in reversed(range(len(layers))):
             layer = layers[index]
