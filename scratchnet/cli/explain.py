@@ -1,0 +1,89 @@
+"""``scratchnet explain``: one prediction of a saved model, neuron by neuron, with the loops backend."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from scratchnet.cli.options import positive_int
+from scratchnet.errors import ConfigError
+from scratchnet.explain import Preprocessing, class_names_of, dataset_of, explain, format_explanation
+from scratchnet.io.model import load_model
+
+
+def non_negative(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    return value
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "explain",
+        help="run one image through a saved model with the loops backend and explain it neuron by neuron",
+        description="Load MODEL with the loops backend, run one test image (--index) or an image file (--image) "
+        "through it and print, layer by layer, what happened: for chosen neurons the weighted sum term by "
+        "term, the bias, z and the activation; the softmax outputs; the loss for the true label; and the "
+        "gradient of that loss for the neuron's weights and bias. Each step names its equation in "
+        "spec/math.md and the function computing it.",
+    )
+    parser.add_argument("model", metavar="MODEL.json", help="the model (NAME, NAME.json or NAME.npz)")
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--index", type=non_negative, metavar="N", help="test image N of the dataset (default 0)")
+    source.add_argument("--image", metavar="FILE", help="a 28x28 grey image: .npy, or .png (needs Pillow)")
+    parser.add_argument("--label", type=non_negative, metavar="Y", help="the true class of --image (for the loss)")
+    parser.add_argument("--invert", action="store_true", help="invert --image (dark ink on white paper)")
+    parser.add_argument("--dataset", help="dataset of --index (default: the one in the model's metadata)")
+    parser.add_argument("--data-dir", metavar="DIR", help="folder holding mnist/ and fashion-mnist/")
+    parser.add_argument("--layer", type=non_negative, metavar="L",
+                        help="explain a neuron of layer L only (an index in the network's layer list, as in 0.weight)")
+    parser.add_argument("--neuron", type=non_negative, metavar="J",
+                        help="the neuron to explain (default: the winning output neuron / the most active one)")
+    parser.add_argument("--top", type=positive_int, default=8, metavar="K",
+                        help="terms w[i]*x[i] shown one by one, the rest summed (default 8)")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    loaded = load_model(args.model, backend="loops")
+    metadata = loaded.metadata
+    names = class_names_of(metadata)
+    if args.image is not None:
+        from scratchnet.images import load_image
+
+        pixels = [int(v) for v in load_image(args.image, invert=args.invert).reshape(-1)]
+        label = args.label
+        source = f"image {args.image}"
+    else:
+        if args.label is not None or args.invert:
+            raise ConfigError("--label and --invert go with --image; a test image's label comes from the dataset")
+        index = 0 if args.index is None else args.index
+        name = args.dataset or dataset_of(metadata)
+        if name is None:
+            raise ConfigError(f"{args.model} does not record its dataset; give --dataset")
+        from scratchnet.data import load_dataset
+
+        data = load_dataset(name, args.data_dir)
+        if index >= len(data.test_labels):
+            raise ConfigError(f"--index {index}: {name} has test images 0..{len(data.test_labels) - 1}")
+        pixels = [int(v) for v in data.test_images[index].reshape(-1)]
+        label = int(data.test_labels[index])
+        names = names or data.class_names
+        source = f"{name} test image {index}"
+    inputs = Preprocessing.from_metadata(metadata).apply(pixels)
+    explanation = explain(
+        loaded.network,
+        inputs,
+        label,
+        layer=args.layer,
+        neuron=args.neuron,
+        top=args.top,
+        class_names=names,
+        source=f"{source} with model {args.model} (loops backend)",
+    )
+    print(format_explanation(explanation))
+    return 0
