@@ -48,7 +48,7 @@ SAVE_STAGES = ("npz-written", "json-written", "npz-renamed")
 _EXTRA_ENTRY_SLACK = 16
 # magic (6) + version (2) + header length (up to 4) in front of each .npy header.
 _NPY_PREFIX = 12
-_NEW_FILE_MODE = 0o644
+_NEW_FILE_MODE = 0o644  # where the umask cannot be read
 
 
 @dataclass(frozen=True)
@@ -228,9 +228,9 @@ def _write_pair(npz_path: Path, json_path: Path, write_npz_to: Callable[[BinaryI
 def _write_temp(target: Path, write: Callable[[BinaryIO], Any]) -> Path:
     """Write a temporary file beside ``target`` (same file system, so the rename is atomic), synced."""
     try:
-        mode = stat.S_IMODE(os.stat(target).st_mode)
+        mode = stat.S_IMODE(os.stat(target).st_mode)  # replacing a file keeps its permissions
     except OSError:
-        mode = _NEW_FILE_MODE  # mkstemp makes files 0600; a model is meant to be shared
+        mode = _new_file_mode()  # mkstemp makes files 0600; give what open() would have given
     fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     temp = Path(name)
     try:
@@ -243,6 +243,19 @@ def _write_temp(target: Path, write: Callable[[BinaryIO], Any]) -> Path:
         temp.unlink(missing_ok=True)
         raise
     return temp
+
+
+def _new_file_mode() -> int:
+    """0o666 less the umask, as for a file made by open(); the umask is read from /proc where possible,
+    because os.umask() can only read it by changing it, which races with other threads."""
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return 0o666 & ~int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    return _NEW_FILE_MODE
 
 
 def _fsync_directory(directory: Path) -> None:
