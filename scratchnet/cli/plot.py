@@ -1,0 +1,103 @@
+"""``scratchnet plot``: PNG plots of a saved model (needs matplotlib: ``pip install "scratchnet[plot]"``)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from typing import Any
+
+from scratchnet.cli.options import positive_int
+from scratchnet.errors import ConfigError
+from scratchnet.explain import Preprocessing, class_names_of, dataset_of
+from scratchnet.io.model import LoadedModel, load_model
+
+KINDS = ("curves", "confusion", "misclassified", "weights")
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "plot",
+        help="draw a saved model's training curves, confusion matrix, misclassified images or weights (PNG)",
+        description="curves: loss and training/validation accuracy per epoch from the model's saved history. "
+        "confusion: the confusion matrix on the test set. misclassified: a grid of misclassified test images "
+        "with their true and predicted labels. weights: the first layer's weights as 28x28 images, one per "
+        'hidden neuron (the first 64). Needs matplotlib: pip install "scratchnet[plot]".',
+    )
+    parser.add_argument("kind", choices=KINDS, help="what to draw")
+    parser.add_argument("model", metavar="MODEL.json", help="the model (NAME, NAME.json or NAME.npz)")
+    parser.add_argument("--out", required=True, metavar="FILE.png", help="the PNG file to write")
+    parser.add_argument("--dataset", help="test set for confusion/misclassified (default: the model's dataset)")
+    parser.add_argument("--data-dir", metavar="DIR", help="folder holding mnist/ and fashion-mnist/")
+    parser.add_argument("--dpi", type=positive_int, default=100, help="resolution (default 100: 100 px per inch)")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from scratchnet import plots
+
+    plots.require_matplotlib()  # before any slow loading
+    if not str(args.out).lower().endswith(".png"):
+        raise ConfigError(f"--out {args.out}: plots are written as PNG files; give a name ending in .png")
+    loaded = load_model(args.model, backend="vectorized")
+    title = os.path.basename(str(args.model))
+    if args.kind == "curves":
+        plots.plot_curves(history_of(loaded, args.model), args.out, title=title, dpi=args.dpi)
+    elif args.kind == "weights":
+        plots.plot_weights(first_layer_weights(loaded), args.out, title=title, dpi=args.dpi)
+    else:
+        images, labels, predicted, names = test_predictions(loaded, args)
+        if args.kind == "confusion":
+            classes = len(names)
+            matrix = [[0] * classes for _ in range(classes)]
+            for y, p in zip(labels, predicted):
+                matrix[y][p] += 1
+            plots.plot_confusion(matrix, names, args.out, title=title, dpi=args.dpi)
+        else:
+            wrong = [n for n, (y, p) in enumerate(zip(labels, predicted)) if y != p][:36]
+            plots.plot_misclassified(
+                [images[n] for n in wrong], [labels[n] for n in wrong], [predicted[n] for n in wrong], wrong, names,
+                args.out, title=title, dpi=args.dpi,
+            )
+    width, height = plots.pixel_size(args.kind, args.dpi)
+    print(f"wrote {args.out} ({width}x{height} px)")
+    return 0
+
+
+def history_of(loaded: LoadedModel, path: str) -> list[dict[str, Any]]:
+    """The per-epoch history ``scratchnet train`` saved in the model's metadata."""
+    training = loaded.metadata.get("training")
+    history = training.get("history") if isinstance(training, dict) else None
+    if not isinstance(history, list) or not history or not all(isinstance(r, dict) for r in history):
+        raise ConfigError(f"{path} has no training history (metadata.training.history); models saved by "
+                          "scratchnet train have one")
+    return history
+
+
+def first_layer_weights(loaded: LoadedModel) -> list[list[float]]:
+    """The weight matrix of the first Dense layer, one row per neuron."""
+    for index, layer in enumerate(loaded.architecture["layers"]):
+        if layer["type"] == "Dense":
+            weight: list[list[float]] = loaded.network.params()[f"{index}.weight"].tolist()
+            return weight
+    raise ConfigError("the model has no Dense layer")
+
+
+def test_predictions(loaded: LoadedModel, args: argparse.Namespace) -> tuple[Any, list[int], list[int], list[str]]:
+    """The test images (uint8, n x 28 x 28), their labels, the model's predictions and the class names."""
+    import numpy as np
+
+    from scratchnet.data import load_dataset
+
+    name = args.dataset or dataset_of(loaded.metadata)
+    if name is None:
+        raise ConfigError(f"{args.model} does not record its dataset; give --dataset")
+    data = load_dataset(name, args.data_dir)
+    prep = Preprocessing.from_metadata(loaded.metadata)
+    images = data.test_images
+    predicted: list[int] = []
+    for start in range(0, len(images), 1000):
+        batch = images[start : start + 1000].reshape(-1, images.shape[1] * images.shape[2]).astype(np.float64)
+        inputs = ((batch / prep.scale - prep.mean) / prep.std).astype(loaded.dtype)
+        predicted.extend(int(p) for p in loaded.network.predict(inputs))
+    names = list(class_names_of(loaded.metadata) or data.class_names)
+    return images, [int(y) for y in data.test_labels], predicted, names

@@ -1,0 +1,190 @@
+"""Plots of a trained model as PNG files: training curves, confusion matrix, misclassified images,
+first-layer weights.
+
+matplotlib is optional (``pip install "scratchnet[plot]"``) and imported only when a plot is drawn,
+always with its non-interactive Agg canvas (no display needed). Each function takes plain data and
+writes one PNG of ``size`` inches at ``dpi`` dots per inch, so the file is exactly
+``size[0] * dpi`` x ``size[1] * dpi`` pixels.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from scratchnet.errors import ConfigError, ScratchnetError
+
+INSTALL_HINT = 'plotting needs matplotlib, which is not installed: pip install "scratchnet[plot]"'
+DPI = 100
+SIZES: dict[str, tuple[float, float]] = {  # inches; at the default 100 dpi, 100 px per inch
+    "curves": (10.0, 4.0),
+    "confusion": (8.0, 7.0),
+    "misclassified": (8.0, 8.0),
+    "weights": (8.0, 8.0),
+}
+SIDE = 28
+
+
+def pixel_size(kind: str, dpi: int = DPI) -> tuple[int, int]:
+    """The (width, height) in pixels of the PNG that plot ``kind`` writes at ``dpi``."""
+    width, height = SIZES[kind]
+    return round(width * dpi), round(height * dpi)
+
+
+def new_figure(kind: str, dpi: int) -> Any:
+    """A matplotlib Figure on an Agg canvas (matplotlib objects are typed Any: it has no complete stubs)."""
+    if dpi < 10 or dpi > 600:
+        raise ConfigError(f"dpi must be between 10 and 600, got {dpi}")
+    figure_module, agg = _matplotlib("matplotlib.figure"), _matplotlib("matplotlib.backends.backend_agg")
+    figure = figure_module.Figure(figsize=SIZES[kind], dpi=dpi)
+    agg.FigureCanvasAgg(figure)  # draw with Agg whatever the default backend: no display needed
+    return figure
+
+
+def _matplotlib(module: str) -> Any:
+    """Import a matplotlib module by name (so mypy does not need its stubs, nor matplotlib installed)."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise ScratchnetError(INSTALL_HINT) from None
+
+
+def require_matplotlib() -> None:
+    """Raise the one-line ScratchnetError naming the extra to install unless matplotlib imports."""
+    _matplotlib("matplotlib")
+
+
+def save(figure: Any, out: str | os.PathLike[str]) -> None:
+    try:
+        figure.savefig(os.fspath(out), format="png", dpi=figure.dpi)
+    except OSError as error:
+        raise ScratchnetError(f"cannot write {os.fspath(out)}: {error.strerror or error}") from None
+
+
+def plot_curves(history: Sequence[Mapping[str, Any]], out: str | os.PathLike[str], *, title: str = "", dpi: int = DPI) -> None:
+    """Loss per epoch, and training and validation accuracy per epoch, side by side.
+
+    ``history`` is ``metadata["training"]["history"]`` of a model saved by ``scratchnet train``: one
+    record per reported epoch with ``epoch``, ``loss``, ``train_accuracy`` and ``validation_accuracy``
+    (None when there is no validation split).
+    """
+    if not history:
+        raise ConfigError("the training history is empty: nothing to plot")
+    epochs = [float(record.get("epoch", n + 1)) for n, record in enumerate(history)]
+    figure = new_figure("curves", dpi)
+    loss_axes, accuracy_axes = figure.subplots(1, 2)
+    loss_axes.plot(epochs, [_number(r.get("loss")) for r in history], marker="o", color="tab:red")
+    loss_axes.set(title="training loss (mean cross-entropy)", xlabel="epoch", ylabel="loss")
+    accuracy_axes.plot(epochs, [100 * _number(r.get("train_accuracy")) for r in history], marker="o", label="training")
+    validation = [(e, _number(r.get("validation_accuracy"))) for e, r in zip(epochs, history)]
+    validation = [(e, v) for e, v in validation if not math.isnan(v)]
+    if validation:
+        accuracy_axes.plot([e for e, _ in validation], [100 * v for _, v in validation], marker="s", label="validation")
+    accuracy_axes.set(title="accuracy", xlabel="epoch", ylabel="accuracy (%)")
+    accuracy_axes.legend(loc="lower right")
+    for axes in (loss_axes, accuracy_axes):
+        axes.grid(alpha=0.3)
+        if len(epochs) <= 20:
+            axes.set_xticks(epochs)
+    if title:
+        figure.suptitle(title)
+    figure.tight_layout()
+    save(figure, out)
+
+
+def _number(value: Any) -> float:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else math.nan
+
+
+def plot_confusion(
+    matrix: Sequence[Sequence[int]], class_names: Sequence[str], out: str | os.PathLike[str], *, title: str = "", dpi: int = DPI
+) -> None:
+    """The confusion matrix: row = true class, column = predicted class, each cell's count written in it."""
+    classes = len(matrix)
+    figure = new_figure("confusion", dpi)
+    axes = figure.subplots()
+    counts = [[int(v) for v in row] for row in matrix]
+    image = axes.imshow(counts, cmap="Blues")
+    figure.colorbar(image, ax=axes, fraction=0.046, pad=0.04)
+    peak = max((v for row in counts for v in row), default=0)
+    for r in range(classes):
+        for c in range(classes):
+            colour = "white" if counts[r][c] > peak / 2 else "black"
+            axes.text(c, r, str(counts[r][c]), ha="center", va="center", fontsize=8, color=colour)
+    names = [_short(name) for name in class_names]
+    axes.set_xticks(range(classes), names, rotation=45, ha="right")
+    axes.set_yticks(range(classes), names)
+    axes.set(xlabel="predicted class", ylabel="true class")
+    total = sum(sum(row) for row in counts)
+    correct = sum(counts[k][k] for k in range(classes))
+    accuracy = f"accuracy {100 * correct / total:.2f}% of {total}" if total else "no samples"
+    axes.set_title(f"{title + ': ' if title else ''}confusion matrix ({accuracy})")
+    figure.tight_layout()
+    save(figure, out)
+
+
+def plot_misclassified(
+    images: Sequence[Any],
+    labels: Sequence[int],
+    predicted: Sequence[int],
+    indices: Sequence[int],
+    class_names: Sequence[str],
+    out: str | os.PathLike[str],
+    *,
+    title: str = "",
+    dpi: int = DPI,
+) -> None:
+    """A grid of 28x28 images (at most 36 are drawn), each titled with its test index, true and predicted class."""
+    count = min(len(images), 36)
+    figure = new_figure("misclassified", dpi)
+    cols = max(1, math.ceil(math.sqrt(count)))
+    rows = max(1, math.ceil(count / cols))
+    grid = figure.subplots(rows, cols, squeeze=False)
+    for n, axes in enumerate(ax for row in grid for ax in row):
+        axes.axis("off")
+        if n >= count:
+            continue
+        axes.imshow(images[n], cmap="gray", vmin=0, vmax=255)
+        axes.set_title(
+            f"#{indices[n]} true {_short(class_names[labels[n]], 7)}\npred {_short(class_names[predicted[n]], 7)}",
+            fontsize=7,
+        )
+    heading = f"{count} misclassified test images" if count else "no misclassified test images"
+    figure.suptitle(f"{title + ': ' if title else ''}{heading}")
+    figure.tight_layout()
+    save(figure, out)
+
+
+def plot_weights(weights: Sequence[Sequence[float]], out: str | os.PathLike[str], *, title: str = "", dpi: int = DPI) -> None:
+    """First-layer weights as 28x28 images, one per hidden neuron (the first 64): red positive, blue
+    negative, each on its own symmetric scale. Neuron j's image is row j of the weight matrix: what
+    each pixel adds to its z (eq. 2.1)."""
+    rows_of_weights = [list(map(float, row)) for row in weights[:64]]
+    if not rows_of_weights or len(rows_of_weights[0]) != SIDE * SIDE:
+        inputs = len(rows_of_weights[0]) if rows_of_weights else 0
+        raise ConfigError(f"the first layer's weights are drawn as 28x28 images, but it has {inputs} inputs")
+    count = len(rows_of_weights)
+    cols = math.ceil(math.sqrt(count))
+    rows = math.ceil(count / cols)
+    figure = new_figure("weights", dpi)
+    grid = figure.subplots(rows, cols, squeeze=False)
+    for n, axes in enumerate(ax for row in grid for ax in row):
+        axes.axis("off")
+        if n >= count:
+            continue
+        w = rows_of_weights[n]
+        limit = max(max(abs(v) for v in w), 1e-12)
+        axes.imshow([w[r * SIDE : (r + 1) * SIDE] for r in range(SIDE)], cmap="RdBu_r", vmin=-limit, vmax=limit)
+        axes.set_title(str(n), fontsize=6, pad=1)
+    total = len(weights)
+    shown = f"the first {count} of {total}" if total > count else f"all {total}"
+    figure.suptitle(f"{title + ': ' if title else ''}first-layer weights, {shown} hidden neurons (red +, blue -)")
+    figure.tight_layout()
+    save(figure, out)
+
+
+def _short(name: str, limit: int = 11) -> str:
+    return name if len(name) <= limit else name[: limit - 1] + "."
