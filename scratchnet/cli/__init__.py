@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from scratchnet import __version__
 from scratchnet.errors import ScratchnetError
 
-COMMANDS = ("check", "inspect")
+COMMANDS = ("check", "inspect", "explain", "plot", "demo")
 
 
 def build_parser() -> argparse.ArgumentParser:
