@@ -76,7 +76,7 @@ class Backprop:
     largest: list[WeightGradient]  # the weights with the largest |dL/dw|
     zero_inputs: int  # weights whose input is 0: dL/dw = delta * 0 = 0 (without penalties)
     grad_bias: float
-    penalised: bool  # whether l2/l1 terms are part of dL/dw (eq. 7.1, 7.2)
+    penalties: str  # the l2/l1 terms that are part of dL/dw (eq. 7.1, 7.2), "" without penalties
 
 
 @dataclass(frozen=True)
@@ -421,7 +421,9 @@ def _backprop(
         largest=largest,
         zero_inputs=sum(1 for xi in x if xi == 0.0),
         grad_bias=unit.grad_bias,
-        penalised=network.l2 != 0.0 or network.l1 != 0.0,
+        penalties=" + ".join(
+            term for term, on in (("l2 * w[i]", network.l2 != 0.0), ("l1 * sign(w[i])", network.l1 != 0.0)) if on
+        ),
     )
 
 
@@ -431,6 +433,11 @@ def _backprop(
 def num(value: float) -> str:
     """A number as printed by explain: 6 significant digits."""
     return f"{value:.6g}"
+
+
+def _paren(value: float) -> str:
+    """A number to subtract: negative ones in parentheses."""
+    return f"({num(value)})" if value < 0 else num(value)
 
 
 def _index_name(i: int, pixels: bool) -> str:
@@ -498,12 +505,12 @@ def _format_neuron(ex: Explanation, n: NeuronExplanation) -> list[str]:
     for step_equation, text, value in b.how:
         out.append(f"    ({step_equation}) {text} = {num(value)}")
     out.append(f"    (2.2) Neuron.backward: dL/db = delta = {num(b.grad_bias)}")
-    extra = " + l2 * w[i] + l1 * sign(w[i]) (7.1, 7.2) Network.backward" if b.penalised else ""
+    extra = f" + {b.penalties} (7.1, 7.2) Network.backward" if b.penalties else ""
     out.append(f"    (2.2) Neuron.backward: dL/dw[i] = delta * x[i]{extra}; the largest:")
     out.append(f"    {'i':>{width}} {'x[i]':>13} {'dL/dw[i]':>13}")
     for g in b.largest:
         out.append(f"    {_index_name(g.index, n.pixels):>{width}} {num(g.input):>13} {num(g.gradient):>13}")
-    if b.zero_inputs and not b.penalised:
+    if b.zero_inputs and not b.penalties:
         out.append(f"    ({b.zero_inputs} weights see x[i] = 0: their gradient is 0, this input does not change them)")
     return out
 
@@ -535,7 +542,7 @@ def _format_outputs(ex: Explanation) -> list[str]:
     if ex.log_sum_exp is not None:
         out.append(
             f"Loss for the true label ({equation}) {function}: L = logsumexp(z) - z[{y}] = "
-            f"{num(ex.log_sum_exp)} - {num(ex.logits[y])} = {num(ex.loss)}  (= -log p[{y}])"
+            f"{num(ex.log_sum_exp)} - {_paren(ex.logits[y])} = {num(ex.loss)}  (= -log p[{y}])"
         )
     else:
         out.append(f"Loss for the true label ({equation}) {function}: L = {num(ex.loss)}")
