@@ -622,3 +622,30 @@ def test_inspect_as_a_subprocess_exits_1_with_one_line_on_damage(tmp_path: Path)
     bad = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert bad.returncode == 1 and bad.stdout == ""
     assert bad.stderr.count("\n") == 1 and "m.npz" in bad.stderr and "checksum mismatch" in bad.stderr
+
+
+# --- the spec's example ---------------------------------------------------------------------------
+
+
+def _spec_block(language: str) -> str:
+    text = (ROOT / "spec" / "model-format.md").read_text()
+    start = text.index(f"```{language}\n") + len(f"```{language}\n")
+    return text[start : text.index("```", start)]
+
+
+def test_the_spec_example_is_a_valid_document() -> None:
+    from scratchnet.io.manifest import parse_document
+
+    document = parse_document(_spec_block("json").encode("ascii"), "model-format.md")
+    assert document.arrays_file == "iris.npz" and document.optimizer is not None
+    jsonschema = pytest.importorskip("jsonschema")
+    schema = json.loads((ROOT / "spec" / "model-format.schema.json").read_text())
+    jsonschema.validate(document.raw, schema, cls=jsonschema.Draft202012Validator)
+
+
+def test_the_spec_standard_library_snippet_reads_a_saved_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    small_model(tmp_path, name="iris")
+    monkeypatch.chdir(tmp_path)
+    namespace: dict[str, Any] = {}
+    exec(_spec_block("python"), namespace)
+    assert len(namespace["weights"]) == 24
