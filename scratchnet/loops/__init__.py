@@ -5,9 +5,12 @@ from scratchnet.loops.layers import Dense, Dropout
 from scratchnet.loops.losses import BinaryCrossEntropy, CrossEntropy, MeanSquaredError
 from scratchnet.loops.network import Network
 from scratchnet.loops.neuron import Neuron
-from scratchnet.loops.optimizers import SGD
+from scratchnet.loops.optimizers import SGD, Adagrad, Adam, AdamW, RMSprop
 
 __all__ = [
+    "Adagrad",
+    "Adam",
+    "AdamW",
     "BinaryCrossEntropy",
     "CrossEntropy",
     "Dense",
@@ -17,6 +20,7 @@ __all__ = [
     "MeanSquaredError",
     "Network",
     "Neuron",
+    "RMSprop",
     "ReLU",
     "SGD",
     "Sigmoid",

@@ -4,9 +4,12 @@ from scratchnet.vectorized.activations import Identity, LeakyReLU, ReLU, Sigmoid
 from scratchnet.vectorized.layers import Dense, Dropout
 from scratchnet.vectorized.losses import BinaryCrossEntropy, CrossEntropy, MeanSquaredError
 from scratchnet.vectorized.network import Network
-from scratchnet.vectorized.optimizers import SGD
+from scratchnet.vectorized.optimizers import SGD, Adagrad, Adam, AdamW, RMSprop
 
 __all__ = [
+    "Adagrad",
+    "Adam",
+    "AdamW",
     "BinaryCrossEntropy",
     "CrossEntropy",
     "Dense",
@@ -15,6 +18,7 @@ __all__ = [
     "LeakyReLU",
     "MeanSquaredError",
     "Network",
+    "RMSprop",
     "ReLU",
     "SGD",
     "Sigmoid",

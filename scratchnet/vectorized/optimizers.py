@@ -1,28 +1,303 @@
-"""Optimizers: how parameters move given their gradients (spec/math.md, section 8).
+"""Optimizers: how parameters move given their gradients (spec/math.md, sections 8 and 9).
 
-The vectorized backend's ``params()`` returns the live arrays, so a step updates them in place.
+Every optimizer follows PyTorch's definition (``torch.optim``), with the same constructor arguments
+and defaults. The vectorized backend's ``params()`` returns the live arrays, so a step updates them
+in place. The gradients are live too and are never written to (weight decay makes a new array).
+
+Per-parameter state is allocated once, on the first step, shaped and typed like the parameter, and
+updated in place after that. It is keyed ``"<param>.<slot>"`` with PyTorch's slot names, e.g.
+``"0.weight.exp_avg"``; ``export_state``/``import_state`` move it, with the step count, between
+optimizers and between backends. The arithmetic is done in the same order as in
+``scratchnet/loops/optimizers.py``, so both backends round alike.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import math
+from collections.abc import Mapping
+from typing import Any, Protocol
 
-from scratchnet.errors import ConfigError
-from scratchnet.vectorized.network import Network
+import numpy as np
+
+from scratchnet.errors import ConfigError, ShapeError
+from scratchnet.optimizers import (
+    betas as check_betas,
+    check_nesterov,
+    flag,
+    fraction,
+    learning_rate,
+    non_negative,
+    parse_state,
+    positive,
+)
+from scratchnet.schedules import Schedule, check_schedule
+from scratchnet.vectorized.tensor import Array
 
 
-class SGD:
-    """Plain stochastic gradient descent: p <- p - lr * g (eq. 8.1)."""
+class Trainable(Protocol):
+    """What a step needs from a network: the live parameter arrays and their gradients."""
 
-    def __init__(self, lr: float = 0.01) -> None:
-        if not lr > 0.0:
-            raise ConfigError(f"learning rate must be > 0, got {lr}")
-        self.lr = lr
+    def params(self) -> dict[str, Array]: ...
+    def grads(self) -> dict[str, Array]: ...
 
-    def step(self, network: Network) -> None:
+
+class Optimizer:
+    """What every optimizer below shares: the base rate ``lr``, an optional ``schedule``, the number
+    of steps taken, and the per-parameter state."""
+
+    def __init__(self, lr: float, schedule: Schedule | None) -> None:
+        self.lr = learning_rate(lr)
+        self.schedule = check_schedule(schedule, self.lr)
+        self.steps = 0  # t: optimizer steps taken so far
+        self.state: dict[str, Array] = {}  # "<param>.<slot>" -> an array shaped like the parameter
+
+    def slots(self) -> tuple[str, ...]:
+        """The state this optimizer keeps per parameter, under PyTorch's names."""
+        return ()
+
+    def current_lr(self) -> float:
+        """eta_t, the rate of the next step: the schedule's rate at t = steps taken (section 9)."""
+        return self.lr if self.schedule is None else self.schedule.rate(self.lr, self.steps)
+
+    def step(self, network: Trainable) -> None:
+        """Move every parameter of ``network`` one step against the gradients of its last backward pass."""
+        eta = self.current_lr()
         params = network.params()
+        self.check_state(params)
         for name, grad in network.grads().items():
-            params[name] -= self.lr * grad  # eq. 8.1, in place
+            self.update(name, params[name], grad, eta)
+        self.steps += 1
+
+    def update(self, name: str, p: Array, g: Array, eta: float) -> None:
+        """Update the live parameter ``p`` in place from its gradient ``g`` at rate ``eta``."""
+        raise NotImplementedError
+
+    def slot(self, name: str, slot: str, p: Array, initial: float = 0.0) -> Array:
+        """The ``slot`` state of parameter ``name``, allocated like ``p`` and filled with ``initial`` on first use."""
+        key = f"{name}.{slot}"
+        if key not in self.state:
+            self.state[key] = np.full_like(p, initial)
+        return self.state[key]
+
+    def check_state(self, params: Mapping[str, Array]) -> None:
+        """State (after a step or an import) must be for exactly this network's parameters and shapes;
+        imported state takes the parameters' dtype here, once."""
+        named = {key.rsplit(".", 1)[0] for key in self.state}
+        if named and named != set(params):
+            raise ShapeError(f"optimizer state is for parameters {sorted(named)}, the network has {sorted(params)}")
+        for key, value in self.state.items():
+            p = params[key.rsplit(".", 1)[0]]
+            if value.shape != p.shape:
+                raise ShapeError(f"optimizer state {key!r} has shape {value.shape}, the parameter has {p.shape}")
+            if value.dtype != p.dtype:
+                self.state[key] = value.astype(p.dtype)
+
+    def export_state(self) -> dict[str, Any]:
+        """``{"step": t, "arrays": {"<param>.<slot>": array shaped like the parameter}}`` (copies)."""
+        return {"step": self.steps, "arrays": {key: value.copy() for key, value in self.state.items()}}
+
+    def import_state(self, state: Mapping[str, Any]) -> None:
+        """Replace the state with an exported one; its tensors may be NumPy arrays or nested lists."""
+        steps, arrays = parse_state(type(self).__name__, state, self.slots())
+        values: dict[str, Array] = {}
+        shapes: dict[str, tuple[int, ...]] = {}
+        for key, (name, tensor) in arrays.items():
+            try:
+                value = np.array(tensor, dtype=np.float64)
+            except (TypeError, ValueError):
+                raise ConfigError(f"state array {key!r} is not a vector or a matrix of numbers") from None
+            if value.ndim not in (1, 2) or shapes.setdefault(name, value.shape) != value.shape:
+                raise ConfigError(f"state array {key!r} is not a vector or matrix shaped like its parameter")
+            values[key] = value
+        self.steps, self.state = steps, values
+
+    def settings(self) -> dict[str, Any]:
+        """The constructor arguments besides ``lr`` and ``schedule``."""
+        return {}
 
     def describe(self) -> dict[str, Any]:
-        return {"type": "SGD", "lr": self.lr}
+        """The optimizer as plain data, for ``scratchnet.optimizers.build_optimizer``."""
+        schedule = None if self.schedule is None else self.schedule.describe()
+        return {"type": type(self).__name__, "lr": self.lr, **self.settings(), "schedule": schedule}
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent with optional momentum, as ``torch.optim.SGD`` (eq. 8.1-8.4).
+
+    ``SGD(lr=0.01, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False, *, schedule=None)``.
+    PyTorch's momentum form: ``b = mu*b + (1 - dampening)*g`` (``b = g`` on the first step),
+    ``p -= eta*b``, or with Nesterov ``p -= eta*(g + mu*b)``. ``weight_decay`` adds ``wd*p`` to the
+    gradient of every parameter, biases included. State: ``momentum_buffer`` when momentum > 0.
+    """
+
+    def __init__(self, lr: float = 0.01, momentum: float = 0.0, dampening: float = 0.0, weight_decay: float = 0.0,
+                 nesterov: bool = False, *, schedule: Schedule | None = None) -> None:
+        super().__init__(lr, schedule)
+        self.momentum = fraction("momentum", momentum)
+        self.dampening = fraction("dampening", dampening, closed=True)
+        self.weight_decay = non_negative("weight_decay", weight_decay)
+        self.nesterov = flag("nesterov", nesterov)
+        check_nesterov(self.nesterov, self.momentum, self.dampening)
+
+    def slots(self) -> tuple[str, ...]:
+        return ("momentum_buffer",) if self.momentum != 0.0 else ()
+
+    def update(self, name: str, p: Array, g: Array, eta: float) -> None:
+        mu = self.momentum
+        d_p = g + self.weight_decay * p if self.weight_decay != 0.0 else g  # eq. 8.2
+        if mu != 0.0:
+            key = f"{name}.momentum_buffer"
+            if key not in self.state:
+                self.state[key] = d_p.copy()  # eq. 8.3, first step
+            else:
+                b = self.state[key]
+                b *= mu  # eq. 8.3
+                b += (1.0 - self.dampening) * d_p
+            d_p = d_p + mu * self.state[key] if self.nesterov else self.state[key]  # eq. 8.4
+        p -= eta * d_p  # eq. 8.1, in place
+
+    def settings(self) -> dict[str, Any]:
+        return {"momentum": self.momentum, "dampening": self.dampening, "weight_decay": self.weight_decay,
+                "nesterov": self.nesterov}
+
+
+class Adagrad(Optimizer):
+    """Adagrad, as ``torch.optim.Adagrad`` (eq. 8.5-8.6).
+
+    ``Adagrad(lr=0.01, lr_decay=0.0, weight_decay=0.0, initial_accumulator_value=0.0, eps=1e-10, *,
+    schedule=None)``. ``sum += g*g``; ``p -= eta_t / (1 + t*lr_decay) * g / (sqrt(sum) + eps)``, with
+    ``g`` including ``wd*p`` (biases too). State: ``sum``, starting at ``initial_accumulator_value``.
+    """
+
+    def __init__(self, lr: float = 0.01, lr_decay: float = 0.0, weight_decay: float = 0.0,
+                 initial_accumulator_value: float = 0.0, eps: float = 1e-10, *, schedule: Schedule | None = None) -> None:
+        super().__init__(lr, schedule)
+        self.lr_decay = non_negative("lr_decay", lr_decay)
+        self.weight_decay = non_negative("weight_decay", weight_decay)
+        self.initial_accumulator_value = non_negative("initial_accumulator_value", initial_accumulator_value)
+        self.eps = positive("eps", eps)
+
+    def slots(self) -> tuple[str, ...]:
+        return ("sum",)
+
+    def update(self, name: str, p: Array, g: Array, eta: float) -> None:
+        clr = eta / (1.0 + self.steps * self.lr_decay)  # eq. 8.6, t = steps taken
+        total = self.slot(name, "sum", p, self.initial_accumulator_value)
+        d_p = g + self.weight_decay * p if self.weight_decay != 0.0 else g  # eq. 8.2
+        total += d_p * d_p  # eq. 8.5
+        p -= clr * d_p / (np.sqrt(total) + self.eps)  # eq. 8.6
+
+    def settings(self) -> dict[str, Any]:
+        return {"lr_decay": self.lr_decay, "weight_decay": self.weight_decay,
+                "initial_accumulator_value": self.initial_accumulator_value, "eps": self.eps}
+
+
+class RMSprop(Optimizer):
+    """RMSprop, as ``torch.optim.RMSprop`` (eq. 8.7-8.10).
+
+    ``RMSprop(lr=0.01, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False, *,
+    schedule=None)``. ``square_avg = alpha*square_avg + (1 - alpha)*g*g``; the denominator is
+    ``sqrt(square_avg) + eps``, or centered ``sqrt(square_avg - grad_avg^2) + eps``; with momentum
+    ``b = mu*b + g/denominator; p -= eta*b``, else ``p -= eta*g/denominator``. ``g`` includes ``wd*p``.
+    State: ``square_avg``, plus ``momentum_buffer`` (momentum > 0) and ``grad_avg`` (centered).
+    """
+
+    def __init__(self, lr: float = 0.01, alpha: float = 0.99, eps: float = 1e-8, weight_decay: float = 0.0,
+                 momentum: float = 0.0, centered: bool = False, *, schedule: Schedule | None = None) -> None:
+        super().__init__(lr, schedule)
+        self.alpha = fraction("alpha", alpha)
+        self.eps = positive("eps", eps)
+        self.weight_decay = non_negative("weight_decay", weight_decay)
+        self.momentum = fraction("momentum", momentum)
+        self.centered = flag("centered", centered)
+
+    def slots(self) -> tuple[str, ...]:
+        return ("square_avg",) + (("momentum_buffer",) if self.momentum > 0.0 else ()) + (
+            ("grad_avg",) if self.centered else ())
+
+    def update(self, name: str, p: Array, g: Array, eta: float) -> None:
+        alpha, mu = self.alpha, self.momentum
+        d_p = g + self.weight_decay * p if self.weight_decay != 0.0 else g  # eq. 8.2
+        square_avg = self.slot(name, "square_avg", p)
+        square_avg *= alpha  # eq. 8.7
+        square_avg += (1.0 - alpha) * d_p * d_p
+        if self.centered:
+            grad_avg = self.slot(name, "grad_avg", p)
+            grad_avg *= alpha  # eq. 8.8
+            grad_avg += (1.0 - alpha) * d_p
+            variance = np.maximum(square_avg - grad_avg * grad_avg, 0.0)  # >= 0 against rounding
+            denominator = np.sqrt(variance) + self.eps  # eq. 8.9
+        else:
+            denominator = np.sqrt(square_avg) + self.eps  # eq. 8.9
+        if mu > 0.0:
+            b = self.slot(name, "momentum_buffer", p)
+            b *= mu  # eq. 8.10
+            b += d_p / denominator
+            p -= eta * b
+        else:
+            p -= eta * d_p / denominator  # eq. 8.10
+
+    def settings(self) -> dict[str, Any]:
+        return {"alpha": self.alpha, "eps": self.eps, "weight_decay": self.weight_decay,
+                "momentum": self.momentum, "centered": self.centered}
+
+
+class Adam(Optimizer):
+    """Adam with bias correction, as ``torch.optim.Adam`` (eq. 8.11-8.13).
+
+    ``Adam(lr=0.001, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, *, schedule=None)``.
+    ``m = beta1*m + (1 - beta1)*g``, ``v = beta2*v + (1 - beta2)*g*g``, and with ``t`` counting this
+    step from 1: ``p -= eta * m_hat / (sqrt(v_hat) + eps)``, ``m_hat = m/(1 - beta1^t)``,
+    ``v_hat = v/(1 - beta2^t)``: eps is added after the square root of the corrected second moment.
+    ``weight_decay`` adds ``wd*p`` to the gradient (biases too). State: ``exp_avg``, ``exp_avg_sq``.
+    """
+
+    decoupled = False  # AdamW decays the parameters instead of the gradient
+
+    def __init__(self, lr: float = 0.001, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.0, *, schedule: Schedule | None = None) -> None:
+        super().__init__(lr, schedule)
+        self.betas = check_betas(betas)
+        self.eps = positive("eps", eps)
+        self.weight_decay = non_negative("weight_decay", weight_decay)
+
+    def slots(self) -> tuple[str, ...]:
+        return ("exp_avg", "exp_avg_sq")
+
+    def update(self, name: str, p: Array, g: Array, eta: float) -> None:
+        beta1, beta2 = self.betas
+        t = self.steps + 1  # this step, counted from 1
+        step_size = eta / (1.0 - beta1**t)  # eq. 8.13, as PyTorch computes it
+        bias_correction2_sqrt = math.sqrt(1.0 - beta2**t)
+        d_p = g
+        if self.weight_decay != 0.0:
+            if self.decoupled:
+                p *= 1.0 - eta * self.weight_decay  # eq. 8.14 (AdamW)
+            else:
+                d_p = g + self.weight_decay * p  # eq. 8.2
+        m = self.slot(name, "exp_avg", p)
+        v = self.slot(name, "exp_avg_sq", p)
+        m *= beta1  # eq. 8.11
+        m += (1.0 - beta1) * d_p
+        v *= beta2  # eq. 8.12
+        v += (1.0 - beta2) * d_p * d_p
+        denominator = np.sqrt(v) / bias_correction2_sqrt + self.eps
+        p -= step_size * m / denominator  # eq. 8.13
+
+    def settings(self) -> dict[str, Any]:
+        return {"betas": list(self.betas), "eps": self.eps, "weight_decay": self.weight_decay}
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay, as ``torch.optim.AdamW`` (eq. 8.14, then 8.11-8.13).
+
+    ``AdamW(lr=0.001, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01, *, schedule=None)``.
+    First ``p *= 1 - eta*weight_decay`` (every parameter, biases too), then the Adam step on the
+    undecayed gradient. State: ``exp_avg``, ``exp_avg_sq``.
+    """
+
+    decoupled = True
+
+    def __init__(self, lr: float = 0.001, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.01, *, schedule: Schedule | None = None) -> None:
+        super().__init__(lr, betas, eps, weight_decay, schedule=schedule)
