@@ -15,6 +15,7 @@ file). This module needs only the standard library; a backend is imported when i
 from __future__ import annotations
 
 import importlib
+import math
 from collections.abc import Mapping, Sequence
 from types import ModuleType
 from typing import Any
@@ -58,8 +59,8 @@ def check_architecture(layers: Sequence[Any], loss: Any, l2: float, l1: float) -
             f"{type(loss).__name__} reads the logits of a final {fused} layer, "
             f"but the last layer is {type(layers[-1]).__name__}"
         )
-    if not (l2 >= 0.0 and l1 >= 0.0):
-        raise ConfigError(f"penalties must be >= 0, got l2={l2}, l1={l1}")
+    if not (0.0 <= l2 < math.inf and 0.0 <= l1 < math.inf):
+        raise ConfigError(f"penalties must be finite numbers >= 0, got l2={l2}, l1={l1}")
     width = None
     for index, layer in enumerate(layers):
         in_features = getattr(layer, "in_features", None)
@@ -103,8 +104,8 @@ def validate(description: Mapping[str, Any]) -> dict[str, Any]:
         raise ConfigError(f"'loss' must be an object {{\"type\": one of {', '.join(LOSS_TYPES)}}}, got {loss!r}")
     for key in ("l2", "l1"):
         value = description.get(key, 0.0)
-        if not isinstance(value, (int, float)) or isinstance(value, bool) or not value >= 0.0:
-            raise ConfigError(f"'{key}' must be a number >= 0, got {value!r}")
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0.0 <= value < math.inf:
+            raise ConfigError(f"'{key}' must be a finite number >= 0, got {value!r}")
     return dict(description)
 
 
@@ -155,6 +156,8 @@ def mlp(
         value = {"activation": activation, "loss": loss, "output": output}[name]
         if value not in table:
             raise ConfigError(f"unknown {name} {value!r}; choose one of {', '.join(table)}")
+    if not 0.0 <= dropout < 1.0:
+        raise ConfigError(f"dropout rate must be in [0, 1), got {dropout}")
     if init is None:
         init = "he_normal" if activation in ("relu", "leaky_relu") else "glorot_normal"
     layers: list[dict[str, Any]] = []

@@ -39,12 +39,16 @@ class Network(Protocol[BatchT, ParamT]):
 
 
 class Optimizer(Protocol):
-    """Moves a network's parameters one step against its gradients."""
+    """Moves a network's parameters one step against its gradients; its state (step count and
+    moments) can be exported and imported, so that training resumes exactly."""
 
     lr: float
 
     def step(self, network: Any) -> None: ...
+    def current_lr(self) -> float: ...
     def describe(self) -> dict[str, Any]: ...
+    def export_state(self) -> dict[str, Any]: ...
+    def import_state(self, state: Mapping[str, Any]) -> None: ...
 
 
 if TYPE_CHECKING:  # mypy proves here that each backend satisfies the Protocols; nothing runs
@@ -68,5 +72,12 @@ if TYPE_CHECKING:  # mypy proves here that each backend satisfies the Protocols;
     ) -> list[Layer[_Array, _Array]]:
         return [a, b, c, d]
 
-    def _optimizers(a: _loops.SGD, b: _vectorized.SGD) -> list[Optimizer]:
-        return [a, b]
+    def _loops_optimizers(
+        a: _loops.SGD, b: _loops.Adagrad, c: _loops.RMSprop, d: _loops.Adam, e: _loops.AdamW
+    ) -> list[Optimizer]:
+        return [a, b, c, d, e]
+
+    def _vectorized_optimizers(
+        a: _vectorized.SGD, b: _vectorized.Adagrad, c: _vectorized.RMSprop, d: _vectorized.Adam, e: _vectorized.AdamW
+    ) -> list[Optimizer]:
+        return [a, b, c, d, e]

@@ -8,6 +8,13 @@ from typing import Any
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# Property tests draw the same examples on every run (a red CI must mean a real change, never an
+# unlucky draw); HYPOTHESIS_PROFILE=explore draws new ones each run, for hunting bugs locally.
+settings.register_profile("default", derandomize=True, deadline=None)
+settings.register_profile("explore", derandomize=False, deadline=None, max_examples=500)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
 @pytest.fixture

@@ -121,3 +121,12 @@ def test_cross_entropy_is_finite_for_huge_logits(backend: str) -> None:
     net.backward()
     grads = net.grads()
     assert all(math.isfinite(float(v)) for row in grads["0.weight"] for v in row)
+
+
+def test_mlp_rejects_bad_dropout_and_penalties() -> None:
+    with pytest.raises(ConfigError, match="dropout rate"):
+        mlp([3, 4, 2], dropout=-0.5)
+    with pytest.raises(ConfigError, match="finite"):
+        mlp([3, 4, 2], l2=math.inf)
+    with pytest.raises(ConfigError, match="finite"):
+        build_network({**mlp([3, 2]), "l1": math.inf})

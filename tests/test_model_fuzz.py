@@ -46,7 +46,7 @@ def assert_equal_models(got: LoadedModel, want: LoadedModel) -> None:
     assert list(params) == list(expected)
     assert all(as_f64_bytes(params[name]) == as_f64_bytes(expected[name]) for name in params)
     assert got.optimizer_state is not None and want.optimizer_state is not None
-    assert got.optimizer_state["spec"] == want.optimizer_state["spec"]
+    assert got.optimizer_spec == want.optimizer_spec
     assert got.optimizer_state["step"] == want.optimizer_state["step"]
     got_arrays, want_arrays = got.optimizer_state["arrays"], want.optimizer_state["arrays"]
     assert list(got_arrays) == list(want_arrays)

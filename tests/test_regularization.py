@@ -182,7 +182,7 @@ def test_negative_penalties_are_refused(backend: str, l2: float, l1: float) -> N
     with pytest.raises(ConfigError, match="must be"):
         build_network(mlp([3, 2], l2=l2, l1=l1), backend=backend)
     module: Any = loops if backend == "loops" else vectorized
-    with pytest.raises(ConfigError, match="penalties must be >= 0"):
+    with pytest.raises(ConfigError, match="penalties must be finite numbers >= 0"):
         module.Network([module.Dense(3, 2), module.Softmax()], module.CrossEntropy(), l2=l2, l1=l1)
 
 

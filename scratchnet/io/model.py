@@ -53,13 +53,17 @@ _NEW_FILE_MODE = 0o644  # where the umask cannot be read
 
 @dataclass(frozen=True)
 class LoadedModel:
-    """Everything a model pair holds: the network, its metadata and the optimizer state (or None)."""
+    """Everything a model pair holds: the network, its metadata, and the optimizer's settings and
+    state (None when the file has no optimizer section). ``optimizer_state`` is what the optimizer's
+    ``export_state()`` returned, ready for ``import_state``; ``optimizer_spec`` is its ``describe()``,
+    ready for ``scratchnet.optimizers.build_optimizer``."""
 
     network: Any
     metadata: dict[str, Any]
     optimizer_state: dict[str, Any] | None
     architecture: dict[str, Any]
     dtype: str
+    optimizer_spec: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -336,10 +340,10 @@ def load_model(path: str | os.PathLike[str], backend: str = "vectorized", *, lim
     if built != expected:
         raise fail(json_name, f"the architecture builds parameters {built}, but the manifest lists {expected}")
     net.set_params({name: convert(files.arrays[name]) for name in expected})
-    optimizer_state = None
+    optimizer_state, optimizer_spec = None, None
     if document.optimizer is not None:
+        optimizer_spec = document.optimizer.spec
         optimizer_state = {
-            "spec": document.optimizer.spec,
             "step": document.optimizer.step,
             "arrays": {
                 entry.name: convert(files.arrays[OPTIMIZER_PREFIX + entry.name]) for entry in document.optimizer.arrays
@@ -349,6 +353,7 @@ def load_model(path: str | os.PathLike[str], backend: str = "vectorized", *, lim
         network=net,
         metadata=document.metadata,
         optimizer_state=optimizer_state,
+        optimizer_spec=optimizer_spec,
         architecture=document.architecture,
         dtype=document.dtype,
     )
