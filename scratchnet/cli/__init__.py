@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from scratchnet import __version__
 from scratchnet.errors import ScratchnetError
 
-COMMANDS = ("check", "inspect", "explain", "plot", "demo")
+COMMANDS = ("check", "inspect", "explain", "plot", "demo", "train", "evaluate", "predict")
 
 
 def build_parser() -> argparse.ArgumentParser:

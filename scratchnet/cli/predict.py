@@ -1,0 +1,99 @@
+"""``scratchnet predict MODEL.json``: draw an image in the terminal and show what the model makes of it."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from scratchnet.cli.evaluate import Model, add_common_arguments, dataset_for, load_for_inference
+from scratchnet.cli.options import positive_int
+from scratchnet.errors import ConfigError
+from scratchnet.images import draw, load_image
+
+TOP = 3
+
+
+def non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    return value
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "predict",
+        help="draw a test image (or your own) and show the model's top-3 classes",
+        description="Draw a 28x28 image with shaded blocks, then its true label (when known), the prediction "
+        "and the top-3 probabilities. The image is a test-set image (--index), a file (--image: .npy, or PNG "
+        "with Pillow: pip install scratchnet[png]), or each of the first K test images the model gets wrong.",
+    )
+    add_common_arguments(parser)
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--index", type=non_negative_int, metavar="N", help="test image number N (0-based)")
+    which.add_argument("--image", metavar="FILE", help="a 28x28 grey image: .npy (uint8 0..255 or floats 0..1) or .png")
+    which.add_argument("--misclassified", type=positive_int, metavar="K", help="the first K test images the model gets wrong")
+    parser.add_argument("--invert", action="store_true", help="--image is dark ink on a light background")
+    parser.set_defaults(run=run)
+
+
+def name_of(model: Model, k: int) -> str:
+    names = model.class_names
+    if names is None or k >= len(names):
+        return str(k)
+    return names[k] if names[k] == str(k) else f"{k} {names[k]}"
+
+
+def describe(model: Model, image: npt.NDArray[np.uint8], probabilities: npt.NDArray[np.float64], title: str,
+             label: int | None) -> str:
+    """The drawing, then true label, prediction and top-3 probabilities, as text."""
+    order = np.argsort(-probabilities, kind="stable")
+    predicted = int(order[0])
+    lines = [title, draw(image)]
+    if label is not None:
+        lines.append(f"true label: {name_of(model, label)}")
+    verdict = "" if label is None else ("  (right)" if predicted == label else "  (WRONG)")
+    lines.append(f"prediction: {name_of(model, predicted)}{verdict}")
+    top = "  ".join(f"{name_of(model, int(k))} {100 * probabilities[k]:.2f}%" for k in order[:TOP])
+    lines.append(f"top {min(TOP, len(order))}: {top}")
+    return "\n".join(lines)
+
+
+def probabilities_of(model: Model, images: npt.NDArray[np.uint8]) -> npt.NDArray[np.float64]:
+    from scratchnet.train import predict_probabilities
+
+    return predict_probabilities(model.network, images, model.feeder)
+
+
+def run(args: argparse.Namespace) -> int:
+    model = load_for_inference(args.model, args.backend)
+    if args.image is not None:
+        image = load_image(args.image, invert=args.invert)
+        if model.sizes()[0] != image.size:
+            raise ConfigError(f"{args.model} takes {model.sizes()[0]} inputs, not a {image.shape[0]}x{image.shape[1]} image")
+        print(describe(model, image, probabilities_of(model, image[None])[0], args.image, None))
+        return 0
+    if args.invert:
+        raise ConfigError("--invert applies to --image only")
+    data = dataset_for(model, args)
+    if args.index is not None:
+        if args.index >= len(data.test_labels):
+            raise ConfigError(f"--index {args.index} is out of range: the test set has {len(data.test_labels)} images (0..{len(data.test_labels) - 1})")
+        image = data.test_images[args.index]
+        probabilities = probabilities_of(model, data.test_images[args.index:args.index + 1])[0]
+        print(describe(model, image, probabilities, f"{data.name} test image {args.index}", int(data.test_labels[args.index])))
+        return 0
+    probabilities = probabilities_of(model, data.test_images)
+    wrong = np.flatnonzero(np.argmax(probabilities, axis=1) != data.test_labels)
+    print(f"{len(wrong)} of {len(data.test_labels)} test images are misclassified; the first {min(args.misclassified, len(wrong))}:")
+    for index in wrong[:args.misclassified]:
+        print()
+        print(describe(model, data.test_images[index], probabilities[index], f"{data.name} test image {int(index)}",
+                       int(data.test_labels[index])))
+    return 0

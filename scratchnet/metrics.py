@@ -1,0 +1,106 @@
+"""Classification metrics and their text tables: accuracy, the confusion matrix, precision and recall.
+
+``confusion[t][p]`` counts the samples of true class ``t`` predicted as ``p``; precision of class k is
+``confusion[k][k] / (column k's sum)`` (of the samples predicted k, how many are k), recall is
+``confusion[k][k] / (row k's sum)`` (of the samples that are k, how many were found). A class never
+predicted (or absent) has precision (or recall) NaN, shown as ``-``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from scratchnet.errors import ShapeError
+
+IntArray = npt.NDArray[np.int64]
+
+
+def confusion_matrix(labels: Any, predictions: Any, classes: int) -> IntArray:
+    """The ``classes x classes`` matrix of counts: row = true class, column = predicted class."""
+    true = np.asarray(labels, dtype=np.int64).ravel()
+    predicted = np.asarray(predictions, dtype=np.int64).ravel()
+    if true.shape != predicted.shape:
+        raise ShapeError(f"{true.size} labels but {predicted.size} predictions")
+    for name, values in (("label", true), ("prediction", predicted)):
+        if values.size and (values.min() < 0 or values.max() >= classes):
+            raise ShapeError(f"a {name} is outside 0..{classes - 1}")
+    counts: IntArray = np.bincount(true * classes + predicted, minlength=classes * classes).astype(np.int64)
+    return counts.reshape(classes, classes)
+
+
+def accuracy(labels: Any, predictions: Any) -> float:
+    """The fraction of predictions equal to their labels (NaN for no samples)."""
+    true = np.asarray(labels).ravel()
+    predicted = np.asarray(predictions).ravel()
+    if true.shape != predicted.shape:
+        raise ShapeError(f"{true.size} labels but {predicted.size} predictions")
+    return float(np.mean(true == predicted)) if true.size else math.nan
+
+
+@dataclass(frozen=True)
+class ClassReport:
+    """Accuracy, per-class precision, recall and support, and the confusion matrix they come from."""
+
+    confusion: IntArray
+    class_names: tuple[str, ...]
+
+    @property
+    def total(self) -> int:
+        return int(self.confusion.sum())
+
+    @property
+    def accuracy(self) -> float:
+        return float(np.trace(self.confusion) / self.total) if self.total else math.nan
+
+    def precision(self) -> list[float]:
+        predicted = self.confusion.sum(axis=0)
+        return [float(self.confusion[k, k] / predicted[k]) if predicted[k] else math.nan for k in range(len(predicted))]
+
+    def recall(self) -> list[float]:
+        support = self.confusion.sum(axis=1)
+        return [float(self.confusion[k, k] / support[k]) if support[k] else math.nan for k in range(len(support))]
+
+    def support(self) -> list[int]:
+        return [int(n) for n in self.confusion.sum(axis=1)]
+
+
+def class_report(labels: Any, predictions: Any, class_names: Sequence[str]) -> ClassReport:
+    return ClassReport(confusion_matrix(labels, predictions, len(class_names)), tuple(class_names))
+
+
+def percent(value: float, digits: int = 2) -> str:
+    """0.98765 -> '98.77%'; NaN -> '-'."""
+    return "-" if math.isnan(value) else f"{100.0 * value:.{digits}f}%"
+
+
+def per_class_table(report: ClassReport) -> str:
+    """One row per class: name, precision, recall, support."""
+    width = max([len("class")] + [len(name) for name in report.class_names])
+    lines = [f"{'class':<{width}}  {'precision':>9}  {'recall':>8}  {'support':>7}"]
+    for name, p, r, n in zip(report.class_names, report.precision(), report.recall(), report.support()):
+        lines.append(f"{name:<{width}}  {percent(p):>9}  {percent(r):>8}  {n:>7}")
+    return "\n".join(lines)
+
+
+def confusion_table(report: ClassReport) -> str:
+    """The confusion matrix with row and column headers: rows are true classes, columns predictions.
+
+    Columns are headed by class index (names would make the table too wide); rows give index and name.
+    """
+    matrix = report.confusion
+    k = len(report.class_names)
+    cell = max(len(str(int(matrix.max()))) if matrix.size else 1, len(str(k - 1)), 3)
+    row_head = max(len(f"{i} {name}") for i, name in enumerate(report.class_names))
+    corner = "true \\ predicted"
+    row_head = max(row_head, len(corner))
+    lines = [f"{corner:<{row_head}} " + " ".join(f"{j:>{cell}}" for j in range(k))]
+    for i, name in enumerate(report.class_names):
+        label = f"{i} {name}" if name != str(i) else str(i)
+        lines.append(f"{label:<{row_head}} " + " ".join(f"{int(v):>{cell}}" for v in matrix[i]))
+    return "\n".join(lines)

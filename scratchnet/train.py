@@ -1,0 +1,680 @@
+"""Training a classifier on an image dataset: the loop behind ``scratchnet train``.
+
+``train(TrainConfig(...))`` loads the dataset, holds out a validation split, cross-checks the
+architecture (loops against vectorized on a couple of samples), then runs mini-batch epochs and
+returns a :class:`TrainResult`. Everything random is a pure function of the seed (scratchnet.rng):
+the initial weights, the order of each epoch (``permutation`` of stream ``epoch``), the shifts of
+each batch and the dropout masks, so a run is repeatable in either backend.
+
+Faults:
+
+* after every epoch an atomic checkpoint (the model format with the optimizer section, plus the
+  epoch, the Dropout counters and the history) is written next to the output; :func:`resume`
+  continues from it and ends with exactly the model an uninterrupted run gives;
+* a NaN or infinite loss stops the run with a :class:`~scratchnet.errors.TrainingError`, leaving the
+  last good checkpoint in place;
+* Ctrl-C (SIGINT) is noted and acted on between two steps: a checkpoint of that exact point is
+  written and :class:`TrainingInterrupted` raised (a second Ctrl-C aborts at once).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from scratchnet.architecture import ACTIVATIONS, BACKENDS, build_network, mlp
+from scratchnet.data import Dataset, load_dataset
+from scratchnet.errors import ConfigError, ScratchnetError, TrainingError
+from scratchnet.images import Feeder, shift_images
+from scratchnet.optimizers import build_optimizer, optimizer_type
+from scratchnet.progress import Progress
+from scratchnet.rng import derive_seed, permutation
+
+SCHEDULES = ("constant", "cosine", "step", "inverse_time")
+SPLITS = ("end", "start")
+DTYPES = ("float32", "float64")
+CHECKPOINT_FORMAT = "scratchnet-checkpoint-1"
+SHUFFLE_LABEL = 1001  # derive_seed(seed, SHUFFLE_LABEL): the seed of the epoch orders
+AUGMENT_LABEL = 1002  # derive_seed(seed, AUGMENT_LABEL, epoch): the seed of an epoch's shifts
+EVAL_CHUNK = 2000  # images per forward pass when measuring accuracy
+CHECK_MAX_PARAMS = 250_000  # above this the cross-check runs on a narrower copy of the architecture
+CHECK_WIDTH = 64  # the hidden width of that narrower copy
+
+Log = Callable[[str], None]
+Hook = Callable[[int, int, Any], None]
+
+
+class TrainingInterrupted(ScratchnetError):
+    """Training stopped by Ctrl-C; ``checkpoint`` holds the state to resume from."""
+
+    def __init__(self, message: str, checkpoint: Path) -> None:
+        super().__init__(message)
+        self.checkpoint = checkpoint
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that determines a training run (and so is saved with the model and checkpoints).
+
+    Optimizer options left as None take the optimizer's own (PyTorch) defaults. ``batch_size`` 0
+    means the whole training set in every step (full-batch gradient descent). The validation split
+    is the last ``validation`` training images (``validation_split="end"``) or the first ones
+    (``"start"``); ``limit`` trains on the first ``limit`` of the images that remain. ``augment`` > 0
+    shifts every training image by up to that many pixels in each direction. Inputs are
+    ``(pixel / 255 - input_mean) / input_std``. Validation, the epoch line and the checkpoint come
+    every ``report_every`` epochs (and after the last).
+    """
+
+    dataset: str = "mnist"
+    hidden: tuple[int, ...] = (128,)
+    activation: str = "relu"
+    dropout: float = 0.0
+    init: str | None = None
+    optimizer: str = "adam"
+    lr: float = 0.001
+    momentum: float | None = None
+    nesterov: bool | None = None
+    weight_decay: float | None = None
+    betas: tuple[float, float] | None = None
+    lr_schedule: str = "constant"
+    lr_min: float = 0.0
+    lr_step: int = 1
+    lr_gamma: float = 0.1
+    lr_decay: float = 0.0
+    epochs: int = 10
+    batch_size: int = 128
+    seed: int = 0
+    backend: str = "vectorized"
+    dtype: str = "float32"
+    limit: int | None = None
+    validation: int = 10000
+    validation_split: str = "end"
+    augment: int = 0
+    input_mean: float = 0.0
+    input_std: float = 1.0
+    report_every: int = 1
+    recipe: str | None = None
+
+    def __post_init__(self) -> None:
+        check_config(self)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The settings as JSON-ready data (tuples become lists)."""
+        data = asdict(self)
+        data["hidden"] = list(self.hidden)
+        data["betas"] = None if self.betas is None else list(self.betas)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TrainConfig:
+        """The inverse of :meth:`to_dict`; unknown keys are a ConfigError."""
+        if not isinstance(data, Mapping):
+            raise ConfigError("a training configuration must be an object")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"unknown training settings {unknown}")
+        values = dict(data)
+        if "hidden" in values:
+            values["hidden"] = tuple(values["hidden"])
+        if values.get("betas") is not None:
+            values["betas"] = tuple(values["betas"])
+        try:
+            return cls(**values)
+        except TypeError as error:
+            raise ConfigError(f"bad training settings: {error}") from None
+
+    def sizes(self, inputs: int, classes: int) -> list[int]:
+        return [inputs, *self.hidden, classes]
+
+
+def check_config(config: TrainConfig) -> None:
+    """ConfigError for any setting out of range or not applicable to the chosen optimizer."""
+
+    def need(ok: bool, message: str) -> None:
+        if not ok:
+            raise ConfigError(message)
+
+    need(isinstance(config.hidden, tuple) and all(isinstance(h, int) and h >= 1 for h in config.hidden),
+         f"hidden layer widths must be positive integers, got {config.hidden!r}")
+    need(config.activation in ACTIVATIONS, f"unknown activation {config.activation!r}; choose one of {', '.join(ACTIVATIONS)}")
+    need(0.0 <= config.dropout < 1.0, f"dropout must be in [0, 1), got {config.dropout}")
+    optimizer_type(config.optimizer)  # ConfigError for an unknown optimizer
+    kind = config.optimizer.lower()
+    need(math.isfinite(config.lr) and config.lr > 0.0, f"learning rate must be > 0, got {config.lr}")
+    need(config.momentum is None or kind in ("sgd", "rmsprop"), f"momentum applies to sgd and rmsprop, not {kind}")
+    need(config.nesterov is None or kind == "sgd", f"nesterov applies to sgd only, not {kind}")
+    need(config.betas is None or kind in ("adam", "adamw"), f"betas apply to adam and adamw only, not {kind}")
+    need(config.lr_schedule in SCHEDULES, f"unknown lr schedule {config.lr_schedule!r}; choose one of {', '.join(SCHEDULES)}")
+    need(0.0 <= config.lr_min <= config.lr, f"lr_min must be in [0, lr], got {config.lr_min}")
+    need(config.lr_step >= 1, f"lr_step (epochs between decays) must be >= 1, got {config.lr_step}")
+    need(0.0 < config.lr_gamma <= 1.0, f"lr_gamma must be in (0, 1], got {config.lr_gamma}")
+    need(config.lr_decay >= 0.0, f"lr_decay must be >= 0, got {config.lr_decay}")
+    need(config.epochs >= 1, f"epochs must be >= 1, got {config.epochs}")
+    need(config.batch_size >= 0, f"batch size must be >= 1 (or 0 for the full training set), got {config.batch_size}")
+    need(config.backend in BACKENDS, f"unknown backend {config.backend!r}; choose one of {', '.join(BACKENDS)}")
+    need(config.dtype in DTYPES, f"dtype must be float32 or float64, got {config.dtype!r}")
+    need(config.limit is None or config.limit >= 1, f"limit must be >= 1, got {config.limit}")
+    need(config.validation >= 0, f"validation must be >= 0 images, got {config.validation}")
+    need(config.validation_split in SPLITS, f"validation_split must be 'end' or 'start', got {config.validation_split!r}")
+    need(0 <= config.augment <= 8, f"augment (pixels of random shift) must be in 0..8, got {config.augment}")
+    need(math.isfinite(config.input_mean) and math.isfinite(config.input_std) and config.input_std > 0.0,
+         f"input normalisation needs a finite mean and a std > 0, got {config.input_mean}, {config.input_std}")
+    need(config.report_every >= 1, f"report_every must be >= 1, got {config.report_every}")
+
+
+# ---- the pieces of a run ----
+
+@dataclass(frozen=True, eq=False)
+class Split:
+    """The training images, the validation images and the test images of a run (uint8, views)."""
+
+    train_images: npt.NDArray[np.uint8]
+    train_labels: npt.NDArray[Any]
+    val_images: npt.NDArray[np.uint8]
+    val_labels: npt.NDArray[Any]
+    test_images: npt.NDArray[np.uint8]
+    test_labels: npt.NDArray[Any]
+
+    def describe(self, config: TrainConfig, total: int) -> str:
+        where = "last" if config.validation_split == "end" else "first"
+        train = f"{len(self.train_labels)} training images"
+        if config.limit is not None:
+            train += f" (--limit {config.limit})"
+        val = f"{len(self.val_labels)} validation ({where} {len(self.val_labels)} of the {total} training images)" \
+            if len(self.val_labels) else "no validation split"
+        return f"{train}, {val}, {len(self.test_labels)} test"
+
+
+def split_dataset(data: Dataset, config: TrainConfig) -> Split:
+    """Hold out the validation images, then keep the first ``limit`` of the rest for training."""
+    total = len(data.train_labels)
+    if config.validation >= total:
+        raise ConfigError(f"validation split of {config.validation} leaves no training images out of {total}")
+    if config.validation_split == "end":
+        cut = total - config.validation
+        pool = slice(0, cut)
+        held = slice(cut, total)
+    else:
+        pool = slice(config.validation, total)
+        held = slice(0, config.validation)
+    images, labels = data.train_images[pool], data.train_labels[pool]
+    if config.limit is not None:
+        if config.limit > len(labels):
+            raise ConfigError(f"--limit {config.limit} is more than the {len(labels)} training images left "
+                              f"after the validation split")
+        images, labels = images[:config.limit], labels[:config.limit]
+    return Split(images, labels, data.train_images[held], data.train_labels[held], data.test_images, data.test_labels)
+
+
+def feeder_of(config: TrainConfig) -> Feeder:
+    return Feeder(config.backend, config.dtype, config.input_mean, config.input_std)
+
+
+def argmax_rows(outputs: Any) -> npt.NDArray[np.intp]:
+    """The index of the largest output of each row, for arrays and for lists of lists."""
+    result: npt.NDArray[np.intp] = np.argmax(np.asarray(outputs), axis=1)
+    return result
+
+
+def predict_classes(network: Any, images: npt.NDArray[np.uint8], feeder: Feeder) -> npt.NDArray[np.intp]:
+    """The network's class for each image, in chunks (inference mode: no dropout)."""
+    chunks = [np.asarray(network.predict(feeder.inputs(images[i:i + EVAL_CHUNK])), dtype=np.intp)
+              for i in range(0, len(images), EVAL_CHUNK)]
+    return np.concatenate(chunks) if chunks else np.zeros(0, np.intp)
+
+
+def predict_probabilities(network: Any, images: npt.NDArray[np.uint8], feeder: Feeder) -> npt.NDArray[np.float64]:
+    """The network's outputs (class probabilities for a softmax network) for each image, as float64."""
+    chunks = [np.asarray(network.forward(feeder.inputs(images[i:i + EVAL_CHUNK])), dtype=np.float64)
+              for i in range(0, len(images), EVAL_CHUNK)]
+    return np.concatenate(chunks) if chunks else np.zeros((0, 0))
+
+
+def accuracy_of(network: Any, images: npt.NDArray[np.uint8], labels: npt.NDArray[Any], feeder: Feeder) -> float:
+    if len(labels) == 0:
+        return math.nan
+    return float(np.mean(predict_classes(network, images, feeder) == labels))
+
+
+def steps_per_epoch(config: TrainConfig, train_size: int) -> int:
+    size = train_size if config.batch_size == 0 else config.batch_size
+    return -(-train_size // size)
+
+
+def optimizer_spec(config: TrainConfig, steps: int) -> dict[str, Any]:
+    """The ``build_optimizer`` spec of the run: the optimizer's settings and its schedule, in steps."""
+    spec: dict[str, Any] = {"type": optimizer_type(config.optimizer), "lr": config.lr}
+    for key in ("momentum", "nesterov", "weight_decay"):
+        value = getattr(config, key)
+        if value is not None:
+            spec[key] = value
+    if config.betas is not None:
+        spec["betas"] = list(config.betas)
+    schedule: dict[str, Any] | None = None
+    if config.lr_schedule == "cosine":
+        schedule = {"type": "Cosine", "total_steps": config.epochs * steps, "min_lr": config.lr_min}
+    elif config.lr_schedule == "step":
+        schedule = {"type": "Step", "step_size": config.lr_step * steps, "gamma": config.lr_gamma}
+    elif config.lr_schedule == "inverse_time":
+        schedule = {"type": "InverseTime", "decay": config.lr_decay}
+    spec["schedule"] = schedule
+    return spec
+
+
+def architecture_of(config: TrainConfig, inputs: int, classes: int) -> dict[str, Any]:
+    return mlp(config.sizes(inputs, classes), activation=config.activation, dropout=config.dropout, init=config.init)
+
+
+def count_params(sizes: Sequence[int]) -> int:
+    return sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:]))
+
+
+def cross_check_line(config: TrainConfig, inputs: int, classes: int) -> str:
+    """Run the loops-vs-vectorized cross-check (and a finite-difference check) on the architecture,
+    narrowed to hidden width CHECK_WIDTH when it is big, and return one line; TrainingError if it fails."""
+    from scratchnet.check import full_check
+    from scratchnet.cli.check import summary
+
+    sizes = config.sizes(inputs, classes)
+    checked = config
+    if count_params(sizes) > CHECK_MAX_PARAMS:
+        checked = replace(config, hidden=tuple(min(h, CHECK_WIDTH) for h in config.hidden))
+    checked_sizes = checked.sizes(inputs, classes)
+    description = architecture_of(checked, inputs, classes)
+    started = time.perf_counter()
+    report = full_check(description, batch=2, steps=1, seed=config.seed, max_per_tensor=3,
+                        gradient_backends=("vectorized",))
+    seconds = time.perf_counter() - started
+    what = "-".join(map(str, checked_sizes))
+    if checked_sizes != sizes:
+        what += f" (the layer types of {'-'.join(map(str, sizes))}, narrowed)"
+    line = f"{summary(report)} [{what}, 2 samples, 1 SGD step, {seconds:.1f} s]"
+    if not report.passed:
+        raise TrainingError(f"the architecture failed the cross-check, not training: {line}")
+    return line
+
+
+# ---- checkpoints ----
+
+def checkpoint_path_for(out: Path) -> Path:
+    """``models/mnist.json`` -> ``models/mnist.checkpoint.json``."""
+    stem = out.name[:-5] if out.name.endswith(".json") else out.name
+    return out.with_name(stem + ".checkpoint.json")
+
+
+def json_path(path: str | os.PathLike[str]) -> Path:
+    """A model path with its ``.json`` suffix."""
+    p = Path(path)
+    return p if p.name.endswith(".json") else p.with_name(p.name + ".json")
+
+
+def dropout_layers(network: Any) -> list[Any]:
+    return [layer for layer in network.layers if hasattr(layer, "calls")]
+
+
+@dataclass
+class RunState:
+    """Where a run is: epochs done, steps done in the current epoch, and that epoch's running sums."""
+
+    epoch: int = 0  # epochs completed
+    step: int = 0  # steps completed in the current epoch
+    loss_sum: float = 0.0  # the current epoch's sum of batch loss x batch size
+    correct: int = 0  # ... its correctly classified training images
+    seen: int = 0  # ... and its images so far
+    seconds: float = 0.0  # ... and its seconds so far
+    elapsed: float = 0.0  # wall-clock seconds of the run so far (steps, validation, checkpoints)
+    window_seconds: float = 0.0  # seconds and images of the completed epochs since the last report
+    window_images: int = 0
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RunState:
+        try:
+            return cls(epoch=int(data["epoch"]), step=int(data["step"]), loss_sum=float(data["loss_sum"]),
+                       correct=int(data["correct"]), seen=int(data["seen"]), seconds=float(data["seconds"]),
+                       elapsed=float(data["elapsed"]), window_seconds=float(data["window_seconds"]),
+                       window_images=int(data["window_images"]), history=[dict(h) for h in data["history"]])
+        except (KeyError, TypeError, ValueError) as error:
+            raise ConfigError(f"damaged checkpoint state: {error!r}") from None
+
+
+def save_checkpoint(path: Path, network: Any, optimizer: Any, config: TrainConfig, state: RunState,
+                    dataset: Dataset) -> None:
+    """Write the model, the optimizer state and where the run is, atomically (the model format)."""
+    metadata = base_metadata(config, dataset)
+    metadata["checkpoint"] = {
+        "format": CHECKPOINT_FORMAT,
+        "state": state.to_dict(),
+        "dropout_calls": [layer.calls for layer in dropout_layers(network)],
+    }
+    save_model(network, path, metadata, optimizer)
+
+
+def save_model(network: Any, path: Path, metadata: Mapping[str, Any], optimizer: Any = None) -> None:
+    """``scratchnet.save``, creating the folder; an OS error becomes a one-line TrainingError."""
+    from scratchnet import save
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save(network, path, metadata=metadata, optimizer=optimizer)
+    except OSError as error:
+        raise TrainingError(f"cannot write {path}: {error.strerror or error}") from None
+
+
+def base_metadata(config: TrainConfig, dataset: Dataset) -> dict[str, Any]:
+    """What evaluate and predict need to feed the model: the dataset, class names, preprocessing."""
+    return {
+        "dataset": dataset.name,
+        "class_names": list(dataset.class_names),
+        "input": feeder_of(config).metadata(tuple(int(n) for n in dataset.train_images.shape[1:])),
+        "training": {"config": config.to_dict()},
+    }
+
+
+def read_checkpoint_config(path: Path) -> tuple[TrainConfig, dict[str, Any]]:
+    """The configuration and the checkpoint section of a checkpoint's JSON file."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            document = json.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such checkpoint") from None
+    except (OSError, ValueError) as error:
+        raise ConfigError(f"{path}: not a readable checkpoint ({error})") from None
+    metadata = document.get("metadata") if isinstance(document, dict) else None
+    section = metadata.get("checkpoint") if isinstance(metadata, dict) else None
+    if not isinstance(section, dict) or section.get("format") != CHECKPOINT_FORMAT:
+        raise ConfigError(f"{path}: not a scratchnet training checkpoint")
+    assert isinstance(metadata, dict)
+    return TrainConfig.from_dict(metadata.get("training", {}).get("config", {})), section
+
+
+# ---- Ctrl-C ----
+
+class StopFlag:
+    """Set by SIGINT while training; the loop checks it between steps."""
+
+    def __init__(self) -> None:
+        self.requested = False
+
+
+@contextmanager
+def catch_interrupt(flag: StopFlag) -> Iterator[None]:
+    """While active, the first SIGINT only sets ``flag``; a second one raises KeyboardInterrupt at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        if flag.requested:
+            raise KeyboardInterrupt
+        flag.requested = True
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+# ---- the run ----
+
+@dataclass
+class TrainResult:
+    """A finished run: the network, its history and test accuracy, and where the model went."""
+
+    network: Any
+    config: TrainConfig
+    history: list[dict[str, Any]]
+    test_accuracy: float
+    validation_accuracy: float
+    train_seconds: float
+    out: Path | None
+    metadata: dict[str, Any]
+
+
+def train(config: TrainConfig, *, data_dir: str | os.PathLike[str] | None = None,
+          out: str | os.PathLike[str] | None = None, checkpoint: str | os.PathLike[str] | None = None,
+          dataset: Dataset | None = None, log: Log = print, progress: bool | None = None, check: bool = True,
+          hook: Hook | None = None) -> TrainResult:
+    """Train from scratch as ``config`` says; save the model to ``out`` (if given) and checkpoints to
+    ``checkpoint`` (default: next to ``out``, ``NAME.checkpoint.json``; none when both are None).
+
+    ``dataset`` replaces loading ``config.dataset`` (tests pass small synthetic ones). ``log`` gets
+    each output line. ``hook(epoch, step, network)`` runs after every optimizer step (0-based indices).
+    """
+    data = dataset if dataset is not None else load_dataset(config.dataset, data_dir)
+    out_path = None if out is None else json_path(out)
+    ckpt = json_path(checkpoint) if checkpoint is not None else (None if out_path is None else checkpoint_path_for(out_path))
+    split = split_dataset(data, config)
+    inputs, classes = int(np.prod(data.train_images.shape[1:])), len(data.class_names)
+    log(f"{data.name}: {split.describe(config, len(data.train_labels))}")
+    if check:
+        log(cross_check_line(config, inputs, classes))
+    network = build_network(architecture_of(config, inputs, classes), backend=config.backend, dtype=config.dtype,
+                            seed=config.seed)
+    steps = steps_per_epoch(config, len(split.train_labels))
+    optimizer = build_optimizer(optimizer_spec(config, steps), config.backend)
+    state = RunState()
+    if ckpt is not None:
+        save_checkpoint(ckpt, network, optimizer, config, state, data)
+    return run(config, network, optimizer, state, data, split, out_path, ckpt, log, progress, hook)
+
+
+def resume(checkpoint: str | os.PathLike[str], *, data_dir: str | os.PathLike[str] | None = None,
+           out: str | os.PathLike[str] | None = None, dataset: Dataset | None = None, log: Log = print,
+           progress: bool | None = None, hook: Hook | None = None) -> TrainResult:
+    """Continue the run saved in ``checkpoint`` with its settings, to the very model it would have
+    given uninterrupted. The model goes to ``out`` (default: the checkpoint's name without
+    ``.checkpoint``), and new checkpoints over the old one."""
+    from scratchnet.io.model import load_model
+
+    ckpt = json_path(checkpoint)
+    config, section = read_checkpoint_config(ckpt)
+    loaded = load_model(ckpt, backend=config.backend)
+    network = loaded.network
+    state = RunState.from_dict(section.get("state", {}))
+    calls = section.get("dropout_calls", [])
+    layers = dropout_layers(network)
+    if not isinstance(calls, list) or len(calls) != len(layers):
+        raise ConfigError(f"{ckpt}: the checkpoint's Dropout counters do not fit its network")
+    for layer, count in zip(layers, calls):
+        layer.calls = int(count)
+    data = dataset if dataset is not None else load_dataset(config.dataset, data_dir)
+    split = split_dataset(data, config)
+    steps = steps_per_epoch(config, len(split.train_labels))
+    optimizer = build_optimizer(optimizer_spec(config, steps), config.backend)
+    if loaded.optimizer_state is not None:
+        optimizer.import_state(loaded.optimizer_state)
+    elif state.epoch or state.step:
+        raise ConfigError(f"{ckpt}: the checkpoint has no optimizer state")
+    if out is None:
+        name = ckpt.name.removesuffix(".json").removesuffix(".checkpoint")
+        out_path: Path | None = ckpt.with_name(name + ".json")
+    else:
+        out_path = json_path(out)
+    log(f"resuming {ckpt} at epoch {state.epoch + 1}/{config.epochs}, step {state.step}/{steps}")
+    log(f"{data.name}: {split.describe(config, len(data.train_labels))}")
+    return run(config, network, optimizer, state, data, split, out_path, ckpt, log, progress, hook)
+
+
+def format_epoch(record: Mapping[str, Any], epochs: int) -> str:
+    width = len(str(epochs))
+    val = record["validation_accuracy"]
+    val_text = "-" if val is None else f"{100 * val:.2f}%"
+    return (f"epoch {record['epoch']:>{width}}/{epochs}  loss {record['loss']:.4f}  "
+            f"train {100 * record['train_accuracy']:.2f}%  val {val_text}  lr {record['lr']:.3g}  "
+            f"{record['seconds']:.1f} s  {record['images_per_second']:.0f} img/s")
+
+
+def run(config: TrainConfig, network: Any, optimizer: Any, state: RunState, data: Dataset, split: Split,
+        out: Path | None, ckpt: Path | None, log: Log, progress: bool | None, hook: Hook | None) -> TrainResult:
+    """The epochs from ``state`` on; then the test accuracy and the saved model."""
+    log(describe_run(config, network, optimizer, len(split.train_labels)))
+    n = len(split.train_labels)
+    batch = n if config.batch_size == 0 else config.batch_size
+    steps = steps_per_epoch(config, n)
+    shuffle_seed = derive_seed(config.seed, SHUFFLE_LABEL)
+    flag = StopFlag()
+    feeder = feeder_of(config)
+    run_started = time.perf_counter() - state.elapsed
+    full_batch = None  # full-batch gradient descent without shifts sees the same batch each step: convert it once
+    if steps == 1 and not config.augment and config.backend == "vectorized":
+        full_batch = (feeder.inputs(split.train_images), split.train_labels.astype(np.intp))
+    last_saved = f"after epoch {state.epoch}" + (f", step {state.step}" if state.step else "")
+
+    with catch_interrupt(flag), np.errstate(all="ignore"):
+        while state.epoch < config.epochs:
+            epoch = state.epoch
+            order = np.arange(n) if steps == 1 else np.asarray(permutation(shuffle_seed, epoch, n), dtype=np.intp)
+            augment_seed = derive_seed(config.seed, AUGMENT_LABEL, epoch)
+            bar = Progress(steps, f"epoch {epoch + 1}/{config.epochs}", enabled=progress)
+            started = time.perf_counter() - state.seconds
+            try:
+                while state.step < steps:
+                    if flag.requested:
+                        break
+                    indices = order[state.step * batch:(state.step + 1) * batch]
+                    if full_batch is not None:
+                        inputs, labels = full_batch
+                    else:
+                        images = split.train_images[indices]
+                        if config.augment:
+                            images = shift_images(images, config.augment, augment_seed, state.step)
+                        inputs, labels = feeder.inputs(images), split.train_labels[indices].astype(np.intp)
+                    try:
+                        outputs = network.forward(inputs, training=True)
+                        loss = network.loss(outputs, labels if config.backend == "vectorized" else labels.tolist())
+                    except (OverflowError, FloatingPointError, ZeroDivisionError, ValueError):
+                        loss = math.nan
+                    if not math.isfinite(loss):
+                        where = ckpt if ckpt is not None else "no checkpoint file"
+                        raise TrainingError(
+                            f"the loss became {loss} at epoch {epoch + 1}, step {state.step + 1}: training stopped "
+                            f"(the learning rate {config.lr:g} may be too high); last good checkpoint "
+                            f"({last_saved}): {where}")
+                    network.backward()
+                    optimizer.step(network)
+                    state.loss_sum += loss * len(indices)
+                    state.correct += int(np.sum(argmax_rows(outputs) == labels))
+                    state.seen += len(indices)
+                    state.step += 1
+                    bar.update(state.step, f"loss {state.loss_sum / state.seen:.4f}")
+                    if hook is not None:
+                        hook(epoch, state.step - 1, network)
+            finally:
+                bar.close()
+            if state.step < steps:  # interrupted mid-epoch
+                state.seconds = time.perf_counter() - started
+                state.elapsed = time.perf_counter() - run_started
+                raise interrupted(config, network, optimizer, state, data, ckpt)
+            seconds = time.perf_counter() - started
+            reported = (epoch + 1) % config.report_every == 0 or epoch + 1 == config.epochs
+            window_seconds, window_images = state.window_seconds + seconds, state.window_images + state.seen
+            record: dict[str, Any] = {
+                "epoch": epoch + 1, "loss": state.loss_sum / state.seen, "train_accuracy": state.correct / state.seen,
+                "validation_accuracy": None, "lr": current_lr(optimizer), "seconds": window_seconds,
+                "images_per_second": window_images / window_seconds if window_seconds > 0 else math.inf,
+            }
+            state.epoch, state.step, state.loss_sum, state.correct, state.seen, state.seconds = epoch + 1, 0, 0.0, 0, 0, 0.0
+            state.window_seconds, state.window_images = window_seconds, window_images
+            if reported:
+                state.window_seconds, state.window_images = 0.0, 0
+                if len(split.val_labels):
+                    record["validation_accuracy"] = accuracy_of(network, split.val_images, split.val_labels, feeder)
+                state.history.append(record)
+                log(format_epoch(record, config.epochs))
+                if ckpt is not None:
+                    state.elapsed = time.perf_counter() - run_started
+                    save_checkpoint(ckpt, network, optimizer, config, state, data)
+                    last_saved = f"after epoch {state.epoch}"
+            if flag.requested:
+                state.elapsed = time.perf_counter() - run_started
+                raise interrupted(config, network, optimizer, state, data, ckpt)
+        state.elapsed = time.perf_counter() - run_started
+
+    test_accuracy = accuracy_of(network, split.test_images, split.test_labels, feeder)
+    validation = next((h["validation_accuracy"] for h in reversed(state.history) if h["validation_accuracy"] is not None),
+                      math.nan)
+    train_seconds = state.elapsed
+    log(f"test accuracy {100 * test_accuracy:.2f}% ({len(split.test_labels)} test images); "
+        f"training time {train_seconds:.1f} s (wall clock of the epochs, with validation and checkpoints)")
+    metadata = base_metadata(config, data)
+    metadata["training"].update({
+        "recipe": config.recipe,
+        "optimizer": optimizer.describe(),
+        "seed": config.seed,
+        "epochs": config.epochs,
+        "train_images": len(split.train_labels),
+        "validation_images": len(split.val_labels),
+        "history": state.history,
+        "final": {"train_loss": state.history[-1]["loss"], "train_accuracy": state.history[-1]["train_accuracy"],
+                  "validation_accuracy": None if math.isnan(validation) else validation,
+                  "test_accuracy": test_accuracy, "train_seconds": train_seconds},
+    })
+    if out is not None:
+        save_model(network, out, metadata)
+        log(f"model saved to {out}")
+        if ckpt is not None and ckpt != out:
+            remove_model_files(ckpt)
+    return TrainResult(network, config, state.history, test_accuracy, validation, train_seconds, out, metadata)
+
+
+def interrupted(config: TrainConfig, network: Any, optimizer: Any, state: RunState, data: Dataset,
+                ckpt: Path | None) -> TrainingInterrupted:
+    """Save the exact point reached and build the error that reports it."""
+    where = f"epoch {state.epoch + 1}, step {state.step}" if state.step else f"the end of epoch {state.epoch}"
+    if ckpt is None:
+        return TrainingInterrupted(f"interrupted at {where}; no checkpoint file was asked for", Path())
+    save_checkpoint(ckpt, network, optimizer, config, state, data)
+    return TrainingInterrupted(f"interrupted at {where}; checkpoint saved to {ckpt}; continue with: "
+                               f"scratchnet train --resume {ckpt}", ckpt)
+
+
+def remove_model_files(path: Path) -> None:
+    """Delete a model pair NAME.json + NAME.npz (a finished run's checkpoint)."""
+    for candidate in (path, path.with_name(path.name[:-5] + ".npz")):
+        try:
+            candidate.unlink()
+        except FileNotFoundError:
+            pass
+
+
+def current_lr(optimizer: Any) -> float:
+    """The learning rate the next step will use."""
+    rate = getattr(optimizer, "current_lr", None)
+    return float(rate()) if callable(rate) else float(optimizer.lr)
+
+
+def describe_run(config: TrainConfig, network: Any, optimizer: Any, train_size: int) -> str:
+    sizes = [int(layer.in_features) for layer in network.layers if hasattr(layer, "in_features")]
+    sizes.append(int([layer for layer in network.layers if hasattr(layer, "out_features")][-1].out_features))
+    parts = [f"network {'-'.join(map(str, sizes))} {config.activation}"]
+    if config.dropout:
+        parts.append(f"dropout {config.dropout:g}")
+    parts.append(f"{count_params(sizes):,} parameters, {config.backend}"
+                 + (f" {config.dtype}" if config.backend == "vectorized" else ""))
+    spec = optimizer.describe()
+    opt = f"{spec['type']} lr {spec['lr']:g}"
+    if config.lr_schedule != "constant":
+        opt += f" {config.lr_schedule} schedule"
+    parts.append(opt)
+    parts.append(f"batch {'full' if config.batch_size == 0 else config.batch_size}, {config.epochs} epochs"
+                 + (f", shifts up to {config.augment} px" if config.augment else "") + f", seed {config.seed}")
+    return "; ".join(parts)
