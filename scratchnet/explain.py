@@ -122,38 +122,6 @@ class Explanation:
     log_sum_exp: float | None  # logsumexp(z) for cross-entropy (eq. 5.2)
 
 
-@dataclass(frozen=True)
-class Preprocessing:
-    """How training turned pixels into inputs: ``x = (pixel / scale - mean) / std``.
-
-    Read from a model's metadata (``metadata["input"]``, written by ``scratchnet train``); a model
-    without it gets pixel / 255.
-    """
-
-    scale: float = 255.0
-    mean: float = 0.0
-    std: float = 1.0
-
-    @classmethod
-    def from_metadata(cls, metadata: Mapping[str, Any]) -> Preprocessing:
-        section = metadata.get("input")
-        if not isinstance(section, Mapping):
-            return cls()
-        values = {}
-        for key, default in (("scale", 255.0), ("mean", 0.0), ("std", 1.0)):
-            value = section.get(key, default)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-                raise ConfigError(f"the model's metadata has an invalid input {key}: {value!r}")
-            values[key] = float(value)
-        if values["scale"] <= 0.0 or values["std"] <= 0.0:
-            raise ConfigError(f"the model's metadata has an invalid input scale or std: {dict(section)!r}")
-        return cls(**values)
-
-    def apply(self, pixels: Sequence[float]) -> list[float]:
-        """Network inputs from pixel values (0..255), exactly as training computed them."""
-        return [(float(p) / self.scale - self.mean) / self.std for p in pixels]
-
-
 def dataset_of(metadata: Mapping[str, Any]) -> str | None:
     """The name of the dataset a model was trained on, from its metadata (None when not recorded)."""
     for section in (metadata, metadata.get("training")):

@@ -7,7 +7,7 @@ from typing import Any
 
 from scratchnet.cli.options import positive_int
 from scratchnet.errors import ConfigError
-from scratchnet.explain import Preprocessing, class_names_of, dataset_of, explain, format_explanation
+from scratchnet.explain import class_names_of, dataset_of, explain, format_explanation
 from scratchnet.io.model import load_model
 
 
@@ -52,10 +52,11 @@ def run(args: argparse.Namespace) -> int:
     loaded = load_model(args.model, backend="loops")
     metadata = loaded.metadata
     names = class_names_of(metadata)
-    if args.image is not None:
-        from scratchnet.images import load_image
+    from scratchnet.images import Feeder, load_image
 
-        pixels = [int(v) for v in load_image(args.image, invert=args.invert).reshape(-1)]
+    feeder = Feeder.from_metadata(metadata, "loops", "float64")  # the scaling training used
+    if args.image is not None:
+        image = load_image(args.image, invert=args.invert)
         label = args.label
         source = f"image {args.image}"
     else:
@@ -70,11 +71,11 @@ def run(args: argparse.Namespace) -> int:
         data = load_dataset(name, args.data_dir)
         if index >= len(data.test_labels):
             raise ConfigError(f"--index {index}: {name} has test images 0..{len(data.test_labels) - 1}")
-        pixels = [int(v) for v in data.test_images[index].reshape(-1)]
+        image = data.test_images[index]
         label = int(data.test_labels[index])
         names = names or data.class_names
         source = f"{name} test image {index}"
-    inputs = Preprocessing.from_metadata(metadata).apply(pixels)
+    inputs: list[float] = feeder.inputs(image[None])[0]
     explanation = explain(
         loaded.network,
         inputs,

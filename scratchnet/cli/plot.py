@@ -8,7 +8,7 @@ from typing import Any
 
 from scratchnet.cli.options import positive_int
 from scratchnet.errors import ConfigError
-from scratchnet.explain import Preprocessing, class_names_of, dataset_of
+from scratchnet.explain import class_names_of, dataset_of
 from scratchnet.io.model import LoadedModel, load_model
 
 KINDS = ("curves", "confusion", "misclassified", "weights")
@@ -84,20 +84,17 @@ def first_layer_weights(loaded: LoadedModel) -> list[list[float]]:
 
 def test_predictions(loaded: LoadedModel, args: argparse.Namespace) -> tuple[Any, list[int], list[int], list[str]]:
     """The test images (uint8, n x 28 x 28), their labels, the model's predictions and the class names."""
-    import numpy as np
-
     from scratchnet.data import load_dataset
+    from scratchnet.images import Feeder
 
     name = args.dataset or dataset_of(loaded.metadata)
     if name is None:
         raise ConfigError(f"{args.model} does not record its dataset; give --dataset")
     data = load_dataset(name, args.data_dir)
-    prep = Preprocessing.from_metadata(loaded.metadata)
+    feeder = Feeder.from_metadata(loaded.metadata, "vectorized", loaded.dtype)  # the scaling training used
     images = data.test_images
     predicted: list[int] = []
     for start in range(0, len(images), 1000):
-        batch = images[start : start + 1000].reshape(-1, images.shape[1] * images.shape[2]).astype(np.float64)
-        inputs = ((batch / prep.scale - prep.mean) / prep.std).astype(loaded.dtype)
-        predicted.extend(int(p) for p in loaded.network.predict(inputs))
+        predicted.extend(int(p) for p in loaded.network.predict(feeder.inputs(images[start : start + 1000])))
     names = list(class_names_of(loaded.metadata) or data.class_names)
     return images, [int(y) for y in data.test_labels], predicted, names
