@@ -15,24 +15,43 @@ from collections.abc import Sequence
 from scratchnet import __version__
 from scratchnet.errors import ScratchnetError
 
-COMMANDS = ("check", "inspect", "explain", "plot", "demo", "train", "evaluate", "predict")
+# Every subcommand and its one-line help, in the order ``scratchnet --help`` lists them. Only the
+# module of the command being run is imported, so that a command that needs no NumPy (check's
+# loops half, inspect, explain, demo) starts fast and runs where NumPy is missing.
+COMMANDS = {
+    "train": "train an MLP on MNIST or Fashion-MNIST and save it",
+    "evaluate": "test accuracy, per-class precision and recall and the confusion matrix of a model",
+    "predict": "draw a test image (or your own) and show the model's top-3 classes",
+    "inspect": "describe a saved model and verify its checksums",
+    "check": "cross-check the two backends and the gradients on an architecture",
+    "explain": "run one image through a saved model with the loops backend and explain it neuron by neuron",
+    "plot": "draw a saved model's training curves, confusion matrix, misclassified images or weights (PNG)",
+    "demo": "small demonstrations that run in seconds (spiral: why hidden layers need a non-linearity)",
+}
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
+    """The parser, with the full sub-parser of the command named in ``argv`` and a stub for the others."""
     parser = argparse.ArgumentParser(
         prog="scratchnet",
         description="A neural-network library written from scratch: readable loops and NumPy, cross-checked.",
     )
     parser.add_argument("--version", action="version", version=f"scratchnet {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name in COMMANDS:
-        importlib.import_module(f"scratchnet.cli.{name.replace('-', '_')}").register(subparsers)
+    chosen = next((arg for arg in argv if not arg.startswith("-")), None)
+    for name, help_text in COMMANDS.items():
+        if name == chosen:
+            importlib.import_module(f"scratchnet.cli.{name}").register(subparsers)
+        else:
+            subparsers.add_parser(name, help=help_text)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line ``argv`` (default: sys.argv[1:]) and return the exit status."""
-    parser = build_parser()
+    if argv is None:
+        argv = sys.argv[1:]
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     try:
         status: int = args.run(args)

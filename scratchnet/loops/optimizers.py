@@ -283,7 +283,7 @@ class Adam(Optimizer):
             m[i] = beta1 * m[i] + (1.0 - beta1) * d_p  # eq. 8.11
             v[i] = beta2 * v[i] + (1.0 - beta2) * d_p * d_p  # eq. 8.12
             denominator = math.sqrt(v[i]) / bias_correction2_sqrt + self.eps
-            p[i] -= step_size * m[i] / denominator  # eq. 8.13
+            p[i] -= step_size * (m[i] / denominator)  # eq. 8.13, grouped as PyTorch's addcdiv
 
     def settings(self) -> dict[str, Any]:
         return {"betas": list(self.betas), "eps": self.eps, "weight_decay": self.weight_decay}

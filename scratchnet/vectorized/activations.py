@@ -60,6 +60,11 @@ class ReLU(Elementwise):
     def derivative(self, z: Array, a: Array) -> Array:
         return (z > 0.0).astype(z.dtype)
 
+    def backward(self, grad_outputs: Array) -> Array:
+        """dL/dz = dL/da where z > 0, else 0: eq. 4.1 without building the 0/1 matrix."""
+        grad: Array = np.where(self.inputs > 0.0, grad_outputs, 0.0).astype(grad_outputs.dtype, copy=False)
+        return grad
+
 
 class LeakyReLU(Elementwise):
     """a = z for z > 0, else alpha * z; f'(z) = 1 or alpha (eq. 4.2)."""

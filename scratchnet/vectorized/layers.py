@@ -38,7 +38,9 @@ class Dense:
     def forward(self, inputs: Array, training: bool = False) -> Array:
         """z = x W^T + b: every neuron on every sample (eq. 3.1)."""
         self.inputs = as_batch(inputs, self.in_features, self.dtype, "Dense.forward")
-        return self.inputs @ self.weight.T + self.bias
+        z = self.inputs @ self.weight.T
+        z += self.bias
+        return z
 
     def backward(self, grad_outputs: Array, need_input_grad: bool = True) -> Array:
         """Given dL/dz, the gradients summed over the batch, and dL/dx (eq. 3.2-3.4).

@@ -50,6 +50,7 @@ class Optimizer:
         self.schedule = check_schedule(schedule, self.lr)
         self.steps = 0  # t: optimizer steps taken so far
         self.state: dict[str, Array] = {}  # "<param>.<slot>" -> an array shaped like the parameter
+        self.scratch: dict[str, Array] = {}  # a work array per parameter, so that no step allocates
 
     def slots(self) -> tuple[str, ...]:
         """The state this optimizer keeps per parameter, under PyTorch's names."""
@@ -78,6 +79,13 @@ class Optimizer:
         if key not in self.state:
             self.state[key] = np.full_like(p, initial)
         return self.state[key]
+
+    def work(self, name: str, p: Array) -> Array:
+        """A scratch array shaped like parameter ``name``, reused by every step (its contents are not state)."""
+        buffer = self.scratch.get(name)
+        if buffer is None or buffer.shape != p.shape or buffer.dtype != p.dtype:
+            buffer = self.scratch[name] = np.empty_like(p)
+        return buffer
 
     def check_state(self, params: Mapping[str, Array]) -> None:
         """State (after a step or an import) must be for exactly this network's parameters and shapes;
@@ -145,6 +153,7 @@ class SGD(Optimizer):
     def update(self, name: str, p: Array, g: Array, eta: float) -> None:
         mu = self.momentum
         d_p = g + self.weight_decay * p if self.weight_decay != 0.0 else g  # eq. 8.2
+        work = self.work(name, p)
         if mu != 0.0:
             key = f"{name}.momentum_buffer"
             if key not in self.state:
@@ -152,9 +161,9 @@ class SGD(Optimizer):
             else:
                 b = self.state[key]
                 b *= mu  # eq. 8.3
-                b += (1.0 - self.dampening) * d_p
+                b += np.multiply(d_p, 1.0 - self.dampening, out=work)
             d_p = d_p + mu * self.state[key] if self.nesterov else self.state[key]  # eq. 8.4
-        p -= eta * d_p  # eq. 8.1, in place
+        p -= np.multiply(d_p, eta, out=work)  # eq. 8.1, in place
 
     def settings(self) -> dict[str, Any]:
         return {"momentum": self.momentum, "dampening": self.dampening, "weight_decay": self.weight_decay,
@@ -277,12 +286,17 @@ class Adam(Optimizer):
                 d_p = g + self.weight_decay * p  # eq. 8.2
         m = self.slot(name, "exp_avg", p)
         v = self.slot(name, "exp_avg_sq", p)
+        work = self.work(name, p)  # one pass per line below, and no allocation
         m *= beta1  # eq. 8.11
-        m += (1.0 - beta1) * d_p
+        m += np.multiply(d_p, 1.0 - beta1, out=work)
         v *= beta2  # eq. 8.12
-        v += (1.0 - beta2) * d_p * d_p
-        denominator = np.sqrt(v) / bias_correction2_sqrt + self.eps
-        p -= step_size * m / denominator  # eq. 8.13
+        np.multiply(d_p, 1.0 - beta2, out=work)
+        v += np.multiply(work, d_p, out=work)
+        denominator = np.sqrt(v, out=work)
+        denominator /= bias_correction2_sqrt
+        denominator += self.eps
+        step = np.divide(m, denominator, out=work)  # eq. 8.13, grouped as PyTorch's addcdiv
+        p -= np.multiply(step, step_size, out=work)
 
     def settings(self) -> dict[str, Any]:
         return {"betas": list(self.betas), "eps": self.eps, "weight_decay": self.weight_decay}

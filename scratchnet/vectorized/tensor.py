@@ -53,8 +53,7 @@ def check_labels(labels: Sequence[int] | npt.NDArray[Any], batch_size: int, clas
             n = int(np.flatnonzero(~whole)[0])
             raise LabelError(f"{where}: label {n} is {array[n]!r}, not an integer")
     upper = 2 if classes == 1 else classes
-    outside = np.flatnonzero((array < 0) | (array >= upper))
-    if outside.size:
-        n = int(outside[0])
+    if array.min() < 0 or array.max() >= upper:  # two reductions; find the culprit only on failure
+        n = int(np.flatnonzero((array < 0) | (array >= upper))[0])
         raise LabelError(f"{where}: label {n} is {int(array[n])}, outside 0..{upper - 1}")
     return array.astype(np.intp, copy=False)
