@@ -297,10 +297,12 @@ def _explain_neuron(
     weighted_sum = math.fsum(t.product for t in products)
     z = unit.forward(x)  # eq. 2.1, the loops code
     activation = type(network.layers[act_index]).__name__ if act_index is not None else "Identity"
-    if index == 0:
+    previous = index - 1
+    while previous >= 0 and isinstance(network.layers[previous], Dropout):
+        previous -= 1  # Dropout passes its input through unchanged at inference
+    if previous < 0:
         input_name = "the input"
     else:
-        previous = index - 1
         input_name = f"the output a of layer {previous} ({_layer_name(network.layers[previous])})"
     backprop = None
     if label is not None:
@@ -403,9 +405,22 @@ def num(value: float) -> str:
     return f"{value:.6g}"
 
 
-def _paren(value: float) -> str:
+def _paren(value: float, digits: int = 6) -> str:
     """A number to subtract: negative ones in parentheses."""
-    return f"({num(value)})" if value < 0 else num(value)
+    return f"({_digits(value, digits)})" if value < 0 else _digits(value, digits)
+
+
+def _digits(value: float, digits: int) -> str:
+    return f"{value:.{digits}g}"
+
+
+def _digits_to_show(a: float, b: float) -> int:
+    """Significant digits that make a - b visible in the printed a and b (6 at least, 17 at most)."""
+    difference = abs(a - b)
+    if difference == 0.0 or not math.isfinite(difference):
+        return 6
+    ratio = max(abs(a), abs(b)) / difference
+    return min(17, 6 + max(0, math.ceil(math.log10(ratio))))
 
 
 def _index_name(i: int, pixels: bool) -> str:
@@ -508,9 +523,10 @@ def _format_outputs(ex: Explanation) -> list[str]:
     y = ex.label
     assert y is not None
     if ex.log_sum_exp is not None:
+        digits = _digits_to_show(ex.log_sum_exp, ex.logits[y])
         out.append(
             f"Loss for the true label ({equation}) {function}: L = logsumexp(z) - z[{y}] = "
-            f"{num(ex.log_sum_exp)} - {_paren(ex.logits[y])} = {num(ex.loss)}  (= -log p[{y}])"
+            f"{_digits(ex.log_sum_exp, digits)} - {_paren(ex.logits[y], digits)} = {num(ex.loss)}  (= -log p[{y}])"
         )
     else:
         out.append(f"Loss for the true label ({equation}) {function}: L = {num(ex.loss)}")

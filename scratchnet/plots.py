@@ -77,7 +77,7 @@ def plot_curves(history: Sequence[Mapping[str, Any]], out: str | os.PathLike[str
     figure = new_figure("curves", dpi)
     loss_axes, accuracy_axes = figure.subplots(1, 2)
     loss_axes.plot(epochs, [_number(r.get("loss")) for r in history], marker="o", color="tab:red")
-    loss_axes.set(title="training loss (mean cross-entropy)", xlabel="epoch", ylabel="loss")
+    loss_axes.set(title="training loss per epoch", xlabel="epoch", ylabel="loss")
     accuracy_axes.plot(epochs, [100 * _number(r.get("train_accuracy")) for r in history], marker="o", label="training")
     validation = [(e, _number(r.get("validation_accuracy"))) for e, r in zip(epochs, history)]
     validation = [(e, v) for e, v in validation if not math.isnan(v)]
@@ -147,7 +147,7 @@ def plot_misclassified(
         axes.axis("off")
         if n >= count:
             continue
-        axes.imshow(images[n], cmap="gray", vmin=0, vmax=255)
+        axes.imshow(images[n], cmap="gray", vmin=0, vmax=255, interpolation="nearest")
         axes.set_title(
             f"#{indices[n]} true {_short(class_names[labels[n]], 7)}\npred {_short(class_names[predicted[n]], 7)}",
             fontsize=7,
@@ -177,7 +177,7 @@ def plot_weights(weights: Sequence[Sequence[float]], out: str | os.PathLike[str]
             continue
         w = rows_of_weights[n]
         limit = max(max(abs(v) for v in w), 1e-12)
-        axes.imshow([w[r * SIDE : (r + 1) * SIDE] for r in range(SIDE)], cmap="RdBu_r", vmin=-limit, vmax=limit)
+        axes.imshow([w[r * SIDE : (r + 1) * SIDE] for r in range(SIDE)], cmap="RdBu_r", vmin=-limit, vmax=limit, interpolation="nearest")
         axes.set_title(str(n), fontsize=6, pad=1)
     total = len(weights)
     shown = f"the first {count} of {total}" if total > count else f"all {total}"
