@@ -16,8 +16,8 @@ from scratchnet import __version__
 from scratchnet.errors import ScratchnetError
 
 # Every subcommand and its one-line help, in the order ``scratchnet --help`` lists them. Only the
-# module of the command being run is imported, so that a command that needs no NumPy (check's
-# loops half, inspect, explain, demo) starts fast and runs where NumPy is missing.
+# module of the command being run is imported: commands start fast, and those that need no NumPy
+# (``inspect``, ``demo spiral``) run where NumPy is missing.
 COMMANDS = {
     "train": "train an MLP on MNIST or Fashion-MNIST and save it",
     "evaluate": "test accuracy, per-class precision and recall and the confusion matrix of a model",
