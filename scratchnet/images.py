@@ -93,6 +93,18 @@ def shift_images(images: Images, max_shift: int, seed: int, stream: int) -> Imag
     return shifted
 
 
+def flip_images(images: Images, seed: int, stream: int) -> Images:
+    """Each image mirrored left to right with probability 1/2 (uniforms of stream ``stream`` of ``seed``).
+
+    For datasets whose classes look the same mirrored (Fashion-MNIST's clothes), not for digits.
+    """
+    draws = vector_rng.uniforms(derive_seed(seed, 78), stream, images.shape[0])
+    flipped = images.copy()
+    chosen = draws < 0.5
+    flipped[chosen] = images[chosen, :, ::-1]
+    return flipped
+
+
 # ---- one image from a file ----
 
 def as_image(array: Any, source: str) -> Images:

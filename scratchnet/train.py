@@ -38,7 +38,7 @@ import numpy.typing as npt
 from scratchnet.architecture import ACTIVATIONS, BACKENDS, build_network, mlp
 from scratchnet.data import Dataset, load_dataset
 from scratchnet.errors import ConfigError, ScratchnetError, TrainingError
-from scratchnet.images import Feeder, shift_images
+from scratchnet.images import Feeder, flip_images, shift_images
 from scratchnet.optimizers import build_optimizer, optimizer_type
 from scratchnet.progress import Progress
 from scratchnet.rng import derive_seed, permutation
@@ -73,7 +73,8 @@ class TrainConfig:
     means the whole training set in every step (full-batch gradient descent). The validation split
     is the last ``validation`` training images (``validation_split="end"``) or the first ones
     (``"start"``); ``limit`` trains on the first ``limit`` of the images that remain. ``augment`` > 0
-    shifts every training image by up to that many pixels in each direction. Inputs are
+    shifts every training image by up to that many pixels in each direction; ``flip`` mirrors half of
+    them left to right (for clothes, not digits). Inputs are
     ``(pixel / 255 - input_mean) / input_std``. Validation, the epoch line and the checkpoint come
     every ``report_every`` epochs (and after the last).
     """
@@ -103,6 +104,7 @@ class TrainConfig:
     validation: int = 10000
     validation_split: str = "end"
     augment: int = 0
+    flip: bool = False
     input_mean: float = 0.0
     input_std: float = 1.0
     report_every: int = 1
@@ -363,6 +365,7 @@ def save_checkpoint(path: Path, network: Any, optimizer: Any, config: TrainConfi
         "format": CHECKPOINT_FORMAT,
         "state": state.to_dict(),
         "dropout_calls": [layer.calls for layer in dropout_layers(network)],
+        "train_images": len(split_dataset(dataset, config).train_labels),
     }
     save_model(network, path, metadata, optimizer)
 
@@ -498,6 +501,9 @@ def resume(checkpoint: str | os.PathLike[str], *, data_dir: str | os.PathLike[st
         layer.calls = int(count)
     data = dataset if dataset is not None else load_dataset(config.dataset, data_dir)
     split = split_dataset(data, config)
+    if section.get("train_images") != len(split.train_labels):
+        raise ConfigError(f"{ckpt}: the checkpoint was trained on {section.get('train_images')} images, "
+                          f"but {data.name} gives {len(split.train_labels)} with its settings")
     steps = steps_per_epoch(config, len(split.train_labels))
     optimizer = build_optimizer(optimizer_spec(config, steps), config.backend)
     if loaded.optimizer_state is not None:
@@ -535,7 +541,7 @@ def run(config: TrainConfig, network: Any, optimizer: Any, state: RunState, data
     feeder = feeder_of(config)
     run_started = time.perf_counter() - state.elapsed
     full_batch = None  # full-batch gradient descent without shifts sees the same batch each step: convert it once
-    if steps == 1 and not config.augment and config.backend == "vectorized":
+    if steps == 1 and not config.augment and not config.flip and config.backend == "vectorized":
         full_batch = (feeder.inputs(split.train_images), split.train_labels.astype(np.intp))
     last_saved = f"after epoch {state.epoch}" + (f", step {state.step}" if state.step else "")
 
@@ -557,6 +563,8 @@ def run(config: TrainConfig, network: Any, optimizer: Any, state: RunState, data
                         images = split.train_images[indices]
                         if config.augment:
                             images = shift_images(images, config.augment, augment_seed, state.step)
+                        if config.flip:
+                            images = flip_images(images, augment_seed, state.step)
                         inputs, labels = feeder.inputs(images), split.train_labels[indices].astype(np.intp)
                     try:
                         outputs = network.forward(inputs, training=True)
@@ -676,5 +684,6 @@ def describe_run(config: TrainConfig, network: Any, optimizer: Any, train_size: 
         opt += f" {config.lr_schedule} schedule"
     parts.append(opt)
     parts.append(f"batch {'full' if config.batch_size == 0 else config.batch_size}, {config.epochs} epochs"
-                 + (f", shifts up to {config.augment} px" if config.augment else "") + f", seed {config.seed}")
+                 + (f", shifts up to {config.augment} px" if config.augment else "")
+                 + (", random flips" if config.flip else "") + f", seed {config.seed}")
     return "; ".join(parts)

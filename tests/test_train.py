@@ -189,3 +189,17 @@ def test_config_round_trips_through_json() -> None:
     with pytest.raises(ConfigError, match="unknown training settings"):
         TrainConfig.from_dict({"epochz": 3})
     assert math.isfinite(config.lr)
+
+
+def test_resume_refuses_other_data_and_unknown_files(tmp_path: Path) -> None:
+    data = synthetic()
+    config = TrainConfig(**SMALL)  # type: ignore[arg-type]
+    with pytest.raises(TrainingInterrupted):
+        train(config, dataset=data, out=tmp_path / "b.json", log=quiet, check=False, hook=interrupt_at(0, 1))
+    with pytest.raises(ConfigError, match="trained on 320 images"):
+        resume(tmp_path / "b.checkpoint.json", dataset=synthetic(n_train=500), log=quiet)
+    with pytest.raises(ConfigError, match="no such checkpoint"):
+        resume(tmp_path / "absent.json", log=quiet)
+    train(TrainConfig(**{**SMALL, "epochs": 1}), dataset=data, out=tmp_path / "done.json", log=quiet, check=False)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="not a scratchnet training checkpoint"):
+        resume(tmp_path / "done.json", log=quiet)

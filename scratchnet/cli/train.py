@@ -20,7 +20,7 @@ from scratchnet.train import DTYPES, SCHEDULES, TrainConfig, TrainingInterrupted
 # Flags that map one to one onto TrainConfig fields (flag dest -> field).
 CONFIG_FLAGS = ("hidden", "activation", "dropout", "init", "optimizer", "lr", "momentum", "nesterov", "weight_decay",
                 "betas", "lr_schedule", "lr_min", "lr_step", "lr_gamma", "lr_decay", "epochs", "batch_size", "seed",
-                "backend", "dtype", "limit", "validation", "augment")
+                "backend", "dtype", "limit", "validation", "augment", "flip")
 
 
 def batch_size(text: str) -> int:
@@ -64,9 +64,10 @@ def register(subparsers: Any) -> None:
         "accuracy; saves the model with its history and a checkpoint after every epoch (Ctrl-C saves one too).",
     )
     run_group = parser.add_argument_group("run")
-    run_group.add_argument("--recipe", choices=sorted(RECIPES), default="default",
-                           help="starting settings: default (best MLP for the dataset), classic (the 784-10-10 "
-                           "tutorial network), small (784-32-10, for the loops backend); flags override them")
+    run_group.add_argument("--recipe", choices=sorted(RECIPES),
+                           help="starting settings: default (the best MLP found for the dataset; small when "
+                           "--backend loops), classic (the 784-10-10 tutorial network), small (784-32-10); "
+                           "flags override them")
     run_group.add_argument("--dataset", choices=sorted(DATASETS), default="mnist")
     run_group.add_argument("--data-dir", metavar="DIR", help="folder holding mnist/ and fashion-mnist/ "
                            "(default: $SCRATCHNET_DATA_DIR, else the user cache, else download)")
@@ -103,11 +104,18 @@ def register(subparsers: Any) -> None:
     loop.add_argument("--validation", type=non_negative_int, metavar="N",
                       help="hold out the last N training images for validation (default 10000)")
     loop.add_argument("--augment", type=non_negative_int, metavar="PX", help="random shifts of up to PX pixels (0: off)")
+    loop.add_argument("--flip", action=argparse.BooleanOptionalAction, default=None,
+                      help="mirror half the training images left to right (clothes yes, digits no)")
     parser.set_defaults(run=run)
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
-    """The recipe's settings for the dataset, with every flag the user gave on top."""
+    """The recipe's settings for the dataset, with every flag the user gave on top.
+
+    Without --recipe the default recipe is used, or the small one with --backend loops: the default
+    network would take the pure-Python backend hours per epoch."""
+    if args.recipe is None:
+        args.recipe = "small" if args.backend == "loops" else "default"
     settings = recipe_settings(args.recipe, args.dataset)
     for name in CONFIG_FLAGS:
         value = getattr(args, name)
@@ -119,6 +127,17 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 def default_out(config: TrainConfig) -> Path:
     suffix = "" if config.recipe in (None, "default") else f"-{config.recipe}"
     return Path("models") / f"{config.dataset}{suffix}.json"
+
+
+def output_path(args: argparse.Namespace) -> Path:
+    """Where the run's model goes: --out, else the checkpoint's name for --resume, else models/DATASET[-RECIPE].json."""
+    if args.out:
+        return Path(args.out)
+    if args.resume:
+        checkpoint = Path(args.resume)
+        return checkpoint.with_name(checkpoint.name.removesuffix(".json").removesuffix(".checkpoint") + ".json")
+    recipe = args.recipe or ("small" if args.backend == "loops" else "default")
+    return default_out(TrainConfig(dataset=args.dataset, recipe=recipe))
 
 
 def check_data_dir(data_dir: str | None) -> None:
@@ -138,10 +157,10 @@ def run(args: argparse.Namespace) -> int:
             if given:
                 flags = ", ".join("--" + name.replace("_", "-") for name in given)
                 raise ConfigError(f"--resume continues the checkpoint's run with its own settings; drop {flags}")
-            result = resume(args.resume, data_dir=args.data_dir, out=args.out, log=log)
+            result = resume(args.resume, data_dir=args.data_dir, out=output_path(args), log=log)
         else:
             config = config_from_args(args)
-            out = Path(args.out) if args.out else default_out(config)
+            out = output_path(args)
             result = train(config, data_dir=args.data_dir, out=out, checkpoint=args.checkpoint, log=log, check=args.check)
     except TrainingInterrupted as stop:
         print(f"scratchnet train: {stop}", file=sys.stderr)
