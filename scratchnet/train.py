@@ -683,7 +683,8 @@ def describe_run(config: TrainConfig, network: Any, optimizer: Any, train_size: 
     if config.lr_schedule != "constant":
         opt += f" {config.lr_schedule} schedule"
     parts.append(opt)
-    parts.append(f"batch {'full' if config.batch_size == 0 else config.batch_size}, {config.epochs} epochs"
+    epochs = f"{config.epochs} epoch" + ("s" if config.epochs != 1 else "")
+    parts.append(f"batch {'full' if config.batch_size == 0 else config.batch_size}, {epochs}"
                  + (f", shifts up to {config.augment} px" if config.augment else "")
                  + (", random flips" if config.flip else "") + f", seed {config.seed}")
     return "; ".join(parts)

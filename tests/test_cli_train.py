@@ -114,3 +114,13 @@ def test_python_dash_m_scratchnet_train_works() -> None:
                  "--momentum", "--weight-decay", "--lr-schedule", "--epochs", "--batch-size", "--seed", "--backend",
                  "--dtype", "--limit", "--out", "--recipe", "--resume", "--validation"):
         assert flag in done.stdout
+
+
+def test_tools_train_mnist_trains_then_evaluates(data_dir: Path, tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, str(REPO / "tools" / "train_mnist.py"), "--data-dir", str(data_dir),
+                           "--recipe", "small", "--limit", "1000", "--epochs", "1", "--no-check",
+                           "--out", str(tmp_path / "m.json")],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "model saved to" in done.stdout and "confusion matrix" in done.stdout
+    assert done.stdout.count("test accuracy") == 2  # train's line, then evaluate's

@@ -26,7 +26,8 @@ def run(argv: list[str]) -> int:
     status = main(["train", *argv])
     if status != 0:
         return status
-    args = build_parser().parse_args(["train", *argv])
+    command = ["train", *argv]
+    args = build_parser(command).parse_args(command)
     evaluate = ["evaluate", str(output_path(args))]
     if args.data_dir:
         evaluate += ["--data-dir", args.data_dir]
