@@ -5,20 +5,11 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from scratchnet.cli.options import positive_int
+from scratchnet.cli.options import non_negative_int, positive_int
 from scratchnet.errors import ConfigError
 from scratchnet.explain import class_names_of, dataset_of, explain, format_explanation
 from scratchnet.io.model import load_model
 
-
-def non_negative(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
-    return value
 
 
 def register(subparsers: Any) -> None:
@@ -33,15 +24,15 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("model", metavar="MODEL.json", help="the model (NAME, NAME.json or NAME.npz)")
     source = parser.add_mutually_exclusive_group()
-    source.add_argument("--index", type=non_negative, metavar="N", help="test image N of the dataset (default 0)")
+    source.add_argument("--index", type=non_negative_int, metavar="N", help="test image N of the dataset (default 0)")
     source.add_argument("--image", metavar="FILE", help="a 28x28 grey image: .npy, or .png (needs Pillow)")
-    parser.add_argument("--label", type=non_negative, metavar="Y", help="the true class of --image (for the loss)")
+    parser.add_argument("--label", type=non_negative_int, metavar="Y", help="the true class of --image (for the loss)")
     parser.add_argument("--invert", action="store_true", help="invert --image (dark ink on white paper)")
     parser.add_argument("--dataset", help="dataset of --index (default: the one in the model's metadata)")
     parser.add_argument("--data-dir", metavar="DIR", help="folder holding mnist/ and fashion-mnist/")
-    parser.add_argument("--layer", type=non_negative, metavar="L",
+    parser.add_argument("--layer", type=non_negative_int, metavar="L",
                         help="explain a neuron of layer L only (an index in the network's layer list, as in 0.weight)")
-    parser.add_argument("--neuron", type=non_negative, metavar="J",
+    parser.add_argument("--neuron", type=non_negative_int, metavar="J",
                         help="the neuron to explain (default: the winning output neuron / the most active one)")
     parser.add_argument("--top", type=positive_int, default=8, metavar="K",
                         help="terms w[i]*x[i] shown one by one, the rest summed (default 8)")

@@ -9,21 +9,12 @@ import numpy as np
 import numpy.typing as npt
 
 from scratchnet.cli.evaluate import Model, add_common_arguments, dataset_for, load_for_inference
-from scratchnet.cli.options import positive_int
+from scratchnet.cli.options import non_negative_int, positive_int
 from scratchnet.errors import ConfigError
 from scratchnet.images import draw, load_image
 
 TOP = 3
 
-
-def non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
-    return value
 
 
 def register(subparsers: Any) -> None:

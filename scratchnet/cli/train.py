@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from scratchnet.architecture import ACTIVATIONS, BACKENDS
-from scratchnet.cli.options import int_list, non_negative_float, positive_int, rate
+from scratchnet.cli.options import int_list, non_negative_float, non_negative_int, positive_int, rate
 from scratchnet.data import DATASETS
 from scratchnet.loops.init import INITIALIZERS
 from scratchnet.errors import ConfigError, DatasetError
@@ -29,15 +29,6 @@ def batch_size(text: str) -> int:
         return 0
     return positive_int(text)
 
-
-def non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
-    return value
 
 
 def positive_float(text: str) -> float:
