@@ -1,0 +1,355 @@
+"""Benchmark: scratchnet's vectorized backend against PyTorch on the CPU, and the loops backend.
+
+    python tools/bench.py [--data-dir DIR] [--epochs 3] [--rounds 2] [--threads N] [--batch-sizes 128]
+
+For each configuration, scratchnet and PyTorch train the same MLP from the same initial weights on
+the same float32 data in the same order, with the same optimizer and batch size. They run in
+alternating child processes (scratchnet, PyTorch, scratchnet, PyTorch, ...), so a noisy machine
+hurts both alike; each child trains one warm-up epoch and then ``--epochs`` timed ones. The table
+gives the median seconds per timed epoch, images/s, the ratio scratchnet / PyTorch, the peak RSS
+of each whole process, the test accuracy each reached, and the share of the CPUs that other
+processes used during the timed epochs. It also measures the machine's sgemm rate for the layer
+shapes and gives the matrix-product lower bound of an epoch, and the loops backend's images/s.
+
+Without PyTorch it prints scratchnet's own figures and how to install PyTorch's CPU build.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+CONFIGS = {
+    "784-128-10 sgd": {"sizes": [784, 128, 10], "optimizer": {"type": "SGD", "lr": 0.1}},
+    "784-512-256-10 adam": {"sizes": [784, 512, 256, 10], "optimizer": {"type": "Adam", "lr": 0.001}},
+}
+SEED = 0
+
+
+# ---------------------------------------------------------------------------------------------
+# Measurements shared by both children
+
+
+def cpu_jiffies() -> tuple[int, int]:
+    """(busy, total) jiffies of all CPUs from /proc/stat; (0, 0) where there is none."""
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(v) for v in f.readline().split()[1:]]
+    except OSError:
+        return 0, 0
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+    return sum(fields) - idle, sum(fields)
+
+
+class EpochTimer:
+    """Wall time of an epoch, and the share of all CPUs that other processes used meanwhile."""
+
+    def __enter__(self) -> EpochTimer:
+        self.busy0, self.total0 = cpu_jiffies()
+        self.own0 = sum(os.times()[:2])
+        self.wall0 = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.seconds = time.perf_counter() - self.wall0
+        busy1, total1 = cpu_jiffies()
+        own = sum(os.times()[:2]) - self.own0
+        ticks = os.sysconf("SC_CLK_TCK")
+        if total1 > self.total0:
+            others = (busy1 - self.busy0) / ticks - own
+            self.other_load = max(0.0, others / ((total1 - self.total0) / ticks))
+        else:
+            self.other_load = float("nan")
+
+
+def epoch_orders(n: int, epochs: int) -> list[list[int]]:
+    from scratchnet.rng import permutation
+
+    return [permutation(SEED, 500 + epoch, n) for epoch in range(epochs)]
+
+
+def initial_params(sizes: list[int]) -> dict[str, Any]:
+    from scratchnet.architecture import build_network, mlp
+
+    net = build_network(mlp(sizes), backend="vectorized", dtype="float32", seed=SEED)
+    return {name: value.copy() for name, value in net.params().items()}
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # kilobytes on Linux
+
+
+# ---------------------------------------------------------------------------------------------
+# The children
+
+
+def run_scratchnet(config: dict[str, Any], data_dir: str | None, epochs: int, batch: int) -> dict[str, Any]:
+    import numpy as np
+
+    from scratchnet.architecture import build_network, mlp
+    from scratchnet.data import load_dataset
+    from scratchnet.images import to_inputs
+    from scratchnet.optimizers import build_optimizer
+
+    data = load_dataset("mnist", data_dir, download=False, progress=False)
+    images, labels = data.train_images.reshape(len(data.train_images), -1), data.train_labels.astype(np.intp)
+    net = build_network(mlp(config["sizes"]), backend="vectorized", dtype="float32", seed=SEED)
+    net.set_params(initial_params(config["sizes"]))
+    optimizer = build_optimizer(config["optimizer"], "vectorized")
+    times, loads = [], []
+    for epoch, order in enumerate(epoch_orders(len(labels), epochs + 1)):
+        order_array = np.asarray(order, dtype=np.intp)
+        with EpochTimer() as timer:
+            for start in range(0, len(order_array), batch):
+                indices = order_array[start:start + batch]
+                # the step of scratchnet.train.run: uint8 images scaled per batch, then
+                # forward, loss, backward, optimizer step
+                outputs = net.forward(to_inputs(images[indices], "float32"), training=True)
+                net.loss(outputs, labels[indices])
+                net.backward()
+                optimizer.step(net)
+        if epoch > 0:  # the first epoch warms up caches, allocators and threads
+            times.append(timer.seconds)
+            loads.append(timer.other_load)
+    test = data.test_images.reshape(len(data.test_images), -1)
+    accuracy = float(np.mean(net.predict(to_inputs(test, "float32")) == data.test_labels))
+    return {"times": times, "loads": loads, "accuracy": accuracy, "rss_mb": peak_rss_mb()}
+
+
+def run_torch(config: dict[str, Any], data_dir: str | None, epochs: int, batch: int, threads: int) -> dict[str, Any]:
+    import numpy as np
+    import torch
+
+    from scratchnet.data import load_dataset
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(SEED)
+    data = load_dataset("mnist", data_dir, download=False, progress=False)
+    x_all = torch.from_numpy(data.train_images.reshape(len(data.train_images), -1).astype(np.float32) / 255.0)
+    y_all = torch.from_numpy(data.train_labels.astype(np.int64))
+    sizes = config["sizes"]
+    layers: list[Any] = []
+    for index, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layers.append(torch.nn.Linear(fan_in, fan_out))
+        if index < len(sizes) - 2:
+            layers.append(torch.nn.ReLU())
+    model = torch.nn.Sequential(*layers)
+    params = initial_params(sizes)
+    with torch.no_grad():
+        for index, layer in enumerate(l for l in model if isinstance(l, torch.nn.Linear)):
+            layer.weight.copy_(torch.from_numpy(params[f"{2 * index}.weight"]))
+            layer.bias.copy_(torch.from_numpy(params[f"{2 * index}.bias"]))
+    spec = config["optimizer"]
+    if spec["type"] == "SGD":
+        optimizer: Any = torch.optim.SGD(model.parameters(), lr=spec["lr"])
+    else:
+        optimizer = torch.optim.Adam(model.parameters(), lr=spec["lr"])
+    loss_function = torch.nn.CrossEntropyLoss()
+    times, loads = [], []
+    for epoch, order in enumerate(epoch_orders(len(y_all), epochs + 1)):
+        with EpochTimer() as timer:
+            permutation = torch.tensor(order)
+            x, y = x_all[permutation], y_all[permutation]  # the pre-shuffled tensors of this epoch
+            for start in range(0, len(y), batch):
+                optimizer.zero_grad(set_to_none=True)
+                loss = loss_function(model(x[start:start + batch]), y[start:start + batch])
+                loss.backward()
+                optimizer.step()
+        if epoch > 0:
+            times.append(timer.seconds)
+            loads.append(timer.other_load)
+    with torch.no_grad():
+        test = torch.from_numpy(data.test_images.reshape(len(data.test_images), -1).astype(np.float32) / 255.0)
+        accuracy = float((model(test).argmax(1).numpy() == data.test_labels).mean())
+    return {"times": times, "loads": loads, "accuracy": accuracy, "rss_mb": peak_rss_mb()}
+
+
+def child_main(args: argparse.Namespace) -> None:
+    config = CONFIGS[args.child_config]
+    if args.child == "scratchnet":
+        result = run_scratchnet(config, args.data_dir, args.epochs, args.child_batch)
+    else:
+        result = run_torch(config, args.data_dir, args.epochs, args.child_batch, args.threads)
+    print(json.dumps(result))
+
+
+def spawn(which: str, name: str, batch: int, args: argparse.Namespace, threads: int) -> dict[str, Any]:
+    command = [sys.executable, __file__, "--child", which, "--child-config", name, "--child-batch", str(batch),
+               "--epochs", str(args.epochs), "--threads", str(threads)]
+    if args.data_dir:
+        command += ["--data-dir", args.data_dir]
+    env = dict(os.environ, OPENBLAS_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    done = subprocess.run(command, capture_output=True, text=True, env=env)
+    if done.returncode != 0:
+        raise SystemExit(f"bench: the {which} run of {name} failed:\n{done.stderr.strip()}")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+# ---------------------------------------------------------------------------------------------
+# Machine figures
+
+
+def matmul_shapes(sizes: list[int], batch: int) -> list[tuple[int, int, int]]:
+    """(m, k, n) of every matrix product of one training step: forward x W^T, backward delta^T x and
+    delta W (the first layer's dL/dx is never computed)."""
+    shapes = []
+    for index, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        shapes.append((batch, fan_in, fan_out))  # z = x W^T
+        shapes.append((fan_out, batch, fan_in))  # dL/dW = delta^T x
+        if index > 0:
+            shapes.append((batch, fan_out, fan_in))  # dL/dx = delta W
+    return shapes
+
+
+def sgemm_seconds(shape: tuple[int, int, int], repeats: int = 50) -> float:
+    """The best time of one float32 product of this shape on this machine."""
+    import numpy as np
+
+    m, k, n = shape
+    a = np.random.default_rng(0).random((m, k), dtype=np.float32)
+    b = np.random.default_rng(1).random((k, n), dtype=np.float32)
+    out = np.empty((m, n), np.float32)
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.perf_counter()
+        np.matmul(a, b, out=out)
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
+def flop_bound(sizes: list[int], batch: int, images: int) -> tuple[float, float]:
+    """(seconds, GFLOP/s): the matrix products of one epoch at the measured sgemm rate."""
+    full, rest = divmod(images, batch)
+    seconds, flops = 0.0, 0.0
+    for steps, size in ((full, batch), (1 if rest else 0, rest)):
+        for m, k, n in matmul_shapes(sizes, size) if steps else []:
+            seconds += steps * sgemm_seconds((m, k, n))
+            flops += steps * 2.0 * m * k * n
+    return seconds, flops / seconds / 1e9
+
+
+def loops_images_per_second(data_dir: str | None, seconds: float = 10.0) -> float:
+    """Forward + backward + SGD update of a 784-32-10 loops network on real MNIST batches of 32.
+
+    The batches are turned into lists of floats before the clock starts: that is data preparation
+    (NumPy), not the loops backend."""
+    from scratchnet.architecture import build_network, mlp
+    from scratchnet.data import load_dataset
+    from scratchnet.loops import SGD
+
+    data = load_dataset("mnist", data_dir, download=False, progress=False)
+    net = build_network(mlp([784, 32, 10]), backend="loops", seed=SEED)
+    optimizer = SGD(lr=0.1)
+    images = data.train_images.reshape(60000, -1)
+    batches = [((images[s:s + 32] / 255.0).tolist(), data.train_labels[s:s + 32].tolist()) for s in range(0, 32 * 64, 32)]
+    done, started = 0, time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        inputs, labels = batches[(done // 32) % len(batches)]
+        net.loss(net.forward(inputs, training=True), labels)
+        net.backward()
+        optimizer.step(net)
+        done += 32
+    return done / (time.perf_counter() - started)
+
+
+def machine() -> str:
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            model = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    import numpy as np
+
+    return (f"{model}, {os.cpu_count()} cores, Python {platform.python_version()}, NumPy {np.__version__}"
+            f", {platform.system()} {platform.release()}")
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data-dir", default=os.environ.get("SCRATCHNET_DATA_DIR"))
+    parser.add_argument("--epochs", type=int, default=3, help="timed epochs per run, after one warm-up epoch")
+    parser.add_argument("--rounds", type=int, default=2, help="alternating runs of each library per configuration")
+    parser.add_argument("--threads", default="auto", help="BLAS/torch threads: a number, 'auto' (all cores) or a list like 1,2")
+    parser.add_argument("--batch-sizes", default="128", help="comma-separated, e.g. 32,128,1024")
+    parser.add_argument("--configs", default=",".join(CONFIGS), help=f"comma-separated among: {', '.join(CONFIGS)}")
+    parser.add_argument("--skip-loops", action="store_true", help="do not measure the loops backend")
+    parser.add_argument("--child", choices=["scratchnet", "torch"], help=argparse.SUPPRESS)
+    parser.add_argument("--child-config", help=argparse.SUPPRESS)
+    parser.add_argument("--child-batch", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        args.threads = int(args.threads)
+        child_main(args)
+        return 0
+
+    try:
+        import torch  # noqa: F401
+
+        have_torch = True
+    except ImportError:
+        have_torch = False
+    thread_counts = [os.cpu_count() or 1] if args.threads == "auto" else [int(t) for t in args.threads.split(",")]
+    print(f"machine: {machine()}")
+    if not have_torch:
+        print("PyTorch is not importable: scratchnet's figures only. For the comparison install PyTorch's CPU build:\n"
+              "  pip install torch --index-url https://download.pytorch.org/whl/cpu")
+    header = (f"{'configuration':<22} {'batch':>5} {'thr':>3} {'library':<10} {'s/epoch':>8} {'images/s':>9} "
+              f"{'ratio':>6} {'bound s':>8} {'x bound':>7} {'RSS MB':>7} {'test acc':>8} {'other load':>10}")
+    rows = []
+    for threads in thread_counts:
+        os.environ["OPENBLAS_NUM_THREADS"] = str(threads)  # for this process's sgemm measurement
+        for name in args.configs.split(","):
+            config = CONFIGS[name]
+            for batch in [int(b) for b in args.batch_sizes.split(",")]:
+                runs: dict[str, list[dict[str, Any]]] = {"scratchnet": [], "torch": []}
+                for _ in range(args.rounds):
+                    runs["scratchnet"].append(spawn("scratchnet", name, batch, args, threads))
+                    if have_torch:
+                        runs["torch"].append(spawn("torch", name, batch, args, threads))
+                bound, rate = flop_bound(config["sizes"], batch, 60000)
+                medians = {}
+                for library, results in runs.items():
+                    if not results:
+                        continue
+                    times = [t for r in results for t in r["times"]]
+                    loads = [l for r in results for l in r["loads"]]
+                    medians[library] = statistics.median(times)
+                    rows.append((name, batch, threads, library, medians[library], 60000 / medians[library],
+                                 bound, max(r["rss_mb"] for r in results), statistics.mean(r["accuracy"] for r in results),
+                                 statistics.mean(loads), rate))
+                ratio = medians["scratchnet"] / medians["torch"] if "torch" in medians else float("nan")
+                for i in range(len(rows) - len(medians), len(rows)):
+                    rows[i] = rows[i] + (ratio if rows[i][3] == "scratchnet" else float("nan"),)
+    print(header)
+    for name, batch, threads, library, seconds, ips, bound, rss, accuracy, load, rate, ratio in rows:
+        ratio_text = f"{ratio:.2f}" if ratio == ratio else ""
+        print(f"{name:<22} {batch:>5} {threads:>3} {library:<10} {seconds:>8.3f} {ips:>9.0f} {ratio_text:>6} "
+              f"{bound:>8.3f} {seconds / bound:>7.2f} {rss:>7.0f} {100 * accuracy:>7.2f}% {100 * load:>9.0f}%")
+    print("ratio = scratchnet / PyTorch median epoch time; bound = the epoch's matrix products at the measured "
+          f"sgemm rate ({', '.join(sorted({f'{r[10]:.0f}' for r in rows}))} GFLOP/s); other load = other processes' "
+          "share of all CPUs during the timed epochs")
+    if not args.skip_loops:
+        print(f"loops backend, 784-32-10, batch 32 (lists of floats), forward + backward + SGD: "
+              f"{loops_images_per_second(args.data_dir):.0f} images/s (Python {platform.python_version()})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
