@@ -61,8 +61,8 @@ class ReLU(Elementwise):
         return (z > 0.0).astype(z.dtype)
 
     def backward(self, grad_outputs: Array) -> Array:
-        """dL/dz = dL/da where z > 0, else 0: eq. 4.1 without building the 0/1 matrix."""
-        grad: Array = np.where(self.inputs > 0.0, grad_outputs, 0.0).astype(grad_outputs.dtype, copy=False)
+        """dL/dz = dL/da * [z > 0] (eq. 4.1): a product with the boolean mask, one pass."""
+        grad: Array = np.multiply(grad_outputs, self.inputs > 0.0)
         return grad
 
 
@@ -141,15 +141,22 @@ def sigmoid(z: Array) -> Array:
     return a
 
 
+def row_sums(a: Array) -> Array:
+    """sum_j a[n][j] for each row n, as a matrix-vector product: for the ten columns of a classifier's
+    output this is several times faster than np.sum(a, axis=1), which is slow along a short axis."""
+    sums: Array = a @ np.ones(a.shape[1], a.dtype)
+    return sums
+
+
 def softmax(z: Array) -> Array:
     """Softmax of each row of logits (eq. 4.6)."""
-    exps = np.exp(z - np.max(z, axis=1, keepdims=True))
-    p: Array = exps / np.sum(exps, axis=1, keepdims=True)
-    return p
+    exps: Array = np.exp(z - z.max(axis=1, keepdims=True))
+    exps /= row_sums(exps)[:, None]
+    return exps
 
 
 def log_sum_exp(z: Array) -> Array:
     """log sum_j e^(z_j) of each row, as m + log sum_j e^(z_j - m): finite for any finite logits (eq. 5.2)."""
-    m = np.max(z, axis=1)
-    result: Array = m + np.log(np.sum(np.exp(z - m[:, None]), axis=1))
+    m = z.max(axis=1)
+    result: Array = m + np.log(row_sums(np.exp(z - m[:, None])))
     return result

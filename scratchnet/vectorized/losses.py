@@ -26,7 +26,7 @@ class CrossEntropy:
 
     def value(self, logits: Array, labels: Labels) -> float:
         picked = logits[np.arange(logits.shape[0]), labels]
-        return float(np.mean(log_sum_exp(logits) - picked))
+        return float(np.sum(log_sum_exp(logits) - picked)) / len(logits)
 
     def gradient(self, logits: Array, probabilities: Array, labels: Labels) -> Array:
         """dL/dz = (p - one-hot(y)) / B, the fused softmax + cross-entropy gradient (eq. 5.3);
