@@ -46,3 +46,31 @@ def test_a_wrong_gradient_fails_the_finite_difference_check() -> None:
     finally:
         Dense.backward = original  # type: ignore[method-assign]
     assert {c.name for c in comparisons if not c.passed} == {"grad 0.bias", "grad 2.bias"}
+
+
+def test_a_neuron_skips_zero_inputs_and_keeps_their_gradient_at_zero() -> None:
+    """Hand-computed eq. 2.2 for a sample whose inputs are mostly 0, as a digit's pixels are."""
+    from scratchnet.loops.neuron import Neuron, nonzero
+
+    neuron = Neuron([0.5, -1.0, 2.0, 4.0], 0.25)
+    inputs = [0.0, 3.0, 0.0, -0.5]
+    assert nonzero(inputs) == [(1, 3.0), (3, -0.5)]
+    grad_inputs = [1.0, 1.0, 1.0, 1.0]
+    neuron.backward(nonzero(inputs), 2.0, grad_inputs)
+    neuron.backward(nonzero([1.0, 0.0, 0.0, 0.0]), -1.0, None)
+    assert neuron.grad_weights == [-1.0, 6.0, 0.0, -1.0]  # 2*x + (-1)*x' per input
+    assert neuron.grad_bias == 1.0
+    assert grad_inputs == [2.0, -1.0, 5.0, 9.0]  # 1 + 2*w
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**32), backend=st.sampled_from(["loops", "vectorized"]))
+def test_gradients_match_central_differences_on_inputs_that_are_mostly_zero(seed: int, backend: str) -> None:
+    """Zero inputs are skipped in the loops backward pass: their gradients must still be right."""
+    from scratchnet.architecture import mlp
+
+    net = build_network(mlp([9, 5, 3]), backend=backend, dtype="float64", seed=seed)
+    inputs, labels = random_batch(9, 3, 4, seed)
+    sparse = [[x if (n + i) % 3 == 0 else 0.0 for i, x in enumerate(row)] for n, row in enumerate(inputs)]
+    bad = [c for c in gradient_check(net, sparse, labels) if not c.passed]
+    assert not bad, "; ".join(f"{c.name}: max abs {c.max_abs:.3e}, rel {c.max_rel:.3e}" for c in bad)

@@ -8,7 +8,7 @@ from typing import Any
 from scratchnet import rng
 from scratchnet.errors import ConfigError, ShapeError
 from scratchnet.loops.init import check_initializer, initial_bias, initial_weights
-from scratchnet.loops.neuron import Neuron
+from scratchnet.loops.neuron import Neuron, nonzero
 from scratchnet.loops.tensor import Batch, Param, as_batch, shape_of
 
 
@@ -48,8 +48,9 @@ class Dense:
         grad_inputs = [[0.0] * self.in_features for _ in self.inputs] if need_input_grad else []
         for n, (x, deltas) in enumerate(zip(self.inputs, grad_outputs)):
             grad_x = grad_inputs[n] if need_input_grad else None
+            x_nonzero = nonzero(x)  # once per sample, shared by every neuron
             for neuron, delta in zip(self.neurons, deltas):
-                neuron.backward(x, delta, grad_x)
+                neuron.backward(x_nonzero, delta, grad_x)
         return grad_inputs
 
     def params(self) -> dict[str, Param]:

@@ -36,15 +36,24 @@ class Neuron:
         self.grad_weights = [0.0] * len(self.weights)
         self.grad_bias = 0.0
 
-    def backward(self, inputs: Sequence[float], delta: float, grad_inputs: list[float] | None) -> None:
+    def backward(self, inputs: Sequence[tuple[int, float]], delta: float, grad_inputs: list[float] | None) -> None:
         """Add one sample's share of the gradients, given delta = dL/dz for that sample (eq. 2.2).
 
         dL/dw_i += delta * x_i;  dL/db += delta;  dL/dx_i += delta * w_i (added into ``grad_inputs``,
-        unless it is None: nobody needs dL/dx of the data itself).
+        unless it is None: nobody needs dL/dx of the data itself). ``inputs`` are the sample's
+        nonzero inputs as ``(i, x_i)`` pairs (see :func:`nonzero`): a zero input adds nothing to dL/dw_i.
         """
         if delta == 0.0:  # e.g. a ReLU that did not fire: this sample adds nothing
             return
-        self.grad_weights = [g + delta * x for g, x in zip(self.grad_weights, inputs)]
+        grad_weights = self.grad_weights
+        for i, x in inputs:
+            grad_weights[i] += delta * x
         self.grad_bias += delta
         if grad_inputs is not None:
             grad_inputs[:] = [g + delta * w for g, w in zip(grad_inputs, self.weights)]
+
+
+def nonzero(inputs: Sequence[float]) -> list[tuple[int, float]]:
+    """The ``(i, x_i)`` pairs with x_i != 0: most pixels of a digit are 0, and so are the outputs of
+    ReLUs that did not fire; the gradient terms delta * x_i of those are 0 (eq. 2.2)."""
+    return [(i, x) for i, x in enumerate(inputs) if x != 0.0]
