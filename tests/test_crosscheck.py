@@ -64,3 +64,20 @@ def test_the_cross_check_catches_a_bias_gradient_summed_over_every_axis(monkeypa
     comparisons = cross_check(mlp([4, 5, 3]), batch=4, seed=3)
     failed = {c.name for c in comparisons if not c.passed}
     assert "grad 0.bias" in failed and "grad 2.bias" in failed
+
+
+@pytest.mark.parametrize("backend", ["loops", "vectorized"])
+def test_cross_entropy_from_the_softmax_log_sums_equals_the_loss_from_the_logits(backend: str) -> None:
+    """The network's loss reuses the Softmax's log-sum-exp; the loss on its own computes it from the
+    logits. Both equal the hand-computed value, also for logits whose probabilities underflow."""
+    import math
+
+    from scratchnet.architecture import build_network, mlp
+
+    net = build_network(mlp([2, 3]), backend=backend, dtype="float64", seed=0)
+    net.set_params({"0.weight": [[1.0, 0.0], [0.0, 1.0], [0.0, 0.0]], "0.bias": [0.0, 0.0, 0.0]})
+    inputs, labels = [[1.0, 2.0], [-800.0, 0.0]], [0, 0]  # the second sample's p_0 is e^-800: 0.0
+    outputs = net.forward(inputs)
+    expected = (math.log(math.e + math.e**2 + 1.0) - 1.0 + (0.0 + math.log(2.0) + 800.0)) / 2
+    assert net.loss(outputs, labels) == pytest.approx(expected, rel=1e-14)
+    assert net.loss_function.value(net.loss_inputs, net.labels) == pytest.approx(expected, rel=1e-14)

@@ -119,12 +119,19 @@ class Softmax(Activation):
     """p_k = e^(z_k - m) / sum_j e^(z_j - m), with m = max_j z_j so no exponent overflows (eq. 4.6).
 
     Each sample's row is normalised on its own. Followed by ``CrossEntropy``, the network skips this
-    backward and uses the fused gradient (eq. 5.3) instead.
+    backward and uses the fused gradient (eq. 5.3) instead, and the loss reuses ``log_sum_exp``,
+    log sum_j e^(z_j) of each row, which this forward pass keeps.
     """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.log_sum_exp: list[float] = []
 
     def forward(self, inputs: Batch, training: bool = False) -> Batch:
         self.inputs = inputs
-        self.outputs = [softmax(row) for row in inputs]
+        rows = [softmax_and_log_sum_exp(row) for row in inputs]
+        self.outputs = [p for p, _ in rows]
+        self.log_sum_exp = [lse for _, lse in rows]
         return self.outputs
 
     def backward(self, grad_outputs: Batch) -> Batch:
@@ -144,10 +151,16 @@ def sigmoid(z: float) -> float:
 
 def softmax(z: list[float]) -> list[float]:
     """Softmax of one row of logits (eq. 4.6)."""
+    return softmax_and_log_sum_exp(z)[0]
+
+
+def softmax_and_log_sum_exp(z: list[float]) -> tuple[list[float], float]:
+    """Softmax of one row (eq. 4.6) and log sum_j e^(z_j) (eq. 5.2), from one exponential:
+    with m = max_j z_j and s = sum_j e^(z_j - m), p_j = e^(z_j - m) / s and log sum_j e^(z_j) = m + log s."""
     m = max(z)
     exps = [math.exp(value - m) for value in z]
     total = sum(exps)
-    return [e / total for e in exps]
+    return [e / total for e in exps], m + math.log(total)
 
 
 def log_sum_exp(z: list[float]) -> float:

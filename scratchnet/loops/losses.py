@@ -27,8 +27,11 @@ class CrossEntropy:
 
     fused_activation = "Softmax"
 
-    def value(self, logits: Batch, labels: list[int]) -> float:
-        return sum(log_sum_exp(z) - z[y] for z, y in zip(logits, labels)) / len(logits)
+    def value(self, logits: Batch, labels: list[int], log_sums: list[float] | None = None) -> float:
+        """``log_sums``: log sum_k e^z[n][k] of each row, when the Softmax of the forward pass kept it."""
+        if log_sums is None:
+            log_sums = [log_sum_exp(z) for z in logits]
+        return sum(lse - z[y] for lse, z, y in zip(log_sums, logits, labels)) / len(logits)
 
     def gradient(self, logits: Batch, probabilities: Batch, labels: list[int]) -> Batch:
         """dL/dz = (p - one-hot(y)) / B, the fused softmax + cross-entropy gradient (eq. 5.3);

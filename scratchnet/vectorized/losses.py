@@ -24,14 +24,19 @@ class CrossEntropy:
 
     fused_activation = "Softmax"
 
-    def value(self, logits: Array, labels: Labels) -> float:
+    def value(self, logits: Array, labels: Labels, log_sums: Array | None = None) -> float:
+        """``log_sums``: log sum_k e^z[n][k] of each row, when the Softmax of the forward pass kept it."""
+        if log_sums is None:
+            log_sums = log_sum_exp(logits)
         picked = logits[np.arange(logits.shape[0]), labels]
-        return float(np.sum(log_sum_exp(logits) - picked)) / len(logits)
+        return float(np.sum(log_sums - picked)) / len(logits)
 
     def gradient(self, logits: Array, probabilities: Array, labels: Labels) -> Array:
         """dL/dz = (p - one-hot(y)) / B, the fused softmax + cross-entropy gradient (eq. 5.3);
         ``probabilities`` are the softmax outputs the forward pass computed from ``logits``."""
-        grad: Array = (probabilities - targets(labels, logits.shape[1], logits.dtype)) / logits.shape[0]
+        grad = probabilities.copy()
+        grad[np.arange(len(labels)), labels] -= 1.0  # p - one-hot(y): only the label's column changes
+        grad /= logits.shape[0]
         return grad
 
     def describe(self) -> dict[str, Any]:

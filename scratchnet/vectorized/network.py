@@ -10,7 +10,9 @@ import numpy.typing as npt
 
 from scratchnet.architecture import check_architecture
 from scratchnet.errors import ConfigError, ScratchnetError, ShapeError
+from scratchnet.vectorized.activations import Softmax
 from scratchnet.vectorized.layers import Dense
+from scratchnet.vectorized.losses import CrossEntropy
 from scratchnet.vectorized.tensor import Array, Labels, as_batch, check_labels
 
 
@@ -75,7 +77,13 @@ class Network:
         if outputs is not self.outputs:
             raise ScratchnetError("Network.loss needs the outputs returned by the latest forward() call")
         self.labels = check_labels(labels, outputs.shape[0], outputs.shape[1], "Network.loss")
-        return self.loss_function.value(self.loss_inputs, self.labels) + self.penalty()
+        last = self.layers[-1]
+        if isinstance(self.loss_function, CrossEntropy) and isinstance(last, Softmax):
+            # the Softmax computed log sum_k e^z[n][k] of each row already; the loss reuses it (eq. 5.2)
+            value = self.loss_function.value(self.loss_inputs, self.labels, last.log_sum_exp)
+        else:
+            value = self.loss_function.value(self.loss_inputs, self.labels)
+        return value + self.penalty()
 
     def penalty(self) -> float:
         """l2/2 * sum w^2 + l1 * sum |w| over every Dense weight (eq. 7.1, 7.2)."""
