@@ -28,6 +28,17 @@ PNG_HINT = "reading PNG files needs Pillow: pip install scratchnet[png] (or pip 
 
 # ---- network inputs ----
 
+def take_images(images: Images, indices: npt.NDArray[np.intp]) -> Images:
+    """``images[indices]``, each image copied as one block of bytes: NumPy's fancy indexing copies
+    uint8 images pixel by pixel, and the gather of every training batch costs ~1.5x as much."""
+    if not images.flags.c_contiguous or images.ndim < 2 or images.shape[0] == 0:
+        return images[indices]
+    size = images[0].size
+    blocks = images.reshape(images.shape[0], size).view(np.dtype((np.void, size)))[:, 0]  # one item per image
+    taken: Images = np.take(blocks, indices).view(np.uint8).reshape((len(indices),) + images.shape[1:])
+    return taken
+
+
 @dataclass(frozen=True)
 class Feeder:
     """How uint8 images become a backend's inputs: ``(pixel / 255 - mean) / std`` as float arrays of

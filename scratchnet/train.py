@@ -38,7 +38,7 @@ import numpy.typing as npt
 from scratchnet.architecture import ACTIVATIONS, BACKENDS, build_network, mlp
 from scratchnet.data import Dataset, load_dataset
 from scratchnet.errors import ConfigError, ScratchnetError, TrainingError
-from scratchnet.images import Feeder, flip_images, shift_images
+from scratchnet.images import Feeder, flip_images, shift_images, take_images
 from scratchnet.optimizers import build_optimizer, optimizer_type
 from scratchnet.progress import Progress
 from scratchnet.rng import derive_seed, permutation
@@ -560,7 +560,7 @@ def run(config: TrainConfig, network: Any, optimizer: Any, state: RunState, data
                     if full_batch is not None:
                         inputs, labels = full_batch
                     else:
-                        images = split.train_images[indices]
+                        images = take_images(split.train_images, indices)
                         if config.augment:
                             images = shift_images(images, config.augment, augment_seed, state.step)
                         if config.flip:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 
 import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from scratchnet.images import Feeder, flip_images, shift_images, to_inputs
 from scratchnet.progress import Progress
@@ -73,3 +75,20 @@ def test_flips_mirror_about_half_the_images_reproducibly() -> None:
     kept = [np.array_equal(f, i) for f, i in zip(flipped, images)]
     assert all(m != k for m, k in zip(mirrored, kept))
     assert 70 < sum(mirrored) < 130
+
+
+@settings(max_examples=60, deadline=None)
+@given(n=st.integers(1, 20), side=st.integers(1, 6), picks=st.lists(st.integers(0, 10**6), min_size=0, max_size=30),
+       transposed=st.booleans(), seed=st.integers(0, 2**32 - 1))
+def test_take_images_equals_fancy_indexing(n: int, side: int, picks: list[int], transposed: bool, seed: int) -> None:
+    """The block-copy gather of training batches returns exactly images[indices], also for arrays
+    that are not contiguous (which it hands to fancy indexing)."""
+    from scratchnet.images import take_images
+
+    images = np.random.default_rng(seed).integers(0, 256, (n, side, side + 1), dtype=np.uint8)
+    if transposed:
+        images = images.transpose(0, 2, 1)
+    indices = np.array([p % n for p in picks], dtype=np.intp)
+    taken = take_images(images, indices)
+    assert taken.dtype == np.uint8 and taken.shape == (len(indices),) + images.shape[1:]
+    assert np.array_equal(taken, images[indices])

@@ -9,7 +9,8 @@ hurts both alike; each child trains one warm-up epoch and then ``--epochs`` time
 gives the median seconds per timed epoch, images/s, the ratio scratchnet / PyTorch, the peak RSS
 of each whole process, the test accuracy each reached, and the share of the CPUs that other
 processes used during the timed epochs. It also measures the machine's sgemm rate for the layer
-shapes and gives the matrix-product lower bound of an epoch, and the loops backend's images/s.
+shapes (in a child process started with the run's thread count, once per round, keeping the
+fastest) and gives the matrix-product lower bound of an epoch, and the loops backend's images/s.
 
 Without PyTorch it prints scratchnet's own figures and how to install PyTorch's CPU build.
 """
@@ -100,7 +101,7 @@ def run_scratchnet(config: dict[str, Any], data_dir: str | None, epochs: int, ba
 
     from scratchnet.architecture import build_network, mlp
     from scratchnet.data import load_dataset
-    from scratchnet.images import to_inputs
+    from scratchnet.images import take_images, to_inputs
     from scratchnet.optimizers import build_optimizer
 
     data = load_dataset("mnist", data_dir, download=False, progress=False)
@@ -116,7 +117,7 @@ def run_scratchnet(config: dict[str, Any], data_dir: str | None, epochs: int, ba
                 indices = order_array[start:start + batch]
                 # the step of scratchnet.train.run: uint8 images scaled per batch, then
                 # forward, loss, backward, optimizer step
-                outputs = net.forward(to_inputs(images[indices], "float32"), training=True)
+                outputs = net.forward(to_inputs(take_images(images, indices), "float32"), training=True)
                 net.loss(outputs, labels[indices])
                 net.backward()
                 optimizer.step(net)
@@ -180,8 +181,11 @@ def child_main(args: argparse.Namespace) -> None:
     config = CONFIGS[args.child_config]
     if args.child == "scratchnet":
         result = run_scratchnet(config, args.data_dir, args.epochs, args.child_batch)
-    else:
+    elif args.child == "torch":
         result = run_torch(config, args.data_dir, args.epochs, args.child_batch, args.threads)
+    else:  # the bound, measured in a process whose OpenBLAS started with this run's thread count
+        seconds, rate = flop_bound(config["sizes"], args.child_batch, 60000)
+        result = {"seconds": seconds, "rate": rate}
     print(json.dumps(result))
 
 
@@ -290,7 +294,7 @@ def main() -> int:
     parser.add_argument("--batch-sizes", default="128", help="comma-separated, e.g. 32,128,1024")
     parser.add_argument("--configs", default=",".join(CONFIGS), help=f"comma-separated among: {', '.join(CONFIGS)}")
     parser.add_argument("--skip-loops", action="store_true", help="do not measure the loops backend")
-    parser.add_argument("--child", choices=["scratchnet", "torch"], help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=["scratchnet", "torch", "bound"], help=argparse.SUPPRESS)
     parser.add_argument("--child-config", help=argparse.SUPPRESS)
     parser.add_argument("--child-batch", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -311,19 +315,21 @@ def main() -> int:
         print("PyTorch is not importable: scratchnet's figures only. For the comparison install PyTorch's CPU build:\n"
               "  pip install torch --index-url https://download.pytorch.org/whl/cpu")
     header = (f"{'configuration':<22} {'batch':>5} {'thr':>3} {'library':<10} {'s/epoch':>8} {'images/s':>9} "
-              f"{'ratio':>6} {'bound s':>8} {'x bound':>7} {'RSS MB':>7} {'test acc':>8} {'other load':>10}")
+              f"{'ratio':>6} {'rounds':>9} {'bound s':>8} {'x bound':>7} {'RSS MB':>7} {'test acc':>8} {'other load':>10}")
     rows = []
     for threads in thread_counts:
-        os.environ["OPENBLAS_NUM_THREADS"] = str(threads)  # for this process's sgemm measurement
         for name in args.configs.split(","):
             config = CONFIGS[name]
             for batch in [int(b) for b in args.batch_sizes.split(",")]:
                 runs: dict[str, list[dict[str, Any]]] = {"scratchnet": [], "torch": []}
+                bounds = []
                 for _ in range(args.rounds):
+                    bounds.append(spawn("bound", name, batch, args, threads))
                     runs["scratchnet"].append(spawn("scratchnet", name, batch, args, threads))
                     if have_torch:
                         runs["torch"].append(spawn("torch", name, batch, args, threads))
-                bound, rate = flop_bound(config["sizes"], batch, 60000)
+                # the machine's speed drifts: the bound is the fastest of the rounds' measurements
+                bound, rate = min((b["seconds"], b["rate"]) for b in bounds)
                 medians = {}
                 for library, results in runs.items():
                     if not results:
@@ -335,16 +341,24 @@ def main() -> int:
                                  bound, max(r["rss_mb"] for r in results), statistics.mean(r["accuracy"] for r in results),
                                  statistics.mean(loads), rate))
                 ratio = medians["scratchnet"] / medians["torch"] if "torch" in medians else float("nan")
+                # each round's own ratio (the two runs next to each other in time): the spread says how
+                # much of the figure is the machine
+                spread = [statistics.median(a["times"]) / statistics.median(b["times"])
+                          for a, b in zip(runs["scratchnet"], runs["torch"])]
                 for i in range(len(rows) - len(medians), len(rows)):
-                    rows[i] = rows[i] + (ratio if rows[i][3] == "scratchnet" else float("nan"),)
+                    mine = rows[i][3] == "scratchnet"
+                    rows[i] = rows[i] + (ratio if mine else float("nan"), spread if mine else [])
     print(header)
-    for name, batch, threads, library, seconds, ips, bound, rss, accuracy, load, rate, ratio in rows:
+    for name, batch, threads, library, seconds, ips, bound, rss, accuracy, load, rate, ratio, spread in rows:
         ratio_text = f"{ratio:.2f}" if ratio == ratio else ""
+        spread_text = f"{min(spread):.2f}-{max(spread):.2f}" if spread else ""
         print(f"{name:<22} {batch:>5} {threads:>3} {library:<10} {seconds:>8.3f} {ips:>9.0f} {ratio_text:>6} "
-              f"{bound:>8.3f} {seconds / bound:>7.2f} {rss:>7.0f} {100 * accuracy:>7.2f}% {100 * load:>9.0f}%")
-    print("ratio = scratchnet / PyTorch median epoch time; bound = the epoch's matrix products at the measured "
-          f"sgemm rate ({', '.join(sorted({f'{r[10]:.0f}' for r in rows}))} GFLOP/s); other load = other processes' "
-          "share of all CPUs during the timed epochs")
+              f"{spread_text:>9} {bound:>8.3f} {seconds / bound:>7.2f} {rss:>7.0f} {100 * accuracy:>7.2f}% "
+              f"{100 * load:>9.0f}%")
+    print("ratio = scratchnet / PyTorch median epoch time (rounds: the lowest and highest ratio of one round's "
+          "pair of runs); bound = the epoch's matrix products at the best sgemm rate measured in the rounds "
+          f"({', '.join(sorted({f'{r[10]:.0f}' for r in rows}))} GFLOP/s); other load = other processes' share of "
+          "all CPUs during the timed epochs")
     if not args.skip_loops:
         print(f"loops backend, 784-32-10, batch 32 (lists of floats), forward + backward + SGD: "
               f"{loops_images_per_second(args.data_dir):.0f} images/s (Python {platform.python_version()})")
