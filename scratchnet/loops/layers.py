@@ -63,8 +63,8 @@ class Dense:
 
     def set_params(self, named: Mapping[str, Any]) -> None:
         """Replace ``weight`` and ``bias`` with the given values (nested lists or anything iterable)."""
-        weight = [[float(v) for v in row] for row in named["weight"]]
-        bias = [float(v) for v in named["bias"]]
+        weight = [list(map(float, row)) for row in named["weight"]]
+        bias = list(map(float, named["bias"]))
         if shape_of(weight) != (self.out_features, self.in_features) or len(bias) != self.out_features:
             raise ShapeError(
                 f"Dense.set_params: weight {shape_of(weight)} and bias ({len(bias)},) do not fit "

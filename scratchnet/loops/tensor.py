@@ -57,7 +57,7 @@ def flatten(param: Param) -> list[float]:
     flat: list[float] = []
     for item in param:
         if isinstance(item, list):
-            flat.extend(float(value) for value in item)
+            flat.extend(map(float, item))
         else:
             flat.append(float(item))
     return flat
@@ -66,6 +66,6 @@ def flatten(param: Param) -> list[float]:
 def reshape(flat: Sequence[float], shape: tuple[int, ...]) -> Param:
     """The inverse of :func:`flatten`: a bias vector or a matrix of ``shape``."""
     if len(shape) == 1:
-        return [float(value) for value in flat]
+        return list(map(float, flat))
     rows, columns = shape
-    return [[float(value) for value in flat[r * columns:(r + 1) * columns]] for r in range(rows)]
+    return [list(map(float, flat[r * columns:(r + 1) * columns])) for r in range(rows)]
