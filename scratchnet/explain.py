@@ -20,6 +20,7 @@ from scratchnet.loops.activations import Elementwise, Softmax, log_sum_exp
 from scratchnet.loops.layers import Dense, Dropout
 from scratchnet.loops.losses import BinaryCrossEntropy, CrossEntropy, MeanSquaredError
 from scratchnet.loops.network import Network
+from scratchnet.loops.neuron import nonzero
 
 # Each activation type: (equation of f, the loops function computing it, equation of f', its function).
 ACTIVATIONS: dict[str, tuple[str, str, str]] = {
@@ -295,7 +296,7 @@ def _explain_neuron(
     ranked = sorted(products, key=lambda t: (-abs(t.product), t.index))
     shown, rest = ranked[:top], ranked[top:]
     weighted_sum = math.fsum(t.product for t in products)
-    z = unit.forward(x)  # eq. 2.1, the loops code
+    z = unit.forward(nonzero(x))  # eq. 2.1, the loops code
     activation = type(network.layers[act_index]).__name__ if act_index is not None else "Identity"
     previous = index - 1
     while previous >= 0 and isinstance(network.layers[previous], Dropout):

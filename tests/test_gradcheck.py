@@ -49,12 +49,15 @@ def test_a_wrong_gradient_fails_the_finite_difference_check() -> None:
 
 
 def test_a_neuron_skips_zero_inputs_and_keeps_their_gradient_at_zero() -> None:
-    """Hand-computed eq. 2.2 for a sample whose inputs are mostly 0, as a digit's pixels are."""
+    """Hand-computed eq. 2.1 and 2.2 for a sample whose inputs are mostly 0, as a digit's pixels are."""
     from scratchnet.loops.neuron import Neuron, nonzero
 
     neuron = Neuron([0.5, -1.0, 2.0, 4.0], 0.25)
     inputs = [0.0, 3.0, 0.0, -0.5]
     assert nonzero(inputs) == [(1, 3.0), (3, -0.5)]
+    assert neuron.forward(nonzero(inputs)) == -1.0 * 3.0 + 4.0 * -0.5 + 0.25  # -4.75
+    assert neuron.forward(nonzero([0.0, -0.0, 0.0, 0.0])) == 0.25  # no nonzero input: z = b
+    assert nonzero([float("nan"), 0.0])[0][0] == 0  # NaN is not zero: it still reaches z and the loss checks
     grad_inputs = [1.0, 1.0, 1.0, 1.0]
     neuron.backward(nonzero(inputs), 2.0, grad_inputs)
     neuron.backward(nonzero([1.0, 0.0, 0.0, 0.0]), -1.0, None)

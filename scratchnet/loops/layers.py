@@ -8,7 +8,7 @@ from typing import Any
 from scratchnet import rng
 from scratchnet.errors import ConfigError, ShapeError
 from scratchnet.loops.init import check_initializer, initial_bias, initial_weights
-from scratchnet.loops.neuron import Neuron, nonzero
+from scratchnet.loops.neuron import Neuron, NonzeroInputs, nonzero
 from scratchnet.loops.tensor import Batch, Param, as_batch, shape_of
 
 
@@ -29,11 +29,14 @@ class Dense:
         bias = initial_bias(init, out_features, seed)
         self.neurons = [Neuron(row, b) for row, b in zip(weights, bias)]
         self.inputs: Batch = []
+        self.nonzero_inputs: list[NonzeroInputs] = []
 
     def forward(self, inputs: Batch, training: bool = False) -> Batch:
         """z[n][j] = sum_i W[j][i] x[n][i] + b[j]: every neuron on every sample (eq. 3.1)."""
         self.inputs = as_batch(inputs, self.in_features, "Dense.forward")
-        return [[neuron.forward(x) for neuron in self.neurons] for x in self.inputs]
+        # Once per sample, shared by every neuron, here and in backward: only nonzero x_i add to z.
+        self.nonzero_inputs = [nonzero(x) for x in self.inputs]
+        return [[neuron.forward(x) for neuron in self.neurons] for x in self.nonzero_inputs]
 
     def backward(self, grad_outputs: Batch, need_input_grad: bool = True) -> Batch:
         """Given dL/dz, sum each neuron's gradients over the batch and return dL/dx (eq. 3.2-3.4).
@@ -46,11 +49,10 @@ class Dense:
         for neuron in self.neurons:
             neuron.zero_grad()
         grad_inputs = [[0.0] * self.in_features for _ in self.inputs] if need_input_grad else []
-        for n, (x, deltas) in enumerate(zip(self.inputs, grad_outputs)):
+        for n, (x, deltas) in enumerate(zip(self.nonzero_inputs, grad_outputs)):
             grad_x = grad_inputs[n] if need_input_grad else None
-            x_nonzero = nonzero(x)  # once per sample, shared by every neuron
             for neuron, delta in zip(self.neurons, deltas):
-                neuron.backward(x_nonzero, delta, grad_x)
+                neuron.backward(x, delta, grad_x)
         return grad_inputs
 
     def params(self) -> dict[str, Param]:

@@ -2,16 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from operator import mul
+from collections.abc import Sequence
 
-try:  # Python 3.12+: the weighted sum itself, in C
-    from math import sumprod  # type: ignore[attr-defined,unused-ignore]
-except ImportError:  # Python 3.11
-
-    def sumprod(p: Iterable[float], q: Iterable[float]) -> float:
-        """sum_i p_i * q_i."""
-        return float(sum(map(mul, p, q)))
+NonzeroInputs = list[tuple[int, float]]
+"""A sample's inputs without their zeros, as ``(i, x_i)`` pairs: see :func:`nonzero`."""
 
 
 class Neuron:
@@ -27,16 +21,18 @@ class Neuron:
         self.grad_weights = [0.0] * len(weights)
         self.grad_bias = 0.0
 
-    def forward(self, inputs: Sequence[float]) -> float:
-        """z = sum_i w_i x_i + b  (eq. 2.1)."""
-        return float(sumprod(self.weights, inputs)) + self.bias
+    def forward(self, inputs: NonzeroInputs) -> float:
+        """z = sum_i w_i x_i + b  (eq. 2.1), given the sample's nonzero inputs (see :func:`nonzero`):
+        a zero x_i adds nothing to the sum."""
+        weights = self.weights
+        return sum((weights[i] * x for i, x in inputs), 0.0) + self.bias
 
     def zero_grad(self) -> None:
         """Forget the gradients of the previous backward pass."""
         self.grad_weights = [0.0] * len(self.weights)
         self.grad_bias = 0.0
 
-    def backward(self, inputs: Sequence[tuple[int, float]], delta: float, grad_inputs: list[float] | None) -> None:
+    def backward(self, inputs: NonzeroInputs, delta: float, grad_inputs: list[float] | None) -> None:
         """Add one sample's share of the gradients, given delta = dL/dz for that sample (eq. 2.2).
 
         dL/dw_i += delta * x_i;  dL/db += delta;  dL/dx_i += delta * w_i (added into ``grad_inputs``,
@@ -53,7 +49,8 @@ class Neuron:
             grad_inputs[:] = [g + delta * w for g, w in zip(grad_inputs, self.weights)]
 
 
-def nonzero(inputs: Sequence[float]) -> list[tuple[int, float]]:
-    """The ``(i, x_i)`` pairs with x_i != 0: most pixels of a digit are 0, and so are the outputs of
-    ReLUs that did not fire; the gradient terms delta * x_i of those are 0 (eq. 2.2)."""
+def nonzero(inputs: Sequence[float]) -> NonzeroInputs:
+    """The ``(i, x_i)`` pairs with x_i != 0. Most pixels of a digit are 0, and so are the outputs of
+    ReLUs that did not fire: their terms w_i * x_i (eq. 2.1) and delta * x_i (eq. 2.2) are 0, and a
+    loop over the nonzero pairs skips them (a 784-pixel MNIST digit has about 150)."""
     return [(i, x) for i, x in enumerate(inputs) if x != 0.0]
