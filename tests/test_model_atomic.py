@@ -128,7 +128,7 @@ def test_an_error_while_writing_leaves_no_temporary_files(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, error: type[BaseException]
 ) -> None:
     before = save_model(tmp_path / "m", seed=1)
-    original = model_io.write_npz
+    original = model_io.write_npz  # type: ignore[attr-defined]  # the name model.py calls, patched there
 
     def fail_half_way(target: Any, arrays: Any) -> None:
         original(target, arrays)
@@ -156,7 +156,7 @@ def test_a_failing_json_write_after_the_npz_is_written_keeps_the_previous_model(
             raise OSError(28, "No space left on device")
         real_fsync(fd)
 
-    monkeypatch.setattr(model_io.os, "fsync", fsync_fails_the_second_time)
+    monkeypatch.setattr(os, "fsync", fsync_fails_the_second_time)
     with pytest.raises(OSError, match="No space"):
         scratchnet.save(build_network(mlp(SIZES), backend="vectorized", seed=2), tmp_path / "m")
     monkeypatch.undo()

@@ -13,6 +13,7 @@ import tempfile
 import textwrap
 import zipfile
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,11 @@ BIG = {"max_arrays": 1000, "max_total_bytes": 1 << 30, "max_header": 1 << 20}
 # --- helpers shared with test_model_fuzz.py and test_model_atomic.py ------------------------------
 
 
+def _slot_value(k: int, v: float) -> float:
+    """A made-up value for slot k of a parameter entry v: distinct per slot, and not v itself."""
+    return v * (k + 0.5) - 0.25
+
+
 class FakeOptimizer:
     """Follows the optimizer contract (describe / export_state / import_state) without doing any maths."""
 
@@ -52,9 +58,9 @@ class FakeOptimizer:
         for name, value in self.net.params().items():
             for k, slot in enumerate(self.slots):
                 if isinstance(value, list):  # loops: nested lists
-                    arrays[f"{name}.{slot}"] = _map_nested(value, lambda v, k=k: v * (k + 0.5) - 0.25)
+                    arrays[f"{name}.{slot}"] = _map_nested(value, partial(_slot_value, k))
                 else:
-                    arrays[f"{name}.{slot}"] = value * (k + 0.5) - 0.25
+                    arrays[f"{name}.{slot}"] = _slot_value(k, value)
         return {"step": self.step, "arrays": arrays}
 
     def import_state(self, state: dict[str, Any]) -> None:
@@ -427,9 +433,14 @@ def _flip_first_value(array: NpyArray) -> NpyArray:
     return NpyArray(array.dtype, array.shape, bytes(data))
 
 
+def swap_in_npz_of(other_json: Path, directory: Path) -> None:
+    """Replace DIRECTORY/m.npz with the .npz saved next to OTHER_JSON (a different model)."""
+    os.replace(other_json.with_suffix(".npz"), directory / "m.npz")
+
+
 # Each case damages a fresh small model (dtype float32, with optimizer state) and names the file the
 # message must name and a phrase of the problem.
-CASES: dict[str, tuple[Callable[[Path], None], str, str]] = {
+CASES: dict[str, tuple[Callable[[Path], object], str, str]] = {
     "malformed JSON": (lambda d: (d / "m.json").write_text('{"format": "scratchnet-model", "version": 1,'), "m.json", "malformed JSON"),
     "not an object": (lambda d: (d / "m.json").write_text("[1, 2]"), "m.json", "not an object"),
     "duplicate key": (lambda d: (d / "m.json").write_text('{"format": 1, "format": 2}'), "m.json", "appears twice"),
@@ -495,7 +506,7 @@ CASES: dict[str, tuple[Callable[[Path], None], str, str]] = {
         "checksum mismatch for array '0.weight'",
     ),
     "mismatched pair": (
-        lambda d: small_model(d / "other", seed=6) and os.replace(d / "other" / "m.npz", d / "m.npz"),
+        lambda d: swap_in_npz_of(small_model(d / "other", seed=6), d),
         "m.npz",
         "checksum mismatch",
     ),

@@ -32,7 +32,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-CONFIGS = {
+CONFIGS: dict[str, dict[str, Any]] = {
     "784-128-10 sgd": {"sizes": [784, 128, 10], "optimizer": {"type": "SGD", "lr": 0.1}},
     "784-512-256-10 adam": {"sizes": [784, 512, 256, 10], "optimizer": {"type": "Adam", "lr": 0.001}},
 }
@@ -316,7 +316,7 @@ def main() -> int:
               "  pip install torch --index-url https://download.pytorch.org/whl/cpu")
     header = (f"{'configuration':<22} {'batch':>5} {'thr':>3} {'library':<10} {'s/epoch':>8} {'images/s':>9} "
               f"{'ratio':>6} {'rounds':>9} {'bound s':>8} {'x bound':>7} {'RSS MB':>7} {'test acc':>8} {'other load':>10}")
-    rows = []
+    rows: list[tuple[Any, ...]] = []
     for threads in thread_counts:
         for name in args.configs.split(","):
             config = CONFIGS[name]
