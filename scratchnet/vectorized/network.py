@@ -52,6 +52,10 @@ class Network:
         self.loss_function = loss
         self.l2 = l2
         self.l1 = l1
+        # Every Dense weight and bias lives in one flat array and every gradient in another; the layers
+        # keep views of their parts, in params() order. An elementwise optimizer then updates all of
+        # them with one NumPy call per operation instead of one per parameter array.
+        self.parameters, self.gradients = share_storage(self.dense_layers(), self.dtype)
         self.outputs: Array = np.zeros((0, 0), self.dtype)
         self.loss_inputs: Array = self.outputs
         self.labels: Labels | None = None
@@ -124,6 +128,14 @@ class Network:
         """The gradients of the last :meth:`backward`, keyed and shaped like :meth:`params` (live arrays)."""
         return {f"{i}.{name}": value for i, layer in enumerate(self.layers) for name, value in layer.grads().items()}
 
+    def flat_params(self) -> Array:
+        """Every parameter in one live 1-D array, in :meth:`params` order (those arrays are views of it)."""
+        return self.parameters
+
+    def flat_grads(self) -> Array:
+        """Every gradient in one live 1-D array, in :meth:`grads` order (those arrays are views of it)."""
+        return self.gradients
+
     def set_params(self, named: Mapping[str, Any]) -> None:
         """Load parameters keyed like :meth:`params` (arrays or nested lists), converting the dtype."""
         expected = set(self.params())
@@ -145,3 +157,24 @@ class Network:
             "l2": self.l2,
             "l1": self.l1,
         }
+
+
+def share_storage(layers: Sequence[Dense], dtype: np.dtype[Any]) -> tuple[Array, Array]:
+    """Move the weight and bias of each layer into one new flat array and their gradients into another,
+    leaving each layer with views of its parts; returns the two flat arrays."""
+    sizes = [(dense.weight.shape, dense.bias.shape) for dense in layers]
+    total = sum(int(np.prod(w)) + int(np.prod(b)) for w, b in sizes)
+    parameters, gradients = np.empty(total, dtype), np.zeros(total, dtype)
+    offset = 0
+
+    def part(flat: Array, start: int, shape: tuple[int, ...]) -> Array:
+        return flat[start:start + int(np.prod(shape))].reshape(shape)
+
+    for dense, (weight_shape, bias_shape) in zip(layers, sizes):
+        end = offset + int(np.prod(weight_shape))
+        part(parameters, offset, weight_shape)[...] = dense.weight
+        part(parameters, end, bias_shape)[...] = dense.bias
+        dense.weight, dense.bias = part(parameters, offset, weight_shape), part(parameters, end, bias_shape)
+        dense.grad_weight, dense.grad_bias = part(gradients, offset, weight_shape), part(gradients, end, bias_shape)
+        offset = end + int(np.prod(bias_shape))
+    return parameters, gradients

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -41,6 +41,19 @@ class Trainable(Protocol):
     def grads(self) -> dict[str, Array]: ...
 
 
+@runtime_checkable
+class FlatTrainable(Trainable, Protocol):
+    """A network whose parameters are views of one flat array and whose gradients are views of
+    another, in ``params()`` order (scratchnet's vectorized Network): a step then updates every
+    parameter with one NumPy call per operation."""
+
+    def flat_params(self) -> Array: ...
+    def flat_grads(self) -> Array: ...
+
+
+ALL = "*"  # the name of the state of a flat step: one array per slot, covering every parameter
+
+
 class Optimizer:
     """What every optimizer below shares: the base rate ``lr``, an optional ``schedule``, the number
     of steps taken, and the per-parameter state."""
@@ -51,6 +64,9 @@ class Optimizer:
         self.steps = 0  # t: optimizer steps taken so far
         self.state: dict[str, Array] = {}  # "<param>.<slot>" -> an array shaped like the parameter
         self.scratch: dict[str, Array] = {}  # a work array per parameter, so that no step allocates
+        # After a flat step the state is kept flat instead, as "*.<slot>", laid out as
+        # (name, shape) pairs in params() order; named_state() gives the per-parameter views.
+        self.layout: list[tuple[str, tuple[int, ...]]] = []
 
     def slots(self) -> tuple[str, ...]:
         """The state this optimizer keeps per parameter, under PyTorch's names."""
@@ -61,12 +77,23 @@ class Optimizer:
         return self.lr if self.schedule is None else self.schedule.rate(self.lr, self.steps)
 
     def step(self, network: Trainable) -> None:
-        """Move every parameter of ``network`` one step against the gradients of its last backward pass."""
+        """Move every parameter of ``network`` one step against the gradients of its last backward pass.
+
+        The update is elementwise, so when the parameters are views of one flat array (and the
+        gradients of another) it is applied once to the flat arrays: the same arithmetic on the same
+        numbers, with a sixth of the NumPy calls for a three-layer network.
+        """
         eta = self.current_lr()
-        params = network.params()
-        self.check_state(params)
-        for name, grad in network.grads().items():
-            self.update(name, params[name], grad, eta)
+        params, grads = network.params(), network.grads()
+        flat = flat_arrays(network, params, grads)
+        if flat is None:
+            self.unflatten_state()
+            self.check_state(params)
+            for name, grad in grads.items():
+                self.update(name, params[name], grad, eta)
+        else:
+            self.flatten_state(params)
+            self.update(ALL, flat[0], flat[1], eta)
         self.steps += 1
 
     def update(self, name: str, p: Array, g: Array, eta: float) -> None:
@@ -87,6 +114,39 @@ class Optimizer:
             buffer = self.scratch[name] = np.empty_like(p)
         return buffer
 
+    def named_state(self) -> dict[str, Array]:
+        """The state keyed ``"<param>.<slot>"``, shaped like the parameters (views, when it is flat)."""
+        if not self.layout:
+            return self.state
+        named = {}
+        for key, flat in self.state.items():
+            slot = key.split(".", 1)[1]
+            offset = 0
+            for name, shape in self.layout:
+                size = math.prod(shape)
+                named[f"{name}.{slot}"] = flat[offset:offset + size].reshape(shape)
+                offset += size
+        return named
+
+    def flatten_state(self, params: Mapping[str, Array]) -> None:
+        """Keep the state as one flat array per slot, laid out like ``params`` (a no-op when it is)."""
+        layout = [(name, p.shape) for name, p in params.items()]
+        if layout == self.layout:
+            return
+        self.unflatten_state()
+        self.check_state(params)
+        slots = sorted({key.rsplit(".", 1)[1] for key in self.state})
+        dtype = next(iter(params.values())).dtype if params else np.dtype(np.float64)
+        self.state = {f"{ALL}.{slot}": np.concatenate([self.state.pop(f"{name}.{slot}").ravel() for name in params])
+                      .astype(dtype, copy=False) for slot in slots}
+        self.layout = layout
+
+    def unflatten_state(self) -> None:
+        """Back to one state array per parameter (a no-op when it is not flat)."""
+        if self.layout:
+            self.state = {key: value.copy() for key, value in self.named_state().items()}
+            self.layout = []
+
     def check_state(self, params: Mapping[str, Array]) -> None:
         """State (after a step or an import) must be for exactly this network's parameters and shapes;
         imported state takes the parameters' dtype here, once."""
@@ -102,7 +162,7 @@ class Optimizer:
 
     def export_state(self) -> dict[str, Any]:
         """``{"step": t, "arrays": {"<param>.<slot>": array shaped like the parameter}}`` (copies)."""
-        return {"step": self.steps, "arrays": {key: value.copy() for key, value in self.state.items()}}
+        return {"step": self.steps, "arrays": {key: value.copy() for key, value in self.named_state().items()}}
 
     def import_state(self, state: Mapping[str, Any]) -> None:
         """Replace the state with an exported one; its tensors may be NumPy arrays or nested lists."""
@@ -117,7 +177,7 @@ class Optimizer:
             if value.ndim not in (1, 2) or shapes.setdefault(name, value.shape) != value.shape:
                 raise ConfigError(f"state array {key!r} is not a vector or matrix shaped like its parameter")
             values[key] = value
-        self.steps, self.state = steps, values
+        self.steps, self.state, self.layout = steps, values, []
 
     def settings(self) -> dict[str, Any]:
         """The constructor arguments besides ``lr`` and ``schedule``."""
@@ -127,6 +187,18 @@ class Optimizer:
         """The optimizer as plain data, for ``scratchnet.optimizers.build_optimizer``."""
         schedule = None if self.schedule is None else self.schedule.describe()
         return {"type": type(self).__name__, "lr": self.lr, **self.settings(), "schedule": schedule}
+
+
+def flat_arrays(network: Trainable, params: Mapping[str, Array], grads: Mapping[str, Array]) -> tuple[Array, Array] | None:
+    """The network's flat parameter and gradient arrays, if every named array is still a view of them."""
+    if not isinstance(network, FlatTrainable):
+        return None
+    flat_params, flat_grads = network.flat_params(), network.flat_grads()
+    if flat_params.size == 0 or flat_params.shape != flat_grads.shape:
+        return None
+    if all(p.base is flat_params for p in params.values()) and all(g.base is flat_grads for g in grads.values()):
+        return flat_params, flat_grads
+    return None  # e.g. a copied network whose layers no longer share the flat arrays
 
 
 class SGD(Optimizer):
