@@ -184,8 +184,8 @@ def child_main(args: argparse.Namespace) -> None:
     elif args.child == "torch":
         result = run_torch(config, args.data_dir, args.epochs, args.child_batch, args.threads)
     else:  # the bound, measured in a process whose OpenBLAS started with this run's thread count
-        seconds, rate = flop_bound(config["sizes"], args.child_batch, 60000)
-        result = {"seconds": seconds, "rate": rate}
+        seconds, median, rate = flop_bound(config["sizes"], args.child_batch, 60000)
+        result = {"seconds": seconds, "median_seconds": median, "rate": rate}
     print(json.dumps(result))
 
 
@@ -218,31 +218,33 @@ def matmul_shapes(sizes: list[int], batch: int) -> list[tuple[int, int, int]]:
     return shapes
 
 
-def sgemm_seconds(shape: tuple[int, int, int], repeats: int = 50) -> float:
-    """The best time of one float32 product of this shape on this machine."""
+def sgemm_seconds(shape: tuple[int, int, int], repeats: int = 50) -> tuple[float, float]:
+    """The best and the median time of one float32 product of this shape on this machine."""
     import numpy as np
 
     m, k, n = shape
     a = np.random.default_rng(0).random((m, k), dtype=np.float32)
     b = np.random.default_rng(1).random((k, n), dtype=np.float32)
     out = np.empty((m, n), np.float32)
-    best = float("inf")
+    times = []
     for _ in range(repeats):
         started = time.perf_counter()
         np.matmul(a, b, out=out)
-        best = min(best, time.perf_counter() - started)
-    return best
+        times.append(time.perf_counter() - started)
+    return min(times), statistics.median(times)
 
 
-def flop_bound(sizes: list[int], batch: int, images: int) -> tuple[float, float]:
-    """(seconds, GFLOP/s): the matrix products of one epoch at the measured sgemm rate."""
+def flop_bound(sizes: list[int], batch: int, images: int) -> tuple[float, float, float]:
+    """(seconds, median seconds, GFLOP/s): the matrix products of one epoch at the best sgemm rate
+    measured, the same at the median rate of the same repeats, and the best rate."""
     full, rest = divmod(images, batch)
-    seconds, flops = 0.0, 0.0
+    seconds, median, flops = 0.0, 0.0, 0.0
     for steps, size in ((full, batch), (1 if rest else 0, rest)):
         for m, k, n in matmul_shapes(sizes, size) if steps else []:
-            seconds += steps * sgemm_seconds((m, k, n))
+            best, typical = sgemm_seconds((m, k, n))
+            seconds, median = seconds + steps * best, median + steps * typical
             flops += steps * 2.0 * m * k * n
-    return seconds, flops / seconds / 1e9
+    return seconds, median, flops / seconds / 1e9
 
 
 def loops_images_per_second(data_dir: str | None, seconds: float = 10.0) -> float:
@@ -315,7 +317,7 @@ def main() -> int:
         print("PyTorch is not importable: scratchnet's figures only. For the comparison install PyTorch's CPU build:\n"
               "  pip install torch --index-url https://download.pytorch.org/whl/cpu")
     header = (f"{'configuration':<22} {'batch':>5} {'thr':>3} {'library':<10} {'s/epoch':>8} {'images/s':>9} "
-              f"{'ratio':>6} {'rounds':>9} {'bound s':>8} {'x bound':>7} {'RSS MB':>7} {'test acc':>8} {'other load':>10}")
+              f"{'ratio':>6} {'rounds':>9} {'bound s':>8} {'x bound':>7} {'x med':>7} {'RSS MB':>7} {'test acc':>8} {'other load':>10}")
     rows: list[tuple[Any, ...]] = []
     for threads in thread_counts:
         for name in args.configs.split(","):
@@ -330,6 +332,8 @@ def main() -> int:
                         runs["torch"].append(spawn("torch", name, batch, args, threads))
                 # the machine's speed drifts: the bound is the fastest of the rounds' measurements
                 bound, rate = min((b["seconds"], b["rate"]) for b in bounds)
+                # what the same products typically take here: the median repeat, median over the rounds
+                typical = statistics.median(b["median_seconds"] for b in bounds)
                 medians = {}
                 for library, results in runs.items():
                     if not results:
@@ -339,7 +343,7 @@ def main() -> int:
                     medians[library] = statistics.median(times)
                     rows.append((name, batch, threads, library, medians[library], 60000 / medians[library],
                                  bound, max(r["rss_mb"] for r in results), statistics.mean(r["accuracy"] for r in results),
-                                 statistics.mean(loads), rate))
+                                 statistics.mean(loads), rate, typical))
                 ratio = medians["scratchnet"] / medians["torch"] if "torch" in medians else float("nan")
                 # each round's own ratio (the two runs next to each other in time): the spread says how
                 # much of the figure is the machine
@@ -349,16 +353,17 @@ def main() -> int:
                     mine = rows[i][3] == "scratchnet"
                     rows[i] = rows[i] + (ratio if mine else float("nan"), spread if mine else [])
     print(header)
-    for name, batch, threads, library, seconds, ips, bound, rss, accuracy, load, rate, ratio, spread in rows:
+    for name, batch, threads, library, seconds, ips, bound, rss, accuracy, load, rate, typical, ratio, spread in rows:
         ratio_text = f"{ratio:.2f}" if ratio == ratio else ""
         spread_text = f"{min(spread):.2f}-{max(spread):.2f}" if spread else ""
         print(f"{name:<22} {batch:>5} {threads:>3} {library:<10} {seconds:>8.3f} {ips:>9.0f} {ratio_text:>6} "
-              f"{spread_text:>9} {bound:>8.3f} {seconds / bound:>7.2f} {rss:>7.0f} {100 * accuracy:>7.2f}% "
+              f"{spread_text:>9} {bound:>8.3f} {seconds / bound:>7.2f} {seconds / typical:>7.2f} {rss:>7.0f} {100 * accuracy:>7.2f}% "
               f"{100 * load:>9.0f}%")
     print("ratio = scratchnet / PyTorch median epoch time (rounds: the lowest and highest ratio of one round's "
           "pair of runs); bound = the epoch's matrix products at the best sgemm rate measured in the rounds "
-          f"({', '.join(sorted({f'{r[10]:.0f}' for r in rows}))} GFLOP/s); other load = other processes' share of "
-          "all CPUs during the timed epochs")
+          f"({', '.join(sorted({f'{r[10]:.0f}' for r in rows}))} GFLOP/s); x med = the same at the median time "
+          "of the repeats of each product (what this machine typically delivers); other load = other processes' "
+          "share of all CPUs during the timed epochs")
     if not args.skip_loops:
         print(f"loops backend, 784-32-10, batch 32 (lists of floats), forward + backward + SGD: "
               f"{loops_images_per_second(args.data_dir):.0f} images/s (Python {platform.python_version()})")
