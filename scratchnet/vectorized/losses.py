@@ -29,7 +29,7 @@ class CrossEntropy:
         if log_sums is None:
             log_sums = log_sum_exp(logits)
         picked = logits[np.arange(logits.shape[0]), labels]
-        return float(np.sum(log_sums - picked)) / len(logits)
+        return float((log_sums - picked).sum()) / len(logits)
 
     def gradient(self, logits: Array, probabilities: Array, labels: Labels) -> Array:
         """dL/dz = (p - one-hot(y)) / B, the fused softmax + cross-entropy gradient (eq. 5.3);
