@@ -193,7 +193,8 @@ def flat_arrays(network: Trainable, params: Mapping[str, Array], grads: Mapping[
     if not hasattr(network, "flat_params"):  # (an isinstance check of a Protocol costs ~30 us)
         return None
     flat_params, flat_grads = cast(FlatTrainable, network).flat_params(), cast(FlatTrainable, network).flat_grads()
-    if flat_params.size == 0 or flat_params.shape != flat_grads.shape:
+    if flat_params.size == 0 or flat_params.shape != flat_grads.shape \
+            or sum(p.size for p in params.values()) != flat_params.size:
         return None
     if all(p.base is flat_params for p in params.values()) and all(g.base is flat_grads for g in grads.values()):
         return flat_params, flat_grads
