@@ -162,19 +162,19 @@ class Network:
 def share_storage(layers: Sequence[Dense], dtype: np.dtype[Any]) -> tuple[Array, Array]:
     """Move the weight and bias of each layer into one new flat array and their gradients into another,
     leaving each layer with views of its parts; returns the two flat arrays."""
-    sizes = [(dense.weight.shape, dense.bias.shape) for dense in layers]
-    total = sum(int(np.prod(w)) + int(np.prod(b)) for w, b in sizes)
+    total = sum(dense.weight.size + dense.bias.size for dense in layers)
     parameters, gradients = np.empty(total, dtype), np.zeros(total, dtype)
     offset = 0
 
-    def part(flat: Array, start: int, shape: tuple[int, ...]) -> Array:
-        return flat[start:start + int(np.prod(shape))].reshape(shape)
+    def move(value: Array) -> tuple[Array, Array]:
+        """The parts of the two flat arrays at ``offset`` shaped like ``value``, the first holding its values."""
+        nonlocal offset
+        part = slice(offset, offset + value.size)
+        offset += value.size
+        parameters[part] = value.ravel()
+        return parameters[part].reshape(value.shape), gradients[part].reshape(value.shape)
 
-    for dense, (weight_shape, bias_shape) in zip(layers, sizes):
-        end = offset + int(np.prod(weight_shape))
-        part(parameters, offset, weight_shape)[...] = dense.weight
-        part(parameters, end, bias_shape)[...] = dense.bias
-        dense.weight, dense.bias = part(parameters, offset, weight_shape), part(parameters, end, bias_shape)
-        dense.grad_weight, dense.grad_bias = part(gradients, offset, weight_shape), part(gradients, end, bias_shape)
-        offset = end + int(np.prod(bias_shape))
+    for dense in layers:
+        dense.weight, dense.grad_weight = move(dense.weight)
+        dense.bias, dense.grad_bias = move(dense.bias)
     return parameters, gradients
