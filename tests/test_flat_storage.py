@@ -1,10 +1,13 @@
 """The vectorized Network keeps every parameter in one flat array and every gradient in another, and
-its optimizers then update the flat arrays in one go. The per-parameter update (checked against the
-written-out formulas and the loops backend in test_optimizers.py) is the reference here: the flat one
-must give bit-identical parameters and state."""
+its optimizers then update the flat arrays in one go, split into parts that threads update at the
+same time. The per-parameter update (checked against the written-out formulas and the loops backend
+in test_optimizers.py) is the reference here: the flat one must give bit-identical parameters and
+state, in one part or several."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -14,6 +17,7 @@ from hypothesis import strategies as st
 from scratchnet.architecture import build_network, mlp
 from scratchnet.check import random_batch
 from scratchnet.optimizers import build_optimizer
+from scratchnet.vectorized import parallel
 
 SPECS = [
     {"type": "SGD", "lr": 0.1},
@@ -79,17 +83,39 @@ def assert_same_state(first: Any, second: Any) -> None:
         np.testing.assert_array_equal(a["arrays"][key], b["arrays"][key], err_msg=key)
 
 
-@settings(max_examples=40, deadline=None, derandomize=True)
+@contextmanager
+def threads(count: int) -> Iterator[None]:
+    """Flat steps in up to ``count`` parts, however small the network (74 parameters below)."""
+    saved = parallel.MIN_CHUNK
+    parallel.MIN_CHUNK = 1
+    parallel.set_threads(count)
+    try:
+        yield
+    finally:
+        parallel.MIN_CHUNK = saved
+        parallel.set_threads(None)
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
 @given(spec=st.sampled_from(SPECS), dtype=st.sampled_from(["float32", "float64"]), seed=st.integers(0, 2**32),
-       steps=st.integers(1, 4))
-def test_a_flat_step_equals_one_step_per_parameter_array(spec: dict[str, Any], dtype: str, seed: int,
-                                                         steps: int) -> None:
+       steps=st.integers(1, 4), first_threads=st.integers(1, 3), then_threads=st.integers(1, 3))
+def test_a_flat_step_equals_one_step_per_parameter_array(spec: dict[str, Any], dtype: str, seed: int, steps: int,
+                                                         first_threads: int, then_threads: int) -> None:
     description = mlp([6, 5, 4, 3])
     flat_net = build_network(description, backend="vectorized", dtype=dtype, seed=seed)
     reference_net = build_network(description, backend="vectorized", dtype=dtype, seed=seed)
     flat_opt, reference_opt = build_optimizer(spec, "vectorized"), build_optimizer(spec, "vectorized")
-    train(flat_net, flat_net, flat_opt, steps, seed)
+    with threads(first_threads):
+        train(flat_net, flat_net, flat_opt, steps, seed)
     train(reference_net, PerArray(reference_net), reference_opt, steps, seed)
+    assert len(flat_opt.parts) == first_threads  # 74 parameters: 16-element boundaries leave room for 3 parts
+    assert_same(flat_net, reference_net)
+    assert_same_state(flat_opt, reference_opt)
+
+    # The same optimizer goes on with another number of threads (the flat state is split anew).
+    with threads(then_threads):
+        train(flat_net, flat_net, flat_opt, 1, seed + 3)
+    train(reference_net, PerArray(reference_net), reference_opt, 1, seed + 3)
     assert_same(flat_net, reference_net)
     assert_same_state(flat_opt, reference_opt)
 
@@ -97,7 +123,8 @@ def test_a_flat_step_equals_one_step_per_parameter_array(spec: dict[str, Any], d
     # optimizer that steps flat, or the same optimizer going on one array at a time.
     resumed = build_optimizer(spec, "vectorized")
     resumed.import_state(flat_opt.export_state())
-    train(flat_net, flat_net, resumed, 2, seed + 1)
+    with threads(then_threads):
+        train(flat_net, flat_net, resumed, 2, seed + 1)
     train(reference_net, PerArray(reference_net), reference_opt, 2, seed + 1)
     assert_same(flat_net, reference_net)
     assert_same_state(resumed, reference_opt)

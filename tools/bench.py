@@ -31,6 +31,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+# Before NumPy, as in `scratchnet train`: scratchnet shortens OpenBLAS's idle spinning, which NumPy's
+# OpenBLAS reads once when it loads, so that the optimizers' threads find a free core.
+import scratchnet  # noqa: E402, F401
 
 CONFIGS: dict[str, dict[str, Any]] = {
     "784-128-10 sgd": {"sizes": [784, 128, 10], "optimizer": {"type": "SGD", "lr": 0.1}},

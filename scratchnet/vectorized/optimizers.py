@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from functools import partial
 from typing import Any, Protocol, cast
 
 import numpy as np
@@ -31,6 +32,7 @@ from scratchnet.optimizers import (
     positive,
 )
 from scratchnet.schedules import Schedule, check_schedule
+from scratchnet.vectorized.parallel import chunks, run_all
 from scratchnet.vectorized.tensor import Array
 
 
@@ -50,7 +52,7 @@ class FlatTrainable(Trainable, Protocol):
     def flat_grads(self) -> Array: ...
 
 
-ALL = "*"  # the name of the state of a flat step: one array per slot, covering every parameter
+ALL = "*"  # a flat step's part k of the flat arrays is named "*k"; its state is "*k.<slot>"
 
 
 class Optimizer:
@@ -63,9 +65,11 @@ class Optimizer:
         self.steps = 0  # t: optimizer steps taken so far
         self.state: dict[str, Array] = {}  # "<param>.<slot>" -> an array shaped like the parameter
         self.scratch: dict[str, Array] = {}  # a work array per parameter, so that no step allocates
-        # After a flat step the state is kept flat instead, as "*.<slot>", laid out as
-        # (name, shape) pairs in params() order; named_state() gives the per-parameter views.
+        # After a flat step the state is kept flat instead, one array per part of the flat arrays
+        # and slot, "*k.<slot>"; the layout gives the (name, shape) pairs in params() order and the
+        # parts, and named_state() the per-parameter arrays.
         self.layout: list[tuple[str, tuple[int, ...]]] = []
+        self.parts: list[slice] = []
 
     def slots(self) -> tuple[str, ...]:
         """The state this optimizer keeps per parameter, under PyTorch's names."""
@@ -79,8 +83,9 @@ class Optimizer:
         """Move every parameter of ``network`` one step against the gradients of its last backward pass.
 
         The update is elementwise, so when the parameters are views of one flat array (and the
-        gradients of another) it is applied once to the flat arrays: the same arithmetic on the same
-        numbers, with a sixth of the NumPy calls for a three-layer network.
+        gradients of another) it is applied to the flat arrays: the same arithmetic on the same
+        numbers, with a sixth of the NumPy calls for a three-layer network. A large flat array is
+        split into parts that threads update at the same time (``scratchnet.vectorized.parallel``).
         """
         eta = self.current_lr()
         params, grads = network.params(), network.grads()
@@ -91,8 +96,11 @@ class Optimizer:
             for name, grad in grads.items():
                 self.update(name, params[name], grad, eta)
         else:
-            self.flatten_state(params)
-            self.update(ALL, flat[0], flat[1], eta)
+            flat_params, flat_grads = flat
+            parts = chunks(flat_params.size)
+            self.flatten_state(params, parts)
+            run_all([partial(self.update, f"{ALL}{k}", flat_params[part], flat_grads[part], eta)
+                     for k, part in enumerate(parts)])
         self.steps += 1
 
     def update(self, name: str, p: Array, g: Array, eta: float) -> None:
@@ -114,12 +122,14 @@ class Optimizer:
         return buffer
 
     def named_state(self) -> dict[str, Array]:
-        """The state keyed ``"<param>.<slot>"``, shaped like the parameters (views, when it is flat)."""
+        """The state keyed ``"<param>.<slot>"``, shaped like the parameters (views of the flat state
+        when it is in one part, copies when in several)."""
         if not self.layout:
             return self.state
         named = {}
-        for key, flat in self.state.items():
-            slot = key.split(".", 1)[1]
+        for slot in dict.fromkeys(key.rsplit(".", 1)[1] for key in self.state):
+            pieces = [self.state[f"{ALL}{k}.{slot}"] for k in range(len(self.parts))]
+            flat = pieces[0] if len(pieces) == 1 else np.concatenate(pieces)
             offset = 0
             for name, shape in self.layout:
                 size = math.prod(shape)
@@ -127,24 +137,25 @@ class Optimizer:
                 offset += size
         return named
 
-    def flatten_state(self, params: Mapping[str, Array]) -> None:
-        """Keep the state as one flat array per slot, laid out like ``params`` (a no-op when it is)."""
+    def flatten_state(self, params: Mapping[str, Array], parts: list[slice]) -> None:
+        """Keep the state flat, laid out like ``params`` and split into ``parts`` (a no-op when it is)."""
         layout = [(name, p.shape) for name, p in params.items()]
-        if layout == self.layout:
+        if layout == self.layout and parts == self.parts:
             return
         self.unflatten_state()
         self.check_state(params)
         slots = sorted({key.rsplit(".", 1)[1] for key in self.state})
         dtype = next(iter(params.values())).dtype if params else np.dtype(np.float64)
-        self.state = {f"{ALL}.{slot}": np.concatenate([self.state.pop(f"{name}.{slot}").ravel() for name in params])
+        flat_state = {slot: np.concatenate([self.state.pop(f"{name}.{slot}").ravel() for name in params])
                       .astype(dtype, copy=False) for slot in slots}
-        self.layout = layout
+        self.state = {f"{ALL}{k}.{slot}": flat[part] for slot, flat in flat_state.items() for k, part in enumerate(parts)}
+        self.layout, self.parts = layout, parts
 
     def unflatten_state(self) -> None:
         """Back to one state array per parameter (a no-op when it is not flat)."""
         if self.layout:
             self.state = {key: value.copy() for key, value in self.named_state().items()}
-            self.layout = []
+            self.layout, self.parts = [], []
 
     def check_state(self, params: Mapping[str, Array]) -> None:
         """State (after a step or an import) must be for exactly this network's parameters and shapes;
@@ -176,7 +187,7 @@ class Optimizer:
             if value.ndim not in (1, 2) or shapes.setdefault(name, value.shape) != value.shape:
                 raise ConfigError(f"state array {key!r} is not a vector or matrix shaped like its parameter")
             values[key] = value
-        self.steps, self.state, self.layout = steps, values, []
+        self.steps, self.state, self.layout, self.parts = steps, values, [], []
 
     def settings(self) -> dict[str, Any]:
         """The constructor arguments besides ``lr`` and ``schedule``."""
