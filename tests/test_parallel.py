@@ -108,17 +108,27 @@ def test_default_threads_follow_the_blas_settings(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr(scratchnet, "OPENBLAS_SPIN_SHORT", True)
     monkeypatch.setenv("OPENBLAS_NUM_THREADS", "3")
     monkeypatch.setenv("OMP_NUM_THREADS", "5")
-    assert parallel.threads() == 3
+    assert parallel.default_threads() == 3
     monkeypatch.setenv("OPENBLAS_NUM_THREADS", "many")  # OpenBLAS ignores it too
-    assert parallel.threads() == 5
+    assert parallel.default_threads() == 5
     monkeypatch.delenv("OPENBLAS_NUM_THREADS")
     monkeypatch.delenv("OMP_NUM_THREADS")
-    assert parallel.threads() == len(os.sched_getaffinity(0))
+    assert parallel.default_threads() == len(os.sched_getaffinity(0))
+    monkeypatch.setattr(scratchnet, "OPENBLAS_SPIN_SHORT", False)  # an optimizer thread would wait for a core
+    assert parallel.default_threads() == 1
+
+
+def test_threads_are_read_once_and_set_threads_overrides_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(scratchnet, "OPENBLAS_SPIN_SHORT", True)
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "3")
+    parallel.set_threads(None)
+    assert parallel.threads() == 3
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "2")
+    assert parallel.threads() == 3  # read on first use, as OpenBLAS reads its own
     parallel.set_threads(4)
     assert parallel.threads() == 4
     parallel.set_threads(None)
-    monkeypatch.setattr(scratchnet, "OPENBLAS_SPIN_SHORT", False)  # an optimizer thread would wait for a core
-    assert parallel.threads() == 1
+    assert parallel.threads() == 2
 
 
 def import_and_report(code_before: str, env_value: str | None) -> str:

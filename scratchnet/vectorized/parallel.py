@@ -25,7 +25,7 @@ from scratchnet.errors import ConfigError
 MIN_CHUNK = 1 << 16
 ALIGN = 16  # chunk boundaries at multiples of 16 elements: whole 64-byte cache lines of float32
 
-_threads: int | None = None  # set_threads(); None: default_threads()
+_threads: int | None = None  # set_threads(), or default_threads() read on first use
 _pool: ThreadPoolExecutor | None = None
 _pool_workers = 0
 
@@ -47,11 +47,14 @@ def default_threads() -> int:
 
 def threads() -> int:
     """How many threads an optimizer step may use."""
-    return default_threads() if _threads is None else _threads
+    global _threads
+    if _threads is None:
+        _threads = default_threads()  # once: it reads the environment and asks the OS (~20 us)
+    return _threads
 
 
 def set_threads(count: int | None) -> None:
-    """Use ``count`` threads for optimizer steps from now on; ``None`` goes back to the default."""
+    """Use ``count`` threads for optimizer steps from now on; ``None`` reads the default again."""
     global _threads
     if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 1):
         raise ConfigError(f"threads must be a whole number >= 1, got {count!r}")
