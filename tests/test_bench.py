@@ -40,3 +40,19 @@ def test_both_libraries_start_from_the_same_weights_and_see_the_same_order(bench
     orders = bench.epoch_orders(1000, 3)
     assert all(sorted(order) == list(range(1000)) for order in orders)
     assert orders[0] != orders[1] and orders == bench.epoch_orders(1000, 3)
+
+
+def test_bench_threads_trains_both_thread_counts_to_the_same_weights(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    spec = importlib.util.spec_from_file_location("bench_threads", BENCH.parent / "bench_threads.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    saved = module.parallel.MIN_CHUNK
+    module.parallel.MIN_CHUNK = 1024  # so that this small network is split too
+    try:
+        code = module.main(["--data-dir", str(data_dir), "--sizes", "784-16-10", "--rounds", "2", "--steps", "3"])
+    finally:
+        module.parallel.MIN_CHUNK = saved
+    printed = capsys.readouterr().out
+    assert code == 0 and "weights bit-identical: True" in printed
+    assert "1 thread(s): step" in printed and "2 thread(s): step" in printed
