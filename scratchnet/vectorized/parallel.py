@@ -6,9 +6,10 @@ releases the GIL inside its loops). Every element goes through the same operatio
 whatever the split, so the result is bit-identical for any number of threads.
 
 The number of threads follows the BLAS's (``OPENBLAS_NUM_THREADS``, else ``OMP_NUM_THREADS``, else
-the cores this process may use), or :func:`set_threads`. It is 1 when NumPy was imported before
-scratchnet: OpenBLAS's idle threads then keep spinning on the cores for ~0.1 s after every matrix
-product, and an optimizer thread waiting for a core is slower than none (see ``scratchnet/__init__.py``).
+the cores this process may use), or :func:`set_threads`. It is 1 when OpenBLAS's idle threads spin
+long after each matrix product (NumPy imported before scratchnet with ``OPENBLAS_THREAD_TIMEOUT``
+unset, or set above 20): they then hold the cores, and an optimizer thread waiting for a core is
+slower than none (see ``scratchnet/__init__.py``).
 """
 
 from __future__ import annotations
@@ -62,8 +63,8 @@ def set_threads(count: int | None) -> None:
 
 
 def chunks(size: int) -> list[slice]:
-    """Contiguous parts of ``range(size)``, one per thread, each at least ``MIN_CHUNK`` long (one part
-    when ``size`` is too small to split)."""
+    """Contiguous parts of ``range(size)``, at most one per thread, each about ``MIN_CHUNK`` long or
+    longer, starting at multiples of ``ALIGN`` (one part when ``size`` is too small to split)."""
     count = max(1, min(threads(), size // MIN_CHUNK))
     bounds = sorted({size * k // count // ALIGN * ALIGN for k in range(count)} | {size})
     return [slice(start, stop) for start, stop in zip(bounds, bounds[1:])] or [slice(0, 0)]
