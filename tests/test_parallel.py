@@ -104,8 +104,13 @@ def test_set_threads_rejects_what_is_not_a_positive_whole_number(bad: object) ->
         parallel.set_threads(bad)  # type: ignore[arg-type]
 
 
+def test_numpy_here_uses_openblas() -> None:
+    assert parallel.numpy_uses_openblas()  # NumPy's wheels; the figures in the README are with it
+
+
 def test_default_threads_follow_the_blas_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(scratchnet, "OPENBLAS_SPIN_SHORT", True)
+    monkeypatch.setattr(parallel, "numpy_uses_openblas", lambda: True)
     monkeypatch.setenv("OPENBLAS_NUM_THREADS", "3")
     monkeypatch.setenv("OMP_NUM_THREADS", "5")
     assert parallel.default_threads() == 3
@@ -114,12 +119,16 @@ def test_default_threads_follow_the_blas_settings(monkeypatch: pytest.MonkeyPatc
     monkeypatch.delenv("OPENBLAS_NUM_THREADS")
     monkeypatch.delenv("OMP_NUM_THREADS")
     assert parallel.default_threads() == len(os.sched_getaffinity(0))
+    monkeypatch.setattr(parallel, "numpy_uses_openblas", lambda: False)  # another BLAS: its idle threads unmeasured
+    assert parallel.default_threads() == 1
+    monkeypatch.setattr(parallel, "numpy_uses_openblas", lambda: True)
     monkeypatch.setattr(scratchnet, "OPENBLAS_SPIN_SHORT", False)  # an optimizer thread would wait for a core
     assert parallel.default_threads() == 1
 
 
 def test_threads_are_read_once_and_set_threads_overrides_them(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(scratchnet, "OPENBLAS_SPIN_SHORT", True)
+    monkeypatch.setattr(parallel, "numpy_uses_openblas", lambda: True)
     monkeypatch.setenv("OPENBLAS_NUM_THREADS", "3")
     parallel.set_threads(None)
     assert parallel.threads() == 3

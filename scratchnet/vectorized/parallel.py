@@ -9,7 +9,8 @@ The number of threads follows the BLAS's (``OPENBLAS_NUM_THREADS``, else ``OMP_N
 the cores this process may use), or :func:`set_threads`. It is 1 when OpenBLAS's idle threads spin
 long after each matrix product (NumPy imported before scratchnet with ``OPENBLAS_THREAD_TIMEOUT``
 unset, or set above 20): they then hold the cores, and an optimizer thread waiting for a core is
-slower than none (see ``scratchnet/__init__.py``).
+slower than none (see ``scratchnet/__init__.py``). It is 1 too when NumPy's BLAS is not OpenBLAS
+(MKL, Accelerate), whose idle threads were not measured here.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ def default_threads() -> int:
     """The BLAS's thread count from the environment, else the usable cores; 1 if OpenBLAS spins."""
     import scratchnet
 
-    if not scratchnet.OPENBLAS_SPIN_SHORT:
+    if not scratchnet.OPENBLAS_SPIN_SHORT or not numpy_uses_openblas():
         return 1
     for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
         value = os.environ.get(variable, "").strip()
@@ -44,6 +45,17 @@ def default_threads() -> int:
     if hasattr(os, "sched_getaffinity"):
         return len(os.sched_getaffinity(0))
     return os.cpu_count() or 1
+
+
+def numpy_uses_openblas() -> bool:
+    """Whether NumPy was built with OpenBLAS (as NumPy's own wheels are)."""
+    import numpy as np
+
+    try:
+        blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]["name"]
+    except (AttributeError, KeyError, TypeError, ValueError):  # an older NumPy or another layout
+        return False
+    return "openblas" in str(blas).lower()
 
 
 def threads() -> int:
