@@ -6,7 +6,9 @@ import importlib.util
 import sys
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
+import numpy as np
 import pytest
 
 BENCH = Path(__file__).resolve().parent.parent / "tools" / "bench.py"
@@ -56,3 +58,44 @@ def test_bench_threads_trains_both_thread_counts_to_the_same_weights(data_dir: P
     printed = capsys.readouterr().out
     assert code == 0 and "weights bit-identical: True" in printed
     assert "1 thread(s): step" in printed and "2 thread(s): step" in printed
+
+
+@pytest.mark.parametrize("optimizer", [{"type": "SGD", "lr": 0.1}, {"type": "Adam", "lr": 0.001}])
+def test_the_plain_numpy_reference_trains_like_scratchnet(bench: ModuleType, optimizer: dict[str, Any]) -> None:
+    # The reference is written apart from scratchnet; the same steps on the same batches must give
+    # the same losses and weights (up to float32 rounding), including a last, smaller batch.
+    from scratchnet.architecture import build_network, mlp
+    from scratchnet.images import to_inputs
+    from scratchnet.optimizers import build_optimizer
+
+    sizes = [784, 24, 12, 10]
+    params = bench.initial_params(sizes)
+    reference = bench.PlainNumpy(sizes, optimizer, params)
+    net = build_network(mlp(sizes), backend="vectorized", dtype="float32", seed=0)
+    net.set_params(params)
+    step = build_optimizer(optimizer, "vectorized")
+    rng = np.random.default_rng(7)
+    for batch in (32, 32, 32, 9):
+        images = (rng.integers(0, 256, (batch, 784)) * (rng.random((batch, 784)) < 0.2)).astype(np.uint8)
+        labels = rng.integers(0, 10, batch)
+        reference_loss = reference.step(images, labels)
+        loss = net.loss(net.forward(to_inputs(images, "float32"), training=True), labels)
+        net.backward()
+        step.step(net)
+        assert reference_loss == pytest.approx(loss, rel=1e-6)
+    ours = net.params()
+    for index in range(3):
+        np.testing.assert_allclose(reference.weights[index], ours[f"{2 * index}.weight"], rtol=1e-5, atol=1e-7)
+        np.testing.assert_allclose(reference.biases[index], ours[f"{2 * index}.bias"], rtol=1e-5, atol=1e-7)
+    assert not np.allclose(reference.weights[0], params["0.weight"])  # it did train
+    # the products it times are the ones the bound counts: 3 forward, 3 dL/dW, 2 dL/dx per step
+    timed: list[tuple[int, int, int]] = []
+    product = reference.product
+
+    def counted(a: Any, b: Any, out: Any) -> None:
+        timed.append((a.shape[0], a.shape[1], b.shape[1]))
+        product(a, b, out)
+
+    reference.product = counted
+    reference.step(images, labels)
+    assert sorted(timed) == sorted(bench.matmul_shapes(sizes, 9))

@@ -4,13 +4,17 @@
 
 For each configuration, scratchnet and PyTorch train the same MLP from the same initial weights on
 the same float32 data in the same order, with the same optimizer and batch size. They run in
-alternating child processes (scratchnet, PyTorch, scratchnet, PyTorch, ...), so a noisy machine
+alternating child processes (scratchnet, NumPy, PyTorch, scratchnet, ...), so a noisy machine
 hurts both alike; each child trains one warm-up epoch and then ``--epochs`` timed ones. The table
 gives the median seconds per timed epoch, images/s, the ratio scratchnet / PyTorch, the peak RSS
 of each whole process, the test accuracy each reached, and the share of the CPUs that other
 processes used during the timed epochs. It also measures the machine's sgemm rate for the layer
 shapes (in a child process started with the run's thread count, once per round, keeping the
 fastest) and gives the matrix-product lower bound of an epoch, and the loops backend's images/s.
+
+A third child, "numpy", trains the same network with a hand-written NumPy step and no framework
+around it (``PlainNumpy``): the reference for what NumPy itself costs. It times its matrix products
+apart from the rest, and the tool prints that split against the bound (``--skip-numpy`` leaves it out).
 
 Without PyTorch it prints scratchnet's own figures and how to install PyTorch's CPU build.
 """
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import resource
@@ -132,6 +137,151 @@ def run_scratchnet(config: dict[str, Any], data_dir: str | None, epochs: int, ba
     return {"times": times, "loads": loads, "accuracy": accuracy, "rss_mb": peak_rss_mb()}
 
 
+class PlainNumpy:
+    """The same MLP (ReLU hidden layers, softmax + cross-entropy) trained by a hand-written float32
+    NumPy step with no framework around it: every parameter in one flat array, every work array
+    allocated once per batch size, every operation in place, the optimizer one NumPy call per pass
+    on one thread. It is the reference for what NumPy itself costs, and it times its matrix products
+    apart from everything else (``product_seconds``)."""
+
+    def __init__(self, sizes: list[int], optimizer: dict[str, Any], params: dict[str, Any]) -> None:
+        import numpy as np
+
+        self.np = np
+        self.optimizer = optimizer
+        shapes = [shape for fan_in, fan_out in zip(sizes[:-1], sizes[1:]) for shape in ((fan_out, fan_in), (fan_out,))]
+        names = [f"{2 * i}.{name}" for i in range(len(sizes) - 1) for name in ("weight", "bias")]
+        total = sum(math.prod(shape) for shape in shapes)
+        self.flat, self.grad_flat = np.empty(total, np.float32), np.zeros(total, np.float32)
+        self.work = np.empty(total, np.float32)
+        views, offset = [], 0
+        for name, shape in zip(names, shapes):
+            part = slice(offset, offset + math.prod(shape))
+            offset = part.stop
+            self.flat[part] = np.asarray(params[name], np.float32).ravel()
+            views.append((self.flat[part].reshape(shape), self.grad_flat[part].reshape(shape)))
+        self.weights, self.grad_weights = [w for w, _ in views[0::2]], [g for _, g in views[0::2]]
+        self.biases, self.grad_biases = [b for b, _ in views[1::2]], [g for _, g in views[1::2]]
+        self.exp_avg, self.exp_avg_sq = np.zeros(total, np.float32), np.zeros(total, np.float32)
+        self.steps = 0
+        self.product_seconds = 0.0
+        self.buffers: dict[int, dict[str, Any]] = {}
+
+    def buffer(self, batch: int) -> dict[str, Any]:
+        """The work arrays for a batch of this size, allocated on first use."""
+        np = self.np
+        if batch not in self.buffers:
+            widths = [w.shape[0] for w in self.weights]
+            self.buffers[batch] = {
+                "x": np.empty((batch, self.weights[0].shape[1]), np.float32),
+                "z": [np.empty((batch, w), np.float32) for w in widths],
+                "a": [np.empty((batch, w), np.float32) for w in widths[:-1]],
+                "zeros": [np.zeros((batch, w), np.float32) for w in widths[:-1]],
+                "mask": [np.empty((batch, w), bool) for w in widths[:-1]],
+                "delta": [np.empty((batch, w), np.float32) for w in widths[:-1]],
+                "rows": np.arange(batch), "ones": np.ones(widths[-1], np.float32)}
+        return self.buffers[batch]
+
+    def product(self, a: Any, b: Any, out: Any) -> None:
+        started = time.perf_counter()
+        self.np.matmul(a, b, out=out)
+        self.product_seconds += time.perf_counter() - started
+
+    def step(self, images: Any, labels: Any) -> float:
+        """One training step on a batch of uint8 images ``(batch, pixels)``; returns the mean loss."""
+        np = self.np
+        batch = len(labels)
+        buf = self.buffer(batch)
+        x, z, a, rows = buf["x"], buf["z"], buf["a"], buf["rows"]
+        np.copyto(x, images, casting="unsafe")
+        x /= np.float32(255.0)
+        inputs = x
+        for i, (weight, bias) in enumerate(zip(self.weights, self.biases)):
+            self.product(inputs, weight.T, z[i])
+            z[i] += bias
+            if i < len(a):
+                np.maximum(z[i], buf["zeros"][i], out=a[i])
+                inputs = a[i]
+        logits = z[-1]
+        top = logits.max(axis=1)
+        p = np.subtract(logits, top[:, None], out=logits)  # z - max: no exponent overflows
+        picked = p[rows, labels]
+        np.exp(p, out=p)
+        sums = p @ buf["ones"]
+        loss = float((np.log(sums) - picked).sum()) / batch  # log sum_k e^z_k - z_y, both less the max
+        p /= sums[:, None]
+        p[rows, labels] -= 1.0  # dL/dz = (p - one-hot(y)) / B
+        p /= batch
+        delta = p
+        for i in reversed(range(len(self.weights))):
+            self.product(delta.T, x if i == 0 else a[i - 1], self.grad_weights[i])
+            delta.sum(axis=0, out=self.grad_biases[i])
+            if i > 0:
+                previous = buf["delta"][i - 1]
+                self.product(delta, self.weights[i], previous)
+                np.greater(z[i - 1], 0.0, out=buf["mask"][i - 1])
+                np.multiply(previous, buf["mask"][i - 1], out=previous)
+                delta = previous
+        self.update()
+        return loss
+
+    def update(self) -> None:
+        """SGD or Adam (PyTorch's definitions, as scratchnet's) on the flat arrays."""
+        np = self.np
+        lr, p, g, work = self.optimizer["lr"], self.flat, self.grad_flat, self.work
+        self.steps += 1
+        if self.optimizer["type"] == "SGD":
+            p -= np.multiply(g, lr, out=work)
+            return
+        beta1, beta2, eps = 0.9, 0.999, 1e-8
+        m, v = self.exp_avg, self.exp_avg_sq
+        m *= beta1
+        m += np.multiply(g, 1.0 - beta1, out=work)
+        v *= beta2
+        np.multiply(g, 1.0 - beta2, out=work)
+        v += np.multiply(work, g, out=work)
+        denominator = np.sqrt(v, out=work)
+        denominator /= math.sqrt(1.0 - beta2**self.steps)
+        denominator += eps
+        step = np.divide(m, denominator, out=work)
+        p -= np.multiply(step, lr / (1.0 - beta1**self.steps), out=work)
+
+    def predict(self, images: Any) -> Any:
+        inputs = images.astype(self.np.float32) / self.np.float32(255.0)
+        for i, (weight, bias) in enumerate(zip(self.weights, self.biases)):
+            inputs = inputs @ weight.T + bias
+            if i < len(self.weights) - 1:
+                inputs = self.np.maximum(inputs, 0.0)
+        return inputs.argmax(axis=1)
+
+
+def run_numpy(config: dict[str, Any], data_dir: str | None, epochs: int, batch: int) -> dict[str, Any]:
+    import numpy as np
+
+    from scratchnet.data import load_dataset
+
+    data = load_dataset("mnist", data_dir, download=False, progress=False)
+    images, labels = data.train_images.reshape(len(data.train_images), -1), data.train_labels.astype(np.intp)
+    blocks = images.view(np.dtype((np.void, images.shape[1])))[:, 0]  # an image per item: one copy each
+    net = PlainNumpy(config["sizes"], config["optimizer"], initial_params(config["sizes"]))
+    times, loads, products, steps = [], [], 0.0, 0
+    for epoch, order in enumerate(epoch_orders(len(labels), epochs + 1)):
+        order_array = np.asarray(order, dtype=np.intp)
+        net.product_seconds = 0.0
+        with EpochTimer() as timer:
+            for start in range(0, len(order_array), batch):
+                indices = order_array[start:start + batch]
+                net.step(np.take(blocks, indices).view(np.uint8).reshape(len(indices), -1), labels[indices])
+        if epoch > 0:
+            times.append(timer.seconds)
+            loads.append(timer.other_load)
+            products += net.product_seconds
+            steps += -(-len(order_array) // batch)
+    accuracy = float(np.mean(net.predict(data.test_images.reshape(len(data.test_images), -1)) == data.test_labels))
+    return {"times": times, "loads": loads, "accuracy": accuracy, "rss_mb": peak_rss_mb(),
+            "products_us": products / steps * 1e6, "step_us": sum(times) / steps * 1e6}
+
+
 def run_torch(config: dict[str, Any], data_dir: str | None, epochs: int, batch: int, threads: int) -> dict[str, Any]:
     import numpy as np
     import torch
@@ -184,6 +334,8 @@ def child_main(args: argparse.Namespace) -> None:
     config = CONFIGS[args.child_config]
     if args.child == "scratchnet":
         result = run_scratchnet(config, args.data_dir, args.epochs, args.child_batch)
+    elif args.child == "numpy":
+        result = run_numpy(config, args.data_dir, args.epochs, args.child_batch)
     elif args.child == "torch":
         result = run_torch(config, args.data_dir, args.epochs, args.child_batch, args.threads)
     else:  # the bound, measured in a process whose OpenBLAS started with this run's thread count
@@ -299,7 +451,8 @@ def main() -> int:
     parser.add_argument("--batch-sizes", default="128", help="comma-separated, e.g. 32,128,1024")
     parser.add_argument("--configs", default=",".join(CONFIGS), help=f"comma-separated among: {', '.join(CONFIGS)}")
     parser.add_argument("--skip-loops", action="store_true", help="do not measure the loops backend")
-    parser.add_argument("--child", choices=["scratchnet", "torch", "bound"], help=argparse.SUPPRESS)
+    parser.add_argument("--skip-numpy", action="store_true", help="do not run the plain NumPy reference")
+    parser.add_argument("--child", choices=["scratchnet", "numpy", "torch", "bound"], help=argparse.SUPPRESS)
     parser.add_argument("--child-config", help=argparse.SUPPRESS)
     parser.add_argument("--child-batch", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -322,15 +475,18 @@ def main() -> int:
     header = (f"{'configuration':<22} {'batch':>5} {'thr':>3} {'library':<10} {'s/epoch':>8} {'images/s':>9} "
               f"{'ratio':>6} {'rounds':>9} {'bound s':>8} {'x bound':>7} {'x med':>7} {'RSS MB':>7} {'test acc':>8} {'other load':>10}")
     rows: list[tuple[Any, ...]] = []
+    splits: list[str] = []
     for threads in thread_counts:
         for name in args.configs.split(","):
             config = CONFIGS[name]
             for batch in [int(b) for b in args.batch_sizes.split(",")]:
-                runs: dict[str, list[dict[str, Any]]] = {"scratchnet": [], "torch": []}
+                runs: dict[str, list[dict[str, Any]]] = {"scratchnet": [], "numpy": [], "torch": []}
                 bounds = []
                 for _ in range(args.rounds):
                     bounds.append(spawn("bound", name, batch, args, threads))
                     runs["scratchnet"].append(spawn("scratchnet", name, batch, args, threads))
+                    if not args.skip_numpy:
+                        runs["numpy"].append(spawn("numpy", name, batch, args, threads))
                     if have_torch:
                         runs["torch"].append(spawn("torch", name, batch, args, threads))
                 # the machine's speed drifts: the bound is the fastest of the rounds' measurements
@@ -347,14 +503,21 @@ def main() -> int:
                     rows.append((name, batch, threads, library, medians[library], 60000 / medians[library],
                                  bound, max(r["rss_mb"] for r in results), statistics.mean(r["accuracy"] for r in results),
                                  statistics.mean(loads), rate, typical))
-                ratio = medians["scratchnet"] / medians["torch"] if "torch" in medians else float("nan")
-                # each round's own ratio (the two runs next to each other in time): the spread says how
-                # much of the figure is the machine
-                spread = [statistics.median(a["times"]) / statistics.median(b["times"])
-                          for a, b in zip(runs["scratchnet"], runs["torch"])]
                 for i in range(len(rows) - len(medians), len(rows)):
-                    mine = rows[i][3] == "scratchnet"
-                    rows[i] = rows[i] + (ratio if mine else float("nan"), spread if mine else [])
+                    library = rows[i][3]
+                    ratio = medians[library] / medians["torch"] if "torch" in medians and library != "torch" else float("nan")
+                    # each round's own ratio (the runs next to each other in time): the spread says how
+                    # much of the figure is the machine
+                    spread = [statistics.median(a["times"]) / statistics.median(b["times"])
+                              for a, b in zip(runs[library], runs["torch"])] if library != "torch" else []
+                    rows[i] = rows[i] + (ratio, spread)
+                if runs["numpy"]:
+                    products = statistics.median(r["products_us"] for r in runs["numpy"])
+                    step = statistics.median(r["step_us"] for r in runs["numpy"])
+                    bound_step = bound / -(-60000 // batch) * 1e6
+                    splits.append(f"{name}, batch {batch}, {threads} thread(s): matrix products {products:.0f} us "
+                                  f"({products / bound_step:.2f}x their bound), everything else {step - products:.0f} us "
+                                  f"({(step - products) / bound_step:.2f}x the bound), of a {step:.0f} us step")
     print(header)
     for name, batch, threads, library, seconds, ips, bound, rss, accuracy, load, rate, typical, ratio, spread in rows:
         ratio_text = f"{ratio:.2f}" if ratio == ratio else ""
@@ -362,11 +525,17 @@ def main() -> int:
         print(f"{name:<22} {batch:>5} {threads:>3} {library:<10} {seconds:>8.3f} {ips:>9.0f} {ratio_text:>6} "
               f"{spread_text:>9} {bound:>8.3f} {seconds / bound:>7.2f} {seconds / typical:>7.2f} {rss:>7.0f} {100 * accuracy:>7.2f}% "
               f"{100 * load:>9.0f}%")
-    print("ratio = scratchnet / PyTorch median epoch time (rounds: the lowest and highest ratio of one round's "
+    print("numpy = the same training as a hand-written NumPy step with no framework (every array allocated "
+          "once, every operation in place, the optimizer on one thread): what NumPy itself costs")
+    print("ratio = median epoch time / PyTorch's (rounds: the lowest and highest ratio of one round's "
           "pair of runs); bound = the epoch's matrix products at the best sgemm rate measured in the rounds "
           f"({', '.join(sorted({f'{r[10]:.0f}' for r in rows}))} GFLOP/s); x med = the same at the median time "
           "of the repeats of each product (what this machine typically delivers); other load = other processes' "
           "share of all CPUs during the timed epochs")
+    if splits:
+        print("where the plain NumPy step's time goes (median per step; the bound is the matrix products at the best rate):")
+        for line in splits:
+            print("  " + line)
     if not args.skip_loops:
         print(f"loops backend, 784-32-10, batch 32 (lists of floats), forward + backward + SGD: "
               f"{loops_images_per_second(args.data_dir):.0f} images/s (Python {platform.python_version()})")
