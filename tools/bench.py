@@ -39,6 +39,7 @@ sys.path.insert(0, str(ROOT))
 # Before NumPy, as in `scratchnet train`: scratchnet shortens OpenBLAS's idle spinning, which NumPy's
 # OpenBLAS reads once when it loads, so that the optimizers' threads find a free core.
 import scratchnet  # noqa: E402, F401
+import numpy as np  # noqa: E402
 
 CONFIGS: dict[str, dict[str, Any]] = {
     "784-128-10 sgd": {"sizes": [784, 128, 10], "optimizer": {"type": "SGD", "lr": 0.1}},
@@ -145,9 +146,6 @@ class PlainNumpy:
     apart from everything else (``product_seconds``)."""
 
     def __init__(self, sizes: list[int], optimizer: dict[str, Any], params: dict[str, Any]) -> None:
-        import numpy as np
-
-        self.np = np
         self.optimizer = optimizer
         shapes = [shape for fan_in, fan_out in zip(sizes[:-1], sizes[1:]) for shape in ((fan_out, fan_in), (fan_out,))]
         names = [f"{2 * i}.{name}" for i in range(len(sizes) - 1) for name in ("weight", "bias")]
@@ -169,7 +167,6 @@ class PlainNumpy:
 
     def buffer(self, batch: int) -> dict[str, Any]:
         """The work arrays for a batch of this size, allocated on first use."""
-        np = self.np
         if batch not in self.buffers:
             widths = [w.shape[0] for w in self.weights]
             self.buffers[batch] = {
@@ -184,12 +181,11 @@ class PlainNumpy:
 
     def product(self, a: Any, b: Any, out: Any) -> None:
         started = time.perf_counter()
-        self.np.matmul(a, b, out=out)
+        np.matmul(a, b, out=out)
         self.product_seconds += time.perf_counter() - started
 
     def step(self, images: Any, labels: Any) -> float:
         """One training step on a batch of uint8 images ``(batch, pixels)``; returns the mean loss."""
-        np = self.np
         batch = len(labels)
         buf = self.buffer(batch)
         x, z, a, rows = buf["x"], buf["z"], buf["a"], buf["rows"]
@@ -227,7 +223,6 @@ class PlainNumpy:
 
     def update(self) -> None:
         """SGD or Adam (PyTorch's definitions, as scratchnet's) on the flat arrays."""
-        np = self.np
         lr, p, g, work = self.optimizer["lr"], self.flat, self.grad_flat, self.work
         self.steps += 1
         if self.optimizer["type"] == "SGD":
@@ -247,11 +242,11 @@ class PlainNumpy:
         p -= np.multiply(step, lr / (1.0 - beta1**self.steps), out=work)
 
     def predict(self, images: Any) -> Any:
-        inputs = images.astype(self.np.float32) / self.np.float32(255.0)
+        inputs = images.astype(np.float32) / np.float32(255.0)
         for i, (weight, bias) in enumerate(zip(self.weights, self.biases)):
             inputs = inputs @ weight.T + bias
             if i < len(self.weights) - 1:
-                inputs = self.np.maximum(inputs, 0.0)
+                inputs = np.maximum(inputs, 0.0)
         return inputs.argmax(axis=1)
 
 
