@@ -31,6 +31,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -105,9 +106,25 @@ def peak_rss_mb() -> float:
 # The children
 
 
-def run_scratchnet(config: dict[str, Any], data_dir: str | None, epochs: int, batch: int) -> dict[str, Any]:
-    import numpy as np
+def timed_epochs(n: int, epochs: int, batch: int, train_step: Callable[[Any], object],
+                 warmed_up: Callable[[], None] = lambda: None) -> tuple[list[float], list[float]]:
+    """Seconds and other processes' load of each epoch after the first, which warms up caches,
+    allocators and threads (``warmed_up`` runs when it ends); ``train_step`` gets each batch's indices."""
+    times, loads = [], []
+    for epoch, order in enumerate(epoch_orders(n, epochs + 1)):
+        order_array = np.asarray(order, dtype=np.intp)
+        with EpochTimer() as timer:
+            for start in range(0, len(order_array), batch):
+                train_step(order_array[start:start + batch])
+        if epoch == 0:
+            warmed_up()
+        else:
+            times.append(timer.seconds)
+            loads.append(timer.other_load)
+    return times, loads
 
+
+def run_scratchnet(config: dict[str, Any], data_dir: str | None, epochs: int, batch: int) -> dict[str, Any]:
     from scratchnet.architecture import build_network, mlp
     from scratchnet.data import load_dataset
     from scratchnet.images import take_images, to_inputs
@@ -118,21 +135,16 @@ def run_scratchnet(config: dict[str, Any], data_dir: str | None, epochs: int, ba
     net = build_network(mlp(config["sizes"]), backend="vectorized", dtype="float32", seed=SEED)
     net.set_params(initial_params(config["sizes"]))
     optimizer = build_optimizer(config["optimizer"], "vectorized")
-    times, loads = [], []
-    for epoch, order in enumerate(epoch_orders(len(labels), epochs + 1)):
-        order_array = np.asarray(order, dtype=np.intp)
-        with EpochTimer() as timer:
-            for start in range(0, len(order_array), batch):
-                indices = order_array[start:start + batch]
-                # the step of scratchnet.train.run: uint8 images scaled per batch, then
-                # forward, loss, backward, optimizer step
-                outputs = net.forward(to_inputs(take_images(images, indices), "float32"), training=True)
-                net.loss(outputs, labels[indices])
-                net.backward()
-                optimizer.step(net)
-        if epoch > 0:  # the first epoch warms up caches, allocators and threads
-            times.append(timer.seconds)
-            loads.append(timer.other_load)
+
+    def train_step(indices: Any) -> None:
+        # the step of scratchnet.train.run: uint8 images scaled per batch, then forward, loss,
+        # backward, optimizer step
+        outputs = net.forward(to_inputs(take_images(images, indices), "float32"), training=True)
+        net.loss(outputs, labels[indices])
+        net.backward()
+        optimizer.step(net)
+
+    times, loads = timed_epochs(len(labels), epochs, batch, train_step)
     test = data.test_images.reshape(len(data.test_images), -1)
     accuracy = float(np.mean(net.predict(to_inputs(test, "float32")) == data.test_labels))
     return {"times": times, "loads": loads, "accuracy": accuracy, "rss_mb": peak_rss_mb()}
@@ -251,34 +263,25 @@ class PlainNumpy:
 
 
 def run_numpy(config: dict[str, Any], data_dir: str | None, epochs: int, batch: int) -> dict[str, Any]:
-    import numpy as np
-
     from scratchnet.data import load_dataset
+    from scratchnet.images import take_images
 
     data = load_dataset("mnist", data_dir, download=False, progress=False)
     images, labels = data.train_images.reshape(len(data.train_images), -1), data.train_labels.astype(np.intp)
-    blocks = images.view(np.dtype((np.void, images.shape[1])))[:, 0]  # an image per item: one copy each
     net = PlainNumpy(config["sizes"], config["optimizer"], initial_params(config["sizes"]))
-    times, loads, products, steps = [], [], 0.0, 0
-    for epoch, order in enumerate(epoch_orders(len(labels), epochs + 1)):
-        order_array = np.asarray(order, dtype=np.intp)
-        net.product_seconds = 0.0
-        with EpochTimer() as timer:
-            for start in range(0, len(order_array), batch):
-                indices = order_array[start:start + batch]
-                net.step(np.take(blocks, indices).view(np.uint8).reshape(len(indices), -1), labels[indices])
-        if epoch > 0:
-            times.append(timer.seconds)
-            loads.append(timer.other_load)
-            products += net.product_seconds
-            steps += -(-len(order_array) // batch)
+
+    def warmed_up() -> None:
+        net.product_seconds = 0.0  # count the timed epochs' products only
+
+    times, loads = timed_epochs(len(labels), epochs, batch,
+                                lambda indices: net.step(take_images(images, indices), labels[indices]), warmed_up)
+    steps = epochs * -(-len(labels) // batch)
     accuracy = float(np.mean(net.predict(data.test_images.reshape(len(data.test_images), -1)) == data.test_labels))
     return {"times": times, "loads": loads, "accuracy": accuracy, "rss_mb": peak_rss_mb(),
-            "products_us": products / steps * 1e6, "step_us": sum(times) / steps * 1e6}
+            "products_us": net.product_seconds / steps * 1e6, "step_us": sum(times) / steps * 1e6}
 
 
 def run_torch(config: dict[str, Any], data_dir: str | None, epochs: int, batch: int, threads: int) -> dict[str, Any]:
-    import numpy as np
     import torch
 
     from scratchnet.data import load_dataset
@@ -370,8 +373,6 @@ def matmul_shapes(sizes: list[int], batch: int) -> list[tuple[int, int, int]]:
 
 def sgemm_seconds(shape: tuple[int, int, int], repeats: int = 50) -> tuple[float, float]:
     """The best and the median time of one float32 product of this shape on this machine."""
-    import numpy as np
-
     m, k, n = shape
     a = np.random.default_rng(0).random((m, k), dtype=np.float32)
     b = np.random.default_rng(1).random((k, n), dtype=np.float32)
@@ -428,8 +429,6 @@ def machine() -> str:
             model = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
     except (OSError, StopIteration):
         pass
-    import numpy as np
-
     return (f"{model}, {os.cpu_count()} cores, Python {platform.python_version()}, NumPy {np.__version__}"
             f", {platform.system()} {platform.release()}")
 
