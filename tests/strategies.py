@@ -6,7 +6,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from scratchnet.architecture import ACTIVATIONS, LOSSES, mlp
+from scratchnet.core.architecture import ACTIVATIONS, LOSSES, mlp
 
 
 @st.composite

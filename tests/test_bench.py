@@ -64,9 +64,10 @@ def test_bench_threads_trains_both_thread_counts_to_the_same_weights(data_dir: P
 def test_the_plain_numpy_reference_trains_like_scratchnet(bench: ModuleType, optimizer: dict[str, Any]) -> None:
     # The reference is written apart from scratchnet; the same steps on the same batches must give
     # the same losses and weights (up to float32 rounding), including a last, smaller batch.
-    from scratchnet.architecture import build_network, mlp
-    from scratchnet.images import to_inputs
-    from scratchnet.optimizers import build_optimizer
+    from scratchnet.builders import build_network
+    from scratchnet.core.architecture import mlp
+    from scratchnet.data.images import to_inputs
+    from scratchnet.builders import build_optimizer
 
     sizes = [784, 24, 12, 10]
     params = bench.initial_params(sizes)

@@ -12,7 +12,7 @@ import pytest
 import scratchnet.cli.train as cli_train
 from scratchnet.cli import main
 from scratchnet.io.model import load_model
-from scratchnet.train import TrainingInterrupted
+from scratchnet.training.train import TrainingInterrupted
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -36,7 +36,7 @@ def test_an_empty_data_directory_says_where_to_put_the_files(tmp_path: Path, cap
     import scratchnet.data.datasets as datasets
 
     def offline(*args: Any, **kwargs: Any) -> Path:
-        from scratchnet.errors import DatasetError
+        from scratchnet.core.errors import DatasetError
 
         raise DatasetError("no network")
 

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scratchnet.architecture import mlp
-from scratchnet.check import CROSS_TOLERANCE, Comparison, cross_check
+from scratchnet.core.architecture import mlp
+from scratchnet.checks.crosscheck import CROSS_TOLERANCE, Comparison, cross_check
 from strategies import architectures
 
 
@@ -72,7 +72,9 @@ def test_cross_entropy_from_the_softmax_log_sums_equals_the_loss_from_the_logits
     logits. Both equal the hand-computed value, also for logits whose probabilities underflow."""
     import math
 
-    from scratchnet.architecture import build_network, mlp
+    from scratchnet.builders import build_network
+
+    from scratchnet.core.architecture import mlp
 
     net = build_network(mlp([2, 3]), backend=backend, dtype="float64", seed=0)
     net.set_params({"0.weight": [[1.0, 0.0], [0.0, 1.0], [0.0, 0.0]], "0.bias": [0.0, 0.0, 0.0]})

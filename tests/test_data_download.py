@@ -20,7 +20,7 @@ import pytest
 import scratchnet.data.download as download_module
 from scratchnet.data import DATASETS, DatasetSpec, FileSpec, load_dataset
 from scratchnet.data.download import download_file
-from scratchnet.errors import DatasetError
+from scratchnet.core.errors import DatasetError
 
 FILENAME = "t10k-labels-idx1-ubyte.gz"
 RAW = bytes([0, 0, 8, 1]) + struct.pack(">I", 5) + bytes([3, 1, 4, 1, 5])

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from scratchnet.data import DATASETS, DatasetSpec, FileSpec, load_dataset, read_idx, read_idx_bytes, resolve_data_dir
 from scratchnet.data.idx import decompress, read_decompressed
-from scratchnet.errors import DatasetError, ScratchnetError
+from scratchnet.core.errors import DatasetError, ScratchnetError
 
 
 def idx(dims: tuple[int, ...], payload: bytes, *, type_code: int = 0x08, ndim: int | None = None) -> bytes:

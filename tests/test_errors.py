@@ -7,8 +7,9 @@ import math
 import pytest
 
 import scratchnet
-from scratchnet.architecture import build_network, mlp
-from scratchnet.errors import ConfigError, LabelError, ScratchnetError, ShapeError
+from scratchnet.builders import build_network
+from scratchnet.core.architecture import mlp
+from scratchnet.core.errors import ConfigError, LabelError, ScratchnetError, ShapeError
 
 BACKENDS = ["loops", "vectorized"]
 

@@ -13,8 +13,8 @@ import pytest
 from scratchnet.cli import main
 from scratchnet.data import load_dataset
 from scratchnet.io.model import load_model
-from scratchnet.metrics import class_report, confusion_matrix, confusion_table, per_class_table
-from scratchnet.train import TrainConfig, train
+from scratchnet.training.metrics import class_report, confusion_matrix, confusion_table, per_class_table
+from scratchnet.training.train import TrainConfig, train
 
 
 def real_data_dir() -> Path | None:

@@ -15,10 +15,11 @@ import numpy as np
 import pytest
 
 import scratchnet
-from scratchnet.architecture import build_network, mlp
+from scratchnet.builders import build_network
+from scratchnet.core.architecture import mlp
 from scratchnet.cli import main
-from scratchnet.errors import ConfigError, LabelError, ShapeError
-from scratchnet.explain import explain, format_explanation
+from scratchnet.core.errors import ConfigError, LabelError, ShapeError
+from scratchnet.teaching.explain import explain, format_explanation
 
 HIDDEN, CLASSES, PIXELS = 3, 4, 784
 SCALE, MEAN, STD = 255.0, 0.1, 0.5

@@ -14,9 +14,11 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scratchnet.architecture import build_network, mlp
-from scratchnet.check import random_batch
-from scratchnet.optimizers import build_optimizer
+from scratchnet.builders import build_network
+
+from scratchnet.core.architecture import mlp
+from scratchnet.checks.crosscheck import random_batch
+from scratchnet.builders import build_optimizer
 from scratchnet.vectorized import parallel
 
 SPECS = [
@@ -138,7 +140,7 @@ def test_an_optimizer_moved_to_another_network_checks_its_state() -> None:
     """State kept flat for one layout is still checked against the next network's parameters."""
     import pytest
 
-    from scratchnet.errors import ShapeError
+    from scratchnet.core.errors import ShapeError
 
     first = build_network(mlp([6, 5, 3]), backend="vectorized", seed=1)
     optimizer = build_optimizer({"type": "Adam", "lr": 0.01}, "vectorized")

@@ -7,8 +7,8 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scratchnet.architecture import build_network
-from scratchnet.check import gradient_check, random_batch, shape_of_description
+from scratchnet.builders import build_network
+from scratchnet.checks.crosscheck import gradient_check, random_batch, shape_of_description
 from strategies import architectures
 
 
@@ -27,7 +27,7 @@ def test_gradients_match_central_differences(description: dict[str, Any], batch:
 
 def test_a_wrong_gradient_fails_the_finite_difference_check() -> None:
     """The check can fail: halve one gradient and it must notice."""
-    from scratchnet.architecture import mlp
+    from scratchnet.core.architecture import mlp
     from scratchnet.loops.layers import Dense
 
     net = build_network(mlp([3, 4, 2]), backend="loops", seed=1)
@@ -70,7 +70,7 @@ def test_a_neuron_skips_zero_inputs_and_keeps_their_gradient_at_zero() -> None:
 @given(seed=st.integers(0, 2**32), backend=st.sampled_from(["loops", "vectorized"]))
 def test_gradients_match_central_differences_on_inputs_that_are_mostly_zero(seed: int, backend: str) -> None:
     """Zero inputs are skipped in the loops backward pass: their gradients must still be right."""
-    from scratchnet.architecture import mlp
+    from scratchnet.core.architecture import mlp
 
     net = build_network(mlp([9, 5, 3]), backend=backend, dtype="float64", seed=seed)
     inputs, labels = random_batch(9, 3, 4, seed)

@@ -1,7 +1,7 @@
 """Atomic saves: a save killed or interrupted part-way leaves the previous model loadable and unchanged.
 
-The save runs in a subprocess that the test-only hook (SCRATCHNET_TEST_PAUSE_SAVE, see
-scratchnet/io/model.py) stops at a named stage, so the kill lands at a known point every time.
+The save runs in a subprocess whose file operations are patched to stop it at a named stage (just
+before the call that follows that stage), so the kill lands at a known point every time.
 """
 
 from __future__ import annotations
@@ -18,21 +18,51 @@ import pytest
 
 import scratchnet
 import scratchnet.io.model as model_io
-from scratchnet.architecture import build_network, mlp
-from scratchnet.errors import ModelFormatError
+from scratchnet.builders import build_network
+from scratchnet.core.architecture import mlp
+from scratchnet.core.errors import ModelFormatError
 from scratchnet.io import load_model
-from scratchnet.io.model import PAUSE_ENV
 
 ROOT = Path(__file__).resolve().parent.parent
 SIZES = [784, 256, 10]  # about 1.6 MB of float64 parameters
 
+# argv: path, seed, stage. Each stage ends where _write_pair makes its next call: "npz-written" at the
+# .json's _write_temp, "json-written" at the .npz's os.replace, "npz-renamed" at the .json's os.replace
+# (after the directory fsync). The child pauses there once; the handler of an interrupt may rename again.
 SAVER = """
+import os
 import sys
+import time
+from pathlib import Path
 import scratchnet
-from scratchnet.architecture import build_network, mlp
-seed = int(sys.argv[2])
+import scratchnet.io.model as model_io
+from scratchnet.builders import build_network
+from scratchnet.core.architecture import mlp
+path, seed, stage = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+paused = []
+
+def pause_at(reached):
+    if reached == stage and not paused:
+        paused.append(stage)
+        print(f"scratchnet.save paused at {stage}", file=sys.stderr, flush=True)
+        while True:
+            time.sleep(3600)
+
+real_write_temp, real_replace = model_io._write_temp, os.replace
+
+def write_temp(target, write):
+    if Path(target).suffix == ".json":
+        pause_at("npz-written")
+    return real_write_temp(target, write)
+
+def replace(source, destination):
+    pause_at({".npz": "json-written", ".json": "npz-renamed"}.get(Path(destination).suffix))
+    return real_replace(source, destination)
+
+model_io._write_temp = write_temp
+os.replace = replace
 net = build_network(mlp(%r), backend="vectorized", seed=seed)
-scratchnet.save(net, sys.argv[1], metadata={"training": {"seed": seed}})
+scratchnet.save(net, path, metadata={"training": {"seed": seed}})
 """ % (SIZES,)
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL and SIGINT are POSIX")
@@ -58,9 +88,8 @@ def assert_loads_as(path: Path, seed: int) -> None:
 
 def start_paused_save(path: Path, seed: int, stage: str) -> subprocess.Popen[str]:
     """Start a save of model ``seed`` over ``path`` and return once it reports being paused at ``stage``."""
-    env = dict(os.environ, **{PAUSE_ENV: stage})
     process = subprocess.Popen(
-        [sys.executable, "-c", SAVER, str(path), str(seed)], cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True
+        [sys.executable, "-c", SAVER, str(path), str(seed), stage], cwd=ROOT, stderr=subprocess.PIPE, text=True
     )
     assert process.stderr is not None
     with selectors.DefaultSelector() as selector:

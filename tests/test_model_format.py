@@ -23,9 +23,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import scratchnet
-from scratchnet.architecture import ACTIVATIONS, BACKENDS, LOSSES, build_network, mlp
+from scratchnet.builders import BACKENDS, build_network
+from scratchnet.core.architecture import ACTIVATIONS, LOSSES, mlp
 from scratchnet.cli import main
-from scratchnet.errors import ConfigError, ModelFormatError, ScratchnetError
+from scratchnet.core.errors import ConfigError, ModelFormatError, ScratchnetError
 from scratchnet.io import load_model
 from scratchnet.io.manifest import Limits, dump_document
 from scratchnet.io.npy import MAGIC, NpyArray, format_npy
@@ -342,7 +343,8 @@ def test_loops_saves_and_loads_with_numpy_unimportable(tmp_path: Path) -> None:
 
         sys.meta_path.insert(0, BlockNumpy())
         import scratchnet
-        from scratchnet.architecture import build_network, mlp
+        from scratchnet.builders import build_network
+        from scratchnet.core.architecture import mlp
         from scratchnet.io import load_model
         from scratchnet.cli import main
 
@@ -449,9 +451,9 @@ CASES: dict[str, tuple[Callable[[Path], object], str, str]] = {
     "wrong format tag": (
         lambda d: reseal(d / "m.json", lambda doc: doc.update(format="keras")), "m.json", "format is 'keras'"),
     "unknown version": (
-        lambda d: reseal(d / "m.json", lambda doc: doc.update(version=2)),
+        lambda d: reseal(d / "m.json", lambda doc: doc.update(version=3)),
         "m.json",
-        "format version 2 is not supported (this reader supports version 1)",
+        "format version 3 is not supported (this reader supports versions 1 and 2)",
     ),
     "document edited": (
         lambda d: (d / "m.json").write_text((d / "m.json").read_text().replace('"epochs": 2', '"epochs": 3')),
@@ -467,7 +469,7 @@ CASES: dict[str, tuple[Callable[[Path], object], str, str]] = {
     "unbuildable architecture": (
         lambda d: reseal(d / "m.json", lambda doc: doc["architecture"]["layers"][0].update(init="magic")),
         "m.json",
-        "unknown init 'magic'",
+        "unknown initializer 'magic'",
     ),
     "npz reference with a path": (
         lambda d: reseal(d / "m.json", lambda doc: doc.update(arrays="../m.npz")), "m.json", "not a path"),

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_model_format import as_f64_bytes, small_model
 
-from scratchnet.errors import ModelFormatError
+from scratchnet.core.errors import ModelFormatError
 from scratchnet.io import LoadedModel, load_model
 from scratchnet.io.manifest import parse_document
 from scratchnet.io.model import ModelFiles, read_model

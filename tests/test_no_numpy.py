@@ -28,7 +28,8 @@ SCRIPT = textwrap.dedent(
         raise SystemExit("the blocker failed: numpy imported")
 
     import scratchnet
-    from scratchnet.architecture import build_network, mlp
+    from scratchnet.builders import build_network
+    from scratchnet.core.architecture import mlp
     from scratchnet.loops import SGD
 
     net = build_network(mlp([4, 8, 3]), backend="loops", seed=7)

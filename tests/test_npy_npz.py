@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from scratchnet.errors import ModelFormatError, ScratchnetError, ShapeError
+from scratchnet.core.errors import ModelFormatError, ScratchnetError, ShapeError
 from scratchnet.io.npy import MAGIC, NpyArray, format_npy, from_nested_floats, parse_npy, to_nested_floats
 from scratchnet.io.npz import format_npz, read_npz, write_npz
 

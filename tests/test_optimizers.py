@@ -14,11 +14,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scratchnet.architecture import ACTIVATIONS, LOSSES, build_network, mlp
-from scratchnet.check import CROSS_TOLERANCE, Comparison, compare, cross_check, random_batch, shape_of_description
-from scratchnet.errors import ConfigError, ScratchnetError, ShapeError
-from scratchnet.optimizers import OPTIMIZERS, build_optimizer
-from scratchnet.schedules import Constant, Cosine, InverseTime, Step, build_schedule
+from scratchnet.builders import build_network
+
+from scratchnet.core.architecture import ACTIVATIONS, LOSSES, mlp
+from scratchnet.checks.crosscheck import CROSS_TOLERANCE, Comparison, compare, cross_check, random_batch, shape_of_description
+from scratchnet.core.errors import ConfigError, ScratchnetError, ShapeError
+from scratchnet.builders import build_optimizer
+from scratchnet.core.settings import OPTIMIZERS
+from scratchnet.core.schedules import Constant, Cosine, InverseTime, Step, build_schedule
 
 BACKENDS = ["loops", "vectorized"]
 LARGEST = {"relative difference": 0.0, "optimizer-only relative difference": 0.0}  # the largest differences seen
@@ -238,7 +241,7 @@ GRADIENTS = [[0.3, -0.7, 1.5, 0.0], [-0.2, 0.4, 1.0, 2.0], [0.9, -0.1, -3.0, 0.5
 
 # ---- cross-checks: loops against vectorized ----
 #
-# End to end (scratchnet.check.cross_check): each backend computes its own forward pass, gradients and
+# End to end (scratchnet.checks.crosscheck.cross_check): each backend computes its own forward pass, gradients and
 # steps. The backward passes round differently (summation order, libm's tanh against NumPy's), and
 # the adaptive optimizers divide each gradient element by its own magnitude, which turns the rounding
 # of an element near eps, or of a saturated tanh/sigmoid, into a step-sized difference. About 1 draw

@@ -16,8 +16,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-import scratchnet
-from scratchnet.errors import ConfigError
+from scratchnet.core.errors import ConfigError
 from scratchnet.vectorized import parallel
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -109,7 +108,7 @@ def test_numpy_here_uses_openblas() -> None:
 
 
 def test_default_threads_follow_the_blas_settings(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(scratchnet, "OPENBLAS_SPIN_SHORT", True)
+    monkeypatch.setattr(parallel, "openblas_spin_short", lambda: True)
     monkeypatch.setattr(parallel, "numpy_uses_openblas", lambda: True)
     monkeypatch.setenv("OPENBLAS_NUM_THREADS", "3")
     monkeypatch.setenv("OMP_NUM_THREADS", "5")
@@ -122,12 +121,12 @@ def test_default_threads_follow_the_blas_settings(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr(parallel, "numpy_uses_openblas", lambda: False)  # another BLAS: its idle threads unmeasured
     assert parallel.default_threads() == 1
     monkeypatch.setattr(parallel, "numpy_uses_openblas", lambda: True)
-    monkeypatch.setattr(scratchnet, "OPENBLAS_SPIN_SHORT", False)  # an optimizer thread would wait for a core
+    monkeypatch.setattr(parallel, "openblas_spin_short", lambda: False)  # an optimizer thread would wait for a core
     assert parallel.default_threads() == 1
 
 
 def test_threads_are_read_once_and_set_threads_overrides_them(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(scratchnet, "OPENBLAS_SPIN_SHORT", True)
+    monkeypatch.setattr(parallel, "openblas_spin_short", lambda: True)
     monkeypatch.setattr(parallel, "numpy_uses_openblas", lambda: True)
     monkeypatch.setenv("OPENBLAS_NUM_THREADS", "3")
     parallel.set_threads(None)
@@ -140,18 +139,27 @@ def test_threads_are_read_once_and_set_threads_overrides_them(monkeypatch: pytes
     assert parallel.threads() == 2
 
 
-def import_and_report(code_before: str, env_value: str | None) -> str:
+def import_and_report(code: str, env_value: str | None) -> str:
     env = {key: value for key, value in os.environ.items() if key != "OPENBLAS_THREAD_TIMEOUT"}
     if env_value is not None:
         env["OPENBLAS_THREAD_TIMEOUT"] = env_value
-    code = f"{code_before}import os, scratchnet; print(os.environ['OPENBLAS_THREAD_TIMEOUT'], scratchnet.OPENBLAS_SPIN_SHORT)"
+    code += "; from scratchnet.vectorized import parallel; print(os.environ.get('OPENBLAS_THREAD_TIMEOUT'), parallel.openblas_spin_short())"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT, check=True)
     return done.stdout.strip()
 
 
-def test_importing_scratchnet_shortens_openblas_spin_unless_numpy_came_first_or_the_user_chose() -> None:
-    assert import_and_report("", None) == "20 True"
-    assert import_and_report("import numpy; ", None) == "20 False"  # too late: OpenBLAS has read it
-    assert import_and_report("", "28") == "28 False"  # the user's value wins
-    assert import_and_report("import numpy; ", "16") == "16 True"  # set before Python started
-    assert import_and_report("", "0") == "0 False"  # OpenBLAS's default then
+def test_importing_scratchnet_changes_no_environment_variable() -> None:
+    assert import_and_report("import os, scratchnet", None) == "None False"
+    assert import_and_report("import os, scratchnet", "16") == "16 True"  # the user's own setting
+
+
+def test_the_command_line_shortens_openblas_spin_unless_numpy_came_first_or_the_user_chose() -> None:
+    run_cli = "import os, scratchnet.cli; scratchnet.cli.shorten_openblas_spin()"
+    assert import_and_report(run_cli, None) == "20 True"
+    assert import_and_report("import os, numpy, scratchnet.cli; scratchnet.cli.shorten_openblas_spin()",
+                             None) == "None False"  # too late: OpenBLAS has read it
+    assert import_and_report(run_cli, "28") == "28 False"  # the user's value wins
+    assert import_and_report(run_cli, "0") == "0 False"  # OpenBLAS's default then
+    done = subprocess.run([sys.executable, "-c", "import scratchnet.cli, sys; print('numpy' in sys.modules)"],
+                          capture_output=True, text=True, cwd=ROOT, check=True)
+    assert done.stdout.strip() == "False"  # so main() runs before any NumPy import

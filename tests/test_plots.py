@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 import scratchnet
-from scratchnet.architecture import build_network, mlp
+from scratchnet.builders import build_network
+from scratchnet.core.architecture import mlp
 from scratchnet.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -68,7 +69,7 @@ def test_default_size(model: Path, tmp_path: Path) -> None:
 
 def test_plot_direct_functions_handle_edge_cases(tmp_path: Path) -> None:
     pytest.importorskip("matplotlib")
-    from scratchnet import plots
+    from scratchnet.teaching import plots
 
     out = tmp_path / "none.png"
     plots.plot_misclassified([], [], [], [], ["a", "b"], out, dpi=20)

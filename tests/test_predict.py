@@ -10,11 +10,13 @@ from typing import Any
 import numpy as np
 import pytest
 
-from scratchnet.architecture import build_network, mlp
+from scratchnet.builders import build_network
+
+from scratchnet.core.architecture import mlp
 from scratchnet.cli import main
 from scratchnet.data import load_dataset
-from scratchnet.errors import ScratchnetError, ShapeError
-from scratchnet.images import SHADES, draw, load_image
+from scratchnet.core.errors import ScratchnetError, ShapeError
+from scratchnet.data.images import SHADES, draw, load_image
 from scratchnet.io.model import load_model, save
 
 from test_evaluate import small_model  # noqa: F401  (the module-scoped fixture)

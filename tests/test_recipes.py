@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from scratchnet.architecture import build_network
-from scratchnet.errors import ConfigError
-from scratchnet.recipes import RECIPES, recipe_config
-from scratchnet.train import architecture_of, optimizer_spec, split_dataset, steps_per_epoch, train
+from scratchnet.builders import build_network
+from scratchnet.core.errors import ConfigError
+from scratchnet.training.recipes import RECIPES, recipe_config
+from scratchnet.training.train import architecture_of, optimizer_spec, split_dataset, steps_per_epoch, train
 
 from test_train import synthetic
 

@@ -12,10 +12,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scratchnet import loops, vectorized
-from scratchnet.architecture import build_network, mlp
-from scratchnet.check import flat_floats
-from scratchnet.errors import ConfigError
-from scratchnet.loops.init import INITIALIZERS
+from scratchnet.builders import build_network
+from scratchnet.core.architecture import mlp
+from scratchnet.checks.crosscheck import flat_floats
+from scratchnet.core.errors import ConfigError
+from scratchnet.core.init import INITIALIZERS
 from test_optimizers import BACKENDS, architectures, assert_backends_agree, optimizer_specs
 
 PENALTIES = [1e-3, 0.01, 0.1]

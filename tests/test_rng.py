@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scratchnet import rng
+from scratchnet.core import rng
 from scratchnet.vectorized import rng as vector_rng
 
 

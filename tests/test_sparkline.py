@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from scratchnet.sparkline import BLOCKS, sparkline
+from scratchnet.teaching.sparkline import BLOCKS, sparkline
 
 
 def test_rising_series_uses_every_level() -> None:

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from scratchnet.cli import demo
-from scratchnet.errors import ConfigError
-from scratchnet.spiral import DemoResult, decision_grid, make_spiral, relu_model, run_demo
+from scratchnet.core.errors import ConfigError
+from scratchnet.teaching.spiral import DemoResult, decision_grid, make_spiral, relu_model, run_demo
 
 ROOT = Path(__file__).resolve().parent.parent
 

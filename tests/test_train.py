@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from scratchnet.data import Dataset
-from scratchnet.errors import ConfigError, TrainingError
+from scratchnet.core.errors import ConfigError, TrainingError
 from scratchnet.io.model import load_model
-from scratchnet.train import (
+from scratchnet.training.train import (
     TrainConfig,
     TrainingInterrupted,
     checkpoint_path_for,

@@ -8,8 +8,8 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scratchnet.images import Feeder, flip_images, shift_images, to_inputs
-from scratchnet.progress import Progress
+from scratchnet.data.images import Feeder, flip_images, shift_images, to_inputs
+from scratchnet.training.progress import Progress
 
 
 def test_shifts_are_seeded_bounded_and_move_whole_images() -> None:
@@ -83,7 +83,7 @@ def test_flips_mirror_about_half_the_images_reproducibly() -> None:
 def test_take_images_equals_fancy_indexing(n: int, side: int, picks: list[int], transposed: bool, seed: int) -> None:
     """The block-copy gather of training batches returns exactly images[indices], also for arrays
     that are not contiguous (which it hands to fancy indexing)."""
-    from scratchnet.images import take_images
+    from scratchnet.data.images import take_images
 
     images = np.random.default_rng(seed).integers(0, 256, (n, side, side + 1), dtype=np.uint8)
     if transposed:

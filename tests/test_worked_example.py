@@ -11,7 +11,9 @@ from typing import Any
 
 import pytest
 
-from scratchnet.architecture import build_network, mlp
+from scratchnet.builders import build_network
+
+from scratchnet.core.architecture import mlp
 
 W1 = [[0.1, 0.2], [-0.3, 0.4]]
 B1 = [0.0, 0.1]

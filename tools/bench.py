@@ -37,9 +37,11 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-# Before NumPy, as in `scratchnet train`: scratchnet shortens OpenBLAS's idle spinning, which NumPy's
-# OpenBLAS reads once when it loads, so that the optimizers' threads find a free core.
-import scratchnet  # noqa: E402, F401
+# Before NumPy, as `scratchnet train` does: shorten OpenBLAS's idle spinning, which NumPy's OpenBLAS
+# reads once when it loads, so that the optimizers' threads find a free core (docs/performance.md).
+from scratchnet.cli import shorten_openblas_spin  # noqa: E402
+
+shorten_openblas_spin()
 import numpy as np  # noqa: E402
 
 CONFIGS: dict[str, dict[str, Any]] = {
@@ -86,13 +88,14 @@ class EpochTimer:
 
 
 def epoch_orders(n: int, epochs: int) -> list[list[int]]:
-    from scratchnet.rng import permutation
+    from scratchnet.core.rng import permutation
 
     return [permutation(SEED, 500 + epoch, n) for epoch in range(epochs)]
 
 
 def initial_params(sizes: list[int]) -> dict[str, Any]:
-    from scratchnet.architecture import build_network, mlp
+    from scratchnet.builders import build_network
+    from scratchnet.core.architecture import mlp
 
     net = build_network(mlp(sizes), backend="vectorized", dtype="float32", seed=SEED)
     return {name: value.copy() for name, value in net.params().items()}
@@ -125,10 +128,11 @@ def timed_epochs(n: int, epochs: int, batch: int, train_step: Callable[[Any], ob
 
 
 def run_scratchnet(config: dict[str, Any], data_dir: str | None, epochs: int, batch: int) -> dict[str, Any]:
-    from scratchnet.architecture import build_network, mlp
+    from scratchnet.builders import build_network
+    from scratchnet.core.architecture import mlp
     from scratchnet.data import load_dataset
-    from scratchnet.images import take_images, to_inputs
-    from scratchnet.optimizers import build_optimizer
+    from scratchnet.data.images import take_images, to_inputs
+    from scratchnet.builders import build_optimizer
 
     data = load_dataset("mnist", data_dir, download=False, progress=False)
     images, labels = data.train_images.reshape(len(data.train_images), -1), data.train_labels.astype(np.intp)
@@ -137,7 +141,7 @@ def run_scratchnet(config: dict[str, Any], data_dir: str | None, epochs: int, ba
     optimizer = build_optimizer(config["optimizer"], "vectorized")
 
     def train_step(indices: Any) -> None:
-        # the step of scratchnet.train.run: uint8 images scaled per batch, then forward, loss,
+        # the step of scratchnet.training.train.run: uint8 images scaled per batch, then forward, loss,
         # backward, optimizer step
         outputs = net.forward(to_inputs(take_images(images, indices), "float32"), training=True)
         net.loss(outputs, labels[indices])
@@ -264,7 +268,7 @@ class PlainNumpy:
 
 def run_numpy(config: dict[str, Any], data_dir: str | None, epochs: int, batch: int) -> dict[str, Any]:
     from scratchnet.data import load_dataset
-    from scratchnet.images import take_images
+    from scratchnet.data.images import take_images
 
     data = load_dataset("mnist", data_dir, download=False, progress=False)
     images, labels = data.train_images.reshape(len(data.train_images), -1), data.train_labels.astype(np.intp)
@@ -403,7 +407,8 @@ def loops_images_per_second(data_dir: str | None, seconds: float = 10.0) -> floa
 
     The batches are turned into lists of floats before the clock starts: that is data preparation
     (NumPy), not the loops backend."""
-    from scratchnet.architecture import build_network, mlp
+    from scratchnet.builders import build_network
+    from scratchnet.core.architecture import mlp
     from scratchnet.data import load_dataset
     from scratchnet.loops import SGD
 

@@ -19,13 +19,15 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-import scratchnet  # noqa: E402  (before NumPy: see scratchnet/__init__.py)
+from scratchnet.cli import shorten_openblas_spin  # noqa: E402
+
+shorten_openblas_spin()  # before NumPy, as `scratchnet train` does (docs/performance.md)
 import numpy as np  # noqa: E402
 
-from scratchnet.architecture import build_network, mlp  # noqa: E402
+from scratchnet.builders import build_network, build_optimizer  # noqa: E402
+from scratchnet.core.architecture import mlp  # noqa: E402
 from scratchnet.data import load_dataset  # noqa: E402
-from scratchnet.images import take_images, to_inputs  # noqa: E402
-from scratchnet.optimizers import build_optimizer  # noqa: E402
+from scratchnet.data.images import take_images, to_inputs  # noqa: E402
 from scratchnet.vectorized import parallel  # noqa: E402
 
 
@@ -47,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
              build_optimizer({"type": "Adam", "lr": 0.001}, "vectorized")) for _ in counts]
     step_us: dict[int, list[float]] = {count: [] for count in counts}
     optimizer_us: dict[int, list[float]] = {count: [] for count in counts}
-    print(f"{args.sizes}, Adam, batch 128; OpenBLAS spin shortened: {scratchnet.OPENBLAS_SPIN_SHORT}")
+    print(f"{args.sizes}, Adam, batch 128; OpenBLAS spin shortened: {parallel.openblas_spin_short()}")
     batch = 0
     for round_ in range(args.rounds):
         for count, (net, optimizer) in zip(counts, runs):

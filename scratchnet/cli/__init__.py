@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
 from scratchnet import __version__
-from scratchnet.errors import ScratchnetError
+from scratchnet.core.errors import ScratchnetError
 
 # Every subcommand and its one-line help, in the order ``scratchnet --help`` lists them. Only the
 # module of the command being run is imported: commands start fast, and those that need no NumPy
@@ -47,10 +48,25 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     return parser
 
 
+def shorten_openblas_spin() -> None:
+    """Set OPENBLAS_THREAD_TIMEOUT=20 for this process, unless the user set it or NumPy is loaded.
+
+    After every matrix product, NumPy's OpenBLAS keeps its idle threads spinning on their cores for
+    2^28 cycles (~0.1 s), which leaves no core for the vectorized optimizers' threads; 2^20 cycles
+    (~0.4 ms) still covers the gaps between the products of one training step. OpenBLAS reads the
+    variable once, when NumPy is first imported, so the command line sets it before any subcommand
+    imports NumPy. The library itself never does (importing scratchnet changes nothing global);
+    docs/performance.md tells a library user how to get the same.
+    """
+    if "numpy" not in sys.modules:
+        os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "20")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line ``argv`` (default: sys.argv[1:]) and return the exit status."""
     if argv is None:
         argv = sys.argv[1:]
+    shorten_openblas_spin()
     parser = build_parser(argv)
     args = parser.parse_args(argv)
     try:

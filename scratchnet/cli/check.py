@@ -7,8 +7,8 @@ import argparse
 import time
 from typing import Any
 
-from scratchnet.architecture import ACTIVATIONS, LOSSES, mlp
-from scratchnet.check import CROSS_TOLERANCE, GRADIENT_ATOL, GRADIENT_RTOL, CheckReport, Comparison, full_check
+from scratchnet.core.architecture import ACTIVATIONS, LOSSES, mlp
+from scratchnet.checks.crosscheck import CROSS_TOLERANCE, GRADIENT_ATOL, GRADIENT_RTOL, CheckReport, Comparison, full_check
 from scratchnet.cli.options import int_list, positive_int, rate
 
 
@@ -54,11 +54,3 @@ def table(comparisons: list[Comparison]) -> list[str]:
     for c in comparisons:
         rows.append(f"  {c.name:<28} {c.max_abs:>13.3e} {c.max_rel:>13.3e}  {'ok' if c.passed else 'FAIL'}")
     return rows
-
-
-def summary(report: CheckReport) -> str:
-    """One line for ``scratchnet train``: the worst relative differences and the verdict."""
-    cross = max((c.max_rel for c in report.cross), default=0.0)
-    grads = max((c.max_rel for group in report.gradients.values() for c in group), default=0.0)
-    verdict = "passed" if report.passed else "FAILED"
-    return f"cross-check {verdict}: loops vs vectorized max rel diff {cross:.1e}, finite differences max rel diff {grads:.1e}"

@@ -11,9 +11,10 @@ import os
 import sys
 from typing import Any, TextIO
 
+from scratchnet.core.registry import layer_type
 from scratchnet.cli.options import positive_int
-from scratchnet.spiral import DemoResult, Spiral, TrainedModel, decision_grid, run_demo
-from scratchnet.sparkline import sparkline
+from scratchnet.teaching.spiral import DemoResult, Spiral, TrainedModel, decision_grid, run_demo
+from scratchnet.teaching.sparkline import sparkline
 
 REGION = ".-:"  # the background of each class's region
 POINT = "oxv"  # a training point of each class
@@ -79,14 +80,12 @@ def format_demo(result: DemoResult, *, rows: int = 24, colour: bool = False) -> 
 
 
 def describe(model: TrainedModel) -> str:
-    """The layer types in order, e.g. ``Dense(2, 32) -> ReLU -> Dense(32, 3) -> Softmax``."""
+    """The layer types in order with their required options, e.g. ``Dense(2, 32) -> ReLU -> Dense(32, 3) -> Softmax``."""
     parts = []
     for layer in model.network.layers:
         info = layer.describe()
-        if info["type"] == "Dense":
-            parts.append(f"Dense({info['in_features']}, {info['out_features']})")
-        else:
-            parts.append(str(info["type"]))
+        required = [str(info[option.name]) for option in layer_type(info["type"]).options if option.required]
+        parts.append(f"{info['type']}({', '.join(required)})" if required else str(info["type"]))
     return " -> ".join(parts)
 
 

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import math
 import time
 from dataclasses import dataclass
 from typing import Any
 
-from scratchnet.architecture import BACKENDS
+from scratchnet.builders import BACKENDS
+from scratchnet.core.architecture import Plan, plan
 from scratchnet.data import DATASETS, Dataset, load_dataset
-from scratchnet.errors import ConfigError, DatasetError
-from scratchnet.images import Feeder
-from scratchnet.metrics import ClassReport, class_report, confusion_table, per_class_table, percent
+from scratchnet.core.errors import ConfigError, DatasetError
+from scratchnet.data.images import Feeder
+from scratchnet.training.metrics import ClassReport, class_report, confusion_table, per_class_table, percent
 
 
 @dataclass(frozen=True)
@@ -25,9 +27,9 @@ class Model:
     metadata: dict[str, Any]
     architecture: dict[str, Any]
 
-    def sizes(self) -> list[int]:
-        dense = [layer for layer in self.architecture["layers"] if layer["type"] == "Dense"]
-        return [int(dense[0]["in_features"])] + [int(layer["out_features"]) for layer in dense]
+    def plan(self) -> Plan:
+        """The architecture's shapes, as the layer registry infers them."""
+        return plan(self.architecture)
 
 
 def load_for_inference(path: str, backend: str) -> Model:
@@ -73,14 +75,15 @@ def dataset_for(model: Model, args: argparse.Namespace) -> Dataset:
         raise ConfigError(f"{args.model} does not say which dataset it was trained on; pass --dataset")
     check_data_dir(args.data_dir)
     data = load_dataset(name, args.data_dir)
-    if model.sizes()[-1] != data.num_classes or model.sizes()[0] != data.test_images[0].size:
-        raise DatasetError(f"{args.model} maps {model.sizes()[0]} inputs to {model.sizes()[-1]} classes; "
+    shapes = model.plan()
+    if shapes.classes != data.num_classes or math.prod(shapes.input_shape) != data.test_images[0].size:
+        raise DatasetError(f"{args.model} maps {math.prod(shapes.input_shape)} inputs to {shapes.classes} classes; "
                            f"{name} has {data.test_images[0].size}-pixel images in {data.num_classes} classes")
     return data
 
 
 def evaluate(model: Model, data: Dataset) -> ClassReport:
-    from scratchnet.train import predict_classes
+    from scratchnet.training.train import predict_classes
 
     predictions = predict_classes(model.network, data.test_images, model.feeder)
     return class_report(data.test_labels, predictions, model.class_names or data.class_names)
@@ -92,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     report = evaluate(model, data)
     seconds = time.perf_counter() - started
-    print(f"{args.model}: {'-'.join(map(str, model.sizes()))} on {data.name}, {args.backend} backend")
+    print(f"{args.model}: {model.plan().outline()} on {data.name}, {args.backend} backend")
     correct = int(report.confusion.trace())
     print(f"test accuracy {percent(report.accuracy)} ({correct} of {report.total} test images; {seconds:.1f} s)")
     print()

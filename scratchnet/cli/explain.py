@@ -6,8 +6,8 @@ import argparse
 from typing import Any
 
 from scratchnet.cli.options import non_negative_int, positive_int
-from scratchnet.errors import ConfigError
-from scratchnet.explain import class_names_of, dataset_of, explain, format_explanation
+from scratchnet.core.errors import ConfigError
+from scratchnet.teaching.explain import class_names_of, dataset_of, explain, format_explanation
 from scratchnet.io.model import load_model
 
 
@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     loaded = load_model(args.model, backend="loops")
     metadata = loaded.metadata
     names = class_names_of(metadata)
-    from scratchnet.images import Feeder, load_image
+    from scratchnet.data.images import Feeder, load_image
 
     feeder = Feeder.from_metadata(metadata, "loops", "float64")  # the scaling training used
     if args.image is not None:

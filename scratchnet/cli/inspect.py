@@ -11,7 +11,9 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from scratchnet.io.manifest import OPTIMIZER_PREFIX, expected_parameters
+from scratchnet.core.architecture import Plan, plan
+from scratchnet.core.registry import describe_shape
+from scratchnet.io.manifest import OPTIMIZER_PREFIX
 from scratchnet.io.model import ModelFiles, read_model
 
 
@@ -40,16 +42,19 @@ def describe(files: ModelFiles) -> str:
         f"model: {files.json_path} + {files.npz_path.name}",
         f"format: {document.raw['format']} version {document.raw['version']}, dtype {document.dtype}",
     ]
-    dense = [layer for layer in architecture["layers"] if layer["type"] == "Dense"]
-    if dense:
-        lines.append(f"input: {dense[0]['in_features']} features")
+    checked = plan(architecture)
+    shape = checked.input_shape
+    lines.append(f"input: {shape[0]} features" if len(shape) == 1 else f"input: shape {describe_shape(shape)}")
     lines.append("")
-    lines += _table(architecture)
-    shapes = expected_parameters(architecture)
-    count = sum(math.prod(shape) for shape in shapes.values())
+    lines += _table(checked)
+    trained = [array for array in checked.arrays if array.trained]
+    untrained = [array for array in checked.arrays if not array.trained]
     nbytes = sum(entry.nbytes for entry in document.parameters)
     lines.append("")
-    lines.append(f"total: {count} parameters in {len(shapes)} arrays ({_size(nbytes)})")
+    total = f"total: {checked.parameter_count} parameters in {len(trained)} arrays"
+    if untrained:
+        total += f", {sum(math.prod(a.shape) for a in untrained)} untrained values in {len(untrained)} arrays"
+    lines.append(f"{total} ({_size(nbytes)})")
     loss = architecture["loss"]["type"]
     lines.append(f"loss: {loss}, l2 {_number(architecture.get('l2', 0.0))}, l1 {_number(architecture.get('l1', 0.0))}")
     metadata = document.metadata
@@ -70,22 +75,16 @@ def describe(files: ModelFiles) -> str:
     return "\n".join(lines)
 
 
-def _table(architecture: Mapping[str, Any]) -> list[str]:
-    layers: Sequence[Mapping[str, Any]] = architecture["layers"]
-    dense = [layer for layer in layers if layer["type"] == "Dense"]
-    width: int | None = dense[0]["in_features"] if dense else None
+def _table(checked: Plan) -> list[str]:
+    layers: Sequence[Mapping[str, Any]] = checked.description["layers"]
     rows = [("layer", "type", "output", "options", "parameters", "count")]
     for index, layer in enumerate(layers):
-        kind = layer["type"]
-        options = {key: value for key, value in layer.items() if key != "type"}
-        params, count = "", ""
-        if kind == "Dense":
-            width = options.pop("out_features")
-            fan_in = options.pop("in_features")
-            params = f"weight ({width}, {fan_in}), bias ({width},)"
-            count = str(width * fan_in + width)
-        text = ", ".join(f"{key} {_number(value)}" for key, value in options.items())
-        rows.append((str(index), kind, "?" if width is None else str(width), text, params, count))
+        arrays = [array for array in checked.arrays if array.name.split(".", 1)[0] == str(index)]
+        text = ", ".join(f"{key} {_number(value)}" for key, value in layer.items() if key != "type")
+        params = ", ".join(f"{array.name.split('.', 1)[1]} {array.shape}" + ("" if array.trained else " (untrained)")
+                           for array in arrays)
+        count = str(sum(math.prod(array.shape) for array in arrays if array.trained)) if arrays else ""
+        rows.append((str(index), layer["type"], describe_shape(checked.output_of(index)), text, params, count))
     widths = [max(len(row[column]) for row in rows) for column in range(6)]
     right = {0, 2, 5}  # numbers are right-aligned
     return [

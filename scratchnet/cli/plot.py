@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 from typing import Any
 
 from scratchnet.cli.options import positive_int
-from scratchnet.errors import ConfigError
-from scratchnet.explain import class_names_of, dataset_of
+from scratchnet.core.architecture import plan
+from scratchnet.core.errors import ConfigError
+from scratchnet.teaching.explain import class_names_of, dataset_of
 from scratchnet.io.model import LoadedModel, load_model
 
 KINDS = ("curves", "confusion", "misclassified", "weights")
@@ -33,7 +35,7 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from scratchnet import plots
+    from scratchnet.teaching import plots
 
     plots.require_matplotlib()  # before any slow loading
     if not str(args.out).lower().endswith(".png"):
@@ -74,18 +76,24 @@ def history_of(loaded: LoadedModel, path: str) -> list[dict[str, Any]]:
 
 
 def first_layer_weights(loaded: LoadedModel) -> list[list[float]]:
-    """The weight matrix of the first Dense layer, one row per neuron."""
-    for index, layer in enumerate(loaded.architecture["layers"]):
-        if layer["type"] == "Dense":
-            weight: list[list[float]] = loaded.network.params()[f"{index}.weight"].tolist()
-            return weight
-    raise ConfigError("the model has no Dense layer")
+    """The first weight the penalties apply to (the layer registry's weights), one row per unit, when
+    that layer sees the input directly (each row then has one number per input pixel)."""
+    checked = plan(loaded.architecture)
+    weight = next((array for array in checked.arrays if array.penalized), None)
+    if weight is None:
+        raise ConfigError("the model has no layer with weights")
+    size = math.prod(checked.input_shape)
+    if math.prod(weight.shape[1:]) != size:
+        raise ConfigError(f"the first weights ({weight.name}, shape {weight.shape}) do not have one number per input; "
+                          "the weights plot needs a first layer that sees the image, such as a Dense layer")
+    rows: list[list[float]] = loaded.network.params()[weight.name].reshape(weight.shape[0], size).tolist()
+    return rows
 
 
 def test_predictions(loaded: LoadedModel, args: argparse.Namespace) -> tuple[Any, list[int], list[int], list[str]]:
     """The test images (uint8, n x 28 x 28), their labels, the model's predictions and the class names."""
     from scratchnet.data import load_dataset
-    from scratchnet.images import Feeder
+    from scratchnet.data.images import Feeder
 
     name = args.dataset or dataset_of(loaded.metadata)
     if name is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 from typing import Any
 
 import numpy as np
@@ -10,8 +11,8 @@ import numpy.typing as npt
 
 from scratchnet.cli.evaluate import Model, add_common_arguments, dataset_for, load_for_inference
 from scratchnet.cli.options import non_negative_int, positive_int
-from scratchnet.errors import ConfigError
-from scratchnet.images import draw, load_image
+from scratchnet.core.errors import ConfigError
+from scratchnet.data.images import draw, load_image
 
 TOP = 3
 
@@ -57,7 +58,7 @@ def describe(model: Model, image: npt.NDArray[np.uint8], probabilities: npt.NDAr
 
 
 def probabilities_of(model: Model, images: npt.NDArray[np.uint8]) -> npt.NDArray[np.float64]:
-    from scratchnet.train import predict_probabilities
+    from scratchnet.training.train import predict_probabilities
 
     return predict_probabilities(model.network, images, model.feeder)
 
@@ -66,8 +67,9 @@ def run(args: argparse.Namespace) -> int:
     model = load_for_inference(args.model, args.backend)
     if args.image is not None:
         image = load_image(args.image, invert=args.invert)
-        if model.sizes()[0] != image.size:
-            raise ConfigError(f"{args.model} takes {model.sizes()[0]} inputs, not a {image.shape[0]}x{image.shape[1]} image")
+        inputs = math.prod(model.plan().input_shape)
+        if inputs != image.size:
+            raise ConfigError(f"{args.model} takes {inputs} inputs, not a {image.shape[0]}x{image.shape[1]} image")
         print(describe(model, image, probabilities_of(model, image[None])[0], args.image, None))
         return 0
     if args.invert:

@@ -8,14 +8,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from scratchnet.architecture import ACTIVATIONS, BACKENDS
+from scratchnet.builders import BACKENDS
+from scratchnet.core.architecture import ACTIVATIONS, DTYPES
 from scratchnet.cli.options import int_list, non_negative_float, non_negative_int, positive_int, rate
 from scratchnet.data import DATASETS
-from scratchnet.loops.init import INITIALIZERS
-from scratchnet.errors import ConfigError, DatasetError
-from scratchnet.optimizers import OPTIMIZERS
-from scratchnet.recipes import RECIPES, recipe_settings
-from scratchnet.train import DTYPES, SCHEDULES, TrainConfig, TrainingInterrupted, TrainResult, resume, train
+from scratchnet.core.init import INITIALIZERS
+from scratchnet.core.errors import ConfigError, DatasetError
+from scratchnet.core.settings import OPTIMIZERS
+from scratchnet.training.recipes import RECIPES, recipe_settings
+from scratchnet.training.train import SCHEDULES, TrainConfig, TrainingInterrupted, TrainResult, resume, train
 
 # Flags that map one to one onto TrainConfig fields (flag dest -> field).
 CONFIG_FLAGS = ("hidden", "activation", "dropout", "init", "optimizer", "lr", "momentum", "nesterov", "weight_decay",
@@ -163,7 +164,7 @@ def run(args: argparse.Namespace) -> int:
 def summarise(result: TrainResult) -> None:
     """A sparkline of the loss over the epochs, when there are a few."""
     try:
-        from scratchnet.sparkline import sparkline
+        from scratchnet.teaching.sparkline import sparkline
     except ImportError:  # pragma: no cover
         return
     losses = [float(h["loss"]) for h in result.history]

@@ -19,7 +19,7 @@ from numpy.typing import NDArray
 
 from scratchnet.data.download import DEFAULT_TIMEOUT, download_file
 from scratchnet.data.idx import read_idx
-from scratchnet.errors import DatasetError
+from scratchnet.core.errors import DatasetError
 
 __all__ = [
     "DATASETS",

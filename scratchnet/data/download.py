@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import BinaryIO, TextIO
 
 from scratchnet.data.idx import decompressed_sha256
-from scratchnet.errors import DatasetError
+from scratchnet.core.errors import DatasetError
 
 __all__ = ["DEFAULT_TIMEOUT", "MAX_DOWNLOAD_BYTES", "download_file"]
 

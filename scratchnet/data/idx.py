@@ -18,7 +18,7 @@ import zlib
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
-from scratchnet.errors import DatasetError
+from scratchnet.core.errors import DatasetError
 
 if TYPE_CHECKING:
     import numpy as np

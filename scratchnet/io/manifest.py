@@ -11,13 +11,15 @@ import hashlib
 import json
 import math
 import re
+import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from scratchnet.architecture import OUTPUT_FOR_LOSS, validate
-from scratchnet.errors import ConfigError, ModelFormatError
+from scratchnet.core.architecture import plan
+from scratchnet.core.errors import ConfigError, ModelFormatError
+from scratchnet.core.registry import layer_type
 from scratchnet.io.npy import NpyArray
 
 __all__ = [
@@ -34,7 +36,10 @@ __all__ = [
     "check_model_architecture",
     "dump_document",
     "expected_parameters",
+    "lowest_version",
+    "trained_parameters",
     "fail",
+    "first_non_finite",
     "manifest_entry",
     "parse_document",
     "sha256_hex",
@@ -42,10 +47,10 @@ __all__ = [
 ]
 
 FORMAT = "scratchnet-model"
-VERSION = 1
-SUPPORTED_VERSIONS = (1,)
+VERSION = 2  # the newest version; a writer writes the lowest one that can hold the model (lowest_version)
+SUPPORTED_VERSIONS = (1, 2)
 # The file's "dtype" and the .npy descr of every array in it.
-DTYPES = {"float32": "<f4", "float64": "<f8"}
+DTYPES = {"float32": "<f4", "float64": "<f8"}  # each of scratchnet.core.architecture.DTYPES, as a .npy descr
 DIGEST_FIELD = "document_sha256"
 # Optimizer arrays sit in the same .npz as the parameters, under this prefix.
 OPTIMIZER_PREFIX = "optimizer."
@@ -57,10 +62,15 @@ _OPTIMIZER_KEYS = ("spec", "step", "arrays")
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _SLOT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _CREATED = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z")
-# Layer types that hold no parameters; Dense is the only one that does (weight, bias).
-_PARAMETERLESS = frozenset({"Dropout", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Identity", "Softmax"})
 _ITEMSIZE = {"<f4": 4, "<f8": 8}
 _MAX_JSON_DEPTH = 64
+# Finiteness, tested on the bytes: a float is NaN or infinite exactly when all its exponent bits are
+# set, and in little-endian order those are the top two bytes of each item. _TOP marks the items whose
+# last byte holds all its exponent bits (0x7F or 0xFF); _NEXT, by itemsize, those whose byte before
+# holds the rest (float32: bit 7; float64: bits 4-7). Both marks are 0x80, so one AND combines them.
+_TOP = bytes(0x80 if b & 0x7F == 0x7F else 0 for b in range(256))
+_NEXT = {4: bytes(b & 0x80 for b in range(256)), 8: bytes(0x80 if b & 0xF0 == 0xF0 else 0 for b in range(256))}
+_UNPACK = {4: "<f", 8: "<d"}
 _LINE = 96
 
 
@@ -142,51 +152,37 @@ def _is_number(value: Any) -> bool:
 # --- the architecture -----------------------------------------------------------------------------
 
 
-def check_model_architecture(architecture: Any) -> dict[str, Any]:
-    """``architecture`` validated as a buildable network (ConfigError otherwise), without building it.
-
-    Beyond ``architecture.validate``: Dense sizes >= 1 that chain, a known initializer, a dropout rate
-    in [0, 1), a finite LeakyReLU slope, and the final layer the loss needs.
-    """
-    from scratchnet.loops.init import INITIALIZERS  # here: `import scratchnet` need not load the loops backend
-
-    description = validate(architecture)
-    width: int | None = None
-    for index, layer in enumerate(description["layers"]):
-        kind = layer["type"]
-        if kind == "Dense":
-            fan_in, fan_out = layer["in_features"], layer["out_features"]
-            if fan_in < 1 or fan_out < 1:
-                raise ConfigError(f"layer {index} (Dense) needs at least one input and one output, got {fan_in} -> {fan_out}")
-            if width is not None and fan_in != width:
-                raise ConfigError(f"layer {index} expects {fan_in} inputs, but the layer before gives {width}")
-            if layer.get("init", "he_normal") not in INITIALIZERS:
-                raise ConfigError(f"layer {index} (Dense) has unknown init {layer['init']!r}")
-            width = fan_out
-        elif kind == "Dropout":
-            if not 0.0 <= layer["rate"] < 1.0:
-                raise ConfigError(f"layer {index} (Dropout) rate must be in [0, 1), got {layer['rate']!r}")
-        elif kind == "LeakyReLU":
-            if not math.isfinite(layer.get("alpha", 0.01)):
-                raise ConfigError(f"layer {index} (LeakyReLU) alpha must be finite")
-        elif kind not in _PARAMETERLESS:
-            # A layer type added to the library but not to this format's parameter table.
-            raise ConfigError(f"layer {index} has type {kind!r}, which model files do not support yet")
-    needed = OUTPUT_FOR_LOSS.get(description["loss"]["type"])
-    last = description["layers"][-1]["type"]
-    if needed is not None and last != needed:
-        raise ConfigError(f"{description['loss']['type']} needs a final {needed} layer, but the last layer is {last}")
+def check_model_architecture(architecture: Any, version: int = VERSION) -> dict[str, Any]:
+    """``architecture`` validated as a buildable network (ConfigError otherwise), without building it:
+    known layer types with valid options, layers that fit together from the input shape, the final
+    layer the loss needs, and nothing that format ``version`` cannot hold."""
+    description = plan(architecture).description
+    if version < lowest_version(description):
+        if "input_shape" in description:
+            raise ConfigError(f"'input_shape' needs format version 2 or later, but the file is version {version}")
+        for index, layer in enumerate(description["layers"]):
+            if layer_type(layer["type"]).format_version > version:
+                raise ConfigError(f"layer {index} has type {layer['type']!r}, which format version {version} cannot hold")
     return description
 
 
+def lowest_version(architecture: Mapping[str, Any]) -> int:
+    """The lowest format version that can hold ``architecture`` (section 5): version 1 has neither
+    ``input_shape`` nor the layer types added after it."""
+    needed = max(layer_type(layer["type"]).format_version for layer in architecture["layers"])
+    return max(needed, 2 if "input_shape" in architecture else 1)
+
+
 def expected_parameters(architecture: Mapping[str, Any]) -> dict[str, tuple[int, ...]]:
-    """Parameter names and shapes, in network order: Dense layer i has ``i.weight`` (out, in) and ``i.bias`` (out,)."""
-    shapes: dict[str, tuple[int, ...]] = {}
-    for index, layer in enumerate(architecture["layers"]):
-        if layer["type"] == "Dense":
-            shapes[f"{index}.weight"] = (layer["out_features"], layer["in_features"])
-            shapes[f"{index}.bias"] = (layer["out_features"],)
-    return shapes
+    """Every array's name and shape, trained or not, in network order, as the layer registry infers
+    them from the input shape (a Dense layer i has ``i.weight`` (out, in) and ``i.bias`` (out,))."""
+    return plan(architecture).shapes()
+
+
+def trained_parameters(architecture: Mapping[str, Any]) -> dict[str, tuple[int, ...]]:
+    """The arrays an optimizer trains (and keeps state for): :func:`expected_parameters` less the
+    ones the registry marks untrained, such as running statistics."""
+    return {array.name: array.shape for array in plan(architecture).arrays if array.trained}
 
 
 # --- writing --------------------------------------------------------------------------------------
@@ -399,7 +395,7 @@ def _parse_optimizer(value: Any, shapes: dict[str, tuple[int, ...]], dtype: str,
     for entry in entries:
         parameter, _, slot = entry.name.rpartition(".")
         if parameter not in shapes or not _SLOT.fullmatch(slot):
-            raise fail(name, f"optimizer array {entry.name!r} is not '<parameter>.<slot>' for a parameter of this model")
+            raise fail(name, f"optimizer array {entry.name!r} is not '<parameter>.<slot>' for a trained parameter of this model")
         _check_entry(entry, shapes[parameter], dtype, "optimizer array", name)
     return OptimizerSection(spec, step, tuple(entries))
 
@@ -419,8 +415,8 @@ def parse_document(raw: bytes, name: str, limits: Limits = Limits()) -> Document
     if not _is_int(version):
         raise fail(name, f"'version' must be an integer, got {_short(version)}")
     if version not in SUPPORTED_VERSIONS:
-        supported = ", ".join(str(v) for v in SUPPORTED_VERSIONS)
-        raise fail(name, f"format version {version} is not supported (this reader supports version {supported})")
+        supported = " and ".join(str(v) for v in SUPPORTED_VERSIONS)
+        raise fail(name, f"format version {version} is not supported (this reader supports versions {supported})")
     missing = [key for key in _REQUIRED if key not in document]
     if missing:
         raise fail(name, f"missing required fields {missing}")
@@ -428,7 +424,7 @@ def parse_document(raw: bytes, name: str, limits: Limits = Limits()) -> Document
     _check_digest(raw, document, name)
     unknown = sorted(set(document) - set(_REQUIRED) - set(_OPTIONAL))
     if unknown:
-        raise fail(name, f"unknown top-level fields {unknown} (version 1 readers accept only the fields of the spec)")
+        raise fail(name, f"unknown top-level fields {unknown} (readers accept only the fields of the spec)")
     dtype_name = document["dtype"]
     if dtype_name not in DTYPES:
         raise fail(name, f"'dtype' must be one of {sorted(DTYPES)}, got {_short(dtype_name)}")
@@ -437,7 +433,7 @@ def parse_document(raw: bytes, name: str, limits: Limits = Limits()) -> Document
     if problem is not None:
         raise fail(name, f"'arrays' {problem}")
     try:
-        architecture = check_model_architecture(document["architecture"])
+        architecture = check_model_architecture(document["architecture"], version)
     except ConfigError as error:
         raise fail(name, f"architecture: {error}") from None
     shapes = expected_parameters(architecture)
@@ -457,7 +453,7 @@ def parse_document(raw: bytes, name: str, limits: Limits = Limits()) -> Document
         raise fail(name, f"metadata: {problem}")
     optimizer = None
     if "optimizer" in document:
-        optimizer = _parse_optimizer(document["optimizer"], shapes, dtype, name, limits)
+        optimizer = _parse_optimizer(document["optimizer"], trained_parameters(architecture), dtype, name, limits)
         total += sum(entry.nbytes for entry in optimizer.arrays)
         if total > limits.array_bytes:
             raise fail(name, f"the model's arrays need {total} bytes, more than the limit of {limits.array_bytes}")
@@ -475,7 +471,8 @@ def parse_document(raw: bytes, name: str, limits: Limits = Limits()) -> Document
 
 
 def verify_arrays(document: Document, arrays: Mapping[str, NpyArray], npz_name: str, json_name: str) -> None:
-    """Check that the .npz holds exactly the manifest's arrays, with their shapes, dtypes and checksums."""
+    """Check that the .npz holds exactly the manifest's arrays, with their shapes, dtypes and checksums,
+    and only finite numbers."""
     entries = document.npz_entries()
     missing = [key for key in entries if key not in arrays]
     if missing:
@@ -494,3 +491,36 @@ def verify_arrays(document: Document, arrays: Mapping[str, NpyArray], npz_name: 
                 npz_name,
                 f"checksum mismatch for array {key!r}: it is damaged, or the .npz is not the one {json_name} was saved with",
             )
+        index = first_non_finite(array)
+        if index is not None:
+            # Checked after the checksum, so a damaged file is reported as damaged; save() runs this
+            # too, so the same message refuses a network whose training diverged.
+            raise fail(npz_name, f"array {key!r} holds {_item(array, index)}; model files hold finite numbers only")
+
+
+def first_non_finite(array: NpyArray) -> int | None:
+    """The flat (C-order) index of the first NaN or infinity in a ``<f4``/``<f8`` array, or None if all are finite.
+
+    Standard library and fast: strided slices and ``bytes.translate`` run in C, milliseconds per million values.
+    """
+    if array.dtype not in _ITEMSIZE:
+        raise ValueError(f"first_non_finite needs a float array, got dtype {array.dtype!r}")
+    size = array.itemsize
+    top = array.data[size - 1 :: size].translate(_TOP)
+    if 0x80 not in top:  # the usual case: no value has a full top byte, so every value is finite
+        return None
+    low = array.data[size - 2 :: size].translate(_NEXT[size])
+    both = int.from_bytes(top, "little") & int.from_bytes(low, "little")
+    if not both:
+        return None
+    return ((both & -both).bit_length() - 1) // 8  # the lowest set bit is the first such item
+
+
+def _item(array: NpyArray, index: int) -> str:
+    """``nan at [1, 2]``: the value at flat ``index`` and where it is."""
+    value = struct.unpack_from(_UNPACK[array.itemsize], array.data, index * array.itemsize)[0]
+    position: list[int] = []
+    for dim in reversed(array.shape):
+        index, rest = divmod(index, dim)
+        position.append(rest)
+    return f"{value!r} at {position[::-1]}"

@@ -8,42 +8,38 @@ from __future__ import annotations
 
 import os
 import stat
-import sys
 import tempfile
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from scratchnet.architecture import BACKENDS, build_network
-from scratchnet.errors import ConfigError, ModelFormatError, ScratchnetError, ShapeError
+from scratchnet.builders import BACKENDS, build_network
+from scratchnet.core.errors import ConfigError, ModelFormatError, ScratchnetError, ShapeError
 from scratchnet.io.manifest import (
     DTYPES,
     FORMAT,
     OPTIMIZER_PREFIX,
-    VERSION,
     Document,
     Limits,
     check_json_data,
     check_model_architecture,
     dump_document,
     expected_parameters,
+    trained_parameters,
     fail,
+    lowest_version,
     manifest_entry,
     parse_document,
     verify_arrays,
 )
 from scratchnet.io.npy import NpyArray, from_nested_floats, to_nested_floats
 from scratchnet.io.npz import read_npz, write_npz
+from scratchnet.loops.tensor import shape_of
 
 __all__ = ["LoadedModel", "ModelFiles", "Limits", "load", "load_model", "model_paths", "read_model", "save"]
 
-# Test-only hook (tests/test_model_atomic.py): when this variable names a stage of save, save stops
-# there and waits forever, so a test can kill it at a known point instead of relying on timing.
-PAUSE_ENV = "SCRATCHNET_TEST_PAUSE_SAVE"
-SAVE_STAGES = ("npz-written", "json-written", "npz-renamed")
 # Room for unexpected .npz entries, so they are reported by name rather than by a count limit.
 _EXTRA_ENTRY_SLACK = 16
 # magic (6) + version (2) + header length (up to 4) in front of each .npy header.
@@ -56,7 +52,7 @@ class LoadedModel:
     """Everything a model pair holds: the network, its metadata, and the optimizer's settings and
     state (None when the file has no optimizer section). ``optimizer_state`` is what the optimizer's
     ``export_state()`` returned, ready for ``import_state``; ``optimizer_spec`` is its ``describe()``,
-    ready for ``scratchnet.optimizers.build_optimizer``."""
+    ready for ``scratchnet.core.settings.build_optimizer``."""
 
     network: Any
     metadata: dict[str, Any]
@@ -115,7 +111,7 @@ def save(
     arrays = {name: _to_npy(params[name], shape, code, name) for name, shape in shapes.items()}
     document: dict[str, Any] = {
         "format": FORMAT,
-        "version": VERSION,
+        "version": lowest_version(architecture),
         "dtype": dtype_name,
         "architecture": architecture,
         "arrays": npz_path.name,
@@ -123,7 +119,7 @@ def save(
         "metadata": _metadata(metadata),
     }
     if optimizer is not None:
-        document["optimizer"] = _optimizer_section(optimizer, shapes, code, arrays)
+        document["optimizer"] = _optimizer_section(optimizer, trained_parameters(architecture), code, arrays)
     check_json_data(document, "the model document")
     raw = dump_document(document)
     # Never write what a reader refuses: run the reader's own checks first.
@@ -180,7 +176,7 @@ def _optimizer_section(
     for name, tensor in state["arrays"].items():
         parameter = name.rpartition(".")[0]
         if parameter not in shapes:
-            raise ConfigError(f"save: optimizer array {name!r} is not '<parameter>.<slot>' for a parameter of this model")
+            raise ConfigError(f"save: optimizer array {name!r} is not '<parameter>.<slot>' for a trained parameter of this model")
         arrays[OPTIMIZER_PREFIX + name] = _to_npy(tensor, shapes[parameter], code, f"optimizer array {name}")
         entries.append(manifest_entry(name, arrays[OPTIMIZER_PREFIX + name]))
     step = state["step"]
@@ -199,12 +195,9 @@ def _write_pair(npz_path: Path, json_path: Path, write_npz_to: Callable[[BinaryI
     temps: dict[str, Path] = {}
     try:
         temps["npz"] = _write_temp(npz_path, write_npz_to)
-        _pause_for_tests("npz-written")
         temps["json"] = _write_temp(json_path, lambda f: f.write(json_bytes))
-        _pause_for_tests("json-written")
         os.replace(temps["npz"], npz_path)
         _fsync_directory(directory)  # the .npz rename is durable before the .json can be
-        _pause_for_tests("npz-renamed")
         os.replace(temps["json"], json_path)
         _fsync_directory(directory)
     except BaseException as error:
@@ -274,13 +267,6 @@ def _fsync_directory(directory: Path) -> None:
         pass  # some file systems refuse fsync on a directory; the rename itself is still atomic
     finally:
         os.close(fd)
-
-
-def _pause_for_tests(stage: str) -> None:
-    if os.environ.get(PAUSE_ENV) == stage:
-        print(f"scratchnet.save paused at {stage}", file=sys.stderr, flush=True)
-        while True:
-            time.sleep(3600)
 
 
 # --- loading --------------------------------------------------------------------------------------
@@ -366,13 +352,7 @@ def load(path: str | os.PathLike[str], backend: str = "vectorized") -> Any:
 
 def _shape(value: Any) -> tuple[int, ...]:
     shape = getattr(value, "shape", None)
-    if shape is not None:
-        return tuple(int(d) for d in shape)
-    dims: list[int] = []
-    while isinstance(value, list):
-        dims.append(len(value))
-        value = value[0] if value else None
-    return tuple(dims)
+    return tuple(int(d) for d in shape) if shape is not None else shape_of(value)
 
 
 def _to_nested(array: NpyArray) -> Any:

@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TypeAlias
 
-from scratchnet.errors import ModelFormatError, ShapeError
+from scratchnet.core.errors import ModelFormatError, ShapeError
 
 __all__ = [
     "NpyArray",

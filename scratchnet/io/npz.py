@@ -15,7 +15,7 @@ import zlib
 from collections.abc import Mapping
 from typing import BinaryIO
 
-from scratchnet.errors import ModelFormatError
+from scratchnet.core.errors import ModelFormatError
 from scratchnet.io.npy import NpyArray, format_npy, parse_npy
 
 __all__ = ["read_npz", "write_npz", "format_npz", "check_array_name"]

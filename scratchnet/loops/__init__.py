@@ -7,6 +7,26 @@ from scratchnet.loops.network import Network
 from scratchnet.loops.neuron import Neuron
 from scratchnet.loops.optimizers import SGD, Adagrad, Adam, AdamW, RMSprop
 
+# The classes the builder makes for each layer type, loss and optimizer the registry
+# (scratchnet.core.registry) and the optimizer table (scratchnet.core.settings) name. A new layer
+# type is one entry here.
+LAYERS: dict[str, type] = {
+    "Dense": Dense,
+    "Dropout": Dropout,
+    "ReLU": ReLU,
+    "LeakyReLU": LeakyReLU,
+    "Sigmoid": Sigmoid,
+    "Tanh": Tanh,
+    "Identity": Identity,
+    "Softmax": Softmax,
+}
+LOSSES: dict[str, type] = {
+    "CrossEntropy": CrossEntropy,
+    "MeanSquaredError": MeanSquaredError,
+    "BinaryCrossEntropy": BinaryCrossEntropy,
+}
+OPTIMIZERS: dict[str, type] = {"SGD": SGD, "Adagrad": Adagrad, "RMSprop": RMSprop, "Adam": Adam, "AdamW": AdamW}
+
 __all__ = [
     "Adagrad",
     "Adam",
@@ -16,10 +36,13 @@ __all__ = [
     "Dense",
     "Dropout",
     "Identity",
+    "LAYERS",
+    "LOSSES",
     "LeakyReLU",
     "MeanSquaredError",
     "Network",
     "Neuron",
+    "OPTIMIZERS",
     "RMSprop",
     "ReLU",
     "SGD",

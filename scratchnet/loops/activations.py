@@ -9,8 +9,8 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from scratchnet.errors import ConfigError, ShapeError
-from scratchnet.loops.tensor import Batch, Param
+from scratchnet.core.errors import ConfigError, ShapeError
+from scratchnet.loops.tensor import Batch, Param, elementwise
 
 
 class Activation:
@@ -45,15 +45,16 @@ class Elementwise(Activation):
         raise NotImplementedError
 
     def forward(self, inputs: Batch, training: bool = False) -> Batch:
+        """a = f(z) for every number z of the batch, whatever the samples' shape."""
         self.inputs = inputs
-        self.outputs = [[self.f(z) for z in row] for row in inputs]
+        self.outputs = elementwise(self.f, inputs)
         return self.outputs
 
-    def backward(self, grad_outputs: Batch) -> Batch:
-        return [
-            [g * self.derivative(z, a) for g, z, a in zip(grad_row, z_row, a_row)]
-            for grad_row, z_row, a_row in zip(grad_outputs, self.inputs, self.outputs)
-        ]
+    def backward(self, grad_outputs: Batch, need_input_grad: bool = True) -> Batch:
+        """dL/dz = dL/da * f'(z) (``need_input_grad`` is ignored: dL/dz is all this layer computes)."""
+        grad_inputs: Batch = elementwise(lambda g, z, a: g * self.derivative(z, a), grad_outputs, self.inputs,
+                                         self.outputs)
+        return grad_inputs
 
 
 class ReLU(Elementwise):
@@ -134,8 +135,9 @@ class Softmax(Activation):
         self.log_sum_exp = [lse for _, lse in rows]
         return self.outputs
 
-    def backward(self, grad_outputs: Batch) -> Batch:
-        """dL/dz_k = p_k (g_k - sum_j g_j p_j), the softmax Jacobian applied to g = dL/dp (eq. 4.7)."""
+    def backward(self, grad_outputs: Batch, need_input_grad: bool = True) -> Batch:
+        """dL/dz_k = p_k (g_k - sum_j g_j p_j), the softmax Jacobian applied to g = dL/dp (eq. 4.7);
+        ``need_input_grad`` is ignored, as in every parameter-free layer."""
         grad_inputs = []
         for g_row, p_row in zip(grad_outputs, self.outputs):
             weighted = sum(g * p for g, p in zip(g_row, p_row))
@@ -147,11 +149,6 @@ def sigmoid(z: float) -> float:
     """The logistic function 1 / (1 + e^-z), computed without overflow (eq. 4.3)."""
     e = math.exp(-abs(z))  # never overflows: the exponent is <= 0
     return 1.0 / (1.0 + e) if z >= 0.0 else e / (1.0 + e)
-
-
-def softmax(z: list[float]) -> list[float]:
-    """Softmax of one row of logits (eq. 4.6)."""
-    return softmax_and_log_sum_exp(z)[0]
 
 
 def softmax_and_log_sum_exp(z: list[float]) -> tuple[list[float], float]:

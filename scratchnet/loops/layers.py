@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from scratchnet import rng
-from scratchnet.errors import ConfigError, ShapeError
-from scratchnet.loops.init import check_initializer, initial_bias, initial_weights
+from scratchnet.core import rng
+from scratchnet.core.errors import ConfigError, ShapeError
+from scratchnet.core.init import check_initializer
+from scratchnet.loops.init import initial_bias, initial_weight
 from scratchnet.loops.neuron import Neuron, NonzeroInputs, nonzero
-from scratchnet.loops.tensor import Batch, Param, as_batch, shape_of
+from scratchnet.loops.tensor import Batch, Param, as_batch, as_tensor, elementwise, flatten, reshape, shape_of
 
 
 class Dense:
@@ -25,7 +26,7 @@ class Dense:
         self.in_features = in_features
         self.out_features = out_features
         self.init = check_initializer(init)
-        weights = initial_weights(init, in_features, out_features, seed)
+        weights = initial_weight(init, (out_features, in_features), seed)
         bias = initial_bias(init, out_features, seed)
         self.neurons = [Neuron(row, b) for row, b in zip(weights, bias)]
         self.inputs: Batch = []
@@ -33,7 +34,7 @@ class Dense:
 
     def forward(self, inputs: Batch, training: bool = False) -> Batch:
         """z[n][j] = sum_i W[j][i] x[n][i] + b[j]: every neuron on every sample (eq. 3.1)."""
-        self.inputs = as_batch(inputs, self.in_features, "Dense.forward")
+        self.inputs = as_batch(inputs, (self.in_features,), "Dense.forward")
         # Once per sample, shared by every neuron, here and in backward: only nonzero x_i add to z.
         self.nonzero_inputs = [nonzero(x) for x in self.inputs]
         return [[neuron.forward(x) for neuron in self.neurons] for x in self.nonzero_inputs]
@@ -65,13 +66,14 @@ class Dense:
 
     def set_params(self, named: Mapping[str, Any]) -> None:
         """Replace ``weight`` and ``bias`` with the given values (nested lists or anything iterable)."""
-        weight = [list(map(float, row)) for row in named["weight"]]
-        bias = list(map(float, named["bias"]))
-        if shape_of(weight) != (self.out_features, self.in_features) or len(bias) != self.out_features:
+        try:
+            weight = as_tensor(named["weight"], (self.out_features, self.in_features), "weight")
+            bias = as_tensor(named["bias"], (self.out_features,), "bias")
+        except ShapeError:
             raise ShapeError(
-                f"Dense.set_params: weight {shape_of(weight)} and bias ({len(bias)},) do not fit "
+                f"Dense.set_params: weight {shape_of(named['weight'])} and bias {shape_of(named['bias'])} do not fit "
                 f"({self.out_features}, {self.in_features}) and ({self.out_features},)"
-            )
+            ) from None
         for neuron, row, b in zip(self.neurons, weight, bias):
             neuron.weights, neuron.bias = row, b
 
@@ -83,7 +85,7 @@ class Dropout:
     """Inverted dropout: in training, each input is kept with probability 1 - rate and scaled by
     1 / (1 - rate); at inference it is the identity (eq. 7.3).
 
-    The mask of the k-th training forward pass comes from stream k of ``seed`` (see scratchnet.rng),
+    The mask of the k-th training forward pass comes from stream k of ``seed`` (see scratchnet.core.rng),
     so both backends drop exactly the same units.
     """
 
@@ -97,18 +99,22 @@ class Dropout:
 
     def forward(self, inputs: Batch, training: bool = False) -> Batch:
         if not training or self.rate == 0.0:
-            self.mask = [[1.0] * len(x) for x in inputs]
-            return [list(x) for x in inputs]
-        width = len(inputs[0])
-        draws = rng.uniforms(self.seed, self.calls, len(inputs) * width)
+            self.mask = []
+            return inputs
+        # One draw per input, in C order over the whole batch: input k is kept when draw k >= rate.
+        draws = rng.uniforms(self.seed, self.calls, len(flatten(inputs)))
         self.calls += 1
         scale = 1.0 / (1.0 - self.rate)
-        self.mask = [[scale if draws[n * width + i] >= self.rate else 0.0 for i in range(width)] for n in range(len(inputs))]
-        return [[x * m for x, m in zip(row, mask_row)] for row, mask_row in zip(inputs, self.mask)]
+        self.mask = reshape([scale if u >= self.rate else 0.0 for u in draws], shape_of(inputs))
+        outputs: Batch = elementwise(lambda x, m: x * m, inputs, self.mask)
+        return outputs
 
-    def backward(self, grad_outputs: Batch) -> Batch:
-        """dL/dx = dL/da * mask."""
-        return [[g * m for g, m in zip(row, mask_row)] for row, mask_row in zip(grad_outputs, self.mask)]
+    def backward(self, grad_outputs: Batch, need_input_grad: bool = True) -> Batch:
+        """dL/dx = dL/da * mask (``need_input_grad`` is ignored: this is all the layer computes)."""
+        if not self.mask:
+            return grad_outputs
+        grad_inputs: Batch = elementwise(lambda g, m: g * m, grad_outputs, self.mask)
+        return grad_inputs
 
     def params(self) -> dict[str, Param]:
         return {}

@@ -1,7 +1,7 @@
 """Loss functions: a number for how wrong a batch of outputs is, and its gradient (spec/math.md, section 5).
 
 Every loss takes integer class labels. ``CrossEntropy`` and ``BinaryCrossEntropy`` read the logits z
-that enter the network's final ``Softmax`` or ``Sigmoid`` (``fused_activation``), which keeps them
+that enter the network's final ``Softmax`` or ``Sigmoid`` (the layer registry's ``fused_loss``), which keeps them
 finite for any logits and gives the simple fused gradients (eq. 5.3, 5.6). ``MeanSquaredError``
 reads the network's output a.
 """
@@ -25,10 +25,10 @@ def targets(labels: list[int], classes: int) -> Batch:
 class CrossEntropy:
     """L = (1/B) sum_n (log sum_k e^z[n][k] - z[n][y_n]), the mean of -log p[n][y_n] (eq. 5.2)."""
 
-    fused_activation = "Softmax"
-
-    def value(self, logits: Batch, labels: list[int], log_sums: list[float] | None = None) -> float:
-        """``log_sums``: log sum_k e^z[n][k] of each row, when the Softmax of the forward pass kept it."""
+    def value(self, logits: Batch, labels: list[int], output_layer: Any = None) -> float:
+        """``output_layer``: the network's final Softmax, whose forward pass kept log sum_k e^z[n][k]
+        of each row (eq. 5.2); without it they are computed here."""
+        log_sums = None if output_layer is None else output_layer.log_sum_exp
         if log_sums is None:
             log_sums = [log_sum_exp(z) for z in logits]
         return sum(lse - z[y] for lse, z, y in zip(log_sums, logits, labels)) / len(logits)
@@ -49,9 +49,8 @@ class CrossEntropy:
 class MeanSquaredError:
     """L = (1/(B K)) sum_n sum_k (a[n][k] - t[n][k])^2, the mean over every output (eq. 5.4)."""
 
-    fused_activation = None
-
-    def value(self, outputs: Batch, labels: list[int]) -> float:
+    def value(self, outputs: Batch, labels: list[int], output_layer: Any = None) -> float:
+        """``output_layer`` is not needed: the interface is the same for every loss."""
         count = len(outputs) * len(outputs[0])
         return sum(
             (a - t) ** 2 for a_row, t_row in zip(outputs, targets(labels, len(outputs[0]))) for a, t in zip(a_row, t_row)
@@ -73,9 +72,8 @@ class BinaryCrossEntropy:
     """L = (1/(B K)) sum (max(z, 0) - z t + log(1 + e^-|z|)), which equals the mean of
     -(t log a + (1 - t) log(1 - a)) for a = sigmoid(z), computed from the logits (eq. 5.5)."""
 
-    fused_activation = "Sigmoid"
-
-    def value(self, logits: Batch, labels: list[int]) -> float:
+    def value(self, logits: Batch, labels: list[int], output_layer: Any = None) -> float:
+        """``output_layer`` is not needed: the interface is the same for every loss."""
         count = len(logits) * len(logits[0])
         return sum(
             max(z, 0.0) - z * t + math.log1p(math.exp(-abs(z)))

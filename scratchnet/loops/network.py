@@ -3,60 +3,52 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any
 
-from scratchnet.architecture import check_architecture
-from scratchnet.errors import ScratchnetError, ShapeError
-from scratchnet.loops.activations import Softmax
-from scratchnet.loops.layers import Dense
-from scratchnet.loops.losses import CrossEntropy
-from scratchnet.loops.tensor import Batch, Param, as_batch, check_labels
-
-
-class Layer(Protocol):
-    def forward(self, inputs: Batch, training: bool = False) -> Batch: ...
-    def backward(self, grad_outputs: Batch) -> Batch: ...
-    def params(self) -> dict[str, Param]: ...
-    def grads(self) -> dict[str, Param]: ...
-    def set_params(self, named: Mapping[str, Any]) -> None: ...
-    def describe(self) -> dict[str, Any]: ...
-
-
-class Loss(Protocol):
-    fused_activation: str | None
-
-    def value(self, inputs: Batch, labels: list[int]) -> float: ...
-    def gradient(self, inputs: Batch, outputs: Batch, labels: list[int]) -> Batch: ...
-    def describe(self) -> dict[str, Any]: ...
+from scratchnet.core.architecture import canonical, plan
+from scratchnet.core.errors import ScratchnetError, ShapeError
+from scratchnet.core.interface import Layer, Loss
+from scratchnet.core.registry import output_for_loss
+from scratchnet.loops.tensor import Batch, Param, as_batch, check_labels, flatten, reshape, shape_of
 
 
 class Network:
     """``layers`` applied in order, trained on ``loss``, with optional L2 and L1 penalties on the
-    Dense weights (biases are not penalised; eq. 7.1, 7.2).
+    arrays the layer registry marks penalized: the weights, not the biases (eq. 7.1, 7.2).
 
     Use: ``out = net.forward(x)``, ``net.loss(out, y)``, ``net.backward()``, then an optimizer step.
     Parameters are named ``"<layer index>.<name>"``, e.g. ``"0.weight"``, ``"0.bias"``, ``"2.weight"``.
-    In this backend :meth:`params` and :meth:`grads` return copies as nested lists.
+    ``input_shape`` (one sample's shape) is needed only when the layers do not imply it. In this
+    backend :meth:`params` and :meth:`grads` return copies as nested lists.
     """
 
-    def __init__(self, layers: Sequence[Layer], loss: Loss, *, l2: float = 0.0, l1: float = 0.0) -> None:
-        check_architecture(layers, loss, l2, l1)
+    def __init__(self, layers: Sequence[Layer[Batch, Param]], loss: Loss[Batch], *, l2: float = 0.0,
+                 l1: float = 0.0, input_shape: Sequence[int] | None = None) -> None:
+        description = {"layers": [layer.describe() for layer in layers], "loss": loss.describe(), "l2": l2, "l1": l1}
+        if input_shape is not None:
+            description["input_shape"] = list(input_shape)
+        checked = plan(description)  # ConfigError when the layers do not fit together or the loss
         self.layers = list(layers)
         self.loss_function = loss
         self.l2 = l2
         self.l1 = l1
+        self.input_shape = checked.input_shape
+        self.fused = output_for_loss(loss.describe()["type"]) is not None  # the loss reads the logits
+        self.penalized = [array.name for array in checked.arrays if array.penalized]
+        self.first_layer_trained = any(array.trained and array.name.startswith("0.") for array in checked.arrays)
         self.outputs: Batch = []
         self.loss_inputs: Batch = []
         self.labels: list[int] = []
+        self.penalty_grads: dict[str, list[float]] = {}  # d/dw of the penalties, from the last backward
 
-    def forward(self, inputs: Sequence[Sequence[float]], training: bool = False) -> Batch:
+    def forward(self, inputs: Sequence[Any], training: bool = False) -> Batch:
         """The output of the last layer for each sample (probabilities when it is a Softmax)."""
-        activations = as_batch(inputs, None, "Network.forward")
+        activations = as_batch(inputs, self.input_shape, "Network.forward")
         for layer in self.layers:
             if layer is self.layers[-1]:
                 self.loss_inputs = activations  # the logits, when the loss is fused with this layer
             activations = layer.forward(activations, training)
-        if self.loss_function.fused_activation is None:
+        if not self.fused:
             self.loss_inputs = activations
         self.outputs = activations
         return activations
@@ -70,44 +62,34 @@ class Network:
         if outputs is not self.outputs:
             raise ScratchnetError("Network.loss needs the outputs returned by the latest forward() call")
         self.labels = check_labels(labels, len(outputs), len(outputs[0]), "Network.loss")
-        last = self.layers[-1]
-        if isinstance(self.loss_function, CrossEntropy) and isinstance(last, Softmax):
-            # the Softmax computed log sum_k e^z[n][k] of each row already; the loss reuses it (eq. 5.2)
-            value = self.loss_function.value(self.loss_inputs, self.labels, last.log_sum_exp)
-        else:
-            value = self.loss_function.value(self.loss_inputs, self.labels)
+        value = self.loss_function.value(self.loss_inputs, self.labels, self.layers[-1])
         return value + self.penalty()
 
     def penalty(self) -> float:
-        """l2/2 * sum w^2 + l1 * sum |w| over every Dense weight (eq. 7.1, 7.2)."""
+        """l2/2 * sum w^2 + l1 * sum |w| over every penalized array (eq. 7.1, 7.2)."""
         if self.l2 == 0.0 and self.l1 == 0.0:
             return 0.0
-        total = 0.0
-        for layer in self.dense_layers():
-            for neuron in layer.neurons:
-                total += sum(0.5 * self.l2 * w * w + self.l1 * abs(w) for w in neuron.weights)
-        return total
+        params = self.params()
+        return sum(sum(0.5 * self.l2 * w * w + self.l1 * abs(w) for w in flatten(params[name])) for name in self.penalized)
 
     def backward(self) -> None:
         """Backpropagate the loss of the latest :meth:`loss` call through every layer (eq. 6.1-6.2)."""
         if not self.labels:
             raise ScratchnetError("Network.backward needs a loss() call first")
         grad = self.loss_function.gradient(self.loss_inputs, self.outputs, self.labels)
-        layers = self.layers[:-1] if self.loss_function.fused_activation else self.layers
+        layers = self.layers[:-1] if self.fused else self.layers
         for index in reversed(range(len(layers))):
-            layer = layers[index]
-            if index == 0 and isinstance(layer, Dense):
-                layer.backward(grad, need_input_grad=False)  # dL/dx of the data itself is never used
-            else:
-                grad = layer.backward(grad)
+            if index > 0:
+                grad = layers[index].backward(grad)
+            elif self.first_layer_trained:  # dL/dx of the data itself is never used
+                layers[index].backward(grad, need_input_grad=False)
+        self.penalty_grads = {}
         if self.l2 != 0.0 or self.l1 != 0.0:
-            for dense in self.dense_layers():
-                for neuron in dense.neurons:  # d/dw of the penalties: l2 w + l1 sign(w) (eq. 7.1, 7.2)
-                    neuron.grad_weights = [
-                        g + self.l2 * w + self.l1 * sign(w) for g, w in zip(neuron.grad_weights, neuron.weights)
-                    ]
+            params = self.params()
+            for name in self.penalized:  # d/dw of the penalties: l2 w + l1 sign(w) (eq. 7.1, 7.2)
+                self.penalty_grads[name] = [self.l2 * w + self.l1 * sign(w) for w in flatten(params[name])]
 
-    def predict(self, inputs: Sequence[Sequence[float]]) -> list[int]:
+    def predict(self, inputs: Sequence[Any]) -> list[int]:
         """The predicted class of each sample: the largest output, or output >= 0.5 for a single one."""
         outputs = self.forward(inputs)
         if len(outputs[0]) == 1:
@@ -115,15 +97,19 @@ class Network:
         return [max(range(len(row)), key=row.__getitem__) for row in outputs]
 
     def params(self) -> dict[str, Param]:
-        """Every parameter as ``{"<layer>.<name>": nested list}``, in layer order."""
+        """Every array, trained or not, as ``{"<layer>.<name>": nested list}``, in layer order."""
         return {f"{i}.{name}": value for i, layer in enumerate(self.layers) for name, value in layer.params().items()}
 
     def grads(self) -> dict[str, Param]:
-        """The gradients of the last :meth:`backward`, keyed and shaped like :meth:`params`."""
-        return {f"{i}.{name}": value for i, layer in enumerate(self.layers) for name, value in layer.grads().items()}
+        """The gradients of the last :meth:`backward` (with the penalties' share), keyed and shaped
+        like :meth:`params`, for the trained arrays only."""
+        grads = {f"{i}.{name}": value for i, layer in enumerate(self.layers) for name, value in layer.grads().items()}
+        for name, extra in self.penalty_grads.items():
+            grads[name] = reshape([g + e for g, e in zip(flatten(grads[name]), extra)], shape_of(grads[name]))
+        return grads
 
     def set_params(self, named: Mapping[str, Any]) -> None:
-        """Load parameters keyed like :meth:`params` (nested lists, NumPy arrays, anything iterable)."""
+        """Load every array keyed like :meth:`params` (nested lists, NumPy arrays, anything iterable)."""
         expected = set(self.params())
         if set(named) != expected:
             missing, extra = sorted(expected - set(named)), sorted(set(named) - expected)
@@ -132,20 +118,18 @@ class Network:
             own = {key.split(".", 1)[1]: value for key, value in named.items() if key.split(".", 1)[0] == str(i)}
             layer.set_params(own)
 
-    def dense_layers(self) -> list[Dense]:
-        return [layer for layer in self.layers if isinstance(layer, Dense)]
-
     def describe(self) -> dict[str, Any]:
-        """The architecture as plain data: the layers, the loss and the penalties."""
-        return {
+        """The architecture as plain data: the layers, the loss, the penalties (and the input shape
+        when the layers do not imply it)."""
+        return canonical({
             "layers": [layer.describe() for layer in self.layers],
             "loss": self.loss_function.describe(),
             "l2": self.l2,
             "l1": self.l1,
-        }
+            "input_shape": list(self.input_shape),
+        })
 
 
 def sign(w: float) -> float:
     """sign(w): -1, 0 or 1, the derivative of |w| (taken as 0 at 0)."""
     return float((w > 0.0) - (w < 0.0))
-

@@ -14,56 +14,33 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import Any
 
-from scratchnet.errors import ConfigError, ShapeError
+from scratchnet.core import optimizers
+from scratchnet.core.errors import ConfigError, ShapeError
+from scratchnet.core.interface import Trainable
+from scratchnet.core.schedules import Schedule
+from scratchnet.core.settings import parse_state
 from scratchnet.loops.tensor import Param, flatten, reshape, shape_of
-from scratchnet.optimizers import (
-    betas as check_betas,
-    check_nesterov,
-    flag,
-    fraction,
-    learning_rate,
-    non_negative,
-    parse_state,
-    positive,
-)
-from scratchnet.schedules import Schedule, check_schedule
 
 
-class Trainable(Protocol):
-    """What a step needs from a network: named parameters, their gradients, and a way to write back."""
-
-    def params(self) -> dict[str, Param]: ...
-    def grads(self) -> dict[str, Param]: ...
-    def set_params(self, named: Mapping[str, Any]) -> None: ...
-
-
-class Optimizer:
-    """What every optimizer below shares: the base rate ``lr``, an optional ``schedule``, the number
-    of steps taken, and the per-parameter state."""
+class Optimizer(optimizers.Rule):
+    """The state plumbing every optimizer below shares: per-parameter state as flat lists, moved
+    between optimizers and backends by ``export_state``/``import_state``. Settings, the learning
+    rate and ``describe`` are :class:`scratchnet.core.optimizers.Rule`'s; each subclass writes ``update``."""
 
     def __init__(self, lr: float, schedule: Schedule | None) -> None:
-        self.lr = learning_rate(lr)
-        self.schedule = check_schedule(schedule, self.lr)
-        self.steps = 0  # t: optimizer steps taken so far
+        super().__init__(lr, schedule)
         self.state: dict[str, list[float]] = {}  # "<param>.<slot>" -> the slot's values, flat
         self.shapes: dict[str, tuple[int, ...]] = {}  # "<param>" -> its shape, to export the state
 
-    def slots(self) -> tuple[str, ...]:
-        """The state this optimizer keeps per parameter, under PyTorch's names."""
-        return ()
-
-    def current_lr(self) -> float:
-        """eta_t, the rate of the next step: the schedule's rate at t = steps taken (section 9)."""
-        return self.lr if self.schedule is None else self.schedule.rate(self.lr, self.steps)
-
-    def step(self, network: Trainable) -> None:
-        """Move every parameter of ``network`` one step against the gradients of its last backward pass."""
+    def step(self, network: Trainable[Param]) -> None:
+        """Move every trained parameter of ``network`` one step against the gradients of its last
+        backward pass (arrays without a gradient, such as running statistics, are left alone)."""
         eta = self.current_lr()
-        params = network.params()
-        self.check_state(params)
-        for name, grad in network.grads().items():
+        params, grads = network.params(), network.grads()
+        self.check_state({name: params[name] for name in grads})
+        for name, grad in grads.items():
             self.shapes[name] = shape_of(params[name])
             p, g = flatten(params[name]), flatten(grad)
             self.update(name, p, g, eta)
@@ -80,7 +57,7 @@ class Optimizer:
         return self.state.setdefault(f"{name}.{slot}", [initial] * size)
 
     def check_state(self, params: Mapping[str, Param]) -> None:
-        """State (after a step or an import) must be for exactly this network's parameters and shapes."""
+        """State (after a step or an import) must be for exactly these trained parameters and shapes."""
         named = {key.rsplit(".", 1)[0] for key in self.state}
         if named and named != set(params):
             raise ShapeError(f"optimizer state is for parameters {sorted(named)}, the network has {sorted(params)}")
@@ -104,42 +81,14 @@ class Optimizer:
             try:
                 shape, flat = shape_of(nested), flatten(nested)
             except (TypeError, ValueError, IndexError):
-                raise ConfigError(f"state array {key!r} is not a vector or a matrix of numbers") from None
-            if len(flat) != math.prod(shape) or shapes.setdefault(name, shape) != shape:
-                raise ConfigError(f"state array {key!r} is not a vector or matrix shaped like its parameter")
+                raise ConfigError(f"state array {key!r} is not a vector or a tensor of numbers") from None
+            if not shape or len(flat) != math.prod(shape) or shapes.setdefault(name, shape) != shape:
+                raise ConfigError(f"state array {key!r} is not a tensor shaped like its parameter")
             values[key] = flat
         self.steps, self.state, self.shapes = steps, values, shapes
 
-    def settings(self) -> dict[str, Any]:
-        """The constructor arguments besides ``lr`` and ``schedule``."""
-        return {}
-
-    def describe(self) -> dict[str, Any]:
-        """The optimizer as plain data, for ``scratchnet.optimizers.build_optimizer``."""
-        schedule = None if self.schedule is None else self.schedule.describe()
-        return {"type": type(self).__name__, "lr": self.lr, **self.settings(), "schedule": schedule}
-
-
-class SGD(Optimizer):
-    """Stochastic gradient descent with optional momentum, as ``torch.optim.SGD`` (eq. 8.1-8.4).
-
-    ``SGD(lr=0.01, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False, *, schedule=None)``.
-    PyTorch's momentum form: ``b = mu*b + (1 - dampening)*g`` (``b = g`` on the first step),
-    ``p -= eta*b``, or with Nesterov ``p -= eta*(g + mu*b)``. ``weight_decay`` adds ``wd*p`` to the
-    gradient of every parameter, biases included. State: ``momentum_buffer`` when momentum > 0.
-    """
-
-    def __init__(self, lr: float = 0.01, momentum: float = 0.0, dampening: float = 0.0, weight_decay: float = 0.0,
-                 nesterov: bool = False, *, schedule: Schedule | None = None) -> None:
-        super().__init__(lr, schedule)
-        self.momentum = fraction("momentum", momentum)
-        self.dampening = fraction("dampening", dampening, closed=True)
-        self.weight_decay = non_negative("weight_decay", weight_decay)
-        self.nesterov = flag("nesterov", nesterov)
-        check_nesterov(self.nesterov, self.momentum, self.dampening)
-
-    def slots(self) -> tuple[str, ...]:
-        return ("momentum_buffer",) if self.momentum != 0.0 else ()
+class SGD(optimizers.SGD, Optimizer):
+    """SGD (:class:`scratchnet.core.optimizers.SGD`): the update, element by element (eq. 8.1-8.4)."""
 
     def update(self, name: str, p: list[float], g: list[float], eta: float) -> None:
         mu, wd = self.momentum, self.weight_decay
@@ -154,29 +103,9 @@ class SGD(Optimizer):
                 d_p = d_p + mu * b[i] if self.nesterov else b[i]  # eq. 8.4
             p[i] -= eta * d_p  # eq. 8.1
 
-    def settings(self) -> dict[str, Any]:
-        return {"momentum": self.momentum, "dampening": self.dampening, "weight_decay": self.weight_decay,
-                "nesterov": self.nesterov}
 
-
-class Adagrad(Optimizer):
-    """Adagrad, as ``torch.optim.Adagrad`` (eq. 8.5-8.6).
-
-    ``Adagrad(lr=0.01, lr_decay=0.0, weight_decay=0.0, initial_accumulator_value=0.0, eps=1e-10, *,
-    schedule=None)``. ``sum += g*g``; ``p -= eta_t / (1 + t*lr_decay) * g / (sqrt(sum) + eps)``, with
-    ``g`` including ``wd*p`` (biases too). State: ``sum``, starting at ``initial_accumulator_value``.
-    """
-
-    def __init__(self, lr: float = 0.01, lr_decay: float = 0.0, weight_decay: float = 0.0,
-                 initial_accumulator_value: float = 0.0, eps: float = 1e-10, *, schedule: Schedule | None = None) -> None:
-        super().__init__(lr, schedule)
-        self.lr_decay = non_negative("lr_decay", lr_decay)
-        self.weight_decay = non_negative("weight_decay", weight_decay)
-        self.initial_accumulator_value = non_negative("initial_accumulator_value", initial_accumulator_value)
-        self.eps = positive("eps", eps)
-
-    def slots(self) -> tuple[str, ...]:
-        return ("sum",)
+class Adagrad(optimizers.Adagrad, Optimizer):
+    """Adagrad (:class:`scratchnet.core.optimizers.Adagrad`): the update, element by element (eq. 8.5-8.6)."""
 
     def update(self, name: str, p: list[float], g: list[float], eta: float) -> None:
         clr = eta / (1.0 + self.steps * self.lr_decay)  # eq. 8.6, t = steps taken
@@ -188,33 +117,9 @@ class Adagrad(Optimizer):
             total[i] += d_p * d_p  # eq. 8.5
             p[i] -= clr * d_p / (math.sqrt(total[i]) + self.eps)  # eq. 8.6
 
-    def settings(self) -> dict[str, Any]:
-        return {"lr_decay": self.lr_decay, "weight_decay": self.weight_decay,
-                "initial_accumulator_value": self.initial_accumulator_value, "eps": self.eps}
 
-
-class RMSprop(Optimizer):
-    """RMSprop, as ``torch.optim.RMSprop`` (eq. 8.7-8.10).
-
-    ``RMSprop(lr=0.01, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False, *,
-    schedule=None)``. ``square_avg = alpha*square_avg + (1 - alpha)*g*g``; the denominator is
-    ``sqrt(square_avg) + eps``, or centered ``sqrt(square_avg - grad_avg^2) + eps``; with momentum
-    ``b = mu*b + g/denominator; p -= eta*b``, else ``p -= eta*g/denominator``. ``g`` includes ``wd*p``.
-    State: ``square_avg``, plus ``momentum_buffer`` (momentum > 0) and ``grad_avg`` (centered).
-    """
-
-    def __init__(self, lr: float = 0.01, alpha: float = 0.99, eps: float = 1e-8, weight_decay: float = 0.0,
-                 momentum: float = 0.0, centered: bool = False, *, schedule: Schedule | None = None) -> None:
-        super().__init__(lr, schedule)
-        self.alpha = fraction("alpha", alpha)
-        self.eps = positive("eps", eps)
-        self.weight_decay = non_negative("weight_decay", weight_decay)
-        self.momentum = fraction("momentum", momentum)
-        self.centered = flag("centered", centered)
-
-    def slots(self) -> tuple[str, ...]:
-        return ("square_avg",) + (("momentum_buffer",) if self.momentum > 0.0 else ()) + (
-            ("grad_avg",) if self.centered else ())
+class RMSprop(optimizers.RMSprop, Optimizer):
+    """RMSprop (:class:`scratchnet.core.optimizers.RMSprop`): the update, element by element (eq. 8.7-8.10)."""
 
     def update(self, name: str, p: list[float], g: list[float], eta: float) -> None:
         alpha, mu = self.alpha, self.momentum
@@ -238,32 +143,9 @@ class RMSprop(Optimizer):
             else:
                 p[i] -= eta * d_p / denominator  # eq. 8.10
 
-    def settings(self) -> dict[str, Any]:
-        return {"alpha": self.alpha, "eps": self.eps, "weight_decay": self.weight_decay,
-                "momentum": self.momentum, "centered": self.centered}
 
-
-class Adam(Optimizer):
-    """Adam with bias correction, as ``torch.optim.Adam`` (eq. 8.11-8.13).
-
-    ``Adam(lr=0.001, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, *, schedule=None)``.
-    ``m = beta1*m + (1 - beta1)*g``, ``v = beta2*v + (1 - beta2)*g*g``, and with ``t`` counting this
-    step from 1: ``p -= eta * m_hat / (sqrt(v_hat) + eps)``, ``m_hat = m/(1 - beta1^t)``,
-    ``v_hat = v/(1 - beta2^t)``: eps is added after the square root of the corrected second moment.
-    ``weight_decay`` adds ``wd*p`` to the gradient (biases too). State: ``exp_avg``, ``exp_avg_sq``.
-    """
-
-    decoupled = False  # AdamW decays the parameters instead of the gradient
-
-    def __init__(self, lr: float = 0.001, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.0, *, schedule: Schedule | None = None) -> None:
-        super().__init__(lr, schedule)
-        self.betas = check_betas(betas)
-        self.eps = positive("eps", eps)
-        self.weight_decay = non_negative("weight_decay", weight_decay)
-
-    def slots(self) -> tuple[str, ...]:
-        return ("exp_avg", "exp_avg_sq")
+class Adam(optimizers.Adam, Optimizer):
+    """Adam (:class:`scratchnet.core.optimizers.Adam`): the update, element by element (eq. 8.11-8.14)."""
 
     def update(self, name: str, p: list[float], g: list[float], eta: float) -> None:
         beta1, beta2 = self.betas
@@ -285,21 +167,7 @@ class Adam(Optimizer):
             denominator = math.sqrt(v[i]) / bias_correction2_sqrt + self.eps
             p[i] -= step_size * (m[i] / denominator)  # eq. 8.13, grouped as PyTorch's addcdiv
 
-    def settings(self) -> dict[str, Any]:
-        return {"betas": list(self.betas), "eps": self.eps, "weight_decay": self.weight_decay}
 
-
-class AdamW(Adam):
-    """Adam with decoupled weight decay, as ``torch.optim.AdamW`` (eq. 8.14, then 8.11-8.13).
-
-    ``AdamW(lr=0.001, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01, *, schedule=None)``.
-    First ``p *= 1 - eta*weight_decay`` (every parameter, biases too), then the Adam step on the
-    undecayed gradient. State: ``exp_avg``, ``exp_avg_sq``.
-    """
-
-    decoupled = True
-
-    def __init__(self, lr: float = 0.001, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.01, *, schedule: Schedule | None = None) -> None:
-        super().__init__(lr, betas, eps, weight_decay, schedule=schedule)
-
+class AdamW(optimizers.AdamW, Adam):
+    """AdamW: :class:`scratchnet.core.optimizers.AdamW`'s settings with :class:`Adam`'s update
+    (eq. 8.14, 8.11-8.13; ``decoupled`` is set)."""

@@ -1,33 +1,92 @@
-"""The plain-Python data types of the loops backend and the checks every layer shares.
+"""The plain-Python data types of the loops backend and the shape helpers every part of it shares.
 
-A batch is a list of samples and a sample is a list of floats: ``batch[n][i]`` is feature ``i`` of
-sample ``n``. A parameter is a list of floats (a bias) or a list of rows (a weight matrix, one row per
-neuron). Nothing here needs NumPy.
+A tensor is a float or a nested list of floats of any depth, in C order: a batch of flat samples is
+``batch[n][i]`` (feature ``i`` of sample ``n``), a batch of images ``batch[n][c][h][w]``. A parameter
+is a tensor too: a bias ``(out,)``, a Dense weight ``(out, in)`` (one row per neuron). Nothing here
+needs NumPy.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
-from typing import TypeAlias, Union
+from typing import Any, TypeAlias
 
-from scratchnet.errors import LabelError, ShapeError
+from scratchnet.core.errors import LabelError, ShapeError
 
 Vector: TypeAlias = list[float]
-Batch: TypeAlias = list[list[float]]
 Matrix: TypeAlias = list[list[float]]
-Param: TypeAlias = Union[list[float], list[list[float]]]
+Batch: TypeAlias = list[Any]
+"""A list of samples, each a float list or a nested list (an image's channels of rows)."""
+Param: TypeAlias = list[Any]
+"""A parameter: a nested list of floats of the parameter's shape."""
+Shape: TypeAlias = tuple[int, ...]
 
 
-def as_batch(inputs: Sequence[Sequence[float]], width: int | None, where: str) -> Batch:
-    """Copy ``inputs`` into a batch of Python floats, checking it is non-empty and rectangular."""
+def shape_of(tensor: Any) -> Shape:
+    """The shape of a nested list, read along its first elements: ``(rows, columns)`` of a matrix,
+    ``(length,)`` of a vector, ``()`` of a float. :func:`as_tensor` checks that every element agrees."""
+    dims: list[int] = []
+    while isinstance(tensor, (list, tuple)):
+        dims.append(len(tensor))
+        if not tensor:
+            break
+        tensor = tensor[0]
+    return tuple(dims)
+
+
+def flatten(tensor: Any) -> list[float]:
+    """The elements of a nested list in row-major (C) order, as one list of floats."""
+    if not isinstance(tensor, (list, tuple)):
+        return [float(tensor)]
+    if not tensor or not isinstance(tensor[0], (list, tuple)):
+        return list(map(float, tensor))
+    flat: list[float] = []
+    for item in tensor:
+        flat.extend(flatten(item))
+    return flat
+
+
+def reshape(flat: Sequence[float], shape: Shape) -> Any:
+    """The inverse of :func:`flatten`: the nested list of ``shape`` holding ``flat`` in C order."""
+    if len(shape) <= 1:
+        return list(map(float, flat))
+    step = math.prod(shape[1:])
+    return [reshape(flat[k * step:(k + 1) * step], shape[1:]) for k in range(shape[0])]
+
+
+def as_tensor(value: Any, shape: Shape, where: str) -> Any:
+    """A copy of ``value`` (nested lists, tuples, anything with ``tolist``) as nested lists of floats,
+    checking that it has exactly ``shape``."""
+    if hasattr(value, "tolist"):
+        value = value.tolist()
+    if not shape:
+        if isinstance(value, (list, tuple)):
+            raise ShapeError(f"{where}: expected a number, got a list")
+        return float(value)
+    if not isinstance(value, (list, tuple)) or len(value) != shape[0]:
+        length = len(value) if isinstance(value, (list, tuple)) else "no"
+        raise ShapeError(f"{where}: expected {shape[0]} values along an axis of shape {shape}, got {length}")
+    if len(shape) == 1:
+        return [float(x) for x in value]
+    return [as_tensor(item, shape[1:], where) for item in value]
+
+
+def as_batch(inputs: Sequence[Any], sample_shape: Shape | None, where: str) -> Batch:
+    """Copy ``inputs`` into a batch of Python floats, checking it is non-empty and that every sample
+    has ``sample_shape`` (the first sample's shape when None)."""
+    if hasattr(inputs, "tolist"):
+        inputs = inputs.tolist()
     if len(inputs) == 0:
         raise ShapeError(f"{where}: the batch is empty; give at least one sample")
-    batch = [[float(value) for value in sample] for sample in inputs]
-    expected = len(batch[0]) if width is None else width
-    for n, sample in enumerate(batch):
-        if len(sample) != expected:
-            raise ShapeError(f"{where}: sample {n} has {len(sample)} features, expected {expected}")
-    return batch
+    expected = shape_of(inputs[0]) if sample_shape is None else sample_shape
+    if len(expected) == 1:  # flat samples, the common case: one comprehension
+        batch = [[float(value) for value in sample] for sample in inputs]
+        for n, sample in enumerate(batch):
+            if len(sample) != expected[0]:
+                raise ShapeError(f"{where}: sample {n} has {len(sample)} features, expected {expected[0]}")
+        return batch
+    return [as_tensor(sample, expected, f"{where}: sample {n}") for n, sample in enumerate(inputs)]
 
 
 def check_labels(labels: Sequence[int], batch_size: int, classes: int, where: str) -> list[int]:
@@ -45,27 +104,10 @@ def check_labels(labels: Sequence[int], batch_size: int, classes: int, where: st
     return checked
 
 
-def shape_of(param: Param) -> tuple[int, ...]:
-    """(rows, columns) of a weight matrix, (length,) of a bias vector."""
-    if param and isinstance(param[0], list):
-        return (len(param), len(param[0]))
-    return (len(param),)
-
-
-def flatten(param: Param) -> list[float]:
-    """The elements of a parameter in row-major (C) order, as one list."""
-    flat: list[float] = []
-    for item in param:
-        if isinstance(item, list):
-            flat.extend(map(float, item))
-        else:
-            flat.append(float(item))
-    return flat
-
-
-def reshape(flat: Sequence[float], shape: tuple[int, ...]) -> Param:
-    """The inverse of :func:`flatten`: a bias vector or a matrix of ``shape``."""
-    if len(shape) == 1:
-        return list(map(float, flat))
-    rows, columns = shape
-    return [list(map(float, flat[r * columns:(r + 1) * columns])) for r in range(rows)]
+def elementwise(function: Any, *tensors: Any) -> Any:
+    """``function`` applied to the matching elements of nested lists of one shape, e.g.
+    ``elementwise(lambda g, m: g * m, grads, mask)``: the result has that shape too."""
+    first = tensors[0]
+    if first and isinstance(first[0], list):
+        return [elementwise(function, *items) for items in zip(*tensors)]
+    return [function(*values) for values in zip(*tensors)]

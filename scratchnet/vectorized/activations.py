@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from scratchnet.errors import ConfigError, ShapeError
+from scratchnet.core.errors import ConfigError, ShapeError
 from scratchnet.vectorized.tensor import Array
 
 
@@ -47,7 +47,8 @@ class Elementwise(Activation):
         self.outputs = self.f(inputs)
         return self.outputs
 
-    def backward(self, grad_outputs: Array) -> Array:
+    def backward(self, grad_outputs: Array, need_input_grad: bool = True) -> Array:
+        """dL/dz = dL/da * f'(z) (``need_input_grad`` is ignored: dL/dz is all this layer computes)."""
         return grad_outputs * self.derivative(self.inputs, self.outputs)
 
 
@@ -65,11 +66,9 @@ class ReLU(Elementwise):
             self.zeros = np.zeros_like(z)
         return np.maximum(z, self.zeros)
 
-    def derivative(self, z: Array, a: Array) -> Array:
-        return (z > 0.0).astype(z.dtype)
-
-    def backward(self, grad_outputs: Array) -> Array:
-        """dL/dz = dL/da * [z > 0] (eq. 4.1): a product with the boolean mask, one pass."""
+    def backward(self, grad_outputs: Array, need_input_grad: bool = True) -> Array:
+        """dL/dz = dL/da * [z > 0] (eq. 4.1): a product with the boolean mask, one pass, in place of
+        ``derivative`` (which ReLU does not need)."""
         grad: Array = np.multiply(grad_outputs, self.inputs > 0.0)
         return grad
 
@@ -139,8 +138,9 @@ class Softmax(Activation):
         self.outputs, self.log_sum_exp = softmax_and_log_sum_exp(inputs)
         return self.outputs
 
-    def backward(self, grad_outputs: Array) -> Array:
-        """dL/dz_k = p_k (g_k - sum_j g_j p_j), the softmax Jacobian applied to g = dL/dp (eq. 4.7)."""
+    def backward(self, grad_outputs: Array, need_input_grad: bool = True) -> Array:
+        """dL/dz_k = p_k (g_k - sum_j g_j p_j), the softmax Jacobian applied to g = dL/dp (eq. 4.7);
+        ``need_input_grad`` is ignored, as in every parameter-free layer."""
         p = self.outputs
         weighted = np.sum(grad_outputs * p, axis=1, keepdims=True)
         grad_inputs: Array = p * (grad_outputs - weighted)
@@ -159,11 +159,6 @@ def row_sums(a: Array) -> Array:
     output this is several times faster than np.sum(a, axis=1), which is slow along a short axis."""
     sums: Array = a @ np.ones(a.shape[1], a.dtype)
     return sums
-
-
-def softmax(z: Array) -> Array:
-    """Softmax of each row of logits (eq. 4.6)."""
-    return softmax_and_log_sum_exp(z)[0]
 
 
 def softmax_and_log_sum_exp(z: Array) -> tuple[Array, Array]:

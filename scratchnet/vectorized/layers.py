@@ -7,9 +7,10 @@ from typing import Any
 
 import numpy as np
 
-from scratchnet.errors import ConfigError, ShapeError
+from scratchnet.core.errors import ConfigError, ShapeError
+from scratchnet.core.init import check_initializer
 from scratchnet.vectorized import rng
-from scratchnet.vectorized.init import check_initializer, initial_bias, initial_weights
+from scratchnet.vectorized.init import initial_bias, initial_weight
 from scratchnet.vectorized.tensor import Array, as_batch, check_dtype
 
 
@@ -29,7 +30,7 @@ class Dense:
         self.out_features = out_features
         self.init = check_initializer(init)
         self.dtype = check_dtype(dtype)
-        self.weight = initial_weights(init, in_features, out_features, seed, self.dtype)
+        self.weight = initial_weight(init, (out_features, in_features), seed, self.dtype)
         self.bias = initial_bias(init, out_features, seed, self.dtype)
         self.grad_weight = np.zeros_like(self.weight)
         self.grad_bias = np.zeros_like(self.bias)
@@ -37,7 +38,7 @@ class Dense:
 
     def forward(self, inputs: Array, training: bool = False) -> Array:
         """z = x W^T + b: every neuron on every sample (eq. 3.1)."""
-        self.inputs = as_batch(inputs, self.in_features, self.dtype, "Dense.forward")
+        self.inputs = as_batch(inputs, (self.in_features,), self.dtype, "Dense.forward")
         z = self.inputs @ self.weight.T
         z += self.bias
         return z
@@ -107,8 +108,8 @@ class Dropout:
         self.mask = np.where(draws >= self.rate, 1.0 / (1.0 - self.rate), 0.0).astype(inputs.dtype)
         return inputs * self.mask
 
-    def backward(self, grad_outputs: Array) -> Array:
-        """dL/dx = dL/da * mask."""
+    def backward(self, grad_outputs: Array, need_input_grad: bool = True) -> Array:
+        """dL/dx = dL/da * mask (``need_input_grad`` is ignored: this is all the layer computes)."""
         return grad_outputs if self.mask is None else grad_outputs * self.mask
 
     def params(self) -> dict[str, Array]:

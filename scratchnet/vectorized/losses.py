@@ -22,10 +22,10 @@ def targets(labels: Labels, classes: int, dtype: np.dtype[Any]) -> Array:
 class CrossEntropy:
     """L = (1/B) sum_n (log sum_k e^z[n][k] - z[n][y_n]), the mean of -log p[n][y_n] (eq. 5.2)."""
 
-    fused_activation = "Softmax"
-
-    def value(self, logits: Array, labels: Labels, log_sums: Array | None = None) -> float:
-        """``log_sums``: log sum_k e^z[n][k] of each row, when the Softmax of the forward pass kept it."""
+    def value(self, logits: Array, labels: Labels, output_layer: Any = None) -> float:
+        """``output_layer``: the network's final Softmax, whose forward pass kept log sum_k e^z[n][k]
+        of each row (eq. 5.2); without it they are computed here."""
+        log_sums = None if output_layer is None else output_layer.log_sum_exp
         if log_sums is None:
             log_sums = log_sum_exp(logits)
         picked = logits[np.arange(logits.shape[0]), labels]
@@ -46,9 +46,8 @@ class CrossEntropy:
 class MeanSquaredError:
     """L = (1/(B K)) sum_n sum_k (a[n][k] - t[n][k])^2, the mean over every output (eq. 5.4)."""
 
-    fused_activation = None
-
-    def value(self, outputs: Array, labels: Labels) -> float:
+    def value(self, outputs: Array, labels: Labels, output_layer: Any = None) -> float:
+        """``output_layer`` is not needed: the interface is the same for every loss."""
         return float(np.mean((outputs - targets(labels, outputs.shape[1], outputs.dtype)) ** 2))
 
     def gradient(self, inputs: Array, outputs: Array, labels: Labels) -> Array:
@@ -63,9 +62,8 @@ class BinaryCrossEntropy:
     """L = (1/(B K)) sum (max(z, 0) - z t + log(1 + e^-|z|)), the mean binary cross-entropy of
     a = sigmoid(z), computed from the logits (eq. 5.5)."""
 
-    fused_activation = "Sigmoid"
-
-    def value(self, logits: Array, labels: Labels) -> float:
+    def value(self, logits: Array, labels: Labels, output_layer: Any = None) -> float:
+        """``output_layer`` is not needed: the interface is the same for every loss."""
         t = targets(labels, logits.shape[1], logits.dtype)
         return float(np.mean(np.maximum(logits, 0.0) - logits * t + np.log1p(np.exp(-np.abs(logits)))))
 

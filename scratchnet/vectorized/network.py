@@ -3,71 +3,63 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from scratchnet.architecture import check_architecture
-from scratchnet.errors import ConfigError, ScratchnetError, ShapeError
-from scratchnet.vectorized.activations import Softmax
-from scratchnet.vectorized.layers import Dense
-from scratchnet.vectorized.losses import CrossEntropy
+from scratchnet.core.architecture import canonical, plan
+from scratchnet.core.errors import ConfigError, ScratchnetError, ShapeError
+from scratchnet.core.interface import Layer, Loss
+from scratchnet.core.registry import output_for_loss
 from scratchnet.vectorized.tensor import Array, Labels, as_batch, check_labels
-
-
-class Layer(Protocol):
-    def forward(self, inputs: Array, training: bool = False) -> Array: ...
-    def backward(self, grad_outputs: Array) -> Array: ...
-    def params(self) -> dict[str, Array]: ...
-    def grads(self) -> dict[str, Array]: ...
-    def set_params(self, named: Mapping[str, Any]) -> None: ...
-    def describe(self) -> dict[str, Any]: ...
-
-
-class Loss(Protocol):
-    fused_activation: str | None
-
-    def value(self, inputs: Array, labels: Labels) -> float: ...
-    def gradient(self, inputs: Array, outputs: Array, labels: Labels) -> Array: ...
-    def describe(self) -> dict[str, Any]: ...
 
 
 class Network:
     """``layers`` applied in order, trained on ``loss``, with optional L2 and L1 penalties on the
-    Dense weights (biases are not penalised; eq. 7.1, 7.2).
+    arrays the layer registry marks penalized: the weights, not the biases (eq. 7.1, 7.2).
 
     Use: ``out = net.forward(x)``, ``net.loss(out, y)``, ``net.backward()``, then an optimizer step.
     Parameters are named ``"<layer index>.<name>"``, e.g. ``"0.weight"``, ``"0.bias"``, ``"2.weight"``.
-    In this backend :meth:`params` and :meth:`grads` return the live arrays.
+    ``input_shape`` (one sample's shape) is needed only when the layers do not imply it. In this
+    backend :meth:`params` and :meth:`grads` return the live arrays.
     """
 
-    def __init__(self, layers: Sequence[Layer], loss: Loss, *, l2: float = 0.0, l1: float = 0.0) -> None:
-        check_architecture(layers, loss, l2, l1)
-        dtypes = {layer.dtype for layer in layers if isinstance(layer, Dense)}
+    def __init__(self, layers: Sequence[Layer[Array, Array]], loss: Loss[Array], *, l2: float = 0.0,
+                 l1: float = 0.0, input_shape: Sequence[int] | None = None) -> None:
+        description = {"layers": [layer.describe() for layer in layers], "loss": loss.describe(), "l2": l2, "l1": l1}
+        if input_shape is not None:
+            description["input_shape"] = list(input_shape)
+        checked = plan(description)  # ConfigError when the layers do not fit together or the loss
+        dtypes = {value.dtype for layer in layers for value in layer.params().values()}
         if len(dtypes) > 1:
-            raise ConfigError(f"every Dense layer needs the same dtype, got {sorted(str(d) for d in dtypes)}")
+            raise ConfigError(f"every layer needs the same dtype, got {sorted(str(d) for d in dtypes)}")
         self.dtype: np.dtype[Any] = dtypes.pop() if dtypes else np.dtype(np.float64)
         self.layers = list(layers)
         self.loss_function = loss
         self.l2 = l2
         self.l1 = l1
-        # Every Dense weight and bias lives in one flat array and every gradient in another; the layers
-        # keep views of their parts, in params() order. An elementwise optimizer then updates all of
-        # them with one NumPy call per operation instead of one per parameter array.
-        self.parameters, self.gradients = share_storage(self.dense_layers(), self.dtype)
+        self.input_shape = checked.input_shape
+        self.fused = output_for_loss(loss.describe()["type"]) is not None  # the loss reads the logits
+        self.penalized = [array.name for array in checked.arrays if array.penalized]
+        self.first_layer_trained = any(array.trained and array.name.startswith("0.") for array in checked.arrays)
+        # Every trained array lives in one flat array and every gradient in another; the layers keep
+        # views of their parts, in grads() order. An elementwise optimizer then updates all of them
+        # with one NumPy call per operation instead of one per array.
+        trained = [array.name for array in checked.arrays if array.trained]
+        self.parameters, self.gradients = share_storage(self.layers, trained, self.dtype)
         self.outputs: Array = np.zeros((0, 0), self.dtype)
         self.loss_inputs: Array = self.outputs
         self.labels: Labels | None = None
 
     def forward(self, inputs: Any, training: bool = False) -> Array:
         """The output of the last layer for each sample (probabilities when it is a Softmax)."""
-        activations = as_batch(inputs, None, self.dtype, "Network.forward")
+        activations = as_batch(inputs, self.input_shape, self.dtype, "Network.forward")
         for layer in self.layers:
             if layer is self.layers[-1]:
                 self.loss_inputs = activations  # the logits, when the loss is fused with this layer
             activations = layer.forward(activations, training)
-        if self.loss_function.fused_activation is None:
+        if not self.fused:
             self.loss_inputs = activations
         self.outputs = activations
         return activations
@@ -81,36 +73,32 @@ class Network:
         if outputs is not self.outputs:
             raise ScratchnetError("Network.loss needs the outputs returned by the latest forward() call")
         self.labels = check_labels(labels, outputs.shape[0], outputs.shape[1], "Network.loss")
-        last = self.layers[-1]
-        if isinstance(self.loss_function, CrossEntropy) and isinstance(last, Softmax):
-            # the Softmax computed log sum_k e^z[n][k] of each row already; the loss reuses it (eq. 5.2)
-            value = self.loss_function.value(self.loss_inputs, self.labels, last.log_sum_exp)
-        else:
-            value = self.loss_function.value(self.loss_inputs, self.labels)
+        value = self.loss_function.value(self.loss_inputs, self.labels, self.layers[-1])
         return value + self.penalty()
 
     def penalty(self) -> float:
-        """l2/2 * sum w^2 + l1 * sum |w| over every Dense weight (eq. 7.1, 7.2)."""
+        """l2/2 * sum w^2 + l1 * sum |w| over every penalized array (eq. 7.1, 7.2)."""
         if self.l2 == 0.0 and self.l1 == 0.0:
             return 0.0
-        return float(sum(0.5 * self.l2 * np.sum(d.weight * d.weight) + self.l1 * np.sum(np.abs(d.weight))
-                         for d in self.dense_layers()))
+        params = self.params()
+        return float(sum(0.5 * self.l2 * np.sum(params[name] * params[name]) + self.l1 * np.sum(np.abs(params[name]))
+                         for name in self.penalized))
 
     def backward(self) -> None:
         """Backpropagate the loss of the latest :meth:`loss` call through every layer (eq. 6.1-6.2)."""
         if self.labels is None:
             raise ScratchnetError("Network.backward needs a loss() call first")
         grad = self.loss_function.gradient(self.loss_inputs, self.outputs, self.labels)
-        layers = self.layers[:-1] if self.loss_function.fused_activation else self.layers
+        layers = self.layers[:-1] if self.fused else self.layers
         for index in reversed(range(len(layers))):
-            layer = layers[index]
-            if index == 0 and isinstance(layer, Dense):
-                layer.backward(grad, need_input_grad=False)  # dL/dx of the data itself is never used
-            else:
-                grad = layer.backward(grad)
+            if index > 0:
+                grad = layers[index].backward(grad)
+            elif self.first_layer_trained:  # dL/dx of the data itself is never used
+                layers[index].backward(grad, need_input_grad=False)
         if self.l2 != 0.0 or self.l1 != 0.0:
-            for dense in self.dense_layers():  # d/dw of the penalties: l2 w + l1 sign(w) (eq. 7.1, 7.2)
-                dense.grad_weight += self.l2 * dense.weight + self.l1 * np.sign(dense.weight)
+            params, grads = self.params(), self.grads()
+            for name in self.penalized:  # d/dw of the penalties: l2 w + l1 sign(w) (eq. 7.1, 7.2)
+                grads[name] += self.l2 * params[name] + self.l1 * np.sign(params[name])
 
     def predict(self, inputs: Any) -> npt.NDArray[np.intp]:
         """The predicted class of each sample: the largest output, or output >= 0.5 for a single one."""
@@ -121,15 +109,16 @@ class Network:
         return classes
 
     def params(self) -> dict[str, Array]:
-        """Every parameter as ``{"<layer>.<name>": array}``, in layer order (live arrays)."""
+        """Every array, trained or not, as ``{"<layer>.<name>": array}``, in layer order (live arrays)."""
         return {f"{i}.{name}": value for i, layer in enumerate(self.layers) for name, value in layer.params().items()}
 
     def grads(self) -> dict[str, Array]:
-        """The gradients of the last :meth:`backward`, keyed and shaped like :meth:`params` (live arrays)."""
+        """The gradients of the last :meth:`backward`, keyed and shaped like :meth:`params`, for the
+        trained arrays only (live arrays)."""
         return {f"{i}.{name}": value for i, layer in enumerate(self.layers) for name, value in layer.grads().items()}
 
     def flat_params(self) -> Array:
-        """Every parameter in one live 1-D array, in :meth:`params` order (those arrays are views of it)."""
+        """Every trained array in one live 1-D array, in :meth:`grads` order (those arrays are views of it)."""
         return self.parameters
 
     def flat_grads(self) -> Array:
@@ -146,35 +135,34 @@ class Network:
             own = {key.split(".", 1)[1]: value for key, value in named.items() if key.split(".", 1)[0] == str(i)}
             layer.set_params(own)
 
-    def dense_layers(self) -> list[Dense]:
-        return [layer for layer in self.layers if isinstance(layer, Dense)]
-
     def describe(self) -> dict[str, Any]:
-        """The architecture as plain data: the layers, the loss and the penalties."""
-        return {
+        """The architecture as plain data: the layers, the loss, the penalties (and the input shape
+        when the layers do not imply it)."""
+        return canonical({
             "layers": [layer.describe() for layer in self.layers],
             "loss": self.loss_function.describe(),
             "l2": self.l2,
             "l1": self.l1,
-        }
+            "input_shape": list(self.input_shape),
+        })
 
 
-def share_storage(layers: Sequence[Dense], dtype: np.dtype[Any]) -> tuple[Array, Array]:
-    """Move the weight and bias of each layer into one new flat array and their gradients into another,
-    leaving each layer with views of its parts; returns the two flat arrays."""
-    total = sum(dense.weight.size + dense.bias.size for dense in layers)
+def share_storage(layers: Sequence[Layer[Array, Array]], names: Sequence[str], dtype: np.dtype[Any]) -> tuple[Array, Array]:
+    """Move the arrays ``names`` (``"<layer index>.<name>"``) into one new flat array and their
+    gradients into another, leaving each layer with views of its parts; returns the two flat arrays.
+
+    A layer keeps array ``name`` in its attribute ``name`` and the gradient in ``grad_<name>``
+    (the convention of :class:`scratchnet.core.interface.Layer`), which is how they are found here.
+    """
+    located = [(layers[int(index)], name) for index, name in (key.split(".", 1) for key in names)]
+    total = sum(getattr(layer, name).size for layer, name in located)
     parameters, gradients = np.empty(total, dtype), np.zeros(total, dtype)
     offset = 0
-
-    def move(value: Array) -> tuple[Array, Array]:
-        """The parts of the two flat arrays at ``offset`` shaped like ``value``, the first holding its values."""
-        nonlocal offset
+    for layer, name in located:
+        value = getattr(layer, name)
         part = slice(offset, offset + value.size)
         offset += value.size
         parameters[part] = value.ravel()
-        return parameters[part].reshape(value.shape), gradients[part].reshape(value.shape)
-
-    for dense in layers:
-        dense.weight, dense.grad_weight = move(dense.weight)
-        dense.bias, dense.grad_bias = move(dense.bias)
+        setattr(layer, name, parameters[part].reshape(value.shape))
+        setattr(layer, f"grad_{name}", gradients[part].reshape(value.shape))
     return parameters, gradients

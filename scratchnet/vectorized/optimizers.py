@@ -20,30 +20,16 @@ from typing import Any, Protocol, cast
 
 import numpy as np
 
-from scratchnet.errors import ConfigError, ShapeError
-from scratchnet.optimizers import (
-    betas as check_betas,
-    check_nesterov,
-    flag,
-    fraction,
-    learning_rate,
-    non_negative,
-    parse_state,
-    positive,
-)
-from scratchnet.schedules import Schedule, check_schedule
+from scratchnet.core import optimizers
+from scratchnet.core.errors import ConfigError, ShapeError
+from scratchnet.core.interface import Trainable
+from scratchnet.core.schedules import Schedule
+from scratchnet.core.settings import parse_state
 from scratchnet.vectorized.parallel import chunks, run_all
 from scratchnet.vectorized.tensor import Array
 
 
-class Trainable(Protocol):
-    """What a step needs from a network: the live parameter arrays and their gradients."""
-
-    def params(self) -> dict[str, Array]: ...
-    def grads(self) -> dict[str, Array]: ...
-
-
-class FlatTrainable(Trainable, Protocol):
+class FlatTrainable(Trainable[Array], Protocol):
     """A network whose parameters are views of one flat array and whose gradients are views of
     another, in ``params()`` order (scratchnet's vectorized Network): a step then updates every
     parameter with one NumPy call per operation."""
@@ -55,14 +41,14 @@ class FlatTrainable(Trainable, Protocol):
 ALL = "*"  # a flat step's part k of the flat arrays is named "*k"; its state is "*k.<slot>"
 
 
-class Optimizer:
-    """What every optimizer below shares: the base rate ``lr``, an optional ``schedule``, the number
-    of steps taken, and the per-parameter state."""
+class Optimizer(optimizers.Rule):
+    """The state plumbing every optimizer below shares: per-parameter state as arrays (kept flat
+    after a flat step), moved between optimizers and backends by ``export_state``/``import_state``.
+    Settings, the learning rate and ``describe`` are :class:`scratchnet.core.optimizers.Rule`'s;
+    each subclass writes ``update``."""
 
     def __init__(self, lr: float, schedule: Schedule | None) -> None:
-        self.lr = learning_rate(lr)
-        self.schedule = check_schedule(schedule, self.lr)
-        self.steps = 0  # t: optimizer steps taken so far
+        super().__init__(lr, schedule)
         self.state: dict[str, Array] = {}  # "<param>.<slot>" -> an array shaped like the parameter
         self.scratch: dict[str, Array] = {}  # a work array per parameter, so that no step allocates
         # After a flat step the state is kept flat instead, one array per part of the flat arrays
@@ -71,15 +57,7 @@ class Optimizer:
         self.layout: list[tuple[str, tuple[int, ...]]] = []
         self.parts: list[slice] = []
 
-    def slots(self) -> tuple[str, ...]:
-        """The state this optimizer keeps per parameter, under PyTorch's names."""
-        return ()
-
-    def current_lr(self) -> float:
-        """eta_t, the rate of the next step: the schedule's rate at t = steps taken (section 9)."""
-        return self.lr if self.schedule is None else self.schedule.rate(self.lr, self.steps)
-
-    def step(self, network: Trainable) -> None:
+    def step(self, network: Trainable[Array]) -> None:
         """Move every parameter of ``network`` one step against the gradients of its last backward pass.
 
         The update is elementwise, so when the parameters are views of one flat array (and the
@@ -88,7 +66,9 @@ class Optimizer:
         split into parts that threads update at the same time (``scratchnet.vectorized.parallel``).
         """
         eta = self.current_lr()
-        params, grads = network.params(), network.grads()
+        grads = network.grads()
+        every = network.params()
+        params = {name: every[name] for name in grads}  # the trained arrays: those with a gradient
         flat = flat_arrays(network, params, grads)
         if flat is None:
             self.unflatten_state()
@@ -183,23 +163,13 @@ class Optimizer:
             try:
                 value = np.array(tensor, dtype=np.float64)
             except (TypeError, ValueError):
-                raise ConfigError(f"state array {key!r} is not a vector or a matrix of numbers") from None
-            if value.ndim not in (1, 2) or shapes.setdefault(name, value.shape) != value.shape:
-                raise ConfigError(f"state array {key!r} is not a vector or matrix shaped like its parameter")
+                raise ConfigError(f"state array {key!r} is not a vector or a tensor of numbers") from None
+            if value.ndim == 0 or shapes.setdefault(name, value.shape) != value.shape:
+                raise ConfigError(f"state array {key!r} is not a tensor shaped like its parameter")
             values[key] = value
         self.steps, self.state, self.layout, self.parts = steps, values, [], []
 
-    def settings(self) -> dict[str, Any]:
-        """The constructor arguments besides ``lr`` and ``schedule``."""
-        return {}
-
-    def describe(self) -> dict[str, Any]:
-        """The optimizer as plain data, for ``scratchnet.optimizers.build_optimizer``."""
-        schedule = None if self.schedule is None else self.schedule.describe()
-        return {"type": type(self).__name__, "lr": self.lr, **self.settings(), "schedule": schedule}
-
-
-def flat_arrays(network: Trainable, params: Mapping[str, Array], grads: Mapping[str, Array]) -> tuple[Array, Array] | None:
+def flat_arrays(network: Trainable[Array], params: Mapping[str, Array], grads: Mapping[str, Array]) -> tuple[Array, Array] | None:
     """The network's flat parameter and gradient arrays, if every named array is still a view of them."""
     if not hasattr(network, "flat_params"):  # (an isinstance check of a Protocol costs ~30 us)
         return None
@@ -212,26 +182,8 @@ def flat_arrays(network: Trainable, params: Mapping[str, Array], grads: Mapping[
     return None  # e.g. a copied network whose layers no longer share the flat arrays
 
 
-class SGD(Optimizer):
-    """Stochastic gradient descent with optional momentum, as ``torch.optim.SGD`` (eq. 8.1-8.4).
-
-    ``SGD(lr=0.01, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False, *, schedule=None)``.
-    PyTorch's momentum form: ``b = mu*b + (1 - dampening)*g`` (``b = g`` on the first step),
-    ``p -= eta*b``, or with Nesterov ``p -= eta*(g + mu*b)``. ``weight_decay`` adds ``wd*p`` to the
-    gradient of every parameter, biases included. State: ``momentum_buffer`` when momentum > 0.
-    """
-
-    def __init__(self, lr: float = 0.01, momentum: float = 0.0, dampening: float = 0.0, weight_decay: float = 0.0,
-                 nesterov: bool = False, *, schedule: Schedule | None = None) -> None:
-        super().__init__(lr, schedule)
-        self.momentum = fraction("momentum", momentum)
-        self.dampening = fraction("dampening", dampening, closed=True)
-        self.weight_decay = non_negative("weight_decay", weight_decay)
-        self.nesterov = flag("nesterov", nesterov)
-        check_nesterov(self.nesterov, self.momentum, self.dampening)
-
-    def slots(self) -> tuple[str, ...]:
-        return ("momentum_buffer",) if self.momentum != 0.0 else ()
+class SGD(optimizers.SGD, Optimizer):
+    """SGD (:class:`scratchnet.core.optimizers.SGD`): the update, on whole arrays, in place (eq. 8.1-8.4)."""
 
     def update(self, name: str, p: Array, g: Array, eta: float) -> None:
         mu = self.momentum
@@ -248,29 +200,9 @@ class SGD(Optimizer):
             d_p = d_p + mu * self.state[key] if self.nesterov else self.state[key]  # eq. 8.4
         p -= np.multiply(d_p, eta, out=work)  # eq. 8.1, in place
 
-    def settings(self) -> dict[str, Any]:
-        return {"momentum": self.momentum, "dampening": self.dampening, "weight_decay": self.weight_decay,
-                "nesterov": self.nesterov}
 
-
-class Adagrad(Optimizer):
-    """Adagrad, as ``torch.optim.Adagrad`` (eq. 8.5-8.6).
-
-    ``Adagrad(lr=0.01, lr_decay=0.0, weight_decay=0.0, initial_accumulator_value=0.0, eps=1e-10, *,
-    schedule=None)``. ``sum += g*g``; ``p -= eta_t / (1 + t*lr_decay) * g / (sqrt(sum) + eps)``, with
-    ``g`` including ``wd*p`` (biases too). State: ``sum``, starting at ``initial_accumulator_value``.
-    """
-
-    def __init__(self, lr: float = 0.01, lr_decay: float = 0.0, weight_decay: float = 0.0,
-                 initial_accumulator_value: float = 0.0, eps: float = 1e-10, *, schedule: Schedule | None = None) -> None:
-        super().__init__(lr, schedule)
-        self.lr_decay = non_negative("lr_decay", lr_decay)
-        self.weight_decay = non_negative("weight_decay", weight_decay)
-        self.initial_accumulator_value = non_negative("initial_accumulator_value", initial_accumulator_value)
-        self.eps = positive("eps", eps)
-
-    def slots(self) -> tuple[str, ...]:
-        return ("sum",)
+class Adagrad(optimizers.Adagrad, Optimizer):
+    """Adagrad (:class:`scratchnet.core.optimizers.Adagrad`): the update, on whole arrays, in place (eq. 8.5-8.6)."""
 
     def update(self, name: str, p: Array, g: Array, eta: float) -> None:
         clr = eta / (1.0 + self.steps * self.lr_decay)  # eq. 8.6, t = steps taken
@@ -279,33 +211,9 @@ class Adagrad(Optimizer):
         total += d_p * d_p  # eq. 8.5
         p -= clr * d_p / (np.sqrt(total) + self.eps)  # eq. 8.6
 
-    def settings(self) -> dict[str, Any]:
-        return {"lr_decay": self.lr_decay, "weight_decay": self.weight_decay,
-                "initial_accumulator_value": self.initial_accumulator_value, "eps": self.eps}
 
-
-class RMSprop(Optimizer):
-    """RMSprop, as ``torch.optim.RMSprop`` (eq. 8.7-8.10).
-
-    ``RMSprop(lr=0.01, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False, *,
-    schedule=None)``. ``square_avg = alpha*square_avg + (1 - alpha)*g*g``; the denominator is
-    ``sqrt(square_avg) + eps``, or centered ``sqrt(square_avg - grad_avg^2) + eps``; with momentum
-    ``b = mu*b + g/denominator; p -= eta*b``, else ``p -= eta*g/denominator``. ``g`` includes ``wd*p``.
-    State: ``square_avg``, plus ``momentum_buffer`` (momentum > 0) and ``grad_avg`` (centered).
-    """
-
-    def __init__(self, lr: float = 0.01, alpha: float = 0.99, eps: float = 1e-8, weight_decay: float = 0.0,
-                 momentum: float = 0.0, centered: bool = False, *, schedule: Schedule | None = None) -> None:
-        super().__init__(lr, schedule)
-        self.alpha = fraction("alpha", alpha)
-        self.eps = positive("eps", eps)
-        self.weight_decay = non_negative("weight_decay", weight_decay)
-        self.momentum = fraction("momentum", momentum)
-        self.centered = flag("centered", centered)
-
-    def slots(self) -> tuple[str, ...]:
-        return ("square_avg",) + (("momentum_buffer",) if self.momentum > 0.0 else ()) + (
-            ("grad_avg",) if self.centered else ())
+class RMSprop(optimizers.RMSprop, Optimizer):
+    """RMSprop (:class:`scratchnet.core.optimizers.RMSprop`): the update, on whole arrays, in place (eq. 8.7-8.10)."""
 
     def update(self, name: str, p: Array, g: Array, eta: float) -> None:
         alpha, mu = self.alpha, self.momentum
@@ -329,32 +237,9 @@ class RMSprop(Optimizer):
         else:
             p -= eta * d_p / denominator  # eq. 8.10
 
-    def settings(self) -> dict[str, Any]:
-        return {"alpha": self.alpha, "eps": self.eps, "weight_decay": self.weight_decay,
-                "momentum": self.momentum, "centered": self.centered}
 
-
-class Adam(Optimizer):
-    """Adam with bias correction, as ``torch.optim.Adam`` (eq. 8.11-8.13).
-
-    ``Adam(lr=0.001, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, *, schedule=None)``.
-    ``m = beta1*m + (1 - beta1)*g``, ``v = beta2*v + (1 - beta2)*g*g``, and with ``t`` counting this
-    step from 1: ``p -= eta * m_hat / (sqrt(v_hat) + eps)``, ``m_hat = m/(1 - beta1^t)``,
-    ``v_hat = v/(1 - beta2^t)``: eps is added after the square root of the corrected second moment.
-    ``weight_decay`` adds ``wd*p`` to the gradient (biases too). State: ``exp_avg``, ``exp_avg_sq``.
-    """
-
-    decoupled = False  # AdamW decays the parameters instead of the gradient
-
-    def __init__(self, lr: float = 0.001, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.0, *, schedule: Schedule | None = None) -> None:
-        super().__init__(lr, schedule)
-        self.betas = check_betas(betas)
-        self.eps = positive("eps", eps)
-        self.weight_decay = non_negative("weight_decay", weight_decay)
-
-    def slots(self) -> tuple[str, ...]:
-        return ("exp_avg", "exp_avg_sq")
+class Adam(optimizers.Adam, Optimizer):
+    """Adam (:class:`scratchnet.core.optimizers.Adam`): the update, on whole arrays, in place (eq. 8.11-8.14)."""
 
     def update(self, name: str, p: Array, g: Array, eta: float) -> None:
         beta1, beta2 = self.betas
@@ -381,20 +266,7 @@ class Adam(Optimizer):
         step = np.divide(m, denominator, out=work)  # eq. 8.13, grouped as PyTorch's addcdiv
         p -= np.multiply(step, step_size, out=work)
 
-    def settings(self) -> dict[str, Any]:
-        return {"betas": list(self.betas), "eps": self.eps, "weight_decay": self.weight_decay}
 
-
-class AdamW(Adam):
-    """Adam with decoupled weight decay, as ``torch.optim.AdamW`` (eq. 8.14, then 8.11-8.13).
-
-    ``AdamW(lr=0.001, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01, *, schedule=None)``.
-    First ``p *= 1 - eta*weight_decay`` (every parameter, biases too), then the Adam step on the
-    undecayed gradient. State: ``exp_avg``, ``exp_avg_sq``.
-    """
-
-    decoupled = True
-
-    def __init__(self, lr: float = 0.001, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.01, *, schedule: Schedule | None = None) -> None:
-        super().__init__(lr, betas, eps, weight_decay, schedule=schedule)
+class AdamW(optimizers.AdamW, Adam):
+    """AdamW: :class:`scratchnet.core.optimizers.AdamW`'s settings with :class:`Adam`'s update
+    (eq. 8.14, 8.11-8.13; ``decoupled`` is set)."""

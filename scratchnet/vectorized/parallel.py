@@ -7,10 +7,11 @@ whatever the split, so the result is bit-identical for any number of threads.
 
 The number of threads follows the BLAS's (``OPENBLAS_NUM_THREADS``, else ``OMP_NUM_THREADS``, else
 the cores this process may use), or :func:`set_threads`. It is 1 when OpenBLAS's idle threads spin
-long after each matrix product (NumPy imported before scratchnet with ``OPENBLAS_THREAD_TIMEOUT``
-unset, or set above 20): they then hold the cores, and an optimizer thread waiting for a core is
-slower than none (see ``scratchnet/__init__.py``). It is 1 too when NumPy's BLAS is not OpenBLAS
-(MKL, Accelerate), whose idle threads were not measured here.
+long after each matrix product (``OPENBLAS_THREAD_TIMEOUT`` unset or above 20 when NumPy was
+loaded): they then hold the cores, and an optimizer thread waiting for a core is slower than none.
+The ``scratchnet`` command sets it to 20 (``scratchnet.cli.shorten_openblas_spin``); a library user
+sets it before importing NumPy (docs/performance.md). It is 1 too when NumPy's BLAS is not
+OpenBLAS (MKL, Accelerate), whose idle threads were not measured here.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from scratchnet.errors import ConfigError
+from scratchnet.core.errors import ConfigError
 
 # Below this many elements per chunk, handing a chunk to another thread costs about as much as it
 # saves, so small networks (784-128-10 has 101,770 parameters) step in one thread.
@@ -32,11 +33,17 @@ _pool: ThreadPoolExecutor | None = None
 _pool_workers = 0
 
 
+def openblas_spin_short() -> bool:
+    """Whether OpenBLAS's idle threads stop spinning soon after a product: OPENBLAS_THREAD_TIMEOUT is
+    set to 1..20 (OpenBLAS read it when NumPy was loaded; setting it later has no effect, which is
+    the user's to avoid: docs/performance.md)."""
+    value = os.environ.get("OPENBLAS_THREAD_TIMEOUT", "").strip()
+    return value.isdigit() and 0 < int(value) <= 20
+
+
 def default_threads() -> int:
     """The BLAS's thread count from the environment, else the usable cores; 1 if OpenBLAS spins."""
-    import scratchnet
-
-    if not scratchnet.OPENBLAS_SPIN_SHORT or not numpy_uses_openblas():
+    if not openblas_spin_short() or not numpy_uses_openblas():
         return 1
     for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
         value = os.environ.get(variable, "").strip()

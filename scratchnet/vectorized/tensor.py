@@ -1,6 +1,7 @@
-"""The array types of the vectorized backend and the checks every layer shares.
+"""The array types of the vectorized backend and the shape checks every part of it shares.
 
-A batch is a 2-D array ``(batch, features)``; a weight matrix is ``(out_features, in_features)``.
+A batch is an array with the batch axis first: ``(batch, features)`` for flat samples,
+``(batch, channels, height, width)`` for images. A Dense weight is ``(out_features, in_features)``.
 """
 
 from __future__ import annotations
@@ -11,11 +12,11 @@ from typing import Any, TypeAlias
 import numpy as np
 import numpy.typing as npt
 
-from scratchnet.errors import ConfigError, LabelError, ShapeError
+from scratchnet.core.architecture import DTYPES
+from scratchnet.core.errors import ConfigError, LabelError, ShapeError
 
 Array: TypeAlias = npt.NDArray[np.floating[Any]]
 Labels: TypeAlias = npt.NDArray[np.intp]
-DTYPES = ("float32", "float64")
 
 
 def check_dtype(dtype: str) -> np.dtype[Any]:
@@ -25,8 +26,9 @@ def check_dtype(dtype: str) -> np.dtype[Any]:
     return np.dtype(str(dtype))
 
 
-def as_batch(inputs: Any, width: int | None, dtype: np.dtype[Any], where: str) -> Array:
-    """``inputs`` as a 2-D array of ``dtype``, checking it is non-empty and ``width`` wide."""
+def as_batch(inputs: Any, sample_shape: tuple[int, ...] | None, dtype: np.dtype[Any], where: str) -> Array:
+    """``inputs`` as an array of ``dtype``, checking it is a non-empty batch of samples of
+    ``sample_shape`` (of any shape, at least one axis, when None)."""
     try:
         batch = np.asarray(inputs)
         if batch.dtype != dtype:
@@ -35,10 +37,15 @@ def as_batch(inputs: Any, width: int | None, dtype: np.dtype[Any], where: str) -
         raise ShapeError(f"{where}: the inputs are not a rectangular batch of numbers") from None
     if batch.ndim >= 1 and batch.shape[0] == 0:
         raise ShapeError(f"{where}: the batch is empty; give at least one sample")
-    if batch.ndim != 2:
-        raise ShapeError(f"{where}: expected a 2-D batch (samples, features), got shape {batch.shape}")
-    if width is not None and batch.shape[1] != width:
-        raise ShapeError(f"{where}: samples have {batch.shape[1]} features, expected {width}")
+    if sample_shape is None:
+        if batch.ndim < 2:
+            raise ShapeError(f"{where}: expected a batch of samples (batch first), got shape {batch.shape}")
+        return batch
+    if batch.shape[1:] != tuple(sample_shape):
+        if len(sample_shape) == 1 and batch.ndim == 2:
+            raise ShapeError(f"{where}: samples have {batch.shape[1]} features, expected {sample_shape[0]}")
+        expected = ("batch", *sample_shape)
+        raise ShapeError(f"{where}: expected a batch of shape ({', '.join(map(str, expected))}), got {batch.shape}")
     return batch
 
 

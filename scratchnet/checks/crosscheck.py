@@ -17,8 +17,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from scratchnet import rng
-from scratchnet.architecture import build_network
+from scratchnet.builders import build_network
+from scratchnet.core import rng
+from scratchnet.core.architecture import plan
+from scratchnet.loops.tensor import Shape, reshape, shape_of
+from scratchnet.loops.tensor import flatten as flatten_nested
 
 CROSS_TOLERANCE = 1e-12  # relative, loops against vectorized in float64
 GRADIENT_RTOL = 1e-5  # finite differences: relative to the gradient's scale ...
@@ -60,30 +63,25 @@ def flat_floats(value: Any) -> list[float]:
     """Any float, nested list or array as a flat list of Python floats, in C order."""
     if hasattr(value, "tolist"):
         value = value.tolist()
-    if isinstance(value, (int, float)):
-        return [float(value)]
-    flat: list[float] = []
-    for row in value:
-        if isinstance(row, (list, tuple)):
-            flat.extend(float(x) for x in row)
-        else:
-            flat.append(float(row))
-    return flat
+    return flatten_nested(value)
 
 
-def random_batch(in_features: int, classes: int, batch: int, seed: int) -> tuple[list[list[float]], list[int]]:
-    """Standard normal inputs and uniform labels (stream 1000 and 1001 of ``seed``)."""
-    values = rng.normals(seed, 1000, batch * in_features)
-    inputs = [values[n * in_features:(n + 1) * in_features] for n in range(batch)]
+def random_batch(sample_shape: int | Shape, classes: int, batch: int, seed: int) -> tuple[list[Any], list[int]]:
+    """``batch`` samples of ``sample_shape`` (or that many features) of standard normal numbers, and
+    uniform labels (streams 1000 and 1001 of ``seed``), as nested lists."""
+    shape = (sample_shape,) if isinstance(sample_shape, int) else tuple(sample_shape)
+    size = math.prod(shape)
+    values = rng.normals(seed, 1000, batch * size)
+    inputs = [reshape(values[n * size:(n + 1) * size], shape) for n in range(batch)]
     upper = 2 if classes == 1 else classes
     labels = [int(u * upper) for u in rng.uniforms(seed, 1001, batch)]
     return inputs, labels
 
 
-def shape_of_description(description: Mapping[str, Any]) -> tuple[int, int]:
-    """(inputs, outputs) of an architecture: the first Dense's inputs and the last Dense's outputs."""
-    dense = [layer for layer in description["layers"] if layer["type"] == "Dense"]
-    return int(dense[0]["in_features"]), int(dense[-1]["out_features"])
+def shape_of_description(description: Mapping[str, Any]) -> tuple[Shape, int]:
+    """(one sample's input shape, the number of outputs) of an architecture, as the registry infers them."""
+    checked = plan(description)
+    return checked.input_shape, checked.classes
 
 
 def cross_check(description: Mapping[str, Any], *, batch: int = 4, seed: int = 0, steps: int = 3,
@@ -96,8 +94,8 @@ def cross_check(description: Mapping[str, Any], *, batch: int = 4, seed: int = 0
     loops_net = build_network(description, backend="loops", seed=seed)
     vector_net = build_network(description, backend="vectorized", dtype="float64", seed=seed)
     vector_net.set_params(loops_net.params())
-    in_features, classes = shape_of_description(description)
-    inputs, labels = random_batch(in_features, classes, batch, seed)
+    input_shape, classes = shape_of_description(description)
+    inputs, labels = random_batch(input_shape, classes, batch, seed)
 
     results = []
     loops_out = loops_net.forward(inputs, training=True)
@@ -162,19 +160,16 @@ def gradient_check(net: Any, inputs: Any, labels: Sequence[int], *, max_per_tens
     return results
 
 
-def shape_of_value(value: Any) -> tuple[int, ...]:
+def shape_of_value(value: Any) -> Shape:
+    """The shape of an array or a nested list."""
     if hasattr(value, "shape"):
         return tuple(int(n) for n in value.shape)
-    if value and isinstance(value[0], list):
-        return (len(value), len(value[0]))
-    return (len(value),)
+    return shape_of(value)
 
 
-def unflatten(flat: list[float], shape: tuple[int, ...]) -> Any:
-    if len(shape) == 1:
-        return flat
-    rows, columns = shape
-    return [flat[r * columns:(r + 1) * columns] for r in range(rows)]
+def unflatten(flat: list[float], shape: Shape) -> Any:
+    """``flat`` as a nested list of ``shape``."""
+    return reshape(flat, shape)
 
 
 @dataclass(frozen=True)
@@ -194,10 +189,18 @@ def full_check(description: Mapping[str, Any], *, batch: int = 4, seed: int = 0,
                max_per_tensor: int = 6, gradient_backends: Sequence[str] = ("loops", "vectorized")) -> CheckReport:
     """The cross-check plus a finite-difference check of each of ``gradient_backends`` on
     ``max_per_tensor`` elements of every tensor (0: all of them)."""
-    in_features, classes = shape_of_description(description)
-    inputs, labels = random_batch(in_features, classes, batch, seed)
+    input_shape, classes = shape_of_description(description)
+    inputs, labels = random_batch(input_shape, classes, batch, seed)
     gradients = {}
     for backend in gradient_backends:
         net = build_network(description, backend=backend, dtype="float64", seed=seed)
         gradients[backend] = gradient_check(net, inputs, labels, max_per_tensor=max_per_tensor, seed=seed)
     return CheckReport(cross_check(description, batch=batch, seed=seed, steps=steps), gradients)
+
+
+def summary(report: CheckReport) -> str:
+    """One line for ``scratchnet train``: the worst relative differences and the verdict."""
+    cross = max((c.max_rel for c in report.cross), default=0.0)
+    grads = max((c.max_rel for group in report.gradients.values() for c in group), default=0.0)
+    verdict = "passed" if report.passed else "FAILED"
+    return f"cross-check {verdict}: loops vs vectorized max rel diff {cross:.1e}, finite differences max rel diff {grads:.1e}"

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from scratchnet.errors import ConfigError, LabelError, ShapeError
+from scratchnet.core.errors import ConfigError, LabelError, ShapeError
 from scratchnet.loops.activations import Elementwise, Softmax, log_sum_exp
 from scratchnet.loops.layers import Dense, Dropout
 from scratchnet.loops.losses import BinaryCrossEntropy, CrossEntropy, MeanSquaredError
@@ -140,6 +140,19 @@ def class_names_of(metadata: Mapping[str, Any]) -> tuple[str, ...] | None:
     return None
 
 
+# The layer types this module explains: a Dense layer neuron by neuron (eq. 2.1), the activations
+# after it, and Dropout (the identity at inference). Other types are refused by name.
+EXPLAINED = ("Dense", "Dropout", *ACTIVATIONS)
+
+
+def check_explainable(network: Network) -> None:
+    """ConfigError naming the first layer whose type explain cannot explain (yet)."""
+    for index, item in enumerate(network.layers):
+        kind = item.describe()["type"]
+        if kind not in EXPLAINED:
+            raise ConfigError(f"explain cannot explain layer {index} ({kind}); it explains {', '.join(EXPLAINED)}")
+
+
 def dense_indices(network: Network) -> list[int]:
     """Indices in ``network.layers`` of the Dense layers (as in parameter names ``0.weight``)."""
     return [i for i, layer in enumerate(network.layers) if isinstance(layer, Dense)]
@@ -164,6 +177,7 @@ def explain(
     activation) of each hidden Dense layer and the winning neuron of the output layer. ``neuron``
     alone picks a neuron of the output layer. With a ``label``, the loss and the gradients are included.
     """
+    check_explainable(network)
     denses = dense_indices(network)
     if not denses:
         raise ConfigError("explain needs a network with at least one Dense layer")
@@ -187,7 +201,7 @@ def explain(
     predicted = max(range(classes), key=outputs.__getitem__) if classes > 1 else int(outputs[0] >= 0.5)
 
     loss_kind = type(network.loss_function).__name__
-    fused = network.loss_function.fused_activation is not None
+    fused = network.fused  # the loss reads the logits entering the last layer
     logits = values[-2] if fused else outputs
     loss: float | None = None
     lse: float | None = None

@@ -1,12 +1,9 @@
-"""The optimizer registry: building an optimizer of either backend from plain data.
+"""The optimizer table and the checks on optimizer settings and exported state, shared by both
+backends so that they accept and refuse exactly the same values.
 
-``build_optimizer({"type": "Adam", "lr": 0.001, "schedule": {"type": "Cosine", "total_steps": 100}},
-backend="loops")`` gives ``scratchnet.loops.optimizers.Adam(lr=0.001, schedule=Cosine(100))``. The spec
-is what an optimizer's ``describe()`` returns; the training command and the model loader call this.
-Types and options are looked up in closed tables, never by ``getattr`` on a name read from input.
-
-The checks on settings and on exported state live here too, so both backends accept and refuse
-exactly the same values. Standard library only; a backend is imported when it is asked for.
+``OPTIMIZERS`` and ``OPTIONS`` are closed tables of the optimizer types and the options each takes
+(never a ``getattr`` on a name read from input); ``scratchnet.builders.build_optimizer`` reads them.
+Standard library only.
 """
 
 from __future__ import annotations
@@ -15,8 +12,8 @@ import numbers
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from scratchnet.errors import ConfigError
-from scratchnet.schedules import build_schedule, finite
+from scratchnet.core.errors import ConfigError
+from scratchnet.core.schedules import finite
 
 # Registry name -> the class name in both backends (also the "type" that describe() gives).
 OPTIMIZERS: dict[str, str] = {"sgd": "SGD", "adagrad": "Adagrad", "rmsprop": "RMSprop", "adam": "Adam", "adamw": "AdamW"}
@@ -121,7 +118,7 @@ def parse_state(kind: str, state: Any, slots: Sequence[str]) -> tuple[int, dict[
     return int(step), parsed
 
 
-# ---- the factory ----
+# ---- the optimizer types ----
 
 def optimizer_type(kind: Any) -> str:
     """The class name for a registry name ("adam") or a class name ("Adam"); else ConfigError."""
@@ -132,42 +129,3 @@ def optimizer_type(kind: Any) -> str:
             return kind
     known = ", ".join(f"{name} ({cls})" for name, cls in OPTIMIZERS.items())
     raise ConfigError(f"unknown optimizer {kind!r}; known optimizers: {known}")
-
-
-def build_optimizer(spec: Mapping[str, Any], backend: str) -> Any:
-    """An optimizer of ``backend`` ("loops" or "vectorized") from a ``describe()``-style dict.
-
-    Options left out take PyTorch's defaults. An unknown type or option, a value of the wrong kind
-    or an invalid value (checked by the constructor) is a ConfigError.
-    """
-    if not isinstance(spec, Mapping) or "type" not in spec:
-        raise ConfigError(f"an optimizer is an object with a 'type', got {spec!r}")
-    kind = optimizer_type(spec["type"])
-    options = OPTIONS[kind]
-    unknown = sorted(set(spec) - {"type", "schedule", *options})
-    if unknown:
-        raise ConfigError(f"{kind} has unknown options {unknown}; it takes {sorted([*options, 'schedule'])}")
-    kwargs: dict[str, Any] = {}
-    for key, value in spec.items():
-        if key in options:
-            expected = options[key]
-            if expected == "bool":
-                kwargs[key] = flag(f"{kind} {key}", value)
-            elif expected == "pair":
-                kwargs[key] = betas(value)
-            else:
-                kwargs[key] = finite(f"{kind} {key}", value)
-    schedule = build_schedule(spec.get("schedule"))
-    if backend == "loops":
-        from scratchnet.loops import optimizers as loops
-
-        classes: dict[str, Any] = {"SGD": loops.SGD, "Adagrad": loops.Adagrad, "RMSprop": loops.RMSprop,
-                                   "Adam": loops.Adam, "AdamW": loops.AdamW}
-    elif backend == "vectorized":
-        from scratchnet.vectorized import optimizers as vectorized
-
-        classes = {"SGD": vectorized.SGD, "Adagrad": vectorized.Adagrad, "RMSprop": vectorized.RMSprop,
-                   "Adam": vectorized.Adam, "AdamW": vectorized.AdamW}
-    else:
-        raise ConfigError(f"unknown backend {backend!r}; choose one of vectorized, loops")
-    return classes[kind](**kwargs, schedule=schedule)

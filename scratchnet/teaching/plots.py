@@ -15,7 +15,7 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from scratchnet.errors import ConfigError, ScratchnetError
+from scratchnet.core.errors import ConfigError, ScratchnetError
 
 INSTALL_HINT = 'plotting needs matplotlib, which is not installed: pip install "scratchnet[plot]"'
 DPI = 100

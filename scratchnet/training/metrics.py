@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from scratchnet.errors import ShapeError
+from scratchnet.core.errors import ShapeError
 
 IntArray = npt.NDArray[np.int64]
 

@@ -2,7 +2,7 @@
 
 ``train(TrainConfig(...))`` loads the dataset, holds out a validation split, cross-checks the
 architecture (loops against vectorized on a couple of samples), then runs mini-batch epochs and
-returns a :class:`TrainResult`. Everything random is a pure function of the seed (scratchnet.rng):
+returns a :class:`TrainResult`. Everything random is a pure function of the seed (scratchnet.core.rng):
 the initial weights, the order of each epoch (``permutation`` of stream ``epoch``), the shifts of
 each batch and the dropout masks, so a run is repeatable in either backend.
 
@@ -11,7 +11,7 @@ Faults:
 * after every epoch an atomic checkpoint (the model format with the optimizer section, plus the
   epoch, the Dropout counters and the history) is written next to the output; :func:`resume`
   continues from it and ends with exactly the model an uninterrupted run gives;
-* a NaN or infinite loss stops the run with a :class:`~scratchnet.errors.TrainingError`, leaving the
+* a NaN or infinite loss stops the run with a :class:`~scratchnet.core.errors.TrainingError`, leaving the
   last good checkpoint in place;
 * Ctrl-C (SIGINT) is noted and acted on between two steps: a checkpoint of that exact point is
   written and :class:`TrainingInterrupted` raised (a second Ctrl-C aborts at once).
@@ -35,17 +35,17 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from scratchnet.architecture import ACTIVATIONS, BACKENDS, build_network, mlp
+from scratchnet.builders import BACKENDS, build_network, build_optimizer
+from scratchnet.core.architecture import ACTIVATIONS, DTYPES, mlp, plan
 from scratchnet.data import Dataset, load_dataset
-from scratchnet.errors import ConfigError, ScratchnetError, TrainingError
-from scratchnet.images import Feeder, flip_images, shift_images, take_images
-from scratchnet.optimizers import build_optimizer, optimizer_type
-from scratchnet.progress import Progress
-from scratchnet.rng import derive_seed, permutation
+from scratchnet.core.errors import ConfigError, ScratchnetError, TrainingError
+from scratchnet.data.images import Feeder, flip_images, shift_images, take_images
+from scratchnet.core.settings import optimizer_type
+from scratchnet.training.progress import Progress
+from scratchnet.core.rng import derive_seed, permutation
 
 SCHEDULES = ("constant", "cosine", "step", "inverse_time")
 SPLITS = ("end", "start")
-DTYPES = ("float32", "float64")
 CHECKPOINT_FORMAT = "scratchnet-checkpoint-1"
 SHUFFLE_LABEL = 1001  # derive_seed(seed, SHUFFLE_LABEL): the seed of the epoch orders
 AUGMENT_LABEL = 1002  # derive_seed(seed, AUGMENT_LABEL, epoch): the seed of an epoch's shifts
@@ -281,19 +281,14 @@ def architecture_of(config: TrainConfig, inputs: int, classes: int) -> dict[str,
     return mlp(config.sizes(inputs, classes), activation=config.activation, dropout=config.dropout, init=config.init)
 
 
-def count_params(sizes: Sequence[int]) -> int:
-    return sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:]))
-
-
 def cross_check_line(config: TrainConfig, inputs: int, classes: int) -> str:
     """Run the loops-vs-vectorized cross-check (and a finite-difference check) on the architecture,
     narrowed to hidden width CHECK_WIDTH when it is big, and return one line; TrainingError if it fails."""
-    from scratchnet.check import full_check
-    from scratchnet.cli.check import summary
+    from scratchnet.checks.crosscheck import full_check, summary
 
     sizes = config.sizes(inputs, classes)
     checked = config
-    if count_params(sizes) > CHECK_MAX_PARAMS:
+    if plan(architecture_of(config, inputs, classes)).parameter_count > CHECK_MAX_PARAMS:
         checked = replace(config, hidden=tuple(min(h, CHECK_WIDTH) for h in config.hidden))
     checked_sizes = checked.sizes(inputs, classes)
     description = architecture_of(checked, inputs, classes)
@@ -671,12 +666,11 @@ def current_lr(optimizer: Any) -> float:
 
 
 def describe_run(config: TrainConfig, network: Any, optimizer: Any, train_size: int) -> str:
-    sizes = [int(layer.in_features) for layer in network.layers if hasattr(layer, "in_features")]
-    sizes.append(int([layer for layer in network.layers if hasattr(layer, "out_features")][-1].out_features))
-    parts = [f"network {'-'.join(map(str, sizes))} {config.activation}"]
+    checked = plan(network.describe())
+    parts = [f"network {checked.outline()} {config.activation}"]
     if config.dropout:
         parts.append(f"dropout {config.dropout:g}")
-    parts.append(f"{count_params(sizes):,} parameters, {config.backend}"
+    parts.append(f"{checked.parameter_count:,} parameters, {config.backend}"
                  + (f" {config.dtype}" if config.backend == "vectorized" else ""))
     spec = optimizer.describe()
     opt = f"{spec['type']} lr {spec['lr']:g}"

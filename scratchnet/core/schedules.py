@@ -16,7 +16,7 @@ import numbers
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-from scratchnet.errors import ConfigError
+from scratchnet.core.errors import ConfigError
 
 
 class Schedule(Protocol):

@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from scratchnet.errors import ConfigError, ScratchnetError, ShapeError
-from scratchnet.rng import derive_seed
+from scratchnet.core.errors import ConfigError, ScratchnetError, ShapeError
+from scratchnet.core.rng import derive_seed
 from scratchnet.vectorized import rng as vector_rng
 
 Images = npt.NDArray[np.uint8]
@@ -88,7 +88,7 @@ def to_inputs(images: Images, dtype: str = "float32", mean: float = 0.0, std: fl
 def shift_images(images: Images, max_shift: int, seed: int, stream: int) -> Images:
     """Each image moved by its own random (dy, dx), each in -max_shift..max_shift, filling with 0.
 
-    The shifts are uniforms of stream ``stream`` of ``seed`` (scratchnet.rng), so a batch gets the same
+    The shifts are uniforms of stream ``stream`` of ``seed`` (scratchnet.core.rng), so a batch gets the same
     shifts on every run, in either backend, and after a resume.
     """
     if max_shift <= 0:

@@ -1,4 +1,4 @@
-"""Named training recipes: settings for :class:`scratchnet.train.TrainConfig` that are known to work.
+"""Named training recipes: settings for :class:`scratchnet.training.train.TrainConfig` that are known to work.
 
 * ``default``: the best MLP recipe found for each dataset within the time targets of issue 5
   (MNIST >= 98.5% test accuracy in <= 5 minutes, Fashion-MNIST >= 90% in <= 10 minutes, on 2 cores,
@@ -20,8 +20,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from scratchnet.errors import ConfigError
-from scratchnet.train import TrainConfig
+from scratchnet.core.errors import ConfigError
+from scratchnet.training.train import TrainConfig
 
 
 @dataclass(frozen=True)

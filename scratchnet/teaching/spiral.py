@@ -13,9 +13,10 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from scratchnet import rng
-from scratchnet.architecture import build_network, mlp
-from scratchnet.errors import ConfigError
+from scratchnet.core import rng
+from scratchnet.builders import build_network
+from scratchnet.core.architecture import mlp
+from scratchnet.core.errors import ConfigError
 from scratchnet.loops import Adam, Network
 
 
@@ -51,7 +52,7 @@ def make_spiral(points_per_class: int = 100, classes: int = 3, noise: float = 0.
 
     Class ``c``'s k-th point has radius ``r = k / (n - 1)`` and angle
     ``t = 4 c + 4 r + noise * N(0, 1)`` (radians), at ``(r sin t, r cos t)``. The normal numbers come
-    from ``scratchnet.rng`` (eq. 10.3), so a seed gives the same points everywhere.
+    from ``scratchnet.core.rng`` (eq. 10.3), so a seed gives the same points everywhere.
     """
     if points_per_class < 2 or classes < 2:
         raise ConfigError(f"a spiral needs at least 2 classes of 2 points, got {classes} x {points_per_class}")

@@ -1,0 +1,105 @@
+"""Building a network of either backend from an architecture (plain data, see
+:mod:`scratchnet.core.architecture`). Each layer type is looked up in the registry and in the
+backend's ``LAYERS`` table; nothing here knows a layer type by name."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+from scratchnet.core.architecture import plan
+from scratchnet.core.errors import ConfigError
+from scratchnet.core.registry import layer_type
+from scratchnet.core.rng import derive_seed
+
+BACKENDS = ("vectorized", "loops")
+
+
+def backend_module(backend: str) -> ModuleType:
+    """``scratchnet.loops`` or ``scratchnet.vectorized`` (imported here, when asked for: the loops
+    backend works without NumPy)."""
+    if backend == "loops":
+        from scratchnet import loops
+
+        return loops
+    if backend == "vectorized":
+        from scratchnet import vectorized
+
+        return vectorized
+    raise ConfigError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+
+
+def build_network(
+    description: Mapping[str, Any], *, backend: str = "vectorized", dtype: str = "float64", seed: int = 0
+) -> Any:
+    """A network of ``backend`` with the architecture ``description``; layer i draws its initial
+    parameters (or dropout masks) from ``derive_seed(seed, i)``. The loops backend computes in
+    float64 whatever ``dtype`` says."""
+    checked = plan(description)  # every shape is known before anything is allocated
+    module = backend_module(backend)
+    if backend == "vectorized":
+        module.check_dtype(dtype)
+    layers: list[Any] = []
+    for index, (spec, options, input_shape) in enumerate(
+            zip(checked.description["layers"], checked.options, checked.input_shapes)):
+        entry = layer_type(spec["type"])
+        if entry.name not in module.LAYERS:
+            raise ConfigError(f"layer {index}: the {backend} backend has no {entry.name} layer")
+        kwargs = {name: value for name, value in options.items() if value is not None}
+        if entry.seeded and "seed" not in kwargs:
+            kwargs["seed"] = derive_seed(seed, index)
+        if entry.needs_input_shape:
+            kwargs["input_shape"] = input_shape
+        if backend == "vectorized" and entry.arrays(options, input_shape):
+            kwargs["dtype"] = dtype
+        layers.append(module.LAYERS[entry.name](**kwargs))
+    loss = module.LOSSES[checked.description["loss"]["type"]]()
+    return module.Network(layers, loss, l2=float(checked.description.get("l2", 0.0)),
+                          l1=float(checked.description.get("l1", 0.0)), input_shape=checked.input_shape)
+
+
+if TYPE_CHECKING:  # mypy proves here that each backend satisfies the Protocols; nothing runs
+    import scratchnet.loops as _loops
+    import scratchnet.vectorized as _vectorized
+    from scratchnet.core.interface import Layer, Loss, Network, Optimizer
+    from scratchnet.loops.tensor import Batch as _LoopsBatch
+    from scratchnet.loops.tensor import Param as _LoopsParam
+    from scratchnet.vectorized.tensor import Array as _Array
+
+    def _loops_network(net: _loops.Network) -> Network[_LoopsBatch, _LoopsParam]:
+        return net
+
+    def _vectorized_network(net: _vectorized.Network) -> Network[_Array, _Array]:
+        return net
+
+    def _loops_layers(
+        a: _loops.Dense, b: _loops.ReLU, c: _loops.Softmax, d: _loops.Dropout, e: _loops.LeakyReLU
+    ) -> list[Layer[_LoopsBatch, _LoopsParam]]:
+        return [a, b, c, d, e]
+
+    def _vectorized_layers(
+        a: _vectorized.Dense, b: _vectorized.ReLU, c: _vectorized.Softmax, d: _vectorized.Dropout,
+        e: _vectorized.LeakyReLU,
+    ) -> list[Layer[_Array, _Array]]:
+        return [a, b, c, d, e]
+
+    def _loops_losses(
+        a: _loops.CrossEntropy, b: _loops.MeanSquaredError, c: _loops.BinaryCrossEntropy
+    ) -> list[Loss[_LoopsBatch]]:
+        return [a, b, c]
+
+    def _vectorized_losses(
+        a: _vectorized.CrossEntropy, b: _vectorized.MeanSquaredError, c: _vectorized.BinaryCrossEntropy
+    ) -> list[Loss[_Array]]:
+        return [a, b, c]
+
+    def _loops_optimizers(
+        a: _loops.SGD, b: _loops.Adagrad, c: _loops.RMSprop, d: _loops.Adam, e: _loops.AdamW
+    ) -> list[Optimizer]:
+        return [a, b, c, d, e]
+
+    def _vectorized_optimizers(
+        a: _vectorized.SGD, b: _vectorized.Adagrad, c: _vectorized.RMSprop, d: _vectorized.Adam, e: _vectorized.AdamW
+    ) -> list[Optimizer]:
+        return [a, b, c, d, e]

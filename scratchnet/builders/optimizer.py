@@ -1,0 +1,44 @@
+"""Building an optimizer of either backend from plain data.
+
+``build_optimizer({"type": "Adam", "lr": 0.001, "schedule": {"type": "Cosine", "total_steps": 100}},
+backend="loops")`` gives ``scratchnet.loops.Adam(lr=0.001, schedule=Cosine(100))``. The spec is what
+an optimizer's ``describe()`` returns; the training command and the model loader call this.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from scratchnet.builders.network import backend_module
+from scratchnet.core.errors import ConfigError
+from scratchnet.core.schedules import build_schedule, finite
+from scratchnet.core.settings import OPTIONS, betas, flag, optimizer_type
+
+
+def build_optimizer(spec: Mapping[str, Any], backend: str) -> Any:
+    """An optimizer of ``backend`` ("loops" or "vectorized") from a ``describe()``-style dict.
+
+    Options left out take PyTorch's defaults. An unknown type or option, a value of the wrong kind
+    or an invalid value (checked by the constructor) is a ConfigError.
+    """
+    if not isinstance(spec, Mapping) or "type" not in spec:
+        raise ConfigError(f"an optimizer is an object with a 'type', got {spec!r}")
+    kind = optimizer_type(spec["type"])
+    options = OPTIONS[kind]
+    unknown = sorted(set(spec) - {"type", "schedule", *options})
+    if unknown:
+        raise ConfigError(f"{kind} has unknown options {unknown}; it takes {sorted([*options, 'schedule'])}")
+    kwargs: dict[str, Any] = {}
+    for key, value in spec.items():
+        if key in options:
+            expected = options[key]
+            if expected == "bool":
+                kwargs[key] = flag(f"{kind} {key}", value)
+            elif expected == "pair":
+                kwargs[key] = betas(value)
+            else:
+                kwargs[key] = finite(f"{kind} {key}", value)
+    schedule = build_schedule(spec.get("schedule"))
+    module = backend_module(backend)
+    return module.OPTIMIZERS[kind](**kwargs, schedule=schedule)

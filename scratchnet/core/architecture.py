@@ -1,0 +1,213 @@
+"""Architectures as plain data: validating them, inferring every layer's shapes, and the MLP builder.
+
+An architecture is a dict such as::
+
+    {"layers": [{"type": "Dense", "in_features": 784, "out_features": 128, "init": "he_normal"},
+                {"type": "ReLU"},
+                {"type": "Dense", "in_features": 128, "out_features": 10, "init": "he_normal"},
+                {"type": "Softmax"}],
+     "loss": {"type": "CrossEntropy"}, "l2": 0.0, "l1": 0.0}
+
+with an optional ``"input_shape"`` (one sample's shape, e.g. ``[1, 28, 28]``), needed when the layers
+do not imply it (a Dense first layer implies ``[in_features]``). Layer types are looked up in the
+registry (never by ``getattr`` on a name read from a file). Standard library only; building a
+network from an architecture is :mod:`scratchnet.builders`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from scratchnet.core.errors import ConfigError
+from scratchnet.core.registry import LOSS_TYPES, Shape, describe_shape, layer_type, options_of, output_for_loss
+
+ACTIVATIONS = {"relu": "ReLU", "leaky_relu": "LeakyReLU", "sigmoid": "Sigmoid", "tanh": "Tanh", "identity": "Identity"}
+LOSSES = {"cross_entropy": "CrossEntropy", "mse": "MeanSquaredError", "bce": "BinaryCrossEntropy"}
+FIELDS = ("layers", "loss", "l2", "l1", "input_shape")
+DTYPES = ("float32", "float64")  # what a vectorized network computes in and a model file stores
+
+
+@dataclass(frozen=True)
+class ArrayInfo:
+    """One array of a network: its name ``"<layer index>.<name>"``, shape, and whether the optimizer
+    trains it and the l2/l1 penalties apply to it."""
+
+    name: str
+    shape: Shape
+    trained: bool
+    penalized: bool
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A checked architecture with everything inferred from it before anything is allocated: each
+    layer's full options (defaults filled in), input shape and output shape, and every array."""
+
+    description: dict[str, Any]
+    options: tuple[dict[str, Any], ...]
+    input_shapes: tuple[Shape, ...]
+    output_shape: Shape
+    arrays: tuple[ArrayInfo, ...]
+
+    @property
+    def input_shape(self) -> Shape:
+        return self.input_shapes[0]
+
+    @property
+    def classes(self) -> int:
+        """The number of outputs per sample (the network's output is flat)."""
+        return math.prod(self.output_shape)
+
+    @property
+    def parameter_count(self) -> int:
+        """The number of trained numbers (weights and biases)."""
+        return sum(math.prod(array.shape) for array in self.arrays if array.trained)
+
+    def shapes(self) -> dict[str, Shape]:
+        """Every array's shape by name, in network order."""
+        return {array.name: array.shape for array in self.arrays}
+
+    def outline(self) -> str:
+        """The input shape and the output shape of every layer with arrays, e.g. ``784-128-10`` for an
+        MLP (a shape of several axes reads ``1x28x28``)."""
+        with_arrays = {int(array.name.split(".", 1)[0]) for array in self.arrays}
+        shapes = [self.input_shape] + [self.output_of(index) for index in sorted(with_arrays)]
+        return "-".join("x".join(map(str, shape)) for shape in shapes)
+
+    def output_of(self, index: int) -> Shape:
+        """The output shape of layer ``index``."""
+        return self.input_shapes[index + 1] if index + 1 < len(self.input_shapes) else self.output_shape
+
+
+def validate(description: Mapping[str, Any]) -> dict[str, Any]:
+    """Check an architecture's structure, option types and values; return it as a plain dict
+    (ConfigError otherwise). :func:`plan` also checks that the layers fit together."""
+    if not isinstance(description, Mapping):
+        raise ConfigError("an architecture is an object with 'layers' and 'loss'")
+    unknown = set(description) - set(FIELDS)
+    if unknown:
+        raise ConfigError(f"unknown architecture fields {sorted(unknown)}")
+    layers = description.get("layers")
+    if not isinstance(layers, list) or not layers:
+        raise ConfigError("'layers' must be a non-empty list")
+    for index, layer in enumerate(layers):
+        if not isinstance(layer, Mapping) or not isinstance(layer.get("type"), str):
+            raise ConfigError(f"layer {index} must be an object with a string 'type'")
+        try:
+            layer_type(layer["type"])
+        except ConfigError as error:
+            raise ConfigError(f"layer {index} has {error}") from None
+        options_of(layer, f"layer {index}")
+    loss = description.get("loss")
+    if not isinstance(loss, Mapping) or loss.get("type") not in LOSS_TYPES or set(loss) != {"type"}:
+        raise ConfigError(f"'loss' must be an object {{\"type\": one of {', '.join(LOSS_TYPES)}}}, got {loss!r}")
+    for key in ("l2", "l1"):
+        value = description.get(key, 0.0)
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0.0 <= value < math.inf:
+            raise ConfigError(f"penalties must be finite numbers >= 0, got {key}={value!r}")
+    if "input_shape" in description:
+        shape = description["input_shape"]
+        if (not isinstance(shape, (list, tuple)) or not shape
+                or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in shape)):
+            raise ConfigError(f"'input_shape' must be a non-empty list of positive integers, got {shape!r}")
+    return dict(description)
+
+
+def implied_input_shape(layers: Sequence[Mapping[str, Any]]) -> Shape | None:
+    """The input shape the layers fix by themselves: that of the first layer whose type implies one
+    (a Dense layer's ``(in_features,)``), provided only shape-preserving layers come before it."""
+    for index, layer in enumerate(layers):
+        entry = layer_type(layer["type"])
+        if entry.implied_input is not None:
+            return entry.implied_input(options_of(layer, f"layer {index}"))
+        if not entry.shape_preserving:
+            return None
+    return None
+
+
+def plan(description: Mapping[str, Any]) -> Plan:
+    """Validate ``description`` and infer every layer's shapes and arrays from its input shape;
+    a chain that does not fit is a ConfigError naming the layer."""
+    description = validate(description)
+    layers = description["layers"]
+    implied = implied_input_shape(layers)
+    given = description.get("input_shape")
+    shape: Shape
+    if given is not None:
+        shape = tuple(given)
+    elif implied is not None:
+        shape = implied
+    else:
+        raise ConfigError("the architecture needs an 'input_shape': its layers do not imply one")
+    all_options, input_shapes, arrays = [], [], []
+    for index, layer in enumerate(layers):
+        entry = layer_type(layer["type"])
+        options = options_of(layer, f"layer {index}")
+        try:
+            output = entry.output_shape(options, shape)
+        except ConfigError as error:
+            raise ConfigError(f"layer {index} ({entry.name}) {error}") from None
+        for name, array_shape in entry.arrays(options, shape).items():
+            arrays.append(ArrayInfo(f"{index}.{name}", tuple(array_shape), name not in entry.untrained,
+                                    name in entry.penalized))
+        all_options.append(options)
+        input_shapes.append(shape)
+        shape = tuple(output)
+    loss = description["loss"]["type"]
+    needed = output_for_loss(loss)
+    last = layers[-1]["type"]
+    if needed is not None and last != needed:
+        raise ConfigError(f"{loss} reads the logits of a final {needed} layer, but the last layer is {last}")
+    if len(shape) != 1:
+        raise ConfigError(f"the network's output must be one row of scores per sample, got shape {describe_shape(shape)}")
+    return Plan(description, tuple(all_options), tuple(input_shapes), shape, tuple(arrays))
+
+
+def canonical(description: Mapping[str, Any]) -> dict[str, Any]:
+    """``description`` with ``input_shape`` as a list, or without it when the layers imply that shape."""
+    result = dict(description)
+    given = result.pop("input_shape", None)
+    if given is not None and tuple(given) != implied_input_shape(result["layers"]):
+        result["input_shape"] = list(given)
+    return result
+
+
+def mlp(
+    sizes: Sequence[int],
+    *,
+    activation: str = "relu",
+    loss: str = "cross_entropy",
+    output: str = "identity",
+    dropout: float = 0.0,
+    init: str | None = None,
+    l2: float = 0.0,
+    l1: float = 0.0,
+) -> dict[str, Any]:
+    """The architecture of a multilayer perceptron with layer widths ``sizes`` (inputs first).
+
+    Hidden layers use ``activation`` (then dropout when ``dropout`` > 0). The final layer is
+    Softmax for cross-entropy, Sigmoid for binary cross-entropy, and ``output`` for mean squared error.
+    """
+    if len(sizes) < 2 or any(int(size) != size or size < 1 for size in sizes):
+        raise ConfigError(f"layer sizes must be at least two positive integers, got {list(sizes)}")
+    for name, table in (("activation", ACTIVATIONS), ("loss", LOSSES), ("output", ACTIVATIONS)):
+        value = {"activation": activation, "loss": loss, "output": output}[name]
+        if value not in table:
+            raise ConfigError(f"unknown {name} {value!r}; choose one of {', '.join(table)}")
+    if not 0.0 <= dropout < 1.0:
+        raise ConfigError(f"dropout rate must be in [0, 1), got {dropout}")
+    if init is None:
+        init = "he_normal" if activation in ("relu", "leaky_relu") else "glorot_normal"
+    layers: list[dict[str, Any]] = []
+    for index, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layers.append({"type": "Dense", "in_features": int(fan_in), "out_features": int(fan_out), "init": init})
+        if index < len(sizes) - 2:
+            layers.append({"type": ACTIVATIONS[activation]})
+            if dropout > 0.0:
+                layers.append({"type": "Dropout", "rate": float(dropout)})
+    loss_type = LOSSES[loss]
+    layers.append({"type": output_for_loss(loss_type) or ACTIVATIONS[output]})
+    return validate({"layers": layers, "loss": {"type": loss_type}, "l2": float(l2), "l1": float(l1)})

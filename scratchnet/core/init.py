@@ -1,0 +1,54 @@
+"""Initializer rules (spec/math.md, section 10): which distribution each scheme draws from, given a
+weight's fan-in and fan-out. The backends draw the numbers (``scratchnet/loops/init.py``,
+``scratchnet/vectorized/init.py``) from :mod:`scratchnet.core.rng`, so both start from the same
+parameters for the same seed. Standard library only.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Literal
+
+from scratchnet.core.errors import ConfigError
+
+INITIALIZERS = ("he_normal", "he_uniform", "glorot_normal", "glorot_uniform", "uniform", "zeros")
+WEIGHT_STREAM = 0  # the stream of a layer's seed that its weights come from
+BIAS_STREAM = 1  # ... and its biases
+
+Distribution = tuple[Literal["normal", "symmetric", "classic", "zeros"], float]
+"""("normal", std): std * N(0, 1); ("symmetric", limit): U(-limit, limit) as limit * (2u - 1);
+("classic", 0.5): U(-0.5, 0.5) as u - 0.5; ("zeros", 0.0)."""
+
+
+def check_initializer(name: str) -> str:
+    """``name`` when it is a known initializer, else a ConfigError listing the known ones."""
+    if name not in INITIALIZERS:
+        raise ConfigError(f"unknown initializer {name!r}; choose one of {', '.join(INITIALIZERS)}")
+    return name
+
+
+def fans(shape: Sequence[int]) -> tuple[int, int]:
+    """(fan_in, fan_out) of a weight of ``shape`` ``(out, in, *kernel)``, as PyTorch computes them:
+    each is its axis times the kernel's size (1 for a Dense weight ``(out, in)``)."""
+    receptive_field = math.prod(shape[2:])
+    return shape[1] * receptive_field, shape[0] * receptive_field
+
+
+def weight_distribution(name: str, fan_in: int, fan_out: int) -> Distribution:
+    """The distribution scheme ``name`` draws weights from (eq. 10.5-10.9)."""
+    check_initializer(name)
+    if name == "zeros":
+        return ("zeros", 0.0)
+    if name == "uniform":  # the classic tutorial's U(-0.5, 0.5)
+        return ("classic", 0.5)
+    if name in ("he_normal", "glorot_normal"):
+        variance = 2.0 / fan_in if name == "he_normal" else 2.0 / (fan_in + fan_out)
+        return ("normal", math.sqrt(variance))
+    return ("symmetric", math.sqrt(6.0 / fan_in if name == "he_uniform" else 6.0 / (fan_in + fan_out)))
+
+
+def bias_distribution(name: str) -> Distribution:
+    """Biases: U(-0.5, 0.5) for the classic ``uniform`` scheme, zeros otherwise (eq. 10.10)."""
+    check_initializer(name)
+    return ("classic", 0.5) if name == "uniform" else ("zeros", 0.0)

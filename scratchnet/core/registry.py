@@ -1,0 +1,248 @@
+"""The layer registry: every layer type a network or a model file may name, described as data.
+
+Each entry says what a layer type is: its options (with types and defaults), the arrays it holds as
+a function of its options and its input shape, which of them are trained, which the l2/l1 penalties
+apply to, its output shape given its input shape, the loss it is fused with when it ends a network,
+and its section of spec/math.md. Validation, building, the model-file checks, the cross-check, the
+command line and the teaching tools all ask this table; nothing else knows the layer types.
+
+Shapes are per sample, without the batch axis: ``(784,)`` for a flat image, ``(1, 28, 28)`` for
+one channel of 28x28. A new layer type is one :func:`register` call here (or by the user) plus one
+class in each backend's ``LAYERS`` table. Standard library only.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from scratchnet.core.errors import ConfigError
+from scratchnet.core.init import INITIALIZERS
+
+Shape = tuple[int, ...]
+"""The shape of one sample, without the batch axis."""
+
+REQUIRED: Any = object()
+"""The default of an option that must be given."""
+
+# The kinds an option may have, and the Python values each accepts from a description.
+OPTION_KINDS = ("int", "float", "str", "pair")
+
+
+@dataclass(frozen=True)
+class Option:
+    """One option of a layer type: its name, kind, default, and an optional check of its value.
+
+    ``kind`` is ``"int"``, ``"float"`` (an int is accepted and converted), ``"str"``, or ``"pair"``:
+    an int, or a list of two ints for (height, width), given to the layer as a tuple of two ints.
+    ``check`` returns why a value is invalid (a phrase that names the option), or None. A default of None means "not set": the
+    builder fills it (a Dropout's seed is derived from the network's seed when not set).
+    """
+
+    name: str
+    kind: str
+    default: Any = REQUIRED
+    check: Callable[[Any], str | None] | None = None
+
+    @property
+    def required(self) -> bool:
+        return self.default is REQUIRED
+
+
+@dataclass(frozen=True)
+class LayerType:
+    """What a layer type is. The functions take the layer's options (every option, defaults filled
+    in, as :func:`options_of` gives them) and, where named, its input shape.
+
+    - ``arrays(options, input_shape)``: name -> shape of every array the layer holds, trained or not,
+      in the order the network lists them (``"<layer index>.<name>"``).
+    - ``output_shape(options, input_shape)``: the layer's output shape; raises ConfigError (without
+      the layer's index, which the caller adds) when the input shape does not fit.
+    - ``untrained``: arrays the layer updates itself, not the optimizer (batch-norm running
+      statistics); optimizers skip them and the model file stores them.
+    - ``penalized``: arrays the l2/l1 penalties apply to (weights, never biases; eq. 7.1, 7.2).
+    - ``implied_input``: the input shape the options fix (a Dense layer's ``(in_features,)``), used
+      when a network's input shape is not given; ``shape_preserving`` layers before it pass it on.
+    - ``fused_loss``: as the last layer, the loss that reads its input (the logits) instead.
+    - ``seeded``: the builder gives it a seed derived from the network's seed and the layer's index.
+    - ``needs_input_shape``: the builder passes ``input_shape`` to the backend class.
+    - ``format_version``: the lowest model-format version that can hold this layer type.
+    - ``math``: its section in spec/math.md.
+    """
+
+    name: str
+    options: tuple[Option, ...]
+    output_shape: Callable[[Mapping[str, Any], Shape], Shape]
+    math: str
+    arrays: Callable[[Mapping[str, Any], Shape], dict[str, Shape]] = field(default=lambda options, shape: {})
+    untrained: tuple[str, ...] = ()
+    penalized: tuple[str, ...] = ()
+    implied_input: Callable[[Mapping[str, Any]], Shape] | None = None
+    shape_preserving: bool = False
+    fused_loss: str | None = None
+    seeded: bool = False
+    needs_input_shape: bool = False
+    format_version: int = 1
+
+    def option(self, name: str) -> Option:
+        return next(option for option in self.options if option.name == name)
+
+
+LAYER_TYPES: dict[str, LayerType] = {}
+
+
+def register(layer_type: LayerType) -> LayerType:
+    """Add ``layer_type`` to the registry (replacing an entry of the same name) and return it."""
+    for option in layer_type.options:
+        if option.kind not in OPTION_KINDS:
+            raise ConfigError(f"{layer_type.name} option {option.name!r} has unknown kind {option.kind!r}")
+    LAYER_TYPES[layer_type.name] = layer_type
+    return layer_type
+
+
+def layer_type(name: Any) -> LayerType:
+    """The registry entry of a layer type name; ConfigError listing the known ones otherwise."""
+    if not isinstance(name, str) or name not in LAYER_TYPES:
+        raise ConfigError(f"unknown type {name!r}; known types: {', '.join(LAYER_TYPES)}")
+    return LAYER_TYPES[name]
+
+
+def type_of(layer: Any) -> LayerType:
+    """The registry entry of a built layer of either backend, by the type its ``describe()`` names."""
+    return layer_type(layer.describe()["type"])
+
+
+# --- reading options ------------------------------------------------------------------------------
+
+
+def convert_option(option: Option, value: Any) -> Any:
+    """``value`` as option ``option`` takes it (float for "float", a tuple for "pair"), or ConfigError
+    (without the layer's name, which the caller adds)."""
+    if value is None and option.default is None:
+        return None
+    if option.kind == "pair":
+        if isinstance(value, (list, tuple)) and len(value) == 2 and all(_is_int(v) for v in value):
+            return (int(value[0]), int(value[1]))
+        if _is_int(value):
+            return (int(value), int(value))
+        raise ConfigError(f"option {option.name!r} must be an integer or a pair of integers, got {value!r}")
+    expected = {"int": (int,), "float": (int, float), "str": (str,)}[option.kind]
+    if isinstance(value, bool) or not isinstance(value, expected):
+        raise ConfigError(f"option {option.name!r} must be {option.kind}, got {value!r}")
+    return float(value) if option.kind == "float" else value
+
+
+def options_of(spec: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """Every option of the layer described by ``spec`` (``{"type": ..., <options>}``), converted and
+    checked, with defaults filled in; ConfigError starting with ``where`` otherwise."""
+    entry = layer_type(spec.get("type"))
+    known = {option.name for option in entry.options}
+    for key in spec:
+        if key != "type" and key not in known:
+            raise ConfigError(f"{where} ({entry.name}) has unknown option {key!r}")
+    options: dict[str, Any] = {}
+    for option in entry.options:
+        if option.name not in spec:
+            if option.required:
+                raise ConfigError(f"{where} ({entry.name}) needs option {option.name!r}")
+            options[option.name] = option.default
+            continue
+        try:
+            value = convert_option(option, spec[option.name])
+        except ConfigError as error:
+            raise ConfigError(f"{where} ({entry.name}) {error}") from None
+        problem = option.check(value) if option.check is not None and value is not None else None
+        if problem is not None:
+            raise ConfigError(f"{where} ({entry.name}): {problem}")
+        options[option.name] = value
+    return options
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def at_least_one(name: str) -> Callable[[int], str | None]:
+    """A check that option ``name`` is an integer >= 1 (a size)."""
+    return lambda value: None if value >= 1 else f"{name} must be at least 1, got {value}"
+
+
+def _rate(value: float) -> str | None:
+    return None if 0.0 <= value < 1.0 else f"dropout rate must be in [0, 1), got {value!r}"
+
+
+def _slope(value: float) -> str | None:
+    return None if 0.0 <= value < math.inf else f"alpha must be a finite number >= 0, got {value!r}"
+
+
+def initializer(value: str) -> str | None:
+    """The check of an ``init`` option: a known initializer."""
+    if value in INITIALIZERS:
+        return None
+    return f"unknown initializer {value!r}; choose one of {', '.join(INITIALIZERS)}"
+
+
+def describe_shape(shape: Shape) -> str:
+    """``4`` for a flat shape of 4 values, ``(1, 28, 28)`` otherwise: how error messages name shapes."""
+    return str(shape[0]) if len(shape) == 1 else str(tuple(shape))
+
+
+# --- the built-in layer types ---------------------------------------------------------------------
+
+
+def _dense_output(options: Mapping[str, Any], shape: Shape) -> Shape:
+    if shape != (options["in_features"],):
+        raise ConfigError(f"expects {options['in_features']} inputs, but the layer before gives {describe_shape(shape)}")
+    return (options["out_features"],)
+
+
+def _same_shape(options: Mapping[str, Any], shape: Shape) -> Shape:
+    return shape
+
+
+def _softmax_output(options: Mapping[str, Any], shape: Shape) -> Shape:
+    if len(shape) != 1:
+        raise ConfigError(f"normalizes one row of scores per sample, but its input has shape {describe_shape(shape)}")
+    return shape
+
+
+register(LayerType(
+    name="Dense",
+    options=(Option("in_features", "int", check=at_least_one("in_features")),
+             Option("out_features", "int", check=at_least_one("out_features")),
+             Option("init", "str", "he_normal", check=initializer)),
+    arrays=lambda o, shape: {"weight": (o["out_features"], o["in_features"]), "bias": (o["out_features"],)},
+    output_shape=_dense_output,
+    penalized=("weight",),
+    implied_input=lambda o: (o["in_features"],),
+    seeded=True,
+    math="3",
+))
+register(LayerType(
+    name="Dropout",
+    options=(Option("rate", "float", check=_rate), Option("seed", "int", None)),
+    output_shape=_same_shape,
+    shape_preserving=True,
+    seeded=True,
+    math="7",
+))
+register(LayerType(name="ReLU", options=(), output_shape=_same_shape, shape_preserving=True, math="4"))
+register(LayerType(name="LeakyReLU", options=(Option("alpha", "float", 0.01, check=_slope),),
+                   output_shape=_same_shape, shape_preserving=True, math="4"))
+register(LayerType(name="Sigmoid", options=(), output_shape=_same_shape, shape_preserving=True,
+                   fused_loss="BinaryCrossEntropy", math="4"))
+register(LayerType(name="Tanh", options=(), output_shape=_same_shape, shape_preserving=True, math="4"))
+register(LayerType(name="Identity", options=(), output_shape=_same_shape, shape_preserving=True, math="4"))
+register(LayerType(name="Softmax", options=(), output_shape=_softmax_output, fused_loss="CrossEntropy", math="4"))
+
+
+# --- losses ---------------------------------------------------------------------------------------
+
+LOSS_TYPES = ("CrossEntropy", "MeanSquaredError", "BinaryCrossEntropy")
+
+
+def output_for_loss(loss: str) -> str | None:
+    """The layer type a loss must follow (it reads that layer's input, the logits), or None."""
+    return next((entry.name for entry in LAYER_TYPES.values() if entry.fused_loss == loss), None)
