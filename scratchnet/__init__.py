@@ -9,8 +9,7 @@ from scratchnet.core.errors import (
     ShapeError,
     TrainingError,
 )
-
-__version__ = "0.1.0"
+from scratchnet.core.version import __version__
 
 __all__ = [
     "ConfigError",
@@ -32,6 +31,6 @@ __all__ = [
 # Importing scratchnet imports no NumPy and changes nothing global (no environment variable, no
 # thread setting): the builders import a backend when one is asked for, and model files import
 # NumPy only when a vectorized network is saved or loaded.
-from scratchnet.builders import build_network, build_optimizer  # noqa: E402
-from scratchnet.core.architecture import mlp  # noqa: E402
-from scratchnet.io.model import load, load_model, save  # noqa: E402
+from scratchnet.builders import build_network, build_optimizer
+from scratchnet.core.architecture import mlp
+from scratchnet.io.model import load, load_model, save

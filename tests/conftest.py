@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import settings
@@ -35,5 +35,6 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     seen = getattr(module, "LARGEST_SEEN", None)
     if seen:
         terminalreporter.write_line(
-            f"cross-check: largest relative difference between the backends: {float(seen['value']):.2e} ({seen['tensor']})"
+            "cross-check: largest relative difference between the backends: "
+            f"{float(seen['value']):.2e} ({seen['tensor']})"
         )

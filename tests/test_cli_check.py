@@ -23,7 +23,9 @@ def test_check_passes_and_prints_every_tensor(capsys: pytest.CaptureFixture[str]
     assert "passed in" in out and "FAIL" not in out
 
 
-def test_check_exits_1_when_the_backends_disagree(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_check_exits_1_when_the_backends_disagree(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     import numpy as np
 
     from scratchnet.vectorized.activations import ReLU
@@ -37,15 +39,26 @@ def test_check_exits_1_when_the_backends_disagree(monkeypatch: pytest.MonkeyPatc
 
 
 def test_python_dash_m_and_usage_errors() -> None:
-    ok = subprocess.run([sys.executable, "-m", "scratchnet", "check", "--layers", "4,3,2"], cwd=ROOT,
-                        capture_output=True, text=True, timeout=120)
+    ok = subprocess.run(
+        [sys.executable, "-m", "scratchnet", "check", "--layers", "4,3,2"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert ok.returncode == 0, ok.stderr
-    bad = subprocess.run([sys.executable, "-m", "scratchnet", "check", "--layers", "4,x"], cwd=ROOT,
-                         capture_output=True, text=True, timeout=120)
+    bad = subprocess.run(
+        [sys.executable, "-m", "scratchnet", "check", "--layers", "4,x"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert bad.returncode == 2
     assert "--layers" in bad.stderr and "Traceback" not in bad.stderr
-    help_text = subprocess.run([sys.executable, "-m", "scratchnet", "--help"], cwd=ROOT, capture_output=True,
-                               text=True, timeout=120)
+    help_text = subprocess.run(
+        [sys.executable, "-m", "scratchnet", "--help"], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
     assert help_text.returncode == 0 and "check" in help_text.stdout
 
 

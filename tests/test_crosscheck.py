@@ -7,11 +7,10 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from scratchnet.core.architecture import mlp
-from scratchnet.checks.crosscheck import CROSS_TOLERANCE, Comparison, cross_check
 from strategies import architectures
 
+from scratchnet.checks.crosscheck import CROSS_TOLERANCE, Comparison, cross_check
+from scratchnet.core.architecture import mlp
 
 LARGEST_SEEN: dict[str, float | str] = {}  # reported at the end of the run by conftest.pytest_terminal_summary
 
@@ -28,7 +27,9 @@ def failures(comparisons: list[Comparison]) -> str:
 
 @settings(max_examples=150, deadline=None)
 @given(description=architectures(), batch=st.integers(1, 8), seed=st.integers(0, 2**32))
-def test_backends_agree_on_forward_loss_gradients_and_sgd_steps(description: dict[str, Any], batch: int, seed: int) -> None:
+def test_backends_agree_on_forward_loss_gradients_and_sgd_steps(
+    description: dict[str, Any], batch: int, seed: int
+) -> None:
     comparisons = cross_check(description, batch=batch, seed=seed, steps=3, lr=0.1)
     record(comparisons)
     names = {c.name for c in comparisons}
@@ -73,7 +74,6 @@ def test_cross_entropy_from_the_softmax_log_sums_equals_the_loss_from_the_logits
     import math
 
     from scratchnet.builders import build_network
-
     from scratchnet.core.architecture import mlp
 
     net = build_network(mlp([2, 3]), backend=backend, dtype="float64", seed=0)

@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 
 import scratchnet.data.download as download_module
+from scratchnet.core.errors import DatasetError
 from scratchnet.data import DATASETS, DatasetSpec, FileSpec, load_dataset
 from scratchnet.data.download import download_file
-from scratchnet.core.errors import DatasetError
 
 FILENAME = "t10k-labels-idx1-ubyte.gz"
 RAW = bytes([0, 0, 8, 1]) + struct.pack(">I", 5) + bytes([3, 1, 4, 1, 5])
@@ -138,7 +138,9 @@ def test_404_falls_back_to_next_mirror(server: tuple[str, Path], tmp_path: Path)
     base, root = server
     content = gzip.compress(RAW)  # once: the gzip header holds the time of compression
     publish(root, "good", content)
-    path = download_file(FILENAME, [f"{base}/missing/", f"{base}/good/"], tmp_path / "d", SHA, progress=False, timeout=5)
+    path = download_file(
+        FILENAME, [f"{base}/missing/", f"{base}/good/"], tmp_path / "d", SHA, progress=False, timeout=5
+    )
     assert path.read_bytes() == content
 
 
@@ -283,7 +285,12 @@ def test_load_dataset_download_failure_is_one_clear_error(
     message = str(info.value)
     assert "download failed" in message and "refused" in message
     assert f"in {data / 'tiny'}" in message
-    for name in ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
+    for name in (
+        "train-images-idx3-ubyte.gz",
+        "train-labels-idx1-ubyte.gz",
+        "t10k-images-idx3-ubyte.gz",
+        "t10k-labels-idx1-ubyte.gz",
+    ):
         assert name in message
     assert "--data-dir" in message and "SCRATCHNET_DATA_DIR" in message
     assert "\n" not in message

@@ -13,9 +13,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from scratchnet.core.errors import DatasetError, ScratchnetError
 from scratchnet.data import DATASETS, DatasetSpec, FileSpec, load_dataset, read_idx, read_idx_bytes, resolve_data_dir
 from scratchnet.data.idx import decompress, read_decompressed
-from scratchnet.core.errors import DatasetError, ScratchnetError
 
 
 def idx(dims: tuple[int, ...], payload: bytes, *, type_code: int = 0x08, ndim: int | None = None) -> bytes:
@@ -280,7 +280,10 @@ def test_load_tiny_dataset(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
 
 
 def test_load_accepts_plain_files_and_names_without_gz(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    names = {"train-images-idx3-ubyte.gz": "train-images-idx3-ubyte", "t10k-labels-idx1-ubyte.gz": "t10k-labels-idx1-ubyte"}
+    names = {
+        "train-images-idx3-ubyte.gz": "train-images-idx3-ubyte",
+        "t10k-labels-idx1-ubyte.gz": "t10k-labels-idx1-ubyte",
+    }
     contents = write_tiny(tmp_path / "tiny", compress=False, names=names)
     register(monkeypatch, tiny_spec(contents))
     assert load_dataset("tiny", tmp_path, download=False).train_images.shape == (TRAIN, 3, 3)

@@ -19,8 +19,14 @@ def network(backend: str, loss: str = "cross_entropy") -> object:
 
 
 def test_error_hierarchy_is_importable_from_the_root() -> None:
-    for error in (ShapeError, LabelError, ConfigError, scratchnet.ModelFormatError, scratchnet.DatasetError,
-                  scratchnet.TrainingError):
+    for error in (
+        ShapeError,
+        LabelError,
+        ConfigError,
+        scratchnet.ModelFormatError,
+        scratchnet.DatasetError,
+        scratchnet.TrainingError,
+    ):
         assert issubclass(error, scratchnet.ScratchnetError)
 
 
@@ -44,8 +50,15 @@ def test_ragged_batch(backend: str) -> None:
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("labels,message", [([0, 2], "label 1 is 2, outside 0..1"), ([-1, 0], "label 0 is -1"),
-                                            ([0], "1 labels for a batch of 2|shape"), ([0.5, 1], "not an integer")])
+@pytest.mark.parametrize(
+    "labels,message",
+    [
+        ([0, 2], "label 1 is 2, outside 0..1"),
+        ([-1, 0], "label 0 is -1"),
+        ([0], "1 labels for a batch of 2|shape"),
+        ([0.5, 1], "not an integer"),
+    ],
+)
 def test_bad_labels(backend: str, labels: list[float], message: str) -> None:
     net = network(backend)
     out = net.forward([[1.0, 2.0, 3.0], [0.0, 1.0, 0.0]])  # type: ignore[attr-defined]
@@ -83,8 +96,14 @@ def test_set_params_with_wrong_names_or_shapes(backend: str) -> None:
     with pytest.raises(ShapeError, match="missing \\['2.bias'\\]"):
         net.set_params({"0.weight": [[0.0] * 3] * 4, "0.bias": [0.0] * 4, "2.weight": [[0.0] * 4] * 2})  # type: ignore[attr-defined]
     with pytest.raises(ShapeError, match="do not fit"):
-        net.set_params({"0.weight": [[0.0] * 3] * 5, "0.bias": [0.0] * 4,  # type: ignore[attr-defined]
-                        "2.weight": [[0.0] * 4] * 2, "2.bias": [0.0] * 2})
+        net.set_params(  # type: ignore[attr-defined]
+            {
+                "0.weight": [[0.0] * 3] * 5,
+                "0.bias": [0.0] * 4,
+                "2.weight": [[0.0] * 4] * 2,
+                "2.bias": [0.0] * 2,
+            }
+        )
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

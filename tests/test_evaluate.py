@@ -33,8 +33,9 @@ def small_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     if data_dir is None:
         pytest.skip("no real dataset directory (set SCRATCHNET_DATA_DIR or provide ../shared/data)")
     out = tmp_path_factory.mktemp("model") / "small.json"
-    config = TrainConfig(hidden=(32,), epochs=1, limit=3000, validation=0, batch_size=32, lr=0.003,
-                         input_mean=0.1307, input_std=0.3081)
+    config = TrainConfig(
+        hidden=(32,), epochs=1, limit=3000, validation=0, batch_size=32, lr=0.003, input_mean=0.1307, input_std=0.3081
+    )
     train(config, data_dir=data_dir, out=out, log=lambda line: None, check=False, progress=False)
     return out, data_dir
 
@@ -51,7 +52,8 @@ def independent_predictions(model: Path, data_dir: Path) -> tuple[Any, Any]:
 
 
 def test_evaluate_prints_accuracy_per_class_and_confusion_matching_numpy(
-        small_model: tuple[Path, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    small_model: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
     model, data_dir = small_model
     assert main(["evaluate", str(model), "--data-dir", str(data_dir)]) == 0
     out = capsys.readouterr().out
@@ -64,7 +66,7 @@ def test_evaluate_prints_accuracy_per_class_and_confusion_matching_numpy(
 
     lines = out.splitlines()
     start = lines.index("confusion matrix (rows: true class, columns: predicted class)") + 2
-    printed = np.array([[int(v) for v in line.split()[1:]] for line in lines[start:start + 10]])
+    printed = np.array([[int(v) for v in line.split()[1:]] for line in lines[start : start + 10]])
     assert printed.shape == (10, 10)
     assert np.abs(printed - expected).sum() <= 6
     assert printed.sum() == 10000 and np.array_equal(printed.sum(axis=1), np.bincount(labels, minlength=10))
@@ -78,8 +80,9 @@ def test_evaluate_prints_accuracy_per_class_and_confusion_matching_numpy(
         assert float(recall.rstrip("%")) == pytest.approx(100 * printed[k, k] / printed[k].sum(), abs=0.005)
 
 
-def test_evaluate_errors_are_one_line(tmp_path: Path, small_model: tuple[Path, Path],
-                                      capsys: pytest.CaptureFixture[str]) -> None:
+def test_evaluate_errors_are_one_line(
+    tmp_path: Path, small_model: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["evaluate", str(tmp_path / "missing.json")]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("scratchnet evaluate: error:")

@@ -16,8 +16,8 @@ import pytest
 
 import scratchnet
 from scratchnet.builders import build_network
-from scratchnet.core.architecture import mlp
 from scratchnet.cli import main
+from scratchnet.core.architecture import mlp
 from scratchnet.core.errors import ConfigError, LabelError, ShapeError
 from scratchnet.teaching.explain import explain, format_explanation
 
@@ -61,24 +61,40 @@ def reference(image: list[int], label: int) -> dict[str, Any]:
     delta2 = [p[k] - (1.0 if k == label else 0.0) for k in range(CLASSES)]
     grad_a1 = [math.fsum(delta2[k] * weights2(k, j) for k in range(CLASSES)) for j in range(HIDDEN)]
     delta1 = [grad_a1[j] * (1.0 if z1[j] > 0 else 0.0) for j in range(HIDDEN)]
-    return {"x": x, "z1": z1, "a1": a1, "z2": z2, "p": p, "loss": loss, "delta2": delta2, "grad_a1": grad_a1,
-            "delta1": delta1}
+    return {
+        "x": x,
+        "z1": z1,
+        "a1": a1,
+        "z2": z2,
+        "p": p,
+        "loss": loss,
+        "delta2": delta2,
+        "grad_a1": grad_a1,
+        "delta1": delta1,
+    }
 
 
 @pytest.fixture
 def model(tmp_path: Path) -> Path:
     net = build_network(mlp([PIXELS, HIDDEN, CLASSES]), backend="loops")
-    net.set_params({
-        "0.weight": [[weights1(j, i) for i in range(PIXELS)] for j in range(HIDDEN)],
-        "0.bias": B1,
-        "2.weight": [[weights2(k, j) for j in range(HIDDEN)] for k in range(CLASSES)],
-        "2.bias": B2,
-    })
+    net.set_params(
+        {
+            "0.weight": [[weights1(j, i) for i in range(PIXELS)] for j in range(HIDDEN)],
+            "0.bias": B1,
+            "2.weight": [[weights2(k, j) for j in range(HIDDEN)] for k in range(CLASSES)],
+            "2.bias": B2,
+        }
+    )
     path = tmp_path / "tiny.json"
-    scratchnet.save(net, path, metadata={
-        "dataset": "mnist", "class_names": ["zero", "one", "two", "three"],
-        "input": {"shape": [28, 28], "scale": SCALE, "mean": MEAN, "std": STD},
-    })
+    scratchnet.save(
+        net,
+        path,
+        metadata={
+            "dataset": "mnist",
+            "class_names": ["zero", "one", "two", "three"],
+            "input": {"shape": [28, 28], "scale": SCALE, "mean": MEAN, "std": STD},
+        },
+    )
     return path
 
 
@@ -197,8 +213,14 @@ def test_explain_cli_prints_the_independently_computed_numbers(
     loss = re.search(r"= (\S+)  \(= -log p\[2\]\)", out)
     assert loss is not None and value(loss.group(1)) == approx(ref["loss"])
     assert f"Prediction: {winner}" in out
-    for step in ("(2.1) Neuron.forward", "(3.1) Dense.forward", "(4.6) softmax", "(5.2) CrossEntropy.value",
-                 "(6.2) Network.backward", "(2.2) Neuron.backward"):
+    for step in (
+        "(2.1) Neuron.forward",
+        "(3.1) Dense.forward",
+        "(4.6) softmax",
+        "(5.2) CrossEntropy.value",
+        "(6.2) Network.backward",
+        "(2.2) Neuron.backward",
+    ):
         assert step in out
 
 
@@ -216,7 +238,9 @@ def test_explain_chosen_neuron_and_no_label(model: Path, image_file: Path, capsy
 def test_explain_a_neuron_that_did_not_fire(model: Path, image_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
     ref = reference(pixels(), 1)
     assert ref["z1"][1] < 0
-    assert main(["explain", str(model), "--image", str(image_file), "--label", "1", "--layer", "0", "--neuron", "1"]) == 0
+    assert (
+        main(["explain", str(model), "--image", str(image_file), "--label", "1", "--layer", "0", "--neuron", "1"]) == 0
+    )
     lines = sections(capsys.readouterr().out)[(0, 1)]
     assert last_number(lines, "= z") == approx(ref["z1"][1])
     assert last_number(lines, "(4.1) ReLU.f") == 0.0
@@ -241,8 +265,14 @@ def test_explain_errors_are_one_line(model: Path, image_file: Path, capsys: pyte
 def test_worked_example_of_the_spec() -> None:
     """spec/math.md section 11, through the structured function."""
     net = build_network(mlp([2, 2, 2]), backend="loops")
-    net.set_params({"0.weight": [[0.1, 0.2], [-0.3, 0.4]], "0.bias": [0.0, 0.1],
-                    "2.weight": [[0.5, -0.6], [0.7, 0.8]], "2.bias": [0.0, 0.0]})
+    net.set_params(
+        {
+            "0.weight": [[0.1, 0.2], [-0.3, 0.4]],
+            "0.bias": [0.0, 0.1],
+            "2.weight": [[0.5, -0.6], [0.7, 0.8]],
+            "2.bias": [0.0, 0.0],
+        }
+    )
     ex = explain(net, [1.0, 2.0], 1, top=1)
     hidden, output = ex.neurons
     assert (hidden.layer, hidden.neuron, output.layer, output.neuron) == (0, 1, 2, 1)

@@ -14,11 +14,9 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scratchnet.builders import build_network
-
-from scratchnet.core.architecture import mlp
+from scratchnet.builders import build_network, build_optimizer
 from scratchnet.checks.crosscheck import random_batch
-from scratchnet.builders import build_optimizer
+from scratchnet.core.architecture import mlp
 from scratchnet.vectorized import parallel
 
 SPECS = [
@@ -99,10 +97,17 @@ def threads(count: int) -> Iterator[None]:
 
 
 @settings(max_examples=60, deadline=None, derandomize=True)
-@given(spec=st.sampled_from(SPECS), dtype=st.sampled_from(["float32", "float64"]), seed=st.integers(0, 2**32),
-       steps=st.integers(1, 4), first_threads=st.integers(1, 3), then_threads=st.integers(1, 3))
-def test_a_flat_step_equals_one_step_per_parameter_array(spec: dict[str, Any], dtype: str, seed: int, steps: int,
-                                                         first_threads: int, then_threads: int) -> None:
+@given(
+    spec=st.sampled_from(SPECS),
+    dtype=st.sampled_from(["float32", "float64"]),
+    seed=st.integers(0, 2**32),
+    steps=st.integers(1, 4),
+    first_threads=st.integers(1, 3),
+    then_threads=st.integers(1, 3),
+)
+def test_a_flat_step_equals_one_step_per_parameter_array(
+    spec: dict[str, Any], dtype: str, seed: int, steps: int, first_threads: int, then_threads: int
+) -> None:
     description = mlp([6, 5, 4, 3])
     flat_net = build_network(description, backend="vectorized", dtype=dtype, seed=seed)
     reference_net = build_network(description, backend="vectorized", dtype=dtype, seed=seed)

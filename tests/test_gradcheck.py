@@ -6,15 +6,19 @@ from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from strategies import architectures
 
 from scratchnet.builders import build_network
 from scratchnet.checks.crosscheck import gradient_check, random_batch, shape_of_description
-from strategies import architectures
 
 
 @settings(max_examples=60, deadline=None)
-@given(description=architectures(dropout=False), batch=st.integers(1, 6), seed=st.integers(0, 2**32),
-       backend=st.sampled_from(["loops", "vectorized"]))
+@given(
+    description=architectures(dropout=False),
+    batch=st.integers(1, 6),
+    seed=st.integers(0, 2**32),
+    backend=st.sampled_from(["loops", "vectorized"]),
+)
 def test_gradients_match_central_differences(description: dict[str, Any], batch: int, seed: int, backend: str) -> None:
     net = build_network(description, backend=backend, dtype="float64", seed=seed)
     in_features, classes = shape_of_description(description)

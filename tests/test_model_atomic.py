@@ -29,7 +29,7 @@ SIZES = [784, 256, 10]  # about 1.6 MB of float64 parameters
 # argv: path, seed, stage. Each stage ends where _write_pair makes its next call: "npz-written" at the
 # .json's _write_temp, "json-written" at the .npz's os.replace, "npz-renamed" at the .json's os.replace
 # (after the directory fsync). The child pauses there once; the handler of an interrupt may rename again.
-SAVER = """
+SAVER = f"""
 import os
 import sys
 import time
@@ -44,7 +44,7 @@ paused = []
 def pause_at(reached):
     if reached == stage and not paused:
         paused.append(stage)
-        print(f"scratchnet.save paused at {stage}", file=sys.stderr, flush=True)
+        print(f"scratchnet.save paused at {{stage}}", file=sys.stderr, flush=True)
         while True:
             time.sleep(3600)
 
@@ -56,14 +56,14 @@ def write_temp(target, write):
     return real_write_temp(target, write)
 
 def replace(source, destination):
-    pause_at({".npz": "json-written", ".json": "npz-renamed"}.get(Path(destination).suffix))
+    pause_at({{".npz": "json-written", ".json": "npz-renamed"}}.get(Path(destination).suffix))
     return real_replace(source, destination)
 
 model_io._write_temp = write_temp
 os.replace = replace
-net = build_network(mlp(%r), backend="vectorized", seed=seed)
-scratchnet.save(net, path, metadata={"training": {"seed": seed}})
-""" % (SIZES,)
+net = build_network(mlp({SIZES!r}), backend="vectorized", seed=seed)
+scratchnet.save(net, path, metadata={{"training": {{"seed": seed}}}})
+"""
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL and SIGINT are POSIX")
 

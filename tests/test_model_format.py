@@ -24,12 +24,12 @@ from hypothesis import strategies as st
 
 import scratchnet
 from scratchnet.builders import BACKENDS, build_network
-from scratchnet.core.architecture import ACTIVATIONS, LOSSES, mlp
 from scratchnet.cli import main
+from scratchnet.core.architecture import ACTIVATIONS, LOSSES, mlp
 from scratchnet.core.errors import ConfigError, ModelFormatError, ScratchnetError
 from scratchnet.io import load_model
 from scratchnet.io.manifest import Limits, dump_document
-from scratchnet.io.npy import MAGIC, NpyArray, format_npy
+from scratchnet.io.npy import MAGIC, NpyArray
 from scratchnet.io.npz import format_npz, read_npz
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -157,8 +157,10 @@ def _compare_predictions(a: Any, b: Any, inputs: Any, exact: bool, float32: bool
             clear = top2[:, 1] - top2[:, 0] > 2 * (atol + rtol * np.abs(top2[:, 1]))
         else:
             clear = np.abs(out_a[:, 0] - 0.5) > 2 * (atol + rtol)
-        assert np.array_equal(np.asarray(a.predict(inputs if hasattr(a, "dtype") else inputs.tolist()))[clear],
-                              np.asarray(b.predict(inputs if hasattr(b, "dtype") else inputs.tolist()))[clear])
+        assert np.array_equal(
+            np.asarray(a.predict(inputs if hasattr(a, "dtype") else inputs.tolist()))[clear],
+            np.asarray(b.predict(inputs if hasattr(b, "dtype") else inputs.tolist()))[clear],
+        )
 
 
 @settings(max_examples=25, deadline=None)
@@ -443,13 +445,24 @@ def swap_in_npz_of(other_json: Path, directory: Path) -> None:
 # Each case damages a fresh small model (dtype float32, with optimizer state) and names the file the
 # message must name and a phrase of the problem.
 CASES: dict[str, tuple[Callable[[Path], object], str, str]] = {
-    "malformed JSON": (lambda d: (d / "m.json").write_text('{"format": "scratchnet-model", "version": 1,'), "m.json", "malformed JSON"),
+    "malformed JSON": (
+        lambda d: (d / "m.json").write_text('{"format": "scratchnet-model", "version": 1,'),
+        "m.json",
+        "malformed JSON",
+    ),
     "not an object": (lambda d: (d / "m.json").write_text("[1, 2]"), "m.json", "not an object"),
     "duplicate key": (lambda d: (d / "m.json").write_text('{"format": 1, "format": 2}'), "m.json", "appears twice"),
     "NaN": (lambda d: (d / "m.json").write_text('{"format": NaN}'), "m.json", "NaN is not a JSON number"),
-    "missing format tag": (lambda d: reseal(d / "m.json", lambda doc: doc.pop("format")), "m.json", "no 'format' field"),
+    "missing format tag": (
+        lambda d: reseal(d / "m.json", lambda doc: doc.pop("format")),
+        "m.json",
+        "no 'format' field",
+    ),
     "wrong format tag": (
-        lambda d: reseal(d / "m.json", lambda doc: doc.update(format="keras")), "m.json", "format is 'keras'"),
+        lambda d: reseal(d / "m.json", lambda doc: doc.update(format="keras")),
+        "m.json",
+        "format is 'keras'",
+    ),
     "unknown version": (
         lambda d: reseal(d / "m.json", lambda doc: doc.update(version=3)),
         "m.json",
@@ -472,12 +485,17 @@ CASES: dict[str, tuple[Callable[[Path], object], str, str]] = {
         "unknown initializer 'magic'",
     ),
     "npz reference with a path": (
-        lambda d: reseal(d / "m.json", lambda doc: doc.update(arrays="../m.npz")), "m.json", "not a path"),
+        lambda d: reseal(d / "m.json", lambda doc: doc.update(arrays="../m.npz")),
+        "m.json",
+        "not a path",
+    ),
     "npz reference absolute": (
-        lambda d: reseal(d / "m.json", lambda doc: doc.update(arrays=str(d / "m.npz"))), "m.json", "not a path"),
+        lambda d: reseal(d / "m.json", lambda doc: doc.update(arrays=str(d / "m.npz"))),
+        "m.json",
+        "not a path",
+    ),
     "npz file missing": (lambda d: (d / "m.npz").unlink(), "m.npz", "missing"),
-    "missing array": (
-        lambda d: rewrite_npz(d / "m.npz", lambda a: a.pop("3.bias")), "m.npz", "missing array '3.bias'"),
+    "missing array": (lambda d: rewrite_npz(d / "m.npz", lambda a: a.pop("3.bias")), "m.npz", "missing array '3.bias'"),
     "missing optimizer array": (
         lambda d: rewrite_npz(d / "m.npz", lambda a: a.pop("optimizer.0.bias.exp_avg")),
         "m.npz",
@@ -494,14 +512,20 @@ CASES: dict[str, tuple[Callable[[Path], object], str, str]] = {
         "array '0.weight' has shape (4, 6)",
     ),
     "wrong shape in the manifest": (
-        lambda d: reseal(d / "m.json", _set_manifest("shape", [4, 6])), "m.json", "has shape (4, 6) in the manifest"),
+        lambda d: reseal(d / "m.json", _set_manifest("shape", [4, 6])),
+        "m.json",
+        "has shape (4, 6) in the manifest",
+    ),
     "wrong dtype in the npz": (
         lambda d: rewrite_npz(d / "m.npz", _swap_array("0.weight", lambda x: NpyArray("<i4", x.shape, x.data))),
         "m.npz",
         "array '0.weight' has dtype <i4",
     ),
     "wrong dtype in the manifest": (
-        lambda d: reseal(d / "m.json", _set_manifest("dtype", "<f8")), "m.json", "has dtype <f8 in the manifest"),
+        lambda d: reseal(d / "m.json", _set_manifest("dtype", "<f8")),
+        "m.json",
+        "has dtype <f8 in the manifest",
+    ),
     "checksum mismatch": (
         lambda d: rewrite_npz(d / "m.npz", _swap_array("0.weight", _flip_first_value)),
         "m.npz",
@@ -513,10 +537,16 @@ CASES: dict[str, tuple[Callable[[Path], object], str, str]] = {
         "checksum mismatch",
     ),
     "truncated npz": (
-        lambda d: (d / "m.npz").write_bytes((d / "m.npz").read_bytes()[:300]), "m.npz", "not a readable npz"),
+        lambda d: (d / "m.npz").write_bytes((d / "m.npz").read_bytes()[:300]),
+        "m.npz",
+        "not a readable npz",
+    ),
     "corrupted zip entry": (lambda d: _corrupt_entry_payload(d / "m.npz"), "m.npz", "cannot read npz entry"),
     "oversized header": (
-        lambda d: _replace_npz_entry(d / "m.npz", "0.weight.npy", _oversized_header_npy()), "m.npz", "header"),
+        lambda d: _replace_npz_entry(d / "m.npz", "0.weight.npy", _oversized_header_npy()),
+        "m.npz",
+        "header",
+    ),
 }
 
 
@@ -544,7 +574,9 @@ def test_each_malformation_is_a_model_format_error_naming_the_file(
     assert_cli_fails_with_one_line(capsys, json_path, file_name)
 
 
-def test_an_object_array_with_a_pickle_payload_is_refused_unpickled(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_an_object_array_with_a_pickle_payload_is_refused_unpickled(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     json_path = small_model(tmp_path)
     # The payload is live: NumPy with allow_pickle=True runs it.
     proof = tmp_path / "proof"
@@ -568,10 +600,12 @@ def test_sizes_are_bounded_before_reading(tmp_path: Path) -> None:
         load_model(json_path, "loops", limits=Limits(array_bytes=64))
     with pytest.raises(ModelFormatError, match=r"m\.json.*lists \d+ arrays, more than the limit of 2"):
         load_model(json_path, "loops", limits=Limits(arrays=2))
+
     # A huge architecture is refused from the JSON alone, before any array is read or allocated.
     def enlarge(document: dict[str, Any]) -> None:
         document["architecture"]["layers"][0]["in_features"] = 10**9
         document["architecture"]["layers"][0].pop("init")
+
     reseal(json_path, enlarge)
     with pytest.raises(ModelFormatError, match="more than the limit"):
         load_model(json_path, "loops")

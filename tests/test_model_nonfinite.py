@@ -67,7 +67,9 @@ EDGES = [0.0, -0.0, 5e-324, 1.4e-45, -1.0, 3.4028234663852886e38, -1.79769313486
 )
 def test_edge_values(dtype: str, value: float) -> None:
     float_code = FORMATS[dtype][1]
-    array = NpyArray(dtype, (3,), struct.pack(float_code, 1.0) + struct.pack(float_code, value) + struct.pack(float_code, 2.0))
+    array = NpyArray(
+        dtype, (3,), struct.pack(float_code, 1.0) + struct.pack(float_code, value) + struct.pack(float_code, 2.0)
+    )
     assert first_non_finite(array) == (None if math.isfinite(value) else 1)
 
 
@@ -81,7 +83,9 @@ def test_only_float_arrays_are_judged() -> None:
 
 def _network_with(backend: str, dtype: str, name: str, index: tuple[int, ...], value: float) -> Any:
     """A 3-4-2 network whose parameter ``name`` holds ``value`` at ``index``."""
-    net = build_network(mlp([3, 4, 2]), backend=backend, seed=1, **({"dtype": dtype} if backend == "vectorized" else {}))
+    net = build_network(
+        mlp([3, 4, 2]), backend=backend, seed=1, **({"dtype": dtype} if backend == "vectorized" else {})
+    )
     params = {key: copy.deepcopy(tensor) for key, tensor in net.params().items()}
     target = params[name]
     for i in index[:-1]:

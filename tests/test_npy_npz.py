@@ -33,8 +33,7 @@ def float_arrays(dtype: str) -> st.SearchStrategy[Any]:
     return hnp.arrays(
         np.dtype(dtype),
         shapes,
-        elements=elements
-        | st.sampled_from([0.0, -0.0, float("inf"), float("-inf")]),
+        elements=elements | st.sampled_from([0.0, -0.0, float("inf"), float("-inf")]),
     )
 
 

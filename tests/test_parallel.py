@@ -29,8 +29,9 @@ def default_threads_after() -> Iterator[None]:
 
 
 @given(size=st.integers(1, 10**6), threads=st.integers(1, 8), min_chunk=st.sampled_from([1, 16, 1000, 1 << 16]))
-def test_chunks_cover_the_array_in_order_aligned_and_no_smaller_than_the_minimum(size: int, threads: int,
-                                                                                 min_chunk: int) -> None:
+def test_chunks_cover_the_array_in_order_aligned_and_no_smaller_than_the_minimum(
+    size: int, threads: int, min_chunk: int
+) -> None:
     saved = parallel.MIN_CHUNK
     parallel.MIN_CHUNK = min_chunk
     parallel.set_threads(threads)
@@ -143,7 +144,10 @@ def import_and_report(code: str, env_value: str | None) -> str:
     env = {key: value for key, value in os.environ.items() if key != "OPENBLAS_THREAD_TIMEOUT"}
     if env_value is not None:
         env["OPENBLAS_THREAD_TIMEOUT"] = env_value
-    code += "; from scratchnet.vectorized import parallel; print(os.environ.get('OPENBLAS_THREAD_TIMEOUT'), parallel.openblas_spin_short())"
+    code += (
+        "; from scratchnet.vectorized import parallel"
+        "; print(os.environ.get('OPENBLAS_THREAD_TIMEOUT'), parallel.openblas_spin_short())"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT, check=True)
     return done.stdout.strip()
 
@@ -156,10 +160,17 @@ def test_importing_scratchnet_changes_no_environment_variable() -> None:
 def test_the_command_line_shortens_openblas_spin_unless_numpy_came_first_or_the_user_chose() -> None:
     run_cli = "import os, scratchnet.cli; scratchnet.cli.shorten_openblas_spin()"
     assert import_and_report(run_cli, None) == "20 True"
-    assert import_and_report("import os, numpy, scratchnet.cli; scratchnet.cli.shorten_openblas_spin()",
-                             None) == "None False"  # too late: OpenBLAS has read it
+    assert (
+        import_and_report("import os, numpy, scratchnet.cli; scratchnet.cli.shorten_openblas_spin()", None)
+        == "None False"
+    )  # too late: OpenBLAS has read it
     assert import_and_report(run_cli, "28") == "28 False"  # the user's value wins
     assert import_and_report(run_cli, "0") == "0 False"  # OpenBLAS's default then
-    done = subprocess.run([sys.executable, "-c", "import scratchnet.cli, sys; print('numpy' in sys.modules)"],
-                          capture_output=True, text=True, cwd=ROOT, check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", "import scratchnet.cli, sys; print('numpy' in sys.modules)"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=True,
+    )
     assert done.stdout.strip() == "False"  # so main() runs before any NumPy import

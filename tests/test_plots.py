@@ -12,8 +12,8 @@ import pytest
 
 import scratchnet
 from scratchnet.builders import build_network
-from scratchnet.core.architecture import mlp
 from scratchnet.cli import main
+from scratchnet.core.architecture import mlp
 
 ROOT = Path(__file__).resolve().parent.parent
 HISTORY = [
@@ -35,14 +35,22 @@ def png_size(path: Path) -> tuple[int, int]:
 def model(tmp_path: Path) -> Path:
     path = tmp_path / "small.json"
     net = build_network(mlp([784, 12, 10]), backend="loops", seed=5)
-    scratchnet.save(net, path, metadata={"dataset": "mnist", "input": {"scale": 255.0, "mean": 0.0, "std": 1.0},
-                                         "training": {"history": HISTORY}})
+    scratchnet.save(
+        net,
+        path,
+        metadata={
+            "dataset": "mnist",
+            "input": {"scale": 255.0, "mean": 0.0, "std": 1.0},
+            "training": {"history": HISTORY},
+        },
+    )
     return path
 
 
 @pytest.mark.parametrize(("kind", "size"), [("curves", (500, 200)), ("weights", (400, 400))])
-def test_plots_from_the_model_file(kind: str, size: tuple[int, int], model: Path, tmp_path: Path,
-                                   capsys: pytest.CaptureFixture[str]) -> None:
+def test_plots_from_the_model_file(
+    kind: str, size: tuple[int, int], model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     pytest.importorskip("matplotlib")
     out = tmp_path / f"{kind}.png"
     assert main(["plot", kind, str(model), "--out", str(out), "--dpi", "50"]) == 0
@@ -112,9 +120,15 @@ BLOCKED = textwrap.dedent(
 @pytest.mark.parametrize("kind", ["curves", "confusion", "misclassified", "weights"])
 def test_without_matplotlib_a_clear_message(kind: str, model: Path, tmp_path: Path) -> None:
     out = tmp_path / "never.png"
-    done = subprocess.run([sys.executable, "-c", BLOCKED, "plot", kind, str(model), "--out", str(out)],
-                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-c", BLOCKED, "plot", kind, str(model), "--out", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 1, done.stderr
-    assert done.stderr == (f'scratchnet plot: error: plotting needs matplotlib, which is not installed: '
-                           f'pip install "scratchnet[plot]"\n')
+    assert done.stderr == (
+        'scratchnet plot: error: plotting needs matplotlib, which is not installed: pip install "scratchnet[plot]"\n'
+    )
     assert not out.exists()

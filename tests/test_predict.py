@@ -9,17 +9,15 @@ from typing import Any
 
 import numpy as np
 import pytest
+from test_evaluate import small_model  # noqa: F401  (the module-scoped fixture)
 
 from scratchnet.builders import build_network
-
-from scratchnet.core.architecture import mlp
 from scratchnet.cli import main
-from scratchnet.data import load_dataset
+from scratchnet.core.architecture import mlp
 from scratchnet.core.errors import ScratchnetError, ShapeError
+from scratchnet.data import load_dataset
 from scratchnet.data.images import SHADES, draw, load_image
 from scratchnet.io.model import load_model, save
-
-from test_evaluate import small_model  # noqa: F401  (the module-scoped fixture)
 
 
 def probabilities(model: Path, images: Any) -> Any:
@@ -36,8 +34,10 @@ def top3(out: str) -> list[tuple[str, float]]:
     return [(name, float(p)) for name, p in re.findall(r"(\d) (\d+\.\d+)%", line)]
 
 
-def test_predict_index_draws_the_image_and_gives_the_top_3(small_model: tuple[Path, Path],  # noqa: F811
-                                                           capsys: pytest.CaptureFixture[str]) -> None:
+def test_predict_index_draws_the_image_and_gives_the_top_3(
+    small_model: tuple[Path, Path],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     model, data_dir = small_model
     assert main(["predict", str(model), "--data-dir", str(data_dir), "--index", "0"]) == 0
     out = capsys.readouterr().out
@@ -53,8 +53,11 @@ def test_predict_index_draws_the_image_and_gives_the_top_3(small_model: tuple[Pa
     assert [value for _, value in top3(out)] == pytest.approx([100 * p[k] for k in order], abs=0.006)
 
 
-def test_predict_image_files_match_the_test_image(small_model: tuple[Path, Path], tmp_path: Path,  # noqa: F811
-                                                  capsys: pytest.CaptureFixture[str]) -> None:
+def test_predict_image_files_match_the_test_image(
+    small_model: tuple[Path, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     model, data_dir = small_model
     image = load_dataset("mnist", data_dir).test_images[1]
     assert main(["predict", str(model), "--data-dir", str(data_dir), "--index", "1"]) == 0
@@ -78,8 +81,10 @@ def test_predict_image_files_match_the_test_image(small_model: tuple[Path, Path]
     assert top3(capsys.readouterr().out) == expected
 
 
-def test_predict_misclassified_lists_the_first_wrong_images(small_model: tuple[Path, Path],  # noqa: F811
-                                                            capsys: pytest.CaptureFixture[str]) -> None:
+def test_predict_misclassified_lists_the_first_wrong_images(
+    small_model: tuple[Path, Path],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     model, data_dir = small_model
     assert main(["predict", str(model), "--data-dir", str(data_dir), "--misclassified", "2"]) == 0
     out = capsys.readouterr().out
@@ -91,8 +96,11 @@ def test_predict_misclassified_lists_the_first_wrong_images(small_model: tuple[P
     assert re.match(rf"{len(wrong)} of 10000 test images are misclassified", out)
 
 
-def test_predict_errors_are_one_line(small_model: tuple[Path, Path], tmp_path: Path,  # noqa: F811
-                                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_predict_errors_are_one_line(
+    small_model: tuple[Path, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     model, data_dir = small_model
     np.save(tmp_path / "wide.npy", np.zeros((28, 30), np.uint8))
     cases = [

@@ -6,13 +6,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from test_train import synthetic
 
 from scratchnet.builders import build_network
 from scratchnet.core.errors import ConfigError
 from scratchnet.training.recipes import RECIPES, recipe_config
 from scratchnet.training.train import architecture_of, optimizer_spec, split_dataset, steps_per_epoch, train
-
-from test_train import synthetic
 
 
 def test_classic_is_the_tutorial_network_and_training() -> None:

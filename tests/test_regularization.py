@@ -10,14 +10,14 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_optimizers import BACKENDS, architectures, assert_backends_agree, optimizer_specs
 
 from scratchnet import loops, vectorized
 from scratchnet.builders import build_network
-from scratchnet.core.architecture import mlp
 from scratchnet.checks.crosscheck import flat_floats
+from scratchnet.core.architecture import mlp
 from scratchnet.core.errors import ConfigError
 from scratchnet.core.init import INITIALIZERS
-from test_optimizers import BACKENDS, architectures, assert_backends_agree, optimizer_specs
 
 PENALTIES = [1e-3, 0.01, 0.1]
 
@@ -25,25 +25,42 @@ PENALTIES = [1e-3, 0.01, 0.1]
 # ---- cross-checks: loops against vectorized, 5 steps of any optimizer ----
 # End to end and derandomized, with the settings people use: see the note in test_optimizers.py.
 
+
 @settings(max_examples=40, deadline=None, derandomize=True)
-@given(data=st.data(), l2=st.sampled_from(PENALTIES), spec=optimizer_specs(), batch=st.integers(1, 8),
-       seed=st.integers(0, 2**32))
+@given(
+    data=st.data(),
+    l2=st.sampled_from(PENALTIES),
+    spec=optimizer_specs(),
+    batch=st.integers(1, 8),
+    seed=st.integers(0, 2**32),
+)
 def test_l2_agrees_across_backends(data: st.DataObject, l2: float, spec: dict[str, Any], batch: int, seed: int) -> None:
     assert_backends_agree(data.draw(architectures(l2=l2)), spec, batch, seed)
 
 
 @settings(max_examples=40, deadline=None, derandomize=True)
-@given(data=st.data(), l1=st.sampled_from(PENALTIES), spec=optimizer_specs(), batch=st.integers(1, 8),
-       seed=st.integers(0, 2**32))
+@given(
+    data=st.data(),
+    l1=st.sampled_from(PENALTIES),
+    spec=optimizer_specs(),
+    batch=st.integers(1, 8),
+    seed=st.integers(0, 2**32),
+)
 def test_l1_agrees_across_backends(data: st.DataObject, l1: float, spec: dict[str, Any], batch: int, seed: int) -> None:
     assert_backends_agree(data.draw(architectures(l1=l1)), spec, batch, seed)
 
 
 @settings(max_examples=40, deadline=None, derandomize=True)
-@given(data=st.data(), rate=st.sampled_from([0.1, 0.3, 0.5]), spec=optimizer_specs(), batch=st.integers(1, 8),
-       seed=st.integers(0, 2**32))
-def test_dropout_agrees_across_backends(data: st.DataObject, rate: float, spec: dict[str, Any], batch: int,
-                                        seed: int) -> None:
+@given(
+    data=st.data(),
+    rate=st.sampled_from([0.1, 0.3, 0.5]),
+    spec=optimizer_specs(),
+    batch=st.integers(1, 8),
+    seed=st.integers(0, 2**32),
+)
+def test_dropout_agrees_across_backends(
+    data: st.DataObject, rate: float, spec: dict[str, Any], batch: int, seed: int
+) -> None:
     description = data.draw(architectures(min_dense=2, dropout=rate))
     assert any(layer["type"] == "Dropout" for layer in description["layers"])
     assert_backends_agree(description, spec, batch, seed)
@@ -51,16 +68,18 @@ def test_dropout_agrees_across_backends(data: st.DataObject, rate: float, spec: 
 
 @settings(max_examples=20, deadline=None, derandomize=True)
 @given(data=st.data(), spec=optimizer_specs(), batch=st.integers(1, 8), seed=st.integers(0, 2**32))
-def test_all_regularizers_together_agree_across_backends(data: st.DataObject, spec: dict[str, Any], batch: int,
-                                                         seed: int) -> None:
+def test_all_regularizers_together_agree_across_backends(
+    data: st.DataObject, spec: dict[str, Any], batch: int, seed: int
+) -> None:
     assert_backends_agree(data.draw(architectures(min_dense=2, dropout=0.3, l2=0.01, l1=0.01)), spec, batch, seed)
 
 
 @pytest.mark.parametrize("init", INITIALIZERS)
 @settings(max_examples=5, deadline=None, derandomize=True)
 @given(data=st.data(), spec=optimizer_specs(), batch=st.integers(1, 8), seed=st.integers(0, 2**32))
-def test_every_initializer_agrees_across_backends(init: str, data: st.DataObject, spec: dict[str, Any], batch: int,
-                                                  seed: int) -> None:
+def test_every_initializer_agrees_across_backends(
+    init: str, data: st.DataObject, spec: dict[str, Any], batch: int, seed: int
+) -> None:
     description = data.draw(architectures())
     for layer in description["layers"]:
         if layer["type"] == "Dense":
@@ -100,6 +119,7 @@ def test_penalties_match_their_equations(backend: str, l2: float, l1: float) -> 
 
 # ---- dropout, by hand (eq. 7.3) ----
 
+
 @pytest.mark.parametrize("rate", [0.0, 0.25, 0.8])
 def test_dropout_is_inverted_and_shared_by_both_backends(rate: float) -> None:
     inputs = [[float(n * 10 + i + 1) for i in range(10)] for n in range(40)]
@@ -122,6 +142,7 @@ def test_dropout_is_inverted_and_shared_by_both_backends(rate: float) -> None:
 
 # ---- initializers (eq. 10.5-10.10) ----
 
+
 @pytest.mark.parametrize("init", INITIALIZERS)
 def test_initializers_are_identical_in_both_backends_and_recorded(init: str) -> None:
     description = mlp([30, 40, 3], init=init)
@@ -135,14 +156,17 @@ def test_initializers_are_identical_in_both_backends_and_recorded(init: str) -> 
     assert flat_floats(rebuilt.params()["0.weight"]) == flat_floats(nets["loops"].params()["0.weight"])
 
 
-@pytest.mark.parametrize("init,low,high,std", [
-    ("he_normal", None, None, math.sqrt(2.0 / 30)),
-    ("glorot_normal", None, None, math.sqrt(2.0 / 70)),
-    ("he_uniform", -math.sqrt(6.0 / 30), math.sqrt(6.0 / 30), math.sqrt(6.0 / 30) / math.sqrt(3.0)),
-    ("glorot_uniform", -math.sqrt(6.0 / 70), math.sqrt(6.0 / 70), math.sqrt(6.0 / 70) / math.sqrt(3.0)),
-    ("uniform", -0.5, 0.5, 1.0 / math.sqrt(12.0)),
-    ("zeros", 0.0, 0.0, 0.0),
-])
+@pytest.mark.parametrize(
+    "init,low,high,std",
+    [
+        ("he_normal", None, None, math.sqrt(2.0 / 30)),
+        ("glorot_normal", None, None, math.sqrt(2.0 / 70)),
+        ("he_uniform", -math.sqrt(6.0 / 30), math.sqrt(6.0 / 30), math.sqrt(6.0 / 30) / math.sqrt(3.0)),
+        ("glorot_uniform", -math.sqrt(6.0 / 70), math.sqrt(6.0 / 70), math.sqrt(6.0 / 70) / math.sqrt(3.0)),
+        ("uniform", -0.5, 0.5, 1.0 / math.sqrt(12.0)),
+        ("zeros", 0.0, 0.0, 0.0),
+    ],
+)
 def test_initializers_have_their_distributions(init: str, low: float | None, high: float | None, std: float) -> None:
     weights = flat_floats(build_network(mlp([30, 40, 3], init=init), backend="vectorized", seed=8).params()["0.weight"])
     mean = sum(weights) / len(weights)
@@ -164,6 +188,7 @@ def test_biases_start_at_zero_except_for_the_classic_uniform_scheme(backend: str
 
 
 # ---- invalid settings ----
+
 
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("rate", [-0.1, 1.0, 1.5, math.nan, math.inf])

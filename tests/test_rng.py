@@ -19,7 +19,9 @@ def test_splitmix64_reference_values() -> None:
 
 
 @settings(max_examples=50, deadline=None)
-@given(seed=st.integers(0, 2**64 - 1), stream=st.integers(0, 2**40), count=st.integers(0, 300), start=st.integers(0, 2**63))
+@given(
+    seed=st.integers(0, 2**64 - 1), stream=st.integers(0, 2**40), count=st.integers(0, 300), start=st.integers(0, 2**63)
+)
 def test_numpy_twin_gives_the_same_uniforms(seed: int, stream: int, count: int, start: int) -> None:
     expected = rng.uniforms(seed, stream, count, start)
     actual = vector_rng.uniforms(seed, stream, count, start)

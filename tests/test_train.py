@@ -11,8 +11,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from scratchnet.data import Dataset
 from scratchnet.core.errors import ConfigError, TrainingError
+from scratchnet.data import Dataset
 from scratchnet.io.model import load_model
 from scratchnet.training.train import (
     TrainConfig,
@@ -34,21 +34,33 @@ def synthetic(n_train: int = 400, n_test: int = 100, classes: int = 4, seed: int
         labels = generator.integers(0, classes, n).astype(np.uint8)
         images = generator.integers(0, 60, (n, 28, 28)).astype(np.uint8)
         for k in range(classes):
-            images[labels == k, 4 + 5 * k:7 + 5 * k, 6:22] = 230
+            images[labels == k, 4 + 5 * k : 7 + 5 * k, 6:22] = 230
         return images, labels
 
     train_images, train_labels = make(n_train)
     test_images, test_labels = make(n_test)
-    return Dataset("synthetic", train_images, train_labels, test_images, test_labels,
-                   tuple(f"class{k}" for k in range(classes)))
+    return Dataset(
+        "synthetic", train_images, train_labels, test_images, test_labels, tuple(f"class{k}" for k in range(classes))
+    )
 
 
 def quiet(line: str) -> None:
     pass
 
 
-SMALL = dict(dataset="synthetic", hidden=(16,), dropout=0.25, augment=1, optimizer="adam", lr=0.01,
-             lr_schedule="cosine", epochs=2, batch_size=32, validation=80, seed=3)
+SMALL = dict(
+    dataset="synthetic",
+    hidden=(16,),
+    dropout=0.25,
+    augment=1,
+    optimizer="adam",
+    lr=0.01,
+    lr_schedule="cosine",
+    epochs=2,
+    batch_size=32,
+    validation=80,
+    seed=3,
+)
 
 
 def params_of(network: Any) -> dict[str, Any]:
@@ -131,7 +143,9 @@ def test_a_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path: P
         train(config, dataset=data, out=tmp_path / "m.json", log=quiet, check=False, hook=poison)
     message = str(failure.value)
     checkpoint = checkpoint_path_for(tmp_path / "m.json")
-    assert "nan" in message and "epoch 2, step 4" in message and str(checkpoint) in message and "after epoch 1" in message
+    assert (
+        "nan" in message and "epoch 2, step 4" in message and str(checkpoint) in message and "after epoch 1" in message
+    )
     assert "\n" not in message
     kept = load_model(checkpoint)
     assert kept.metadata["checkpoint"]["state"]["epoch"] == 1
@@ -162,22 +176,31 @@ def test_validation_split_and_limit() -> None:
 
 
 def test_optimizer_spec_turns_epochs_into_steps() -> None:
-    config = TrainConfig(optimizer="sgd", lr=0.1, momentum=0.9, nesterov=True, lr_schedule="step", lr_step=3,
-                         lr_gamma=0.5, epochs=9)
-    assert optimizer_spec(config, 100) == {"type": "SGD", "lr": 0.1, "momentum": 0.9, "nesterov": True,
-                                           "schedule": {"type": "Step", "step_size": 300, "gamma": 0.5}}
+    config = TrainConfig(
+        optimizer="sgd", lr=0.1, momentum=0.9, nesterov=True, lr_schedule="step", lr_step=3, lr_gamma=0.5, epochs=9
+    )
+    assert optimizer_spec(config, 100) == {
+        "type": "SGD",
+        "lr": 0.1,
+        "momentum": 0.9,
+        "nesterov": True,
+        "schedule": {"type": "Step", "step_size": 300, "gamma": 0.5},
+    }
     cosine = TrainConfig(lr_schedule="cosine", lr_min=1e-5, epochs=4)
     assert optimizer_spec(cosine, 10)["schedule"] == {"type": "Cosine", "total_steps": 40, "min_lr": 1e-5}
 
 
-@pytest.mark.parametrize("settings, message", [
-    ({"optimizer": "adam", "momentum": 0.9}, "momentum applies to sgd and rmsprop"),
-    ({"optimizer": "nadam"}, "unknown optimizer"),
-    ({"dropout": 1.0}, "dropout"),
-    ({"hidden": (0,)}, "hidden"),
-    ({"backend": "gpu"}, "backend"),
-    ({"lr_schedule": "cosine", "lr_min": 1.0, "lr": 0.1}, "lr_min"),
-])
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        ({"optimizer": "adam", "momentum": 0.9}, "momentum applies to sgd and rmsprop"),
+        ({"optimizer": "nadam"}, "unknown optimizer"),
+        ({"dropout": 1.0}, "dropout"),
+        ({"hidden": (0,)}, "hidden"),
+        ({"backend": "gpu"}, "backend"),
+        ({"lr_schedule": "cosine", "lr_min": 1.0, "lr": 0.1}, "lr_min"),
+    ],
+)
 def test_bad_settings_are_config_errors(settings: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         TrainConfig(**settings)

@@ -20,8 +20,12 @@ def test_shifts_are_seeded_bounded_and_move_whole_images() -> None:
     assert not np.array_equal(a, shift_images(images, 2, seed=5, stream=4))
     moves = set()
     for original, shifted in zip(images, a):
-        found = [(dy, dx) for dy in range(-2, 3) for dx in range(-2, 3)
-                 if np.array_equal(np.roll(original, (dy, dx), axis=(0, 1)), shifted)]
+        found = [
+            (dy, dx)
+            for dy in range(-2, 3)
+            for dx in range(-2, 3)
+            if np.array_equal(np.roll(original, (dy, dx), axis=(0, 1)), shifted)
+        ]
         assert len(found) == 1
         moves.add(found[0])
     assert len(moves) > 10  # many of the 25 possible shifts occur
@@ -45,7 +49,9 @@ def test_inputs_are_scaled_and_normalised_per_batch() -> None:
     assert np.allclose(normalised, [[-2.0, 2.0, -1.2, -0.4]])
     assert Feeder("loops", "float32").inputs(images) == [[0.0, 1.0, 0.2, 0.4]]
     metadata = Feeder(mean=0.1, std=0.3).metadata((28, 28))
-    assert Feeder.from_metadata({"input": metadata}, "vectorized", "float32") == Feeder("vectorized", "float32", 0.1, 0.3)
+    assert Feeder.from_metadata({"input": metadata}, "vectorized", "float32") == Feeder(
+        "vectorized", "float32", 0.1, 0.3
+    )
 
 
 def test_progress_is_silent_when_piped_and_draws_on_a_terminal() -> None:
@@ -78,8 +84,13 @@ def test_flips_mirror_about_half_the_images_reproducibly() -> None:
 
 
 @settings(max_examples=60, deadline=None)
-@given(n=st.integers(1, 20), side=st.integers(1, 6), picks=st.lists(st.integers(0, 10**6), min_size=0, max_size=30),
-       transposed=st.booleans(), seed=st.integers(0, 2**32 - 1))
+@given(
+    n=st.integers(1, 20),
+    side=st.integers(1, 6),
+    picks=st.lists(st.integers(0, 10**6), min_size=0, max_size=30),
+    transposed=st.booleans(),
+    seed=st.integers(0, 2**32 - 1),
+)
 def test_take_images_equals_fancy_indexing(n: int, side: int, picks: list[int], transposed: bool, seed: int) -> None:
     """The block-copy gather of training batches returns exactly images[indices], also for arrays
     that are not contiguous (which it hands to fancy indexing)."""
@@ -90,5 +101,5 @@ def test_take_images_equals_fancy_indexing(n: int, side: int, picks: list[int], 
         images = images.transpose(0, 2, 1)
     indices = np.array([p % n for p in picks], dtype=np.intp)
     taken = take_images(images, indices)
-    assert taken.dtype == np.uint8 and taken.shape == (len(indices),) + images.shape[1:]
+    assert taken.dtype == np.uint8 and taken.shape == (len(indices), *images.shape[1:])
     assert np.array_equal(taken, images[indices])

@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 
 from scratchnet.builders import build_network
-
 from scratchnet.core.architecture import mlp
 
 W1 = [[0.1, 0.2], [-0.3, 0.4]]
@@ -47,7 +46,7 @@ def test_worked_example(backend: str) -> None:
     assert as_lists(net.loss_inputs)[0] == pytest.approx(Z2, rel=1e-13)
     assert net.loss(out, [1]) == pytest.approx(LOSS, rel=1e-13)
     # The numbers printed in the spec, to the digits printed there.
-    assert P[0] == pytest.approx(0.280900, abs=5e-7) and LOSS == pytest.approx(0.329755, abs=5e-7)
+    assert P[0] == pytest.approx(0.280900, abs=5e-7) and pytest.approx(0.329755, abs=5e-7) == LOSS
     net.backward()
     grads = {name: as_lists(value) for name, value in net.grads().items()}
     assert grads["2.bias"] == pytest.approx(DELTA2, rel=1e-13)
@@ -56,7 +55,7 @@ def test_worked_example(backend: str) -> None:
     assert grads["0.bias"] == pytest.approx(DELTA1, rel=1e-13)
     for row, expected in zip(grads["0.weight"], GRAD_W1):
         assert row == pytest.approx(expected, rel=1e-13)
-    assert DELTA1 == pytest.approx([-0.056180, -0.393260], abs=5e-7)
+    assert pytest.approx([-0.056180, -0.393260], abs=5e-7) == DELTA1
 
     optimizer = __import__(f"scratchnet.{backend}", fromlist=["SGD"]).SGD(lr=0.5)
     optimizer.step(net)

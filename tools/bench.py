@@ -109,8 +109,9 @@ def peak_rss_mb() -> float:
 # The children
 
 
-def timed_epochs(n: int, epochs: int, batch: int, train_step: Callable[[Any], object],
-                 warmed_up: Callable[[], None] = lambda: None) -> tuple[list[float], list[float]]:
+def timed_epochs(
+    n: int, epochs: int, batch: int, train_step: Callable[[Any], object], warmed_up: Callable[[], None] = lambda: None
+) -> tuple[list[float], list[float]]:
     """Seconds and other processes' load of each epoch after the first, which warms up caches,
     allocators and threads (``warmed_up`` runs when it ends); ``train_step`` gets each batch's indices."""
     times, loads = [], []
@@ -118,7 +119,7 @@ def timed_epochs(n: int, epochs: int, batch: int, train_step: Callable[[Any], ob
         order_array = np.asarray(order, dtype=np.intp)
         with EpochTimer() as timer:
             for start in range(0, len(order_array), batch):
-                train_step(order_array[start:start + batch])
+                train_step(order_array[start : start + batch])
         if epoch == 0:
             warmed_up()
         else:
@@ -128,11 +129,10 @@ def timed_epochs(n: int, epochs: int, batch: int, train_step: Callable[[Any], ob
 
 
 def run_scratchnet(config: dict[str, Any], data_dir: str | None, epochs: int, batch: int) -> dict[str, Any]:
-    from scratchnet.builders import build_network
+    from scratchnet.builders import build_network, build_optimizer
     from scratchnet.core.architecture import mlp
     from scratchnet.data import load_dataset
     from scratchnet.data.images import take_images, to_inputs
-    from scratchnet.builders import build_optimizer
 
     data = load_dataset("mnist", data_dir, download=False, progress=False)
     images, labels = data.train_images.reshape(len(data.train_images), -1), data.train_labels.astype(np.intp)
@@ -192,7 +192,9 @@ class PlainNumpy:
                 "zeros": [np.zeros((batch, w), np.float32) for w in widths[:-1]],
                 "mask": [np.empty((batch, w), bool) for w in widths[:-1]],
                 "delta": [np.empty((batch, w), np.float32) for w in widths[:-1]],
-                "rows": np.arange(batch), "ones": np.ones(widths[-1], np.float32)}
+                "rows": np.arange(batch),
+                "ones": np.ones(widths[-1], np.float32),
+            }
         return self.buffers[batch]
 
     def product(self, a: Any, b: Any, out: Any) -> None:
@@ -277,12 +279,19 @@ def run_numpy(config: dict[str, Any], data_dir: str | None, epochs: int, batch: 
     def warmed_up() -> None:
         net.product_seconds = 0.0  # count the timed epochs' products only
 
-    times, loads = timed_epochs(len(labels), epochs, batch,
-                                lambda indices: net.step(take_images(images, indices), labels[indices]), warmed_up)
+    times, loads = timed_epochs(
+        len(labels), epochs, batch, lambda indices: net.step(take_images(images, indices), labels[indices]), warmed_up
+    )
     steps = epochs * -(-len(labels) // batch)
     accuracy = float(np.mean(net.predict(data.test_images.reshape(len(data.test_images), -1)) == data.test_labels))
-    return {"times": times, "loads": loads, "accuracy": accuracy, "rss_mb": peak_rss_mb(),
-            "products_us": net.product_seconds / steps * 1e6, "step_us": sum(times) / steps * 1e6}
+    return {
+        "times": times,
+        "loads": loads,
+        "accuracy": accuracy,
+        "rss_mb": peak_rss_mb(),
+        "products_us": net.product_seconds / steps * 1e6,
+        "step_us": sum(times) / steps * 1e6,
+    }
 
 
 def run_torch(config: dict[str, Any], data_dir: str | None, epochs: int, batch: int, threads: int) -> dict[str, Any]:
@@ -304,7 +313,7 @@ def run_torch(config: dict[str, Any], data_dir: str | None, epochs: int, batch: 
     model = torch.nn.Sequential(*layers)
     params = initial_params(sizes)
     with torch.no_grad():
-        for index, layer in enumerate(l for l in model if isinstance(l, torch.nn.Linear)):
+        for index, layer in enumerate(m for m in model if isinstance(m, torch.nn.Linear)):
             layer.weight.copy_(torch.from_numpy(params[f"{2 * index}.weight"]))
             layer.bias.copy_(torch.from_numpy(params[f"{2 * index}.bias"]))
     spec = config["optimizer"]
@@ -320,7 +329,7 @@ def run_torch(config: dict[str, Any], data_dir: str | None, epochs: int, batch: 
             x, y = x_all[permutation], y_all[permutation]  # the pre-shuffled tensors of this epoch
             for start in range(0, len(y), batch):
                 optimizer.zero_grad(set_to_none=True)
-                loss = loss_function(model(x[start:start + batch]), y[start:start + batch])
+                loss = loss_function(model(x[start : start + batch]), y[start : start + batch])
                 loss.backward()
                 optimizer.step()
         if epoch > 0:
@@ -347,11 +356,25 @@ def child_main(args: argparse.Namespace) -> None:
 
 
 def spawn(which: str, name: str, batch: int, args: argparse.Namespace, threads: int) -> dict[str, Any]:
-    command = [sys.executable, __file__, "--child", which, "--child-config", name, "--child-batch", str(batch),
-               "--epochs", str(args.epochs), "--threads", str(threads)]
+    command = [
+        sys.executable,
+        __file__,
+        "--child",
+        which,
+        "--child-config",
+        name,
+        "--child-batch",
+        str(batch),
+        "--epochs",
+        str(args.epochs),
+        "--threads",
+        str(threads),
+    ]
     if args.data_dir:
         command += ["--data-dir", args.data_dir]
-    env = dict(os.environ, OPENBLAS_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    env = dict(
+        os.environ, OPENBLAS_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads)
+    )
     done = subprocess.run(command, capture_output=True, text=True, env=env)
     if done.returncode != 0:
         raise SystemExit(f"bench: the {which} run of {name} failed:\n{done.stderr.strip()}")
@@ -416,7 +439,9 @@ def loops_images_per_second(data_dir: str | None, seconds: float = 10.0) -> floa
     net = build_network(mlp([784, 32, 10]), backend="loops", seed=SEED)
     optimizer = SGD(lr=0.1)
     images = data.train_images.reshape(60000, -1)
-    batches = [((images[s:s + 32] / 255.0).tolist(), data.train_labels[s:s + 32].tolist()) for s in range(0, 32 * 64, 32)]
+    batches = [
+        ((images[s : s + 32] / 255.0).tolist(), data.train_labels[s : s + 32].tolist()) for s in range(0, 32 * 64, 32)
+    ]
     done, started = 0, time.perf_counter()
     while time.perf_counter() - started < seconds:
         inputs, labels = batches[(done // 32) % len(batches)]
@@ -434,8 +459,10 @@ def machine() -> str:
             model = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
     except (OSError, StopIteration):
         pass
-    return (f"{model}, {os.cpu_count()} cores, Python {platform.python_version()}, NumPy {np.__version__}"
-            f", {platform.system()} {platform.release()}")
+    return (
+        f"{model}, {os.cpu_count()} cores, Python {platform.python_version()}, NumPy {np.__version__}"
+        f", {platform.system()} {platform.release()}"
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -446,7 +473,9 @@ def main() -> int:
     parser.add_argument("--data-dir", default=os.environ.get("SCRATCHNET_DATA_DIR"))
     parser.add_argument("--epochs", type=int, default=3, help="timed epochs per run, after one warm-up epoch")
     parser.add_argument("--rounds", type=int, default=2, help="alternating runs of each library per configuration")
-    parser.add_argument("--threads", default="auto", help="BLAS/torch threads: a number, 'auto' (all cores) or a list like 1,2")
+    parser.add_argument(
+        "--threads", default="auto", help="BLAS/torch threads: a number, 'auto' (all cores) or a list like 1,2"
+    )
     parser.add_argument("--batch-sizes", default="128", help="comma-separated, e.g. 32,128,1024")
     parser.add_argument("--configs", default=",".join(CONFIGS), help=f"comma-separated among: {', '.join(CONFIGS)}")
     parser.add_argument("--skip-loops", action="store_true", help="do not measure the loops backend")
@@ -469,15 +498,20 @@ def main() -> int:
     thread_counts = [os.cpu_count() or 1] if args.threads == "auto" else [int(t) for t in args.threads.split(",")]
     print(f"machine: {machine()}")
     if not have_torch:
-        print("PyTorch is not importable: scratchnet's figures only. For the comparison install PyTorch's CPU build:\n"
-              "  pip install torch --index-url https://download.pytorch.org/whl/cpu")
-    header = (f"{'configuration':<22} {'batch':>5} {'thr':>3} {'library':<10} {'s/epoch':>8} {'images/s':>9} "
-              f"{'ratio':>6} {'rounds':>9} {'bound s':>8} {'x bound':>7} {'x med':>7} {'RSS MB':>7} {'test acc':>8} {'other load':>10}")
+        print(
+            "PyTorch is not importable: scratchnet's figures only. For the comparison install PyTorch's CPU build:\n"
+            "  pip install torch --index-url https://download.pytorch.org/whl/cpu"
+        )
+    header = (
+        f"{'configuration':<22} {'batch':>5} {'thr':>3} {'library':<10} {'s/epoch':>8} {'images/s':>9} "
+        f"{'ratio':>6} {'rounds':>9} {'bound s':>8} {'x bound':>7} {'x med':>7} {'RSS MB':>7} {'test acc':>8} "
+        f"{'other load':>10}"
+    )
     rows: list[tuple[Any, ...]] = []
     splits: list[str] = []
     for threads in thread_counts:
         for name in args.configs.split(","):
-            config = CONFIGS[name]
+            CONFIGS[name]
             for batch in [int(b) for b in args.batch_sizes.split(",")]:
                 runs: dict[str, list[dict[str, Any]]] = {"scratchnet": [], "numpy": [], "torch": []}
                 bounds = []
@@ -497,47 +531,84 @@ def main() -> int:
                     if not results:
                         continue
                     times = [t for r in results for t in r["times"]]
-                    loads = [l for r in results for l in r["loads"]]
+                    loads = [load for r in results for load in r["loads"]]
                     medians[library] = statistics.median(times)
-                    rows.append((name, batch, threads, library, medians[library], 60000 / medians[library],
-                                 bound, max(r["rss_mb"] for r in results), statistics.mean(r["accuracy"] for r in results),
-                                 statistics.mean(loads), rate, typical))
+                    rows.append(
+                        (
+                            name,
+                            batch,
+                            threads,
+                            library,
+                            medians[library],
+                            60000 / medians[library],
+                            bound,
+                            max(r["rss_mb"] for r in results),
+                            statistics.mean(r["accuracy"] for r in results),
+                            statistics.mean(loads),
+                            rate,
+                            typical,
+                        )
+                    )
                 for i in range(len(rows) - len(medians), len(rows)):
                     library = rows[i][3]
-                    ratio = medians[library] / medians["torch"] if "torch" in medians and library != "torch" else float("nan")
+                    ratio = (
+                        medians[library] / medians["torch"]
+                        if "torch" in medians and library != "torch"
+                        else float("nan")
+                    )
                     # each round's own ratio (the runs next to each other in time): the spread says how
                     # much of the figure is the machine
-                    spread = [statistics.median(a["times"]) / statistics.median(b["times"])
-                              for a, b in zip(runs[library], runs["torch"])] if library != "torch" else []
+                    spread = (
+                        [
+                            statistics.median(a["times"]) / statistics.median(b["times"])
+                            for a, b in zip(runs[library], runs["torch"])
+                        ]
+                        if library != "torch"
+                        else []
+                    )
                     rows[i] = rows[i] + (ratio, spread)
                 if runs["numpy"]:
                     products = statistics.median(r["products_us"] for r in runs["numpy"])
                     step = statistics.median(r["step_us"] for r in runs["numpy"])
                     bound_step = bound / -(-60000 // batch) * 1e6
-                    splits.append(f"{name}, batch {batch}, {threads} thread(s): matrix products {products:.0f} us "
-                                  f"({products / bound_step:.2f}x their bound), everything else {step - products:.0f} us "
-                                  f"({(step - products) / bound_step:.2f}x the bound), of a {step:.0f} us step")
+                    splits.append(
+                        f"{name}, batch {batch}, {threads} thread(s): matrix products {products:.0f} us "
+                        f"({products / bound_step:.2f}x their bound), everything else {step - products:.0f} us "
+                        f"({(step - products) / bound_step:.2f}x the bound), of a {step:.0f} us step"
+                    )
     print(header)
-    for name, batch, threads, library, seconds, ips, bound, rss, accuracy, load, rate, typical, ratio, spread in rows:
+    for name, batch, threads, library, seconds, ips, bound, rss, accuracy, load, _rate, typical, ratio, spread in rows:
         ratio_text = f"{ratio:.2f}" if ratio == ratio else ""
         spread_text = f"{min(spread):.2f}-{max(spread):.2f}" if spread else ""
-        print(f"{name:<22} {batch:>5} {threads:>3} {library:<10} {seconds:>8.3f} {ips:>9.0f} {ratio_text:>6} "
-              f"{spread_text:>9} {bound:>8.3f} {seconds / bound:>7.2f} {seconds / typical:>7.2f} {rss:>7.0f} {100 * accuracy:>7.2f}% "
-              f"{100 * load:>9.0f}%")
-    print("numpy = the same training as a hand-written NumPy step with no framework (every array allocated "
-          "once, every operation in place, the optimizer on one thread): what NumPy itself costs")
-    print("ratio = median epoch time / PyTorch's (rounds: the lowest and highest ratio of one round's "
-          "pair of runs); bound = the epoch's matrix products at the best sgemm rate measured in the rounds "
-          f"({', '.join(sorted({f'{r[10]:.0f}' for r in rows}))} GFLOP/s); x med = the same at the median time "
-          "of the repeats of each product (what this machine typically delivers); other load = other processes' "
-          "share of all CPUs during the timed epochs")
+        print(
+            f"{name:<22} {batch:>5} {threads:>3} {library:<10} {seconds:>8.3f} {ips:>9.0f} {ratio_text:>6} "
+            f"{spread_text:>9} {bound:>8.3f} {seconds / bound:>7.2f} {seconds / typical:>7.2f} {rss:>7.0f} "
+            f"{100 * accuracy:>7.2f}% "
+            f"{100 * load:>9.0f}%"
+        )
+    print(
+        "numpy = the same training as a hand-written NumPy step with no framework (every array allocated "
+        "once, every operation in place, the optimizer on one thread): what NumPy itself costs"
+    )
+    print(
+        "ratio = median epoch time / PyTorch's (rounds: the lowest and highest ratio of one round's "
+        "pair of runs); bound = the epoch's matrix products at the best sgemm rate measured in the rounds "
+        f"({', '.join(sorted({f'{r[10]:.0f}' for r in rows}))} GFLOP/s); x med = the same at the median time "
+        "of the repeats of each product (what this machine typically delivers); other load = other processes' "
+        "share of all CPUs during the timed epochs"
+    )
     if splits:
-        print("where the plain NumPy step's time goes (median per step; the bound is the matrix products at the best rate):")
+        print(
+            "where the plain NumPy step's time goes "
+            "(median per step; the bound is the matrix products at the best rate):"
+        )
         for line in splits:
             print("  " + line)
     if not args.skip_loops:
-        print(f"loops backend, 784-32-10, batch 32 (lists of floats), forward + backward + SGD: "
-              f"{loops_images_per_second(args.data_dir):.0f} images/s (Python {platform.python_version()})")
+        print(
+            f"loops backend, 784-32-10, batch 32 (lists of floats), forward + backward + SGD: "
+            f"{loops_images_per_second(args.data_dir):.0f} images/s (Python {platform.python_version()})"
+        )
     return 0
 
 

@@ -45,8 +45,13 @@ def main(argv: list[str] | None = None) -> int:
     labels = data.train_labels.astype(np.intp)
     order = np.random.default_rng(0).permutation(len(labels))
     counts = [1, args.threads]
-    runs = [(build_network(mlp(sizes), backend="vectorized", dtype="float32", seed=0),
-             build_optimizer({"type": "Adam", "lr": 0.001}, "vectorized")) for _ in counts]
+    runs = [
+        (
+            build_network(mlp(sizes), backend="vectorized", dtype="float32", seed=0),
+            build_optimizer({"type": "Adam", "lr": 0.001}, "vectorized"),
+        )
+        for _ in counts
+    ]
     step_us: dict[int, list[float]] = {count: [] for count in counts}
     optimizer_us: dict[int, list[float]] = {count: [] for count in counts}
     print(f"{args.sizes}, Adam, batch 128; OpenBLAS spin shortened: {parallel.openblas_spin_short()}")
@@ -58,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
             start = time.perf_counter()
             for step in range(args.steps):
                 first = ((batch + step) * 128) % (len(order) - 128)
-                indices = order[first:first + 128]
+                indices = order[first : first + 128]
                 outputs = net.forward(to_inputs(take_images(images, indices), "float32"), training=True)
                 net.loss(outputs, labels[indices])
                 net.backward()
@@ -71,8 +76,10 @@ def main(argv: list[str] | None = None) -> int:
         batch += args.steps
     parallel.set_threads(None)
     for count in counts:
-        print(f"{count} thread(s): step {statistics.median(step_us[count]):.0f} us (best {min(step_us[count]):.0f}), "
-              f"optimizer {statistics.median(optimizer_us[count]):.0f} us (best {min(optimizer_us[count]):.0f})")
+        print(
+            f"{count} thread(s): step {statistics.median(step_us[count]):.0f} us (best {min(step_us[count]):.0f}), "
+            f"optimizer {statistics.median(optimizer_us[count]):.0f} us (best {min(optimizer_us[count]):.0f})"
+        )
     first_params, second_params = runs[0][0].params(), runs[1][0].params()
     same = all(np.array_equal(first_params[name], second_params[name]) for name in first_params)
     print("weights bit-identical:", same)

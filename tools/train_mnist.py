@@ -16,8 +16,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from scratchnet.cli import build_parser, main  # noqa: E402
-from scratchnet.cli.train import output_path  # noqa: E402
+from scratchnet.cli import build_parser, main
+from scratchnet.cli.train import output_path
 
 
 def run(argv: list[str]) -> int:

@@ -42,7 +42,8 @@ def build_network(
         module.check_dtype(dtype)
     layers: list[Any] = []
     for index, (spec, options, input_shape) in enumerate(
-            zip(checked.description["layers"], checked.options, checked.input_shapes)):
+        zip(checked.description["layers"], checked.options, checked.input_shapes)
+    ):
         entry = layer_type(spec["type"])
         if entry.name not in module.LAYERS:
             raise ConfigError(f"layer {index}: the {backend} backend has no {entry.name} layer")
@@ -55,8 +56,13 @@ def build_network(
             kwargs["dtype"] = dtype
         layers.append(module.LAYERS[entry.name](**kwargs))
     loss = module.LOSSES[checked.description["loss"]["type"]]()
-    return module.Network(layers, loss, l2=float(checked.description.get("l2", 0.0)),
-                          l1=float(checked.description.get("l1", 0.0)), input_shape=checked.input_shape)
+    return module.Network(
+        layers,
+        loss,
+        l2=float(checked.description.get("l2", 0.0)),
+        l1=float(checked.description.get("l1", 0.0)),
+        input_shape=checked.input_shape,
+    )
 
 
 if TYPE_CHECKING:  # mypy proves here that each backend satisfies the Protocols; nothing runs
@@ -79,7 +85,10 @@ if TYPE_CHECKING:  # mypy proves here that each backend satisfies the Protocols;
         return [a, b, c, d, e]
 
     def _vectorized_layers(
-        a: _vectorized.Dense, b: _vectorized.ReLU, c: _vectorized.Softmax, d: _vectorized.Dropout,
+        a: _vectorized.Dense,
+        b: _vectorized.ReLU,
+        c: _vectorized.Softmax,
+        d: _vectorized.Dropout,
         e: _vectorized.LeakyReLU,
     ) -> list[Layer[_Array, _Array]]:
         return [a, b, c, d, e]

@@ -39,8 +39,9 @@ class Comparison:
     passed: bool
 
 
-def compare(name: str, actual: Any, expected: Any, rtol: float, atol: float = 0.0,
-            scale: float | None = None) -> Comparison:
+def compare(
+    name: str, actual: Any, expected: Any, rtol: float, atol: float = 0.0, scale: float | None = None
+) -> Comparison:
     """Compare two tensors (nested lists, arrays or floats) as flat lists of floats, relative to
     ``scale`` (default: the largest magnitude in either tensor)."""
     a, b = flat_floats(actual), flat_floats(expected)
@@ -72,7 +73,7 @@ def random_batch(sample_shape: int | Shape, classes: int, batch: int, seed: int)
     shape = (sample_shape,) if isinstance(sample_shape, int) else tuple(sample_shape)
     size = math.prod(shape)
     values = rng.normals(seed, 1000, batch * size)
-    inputs = [reshape(values[n * size:(n + 1) * size], shape) for n in range(batch)]
+    inputs = [reshape(values[n * size : (n + 1) * size], shape) for n in range(batch)]
     upper = 2 if classes == 1 else classes
     labels = [int(u * upper) for u in rng.uniforms(seed, 1001, batch)]
     return inputs, labels
@@ -84,8 +85,15 @@ def shape_of_description(description: Mapping[str, Any]) -> tuple[Shape, int]:
     return checked.input_shape, checked.classes
 
 
-def cross_check(description: Mapping[str, Any], *, batch: int = 4, seed: int = 0, steps: int = 3,
-                lr: float = 0.1, make_optimizers: Callable[[], tuple[Any, Any]] | None = None) -> list[Comparison]:
+def cross_check(
+    description: Mapping[str, Any],
+    *,
+    batch: int = 4,
+    seed: int = 0,
+    steps: int = 3,
+    lr: float = 0.1,
+    make_optimizers: Callable[[], tuple[Any, Any]] | None = None,
+) -> list[Comparison]:
     """Build the architecture in both backends (vectorized in float64) from the same parameters and
     compare forward outputs, loss, every gradient, and the parameters after ``steps`` optimizer steps
     (SGD with ``lr`` unless ``make_optimizers`` returns a (loops, vectorized) pair)."""
@@ -122,13 +130,15 @@ def cross_check(description: Mapping[str, Any], *, batch: int = 4, seed: int = 0
     loops_params, vector_params = loops_net.params(), vector_net.params()
     param_scale = magnitude(list(loops_params.values()) + list(vector_params.values()))
     for name, value in vector_params.items():
-        results.append(compare(f"after {steps} steps {name}", value, loops_params[name], CROSS_TOLERANCE,
-                               scale=param_scale))
+        results.append(
+            compare(f"after {steps} steps {name}", value, loops_params[name], CROSS_TOLERANCE, scale=param_scale)
+        )
     return results
 
 
-def gradient_check(net: Any, inputs: Any, labels: Sequence[int], *, max_per_tensor: int = 0, seed: int = 0,
-                   step: float = FD_STEP) -> list[Comparison]:
+def gradient_check(
+    net: Any, inputs: Any, labels: Sequence[int], *, max_per_tensor: int = 0, seed: int = 0, step: float = FD_STEP
+) -> list[Comparison]:
     """Compare ``net``'s backpropagated gradients with central differences
     (L(p + h) - L(p - h)) / 2h, for every parameter element, or for ``max_per_tensor`` elements
     of each tensor chosen by ``seed`` when that is > 0. Dropout is off (inference mode)."""
@@ -137,7 +147,9 @@ def gradient_check(net: Any, inputs: Any, labels: Sequence[int], *, max_per_tens
     net.backward()
     analytic = {name: flat_floats(grad) for name, grad in net.grads().items()}
     results = []
-    for index, (name, value) in enumerate(net.params().items()):
+    params = net.params()
+    for index, name in enumerate(analytic):  # the trained arrays: an untrained one has no gradient
+        value = params[name]
         original = flat_floats(value)
         shape = shape_of_value(value)
         positions = list(range(len(original)))
@@ -185,8 +197,15 @@ class CheckReport:
         return all(c.passed for c in every)
 
 
-def full_check(description: Mapping[str, Any], *, batch: int = 4, seed: int = 0, steps: int = 3,
-               max_per_tensor: int = 6, gradient_backends: Sequence[str] = ("loops", "vectorized")) -> CheckReport:
+def full_check(
+    description: Mapping[str, Any],
+    *,
+    batch: int = 4,
+    seed: int = 0,
+    steps: int = 3,
+    max_per_tensor: int = 6,
+    gradient_backends: Sequence[str] = ("loops", "vectorized"),
+) -> CheckReport:
     """The cross-check plus a finite-difference check of each of ``gradient_backends`` on
     ``max_per_tensor`` elements of every tensor (0: all of them)."""
     input_shape, classes = shape_of_description(description)
@@ -203,4 +222,7 @@ def summary(report: CheckReport) -> str:
     cross = max((c.max_rel for c in report.cross), default=0.0)
     grads = max((c.max_rel for group in report.gradients.values() for c in group), default=0.0)
     verdict = "passed" if report.passed else "FAILED"
-    return f"cross-check {verdict}: loops vs vectorized max rel diff {cross:.1e}, finite differences max rel diff {grads:.1e}"
+    return (
+        f"cross-check {verdict}: loops vs vectorized max rel diff {cross:.1e}, "
+        f"finite differences max rel diff {grads:.1e}"
+    )

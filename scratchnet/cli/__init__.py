@@ -13,8 +13,8 @@ import os
 import sys
 from collections.abc import Sequence
 
-from scratchnet import __version__
 from scratchnet.core.errors import ScratchnetError
+from scratchnet.core.version import __version__
 
 # Every subcommand and its one-line help, in the order ``scratchnet --help`` lists them. Only the
 # module of the command being run is imported: commands start fast, and those that need no NumPy

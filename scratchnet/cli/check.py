@@ -7,9 +7,16 @@ import argparse
 import time
 from typing import Any
 
-from scratchnet.core.architecture import ACTIVATIONS, LOSSES, mlp
-from scratchnet.checks.crosscheck import CROSS_TOLERANCE, GRADIENT_ATOL, GRADIENT_RTOL, CheckReport, Comparison, full_check
+from scratchnet.checks.crosscheck import (
+    CROSS_TOLERANCE,
+    GRADIENT_ATOL,
+    GRADIENT_RTOL,
+    CheckReport,
+    Comparison,
+    full_check,
+)
 from scratchnet.cli.options import int_list, positive_int, rate
+from scratchnet.core.architecture import ACTIVATIONS, LOSSES, mlp
 
 
 def register(subparsers: Any) -> None:
@@ -20,7 +27,9 @@ def register(subparsers: Any) -> None:
         "loss, every gradient and the parameters after a few SGD steps; then compare each backend's "
         "gradients with central finite differences. Exit status 1 when anything is beyond tolerance.",
     )
-    parser.add_argument("--layers", type=int_list, default=[784, 128, 10], help="layer widths, inputs first (default 784,128,10)")
+    parser.add_argument(
+        "--layers", type=int_list, default=[784, 128, 10], help="layer widths, inputs first (default 784,128,10)"
+    )
     parser.add_argument("--activation", choices=sorted(ACTIVATIONS), default="relu", help="hidden activation")
     parser.add_argument("--loss", choices=sorted(LOSSES), default="cross_entropy")
     parser.add_argument("--dropout", type=rate, default=0.0, help="dropout rate after each hidden layer")
@@ -44,7 +53,9 @@ def format_report(report: CheckReport) -> str:
     lines = [f"loops vs vectorized (float64), tolerance: relative {CROSS_TOLERANCE:g}"]
     lines += table(report.cross)
     for backend, comparisons in report.gradients.items():
-        lines.append(f"{backend}: backprop vs central differences, tolerance: {GRADIENT_RTOL:g} x scale + {GRADIENT_ATOL:g}")
+        lines.append(
+            f"{backend}: backprop vs central differences, tolerance: {GRADIENT_RTOL:g} x scale + {GRADIENT_ATOL:g}"
+        )
         lines += table(comparisons)
     return "\n".join(lines)
 

@@ -11,10 +11,10 @@ import os
 import sys
 from typing import Any, TextIO
 
-from scratchnet.core.registry import layer_type
 from scratchnet.cli.options import positive_int
-from scratchnet.teaching.spiral import DemoResult, Spiral, TrainedModel, decision_grid, run_demo
+from scratchnet.core.registry import layer_type
 from scratchnet.teaching.sparkline import sparkline
+from scratchnet.teaching.spiral import DemoResult, Spiral, TrainedModel, decision_grid, run_demo
 
 REGION = ".-:"  # the background of each class's region
 POINT = "oxv"  # a training point of each class
@@ -37,14 +37,19 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--rows", type=positive_int, default=24, help="height of each drawing in characters")
     parser.add_argument(
-        "--color", choices=["auto", "always", "never"], default="auto", help="colour the classes (default: on a terminal)"
+        "--color",
+        choices=["auto", "always", "never"],
+        default="auto",
+        help="colour the classes (default: on a terminal)",
     )
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     colour = use_colour(args.color, sys.stdout)
-    print(f"Three spirals: {args.points} points per class, 2 inputs (x, y), 3 classes. Training with the loops backend...")
+    print(
+        f"Three spirals: {args.points} points per class, 2 inputs (x, y), 3 classes. Training with the loops backend..."
+    )
     result = run_demo(points_per_class=args.points, hidden=args.hidden, epochs=args.epochs, seed=args.seed)
     print(format_demo(result, rows=args.rows, colour=colour))
     return 0
@@ -59,7 +64,8 @@ def use_colour(choice: str, stream: TextIO) -> bool:
 def format_demo(result: DemoResult, *, rows: int = 24, colour: bool = False) -> str:
     """The report: each model's architecture, accuracy, loss curve and decision regions, then the moral."""
     legend = "   ".join(
-        f"class {c}: region {paint(REGION[c % len(REGION)], c, colour, False)} point {paint(POINT[c % len(POINT)], c, colour, True)}"
+        f"class {c}: region {paint(REGION[c % len(REGION)], c, colour, False)} "
+        f"point {paint(POINT[c % len(POINT)], c, colour, True)}"
         for c in range(result.data.classes)
     )
     lines = [legend, ""]
@@ -80,7 +86,8 @@ def format_demo(result: DemoResult, *, rows: int = 24, colour: bool = False) -> 
 
 
 def describe(model: TrainedModel) -> str:
-    """The layer types in order with their required options, e.g. ``Dense(2, 32) -> ReLU -> Dense(32, 3) -> Softmax``."""
+    """The layer types in order with their required options, e.g.
+    ``Dense(2, 32) -> ReLU -> Dense(32, 3) -> Softmax``."""
     parts = []
     for layer in model.network.layers:
         info = layer.describe()

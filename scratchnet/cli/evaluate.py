@@ -10,8 +10,8 @@ from typing import Any
 
 from scratchnet.builders import BACKENDS
 from scratchnet.core.architecture import Plan, plan
-from scratchnet.data import DATASETS, Dataset, load_dataset
 from scratchnet.core.errors import ConfigError, DatasetError
+from scratchnet.data import DATASETS, Dataset, load_dataset
 from scratchnet.data.images import Feeder
 from scratchnet.training.metrics import ClassReport, class_report, confusion_table, per_class_table, percent
 
@@ -42,18 +42,30 @@ def load_for_inference(path: str, backend: str) -> Model:
     dataset = metadata.get("dataset")
     names = metadata.get("class_names")
     class_names = tuple(str(n) for n in names) if isinstance(names, list) else None
-    return Model(loaded.network, feeder, dataset if isinstance(dataset, str) else None, class_names, metadata,
-                 loaded.architecture)
+    return Model(
+        loaded.network,
+        feeder,
+        dataset if isinstance(dataset, str) else None,
+        class_names,
+        metadata,
+        loaded.architecture,
+    )
 
 
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", metavar="MODEL.json", help="a model saved by scratchnet train (NAME.json + NAME.npz)")
-    parser.add_argument("--data-dir", metavar="DIR", help="folder holding mnist/ and fashion-mnist/ "
-                        "(default: $SCRATCHNET_DATA_DIR, else the user cache, else download)")
-    parser.add_argument("--dataset", choices=sorted(DATASETS),
-                        help="the dataset to use (default: the one the model was trained on)")
-    parser.add_argument("--backend", choices=BACKENDS, default="vectorized",
-                        help="run the model on this backend (default vectorized)")
+    parser.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        help="folder holding mnist/ and fashion-mnist/ "
+        "(default: $SCRATCHNET_DATA_DIR, else the user cache, else download)",
+    )
+    parser.add_argument(
+        "--dataset", choices=sorted(DATASETS), help="the dataset to use (default: the one the model was trained on)"
+    )
+    parser.add_argument(
+        "--backend", choices=BACKENDS, default="vectorized", help="run the model on this backend (default vectorized)"
+    )
 
 
 def register(subparsers: Any) -> None:
@@ -77,8 +89,10 @@ def dataset_for(model: Model, args: argparse.Namespace) -> Dataset:
     data = load_dataset(name, args.data_dir)
     shapes = model.plan()
     if shapes.classes != data.num_classes or math.prod(shapes.input_shape) != data.test_images[0].size:
-        raise DatasetError(f"{args.model} maps {math.prod(shapes.input_shape)} inputs to {shapes.classes} classes; "
-                           f"{name} has {data.test_images[0].size}-pixel images in {data.num_classes} classes")
+        raise DatasetError(
+            f"{args.model} maps {math.prod(shapes.input_shape)} inputs to {shapes.classes} classes; "
+            f"{name} has {data.test_images[0].size}-pixel images in {data.num_classes} classes"
+        )
     return data
 
 

@@ -7,9 +7,8 @@ from typing import Any
 
 from scratchnet.cli.options import non_negative_int, positive_int
 from scratchnet.core.errors import ConfigError
-from scratchnet.teaching.explain import class_names_of, dataset_of, explain, format_explanation
 from scratchnet.io.model import load_model
-
+from scratchnet.teaching.explain import class_names_of, dataset_of, explain, format_explanation
 
 
 def register(subparsers: Any) -> None:
@@ -30,12 +29,25 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--invert", action="store_true", help="invert --image (dark ink on white paper)")
     parser.add_argument("--dataset", help="dataset of --index (default: the one in the model's metadata)")
     parser.add_argument("--data-dir", metavar="DIR", help="folder holding mnist/ and fashion-mnist/")
-    parser.add_argument("--layer", type=non_negative_int, metavar="L",
-                        help="explain a neuron of layer L only (an index in the network's layer list, as in 0.weight)")
-    parser.add_argument("--neuron", type=non_negative_int, metavar="J",
-                        help="the neuron to explain (default: the winning output neuron / the most active one)")
-    parser.add_argument("--top", type=positive_int, default=8, metavar="K",
-                        help="terms w[i]*x[i] shown one by one, the rest summed (default 8)")
+    parser.add_argument(
+        "--layer",
+        type=non_negative_int,
+        metavar="L",
+        help="explain a neuron of layer L only (an index in the network's layer list, as in 0.weight)",
+    )
+    parser.add_argument(
+        "--neuron",
+        type=non_negative_int,
+        metavar="J",
+        help="the neuron to explain (default: the winning output neuron / the most active one)",
+    )
+    parser.add_argument(
+        "--top",
+        type=positive_int,
+        default=8,
+        metavar="K",
+        help="terms w[i]*x[i] shown one by one, the rest summed (default 8)",
+    )
     parser.set_defaults(run=run)
 
 

@@ -70,7 +70,11 @@ def describe(files: ModelFiles) -> str:
             f"{len(optimizer.arrays)} arrays ({_size(state_bytes)})"
         )
     optimizer_arrays = sum(1 for key in files.arrays if key.startswith(OPTIMIZER_PREFIX))
-    detail = f": {len(files.arrays) - optimizer_arrays} parameters, {optimizer_arrays} optimizer state" if optimizer_arrays else ""
+    detail = (
+        f": {len(files.arrays) - optimizer_arrays} parameters, {optimizer_arrays} optimizer state"
+        if optimizer_arrays
+        else ""
+    )
     lines.append(f"checksums: all {len(files.arrays)} arrays verify (sha256){detail}")
     return "\n".join(lines)
 
@@ -81,14 +85,18 @@ def _table(checked: Plan) -> list[str]:
     for index, layer in enumerate(layers):
         arrays = [array for array in checked.arrays if array.name.split(".", 1)[0] == str(index)]
         text = ", ".join(f"{key} {_number(value)}" for key, value in layer.items() if key != "type")
-        params = ", ".join(f"{array.name.split('.', 1)[1]} {array.shape}" + ("" if array.trained else " (untrained)")
-                           for array in arrays)
+        params = ", ".join(
+            f"{array.name.split('.', 1)[1]} {array.shape}" + ("" if array.trained else " (untrained)")
+            for array in arrays
+        )
         count = str(sum(math.prod(array.shape) for array in arrays if array.trained)) if arrays else ""
         rows.append((str(index), layer["type"], describe_shape(checked.output_of(index)), text, params, count))
     widths = [max(len(row[column]) for row in rows) for column in range(6)]
     right = {0, 2, 5}  # numbers are right-aligned
     return [
-        "  ".join(cell.rjust(w) if c in right else cell.ljust(w) for c, (cell, w) in enumerate(zip(row, widths))).rstrip()
+        "  ".join(
+            cell.rjust(w) if c in right else cell.ljust(w) for c, (cell, w) in enumerate(zip(row, widths))
+        ).rstrip()
         for row in rows
     ]
 

@@ -10,8 +10,8 @@ from typing import Any
 from scratchnet.cli.options import positive_int
 from scratchnet.core.architecture import plan
 from scratchnet.core.errors import ConfigError
-from scratchnet.teaching.explain import class_names_of, dataset_of
 from scratchnet.io.model import LoadedModel, load_model
+from scratchnet.teaching.explain import class_names_of, dataset_of
 
 KINDS = ("curves", "confusion", "misclassified", "weights")
 
@@ -57,8 +57,14 @@ def run(args: argparse.Namespace) -> int:
         else:
             wrong = [n for n, (y, p) in enumerate(zip(labels, predicted)) if y != p][:36]
             plots.plot_misclassified(
-                [images[n] for n in wrong], [labels[n] for n in wrong], [predicted[n] for n in wrong], wrong, names,
-                args.out, title=title, dpi=args.dpi,
+                [images[n] for n in wrong],
+                [labels[n] for n in wrong],
+                [predicted[n] for n in wrong],
+                wrong,
+                names,
+                args.out,
+                title=title,
+                dpi=args.dpi,
             )
     width, height = plots.pixel_size(args.kind, args.dpi)
     print(f"wrote {args.out} ({width}x{height} px)")
@@ -70,8 +76,9 @@ def history_of(loaded: LoadedModel, path: str) -> list[dict[str, Any]]:
     training = loaded.metadata.get("training")
     history = training.get("history") if isinstance(training, dict) else None
     if not isinstance(history, list) or not history or not all(isinstance(r, dict) for r in history):
-        raise ConfigError(f"{path} has no training history (metadata.training.history); models saved by "
-                          "scratchnet train have one")
+        raise ConfigError(
+            f"{path} has no training history (metadata.training.history); models saved by scratchnet train have one"
+        )
     return history
 
 
@@ -84,8 +91,10 @@ def first_layer_weights(loaded: LoadedModel) -> list[list[float]]:
         raise ConfigError("the model has no layer with weights")
     size = math.prod(checked.input_shape)
     if math.prod(weight.shape[1:]) != size:
-        raise ConfigError(f"the first weights ({weight.name}, shape {weight.shape}) do not have one number per input; "
-                          "the weights plot needs a first layer that sees the image, such as a Dense layer")
+        raise ConfigError(
+            f"the first weights ({weight.name}, shape {weight.shape}) do not have one number per input; "
+            "the weights plot needs a first layer that sees the image, such as a Dense layer"
+        )
     rows: list[list[float]] = loaded.network.params()[weight.name].reshape(weight.shape[0], size).tolist()
     return rows
 

@@ -17,7 +17,6 @@ from scratchnet.data.images import draw, load_image
 TOP = 3
 
 
-
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "predict",
@@ -30,7 +29,9 @@ def register(subparsers: Any) -> None:
     which = parser.add_mutually_exclusive_group(required=True)
     which.add_argument("--index", type=non_negative_int, metavar="N", help="test image number N (0-based)")
     which.add_argument("--image", metavar="FILE", help="a 28x28 grey image: .npy (uint8 0..255 or floats 0..1) or .png")
-    which.add_argument("--misclassified", type=positive_int, metavar="K", help="the first K test images the model gets wrong")
+    which.add_argument(
+        "--misclassified", type=positive_int, metavar="K", help="the first K test images the model gets wrong"
+    )
     parser.add_argument("--invert", action="store_true", help="--image is dark ink on a light background")
     parser.set_defaults(run=run)
 
@@ -42,8 +43,9 @@ def name_of(model: Model, k: int) -> str:
     return names[k] if names[k] == str(k) else f"{k} {names[k]}"
 
 
-def describe(model: Model, image: npt.NDArray[np.uint8], probabilities: npt.NDArray[np.float64], title: str,
-             label: int | None) -> str:
+def describe(
+    model: Model, image: npt.NDArray[np.uint8], probabilities: npt.NDArray[np.float64], title: str, label: int | None
+) -> str:
     """The drawing, then true label, prediction and top-3 probabilities, as text."""
     order = np.argsort(-probabilities, kind="stable")
     predicted = int(order[0])
@@ -77,16 +79,33 @@ def run(args: argparse.Namespace) -> int:
     data = dataset_for(model, args)
     if args.index is not None:
         if args.index >= len(data.test_labels):
-            raise ConfigError(f"--index {args.index} is out of range: the test set has {len(data.test_labels)} images (0..{len(data.test_labels) - 1})")
+            raise ConfigError(
+                f"--index {args.index} is out of range: the test set has {len(data.test_labels)} images "
+                f"(0..{len(data.test_labels) - 1})"
+            )
         image = data.test_images[args.index]
-        probabilities = probabilities_of(model, data.test_images[args.index:args.index + 1])[0]
-        print(describe(model, image, probabilities, f"{data.name} test image {args.index}", int(data.test_labels[args.index])))
+        probabilities = probabilities_of(model, data.test_images[args.index : args.index + 1])[0]
+        print(
+            describe(
+                model, image, probabilities, f"{data.name} test image {args.index}", int(data.test_labels[args.index])
+            )
+        )
         return 0
     probabilities = probabilities_of(model, data.test_images)
     wrong = np.flatnonzero(np.argmax(probabilities, axis=1) != data.test_labels)
-    print(f"{len(wrong)} of {len(data.test_labels)} test images are misclassified; the first {min(args.misclassified, len(wrong))}:")
-    for index in wrong[:args.misclassified]:
+    print(
+        f"{len(wrong)} of {len(data.test_labels)} test images are misclassified; "
+        f"the first {min(args.misclassified, len(wrong))}:"
+    )
+    for index in wrong[: args.misclassified]:
         print()
-        print(describe(model, data.test_images[index], probabilities[index], f"{data.name} test image {int(index)}",
-                       int(data.test_labels[index])))
+        print(
+            describe(
+                model,
+                data.test_images[index],
+                probabilities[index],
+                f"{data.name} test image {int(index)}",
+                int(data.test_labels[index]),
+            )
+        )
     return 0

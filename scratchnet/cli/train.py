@@ -9,19 +9,42 @@ from pathlib import Path
 from typing import Any
 
 from scratchnet.builders import BACKENDS
-from scratchnet.core.architecture import ACTIVATIONS, DTYPES
 from scratchnet.cli.options import int_list, non_negative_float, non_negative_int, positive_int, rate
-from scratchnet.data import DATASETS
-from scratchnet.core.init import INITIALIZERS
+from scratchnet.core.architecture import ACTIVATIONS, DTYPES
 from scratchnet.core.errors import ConfigError, DatasetError
+from scratchnet.core.init import INITIALIZERS
 from scratchnet.core.settings import OPTIMIZERS
+from scratchnet.data import DATASETS
 from scratchnet.training.recipes import RECIPES, recipe_settings
 from scratchnet.training.train import SCHEDULES, TrainConfig, TrainingInterrupted, TrainResult, resume, train
 
 # Flags that map one to one onto TrainConfig fields (flag dest -> field).
-CONFIG_FLAGS = ("hidden", "activation", "dropout", "init", "optimizer", "lr", "momentum", "nesterov", "weight_decay",
-                "betas", "lr_schedule", "lr_min", "lr_step", "lr_gamma", "lr_decay", "epochs", "batch_size", "seed",
-                "backend", "dtype", "limit", "validation", "augment", "flip")
+CONFIG_FLAGS = (
+    "hidden",
+    "activation",
+    "dropout",
+    "init",
+    "optimizer",
+    "lr",
+    "momentum",
+    "nesterov",
+    "weight_decay",
+    "betas",
+    "lr_schedule",
+    "lr_min",
+    "lr_step",
+    "lr_gamma",
+    "lr_decay",
+    "epochs",
+    "batch_size",
+    "seed",
+    "backend",
+    "dtype",
+    "limit",
+    "validation",
+    "augment",
+    "flip",
+)
 
 
 def batch_size(text: str) -> int:
@@ -29,7 +52,6 @@ def batch_size(text: str) -> int:
     if text.strip().lower() == "full":
         return 0
     return positive_int(text)
-
 
 
 def positive_float(text: str) -> float:
@@ -56,24 +78,38 @@ def register(subparsers: Any) -> None:
         "accuracy; saves the model with its history and a checkpoint after every epoch (Ctrl-C saves one too).",
     )
     run_group = parser.add_argument_group("run")
-    run_group.add_argument("--recipe", choices=sorted(RECIPES),
-                           help="starting settings: default (the best MLP found for the dataset; small when "
-                           "--backend loops), classic (the 784-10-10 tutorial network), small (784-32-10); "
-                           "flags override them")
+    run_group.add_argument(
+        "--recipe",
+        choices=sorted(RECIPES),
+        help="starting settings: default (the best MLP found for the dataset; small when "
+        "--backend loops), classic (the 784-10-10 tutorial network), small (784-32-10); "
+        "flags override them",
+    )
     run_group.add_argument("--dataset", choices=sorted(DATASETS), default="mnist")
-    run_group.add_argument("--data-dir", metavar="DIR", help="folder holding mnist/ and fashion-mnist/ "
-                           "(default: $SCRATCHNET_DATA_DIR, else the user cache, else download)")
+    run_group.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        help="folder holding mnist/ and fashion-mnist/ "
+        "(default: $SCRATCHNET_DATA_DIR, else the user cache, else download)",
+    )
     run_group.add_argument("--out", metavar="PATH", help="model file (default: models/DATASET[-RECIPE].json)")
     run_group.add_argument("--checkpoint", metavar="PATH", help="checkpoint file (default: OUT with .checkpoint.json)")
-    run_group.add_argument("--resume", metavar="CHECKPOINT", help="continue the run saved in CHECKPOINT, with its settings")
-    run_group.add_argument("--no-check", dest="check", action="store_false",
-                           help="skip the loops-vs-vectorized cross-check before training")
+    run_group.add_argument(
+        "--resume", metavar="CHECKPOINT", help="continue the run saved in CHECKPOINT, with its settings"
+    )
+    run_group.add_argument(
+        "--no-check",
+        dest="check",
+        action="store_false",
+        help="skip the loops-vs-vectorized cross-check before training",
+    )
     net = parser.add_argument_group("network")
     net.add_argument("--hidden", type=int_list, metavar="W1,W2,...", help="hidden layer widths, e.g. 512,256")
     net.add_argument("--activation", choices=sorted(ACTIVATIONS))
     net.add_argument("--dropout", type=rate, metavar="RATE", help="dropout after each hidden layer, in [0, 1)")
-    net.add_argument("--init", choices=INITIALIZERS,
-                     help="weight initializer (default: he_normal for ReLU, glorot_normal otherwise)")
+    net.add_argument(
+        "--init", choices=INITIALIZERS, help="weight initializer (default: he_normal for ReLU, glorot_normal otherwise)"
+    )
     opt = parser.add_argument_group("optimizer")
     opt.add_argument("--optimizer", choices=sorted(OPTIMIZERS))
     opt.add_argument("--lr", type=positive_float, help="learning rate")
@@ -93,11 +129,21 @@ def register(subparsers: Any) -> None:
     loop.add_argument("--backend", choices=BACKENDS)
     loop.add_argument("--dtype", choices=DTYPES, help="vectorized backend precision")
     loop.add_argument("--limit", type=positive_int, metavar="N", help="train on the first N images only")
-    loop.add_argument("--validation", type=non_negative_int, metavar="N",
-                      help="hold out the last N training images for validation (default 10000)")
-    loop.add_argument("--augment", type=non_negative_int, metavar="PX", help="random shifts of up to PX pixels (0: off)")
-    loop.add_argument("--flip", action=argparse.BooleanOptionalAction, default=None,
-                      help="mirror half the training images left to right (clothes yes, digits no)")
+    loop.add_argument(
+        "--validation",
+        type=non_negative_int,
+        metavar="N",
+        help="hold out the last N training images for validation (default 10000)",
+    )
+    loop.add_argument(
+        "--augment", type=non_negative_int, metavar="PX", help="random shifts of up to PX pixels (0: off)"
+    )
+    loop.add_argument(
+        "--flip",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="mirror half the training images left to right (clothes yes, digits no)",
+    )
     parser.set_defaults(run=run)
 
 
@@ -153,7 +199,9 @@ def run(args: argparse.Namespace) -> int:
         else:
             config = config_from_args(args)
             out = output_path(args)
-            result = train(config, data_dir=args.data_dir, out=out, checkpoint=args.checkpoint, log=log, check=args.check)
+            result = train(
+                config, data_dir=args.data_dir, out=out, checkpoint=args.checkpoint, log=log, check=args.check
+            )
     except TrainingInterrupted as stop:
         print(f"scratchnet train: {stop}", file=sys.stderr)
         return 130

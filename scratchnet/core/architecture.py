@@ -110,8 +110,11 @@ def validate(description: Mapping[str, Any]) -> dict[str, Any]:
             raise ConfigError(f"penalties must be finite numbers >= 0, got {key}={value!r}")
     if "input_shape" in description:
         shape = description["input_shape"]
-        if (not isinstance(shape, (list, tuple)) or not shape
-                or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in shape)):
+        if (
+            not isinstance(shape, (list, tuple))
+            or not shape
+            or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in shape)
+        ):
             raise ConfigError(f"'input_shape' must be a non-empty list of positive integers, got {shape!r}")
     return dict(description)
 
@@ -151,8 +154,9 @@ def plan(description: Mapping[str, Any]) -> Plan:
         except ConfigError as error:
             raise ConfigError(f"layer {index} ({entry.name}) {error}") from None
         for name, array_shape in entry.arrays(options, shape).items():
-            arrays.append(ArrayInfo(f"{index}.{name}", tuple(array_shape), name not in entry.untrained,
-                                    name in entry.penalized))
+            arrays.append(
+                ArrayInfo(f"{index}.{name}", tuple(array_shape), name not in entry.untrained, name in entry.penalized)
+            )
         all_options.append(options)
         input_shapes.append(shape)
         shape = tuple(output)
@@ -162,7 +166,9 @@ def plan(description: Mapping[str, Any]) -> Plan:
     if needed is not None and last != needed:
         raise ConfigError(f"{loss} reads the logits of a final {needed} layer, but the last layer is {last}")
     if len(shape) != 1:
-        raise ConfigError(f"the network's output must be one row of scores per sample, got shape {describe_shape(shape)}")
+        raise ConfigError(
+            f"the network's output must be one row of scores per sample, got shape {describe_shape(shape)}"
+        )
     return Plan(description, tuple(all_options), tuple(input_shapes), shape, tuple(arrays))
 
 

@@ -14,7 +14,6 @@ from typing import Any, Protocol, TypeVar
 
 BatchT = TypeVar("BatchT")
 ParamT = TypeVar("ParamT")
-ParamT_co = TypeVar("ParamT_co", covariant=True)
 
 
 class Layer(Protocol[BatchT, ParamT]):
@@ -50,12 +49,12 @@ class Loss(Protocol[BatchT]):
     def describe(self) -> dict[str, Any]: ...
 
 
-class Trainable(Protocol[ParamT_co]):
+class Trainable(Protocol[ParamT]):
     """What an optimizer step needs from a network: every named array and the gradients of the
     trained ones (an array without a gradient is not trained), and a way to write values back."""
 
-    def params(self) -> dict[str, ParamT_co]: ...
-    def grads(self) -> dict[str, ParamT_co]: ...
+    def params(self) -> dict[str, ParamT]: ...
+    def grads(self) -> dict[str, ParamT]: ...
     def set_params(self, named: Mapping[str, Any]) -> None: ...
 
 

@@ -51,8 +51,16 @@ class SGD(Rule):
     gradient of every parameter, biases included. State: ``momentum_buffer`` when momentum > 0.
     """
 
-    def __init__(self, lr: float = 0.01, momentum: float = 0.0, dampening: float = 0.0, weight_decay: float = 0.0,
-                 nesterov: bool = False, *, schedule: Schedule | None = None) -> None:
+    def __init__(
+        self,
+        lr: float = 0.01,
+        momentum: float = 0.0,
+        dampening: float = 0.0,
+        weight_decay: float = 0.0,
+        nesterov: bool = False,
+        *,
+        schedule: Schedule | None = None,
+    ) -> None:
         super().__init__(lr, schedule)
         self.momentum = fraction("momentum", momentum)
         self.dampening = fraction("dampening", dampening, closed=True)
@@ -64,8 +72,12 @@ class SGD(Rule):
         return ("momentum_buffer",) if self.momentum != 0.0 else ()
 
     def settings(self) -> dict[str, Any]:
-        return {"momentum": self.momentum, "dampening": self.dampening, "weight_decay": self.weight_decay,
-                "nesterov": self.nesterov}
+        return {
+            "momentum": self.momentum,
+            "dampening": self.dampening,
+            "weight_decay": self.weight_decay,
+            "nesterov": self.nesterov,
+        }
 
 
 class Adagrad(Rule):
@@ -76,8 +88,16 @@ class Adagrad(Rule):
     ``g`` including ``wd*p`` (biases too). State: ``sum``, starting at ``initial_accumulator_value``.
     """
 
-    def __init__(self, lr: float = 0.01, lr_decay: float = 0.0, weight_decay: float = 0.0,
-                 initial_accumulator_value: float = 0.0, eps: float = 1e-10, *, schedule: Schedule | None = None) -> None:
+    def __init__(
+        self,
+        lr: float = 0.01,
+        lr_decay: float = 0.0,
+        weight_decay: float = 0.0,
+        initial_accumulator_value: float = 0.0,
+        eps: float = 1e-10,
+        *,
+        schedule: Schedule | None = None,
+    ) -> None:
         super().__init__(lr, schedule)
         self.lr_decay = non_negative("lr_decay", lr_decay)
         self.weight_decay = non_negative("weight_decay", weight_decay)
@@ -88,8 +108,12 @@ class Adagrad(Rule):
         return ("sum",)
 
     def settings(self) -> dict[str, Any]:
-        return {"lr_decay": self.lr_decay, "weight_decay": self.weight_decay,
-                "initial_accumulator_value": self.initial_accumulator_value, "eps": self.eps}
+        return {
+            "lr_decay": self.lr_decay,
+            "weight_decay": self.weight_decay,
+            "initial_accumulator_value": self.initial_accumulator_value,
+            "eps": self.eps,
+        }
 
 
 class RMSprop(Rule):
@@ -102,8 +126,17 @@ class RMSprop(Rule):
     State: ``square_avg``, plus ``momentum_buffer`` (momentum > 0) and ``grad_avg`` (centered).
     """
 
-    def __init__(self, lr: float = 0.01, alpha: float = 0.99, eps: float = 1e-8, weight_decay: float = 0.0,
-                 momentum: float = 0.0, centered: bool = False, *, schedule: Schedule | None = None) -> None:
+    def __init__(
+        self,
+        lr: float = 0.01,
+        alpha: float = 0.99,
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        momentum: float = 0.0,
+        centered: bool = False,
+        *,
+        schedule: Schedule | None = None,
+    ) -> None:
         super().__init__(lr, schedule)
         self.alpha = fraction("alpha", alpha)
         self.eps = positive("eps", eps)
@@ -112,12 +145,20 @@ class RMSprop(Rule):
         self.centered = flag("centered", centered)
 
     def slots(self) -> tuple[str, ...]:
-        return ("square_avg",) + (("momentum_buffer",) if self.momentum > 0.0 else ()) + (
-            ("grad_avg",) if self.centered else ())
+        return (
+            ("square_avg",)
+            + (("momentum_buffer",) if self.momentum > 0.0 else ())
+            + (("grad_avg",) if self.centered else ())
+        )
 
     def settings(self) -> dict[str, Any]:
-        return {"alpha": self.alpha, "eps": self.eps, "weight_decay": self.weight_decay,
-                "momentum": self.momentum, "centered": self.centered}
+        return {
+            "alpha": self.alpha,
+            "eps": self.eps,
+            "weight_decay": self.weight_decay,
+            "momentum": self.momentum,
+            "centered": self.centered,
+        }
 
 
 class Adam(Rule):
@@ -132,8 +173,15 @@ class Adam(Rule):
 
     decoupled = False  # AdamW decays the parameters instead of the gradient
 
-    def __init__(self, lr: float = 0.001, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.0, *, schedule: Schedule | None = None) -> None:
+    def __init__(
+        self,
+        lr: float = 0.001,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        *,
+        schedule: Schedule | None = None,
+    ) -> None:
         super().__init__(lr, schedule)
         self.betas = check_betas(betas)
         self.eps = positive("eps", eps)
@@ -156,6 +204,13 @@ class AdamW(Adam):
 
     decoupled = True
 
-    def __init__(self, lr: float = 0.001, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.01, *, schedule: Schedule | None = None) -> None:
+    def __init__(
+        self,
+        lr: float = 0.001,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.01,
+        *,
+        schedule: Schedule | None = None,
+    ) -> None:
         super().__init__(lr, betas, eps, weight_decay, schedule=schedule)

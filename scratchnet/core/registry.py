@@ -37,8 +37,8 @@ class Option:
 
     ``kind`` is ``"int"``, ``"float"`` (an int is accepted and converted), ``"str"``, or ``"pair"``:
     an int, or a list of two ints for (height, width), given to the layer as a tuple of two ints.
-    ``check`` returns why a value is invalid (a phrase that names the option), or None. A default of None means "not set": the
-    builder fills it (a Dropout's seed is derived from the network's seed when not set).
+    ``check`` returns why a value is invalid (a phrase that names the option), or None. A default of
+    None means "not set": the builder fills it (a Dropout's seed is derived from the network's seed).
     """
 
     name: str
@@ -194,7 +194,9 @@ def describe_shape(shape: Shape) -> str:
 
 def _dense_output(options: Mapping[str, Any], shape: Shape) -> Shape:
     if shape != (options["in_features"],):
-        raise ConfigError(f"expects {options['in_features']} inputs, but the layer before gives {describe_shape(shape)}")
+        raise ConfigError(
+            f"expects {options['in_features']} inputs, but the layer before gives {describe_shape(shape)}"
+        )
     return (options["out_features"],)
 
 
@@ -208,31 +210,52 @@ def _softmax_output(options: Mapping[str, Any], shape: Shape) -> Shape:
     return shape
 
 
-register(LayerType(
-    name="Dense",
-    options=(Option("in_features", "int", check=at_least_one("in_features")),
-             Option("out_features", "int", check=at_least_one("out_features")),
-             Option("init", "str", "he_normal", check=initializer)),
-    arrays=lambda o, shape: {"weight": (o["out_features"], o["in_features"]), "bias": (o["out_features"],)},
-    output_shape=_dense_output,
-    penalized=("weight",),
-    implied_input=lambda o: (o["in_features"],),
-    seeded=True,
-    math="3",
-))
-register(LayerType(
-    name="Dropout",
-    options=(Option("rate", "float", check=_rate), Option("seed", "int", None)),
-    output_shape=_same_shape,
-    shape_preserving=True,
-    seeded=True,
-    math="7",
-))
+register(
+    LayerType(
+        name="Dense",
+        options=(
+            Option("in_features", "int", check=at_least_one("in_features")),
+            Option("out_features", "int", check=at_least_one("out_features")),
+            Option("init", "str", "he_normal", check=initializer),
+        ),
+        arrays=lambda o, shape: {"weight": (o["out_features"], o["in_features"]), "bias": (o["out_features"],)},
+        output_shape=_dense_output,
+        penalized=("weight",),
+        implied_input=lambda o: (o["in_features"],),
+        seeded=True,
+        math="3",
+    )
+)
+register(
+    LayerType(
+        name="Dropout",
+        options=(Option("rate", "float", check=_rate), Option("seed", "int", None)),
+        output_shape=_same_shape,
+        shape_preserving=True,
+        seeded=True,
+        math="7",
+    )
+)
 register(LayerType(name="ReLU", options=(), output_shape=_same_shape, shape_preserving=True, math="4"))
-register(LayerType(name="LeakyReLU", options=(Option("alpha", "float", 0.01, check=_slope),),
-                   output_shape=_same_shape, shape_preserving=True, math="4"))
-register(LayerType(name="Sigmoid", options=(), output_shape=_same_shape, shape_preserving=True,
-                   fused_loss="BinaryCrossEntropy", math="4"))
+register(
+    LayerType(
+        name="LeakyReLU",
+        options=(Option("alpha", "float", 0.01, check=_slope),),
+        output_shape=_same_shape,
+        shape_preserving=True,
+        math="4",
+    )
+)
+register(
+    LayerType(
+        name="Sigmoid",
+        options=(),
+        output_shape=_same_shape,
+        shape_preserving=True,
+        fused_loss="BinaryCrossEntropy",
+        math="4",
+    )
+)
 register(LayerType(name="Tanh", options=(), output_shape=_same_shape, shape_preserving=True, math="4"))
 register(LayerType(name="Identity", options=(), output_shape=_same_shape, shape_preserving=True, math="4"))
 register(LayerType(name="Softmax", options=(), output_shape=_softmax_output, fused_loss="CrossEntropy", math="4"))

@@ -149,8 +149,10 @@ def check_schedule(schedule: Any, base_lr: float) -> Schedule | None:
     if schedule is None:
         return None
     if not isinstance(schedule, (Constant, InverseTime, Step, Cosine)):
-        raise ConfigError(f"schedule must be one of {', '.join(c.__name__ for c, _ in SCHEDULES.values())}, "
-                          f"got {type(schedule).__name__}")
+        raise ConfigError(
+            f"schedule must be one of {', '.join(c.__name__ for c, _ in SCHEDULES.values())}, "
+            f"got {type(schedule).__name__}"
+        )
     if isinstance(schedule, Cosine) and schedule.min_lr > base_lr:
         raise ConfigError(f"Cosine min_lr {schedule.min_lr} is above the learning rate {base_lr}")
     return schedule

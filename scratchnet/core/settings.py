@@ -16,21 +16,39 @@ from scratchnet.core.errors import ConfigError
 from scratchnet.core.schedules import finite
 
 # Registry name -> the class name in both backends (also the "type" that describe() gives).
-OPTIMIZERS: dict[str, str] = {"sgd": "SGD", "adagrad": "Adagrad", "rmsprop": "RMSprop", "adam": "Adam", "adamw": "AdamW"}
+OPTIMIZERS: dict[str, str] = {
+    "sgd": "SGD",
+    "adagrad": "Adagrad",
+    "rmsprop": "RMSprop",
+    "adam": "Adam",
+    "adamw": "AdamW",
+}
 
 # The options each optimizer takes besides "type" and "schedule", with their kinds (as in PyTorch).
 OPTIONS: dict[str, dict[str, str]] = {
     "SGD": {"lr": "number", "momentum": "number", "dampening": "number", "weight_decay": "number", "nesterov": "bool"},
-    "Adagrad": {"lr": "number", "lr_decay": "number", "weight_decay": "number",
-                "initial_accumulator_value": "number", "eps": "number"},
-    "RMSprop": {"lr": "number", "alpha": "number", "eps": "number", "weight_decay": "number",
-                "momentum": "number", "centered": "bool"},
+    "Adagrad": {
+        "lr": "number",
+        "lr_decay": "number",
+        "weight_decay": "number",
+        "initial_accumulator_value": "number",
+        "eps": "number",
+    },
+    "RMSprop": {
+        "lr": "number",
+        "alpha": "number",
+        "eps": "number",
+        "weight_decay": "number",
+        "momentum": "number",
+        "centered": "bool",
+    },
     "Adam": {"lr": "number", "betas": "pair", "eps": "number", "weight_decay": "number"},
     "AdamW": {"lr": "number", "betas": "pair", "eps": "number", "weight_decay": "number"},
 }
 
 
 # ---- checks on settings, shared by both backends' constructors ----
+
 
 def learning_rate(value: Any) -> float:
     """The base learning rate: finite and > 0."""
@@ -81,11 +99,13 @@ def betas(value: Any) -> tuple[float, float]:
 def check_nesterov(nesterov: bool, momentum: float, dampening: float) -> None:
     """Nesterov momentum needs a momentum > 0 and zero dampening (as PyTorch requires)."""
     if nesterov and (momentum <= 0.0 or dampening != 0.0):
-        raise ConfigError(f"nesterov=True needs momentum > 0 and dampening = 0, "
-                          f"got momentum={momentum}, dampening={dampening}")
+        raise ConfigError(
+            f"nesterov=True needs momentum > 0 and dampening = 0, got momentum={momentum}, dampening={dampening}"
+        )
 
 
 # ---- exported state, shared by both backends' import_state ----
+
 
 def parse_state(kind: str, state: Any, slots: Sequence[str]) -> tuple[int, dict[str, tuple[str, Any]]]:
     """Check an exported state ``{"step": int, "arrays": {"<param>.<slot>": tensor}}`` against the
@@ -105,8 +125,10 @@ def parse_state(kind: str, state: Any, slots: Sequence[str]) -> tuple[int, dict[
     found: dict[str, set[str]] = {}
     for key, tensor in arrays.items():
         if not isinstance(key, str) or "." not in key or key.rsplit(".", 1)[1] not in slots:
-            raise ConfigError(f"{kind} state has an unexpected array {key!r}; "
-                              f"it keeps {', '.join(slots) or 'no arrays'} per parameter, as '<param>.<slot>'")
+            raise ConfigError(
+                f"{kind} state has an unexpected array {key!r}; "
+                f"it keeps {', '.join(slots) or 'no arrays'} per parameter, as '<param>.<slot>'"
+            )
         param, slot = key.rsplit(".", 1)
         found.setdefault(param, set()).add(slot)
         parsed[key] = (param, tensor)
@@ -119,6 +141,7 @@ def parse_state(kind: str, state: Any, slots: Sequence[str]) -> tuple[int, dict[
 
 
 # ---- the optimizer types ----
+
 
 def optimizer_type(kind: Any) -> str:
     """The class name for a registry name ("adam") or a class name ("Adam"); else ConfigError."""

@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
+from scratchnet.core.errors import DatasetError
 from scratchnet.data.download import DEFAULT_TIMEOUT, download_file
 from scratchnet.data.idx import read_idx
-from scratchnet.core.errors import DatasetError
 
 __all__ = [
     "DATASETS",
@@ -234,17 +234,13 @@ def _check_pair(
     if labels.ndim != 1:
         raise DatasetError(f"{label_path}: labels have shape {labels.shape}, expected one dimension")
     if len(images) != len(labels):
-        raise DatasetError(
-            f"{image_path} has {len(images)} images but {label_path} has {len(labels)} labels"
-        )
+        raise DatasetError(f"{image_path} has {len(images)} images but {label_path} has {len(labels)} labels")
     if len(images) != image_spec.shape[0]:
         raise DatasetError(f"{image_path}: {len(images)} images, expected {image_spec.shape[0]}")
     bad = labels >= num_classes
     if bad.any():
         index = int(np.argmax(bad))
-        raise DatasetError(
-            f"{label_path}: label {int(labels[index])} at index {index} is outside 0..{num_classes - 1}"
-        )
+        raise DatasetError(f"{label_path}: label {int(labels[index])} at index {index} is outside 0..{num_classes - 1}")
 
 
 def load_dataset(
@@ -279,7 +275,8 @@ def load_dataset(
         looked = ", ".join(str(b) for b in bases)
         hint = (
             f"put {', '.join(missing)} in {target}{os.sep} "
-            f"(or pass --data-dir DIR / set {DATA_DIR_ENV}=DIR for a DIR holding {spec.name}{os.sep}); looked in {looked}"
+            f"(or pass --data-dir DIR / set {DATA_DIR_ENV}=DIR for a DIR holding {spec.name}{os.sep}); "
+            f"looked in {looked}"
         )
         if not download:
             raise DatasetError(f"{spec.name}: dataset files not found and downloading is off; {hint}")

@@ -21,8 +21,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
-from scratchnet.data.idx import decompressed_sha256
 from scratchnet.core.errors import DatasetError
+from scratchnet.data.idx import decompressed_sha256
 
 __all__ = ["DEFAULT_TIMEOUT", "MAX_DOWNLOAD_BYTES", "download_file"]
 

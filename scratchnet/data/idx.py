@@ -161,12 +161,12 @@ def _parse(data: bytes | bytearray, name: str) -> tuple[tuple[int, ...], int]:
         )
     ndim = data[3]
     if not 1 <= ndim <= MAX_NDIM:
-        raise DatasetError(f"{name}: implausible number of dimensions {ndim} in the IDX header (expected 1..{MAX_NDIM})")
+        raise DatasetError(
+            f"{name}: implausible number of dimensions {ndim} in the IDX header (expected 1..{MAX_NDIM})"
+        )
     offset = 4 + 4 * ndim
     if len(data) < offset:
-        raise DatasetError(
-            f"{name}: truncated IDX header ({len(data)} bytes, {ndim} dimensions need {offset})"
-        )
+        raise DatasetError(f"{name}: truncated IDX header ({len(data)} bytes, {ndim} dimensions need {offset})")
     dims: tuple[int, ...] = struct.unpack(f">{ndim}I", bytes(data[4:offset]))
     shape = "x".join(map(str, dims))
     if 0 in dims:
@@ -179,7 +179,8 @@ def _parse(data: bytes | bytearray, name: str) -> tuple[tuple[int, ...], int]:
         )
     if actual > expected:
         raise DatasetError(
-            f"{name}: {actual - expected:,} trailing bytes after the payload (dimensions {shape} need {expected:,} bytes)"
+            f"{name}: {actual - expected:,} trailing bytes after the payload "
+            f"(dimensions {shape} need {expected:,} bytes)"
         )
     return dims, offset
 

@@ -23,10 +23,13 @@ from scratchnet.vectorized import rng as vector_rng
 Images = npt.NDArray[np.uint8]
 SIDE = 28
 SHADES = " ░▒▓█"  # dark (0) to bright (255), as MNIST draws ink bright on black
-PNG_HINT = "reading PNG files needs Pillow: pip install scratchnet[png] (or pip install pillow); .npy files work without it"
+PNG_HINT = (
+    "reading PNG files needs Pillow: pip install scratchnet[png] (or pip install pillow); .npy files work without it"
+)
 
 
 # ---- network inputs ----
+
 
 def take_images(images: Images, indices: npt.NDArray[np.intp]) -> Images:
     """``images[indices]``, each image copied as one block of bytes: NumPy's fancy indexing copies
@@ -35,7 +38,7 @@ def take_images(images: Images, indices: npt.NDArray[np.intp]) -> Images:
         return images[indices]
     size = images[0].size
     blocks = images.reshape(images.shape[0], size).view(np.dtype((np.void, size)))[:, 0]  # one item per image
-    taken: Images = np.take(blocks, indices).view(np.uint8).reshape((len(indices),) + images.shape[1:])
+    taken: Images = np.take(blocks, indices).view(np.uint8).reshape((len(indices), *images.shape[1:]))
     return taken
 
 
@@ -68,8 +71,11 @@ class Feeder:
             raise ConfigError("the model's 'input' metadata must be an object")
         mean, std, scale = spec.get("mean", 0.0), spec.get("std", 1.0), spec.get("scale", 255.0)
         numbers = (mean, std, scale)
-        if any(isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) for v in numbers) \
-                or std <= 0 or scale != 255.0:
+        if (
+            any(isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) for v in numbers)
+            or std <= 0
+            or scale != 255.0
+        ):
             raise ConfigError(f"the model's input metadata is not understood: {dict(spec)!r:.120}")
         return cls(backend, dtype, float(mean), float(std))
 
@@ -117,6 +123,7 @@ def flip_images(images: Images, seed: int, stream: int) -> Images:
 
 
 # ---- one image from a file ----
+
 
 def as_image(array: Any, source: str) -> Images:
     """A 28x28 (or 784-long) grey image as uint8: integers 0..255, or floats in [0, 1] (scaled by 255)."""
@@ -180,6 +187,7 @@ def read_png(path: str) -> Images:
 
 
 # ---- drawing ----
+
 
 def draw(image: Images) -> str:
     """The image as text: one line per row, two characters per pixel (terminal cells are about

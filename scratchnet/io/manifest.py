@@ -23,12 +23,12 @@ from scratchnet.core.registry import layer_type
 from scratchnet.io.npy import NpyArray
 
 __all__ = [
-    "FORMAT",
-    "VERSION",
-    "SUPPORTED_VERSIONS",
-    "DTYPES",
     "DIGEST_FIELD",
+    "DTYPES",
+    "FORMAT",
     "OPTIMIZER_PREFIX",
+    "SUPPORTED_VERSIONS",
+    "VERSION",
     "ArrayEntry",
     "Document",
     "Limits",
@@ -36,13 +36,13 @@ __all__ = [
     "check_model_architecture",
     "dump_document",
     "expected_parameters",
-    "lowest_version",
-    "trained_parameters",
     "fail",
     "first_non_finite",
+    "lowest_version",
     "manifest_entry",
     "parse_document",
     "sha256_hex",
+    "trained_parameters",
     "verify_arrays",
 ]
 
@@ -162,7 +162,9 @@ def check_model_architecture(architecture: Any, version: int = VERSION) -> dict[
             raise ConfigError(f"'input_shape' needs format version 2 or later, but the file is version {version}")
         for index, layer in enumerate(description["layers"]):
             if layer_type(layer["type"]).format_version > version:
-                raise ConfigError(f"layer {index} has type {layer['type']!r}, which format version {version} cannot hold")
+                raise ConfigError(
+                    f"layer {index} has type {layer['type']!r}, which format version {version} cannot hold"
+                )
     return description
 
 
@@ -215,7 +217,9 @@ def _pretty(value: Any, level: int) -> str:
         return compact
     pad = "  " * (level + 1)
     if isinstance(value, dict):
-        items = [f"{pad}{json.dumps(key, ensure_ascii=True)}: {_pretty(item, level + 1)}" for key, item in value.items()]
+        items = [
+            f"{pad}{json.dumps(key, ensure_ascii=True)}: {_pretty(item, level + 1)}" for key, item in value.items()
+        ]
         return "{\n" + ",\n".join(items) + "\n" + "  " * level + "}"
     items = [pad + _pretty(item, level + 1) for item in value]
     return "[\n" + ",\n".join(items) + "\n" + "  " * level + "]"
@@ -303,7 +307,9 @@ def _parse_entry(value: Any, where: str, name: str) -> ArrayEntry:
     missing = [key for key in _ENTRY_KEYS if key not in value]
     unknown = sorted(set(value) - set(_ENTRY_KEYS))
     if missing or unknown:
-        raise fail(name, f"{where} must have exactly the fields {list(_ENTRY_KEYS)}; missing {missing}, unknown {unknown}")
+        raise fail(
+            name, f"{where} must have exactly the fields {list(_ENTRY_KEYS)}; missing {missing}, unknown {unknown}"
+        )
     entry_name, shape, dtype, digest = (value[key] for key in _ENTRY_KEYS)
     if not isinstance(entry_name, str) or not entry_name:
         raise fail(name, f"{where} name must be a non-empty string, got {_short(entry_name)}")
@@ -332,9 +338,13 @@ def _parse_entries(value: Any, where: str, name: str, limits: Limits) -> list[Ar
 
 def _check_entry(entry: ArrayEntry, shape: tuple[int, ...], dtype: str, what: str, name: str) -> None:
     if entry.shape != shape:
-        raise fail(name, f"{what} {entry.name!r} has shape {entry.shape} in the manifest; the architecture gives {shape}")
+        raise fail(
+            name, f"{what} {entry.name!r} has shape {entry.shape} in the manifest; the architecture gives {shape}"
+        )
     if entry.dtype != dtype:
-        raise fail(name, f"{what} {entry.name!r} has dtype {entry.dtype} in the manifest; the model's dtype needs {dtype}")
+        raise fail(
+            name, f"{what} {entry.name!r} has dtype {entry.dtype} in the manifest; the model's dtype needs {dtype}"
+        )
 
 
 def bare_file_name_problem(value: Any) -> str | None:
@@ -382,10 +392,14 @@ def metadata_problem(metadata: Any) -> str | None:
     return None
 
 
-def _parse_optimizer(value: Any, shapes: dict[str, tuple[int, ...]], dtype: str, name: str, limits: Limits) -> OptimizerSection:
+def _parse_optimizer(
+    value: Any, shapes: dict[str, tuple[int, ...]], dtype: str, name: str, limits: Limits
+) -> OptimizerSection:
     if not isinstance(value, dict) or set(value) != set(_OPTIMIZER_KEYS):
         keys = sorted(value) if isinstance(value, dict) else type(value).__name__
-        raise fail(name, f"'optimizer' must be an object with exactly the fields {list(_OPTIMIZER_KEYS)}, got {_short(keys)}")
+        raise fail(
+            name, f"'optimizer' must be an object with exactly the fields {list(_OPTIMIZER_KEYS)}, got {_short(keys)}"
+        )
     spec, step = value["spec"], value["step"]
     if not isinstance(spec, dict) or not isinstance(spec.get("type"), str):
         raise fail(name, "'optimizer.spec' must be an object with a string 'type'")
@@ -395,7 +409,10 @@ def _parse_optimizer(value: Any, shapes: dict[str, tuple[int, ...]], dtype: str,
     for entry in entries:
         parameter, _, slot = entry.name.rpartition(".")
         if parameter not in shapes or not _SLOT.fullmatch(slot):
-            raise fail(name, f"optimizer array {entry.name!r} is not '<parameter>.<slot>' for a trained parameter of this model")
+            raise fail(
+                name,
+                f"optimizer array {entry.name!r} is not '<parameter>.<slot>' for a trained parameter of this model",
+            )
         _check_entry(entry, shapes[parameter], dtype, "optimizer array", name)
     return OptimizerSection(spec, step, tuple(entries))
 
@@ -439,12 +456,16 @@ def parse_document(raw: bytes, name: str, limits: Limits = Limits()) -> Document
     shapes = expected_parameters(architecture)
     total = sum(_ITEMSIZE[dtype] * math.prod(shape) for shape in shapes.values())
     if total > limits.array_bytes:
-        raise fail(name, f"the architecture needs {total} bytes of parameters, more than the limit of {limits.array_bytes}")
+        raise fail(
+            name, f"the architecture needs {total} bytes of parameters, more than the limit of {limits.array_bytes}"
+        )
     parameters = _parse_entries(document["parameters"], "parameters", name, limits)
     listed = {entry.name for entry in parameters}
     if listed != set(shapes):
         missing_names, extra = sorted(set(shapes) - listed), sorted(listed - set(shapes))
-        raise fail(name, f"the parameter manifest does not fit the architecture: missing {missing_names}, unexpected {extra}")
+        raise fail(
+            name, f"the parameter manifest does not fit the architecture: missing {missing_names}, unexpected {extra}"
+        )
     for entry in parameters:
         _check_entry(entry, shapes[entry.name], dtype, "parameter", name)
     metadata = document["metadata"]
@@ -476,7 +497,11 @@ def verify_arrays(document: Document, arrays: Mapping[str, NpyArray], npz_name: 
     entries = document.npz_entries()
     missing = [key for key in entries if key not in arrays]
     if missing:
-        raise fail(npz_name, f"missing array {missing[0]!r} listed in {json_name}" + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
+        raise fail(
+            npz_name,
+            f"missing array {missing[0]!r} listed in {json_name}"
+            + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""),
+        )
     extra = sorted(key for key in arrays if key not in entries)
     if extra:
         raise fail(npz_name, f"unexpected array {extra[0]!r} not listed in {json_name}")
@@ -489,7 +514,8 @@ def verify_arrays(document: Document, arrays: Mapping[str, NpyArray], npz_name: 
         if sha256_hex(array.data) != entry.sha256:
             raise fail(
                 npz_name,
-                f"checksum mismatch for array {key!r}: it is damaged, or the .npz is not the one {json_name} was saved with",
+                f"checksum mismatch for array {key!r}: it is damaged, "
+                f"or the .npz is not the one {json_name} was saved with",
             )
         index = first_non_finite(array)
         if index is not None:

@@ -6,17 +6,19 @@ network is saved or loaded, so the loops backend reads and writes models with th
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from scratchnet.builders import BACKENDS, build_network
 from scratchnet.core.errors import ConfigError, ModelFormatError, ScratchnetError, ShapeError
+from scratchnet.core.version import __version__
 from scratchnet.io.manifest import (
     DTYPES,
     FORMAT,
@@ -27,18 +29,18 @@ from scratchnet.io.manifest import (
     check_model_architecture,
     dump_document,
     expected_parameters,
-    trained_parameters,
     fail,
     lowest_version,
     manifest_entry,
     parse_document,
+    trained_parameters,
     verify_arrays,
 )
 from scratchnet.io.npy import NpyArray, from_nested_floats, to_nested_floats
 from scratchnet.io.npz import read_npz, write_npz
 from scratchnet.loops.tensor import shape_of
 
-__all__ = ["LoadedModel", "ModelFiles", "Limits", "load", "load_model", "model_paths", "read_model", "save"]
+__all__ = ["Limits", "LoadedModel", "ModelFiles", "load", "load_model", "model_paths", "read_model", "save"]
 
 # Room for unexpected .npz entries, so they are reported by name rather than by a count limit.
 _EXTRA_ENTRY_SLACK = 16
@@ -107,7 +109,9 @@ def save(
     shapes = expected_parameters(architecture)
     params = net.params()
     if set(params) != set(shapes):
-        raise ConfigError(f"save: the network's parameters {sorted(params)} do not match its architecture {sorted(shapes)}")
+        raise ConfigError(
+            f"save: the network's parameters {sorted(params)} do not match its architecture {sorted(shapes)}"
+        )
     arrays = {name: _to_npy(params[name], shape, code, name) for name, shape in shapes.items()}
     document: dict[str, Any] = {
         "format": FORMAT,
@@ -140,9 +144,7 @@ def _dtype_name(net: Any, dtype: str | None) -> str:
 
 
 def _metadata(extra: Mapping[str, Any] | None) -> dict[str, Any]:
-    from scratchnet import __version__  # here, not at the top: scratchnet/__init__ imports this module
-
-    created = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     result: dict[str, Any] = {"scratchnet_version": __version__, "created": created}
     result.update((key, value) for key, value in (extra or {}).items() if key not in result)
     return result
@@ -176,7 +178,9 @@ def _optimizer_section(
     for name, tensor in state["arrays"].items():
         parameter = name.rpartition(".")[0]
         if parameter not in shapes:
-            raise ConfigError(f"save: optimizer array {name!r} is not '<parameter>.<slot>' for a trained parameter of this model")
+            raise ConfigError(
+                f"save: optimizer array {name!r} is not '<parameter>.<slot>' for a trained parameter of this model"
+            )
         arrays[OPTIMIZER_PREFIX + name] = _to_npy(tensor, shapes[parameter], code, f"optimizer array {name}")
         entries.append(manifest_entry(name, arrays[OPTIMIZER_PREFIX + name]))
     step = state["step"]
@@ -215,10 +219,8 @@ def _write_pair(npz_path: Path, json_path: Path, write_npz_to: Callable[[BinaryI
             except OSError:
                 pass
         for temp in temps.values():
-            try:
+            with contextlib.suppress(OSError):
                 temp.unlink()
-            except OSError:
-                pass
         raise
 
 

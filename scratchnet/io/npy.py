@@ -30,14 +30,14 @@ from typing import TypeAlias
 from scratchnet.core.errors import ModelFormatError, ShapeError
 
 __all__ = [
-    "NpyArray",
+    "SUPPORTED_DTYPES",
     "NestedFloats",
     "NestedNumbers",
-    "SUPPORTED_DTYPES",
-    "parse_npy",
+    "NpyArray",
     "format_npy",
-    "to_nested_floats",
     "from_nested_floats",
+    "parse_npy",
+    "to_nested_floats",
 ]
 
 MAGIC = b"\x93NUMPY"
@@ -84,9 +84,7 @@ class NpyArray:
     def __post_init__(self) -> None:
         if self.dtype not in SUPPORTED_DTYPES:
             raise ValueError(f"unsupported dtype {self.dtype!r}; expected one of {sorted(SUPPORTED_DTYPES)}")
-        if not isinstance(self.shape, tuple) or not all(
-            type(d) is int and d >= 0 for d in self.shape
-        ):
+        if not isinstance(self.shape, tuple) or not all(type(d) is int and d >= 0 for d in self.shape):
             raise ShapeError(f"shape must be a tuple of non-negative ints, got {self.shape!r}")
         if len(self.shape) > _MAX_NDIM:
             raise ShapeError(f"at most {_MAX_NDIM} dimensions are supported, got {len(self.shape)}")
@@ -94,9 +92,7 @@ class NpyArray:
             raise TypeError(f"data must be bytes, got {type(self.data).__name__}")
         expected = self.itemsize * self.size
         if len(self.data) != expected:
-            raise ShapeError(
-                f"shape {self.shape} with dtype {self.dtype} needs {expected} bytes, got {len(self.data)}"
-            )
+            raise ShapeError(f"shape {self.shape} with dtype {self.dtype} needs {expected} bytes, got {len(self.data)}")
 
     @property
     def itemsize(self) -> int:

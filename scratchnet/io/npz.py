@@ -18,7 +18,7 @@ from typing import BinaryIO
 from scratchnet.core.errors import ModelFormatError
 from scratchnet.io.npy import NpyArray, format_npy, parse_npy
 
-__all__ = ["read_npz", "write_npz", "format_npz", "check_array_name"]
+__all__ = ["check_array_name", "format_npz", "read_npz", "write_npz"]
 
 _SUFFIX = ".npy"
 _MAX_NAME_CHARS = 255
@@ -184,7 +184,7 @@ def read_npz(
     size_limit = max_total_bytes + max_total_bytes // 1024 + max_arrays * _PER_ENTRY_SLACK + _PER_ARCHIVE_SLACK
     try:
         if isinstance(path, (str, os.PathLike)):
-            fobj: BinaryIO = open(path, "rb")
+            fobj: BinaryIO = open(path, "rb")  # noqa: SIM115 (closed in the finally below when owned)
             owned = True
         else:
             fobj = path

@@ -28,6 +28,10 @@ LOSSES: dict[str, type] = {
 OPTIMIZERS: dict[str, type] = {"SGD": SGD, "Adagrad": Adagrad, "RMSprop": RMSprop, "Adam": Adam, "AdamW": AdamW}
 
 __all__ = [
+    "LAYERS",
+    "LOSSES",
+    "OPTIMIZERS",
+    "SGD",
     "Adagrad",
     "Adam",
     "AdamW",
@@ -36,16 +40,12 @@ __all__ = [
     "Dense",
     "Dropout",
     "Identity",
-    "LAYERS",
-    "LOSSES",
     "LeakyReLU",
     "MeanSquaredError",
     "Network",
     "Neuron",
-    "OPTIMIZERS",
     "RMSprop",
     "ReLU",
-    "SGD",
     "Sigmoid",
     "Softmax",
     "Tanh",

@@ -52,8 +52,9 @@ class Elementwise(Activation):
 
     def backward(self, grad_outputs: Batch, need_input_grad: bool = True) -> Batch:
         """dL/dz = dL/da * f'(z) (``need_input_grad`` is ignored: dL/dz is all this layer computes)."""
-        grad_inputs: Batch = elementwise(lambda g, z, a: g * self.derivative(z, a), grad_outputs, self.inputs,
-                                         self.outputs)
+        grad_inputs: Batch = elementwise(
+            lambda g, z, a: g * self.derivative(z, a), grad_outputs, self.inputs, self.outputs
+        )
         return grad_inputs
 
 

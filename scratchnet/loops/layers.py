@@ -128,4 +128,3 @@ class Dropout:
 
     def describe(self) -> dict[str, Any]:
         return {"type": "Dropout", "rate": self.rate, "seed": self.seed}
-

@@ -31,7 +31,8 @@ class CrossEntropy:
         log_sums = None if output_layer is None else output_layer.log_sum_exp
         if log_sums is None:
             log_sums = [log_sum_exp(z) for z in logits]
-        return sum(lse - z[y] for lse, z, y in zip(log_sums, logits, labels)) / len(logits)
+        total: float = sum(lse - z[y] for lse, z, y in zip(log_sums, logits, labels))
+        return total / len(logits)
 
     def gradient(self, logits: Batch, probabilities: Batch, labels: list[int]) -> Batch:
         """dL/dz = (p - one-hot(y)) / B, the fused softmax + cross-entropy gradient (eq. 5.3);
@@ -52,9 +53,12 @@ class MeanSquaredError:
     def value(self, outputs: Batch, labels: list[int], output_layer: Any = None) -> float:
         """``output_layer`` is not needed: the interface is the same for every loss."""
         count = len(outputs) * len(outputs[0])
-        return sum(
-            (a - t) ** 2 for a_row, t_row in zip(outputs, targets(labels, len(outputs[0]))) for a, t in zip(a_row, t_row)
-        ) / count
+        total: float = sum(
+            (a - t) ** 2
+            for a_row, t_row in zip(outputs, targets(labels, len(outputs[0])))
+            for a, t in zip(a_row, t_row)
+        )
+        return total / count
 
     def gradient(self, inputs: Batch, outputs: Batch, labels: list[int]) -> Batch:
         """dL/da = 2 (a - t) / (B K) (eq. 5.4); this loss reads the outputs themselves."""
@@ -75,11 +79,12 @@ class BinaryCrossEntropy:
     def value(self, logits: Batch, labels: list[int], output_layer: Any = None) -> float:
         """``output_layer`` is not needed: the interface is the same for every loss."""
         count = len(logits) * len(logits[0])
-        return sum(
+        total: float = sum(
             max(z, 0.0) - z * t + math.log1p(math.exp(-abs(z)))
             for z_row, t_row in zip(logits, targets(labels, len(logits[0])))
             for z, t in zip(z_row, t_row)
-        ) / count
+        )
+        return total / count
 
     def gradient(self, logits: Batch, outputs: Batch, labels: list[int]) -> Batch:
         """dL/dz = (sigmoid(z) - t) / (B K), the fused sigmoid + cross-entropy gradient (eq. 5.6);
@@ -92,4 +97,3 @@ class BinaryCrossEntropy:
 
     def describe(self) -> dict[str, Any]:
         return {"type": "BinaryCrossEntropy"}
-

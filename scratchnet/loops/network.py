@@ -22,8 +22,15 @@ class Network:
     backend :meth:`params` and :meth:`grads` return copies as nested lists.
     """
 
-    def __init__(self, layers: Sequence[Layer[Batch, Param]], loss: Loss[Batch], *, l2: float = 0.0,
-                 l1: float = 0.0, input_shape: Sequence[int] | None = None) -> None:
+    def __init__(
+        self,
+        layers: Sequence[Layer[Batch, Param]],
+        loss: Loss[Batch],
+        *,
+        l2: float = 0.0,
+        l1: float = 0.0,
+        input_shape: Sequence[int] | None = None,
+    ) -> None:
         description = {"layers": [layer.describe() for layer in layers], "loss": loss.describe(), "l2": l2, "l1": l1}
         if input_shape is not None:
             description["input_shape"] = list(input_shape)
@@ -70,7 +77,9 @@ class Network:
         if self.l2 == 0.0 and self.l1 == 0.0:
             return 0.0
         params = self.params()
-        return sum(sum(0.5 * self.l2 * w * w + self.l1 * abs(w) for w in flatten(params[name])) for name in self.penalized)
+        return sum(
+            sum(0.5 * self.l2 * w * w + self.l1 * abs(w) for w in flatten(params[name])) for name in self.penalized
+        )
 
     def backward(self) -> None:
         """Backpropagate the loss of the latest :meth:`loss` call through every layer (eq. 6.1-6.2)."""
@@ -121,13 +130,15 @@ class Network:
     def describe(self) -> dict[str, Any]:
         """The architecture as plain data: the layers, the loss, the penalties (and the input shape
         when the layers do not imply it)."""
-        return canonical({
-            "layers": [layer.describe() for layer in self.layers],
-            "loss": self.loss_function.describe(),
-            "l2": self.l2,
-            "l1": self.l1,
-            "input_shape": list(self.input_shape),
-        })
+        return canonical(
+            {
+                "layers": [layer.describe() for layer in self.layers],
+                "loss": self.loss_function.describe(),
+                "l2": self.l2,
+                "l1": self.l1,
+                "input_shape": list(self.input_shape),
+            }
+        )
 
 
 def sign(w: float) -> float:

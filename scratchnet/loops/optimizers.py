@@ -63,8 +63,10 @@ class Optimizer(optimizers.Rule):
             raise ShapeError(f"optimizer state is for parameters {sorted(named)}, the network has {sorted(params)}")
         for name in named:
             if shape_of(params[name]) != self.shapes[name]:
-                raise ShapeError(f"optimizer state for {name!r} has shape {self.shapes[name]}, "
-                                 f"the parameter has {shape_of(params[name])}")
+                raise ShapeError(
+                    f"optimizer state for {name!r} has shape {self.shapes[name]}, "
+                    f"the parameter has {shape_of(params[name])}"
+                )
 
     def export_state(self) -> dict[str, Any]:
         """``{"step": t, "arrays": {"<param>.<slot>": nested list shaped like the parameter}}`` (copies)."""
@@ -86,6 +88,7 @@ class Optimizer(optimizers.Rule):
                 raise ConfigError(f"state array {key!r} is not a tensor shaped like its parameter")
             values[key] = flat
         self.steps, self.state, self.shapes = steps, values, shapes
+
 
 class SGD(optimizers.SGD, Optimizer):
     """SGD (:class:`scratchnet.core.optimizers.SGD`): the update, element by element (eq. 8.1-8.4)."""

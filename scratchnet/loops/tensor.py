@@ -52,7 +52,7 @@ def reshape(flat: Sequence[float], shape: Shape) -> Any:
     if len(shape) <= 1:
         return list(map(float, flat))
     step = math.prod(shape[1:])
-    return [reshape(flat[k * step:(k + 1) * step], shape[1:]) for k in range(shape[0])]
+    return [reshape(flat[k * step : (k + 1) * step], shape[1:]) for k in range(shape[0])]
 
 
 def as_tensor(value: Any, shape: Shape, where: str) -> Any:

@@ -368,13 +368,33 @@ def _backprop(
     activation = network.layers[act_index] if act_index is not None else None
     z = values[index + 1][j]
     if is_output and isinstance(loss, CrossEntropy):
-        how.append(("5.3", f"CrossEntropy.gradient: delta = dL/dz[{j}] = p[{j}] - t[{j}] = {num(a_values[j])} - {target:g}", delta))
+        how.append(
+            (
+                "5.3",
+                f"CrossEntropy.gradient: delta = dL/dz[{j}] = p[{j}] - t[{j}] = {num(a_values[j])} - {target:g}",
+                delta,
+            )
+        )
     elif is_output and isinstance(loss, BinaryCrossEntropy):
-        how.append(("5.6", f"BinaryCrossEntropy.gradient: delta = (sigmoid(z) - t) / K = ({num(a_values[j])} - {target:g}) / {classes}", delta))
+        how.append(
+            (
+                "5.6",
+                "BinaryCrossEntropy.gradient: delta = (sigmoid(z) - t) / K = "
+                f"({num(a_values[j])} - {target:g}) / {classes}",
+                delta,
+            )
+        )
     else:
         if is_output and isinstance(loss, MeanSquaredError):
             upstream = 2.0 * (a_values[j] - target) / classes
-            how.append(("5.4", f"MeanSquaredError.gradient: dL/da = 2 (a - t) / K = 2 ({num(a_values[j])} - {target:g}) / {classes}", upstream))
+            how.append(
+                (
+                    "5.4",
+                    "MeanSquaredError.gradient: dL/da = 2 (a - t) / K = "
+                    f"2 ({num(a_values[j])} - {target:g}) / {classes}",
+                    upstream,
+                )
+            )
         else:
             after = denses[denses.index(index) + 1]
             following = network.layers[after]
@@ -392,7 +412,7 @@ def _backprop(
             slope = activation.derivative(z, a_values[j])
             equation, _, rule = ACTIVATIONS.get(type(activation).__name__, ("4", "", "f'(z)"))
             how.append((equation, f"{type(activation).__name__}.derivative ({rule}) at z = {num(z)}: f'(z)", slope))
-            how.append(("4", f"Elementwise.backward: delta = dL/dz = dL/da * f'(z)", delta))
+            how.append(("4", "Elementwise.backward: delta = dL/dz = dL/da * f'(z)", delta))
         elif isinstance(activation, Softmax):
             how.append(("4.7", "Softmax.backward: delta = p[j] (g[j] - sum_k g[k] p[k])", delta))
         else:
@@ -484,7 +504,9 @@ def _format_neuron(ex: Explanation, n: NeuronExplanation) -> list[str]:
     width = 26 if n.pixels else 6
     out.append(f"    {'i':>{width}} {'w[i]':>13} {'x[i]':>13} {'w[i] * x[i]':>13}")
     for t in n.terms:
-        out.append(f"    {_index_name(t.index, n.pixels):>{width}} {num(t.weight):>13} {num(t.input):>13} {num(t.product):>13}")
+        out.append(
+            f"    {_index_name(t.index, n.pixels):>{width}} {num(t.weight):>13} {num(t.input):>13} {num(t.product):>13}"
+        )
     if n.rest_count:
         out.append(f"    {'+ the other ' + str(n.rest_count) + ' terms':<{width + 28}} {num(n.rest_sum):>13}")
     out.append(f"    {'= sum_i w[i] * x[i]':<{width + 28}} {num(n.weighted_sum):>13}")

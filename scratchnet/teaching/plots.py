@@ -64,7 +64,9 @@ def save(figure: Any, out: str | os.PathLike[str]) -> None:
         raise ScratchnetError(f"cannot write {os.fspath(out)}: {error.strerror or error}") from None
 
 
-def plot_curves(history: Sequence[Mapping[str, Any]], out: str | os.PathLike[str], *, title: str = "", dpi: int = DPI) -> None:
+def plot_curves(
+    history: Sequence[Mapping[str, Any]], out: str | os.PathLike[str], *, title: str = "", dpi: int = DPI
+) -> None:
     """Loss per epoch, and training and validation accuracy per epoch, side by side.
 
     ``history`` is ``metadata["training"]["history"]`` of a model saved by ``scratchnet train``: one
@@ -100,7 +102,12 @@ def _number(value: Any) -> float:
 
 
 def plot_confusion(
-    matrix: Sequence[Sequence[int]], class_names: Sequence[str], out: str | os.PathLike[str], *, title: str = "", dpi: int = DPI
+    matrix: Sequence[Sequence[int]],
+    class_names: Sequence[str],
+    out: str | os.PathLike[str],
+    *,
+    title: str = "",
+    dpi: int = DPI,
 ) -> None:
     """The confusion matrix: row = true class, column = predicted class, each cell's count written in it."""
     classes = len(matrix)
@@ -158,7 +165,9 @@ def plot_misclassified(
     save(figure, out)
 
 
-def plot_weights(weights: Sequence[Sequence[float]], out: str | os.PathLike[str], *, title: str = "", dpi: int = DPI) -> None:
+def plot_weights(
+    weights: Sequence[Sequence[float]], out: str | os.PathLike[str], *, title: str = "", dpi: int = DPI
+) -> None:
     """First-layer weights as 28x28 images, one per hidden neuron (the first 64): red positive, blue
     negative, each on its own symmetric scale. Neuron j's image is row j of the weight matrix: what
     each pixel adds to its z (eq. 2.1)."""
@@ -177,7 +186,13 @@ def plot_weights(weights: Sequence[Sequence[float]], out: str | os.PathLike[str]
             continue
         w = rows_of_weights[n]
         limit = max(max(abs(v) for v in w), 1e-12)
-        axes.imshow([w[r * SIDE : (r + 1) * SIDE] for r in range(SIDE)], cmap="RdBu_r", vmin=-limit, vmax=limit, interpolation="nearest")
+        axes.imshow(
+            [w[r * SIDE : (r + 1) * SIDE] for r in range(SIDE)],
+            cmap="RdBu_r",
+            vmin=-limit,
+            vmax=limit,
+            interpolation="nearest",
+        )
         axes.set_title(str(n), fontsize=6, pad=1)
     total = len(weights)
     shown = f"the first {count} of {total}" if total > count else f"all {total}"

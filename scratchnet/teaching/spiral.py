@@ -13,8 +13,8 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from scratchnet.core import rng
 from scratchnet.builders import build_network
+from scratchnet.core import rng
 from scratchnet.core.architecture import mlp
 from scratchnet.core.errors import ConfigError
 from scratchnet.loops import Adam, Network
@@ -117,9 +117,7 @@ def train(
     return TrainedModel(name, network, accuracy(network, data.points, data.labels), losses, seconds)
 
 
-def run_demo(
-    *, points_per_class: int = 100, hidden: int = 32, epochs: int = 60, seed: int = 0
-) -> DemoResult:
+def run_demo(*, points_per_class: int = 100, hidden: int = 32, epochs: int = 60, seed: int = 0) -> DemoResult:
     """Make the spiral, then train the linear model and the ReLU network on it with the same settings."""
     data = make_spiral(points_per_class, seed=seed)
     linear = train("no hidden layer (linear)", linear_model(data.classes, seed), data, epochs=epochs, seed=seed)

@@ -26,7 +26,9 @@ def is_terminal(stream: TextIO) -> bool:
 class Progress:
     """A progress bar over ``total`` steps: ``update(done, note)`` then ``close()``."""
 
-    def __init__(self, total: int, label: str = "", *, stream: TextIO | None = None, enabled: bool | None = None) -> None:
+    def __init__(
+        self, total: int, label: str = "", *, stream: TextIO | None = None, enabled: bool | None = None
+    ) -> None:
         self.total = max(total, 1)
         self.label = label
         self.stream = sys.stderr if stream is None else stream
@@ -48,7 +50,7 @@ class Progress:
     def render(self, done: int, note: str, elapsed: float) -> str:
         """The bar as text, e.g. ``epoch 3 [#########.........]  120/391  loss 0.1234  4 s left``."""
         fraction = min(max(done / self.total, 0.0), 1.0)
-        filled = int(round(fraction * BAR_WIDTH))
+        filled = round(fraction * BAR_WIDTH)
         bar = "#" * filled + "." * (BAR_WIDTH - filled)
         left = elapsed / done * (self.total - done) if done > 0 else 0.0
         parts = [self.label, f"[{bar}]", f"{done}/{self.total}"]

@@ -25,8 +25,8 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from types import FrameType
@@ -37,12 +37,12 @@ import numpy.typing as npt
 
 from scratchnet.builders import BACKENDS, build_network, build_optimizer
 from scratchnet.core.architecture import ACTIVATIONS, DTYPES, mlp, plan
-from scratchnet.data import Dataset, load_dataset
 from scratchnet.core.errors import ConfigError, ScratchnetError, TrainingError
-from scratchnet.data.images import Feeder, flip_images, shift_images, take_images
-from scratchnet.core.settings import optimizer_type
-from scratchnet.training.progress import Progress
 from scratchnet.core.rng import derive_seed, permutation
+from scratchnet.core.settings import optimizer_type
+from scratchnet.data import Dataset, load_dataset
+from scratchnet.data.images import Feeder, flip_images, shift_images, take_images
+from scratchnet.training.progress import Progress
 
 SCHEDULES = ("constant", "cosine", "step", "inverse_time")
 SPLITS = ("end", "start")
@@ -150,9 +150,14 @@ def check_config(config: TrainConfig) -> None:
         if not ok:
             raise ConfigError(message)
 
-    need(isinstance(config.hidden, tuple) and all(isinstance(h, int) and h >= 1 for h in config.hidden),
-         f"hidden layer widths must be positive integers, got {config.hidden!r}")
-    need(config.activation in ACTIVATIONS, f"unknown activation {config.activation!r}; choose one of {', '.join(ACTIVATIONS)}")
+    need(
+        isinstance(config.hidden, tuple) and all(isinstance(h, int) and h >= 1 for h in config.hidden),
+        f"hidden layer widths must be positive integers, got {config.hidden!r}",
+    )
+    need(
+        config.activation in ACTIVATIONS,
+        f"unknown activation {config.activation!r}; choose one of {', '.join(ACTIVATIONS)}",
+    )
     need(0.0 <= config.dropout < 1.0, f"dropout must be in [0, 1), got {config.dropout}")
     optimizer_type(config.optimizer)  # ConfigError for an unknown optimizer
     kind = config.optimizer.lower()
@@ -160,7 +165,10 @@ def check_config(config: TrainConfig) -> None:
     need(config.momentum is None or kind in ("sgd", "rmsprop"), f"momentum applies to sgd and rmsprop, not {kind}")
     need(config.nesterov is None or kind == "sgd", f"nesterov applies to sgd only, not {kind}")
     need(config.betas is None or kind in ("adam", "adamw"), f"betas apply to adam and adamw only, not {kind}")
-    need(config.lr_schedule in SCHEDULES, f"unknown lr schedule {config.lr_schedule!r}; choose one of {', '.join(SCHEDULES)}")
+    need(
+        config.lr_schedule in SCHEDULES,
+        f"unknown lr schedule {config.lr_schedule!r}; choose one of {', '.join(SCHEDULES)}",
+    )
     need(0.0 <= config.lr_min <= config.lr, f"lr_min must be in [0, lr], got {config.lr_min}")
     need(config.lr_step >= 1, f"lr_step (epochs between decays) must be >= 1, got {config.lr_step}")
     need(0.0 < config.lr_gamma <= 1.0, f"lr_gamma must be in (0, 1], got {config.lr_gamma}")
@@ -171,14 +179,19 @@ def check_config(config: TrainConfig) -> None:
     need(config.dtype in DTYPES, f"dtype must be float32 or float64, got {config.dtype!r}")
     need(config.limit is None or config.limit >= 1, f"limit must be >= 1, got {config.limit}")
     need(config.validation >= 0, f"validation must be >= 0 images, got {config.validation}")
-    need(config.validation_split in SPLITS, f"validation_split must be 'end' or 'start', got {config.validation_split!r}")
+    need(
+        config.validation_split in SPLITS, f"validation_split must be 'end' or 'start', got {config.validation_split!r}"
+    )
     need(0 <= config.augment <= 8, f"augment (pixels of random shift) must be in 0..8, got {config.augment}")
-    need(math.isfinite(config.input_mean) and math.isfinite(config.input_std) and config.input_std > 0.0,
-         f"input normalisation needs a finite mean and a std > 0, got {config.input_mean}, {config.input_std}")
+    need(
+        math.isfinite(config.input_mean) and math.isfinite(config.input_std) and config.input_std > 0.0,
+        f"input normalisation needs a finite mean and a std > 0, got {config.input_mean}, {config.input_std}",
+    )
     need(config.report_every >= 1, f"report_every must be >= 1, got {config.report_every}")
 
 
 # ---- the pieces of a run ----
+
 
 @dataclass(frozen=True, eq=False)
 class Split:
@@ -196,8 +209,11 @@ class Split:
         train = f"{len(self.train_labels)} training images"
         if config.limit is not None:
             train += f" (--limit {config.limit})"
-        val = f"{len(self.val_labels)} validation ({where} {len(self.val_labels)} of the {total} training images)" \
-            if len(self.val_labels) else "no validation split"
+        val = (
+            f"{len(self.val_labels)} validation ({where} {len(self.val_labels)} of the {total} training images)"
+            if len(self.val_labels)
+            else "no validation split"
+        )
         return f"{train}, {val}, {len(self.test_labels)} test"
 
 
@@ -216,9 +232,10 @@ def split_dataset(data: Dataset, config: TrainConfig) -> Split:
     images, labels = data.train_images[pool], data.train_labels[pool]
     if config.limit is not None:
         if config.limit > len(labels):
-            raise ConfigError(f"--limit {config.limit} is more than the {len(labels)} training images left "
-                              f"after the validation split")
-        images, labels = images[:config.limit], labels[:config.limit]
+            raise ConfigError(
+                f"--limit {config.limit} is more than the {len(labels)} training images left after the validation split"
+            )
+        images, labels = images[: config.limit], labels[: config.limit]
     return Split(images, labels, data.train_images[held], data.train_labels[held], data.test_images, data.test_labels)
 
 
@@ -234,15 +251,19 @@ def argmax_rows(outputs: Any) -> npt.NDArray[np.intp]:
 
 def predict_classes(network: Any, images: npt.NDArray[np.uint8], feeder: Feeder) -> npt.NDArray[np.intp]:
     """The network's class for each image, in chunks (inference mode: no dropout)."""
-    chunks = [np.asarray(network.predict(feeder.inputs(images[i:i + EVAL_CHUNK])), dtype=np.intp)
-              for i in range(0, len(images), EVAL_CHUNK)]
+    chunks = [
+        np.asarray(network.predict(feeder.inputs(images[i : i + EVAL_CHUNK])), dtype=np.intp)
+        for i in range(0, len(images), EVAL_CHUNK)
+    ]
     return np.concatenate(chunks) if chunks else np.zeros(0, np.intp)
 
 
 def predict_probabilities(network: Any, images: npt.NDArray[np.uint8], feeder: Feeder) -> npt.NDArray[np.float64]:
     """The network's outputs (class probabilities for a softmax network) for each image, as float64."""
-    chunks = [np.asarray(network.forward(feeder.inputs(images[i:i + EVAL_CHUNK])), dtype=np.float64)
-              for i in range(0, len(images), EVAL_CHUNK)]
+    chunks = [
+        np.asarray(network.forward(feeder.inputs(images[i : i + EVAL_CHUNK])), dtype=np.float64)
+        for i in range(0, len(images), EVAL_CHUNK)
+    ]
     return np.concatenate(chunks) if chunks else np.zeros((0, 0))
 
 
@@ -293,8 +314,9 @@ def cross_check_line(config: TrainConfig, inputs: int, classes: int) -> str:
     checked_sizes = checked.sizes(inputs, classes)
     description = architecture_of(checked, inputs, classes)
     started = time.perf_counter()
-    report = full_check(description, batch=2, steps=1, seed=config.seed, max_per_tensor=3,
-                        gradient_backends=("vectorized",))
+    report = full_check(
+        description, batch=2, steps=1, seed=config.seed, max_per_tensor=3, gradient_backends=("vectorized",)
+    )
     seconds = time.perf_counter() - started
     what = "-".join(map(str, checked_sizes))
     if checked_sizes != sizes:
@@ -306,6 +328,7 @@ def cross_check_line(config: TrainConfig, inputs: int, classes: int) -> str:
 
 
 # ---- checkpoints ----
+
 
 def checkpoint_path_for(out: Path) -> Path:
     """``models/mnist.json`` -> ``models/mnist.checkpoint.json``."""
@@ -344,16 +367,25 @@ class RunState:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> RunState:
         try:
-            return cls(epoch=int(data["epoch"]), step=int(data["step"]), loss_sum=float(data["loss_sum"]),
-                       correct=int(data["correct"]), seen=int(data["seen"]), seconds=float(data["seconds"]),
-                       elapsed=float(data["elapsed"]), window_seconds=float(data["window_seconds"]),
-                       window_images=int(data["window_images"]), history=[dict(h) for h in data["history"]])
+            return cls(
+                epoch=int(data["epoch"]),
+                step=int(data["step"]),
+                loss_sum=float(data["loss_sum"]),
+                correct=int(data["correct"]),
+                seen=int(data["seen"]),
+                seconds=float(data["seconds"]),
+                elapsed=float(data["elapsed"]),
+                window_seconds=float(data["window_seconds"]),
+                window_images=int(data["window_images"]),
+                history=[dict(h) for h in data["history"]],
+            )
         except (KeyError, TypeError, ValueError) as error:
             raise ConfigError(f"damaged checkpoint state: {error!r}") from None
 
 
-def save_checkpoint(path: Path, network: Any, optimizer: Any, config: TrainConfig, state: RunState,
-                    dataset: Dataset) -> None:
+def save_checkpoint(
+    path: Path, network: Any, optimizer: Any, config: TrainConfig, state: RunState, dataset: Dataset
+) -> None:
     """Write the model, the optimizer state and where the run is, atomically (the model format)."""
     metadata = base_metadata(config, dataset)
     metadata["checkpoint"] = {
@@ -367,7 +399,7 @@ def save_checkpoint(path: Path, network: Any, optimizer: Any, config: TrainConfi
 
 def save_model(network: Any, path: Path, metadata: Mapping[str, Any], optimizer: Any = None) -> None:
     """``scratchnet.save``, creating the folder; an OS error becomes a one-line TrainingError."""
-    from scratchnet import save
+    from scratchnet.io.model import save
 
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -405,6 +437,7 @@ def read_checkpoint_config(path: Path) -> tuple[TrainConfig, dict[str, Any]]:
 
 # ---- Ctrl-C ----
 
+
 class StopFlag:
     """Set by SIGINT while training; the loop checks it between steps."""
 
@@ -433,6 +466,7 @@ def catch_interrupt(flag: StopFlag) -> Iterator[None]:
 
 # ---- the run ----
 
+
 @dataclass
 class TrainResult:
     """A finished run: the network, its history and test accuracy, and where the model went."""
@@ -447,10 +481,18 @@ class TrainResult:
     metadata: dict[str, Any]
 
 
-def train(config: TrainConfig, *, data_dir: str | os.PathLike[str] | None = None,
-          out: str | os.PathLike[str] | None = None, checkpoint: str | os.PathLike[str] | None = None,
-          dataset: Dataset | None = None, log: Log = print, progress: bool | None = None, check: bool = True,
-          hook: Hook | None = None) -> TrainResult:
+def train(
+    config: TrainConfig,
+    *,
+    data_dir: str | os.PathLike[str] | None = None,
+    out: str | os.PathLike[str] | None = None,
+    checkpoint: str | os.PathLike[str] | None = None,
+    dataset: Dataset | None = None,
+    log: Log = print,
+    progress: bool | None = None,
+    check: bool = True,
+    hook: Hook | None = None,
+) -> TrainResult:
     """Train from scratch as ``config`` says; save the model to ``out`` (if given) and checkpoints to
     ``checkpoint`` (default: next to ``out``, ``NAME.checkpoint.json``; none when both are None).
 
@@ -459,14 +501,19 @@ def train(config: TrainConfig, *, data_dir: str | os.PathLike[str] | None = None
     """
     data = dataset if dataset is not None else load_dataset(config.dataset, data_dir)
     out_path = None if out is None else json_path(out)
-    ckpt = json_path(checkpoint) if checkpoint is not None else (None if out_path is None else checkpoint_path_for(out_path))
+    ckpt = (
+        json_path(checkpoint)
+        if checkpoint is not None
+        else (None if out_path is None else checkpoint_path_for(out_path))
+    )
     split = split_dataset(data, config)
     inputs, classes = int(np.prod(data.train_images.shape[1:])), len(data.class_names)
     log(f"{data.name}: {split.describe(config, len(data.train_labels))}")
     if check:
         log(cross_check_line(config, inputs, classes))
-    network = build_network(architecture_of(config, inputs, classes), backend=config.backend, dtype=config.dtype,
-                            seed=config.seed)
+    network = build_network(
+        architecture_of(config, inputs, classes), backend=config.backend, dtype=config.dtype, seed=config.seed
+    )
     steps = steps_per_epoch(config, len(split.train_labels))
     optimizer = build_optimizer(optimizer_spec(config, steps), config.backend)
     state = RunState()
@@ -475,9 +522,16 @@ def train(config: TrainConfig, *, data_dir: str | os.PathLike[str] | None = None
     return run(config, network, optimizer, state, data, split, out_path, ckpt, log, progress, hook)
 
 
-def resume(checkpoint: str | os.PathLike[str], *, data_dir: str | os.PathLike[str] | None = None,
-           out: str | os.PathLike[str] | None = None, dataset: Dataset | None = None, log: Log = print,
-           progress: bool | None = None, hook: Hook | None = None) -> TrainResult:
+def resume(
+    checkpoint: str | os.PathLike[str],
+    *,
+    data_dir: str | os.PathLike[str] | None = None,
+    out: str | os.PathLike[str] | None = None,
+    dataset: Dataset | None = None,
+    log: Log = print,
+    progress: bool | None = None,
+    hook: Hook | None = None,
+) -> TrainResult:
     """Continue the run saved in ``checkpoint`` with its settings, to the very model it would have
     given uninterrupted. The model goes to ``out`` (default: the checkpoint's name without
     ``.checkpoint``), and new checkpoints over the old one."""
@@ -497,8 +551,10 @@ def resume(checkpoint: str | os.PathLike[str], *, data_dir: str | os.PathLike[st
     data = dataset if dataset is not None else load_dataset(config.dataset, data_dir)
     split = split_dataset(data, config)
     if section.get("train_images") != len(split.train_labels):
-        raise ConfigError(f"{ckpt}: the checkpoint was trained on {section.get('train_images')} images, "
-                          f"but {data.name} gives {len(split.train_labels)} with its settings")
+        raise ConfigError(
+            f"{ckpt}: the checkpoint was trained on {section.get('train_images')} images, "
+            f"but {data.name} gives {len(split.train_labels)} with its settings"
+        )
     steps = steps_per_epoch(config, len(split.train_labels))
     optimizer = build_optimizer(optimizer_spec(config, steps), config.backend)
     if loaded.optimizer_state is not None:
@@ -519,13 +575,26 @@ def format_epoch(record: Mapping[str, Any], epochs: int) -> str:
     width = len(str(epochs))
     val = record["validation_accuracy"]
     val_text = "-" if val is None else f"{100 * val:.2f}%"
-    return (f"epoch {record['epoch']:>{width}}/{epochs}  loss {record['loss']:.4f}  "
-            f"train {100 * record['train_accuracy']:.2f}%  val {val_text}  lr {record['lr']:.3g}  "
-            f"{record['seconds']:.1f} s  {record['images_per_second']:.0f} img/s")
+    return (
+        f"epoch {record['epoch']:>{width}}/{epochs}  loss {record['loss']:.4f}  "
+        f"train {100 * record['train_accuracy']:.2f}%  val {val_text}  lr {record['lr']:.3g}  "
+        f"{record['seconds']:.1f} s  {record['images_per_second']:.0f} img/s"
+    )
 
 
-def run(config: TrainConfig, network: Any, optimizer: Any, state: RunState, data: Dataset, split: Split,
-        out: Path | None, ckpt: Path | None, log: Log, progress: bool | None, hook: Hook | None) -> TrainResult:
+def run(
+    config: TrainConfig,
+    network: Any,
+    optimizer: Any,
+    state: RunState,
+    data: Dataset,
+    split: Split,
+    out: Path | None,
+    ckpt: Path | None,
+    log: Log,
+    progress: bool | None,
+    hook: Hook | None,
+) -> TrainResult:
     """The epochs from ``state`` on; then the test accuracy and the saved model."""
     log(describe_run(config, network, optimizer, len(split.train_labels)))
     n = len(split.train_labels)
@@ -551,7 +620,7 @@ def run(config: TrainConfig, network: Any, optimizer: Any, state: RunState, data
                 while state.step < steps:
                     if flag.requested:
                         break
-                    indices = order[state.step * batch:(state.step + 1) * batch]
+                    indices = order[state.step * batch : (state.step + 1) * batch]
                     if full_batch is not None:
                         inputs, labels = full_batch
                     else:
@@ -571,7 +640,8 @@ def run(config: TrainConfig, network: Any, optimizer: Any, state: RunState, data
                         raise TrainingError(
                             f"the loss became {loss} at epoch {epoch + 1}, step {state.step + 1}: training stopped "
                             f"(the learning rate {config.lr:g} may be too high); last good checkpoint "
-                            f"({last_saved}): {where}")
+                            f"({last_saved}): {where}"
+                        )
                     network.backward()
                     optimizer.step(network)
                     state.loss_sum += loss * len(indices)
@@ -591,11 +661,22 @@ def run(config: TrainConfig, network: Any, optimizer: Any, state: RunState, data
             reported = (epoch + 1) % config.report_every == 0 or epoch + 1 == config.epochs
             window_seconds, window_images = state.window_seconds + seconds, state.window_images + state.seen
             record: dict[str, Any] = {
-                "epoch": epoch + 1, "loss": state.loss_sum / state.seen, "train_accuracy": state.correct / state.seen,
-                "validation_accuracy": None, "lr": current_lr(optimizer), "seconds": window_seconds,
+                "epoch": epoch + 1,
+                "loss": state.loss_sum / state.seen,
+                "train_accuracy": state.correct / state.seen,
+                "validation_accuracy": None,
+                "lr": current_lr(optimizer),
+                "seconds": window_seconds,
                 "images_per_second": window_images / window_seconds if window_seconds > 0 else math.inf,
             }
-            state.epoch, state.step, state.loss_sum, state.correct, state.seen, state.seconds = epoch + 1, 0, 0.0, 0, 0, 0.0
+            state.epoch, state.step, state.loss_sum, state.correct, state.seen, state.seconds = (
+                epoch + 1,
+                0,
+                0.0,
+                0,
+                0,
+                0.0,
+            )
             state.window_seconds, state.window_images = window_seconds, window_images
             if reported:
                 state.window_seconds, state.window_images = 0.0, 0
@@ -613,24 +694,33 @@ def run(config: TrainConfig, network: Any, optimizer: Any, state: RunState, data
         state.elapsed = time.perf_counter() - run_started
 
     test_accuracy = accuracy_of(network, split.test_images, split.test_labels, feeder)
-    validation = next((h["validation_accuracy"] for h in reversed(state.history) if h["validation_accuracy"] is not None),
-                      math.nan)
+    validation = next(
+        (h["validation_accuracy"] for h in reversed(state.history) if h["validation_accuracy"] is not None), math.nan
+    )
     train_seconds = state.elapsed
-    log(f"test accuracy {100 * test_accuracy:.2f}% ({len(split.test_labels)} test images); "
-        f"training time {train_seconds:.1f} s (wall clock of the epochs, with validation and checkpoints)")
+    log(
+        f"test accuracy {100 * test_accuracy:.2f}% ({len(split.test_labels)} test images); "
+        f"training time {train_seconds:.1f} s (wall clock of the epochs, with validation and checkpoints)"
+    )
     metadata = base_metadata(config, data)
-    metadata["training"].update({
-        "recipe": config.recipe,
-        "optimizer": optimizer.describe(),
-        "seed": config.seed,
-        "epochs": config.epochs,
-        "train_images": len(split.train_labels),
-        "validation_images": len(split.val_labels),
-        "history": state.history,
-        "final": {"train_loss": state.history[-1]["loss"], "train_accuracy": state.history[-1]["train_accuracy"],
-                  "validation_accuracy": None if math.isnan(validation) else validation,
-                  "test_accuracy": test_accuracy, "train_seconds": train_seconds},
-    })
+    metadata["training"].update(
+        {
+            "recipe": config.recipe,
+            "optimizer": optimizer.describe(),
+            "seed": config.seed,
+            "epochs": config.epochs,
+            "train_images": len(split.train_labels),
+            "validation_images": len(split.val_labels),
+            "history": state.history,
+            "final": {
+                "train_loss": state.history[-1]["loss"],
+                "train_accuracy": state.history[-1]["train_accuracy"],
+                "validation_accuracy": None if math.isnan(validation) else validation,
+                "test_accuracy": test_accuracy,
+                "train_seconds": train_seconds,
+            },
+        }
+    )
     if out is not None:
         save_model(network, out, metadata)
         log(f"model saved to {out}")
@@ -639,24 +729,24 @@ def run(config: TrainConfig, network: Any, optimizer: Any, state: RunState, data
     return TrainResult(network, config, state.history, test_accuracy, validation, train_seconds, out, metadata)
 
 
-def interrupted(config: TrainConfig, network: Any, optimizer: Any, state: RunState, data: Dataset,
-                ckpt: Path | None) -> TrainingInterrupted:
+def interrupted(
+    config: TrainConfig, network: Any, optimizer: Any, state: RunState, data: Dataset, ckpt: Path | None
+) -> TrainingInterrupted:
     """Save the exact point reached and build the error that reports it."""
     where = f"epoch {state.epoch + 1}, step {state.step}" if state.step else f"the end of epoch {state.epoch}"
     if ckpt is None:
         return TrainingInterrupted(f"interrupted at {where}; no checkpoint file was asked for", Path())
     save_checkpoint(ckpt, network, optimizer, config, state, data)
-    return TrainingInterrupted(f"interrupted at {where}; checkpoint saved to {ckpt}; continue with: "
-                               f"scratchnet train --resume {ckpt}", ckpt)
+    return TrainingInterrupted(
+        f"interrupted at {where}; checkpoint saved to {ckpt}; continue with: scratchnet train --resume {ckpt}", ckpt
+    )
 
 
 def remove_model_files(path: Path) -> None:
     """Delete a model pair NAME.json + NAME.npz (a finished run's checkpoint)."""
     for candidate in (path, path.with_name(path.name[:-5] + ".npz")):
-        try:
+        with suppress(FileNotFoundError):
             candidate.unlink()
-        except FileNotFoundError:
-            pass
 
 
 def current_lr(optimizer: Any) -> float:
@@ -670,15 +760,20 @@ def describe_run(config: TrainConfig, network: Any, optimizer: Any, train_size: 
     parts = [f"network {checked.outline()} {config.activation}"]
     if config.dropout:
         parts.append(f"dropout {config.dropout:g}")
-    parts.append(f"{checked.parameter_count:,} parameters, {config.backend}"
-                 + (f" {config.dtype}" if config.backend == "vectorized" else ""))
+    parts.append(
+        f"{checked.parameter_count:,} parameters, {config.backend}"
+        + (f" {config.dtype}" if config.backend == "vectorized" else "")
+    )
     spec = optimizer.describe()
     opt = f"{spec['type']} lr {spec['lr']:g}"
     if config.lr_schedule != "constant":
         opt += f" {config.lr_schedule} schedule"
     parts.append(opt)
     epochs = f"{config.epochs} epoch" + ("s" if config.epochs != 1 else "")
-    parts.append(f"batch {'full' if config.batch_size == 0 else config.batch_size}, {epochs}"
-                 + (f", shifts up to {config.augment} px" if config.augment else "")
-                 + (", random flips" if config.flip else "") + f", seed {config.seed}")
+    parts.append(
+        f"batch {'full' if config.batch_size == 0 else config.batch_size}, {epochs}"
+        + (f", shifts up to {config.augment} px" if config.augment else "")
+        + (", random flips" if config.flip else "")
+        + f", seed {config.seed}"
+    )
     return "; ".join(parts)

@@ -7,7 +7,6 @@ from scratchnet.vectorized.network import Network
 from scratchnet.vectorized.optimizers import SGD, Adagrad, Adam, AdamW, RMSprop
 from scratchnet.vectorized.tensor import check_dtype
 
-
 # The classes the builder makes for each layer type, loss and optimizer the registry
 # (scratchnet.core.registry) and the optimizer table (scratchnet.core.settings) name. A new layer
 # type is one entry here.
@@ -29,6 +28,10 @@ LOSSES: dict[str, type] = {
 OPTIMIZERS: dict[str, type] = {"SGD": SGD, "Adagrad": Adagrad, "RMSprop": RMSprop, "Adam": Adam, "AdamW": AdamW}
 
 __all__ = [
+    "LAYERS",
+    "LOSSES",
+    "OPTIMIZERS",
+    "SGD",
     "Adagrad",
     "Adam",
     "AdamW",
@@ -37,15 +40,11 @@ __all__ = [
     "Dense",
     "Dropout",
     "Identity",
-    "LAYERS",
-    "LOSSES",
     "LeakyReLU",
     "MeanSquaredError",
     "Network",
-    "OPTIMIZERS",
     "RMSprop",
     "ReLU",
-    "SGD",
     "Sigmoid",
     "Softmax",
     "Tanh",

@@ -50,8 +50,10 @@ class Dense:
         not computed and an empty array is returned.
         """
         if grad_outputs.shape != (self.inputs.shape[0], self.out_features):
-            raise ShapeError(f"Dense.backward: gradient of shape {grad_outputs.shape} for outputs of shape "
-                             f"{(self.inputs.shape[0], self.out_features)}")
+            raise ShapeError(
+                f"Dense.backward: gradient of shape {grad_outputs.shape} for outputs of shape "
+                f"{(self.inputs.shape[0], self.out_features)}"
+            )
         np.matmul(grad_outputs.T, self.inputs, out=self.grad_weight)  # eq. 3.2: sum_n delta[n][j] x[n][i]
         grad_outputs.sum(axis=0, out=self.grad_bias)  # eq. 3.3: over the batch axis only
         if not need_input_grad:

@@ -79,8 +79,12 @@ class Optimizer(optimizers.Rule):
             flat_params, flat_grads = flat
             parts = chunks(flat_params.size)
             self.flatten_state(params, parts)
-            run_all([partial(self.update, f"{ALL}{k}", flat_params[part], flat_grads[part], eta)
-                     for k, part in enumerate(parts)])
+            run_all(
+                [
+                    partial(self.update, f"{ALL}{k}", flat_params[part], flat_grads[part], eta)
+                    for k, part in enumerate(parts)
+                ]
+            )
         self.steps += 1
 
     def update(self, name: str, p: Array, g: Array, eta: float) -> None:
@@ -113,7 +117,7 @@ class Optimizer(optimizers.Rule):
             offset = 0
             for name, shape in self.layout:
                 size = math.prod(shape)
-                named[f"{name}.{slot}"] = flat[offset:offset + size].reshape(shape)
+                named[f"{name}.{slot}"] = flat[offset : offset + size].reshape(shape)
                 offset += size
         return named
 
@@ -126,9 +130,15 @@ class Optimizer(optimizers.Rule):
         self.check_state(params)
         slots = sorted({key.rsplit(".", 1)[1] for key in self.state})
         dtype = next(iter(params.values())).dtype if params else np.dtype(np.float64)
-        flat_state = {slot: np.concatenate([self.state.pop(f"{name}.{slot}").ravel() for name in params])
-                      .astype(dtype, copy=False) for slot in slots}
-        self.state = {f"{ALL}{k}.{slot}": flat[part] for slot, flat in flat_state.items() for k, part in enumerate(parts)}
+        flat_state = {
+            slot: np.concatenate([self.state.pop(f"{name}.{slot}").ravel() for name in params]).astype(
+                dtype, copy=False
+            )
+            for slot in slots
+        }
+        self.state = {
+            f"{ALL}{k}.{slot}": flat[part] for slot, flat in flat_state.items() for k, part in enumerate(parts)
+        }
         self.layout, self.parts = layout, parts
 
     def unflatten_state(self) -> None:
@@ -169,13 +179,19 @@ class Optimizer(optimizers.Rule):
             values[key] = value
         self.steps, self.state, self.layout, self.parts = steps, values, [], []
 
-def flat_arrays(network: Trainable[Array], params: Mapping[str, Array], grads: Mapping[str, Array]) -> tuple[Array, Array] | None:
+
+def flat_arrays(
+    network: Trainable[Array], params: Mapping[str, Array], grads: Mapping[str, Array]
+) -> tuple[Array, Array] | None:
     """The network's flat parameter and gradient arrays, if every named array is still a view of them."""
     if not hasattr(network, "flat_params"):  # (an isinstance check of a Protocol costs ~30 us)
         return None
     flat_params, flat_grads = cast(FlatTrainable, network).flat_params(), cast(FlatTrainable, network).flat_grads()
-    if flat_params.size == 0 or flat_params.shape != flat_grads.shape \
-            or sum(p.size for p in params.values()) != flat_params.size:
+    if (
+        flat_params.size == 0
+        or flat_params.shape != flat_grads.shape
+        or sum(p.size for p in params.values()) != flat_params.size
+    ):
         return None
     if all(p.base is flat_params for p in params.values()) and all(g.base is flat_grads for g in grads.values()):
         return flat_params, flat_grads

@@ -1,0 +1,263 @@
+"""The layer registry: a new layer type is one registry entry plus one class per backend.
+
+``Scale`` is defined here and nowhere in the package: a = w * x elementwise, with a trained ``weight``
+of the input's shape (penalized by l2/l1, like a Dense weight) and an untrained ``running_mean`` of
+the inputs, which the layer updates itself in training, as batch norm does its running statistics.
+Registering it in the three tables (the registry and each backend's LAYERS) is enough to build,
+train, save, load, inspect and cross-check a network with it. This test is the proof that nothing
+else in the package knows the layer types: keep it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from scratchnet import loops, vectorized
+from scratchnet.builders import build_network, build_optimizer
+from scratchnet.checks.crosscheck import cross_check, full_check, random_batch
+from scratchnet.cli import main
+from scratchnet.core import registry
+from scratchnet.core.architecture import plan, validate
+from scratchnet.core.errors import ConfigError, ModelFormatError
+from scratchnet.io.model import load_model, save
+
+MOMENTUM = 0.25
+
+
+class LoopsScale:
+    """a[n][i] = w[i] x[n][i]; dL/dw[i] = sum_n g[n][i] x[n][i]; dL/dx[n][i] = g[n][i] w[i]."""
+
+    def __init__(self, input_shape: Sequence[int], momentum: float = 0.1) -> None:
+        (size,) = input_shape
+        self.momentum = momentum
+        self.weight = [1.0 + 0.1 * i for i in range(size)]
+        self.running_mean = [0.0] * size
+        self.grad_weight = [0.0] * size
+        self.inputs: list[list[float]] = []
+
+    def forward(self, inputs: list[list[float]], training: bool = False) -> list[list[float]]:
+        self.inputs = inputs
+        if training:
+            for i in range(len(self.weight)):
+                mean = sum(x[i] for x in inputs) / len(inputs)
+                self.running_mean[i] = (1.0 - self.momentum) * self.running_mean[i] + self.momentum * mean
+        return [[w * x for w, x in zip(self.weight, row)] for row in inputs]
+
+    def backward(self, grad_outputs: list[list[float]], need_input_grad: bool = True) -> list[list[float]]:
+        self.grad_weight = [
+            sum(g[i] * x[i] for g, x in zip(grad_outputs, self.inputs)) for i in range(len(self.weight))
+        ]
+        return [[g * w for g, w in zip(row, self.weight)] for row in grad_outputs]
+
+    def params(self) -> dict[str, Any]:
+        return {"weight": list(self.weight), "running_mean": list(self.running_mean)}
+
+    def grads(self) -> dict[str, Any]:
+        return {"weight": list(self.grad_weight)}
+
+    def set_params(self, named: Mapping[str, Any]) -> None:
+        self.weight = [float(v) for v in named["weight"]]
+        self.running_mean = [float(v) for v in named["running_mean"]]
+
+    def describe(self) -> dict[str, Any]:
+        return {"type": "Scale", "momentum": self.momentum}
+
+
+class VectorizedScale:
+    """The same on arrays: ``weight``/``grad_weight`` attributes, so the network can share storage."""
+
+    def __init__(self, input_shape: Sequence[int], momentum: float = 0.1, dtype: str = "float64") -> None:
+        self.momentum = momentum
+        self.weight = (1.0 + 0.1 * np.arange(input_shape[0])).astype(dtype)
+        self.running_mean = np.zeros(tuple(input_shape), dtype)
+        self.grad_weight = np.zeros_like(self.weight)
+        self.inputs = np.zeros((0, *input_shape), dtype)
+
+    def forward(self, inputs: Any, training: bool = False) -> Any:
+        self.inputs = inputs
+        if training:
+            self.running_mean *= 1.0 - self.momentum
+            self.running_mean += self.momentum * inputs.mean(axis=0)
+        return inputs * self.weight
+
+    def backward(self, grad_outputs: Any, need_input_grad: bool = True) -> Any:
+        self.grad_weight[...] = (grad_outputs * self.inputs).sum(axis=0)
+        return grad_outputs * self.weight
+
+    def params(self) -> dict[str, Any]:
+        return {"weight": self.weight, "running_mean": self.running_mean}
+
+    def grads(self) -> dict[str, Any]:
+        return {"weight": self.grad_weight}
+
+    def set_params(self, named: Mapping[str, Any]) -> None:
+        self.weight[...] = np.asarray(named["weight"])
+        self.running_mean[...] = np.asarray(named["running_mean"])
+
+    def describe(self) -> dict[str, Any]:
+        return {"type": "Scale", "momentum": self.momentum}
+
+
+SCALE = registry.LayerType(
+    name="Scale",
+    options=(registry.Option("momentum", "float", 0.1),),
+    output_shape=lambda options, shape: shape,
+    arrays=lambda options, shape: {"weight": shape, "running_mean": shape},
+    untrained=("running_mean",),
+    penalized=("weight",),
+    shape_preserving=True,
+    needs_input_shape=True,
+    format_version=2,
+    math="(a test layer)",
+)
+
+
+@pytest.fixture(autouse=True)
+def scale_registered(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Scale in the registry and in both backends, for this test only: the three places of a new layer."""
+    monkeypatch.setitem(registry.LAYER_TYPES, "Scale", SCALE)
+    monkeypatch.setitem(loops.LAYERS, "Scale", LoopsScale)
+    monkeypatch.setitem(vectorized.LAYERS, "Scale", VectorizedScale)
+    yield
+
+
+def architecture(l2: float = 0.0, l1: float = 0.0) -> dict[str, Any]:
+    return {
+        "layers": [
+            {"type": "Dense", "in_features": 4, "out_features": 6},
+            {"type": "Scale", "momentum": MOMENTUM},
+            {"type": "ReLU"},
+            {"type": "Dense", "in_features": 6, "out_features": 3},
+            {"type": "Softmax"},
+        ],
+        "loss": {"type": "CrossEntropy"},
+        "l2": l2,
+        "l1": l1,
+    }
+
+
+def test_the_registry_infers_the_new_layers_arrays_and_shapes() -> None:
+    checked = plan(architecture())
+    assert checked.input_shape == (4,) and checked.output_shape == (3,)
+    assert [(a.name, a.shape, a.trained, a.penalized) for a in checked.arrays] == [
+        ("0.weight", (6, 4), True, True),
+        ("0.bias", (6,), True, False),
+        ("1.weight", (6,), True, True),
+        ("1.running_mean", (6,), False, False),
+        ("3.weight", (3, 6), True, True),
+        ("3.bias", (3,), True, False),
+    ]
+    assert checked.parameter_count == 6 * 4 + 6 + 6 + 3 * 6 + 3  # running_mean is not a parameter
+    with pytest.raises(ConfigError, match="layer 1 \\(Scale\\) option 'momentum' must be float"):
+        validate({**architecture(), "layers": [architecture()["layers"][0], {"type": "Scale", "momentum": "x"}]})
+
+
+@pytest.mark.parametrize("l2,l1", [(0.0, 0.0), (0.01, 0.003)])
+def test_both_backends_agree_on_the_new_layer_and_finite_differences_agree(l2: float, l1: float) -> None:
+    results = cross_check(architecture(l2, l1), batch=5, seed=3, steps=3)
+    names = {c.name for c in results}
+    assert {"grad 1.weight", "after 3 steps 1.weight", "after 3 steps 1.running_mean"} <= names
+    assert "grad 1.running_mean" not in names  # untrained: no gradient
+    assert all(c.passed for c in results), [c for c in results if not c.passed]
+    report = full_check(architecture(l2, l1), batch=3, seed=1, max_per_tensor=0)
+    assert report.passed
+
+
+def test_the_penalty_applies_to_the_new_layers_weight_as_the_registry_says() -> None:
+    inputs, labels = random_batch(4, 3, 5, 2)
+    grads = {}
+    for l2 in (0.0, 0.5):
+        net = build_network(architecture(l2=l2), backend="loops", seed=4)
+        net.loss(net.forward(inputs), labels)
+        net.backward()
+        grads[l2] = net.grads()["1.weight"]
+    weight = build_network(architecture(), backend="loops", seed=4).params()["1.weight"]
+    assert grads[0.5] == pytest.approx([g + 0.5 * w for g, w in zip(grads[0.0], weight)], rel=1e-12)
+
+
+@pytest.mark.parametrize("backend", ["loops", "vectorized"])
+def test_training_updates_the_trained_array_and_leaves_the_untrained_one_to_the_layer(backend: str) -> None:
+    net = build_network(architecture(), backend=backend, seed=0)
+    optimizer = build_optimizer({"type": "Adam", "lr": 0.05}, backend)
+    inputs, labels = random_batch(4, 3, 16, 5)
+    first = None
+    for _ in range(30):
+        out = net.forward(inputs, training=True)
+        loss = net.loss(out, labels)
+        first = loss if first is None else first
+        net.backward()
+        before = np.array(net.params()["1.running_mean"], dtype=float)
+        optimizer.step(net)
+        after = np.array(net.params()["1.running_mean"], dtype=float)
+        assert np.array_equal(after, before)  # the optimizer leaves the untrained array alone ...
+    assert first is not None and loss < 0.5 * first
+    assert np.all(after != 0.0)  # ... and the layer itself moved it
+    state = optimizer.export_state()["arrays"]
+    assert "1.weight.exp_avg" in state and not any(key.startswith("1.running_mean") for key in state)
+
+
+@pytest.mark.parametrize("backend", ["loops", "vectorized"])
+def test_a_network_with_the_new_layer_saves_loads_in_either_backend_and_inspects(
+    backend: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    net = build_network(architecture(l2=0.01), backend=backend, seed=2)
+    optimizer = build_optimizer({"type": "SGD", "lr": 0.1, "momentum": 0.9}, backend)
+    inputs, labels = random_batch(4, 3, 8, 6)
+    for _ in range(3):
+        net.loss(net.forward(inputs, training=True), labels)
+        net.backward()
+        optimizer.step(net)
+    save(net, tmp_path / "m", optimizer=optimizer, dtype="float64")
+    document = json.loads((tmp_path / "m.json").read_text())
+    assert document["version"] == 2  # Scale needs version 2: the writer writes the lowest that holds it
+    assert [entry["name"] for entry in document["parameters"]] == [
+        "0.weight",
+        "0.bias",
+        "1.weight",
+        "1.running_mean",
+        "3.weight",
+        "3.bias",
+    ]
+    assert {entry["name"] for entry in document["optimizer"]["arrays"]} == {
+        f"{name}.momentum_buffer" for name in ("0.weight", "0.bias", "1.weight", "3.weight", "3.bias")
+    }
+    for other in ("loops", "vectorized"):
+        loaded = load_model(tmp_path / "m.json", backend=other)
+        for name, value in net.params().items():
+            assert np.array_equal(np.asarray(loaded.network.params()[name]), np.asarray(value)), name
+        assert np.array_equal(np.asarray(loaded.network.predict(inputs)), np.asarray(net.predict(inputs)))
+        assert loaded.optimizer_state is not None and loaded.optimizer_state["step"] == 3
+    assert main(["inspect", str(tmp_path / "m.json")]) == 0
+    out = capsys.readouterr().out
+    row = next(line for line in out.splitlines() if " Scale " in line)
+    assert "weight (6,), running_mean (6,) (untrained)" in row and row.split()[-1] == "6"
+    assert "total: 57 parameters in 5 arrays, 6 untrained values in 1 arrays" in out
+    assert "format: scratchnet-model version 2" in out
+
+
+def test_a_version_1_file_cannot_name_the_new_layer(tmp_path: Path) -> None:
+    from scratchnet.io.manifest import check_model_architecture
+
+    with pytest.raises(ConfigError, match="layer 1 has type 'Scale', which format version 1 cannot hold"):
+        check_model_architecture(architecture(), version=1)
+    net = build_network(architecture(), backend="loops")
+    save(net, tmp_path / "m")
+    raw = json.loads((tmp_path / "m.json").read_text())
+    raw["version"] = 1
+    (tmp_path / "m.json").write_text(json.dumps(raw))
+    with pytest.raises(ModelFormatError):
+        load_model(tmp_path / "m.json")
+
+
+def test_a_layer_type_without_a_backend_class_is_refused_by_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delitem(vectorized.LAYERS, "Scale")
+    with pytest.raises(ConfigError, match="layer 1: the vectorized backend has no Scale layer"):
+        build_network(architecture(), backend="vectorized")
+    assert math.isfinite(build_network(architecture(), backend="loops").penalty())
