@@ -2,27 +2,10 @@
 
 from __future__ import annotations
 
-from scratchnet.data.datasets import (
-    DATA_DIR_ENV,
-    DATASETS,
-    Dataset,
-    DatasetSpec,
-    FileSpec,
-    cache_dir,
-    load_dataset,
-    resolve_data_dir,
-)
+from scratchnet.data import datasets
+from scratchnet.data.datasets import *  # noqa: F403 (everything in datasets.__all__)
 from scratchnet.data.idx import read_idx, read_idx_bytes
 
-__all__ = [
-    "DATASETS",
-    "DATA_DIR_ENV",
-    "Dataset",
-    "DatasetSpec",
-    "FileSpec",
-    "cache_dir",
-    "load_dataset",
-    "read_idx",
-    "read_idx_bytes",
-    "resolve_data_dir",
-]
+# Everything datasets.py exports, and the IDX reader's two entry points.
+__all__ = ["read_idx", "read_idx_bytes"]
+__all__ += datasets.__all__

@@ -79,30 +79,36 @@ class Dataset:
         return len(self.class_names)
 
 
+def _mnist_format(
+    name: str,
+    sha256: tuple[str, str, str, str],
+    class_names: tuple[str, ...],
+    mirrors: tuple[str, ...],
+) -> DatasetSpec:
+    """A dataset in the MNIST layout: the four canonical IDX file names, 60,000 training and 10,000
+    test 28x28 images; ``sha256`` holds the four files' checksums in :attr:`DatasetSpec.files` order."""
+    train_images, train_labels, test_images, test_labels = sha256
+    return DatasetSpec(
+        name=name,
+        train_images=FileSpec("train-images-idx3-ubyte.gz", train_images, (60000, 28, 28)),
+        train_labels=FileSpec("train-labels-idx1-ubyte.gz", train_labels, (60000,)),
+        test_images=FileSpec("t10k-images-idx3-ubyte.gz", test_images, (10000, 28, 28)),
+        test_labels=FileSpec("t10k-labels-idx1-ubyte.gz", test_labels, (10000,)),
+        class_names=class_names,
+        mirrors=mirrors,
+    )
+
+
 # The checksums are of the DECOMPRESSED files, so that recompressed copies (as
 # Debian ships Fashion-MNIST) and uncompressed copies are accepted too. Values
 # from /work/shared/data/{mnist,fashion-mnist}/README.md.
-_MNIST = DatasetSpec(
-    name="mnist",
-    train_images=FileSpec(
-        "train-images-idx3-ubyte.gz",
+_MNIST = _mnist_format(
+    "mnist",
+    (
         "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
-        (60000, 28, 28),
-    ),
-    train_labels=FileSpec(
-        "train-labels-idx1-ubyte.gz",
         "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
-        (60000,),
-    ),
-    test_images=FileSpec(
-        "t10k-images-idx3-ubyte.gz",
         "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
-        (10000, 28, 28),
-    ),
-    test_labels=FileSpec(
-        "t10k-labels-idx1-ubyte.gz",
         "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
-        (10000,),
     ),
     class_names=tuple(str(d) for d in range(10)),
     mirrors=(
@@ -111,27 +117,13 @@ _MNIST = DatasetSpec(
     ),
 )
 
-_FASHION_MNIST = DatasetSpec(
-    name="fashion-mnist",
-    train_images=FileSpec(
-        "train-images-idx3-ubyte.gz",
+_FASHION_MNIST = _mnist_format(
+    "fashion-mnist",
+    (
         "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
-        (60000, 28, 28),
-    ),
-    train_labels=FileSpec(
-        "train-labels-idx1-ubyte.gz",
         "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
-        (60000,),
-    ),
-    test_images=FileSpec(
-        "t10k-images-idx3-ubyte.gz",
         "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
-        (10000, 28, 28),
-    ),
-    test_labels=FileSpec(
-        "t10k-labels-idx1-ubyte.gz",
         "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
-        (10000,),
     ),
     class_names=(
         "T-shirt/top",

@@ -6,32 +6,19 @@ An elementwise activation a = f(z) passes the gradient back as dL/dz = dL/da * f
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from typing import Any
 
-from scratchnet.core.errors import ConfigError, ShapeError
+from scratchnet.core.errors import ConfigError
+from scratchnet.core.network import ParameterFree
 from scratchnet.loops.tensor import Batch, Param, elementwise
 
 
-class Activation:
-    """Shared plumbing of the parameter-free layers: no params, remembers z and a for backward."""
+class Activation(ParameterFree[Param]):
+    """Shared plumbing of the activations: no arrays, and z and a remembered for backward."""
 
     def __init__(self) -> None:
         self.inputs: Batch = []
         self.outputs: Batch = []
-
-    def params(self) -> dict[str, Param]:
-        return {}
-
-    def grads(self) -> dict[str, Param]:
-        return {}
-
-    def set_params(self, named: Mapping[str, Any]) -> None:
-        if named:
-            raise ShapeError(f"{type(self).__name__} has no parameters, got {sorted(named)}")
-
-    def describe(self) -> dict[str, Any]:
-        return {"type": type(self).__name__}
 
 
 class Elementwise(Activation):

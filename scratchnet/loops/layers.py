@@ -8,6 +8,7 @@ from typing import Any
 from scratchnet.core import rng
 from scratchnet.core.errors import ConfigError, ShapeError
 from scratchnet.core.init import check_initializer
+from scratchnet.core.network import ParameterFree
 from scratchnet.loops.init import initial_bias, initial_weight
 from scratchnet.loops.neuron import Neuron, NonzeroInputs, nonzero
 from scratchnet.loops.tensor import Batch, Param, as_batch, as_tensor, elementwise, flatten, reshape, shape_of
@@ -81,7 +82,7 @@ class Dense:
         return {"type": "Dense", "in_features": self.in_features, "out_features": self.out_features, "init": self.init}
 
 
-class Dropout:
+class Dropout(ParameterFree[Param]):
     """Inverted dropout: in training, each input is kept with probability 1 - rate and scaled by
     1 / (1 - rate); at inference it is the identity (eq. 7.3).
 
@@ -115,16 +116,6 @@ class Dropout:
             return grad_outputs
         grad_inputs: Batch = elementwise(lambda g, m: g * m, grad_outputs, self.mask)
         return grad_inputs
-
-    def params(self) -> dict[str, Param]:
-        return {}
-
-    def grads(self) -> dict[str, Param]:
-        return {}
-
-    def set_params(self, named: Mapping[str, Any]) -> None:
-        if named:
-            raise ShapeError(f"Dropout has no parameters, got {sorted(named)}")
 
     def describe(self) -> dict[str, Any]:
         return {"type": "Dropout", "rate": self.rate, "seed": self.seed}

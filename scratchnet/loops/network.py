@@ -2,25 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-from scratchnet.core.architecture import canonical, plan
-from scratchnet.core.errors import ScratchnetError, ShapeError
+from scratchnet.core.errors import ScratchnetError
 from scratchnet.core.interface import Layer, Loss
-from scratchnet.core.registry import output_for_loss
+from scratchnet.core.network import Sequential
 from scratchnet.loops.tensor import Batch, Param, as_batch, check_labels, flatten, reshape, shape_of
 
 
-class Network:
-    """``layers`` applied in order, trained on ``loss``, with optional L2 and L1 penalties on the
-    arrays the layer registry marks penalized: the weights, not the biases (eq. 7.1, 7.2).
-
-    Use: ``out = net.forward(x)``, ``net.loss(out, y)``, ``net.backward()``, then an optimizer step.
-    Parameters are named ``"<layer index>.<name>"``, e.g. ``"0.weight"``, ``"0.bias"``, ``"2.weight"``.
-    ``input_shape`` (one sample's shape) is needed only when the layers do not imply it. In this
-    backend :meth:`params` and :meth:`grads` return copies as nested lists.
-    """
+class Network(Sequential[Batch, Param]):
+    """A :class:`scratchnet.core.network.Sequential` of loops layers: ``out = net.forward(x)``,
+    ``net.loss(out, y)``, ``net.backward()``, then an optimizer step. In this backend :meth:`params`
+    and :meth:`grads` return copies as nested lists."""
 
     def __init__(
         self,
@@ -31,18 +25,7 @@ class Network:
         l1: float = 0.0,
         input_shape: Sequence[int] | None = None,
     ) -> None:
-        description = {"layers": [layer.describe() for layer in layers], "loss": loss.describe(), "l2": l2, "l1": l1}
-        if input_shape is not None:
-            description["input_shape"] = list(input_shape)
-        checked = plan(description)  # ConfigError when the layers do not fit together or the loss
-        self.layers = list(layers)
-        self.loss_function = loss
-        self.l2 = l2
-        self.l1 = l1
-        self.input_shape = checked.input_shape
-        self.fused = output_for_loss(loss.describe()["type"]) is not None  # the loss reads the logits
-        self.penalized = [array.name for array in checked.arrays if array.penalized]
-        self.first_layer_trained = any(array.trained and array.name.startswith("0.") for array in checked.arrays)
+        super().__init__(layers, loss, l2=l2, l1=l1, input_shape=input_shape)
         self.outputs: Batch = []
         self.loss_inputs: Batch = []
         self.labels: list[int] = []
@@ -105,40 +88,13 @@ class Network:
             return [1 if row[0] >= 0.5 else 0 for row in outputs]
         return [max(range(len(row)), key=row.__getitem__) for row in outputs]
 
-    def params(self) -> dict[str, Param]:
-        """Every array, trained or not, as ``{"<layer>.<name>": nested list}``, in layer order."""
-        return {f"{i}.{name}": value for i, layer in enumerate(self.layers) for name, value in layer.params().items()}
-
     def grads(self) -> dict[str, Param]:
         """The gradients of the last :meth:`backward` (with the penalties' share), keyed and shaped
         like :meth:`params`, for the trained arrays only."""
-        grads = {f"{i}.{name}": value for i, layer in enumerate(self.layers) for name, value in layer.grads().items()}
+        grads = super().grads()
         for name, extra in self.penalty_grads.items():
             grads[name] = reshape([g + e for g, e in zip(flatten(grads[name]), extra)], shape_of(grads[name]))
         return grads
-
-    def set_params(self, named: Mapping[str, Any]) -> None:
-        """Load every array keyed like :meth:`params` (nested lists, NumPy arrays, anything iterable)."""
-        expected = set(self.params())
-        if set(named) != expected:
-            missing, extra = sorted(expected - set(named)), sorted(set(named) - expected)
-            raise ShapeError(f"set_params: missing {missing}, unexpected {extra}")
-        for i, layer in enumerate(self.layers):
-            own = {key.split(".", 1)[1]: value for key, value in named.items() if key.split(".", 1)[0] == str(i)}
-            layer.set_params(own)
-
-    def describe(self) -> dict[str, Any]:
-        """The architecture as plain data: the layers, the loss, the penalties (and the input shape
-        when the layers do not imply it)."""
-        return canonical(
-            {
-                "layers": [layer.describe() for layer in self.layers],
-                "loss": self.loss_function.describe(),
-                "l2": self.l2,
-                "l1": self.l1,
-                "input_shape": list(self.input_shape),
-            }
-        )
 
 
 def sign(w: float) -> float:

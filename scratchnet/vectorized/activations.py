@@ -2,34 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
-from scratchnet.core.errors import ConfigError, ShapeError
+from scratchnet.core.errors import ConfigError
+from scratchnet.core.network import ParameterFree
 from scratchnet.vectorized.tensor import Array
 
 
-class Activation:
-    """Shared plumbing of the parameter-free layers: no params, remembers z and a for backward."""
+class Activation(ParameterFree[Array]):
+    """Shared plumbing of the activations: no arrays, and z and a remembered for backward."""
 
     def __init__(self) -> None:
         self.inputs: Array = np.zeros((0, 0))
         self.outputs: Array = np.zeros((0, 0))
-
-    def params(self) -> dict[str, Array]:
-        return {}
-
-    def grads(self) -> dict[str, Array]:
-        return {}
-
-    def set_params(self, named: Mapping[str, Any]) -> None:
-        if named:
-            raise ShapeError(f"{type(self).__name__} has no parameters, got {sorted(named)}")
-
-    def describe(self) -> dict[str, Any]:
-        return {"type": type(self).__name__}
 
 
 class Elementwise(Activation):

@@ -9,6 +9,7 @@ import numpy as np
 
 from scratchnet.core.errors import ConfigError, ShapeError
 from scratchnet.core.init import check_initializer
+from scratchnet.core.network import ParameterFree
 from scratchnet.vectorized import rng
 from scratchnet.vectorized.init import initial_bias, initial_weight
 from scratchnet.vectorized.tensor import Array, as_batch, check_dtype
@@ -85,7 +86,7 @@ class Dense:
         return {"type": "Dense", "in_features": self.in_features, "out_features": self.out_features, "init": self.init}
 
 
-class Dropout:
+class Dropout(ParameterFree[Array]):
     """Inverted dropout: in training, each input is kept with probability 1 - rate and scaled by
     1 / (1 - rate); at inference it is the identity (eq. 7.3).
 
@@ -113,16 +114,6 @@ class Dropout:
     def backward(self, grad_outputs: Array, need_input_grad: bool = True) -> Array:
         """dL/dx = dL/da * mask (``need_input_grad`` is ignored: this is all the layer computes)."""
         return grad_outputs if self.mask is None else grad_outputs * self.mask
-
-    def params(self) -> dict[str, Array]:
-        return {}
-
-    def grads(self) -> dict[str, Array]:
-        return {}
-
-    def set_params(self, named: Mapping[str, Any]) -> None:
-        if named:
-            raise ShapeError(f"Dropout has no parameters, got {sorted(named)}")
 
     def describe(self) -> dict[str, Any]:
         return {"type": "Dropout", "rate": self.rate, "seed": self.seed}

@@ -2,28 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from scratchnet.core.architecture import canonical, plan
-from scratchnet.core.errors import ConfigError, ScratchnetError, ShapeError
+from scratchnet.core.errors import ConfigError, ScratchnetError
 from scratchnet.core.interface import Layer, Loss
-from scratchnet.core.registry import output_for_loss
+from scratchnet.core.network import Sequential
 from scratchnet.vectorized.tensor import Array, Labels, as_batch, check_labels
 
 
-class Network:
-    """``layers`` applied in order, trained on ``loss``, with optional L2 and L1 penalties on the
-    arrays the layer registry marks penalized: the weights, not the biases (eq. 7.1, 7.2).
-
-    Use: ``out = net.forward(x)``, ``net.loss(out, y)``, ``net.backward()``, then an optimizer step.
-    Parameters are named ``"<layer index>.<name>"``, e.g. ``"0.weight"``, ``"0.bias"``, ``"2.weight"``.
-    ``input_shape`` (one sample's shape) is needed only when the layers do not imply it. In this
-    backend :meth:`params` and :meth:`grads` return the live arrays.
-    """
+class Network(Sequential[Array, Array]):
+    """A :class:`scratchnet.core.network.Sequential` of vectorized layers: ``out = net.forward(x)``,
+    ``net.loss(out, y)``, ``net.backward()``, then an optimizer step. In this backend :meth:`params`
+    and :meth:`grads` return the live arrays, views of one flat array each (:meth:`flat_params`)."""
 
     def __init__(
         self,
@@ -34,27 +28,15 @@ class Network:
         l1: float = 0.0,
         input_shape: Sequence[int] | None = None,
     ) -> None:
-        description = {"layers": [layer.describe() for layer in layers], "loss": loss.describe(), "l2": l2, "l1": l1}
-        if input_shape is not None:
-            description["input_shape"] = list(input_shape)
-        checked = plan(description)  # ConfigError when the layers do not fit together or the loss
+        super().__init__(layers, loss, l2=l2, l1=l1, input_shape=input_shape)
         dtypes = {value.dtype for layer in layers for value in layer.params().values()}
         if len(dtypes) > 1:
             raise ConfigError(f"every layer needs the same dtype, got {sorted(str(d) for d in dtypes)}")
         self.dtype: np.dtype[Any] = dtypes.pop() if dtypes else np.dtype(np.float64)
-        self.layers = list(layers)
-        self.loss_function = loss
-        self.l2 = l2
-        self.l1 = l1
-        self.input_shape = checked.input_shape
-        self.fused = output_for_loss(loss.describe()["type"]) is not None  # the loss reads the logits
-        self.penalized = [array.name for array in checked.arrays if array.penalized]
-        self.first_layer_trained = any(array.trained and array.name.startswith("0.") for array in checked.arrays)
         # Every trained array lives in one flat array and every gradient in another; the layers keep
         # views of their parts, in grads() order. An elementwise optimizer then updates all of them
         # with one NumPy call per operation instead of one per array.
-        trained = [array.name for array in checked.arrays if array.trained]
-        self.parameters, self.gradients = share_storage(self.layers, trained, self.dtype)
+        self.parameters, self.gradients = share_storage(self.layers, self.trained, self.dtype)
         self.outputs: Array = np.zeros((0, 0), self.dtype)
         self.loss_inputs: Array = self.outputs
         self.labels: Labels | None = None
@@ -119,15 +101,6 @@ class Network:
         classes: npt.NDArray[np.intp] = np.argmax(outputs, axis=1)
         return classes
 
-    def params(self) -> dict[str, Array]:
-        """Every array, trained or not, as ``{"<layer>.<name>": array}``, in layer order (live arrays)."""
-        return {f"{i}.{name}": value for i, layer in enumerate(self.layers) for name, value in layer.params().items()}
-
-    def grads(self) -> dict[str, Array]:
-        """The gradients of the last :meth:`backward`, keyed and shaped like :meth:`params`, for the
-        trained arrays only (live arrays)."""
-        return {f"{i}.{name}": value for i, layer in enumerate(self.layers) for name, value in layer.grads().items()}
-
     def flat_params(self) -> Array:
         """Every trained array in one live 1-D array, in :meth:`grads` order (those arrays are views of it)."""
         return self.parameters
@@ -135,29 +108,6 @@ class Network:
     def flat_grads(self) -> Array:
         """Every gradient in one live 1-D array, in :meth:`grads` order (those arrays are views of it)."""
         return self.gradients
-
-    def set_params(self, named: Mapping[str, Any]) -> None:
-        """Load parameters keyed like :meth:`params` (arrays or nested lists), converting the dtype."""
-        expected = set(self.params())
-        if set(named) != expected:
-            missing, extra = sorted(expected - set(named)), sorted(set(named) - expected)
-            raise ShapeError(f"set_params: missing {missing}, unexpected {extra}")
-        for i, layer in enumerate(self.layers):
-            own = {key.split(".", 1)[1]: value for key, value in named.items() if key.split(".", 1)[0] == str(i)}
-            layer.set_params(own)
-
-    def describe(self) -> dict[str, Any]:
-        """The architecture as plain data: the layers, the loss, the penalties (and the input shape
-        when the layers do not imply it)."""
-        return canonical(
-            {
-                "layers": [layer.describe() for layer in self.layers],
-                "loss": self.loss_function.describe(),
-                "l2": self.l2,
-                "l1": self.l1,
-                "input_shape": list(self.input_shape),
-            }
-        )
 
 
 def share_storage(

@@ -1,0 +1,96 @@
+"""What both backends' networks share: checking the layers against the registry, the bookkeeping
+that follows from it, and the named arrays. Each backend's ``Network`` adds forward, loss,
+backward and predict in its own terms (``scratchnet/loops/network.py``, ``scratchnet/vectorized/network.py``)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Generic
+
+from scratchnet.core.architecture import Plan, canonical, plan
+from scratchnet.core.errors import ShapeError
+from scratchnet.core.interface import BatchT, Layer, Loss, ParamT
+from scratchnet.core.registry import output_for_loss
+
+
+class Sequential(Generic[BatchT, ParamT]):
+    """``layers`` applied in order, trained on ``loss``, with optional L2 and L1 penalties on the
+    arrays the layer registry marks penalized: the weights, not the biases (eq. 7.1, 7.2).
+
+    Arrays are named ``"<layer index>.<name>"``, e.g. ``"0.weight"``, ``"0.bias"``, ``"2.weight"``.
+    ``input_shape`` (one sample's shape) is needed only when the layers do not imply it.
+    """
+
+    def __init__(
+        self,
+        layers: Sequence[Layer[BatchT, ParamT]],
+        loss: Loss[BatchT],
+        *,
+        l2: float = 0.0,
+        l1: float = 0.0,
+        input_shape: Sequence[int] | None = None,
+    ) -> None:
+        description = {"layers": [layer.describe() for layer in layers], "loss": loss.describe(), "l2": l2, "l1": l1}
+        if input_shape is not None:
+            description["input_shape"] = list(input_shape)
+        self.plan: Plan = plan(description)  # ConfigError when the layers do not fit together or the loss
+        self.layers = list(layers)
+        self.loss_function = loss
+        self.l2 = l2
+        self.l1 = l1
+        self.input_shape = self.plan.input_shape
+        self.fused = output_for_loss(loss.describe()["type"]) is not None  # the loss reads the logits
+        self.penalized = [array.name for array in self.plan.arrays if array.penalized]
+        self.trained = [array.name for array in self.plan.arrays if array.trained]
+        # Nobody needs dL/dx of the data: the first layer's backward is skipped when it trains nothing.
+        self.first_layer_trained = any(name.startswith("0.") for name in self.trained)
+
+    def params(self) -> dict[str, ParamT]:
+        """Every array, trained or not, as ``{"<layer>.<name>": array}``, in layer order."""
+        return {f"{i}.{name}": value for i, layer in enumerate(self.layers) for name, value in layer.params().items()}
+
+    def grads(self) -> dict[str, ParamT]:
+        """The gradients of the last backward pass, keyed and shaped like :meth:`params`, for the
+        trained arrays only."""
+        return {f"{i}.{name}": value for i, layer in enumerate(self.layers) for name, value in layer.grads().items()}
+
+    def set_params(self, named: Mapping[str, Any]) -> None:
+        """Load every array keyed like :meth:`params` (either backend's tensors, or anything iterable)."""
+        expected = set(self.params())
+        if set(named) != expected:
+            missing, extra = sorted(expected - set(named)), sorted(set(named) - expected)
+            raise ShapeError(f"set_params: missing {missing}, unexpected {extra}")
+        for i, layer in enumerate(self.layers):
+            own = {key.split(".", 1)[1]: value for key, value in named.items() if key.split(".", 1)[0] == str(i)}
+            layer.set_params(own)
+
+    def describe(self) -> dict[str, Any]:
+        """The architecture as plain data: the layers, the loss, the penalties (and the input shape
+        when the layers do not imply it)."""
+        return canonical(
+            {
+                "layers": [layer.describe() for layer in self.layers],
+                "loss": self.loss_function.describe(),
+                "l2": self.l2,
+                "l1": self.l1,
+                "input_shape": list(self.input_shape),
+            }
+        )
+
+
+class ParameterFree(Generic[ParamT]):
+    """What the layers without arrays share (activations, Dropout): no params, no gradients, and a
+    description that is the type alone unless the subclass has options."""
+
+    def params(self) -> dict[str, ParamT]:
+        return {}
+
+    def grads(self) -> dict[str, ParamT]:
+        return {}
+
+    def set_params(self, named: Mapping[str, Any]) -> None:
+        if named:
+            raise ShapeError(f"{type(self).__name__} has no parameters, got {sorted(named)}")
+
+    def describe(self) -> dict[str, Any]:
+        return {"type": type(self).__name__}
