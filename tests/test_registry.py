@@ -25,8 +25,10 @@ from scratchnet.checks.crosscheck import cross_check, full_check, random_batch
 from scratchnet.cli import main
 from scratchnet.core import registry
 from scratchnet.core.architecture import plan, validate
-from scratchnet.core.errors import ConfigError, ModelFormatError
+from scratchnet.core.errors import ConfigError
+from scratchnet.io.manifest import check_model_architecture
 from scratchnet.io.model import load_model, save
+from scratchnet.loops.tensor import flatten, reshape, shape_of
 
 MOMENTUM = 0.25
 
@@ -114,7 +116,49 @@ SCALE = registry.LayerType(
     penalized=("weight",),
     shape_preserving=True,
     needs_input_shape=True,
-    format_version=2,
+    math="(a test layer)",
+)
+
+
+class LoopsFlat:
+    """(N, C, H, W) -> (N, C*H*W) in C order, and back for the gradient: a layer whose input is n-D."""
+
+    def __init__(self) -> None:
+        self.shape: tuple[int, ...] = ()
+
+    def forward(self, inputs: list[Any], training: bool = False) -> list[Any]:
+        self.shape = shape_of(inputs[0])
+        return [flatten(sample) for sample in inputs]
+
+    def backward(self, grad_outputs: list[Any], need_input_grad: bool = True) -> list[Any]:
+        return [reshape(row, self.shape) for row in grad_outputs]
+
+    def params(self) -> dict[str, Any]:
+        return {}
+
+    def grads(self) -> dict[str, Any]:
+        return {}
+
+    def set_params(self, named: Mapping[str, Any]) -> None:
+        assert not named
+
+    def describe(self) -> dict[str, Any]:
+        return {"type": "Flat"}
+
+
+class VectorizedFlat(LoopsFlat):
+    def forward(self, inputs: Any, training: bool = False) -> Any:
+        self.shape = inputs.shape
+        return inputs.reshape(inputs.shape[0], -1)
+
+    def backward(self, grad_outputs: Any, need_input_grad: bool = True) -> Any:
+        return grad_outputs.reshape(self.shape)
+
+
+FLAT = registry.LayerType(
+    name="Flat",
+    options=(),
+    output_shape=lambda options, shape: (math.prod(shape),),
     math="(a test layer)",
 )
 
@@ -125,6 +169,9 @@ def scale_registered(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setitem(registry.LAYER_TYPES, "Scale", SCALE)
     monkeypatch.setitem(loops.LAYERS, "Scale", LoopsScale)
     monkeypatch.setitem(vectorized.LAYERS, "Scale", VectorizedScale)
+    monkeypatch.setitem(registry.LAYER_TYPES, "Flat", FLAT)
+    monkeypatch.setitem(loops.LAYERS, "Flat", LoopsFlat)
+    monkeypatch.setitem(vectorized.LAYERS, "Flat", VectorizedFlat)
     yield
 
 
@@ -216,7 +263,7 @@ def test_a_network_with_the_new_layer_saves_loads_in_either_backend_and_inspects
         optimizer.step(net)
     save(net, tmp_path / "m", optimizer=optimizer, dtype="float64")
     document = json.loads((tmp_path / "m.json").read_text())
-    assert document["version"] == 2  # Scale needs version 2: the writer writes the lowest that holds it
+    assert document["version"] == 1  # a new layer type needs no new version (spec section 5)
     assert [entry["name"] for entry in document["parameters"]] == [
         "0.weight",
         "0.bias",
@@ -239,21 +286,7 @@ def test_a_network_with_the_new_layer_saves_loads_in_either_backend_and_inspects
     row = next(line for line in out.splitlines() if " Scale " in line)
     assert "weight (6,), running_mean (6,) (untrained)" in row and row.split()[-1] == "6"
     assert "total: 57 parameters in 5 arrays, 6 untrained values in 1 arrays" in out
-    assert "format: scratchnet-model version 2" in out
-
-
-def test_a_version_1_file_cannot_name_the_new_layer(tmp_path: Path) -> None:
-    from scratchnet.io.manifest import check_model_architecture
-
-    with pytest.raises(ConfigError, match="layer 1 has type 'Scale', which format version 1 cannot hold"):
-        check_model_architecture(architecture(), version=1)
-    net = build_network(architecture(), backend="loops")
-    save(net, tmp_path / "m")
-    raw = json.loads((tmp_path / "m.json").read_text())
-    raw["version"] = 1
-    (tmp_path / "m.json").write_text(json.dumps(raw))
-    with pytest.raises(ModelFormatError):
-        load_model(tmp_path / "m.json")
+    assert "format: scratchnet-model version 1" in out
 
 
 def test_a_layer_type_without_a_backend_class_is_refused_by_name(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -261,3 +294,57 @@ def test_a_layer_type_without_a_backend_class_is_refused_by_name(monkeypatch: py
     with pytest.raises(ConfigError, match="layer 1: the vectorized backend has no Scale layer"):
         build_network(architecture(), backend="vectorized")
     assert math.isfinite(build_network(architecture(), backend="loops").penalty())
+
+
+def image_architecture(in_features: int = 6) -> dict[str, Any]:
+    return {
+        "input_shape": [2, 1, 3],
+        "layers": [
+            {"type": "Flat"},
+            {"type": "Dense", "in_features": in_features, "out_features": 4},
+            {"type": "Tanh"},
+            {"type": "Dense", "in_features": 4, "out_features": 3},
+            {"type": "Softmax"},
+        ],
+        "loss": {"type": "CrossEntropy"},
+        "l2": 0.0,
+        "l1": 0.0,
+    }
+
+
+def test_an_n_d_input_is_inferred_through_the_layers_and_a_chain_that_does_not_fit_is_named() -> None:
+    checked = plan(image_architecture())
+    assert checked.input_shapes == ((2, 1, 3), (6,), (4,), (4,), (3,))
+    assert checked.outline() == "2x1x3-4-3"
+    with pytest.raises(ConfigError, match=r"layer 1 \(Dense\) expects 5 inputs, but the layer before gives 6"):
+        plan(image_architecture(in_features=5))
+    without = {key: value for key, value in image_architecture().items() if key != "input_shape"}
+    with pytest.raises(ConfigError, match="needs an 'input_shape'"):
+        plan(without)
+
+
+def test_n_d_batches_cross_check_and_the_model_file_records_the_input_shape_in_version_2(tmp_path: Path) -> None:
+    results = cross_check(image_architecture(), batch=4, seed=2, steps=2)
+    assert all(c.passed for c in results), [c for c in results if not c.passed]
+    assert full_check(image_architecture(), batch=3, seed=4, max_per_tensor=0).passed  # finite differences too
+    net = build_network(image_architecture(), backend="vectorized", seed=1)
+    inputs, _ = random_batch((2, 1, 3), 3, 5, 7)
+    save(net, tmp_path / "m")
+    document = json.loads((tmp_path / "m.json").read_text())
+    assert document["version"] == 2 and document["architecture"]["input_shape"] == [2, 1, 3]
+    loaded = load_model(tmp_path / "m.json", backend="loops")
+    assert loaded.network.describe() == net.describe()
+    assert loaded.network.predict(inputs) == net.predict(np.array(inputs)).tolist()
+    with pytest.raises(ConfigError, match="'input_shape' needs format version 2 or later, but the file is version 1"):
+        check_model_architecture(document["architecture"], version=1)
+    # a plain MLP still writes version 1, which every earlier reader reads
+    save(build_network(architecture(), backend="loops"), tmp_path / "mlp")
+    assert json.loads((tmp_path / "mlp.json").read_text())["version"] == 1
+
+
+def test_an_input_shape_the_layers_imply_is_not_written() -> None:
+    given = {**architecture(), "input_shape": [4]}
+    net = build_network(given, backend="loops")
+    assert "input_shape" not in net.describe()
+    with pytest.raises(ConfigError, match=r"layer 0 \(Dense\) expects 4 inputs, but the layer before gives 5"):
+        build_network({**architecture(), "input_shape": [5]}, backend="loops")

@@ -68,7 +68,6 @@ class LayerType:
     - ``fused_loss``: as the last layer, the loss that reads its input (the logits) instead.
     - ``seeded``: the builder gives it a seed derived from the network's seed and the layer's index.
     - ``needs_input_shape``: the builder passes ``input_shape`` to the backend class.
-    - ``format_version``: the lowest model-format version that can hold this layer type.
     - ``math``: its section in spec/math.md.
     """
 
@@ -84,7 +83,6 @@ class LayerType:
     fused_loss: str | None = None
     seeded: bool = False
     needs_input_shape: bool = False
-    format_version: int = 1
 
     def option(self, name: str) -> Option:
         return next(option for option in self.options if option.name == name)

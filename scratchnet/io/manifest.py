@@ -19,7 +19,6 @@ from typing import Any
 
 from scratchnet.core.architecture import plan
 from scratchnet.core.errors import ConfigError, ModelFormatError
-from scratchnet.core.registry import layer_type
 from scratchnet.io.npy import NpyArray
 
 __all__ = [
@@ -157,22 +156,15 @@ def check_model_architecture(architecture: Any, version: int = VERSION) -> dict[
     known layer types with valid options, layers that fit together from the input shape, the final
     layer the loss needs, and nothing that format ``version`` cannot hold."""
     description = plan(architecture).description
-    if version < lowest_version(description):
-        if "input_shape" in description:
-            raise ConfigError(f"'input_shape' needs format version 2 or later, but the file is version {version}")
-        for index, layer in enumerate(description["layers"]):
-            if layer_type(layer["type"]).format_version > version:
-                raise ConfigError(
-                    f"layer {index} has type {layer['type']!r}, which format version {version} cannot hold"
-                )
+    if "input_shape" in description and version < 2:
+        raise ConfigError(f"'input_shape' needs format version 2 or later, but the file is version {version}")
     return description
 
 
 def lowest_version(architecture: Mapping[str, Any]) -> int:
-    """The lowest format version that can hold ``architecture`` (section 5): version 1 has neither
-    ``input_shape`` nor the layer types added after it."""
-    needed = max(layer_type(layer["type"]).format_version for layer in architecture["layers"])
-    return max(needed, 2 if "input_shape" in architecture else 1)
+    """The lowest format version that can hold ``architecture`` (section 5): 2 when it has an
+    ``input_shape`` (its layers do not imply one), else 1. New layer types need no new version."""
+    return 2 if "input_shape" in architecture else 1
 
 
 def expected_parameters(architecture: Mapping[str, Any]) -> dict[str, tuple[int, ...]]:
