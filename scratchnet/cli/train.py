@@ -6,7 +6,6 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import Any
 
 from scratchnet.builders import BACKENDS
 from scratchnet.cli.options import int_list, non_negative_float, non_negative_int, positive_int, rate
@@ -16,7 +15,15 @@ from scratchnet.core.init import INITIALIZERS
 from scratchnet.core.settings import OPTIMIZERS
 from scratchnet.data import DATASETS
 from scratchnet.training.recipes import RECIPES, recipe_settings
-from scratchnet.training.train import SCHEDULES, TrainConfig, TrainingInterrupted, TrainResult, resume, train
+from scratchnet.training.train import (
+    SCHEDULES,
+    TrainConfig,
+    TrainingInterrupted,
+    TrainResult,
+    model_path_for_checkpoint,
+    resume,
+    train,
+)
 
 # Flags that map one to one onto TrainConfig fields (flag dest -> field).
 CONFIG_FLAGS = (
@@ -69,14 +76,14 @@ def betas(text: str) -> tuple[float, float]:
     return first, second
 
 
-def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
-        "train",
-        help="train an MLP on MNIST or Fashion-MNIST and save it",
-        description="Train a multilayer perceptron from a recipe (default: the best one found for the dataset), "
-        "with any setting overridden by a flag. Prints a cross-check line, one line per epoch, the test "
-        "accuracy; saves the model with its history and a checkpoint after every epoch (Ctrl-C saves one too).",
-    )
+DESCRIPTION = (
+    "Train a multilayer perceptron from a recipe (default: the best one found for the dataset), "
+    "with any setting overridden by a flag. Prints a cross-check line, one line per epoch, the test "
+    "accuracy; saves the model with its history and a checkpoint after every epoch (Ctrl-C saves one too)."
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     run_group = parser.add_argument_group("run")
     run_group.add_argument(
         "--recipe",
@@ -144,7 +151,6 @@ def register(subparsers: Any) -> None:
         default=None,
         help="mirror half the training images left to right (clothes yes, digits no)",
     )
-    parser.set_defaults(run=run)
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
@@ -172,8 +178,7 @@ def output_path(args: argparse.Namespace) -> Path:
     if args.out:
         return Path(args.out)
     if args.resume:
-        checkpoint = Path(args.resume)
-        return checkpoint.with_name(checkpoint.name.removesuffix(".json").removesuffix(".checkpoint") + ".json")
+        return model_path_for_checkpoint(Path(args.resume))
     recipe = args.recipe or ("small" if args.backend == "loops" else "default")
     return default_out(TrainConfig(dataset=args.dataset, recipe=recipe))
 

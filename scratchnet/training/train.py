@@ -42,6 +42,7 @@ from scratchnet.core.rng import derive_seed, permutation
 from scratchnet.core.settings import optimizer_type
 from scratchnet.data import Dataset, load_dataset
 from scratchnet.data.images import Feeder, flip_images, shift_images, take_images
+from scratchnet.io.model import load_model, model_paths, save
 from scratchnet.training.progress import Progress
 
 SCHEDULES = ("constant", "cosine", "step", "inverse_time")
@@ -332,14 +333,19 @@ def cross_check_line(config: TrainConfig, inputs: int, classes: int) -> str:
 
 def checkpoint_path_for(out: Path) -> Path:
     """``models/mnist.json`` -> ``models/mnist.checkpoint.json``."""
-    stem = out.name[:-5] if out.name.endswith(".json") else out.name
-    return out.with_name(stem + ".checkpoint.json")
+    document = model_paths(out)[0]
+    return document.with_name(document.stem + ".checkpoint.json")
+
+
+def model_path_for_checkpoint(checkpoint: Path) -> Path:
+    """``models/mnist.checkpoint.json`` -> ``models/mnist.json``: where a resumed run saves by default."""
+    document = model_paths(checkpoint)[0]
+    return document.with_name(document.stem.removesuffix(".checkpoint") + ".json")
 
 
 def json_path(path: str | os.PathLike[str]) -> Path:
-    """A model path with its ``.json`` suffix."""
-    p = Path(path)
-    return p if p.name.endswith(".json") else p.with_name(p.name + ".json")
+    """A model path (NAME, NAME.json or NAME.npz) as its ``NAME.json``."""
+    return model_paths(path)[0]
 
 
 def dropout_layers(network: Any) -> list[Any]:
@@ -399,7 +405,6 @@ def save_checkpoint(
 
 def save_model(network: Any, path: Path, metadata: Mapping[str, Any], optimizer: Any = None) -> None:
     """``scratchnet.save``, creating the folder; an OS error becomes a one-line TrainingError."""
-    from scratchnet.io.model import save
 
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -535,7 +540,6 @@ def resume(
     """Continue the run saved in ``checkpoint`` with its settings, to the very model it would have
     given uninterrupted. The model goes to ``out`` (default: the checkpoint's name without
     ``.checkpoint``), and new checkpoints over the old one."""
-    from scratchnet.io.model import load_model
 
     ckpt = json_path(checkpoint)
     config, section = read_checkpoint_config(ckpt)
@@ -562,8 +566,7 @@ def resume(
     elif state.epoch or state.step:
         raise ConfigError(f"{ckpt}: the checkpoint has no optimizer state")
     if out is None:
-        name = ckpt.name.removesuffix(".json").removesuffix(".checkpoint")
-        out_path: Path | None = ckpt.with_name(name + ".json")
+        out_path: Path | None = model_path_for_checkpoint(ckpt)
     else:
         out_path = json_path(out)
     log(f"resuming {ckpt} at epoch {state.epoch + 1}/{config.epochs}, step {state.step}/{steps}")
@@ -744,7 +747,7 @@ def interrupted(
 
 def remove_model_files(path: Path) -> None:
     """Delete a model pair NAME.json + NAME.npz (a finished run's checkpoint)."""
-    for candidate in (path, path.with_name(path.name[:-5] + ".npz")):
+    for candidate in model_paths(path):
         with suppress(FileNotFoundError):
             candidate.unlink()
 
