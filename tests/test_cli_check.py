@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
+from subprocesses import run_scratchnet
 
 from scratchnet.cli import main
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_check_passes_and_prints_every_tensor(capsys: pytest.CaptureFixture[str]) -> None:
@@ -39,26 +35,12 @@ def test_check_exits_1_when_the_backends_disagree(
 
 
 def test_python_dash_m_and_usage_errors() -> None:
-    ok = subprocess.run(
-        [sys.executable, "-m", "scratchnet", "check", "--layers", "4,3,2"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    ok = run_scratchnet("check", "--layers", "4,3,2")
     assert ok.returncode == 0, ok.stderr
-    bad = subprocess.run(
-        [sys.executable, "-m", "scratchnet", "check", "--layers", "4,x"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    bad = run_scratchnet("check", "--layers", "4,x")
     assert bad.returncode == 2
     assert "--layers" in bad.stderr and "Traceback" not in bad.stderr
-    help_text = subprocess.run(
-        [sys.executable, "-m", "scratchnet", "--help"], cwd=ROOT, capture_output=True, text=True, timeout=120
-    )
+    help_text = run_scratchnet("--help")
     assert help_text.returncode == 0 and "check" in help_text.stdout
 
 

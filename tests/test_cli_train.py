@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from subprocesses import run_scratchnet
 
 import scratchnet.cli.train as cli_train
 from scratchnet.cli import main
@@ -140,9 +141,7 @@ def test_a_short_real_run_from_the_command_line(
 
 
 def test_python_dash_m_scratchnet_train_works() -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "scratchnet", "train", "--help"], cwd=REPO, capture_output=True, text=True, timeout=60
-    )
+    done = run_scratchnet("train", "--help", timeout=60)
     assert done.returncode == 0
     for flag in (
         "--dataset",

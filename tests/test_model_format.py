@@ -7,10 +7,7 @@ import io
 import json
 import os
 import struct
-import subprocess
-import sys
 import tempfile
-import textwrap
 import zipfile
 from collections.abc import Callable
 from functools import partial
@@ -21,6 +18,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from subprocesses import run_scratchnet, run_without
 
 import scratchnet
 from scratchnet.builders import BACKENDS, build_network
@@ -334,16 +332,7 @@ def test_arrays_written_by_numpy_load_and_verify(tmp_path: Path, variant: str) -
 
 
 def test_loops_saves_and_loads_with_numpy_unimportable(tmp_path: Path) -> None:
-    script = textwrap.dedent(
-        f"""
-        import sys
-
-        class BlockNumpy:
-            def find_spec(self, name, path=None, target=None):
-                if name == "numpy" or name.startswith("numpy."):
-                    raise ImportError("numpy is blocked in this test")
-
-        sys.meta_path.insert(0, BlockNumpy())
+    script = f"""
         import scratchnet
         from scratchnet.builders import build_network
         from scratchnet.core.architecture import mlp
@@ -364,8 +353,7 @@ def test_loops_saves_and_loads_with_numpy_unimportable(tmp_path: Path) -> None:
         assert "numpy" not in sys.modules
         print("ok without numpy")
         """
-    )
-    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    result = run_without("numpy", script, timeout=60)
     assert result.returncode == 0, result.stderr
     assert "ok without numpy" in result.stdout
 
@@ -631,8 +619,27 @@ def test_saved_files_validate_against_the_json_schema(tmp_path: Path) -> None:
         assert errors == []
     bad = dict(documents[0], surprise=1)
     assert not validator.is_valid(bad)
-    assert not validator.is_valid(dict(documents[0], version=2))
+    assert not validator.is_valid(dict(documents[0], version=3))
     assert not validator.is_valid(dict(documents[0], arrays="sub/m.npz"))
+    with_shape = dict(documents[0], architecture=dict(documents[0]["architecture"], input_shape=[4]))
+    assert validator.is_valid(dict(with_shape, version=2)) and not validator.is_valid(with_shape)  # version 1
+
+
+def test_the_schema_lists_the_layer_registry_s_types_and_options() -> None:
+    from scratchnet.core.registry import LAYER_TYPES
+
+    schema = json.loads((ROOT / "spec" / "model-format.schema.json").read_text())
+    found: dict[str, tuple[set[str], set[str]]] = {}
+    for branch in schema["$defs"]["layer"]["oneOf"]:
+        kind = branch["properties"]["type"]
+        names = kind.get("enum", [kind.get("const")])
+        for name in names:
+            found[name] = (set(branch["properties"]) - {"type"}, set(branch["required"]) - {"type"})
+    expected = {
+        name: ({option.name for option in entry.options}, {option.name for option in entry.options if option.required})
+        for name, entry in LAYER_TYPES.items()
+    }
+    assert found == expected
 
 
 # --- scratchnet inspect ---------------------------------------------------------------------------
@@ -663,11 +670,10 @@ def test_inspect_prints_the_architecture_totals_metadata_and_checksums(
 
 def test_inspect_as_a_subprocess_exits_1_with_one_line_on_damage(tmp_path: Path) -> None:
     json_path = small_model(tmp_path)
-    command = [sys.executable, "-m", "scratchnet", "inspect", str(json_path)]
-    good = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    good = run_scratchnet("inspect", str(json_path), timeout=60)
     assert good.returncode == 0 and "checksums: all 12 arrays verify" in good.stdout
     rewrite_npz(tmp_path / "m.npz", _swap_array("0.weight", _flip_first_value))
-    bad = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    bad = run_scratchnet("inspect", str(json_path), timeout=60)
     assert bad.returncode == 1 and bad.stdout == ""
     assert bad.stderr.count("\n") == 1 and "m.npz" in bad.stderr and "checksum mismatch" in bad.stderr
 

@@ -6,17 +6,14 @@ from __future__ import annotations
 import copy
 import math
 import struct
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from subprocesses import run_without
 from test_model_format import (
-    ROOT,
     FakeOptimizer,
     assert_cli_fails_with_one_line,
     reseal,
@@ -203,25 +200,13 @@ def test_load_and_inspect_refuse_a_file_holding_a_non_finite_value(
 def test_inspect_exits_1_naming_the_array_without_numpy(tmp_path: Path) -> None:
     json_path = small_model(tmp_path)
     forge(json_path, "optimizer.0.weight.exp_avg_sq", 0, math.nan)
-    script = textwrap.dedent(
-        f"""
-        import sys
-
-        class BlockNumpy:
-            def find_spec(self, name, path=None, target=None):
-                if name == "numpy" or name.startswith("numpy."):
-                    raise ImportError("numpy is blocked in this test")
-
-        sys.meta_path.insert(0, BlockNumpy())
+    script = f"""
         from scratchnet.cli import main
         code = main(["inspect", {str(json_path)!r}])
         assert "numpy" not in sys.modules
         sys.exit(code)
         """
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60, check=False
-    )
+    result = run_without("numpy", script, timeout=60)
     assert result.returncode == 1 and result.stdout == "", result.stderr
     assert result.stderr.count("\n") == 1, result.stderr
     assert "m.npz: array 'optimizer.0.weight.exp_avg_sq' holds nan at [0, 0]" in result.stderr

@@ -2,24 +2,9 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import textwrap
-from pathlib import Path
+from subprocesses import ROOT, run_without
 
-ROOT = Path(__file__).resolve().parent.parent
-
-SCRIPT = textwrap.dedent(
-    """
-    import sys
-
-    class BlockNumpy:
-        def find_spec(self, name, path=None, target=None):
-            if name == "numpy" or name.startswith("numpy."):
-                raise ImportError("numpy is blocked in this test")
-            return None
-
-    sys.meta_path.insert(0, BlockNumpy())
+SCRIPT = """
     try:
         import numpy
     except ImportError:
@@ -47,11 +32,10 @@ SCRIPT = textwrap.dedent(
     assert "numpy" not in sys.modules
     print("trained without numpy", first, last)
     """
-)
 
 
 def test_loops_backend_trains_without_numpy() -> None:
-    result = subprocess.run([sys.executable, "-c", SCRIPT], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    result = run_without("numpy", SCRIPT)
     assert result.returncode == 0, result.stderr
     assert "trained without numpy" in result.stdout
 

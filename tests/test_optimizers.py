@@ -472,6 +472,19 @@ def train(net: Any, optimizer: Any, description: Mapping[str, Any], steps: int) 
         optimizer.step(net)
 
 
+def six_steps_and_three(
+    description: Mapping[str, Any], spec: Mapping[str, Any], backend: str, seed: int
+) -> tuple[Any, Any, Any, dict[str, Any]]:
+    """Two networks from ``seed``: one trained 6 steps straight, one trained 3 steps; then the
+    3-step optimizer and the state it exports."""
+    straight = build_network(description, backend=backend, seed=seed)
+    train(straight, build_optimizer(spec, backend), description, 6)
+    halfway = build_network(description, backend=backend, seed=seed)
+    optimizer = build_optimizer(spec, backend)
+    train(halfway, optimizer, description, 3)
+    return straight, halfway, optimizer, optimizer.export_state()
+
+
 RESUME = mlp([4, 6, 5, 3], dropout=0.25, l2=0.01)
 
 
@@ -480,13 +493,7 @@ RESUME = mlp([4, 6, 5, 3], dropout=0.25, l2=0.01)
 @pytest.mark.parametrize("schedule", [None, "cosine"])
 def test_resuming_from_exported_state_is_exact(backend: str, variant: str, schedule: str | None) -> None:
     spec = {**VARIANTS[variant], "schedule": SCHEDULE_SPECS[schedule] if schedule else None}
-    straight = build_network(RESUME, backend=backend, seed=5)
-    train(straight, build_optimizer(spec, backend), RESUME, 6)
-
-    resumed = build_network(RESUME, backend=backend, seed=5)
-    first = build_optimizer(spec, backend)
-    train(resumed, first, RESUME, 3)
-    state = first.export_state()
+    straight, resumed, first, state = six_steps_and_three(RESUME, spec, backend, seed=5)
     snapshot = copy.deepcopy(state)
     second = build_optimizer(spec, backend)
     second.import_state(state)
@@ -506,13 +513,7 @@ def test_resuming_from_exported_state_is_exact(backend: str, variant: str, sched
 def test_state_moves_between_backends(source: str, target: str, variant: str) -> None:
     description = mlp([4, 6, 3], l1=0.01)  # no dropout: the new network's masks would start over
     spec = {**VARIANTS[variant], "schedule": SCHEDULE_SPECS["step"]}
-    straight = build_network(description, backend=source, seed=9)
-    train(straight, build_optimizer(spec, source), description, 6)
-
-    before = build_network(description, backend=source, seed=9)
-    first = build_optimizer(spec, source)
-    train(before, first, description, 3)
-    state = first.export_state()
+    straight, before, _, state = six_steps_and_three(description, spec, source, seed=9)
     if source == "loops":
         state = json.loads(json.dumps(state))  # the loops state is plain JSON data
     after = build_network(description, backend=target, seed=0)

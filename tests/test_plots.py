@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import struct
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import pytest
+from subprocesses import run_without
 
 import scratchnet
 from scratchnet.builders import build_network
 from scratchnet.cli import main
 from scratchnet.core.architecture import mlp
 
-ROOT = Path(__file__).resolve().parent.parent
 HISTORY = [
     {"epoch": 1, "loss": 0.9, "train_accuracy": 0.71, "validation_accuracy": 0.80},
     {"epoch": 2, "loss": 0.5, "train_accuracy": 0.85, "validation_accuracy": 0.86},
@@ -100,33 +97,16 @@ def test_plot_errors(model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[
     assert "give a name ending in .png" in capsys.readouterr().err
 
 
-BLOCKED = textwrap.dedent(
-    """
-    import sys
-
-    class BlockMatplotlib:
-        def find_spec(self, name, path=None, target=None):
-            if name == "matplotlib" or name.startswith("matplotlib."):
-                raise ImportError("matplotlib is blocked in this test")
-            return None
-
-    sys.meta_path.insert(0, BlockMatplotlib())
+BLOCKED = """
     from scratchnet.cli import main
     raise SystemExit(main(sys.argv[1:]))
     """
-)
 
 
 @pytest.mark.parametrize("kind", ["curves", "confusion", "misclassified", "weights"])
 def test_without_matplotlib_a_clear_message(kind: str, model: Path, tmp_path: Path) -> None:
     out = tmp_path / "never.png"
-    done = subprocess.run(
-        [sys.executable, "-c", BLOCKED, "plot", kind, str(model), "--out", str(out)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = run_without("matplotlib", BLOCKED, "plot", kind, str(model), "--out", str(out), timeout=60)
     assert done.returncode == 1, done.stderr
     assert done.stderr == (
         'scratchnet plot: error: plotting needs matplotlib, which is not installed: pip install "scratchnet[plot]"\n'

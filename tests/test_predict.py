@@ -29,6 +29,12 @@ def probabilities(model: Path, images: Any) -> Any:
     return e / e.sum(axis=1, keepdims=True)
 
 
+def predicted(capsys: pytest.CaptureFixture[str], model: Path, *args: str) -> str:
+    """What ``scratchnet predict MODEL args...`` prints; it must exit 0."""
+    assert main(["predict", str(model), *args]) == 0
+    return capsys.readouterr().out
+
+
 def top3(out: str) -> list[tuple[str, float]]:
     line = next(line for line in out.splitlines() if line.startswith("top 3: "))
     return [(name, float(p)) for name, p in re.findall(r"(\d) (\d+\.\d+)%", line)]
@@ -39,8 +45,7 @@ def test_predict_index_draws_the_image_and_gives_the_top_3(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     model, data_dir = small_model
-    assert main(["predict", str(model), "--data-dir", str(data_dir), "--index", "0"]) == 0
-    out = capsys.readouterr().out
+    out = predicted(capsys, model, "--data-dir", str(data_dir), "--index", "0")
     lines = out.splitlines()
     assert lines[0] == "mnist test image 0"
     image = load_dataset("mnist", data_dir).test_images[0]
@@ -60,8 +65,7 @@ def test_predict_image_files_match_the_test_image(
 ) -> None:
     model, data_dir = small_model
     image = load_dataset("mnist", data_dir).test_images[1]
-    assert main(["predict", str(model), "--data-dir", str(data_dir), "--index", "1"]) == 0
-    expected = top3(capsys.readouterr().out)
+    expected = top3(predicted(capsys, model, "--data-dir", str(data_dir), "--index", "1"))
     np.save(tmp_path / "digit.npy", image)
     np.save(tmp_path / "digit_float.npy", image.astype(np.float32) / 255.0)
     files = [tmp_path / "digit.npy", tmp_path / "digit_float.npy"]
@@ -73,12 +77,10 @@ def test_predict_image_files_match_the_test_image(
     except ImportError:
         pass
     for path in files:
-        assert main(["predict", str(model), "--image", str(path)]) == 0
-        out = capsys.readouterr().out
+        out = predicted(capsys, model, "--image", str(path))
         assert "true label" not in out and out.splitlines()[0] == str(path)
         assert top3(out) == expected
-    assert main(["predict", str(model), "--image", str(files[0]), "--backend", "loops"]) == 0
-    assert top3(capsys.readouterr().out) == expected
+    assert top3(predicted(capsys, model, "--image", str(files[0]), "--backend", "loops")) == expected
 
 
 def test_predict_misclassified_lists_the_first_wrong_images(
@@ -86,8 +88,7 @@ def test_predict_misclassified_lists_the_first_wrong_images(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     model, data_dir = small_model
-    assert main(["predict", str(model), "--data-dir", str(data_dir), "--misclassified", "2"]) == 0
-    out = capsys.readouterr().out
+    out = predicted(capsys, model, "--data-dir", str(data_dir), "--misclassified", "2")
     data = load_dataset("mnist", data_dir)
     wrong = np.flatnonzero(np.argmax(probabilities(model, data.test_images), axis=1) != data.test_labels)
     shown = [int(n) for n in re.findall(r"^mnist test image (\d+)$", out, flags=re.M)]

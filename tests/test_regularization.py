@@ -26,28 +26,20 @@ PENALTIES = [1e-3, 0.01, 0.1]
 # End to end and derandomized, with the settings people use: see the note in test_optimizers.py.
 
 
+@pytest.mark.parametrize("penalty", ["l2", "l1"])
 @settings(max_examples=40, deadline=None, derandomize=True)
 @given(
     data=st.data(),
-    l2=st.sampled_from(PENALTIES),
+    strength=st.sampled_from(PENALTIES),
     spec=optimizer_specs(),
     batch=st.integers(1, 8),
     seed=st.integers(0, 2**32),
 )
-def test_l2_agrees_across_backends(data: st.DataObject, l2: float, spec: dict[str, Any], batch: int, seed: int) -> None:
-    assert_backends_agree(data.draw(architectures(l2=l2)), spec, batch, seed)
-
-
-@settings(max_examples=40, deadline=None, derandomize=True)
-@given(
-    data=st.data(),
-    l1=st.sampled_from(PENALTIES),
-    spec=optimizer_specs(),
-    batch=st.integers(1, 8),
-    seed=st.integers(0, 2**32),
-)
-def test_l1_agrees_across_backends(data: st.DataObject, l1: float, spec: dict[str, Any], batch: int, seed: int) -> None:
-    assert_backends_agree(data.draw(architectures(l1=l1)), spec, batch, seed)
+def test_penalty_agrees_across_backends(
+    penalty: str, data: st.DataObject, strength: float, spec: dict[str, Any], batch: int, seed: int
+) -> None:
+    l2, l1 = (strength, 0.0) if penalty == "l2" else (0.0, strength)
+    assert_backends_agree(data.draw(architectures(l2=l2, l1=l1)), spec, batch, seed)
 
 
 @settings(max_examples=40, deadline=None, derandomize=True)

@@ -3,18 +3,13 @@
 from __future__ import annotations
 
 import math
-import subprocess
-import sys
-import textwrap
-from pathlib import Path
 
 import pytest
+from subprocesses import run_without
 
 from scratchnet.cli import demo
 from scratchnet.core.errors import ConfigError
 from scratchnet.teaching.spiral import DemoResult, decision_grid, make_spiral, relu_model, run_demo
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
@@ -70,27 +65,16 @@ def test_untrained_relu_model_is_not_already_good() -> None:
     assert sum(p == y for p, y in zip(predicted, data.labels)) / len(data.labels) < 0.6
 
 
-BLOCKED = textwrap.dedent(
-    """
-    import sys
-
-    class BlockNumpy:
-        def find_spec(self, name, path=None, target=None):
-            if name == "numpy" or name.startswith("numpy."):
-                raise ImportError("numpy is blocked in this test")
-            return None
-
-    sys.meta_path.insert(0, BlockNumpy())
+BLOCKED = """
     from scratchnet.cli import main
     status = main(["demo", "spiral", "--points", "40", "--epochs", "40", "--rows", "8", "--color", "always"])
     assert "numpy" not in sys.modules
     raise SystemExit(status)
     """
-)
 
 
 def test_demo_command_runs_without_numpy() -> None:
-    done = subprocess.run([sys.executable, "-c", BLOCKED], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    done = run_without("numpy", BLOCKED)
     assert done.returncode == 0, done.stderr
     assert "(a) no hidden layer (linear)" in done.stdout
     assert "(b) one hidden layer of 32 ReLUs" in done.stdout

@@ -1,8 +1,9 @@
 """The ``scratchnet`` command: one subcommand per module in this package.
 
-Every subcommand module has ``register(subparsers)``, which adds its parser and sets ``run``, a
-function from the parsed arguments to an exit status. A ScratchnetError anywhere becomes one line
-on stderr and exit status 1; a usage error is exit status 2, as argparse does it.
+Every subcommand module has ``DESCRIPTION`` (the text of its ``--help``), ``add_arguments(parser)``
+and ``run``, a function from the parsed arguments to an exit status; its one-line help is in
+``COMMANDS``. A ScratchnetError anywhere becomes one line on stderr and exit status 1; a usage error
+is exit status 2, as argparse does it.
 """
 
 from __future__ import annotations
@@ -42,7 +43,10 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     chosen = next((arg for arg in argv if not arg.startswith("-")), None)
     for name, help_text in COMMANDS.items():
         if name == chosen:
-            importlib.import_module(f"scratchnet.cli.{name}").register(subparsers)
+            command = importlib.import_module(f"scratchnet.cli.{name}")
+            sub = subparsers.add_parser(name, help=help_text, description=command.DESCRIPTION)
+            command.add_arguments(sub)
+            sub.set_defaults(run=command.run)
         else:
             subparsers.add_parser(name, help=help_text)
     return parser

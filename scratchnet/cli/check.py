@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import time
-from typing import Any
 
 from scratchnet.checks.crosscheck import (
     CROSS_TOLERANCE,
@@ -18,15 +17,14 @@ from scratchnet.checks.crosscheck import (
 from scratchnet.cli.options import int_list, positive_int, rate
 from scratchnet.core.architecture import ACTIVATIONS, LOSSES, mlp
 
+DESCRIPTION = (
+    "Build the architecture in both backends from the same parameters and compare forward, "
+    "loss, every gradient and the parameters after a few SGD steps; then compare each backend's "
+    "gradients with central finite differences. Exit status 1 when anything is beyond tolerance."
+)
 
-def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
-        "check",
-        help="cross-check the two backends and the gradients on an architecture",
-        description="Build the architecture in both backends from the same parameters and compare forward, "
-        "loss, every gradient and the parameters after a few SGD steps; then compare each backend's "
-        "gradients with central finite differences. Exit status 1 when anything is beyond tolerance.",
-    )
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--layers", type=int_list, default=[784, 128, 10], help="layer widths, inputs first (default 784,128,10)"
     )
@@ -36,7 +34,6 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--batch", type=positive_int, default=4, help="random samples to check on (default 4)")
     parser.add_argument("--steps", type=positive_int, default=3, help="SGD steps before comparing parameters")
     parser.add_argument("--seed", type=int, default=0)
-    parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Any, TextIO
+from typing import TextIO
 
 from scratchnet.cli.options import positive_int
 from scratchnet.core.registry import layer_type
@@ -22,14 +22,14 @@ COLOURS = ("31", "32", "34")  # ANSI red, green, blue
 EXTENT = (-1.1, 1.1, -1.1, 1.1)
 
 
-def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
-        "demo",
-        help="small demonstrations that run in seconds (spiral: why hidden layers need a non-linearity)",
-        description="spiral: generate three interleaved spirals of 2-D points, train a model with no hidden "
-        "layer and a network with one hidden ReLU layer on them (loops backend, no NumPy needed), print "
-        "both training accuracies and draw both models' decision regions in the terminal.",
-    )
+DESCRIPTION = (
+    "spiral: generate three interleaved spirals of 2-D points, train a model with no hidden "
+    "layer and a network with one hidden ReLU layer on them (loops backend, no NumPy needed), print "
+    "both training accuracies and draw both models' decision regions in the terminal."
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("name", choices=["spiral"], help="the demonstration to run")
     parser.add_argument("--points", type=positive_int, default=100, help="points per class (default 100)")
     parser.add_argument("--hidden", type=positive_int, default=32, help="hidden ReLU units (default 32)")
@@ -42,7 +42,6 @@ def register(subparsers: Any) -> None:
         default="auto",
         help="colour the classes (default: on a terminal)",
     )
-    parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:

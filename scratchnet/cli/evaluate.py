@@ -68,14 +68,11 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
-        "evaluate",
-        help="test accuracy, per-class precision and recall and the confusion matrix of a model",
-        description="Evaluate a saved model on its dataset's 10,000 test images.",
-    )
+DESCRIPTION = "Evaluate a saved model on its dataset's 10,000 test images."
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_common_arguments(parser)
-    parser.set_defaults(run=run)
 
 
 def dataset_for(model: Model, args: argparse.Namespace) -> Dataset:

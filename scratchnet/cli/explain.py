@@ -3,24 +3,22 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
 from scratchnet.cli.options import non_negative_int, positive_int
 from scratchnet.core.errors import ConfigError
 from scratchnet.io.model import load_model
 from scratchnet.teaching.explain import class_names_of, dataset_of, explain, format_explanation
 
+DESCRIPTION = (
+    "Load MODEL with the loops backend, run one test image (--index) or an image file (--image) "
+    "through it and print, layer by layer, what happened: for chosen neurons the weighted sum term by "
+    "term, the bias, z and the activation; the softmax outputs; the loss for the true label; and the "
+    "gradient of that loss for the neuron's weights and bias. Each step names its equation in "
+    "spec/math.md and the function computing it."
+)
 
-def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
-        "explain",
-        help="run one image through a saved model with the loops backend and explain it neuron by neuron",
-        description="Load MODEL with the loops backend, run one test image (--index) or an image file (--image) "
-        "through it and print, layer by layer, what happened: for chosen neurons the weighted sum term by "
-        "term, the bias, z and the activation; the softmax outputs; the loss for the true label; and the "
-        "gradient of that loss for the neuron's weights and bias. Each step names its equation in "
-        "spec/math.md and the function computing it.",
-    )
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", metavar="MODEL.json", help="the model (NAME, NAME.json or NAME.npz)")
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--index", type=non_negative_int, metavar="N", help="test image N of the dataset (default 0)")
@@ -48,7 +46,6 @@ def register(subparsers: Any) -> None:
         metavar="K",
         help="terms w[i]*x[i] shown one by one, the rest summed (default 8)",
     )
-    parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:

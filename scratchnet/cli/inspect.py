@@ -16,16 +16,14 @@ from scratchnet.core.registry import describe_shape
 from scratchnet.io.manifest import OPTIMIZER_PREFIX
 from scratchnet.io.model import ModelFiles, read_model
 
+DESCRIPTION = (
+    "Read MODEL.json and the .npz beside it, verify every checksum, shape and dtype, and print "
+    "the architecture, parameter counts and metadata. Exit status 1 when the pair is damaged."
+)
 
-def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
-        "inspect",
-        help="describe a saved model and verify its checksums",
-        description="Read MODEL.json and the .npz beside it, verify every checksum, shape and dtype, and print "
-        "the architecture, parameter counts and metadata. Exit status 1 when the pair is damaged.",
-    )
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", metavar="MODEL.json", help="the model (NAME, NAME.json or NAME.npz)")
-    parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -16,22 +16,21 @@ from scratchnet.teaching.explain import class_names_of, dataset_of
 KINDS = ("curves", "confusion", "misclassified", "weights")
 
 
-def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
-        "plot",
-        help="draw a saved model's training curves, confusion matrix, misclassified images or weights (PNG)",
-        description="curves: loss and training/validation accuracy per epoch from the model's saved history. "
-        "confusion: the confusion matrix on the test set. misclassified: a grid of misclassified test images "
-        "with their true and predicted labels. weights: the first layer's weights as 28x28 images, one per "
-        'hidden neuron (the first 64). Needs matplotlib: pip install "scratchnet[plot]".',
-    )
+DESCRIPTION = (
+    "curves: loss and training/validation accuracy per epoch from the model's saved history. "
+    "confusion: the confusion matrix on the test set. misclassified: a grid of misclassified test images "
+    "with their true and predicted labels. weights: the first layer's weights as 28x28 images, one per "
+    'hidden neuron (the first 64). Needs matplotlib: pip install "scratchnet[plot]".'
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("kind", choices=KINDS, help="what to draw")
     parser.add_argument("model", metavar="MODEL.json", help="the model (NAME, NAME.json or NAME.npz)")
     parser.add_argument("--out", required=True, metavar="FILE.png", help="the PNG file to write")
     parser.add_argument("--dataset", help="test set for confusion/misclassified (default: the model's dataset)")
     parser.add_argument("--data-dir", metavar="DIR", help="folder holding mnist/ and fashion-mnist/")
     parser.add_argument("--dpi", type=positive_int, default=100, help="resolution (default 100: 100 px per inch)")
-    parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import math
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -17,14 +16,14 @@ from scratchnet.data.images import draw, load_image
 TOP = 3
 
 
-def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
-        "predict",
-        help="draw a test image (or your own) and show the model's top-3 classes",
-        description="Draw a 28x28 image with shaded blocks, then its true label (when known), the prediction "
-        "and the top-3 probabilities. The image is a test-set image (--index), a file (--image: .npy, or PNG "
-        "with Pillow: pip install scratchnet[png]), or each of the first K test images the model gets wrong.",
-    )
+DESCRIPTION = (
+    "Draw a 28x28 image with shaded blocks, then its true label (when known), the prediction "
+    "and the top-3 probabilities. The image is a test-set image (--index), a file (--image: .npy, or PNG "
+    "with Pillow: pip install scratchnet[png]), or each of the first K test images the model gets wrong."
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_common_arguments(parser)
     which = parser.add_mutually_exclusive_group(required=True)
     which.add_argument("--index", type=non_negative_int, metavar="N", help="test image number N (0-based)")
@@ -33,7 +32,6 @@ def register(subparsers: Any) -> None:
         "--misclassified", type=positive_int, metavar="K", help="the first K test images the model gets wrong"
     )
     parser.add_argument("--invert", action="store_true", help="--image is dark ink on a light background")
-    parser.set_defaults(run=run)
 
 
 def name_of(model: Model, k: int) -> str:

@@ -20,7 +20,7 @@ from scratchnet.loops.activations import Elementwise, Softmax, log_sum_exp
 from scratchnet.loops.layers import Dense, Dropout
 from scratchnet.loops.losses import BinaryCrossEntropy, CrossEntropy, MeanSquaredError
 from scratchnet.loops.network import Network
-from scratchnet.loops.neuron import nonzero
+from scratchnet.loops.neuron import Neuron, nonzero
 
 # Each activation type: (equation of f, the loops function computing it, equation of f', its function).
 ACTIVATIONS: dict[str, tuple[str, str, str]] = {
@@ -244,9 +244,8 @@ def explain(
                 why = "the most active neuron of this layer"
         if not 0 <= j < dense.out_features:
             raise ConfigError(f"--neuron {j}: layer {index} has neurons 0..{dense.out_features - 1}")
-        neurons.append(
-            _explain_neuron(network, values, index, j, why, act_index, a_values, label, top, top_gradients, denses)
-        )
+        site = _Site(network, values, denses, index, j, act_index, a_values)
+        neurons.append(_explain_neuron(site, why, label, top, top_gradients))
 
     layers = [
         LayerOutput(i, _layer_name(item), type(item).__name__, values[i + 1]) for i, item in enumerate(network.layers)
@@ -289,23 +288,37 @@ def _layer_name(item: object) -> str:
     return type(item).__name__
 
 
-def _explain_neuron(
-    network: Network,
-    values: list[list[float]],
-    index: int,
-    j: int,
-    why: str,
-    act_index: int | None,
-    a_values: list[float],
-    label: int | None,
-    top: int,
-    top_gradients: int,
-    denses: list[int],
-) -> NeuronExplanation:
-    dense = network.layers[index]
-    assert isinstance(dense, Dense)
-    unit = dense.neurons[j]
-    x = values[index]  # the input of this Dense layer
+@dataclass(frozen=True)
+class _Site:
+    """A neuron being explained, in the forward pass it takes part in."""
+
+    network: Network
+    values: list[list[float]]  # values[l]: the input of layer l; values[-1]: the network's outputs
+    denses: list[int]  # the indices of the Dense layers
+    index: int  # the neuron's Dense layer
+    j: int  # the neuron in that layer
+    act_index: int | None  # the activation layer after it; None when there is none
+    a_values: list[float]  # that activation's outputs (the Dense layer's own when there is none)
+
+    @property
+    def dense(self) -> Dense:
+        dense = self.network.layers[self.index]
+        assert isinstance(dense, Dense)
+        return dense
+
+    @property
+    def unit(self) -> Neuron:
+        return self.dense.neurons[self.j]
+
+    @property
+    def is_output(self) -> bool:
+        return self.index == self.denses[-1]
+
+
+def _explain_neuron(site: _Site, why: str, label: int | None, top: int, top_gradients: int) -> NeuronExplanation:
+    network, index, j, act_index = site.network, site.index, site.j, site.act_index
+    dense, unit = site.dense, site.unit
+    x = site.values[index]  # the input of this Dense layer
     products = [Term(i, w, xi, w * xi) for i, (w, xi) in enumerate(zip(unit.weights, x))]
     ranked = sorted(products, key=lambda t: (-abs(t.product), t.index))
     shown, rest = ranked[:top], ranked[top:]
@@ -319,14 +332,12 @@ def _explain_neuron(
         input_name = "the input"
     else:
         input_name = f"the output a of layer {previous} ({_layer_name(network.layers[previous])})"
-    backprop = None
-    if label is not None:
-        backprop = _backprop(network, values, index, j, act_index, a_values, label, top_gradients, denses)
+    backprop = None if label is None else _backprop(site, label, top_gradients)
     return NeuronExplanation(
         layer=index,
         neuron=j,
         why=why,
-        output=index == denses[-1],
+        output=site.is_output,
         in_features=dense.in_features,
         input_name=input_name,
         pixels=index == 0 and dense.in_features == 784,
@@ -339,33 +350,22 @@ def _explain_neuron(
         z=z,
         activation=activation,
         activation_layer=act_index,
-        a=a_values[j],
+        a=site.a_values[j],
         backprop=backprop,
     )
 
 
-def _backprop(
-    network: Network,
-    values: list[list[float]],
-    index: int,
-    j: int,
-    act_index: int | None,
-    a_values: list[float],
-    label: int,
-    top_gradients: int,
-    denses: list[int],
-) -> Backprop:
+def _backprop(site: _Site, label: int, top_gradients: int) -> Backprop:
     """Read this neuron's gradients from the loops backward pass and show where its delta came from."""
-    dense = network.layers[index]
-    assert isinstance(dense, Dense)
-    unit = dense.neurons[j]
+    network, values, index, j, a_values = site.network, site.values, site.index, site.j, site.a_values
+    unit = site.unit
     delta = unit.grad_bias  # one sample, no penalty on biases: dL/db = delta (eq. 2.2, 3.3)
     how: list[tuple[str, str, float]] = []
-    is_output = index == denses[-1]
+    is_output = site.is_output
     loss = network.loss_function
     classes = len(values[-1])
     target = (1.0 if label == j else 0.0) if classes > 1 else float(label)
-    activation = network.layers[act_index] if act_index is not None else None
+    activation = network.layers[site.act_index] if site.act_index is not None else None
     z = values[index + 1][j]
     if is_output and isinstance(loss, CrossEntropy):
         how.append(
@@ -396,7 +396,7 @@ def _backprop(
                 )
             )
         else:
-            after = denses[denses.index(index) + 1]
+            after = site.denses[site.denses.index(index) + 1]
             following = network.layers[after]
             assert isinstance(following, Dense)
             upstream = math.fsum(n.grad_bias * n.weights[j] for n in following.neurons)
