@@ -3,6 +3,7 @@
 from scratchnet.core.errors import (
     ConfigError,
     DatasetError,
+    InteropError,
     LabelError,
     ModelFormatError,
     ScratchnetError,
@@ -14,6 +15,7 @@ from scratchnet.core.version import __version__
 __all__ = [
     "ConfigError",
     "DatasetError",
+    "InteropError",
     "LabelError",
     "ModelFormatError",
     "ScratchnetError",

@@ -3,6 +3,7 @@ script where a package cannot be imported (NumPy, matplotlib), for the parts tha
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -24,16 +25,26 @@ sys.meta_path.insert(0, Block())
 """
 
 
-def run_python(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    """``python args...`` with this interpreter, from the repository root; output captured as text."""
+def run_python(*args: str, timeout: float = 120, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """``python args...`` with this interpreter, from the repository root; output captured as text.
+    ``env`` adds to (or overrides) this process's environment."""
     return subprocess.run(
-        [sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False
+        [sys.executable, *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        env=None if env is None else {**os.environ, **env},
+        errors="replace",  # a child writing another encoding than ours is read, not refused
     )
 
 
-def run_scratchnet(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def run_scratchnet(
+    *args: str, timeout: float = 120, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """``python -m scratchnet args...``."""
-    return run_python("-m", "scratchnet", *args, timeout=timeout)
+    return run_python("-m", "scratchnet", *args, timeout=timeout, env=env)
 
 
 def run_without(package: str, script: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:

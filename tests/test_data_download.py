@@ -260,7 +260,7 @@ def _tiny(root: Path) -> DatasetSpec:
     return DatasetSpec("tiny", files[0], files[1], files[2], files[3], class_names=tuple("0123456789"), mirrors=())
 
 
-def test_load_dataset_downloads_into_cache(
+def test_load_dataset_downloads_into_the_data_dir_in_effect(
     server: tuple[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     base, root = server
@@ -270,9 +270,11 @@ def test_load_dataset_downloads_into_cache(
     ds = load_dataset("tiny", data, mirrors=[f"{base}/tiny/"], progress=False, timeout=5)
     assert ds.train_labels.tolist() == [1, 2] and ds.test_images.shape == (1, 2, 2)
     cache = tmp_path / "xdg-cache" / "scratchnet" / "tiny"
-    assert listing(cache) == sorted(f.filename for f in spec.files)
-    assert not data.exists()  # downloads go to the cache, never into the data_dir argument
+    assert listing(data / "tiny") == sorted(f.filename for f in spec.files)  # where --data-dir said
+    assert not cache.exists()
     assert load_dataset("tiny", data, download=False).test_labels.tolist() == [7]
+    ds = load_dataset("tiny", mirrors=[f"{base}/tiny/"], progress=False, timeout=5)  # no directory given: the cache
+    assert listing(cache) == sorted(f.filename for f in spec.files)
 
 
 def test_load_dataset_download_failure_is_one_clear_error(
@@ -294,4 +296,4 @@ def test_load_dataset_download_failure_is_one_clear_error(
         assert name in message
     assert "--data-dir" in message and "SCRATCHNET_DATA_DIR" in message
     assert "\n" not in message
-    assert listing(tmp_path / "xdg-cache" / "scratchnet" / "tiny") == []
+    assert listing(data / "tiny") == []

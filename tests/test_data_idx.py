@@ -322,7 +322,11 @@ def test_resolution_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
 
     monkeypatch.setenv("SCRATCHNET_DATA_DIR", str(env))
     damaged[env].unlink()
-    load_dataset("tiny", download=False)  # a file missing from one place is taken from the next
+    with pytest.raises(DatasetError, match=f"looked in {env}$"):
+        load_dataset("tiny", download=False)  # one directory is in effect: a file missing there is missing
+    damaged[arg].unlink()
+    with pytest.raises(DatasetError, match=f"looked in {arg}$"):
+        load_dataset("tiny", arg, download=False)  # nor does an explicit directory fall back to the variable
 
 
 def test_unknown_dataset_lists_known_ones() -> None:

@@ -131,8 +131,10 @@ def test_png_without_pillow_names_the_extra(tmp_path: Path, monkeypatch: pytest.
     monkeypatch.setattr(builtins, "__import__", no_pillow)
     with pytest.raises(ScratchnetError, match=r"pip install scratchnet\[png\]"):
         load_image(tmp_path / "digit.png")
-    np.save(tmp_path / "digit.npy", np.full((28, 28), 200, np.uint8))
-    assert load_image(tmp_path / "digit.npy")[0, 0] == 200  # .npy needs no Pillow
+    digit = np.zeros((28, 28), np.uint8)
+    digit[10:18, 12:16] = 200  # a blank image would be refused
+    np.save(tmp_path / "digit.npy", digit)
+    assert load_image(tmp_path / "digit.npy")[12, 13] == 200  # .npy needs no Pillow
 
 
 def test_drawing_shades_and_image_checks(tmp_path: Path) -> None:
@@ -148,5 +150,7 @@ def test_drawing_shades_and_image_checks(tmp_path: Path) -> None:
         load_image(tmp_path / "bad.npy")  # floats must be in [0, 1] (or 0..255)
     net = build_network(mlp([784, 3]), seed=0)
     save(net, tmp_path / "tiny.json")
-    np.save(tmp_path / "ok.npy", np.zeros((28, 28), np.uint8))
+    ok = np.zeros((28, 28), np.uint8)
+    ok[5:20, 13] = 255  # a stroke: a blank image is refused
+    np.save(tmp_path / "ok.npy", ok)
     assert main(["predict", str(tmp_path / "tiny.json"), "--image", str(tmp_path / "ok.npy")]) == 0

@@ -11,7 +11,7 @@ import os
 import sys
 from typing import TextIO
 
-from scratchnet.cli.options import positive_int
+from scratchnet.cli.options import positive_int, seed
 from scratchnet.core.registry import layer_type
 from scratchnet.teaching.sparkline import sparkline
 from scratchnet.teaching.spiral import DemoResult, Spiral, TrainedModel, decision_grid, run_demo
@@ -34,7 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--points", type=positive_int, default=100, help="points per class (default 100)")
     parser.add_argument("--hidden", type=positive_int, default=32, help="hidden ReLU units (default 32)")
     parser.add_argument("--epochs", type=positive_int, default=60, help="epochs of mini-batch Adam (default 60)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=seed, default=0, help="the seed of everything random (default 0)")
     parser.add_argument("--rows", type=positive_int, default=24, help="height of each drawing in characters")
     parser.add_argument(
         "--color",

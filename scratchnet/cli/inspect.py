@@ -59,7 +59,9 @@ def describe(files: ModelFiles) -> str:
     lines.append(f"saved: by scratchnet {metadata['scratchnet_version']} at {metadata['created']}")
     training = metadata.get("training")
     if isinstance(training, Mapping):
-        lines += _training(training)
+        lines += _training(training, metadata.get("dataset"))
+    elif isinstance(metadata.get("dataset"), str):
+        lines.append(f"training: dataset {metadata['dataset']}")
     optimizer = document.optimizer
     if optimizer is not None:
         state_bytes = sum(entry.nbytes for entry in optimizer.arrays)
@@ -99,24 +101,40 @@ def _table(checked: Plan) -> list[str]:
     ]
 
 
-def _training(training: Mapping[str, Any]) -> list[str]:
+def _training(training: Mapping[str, Any], dataset: Any = None) -> list[str]:
+    """The training summary: the spec's documented members, and scratchnet train's own ``final``
+    metrics for models saved before it filled in ``final_metrics``; ``dataset`` is the top-level
+    ``metadata.dataset`` that scratchnet train also writes."""
     parts = []
-    if isinstance(training.get("dataset"), str):
-        parts.append(f"dataset {training['dataset']}")
+    dataset = training.get("dataset", dataset)
+    if isinstance(dataset, str):
+        parts.append(f"dataset {dataset}")
     if "epochs" in training:
-        parts.append(f"{training['epochs']} epochs")
+        parts.append(f"{training['epochs']} epoch{'' if training['epochs'] == 1 else 's'}")
     if "seed" in training:
         parts.append(f"seed {training['seed']}")
     if isinstance(training.get("optimizer"), Mapping):
         parts.append(f"optimizer {_settings(training['optimizer'])}")
     lines = [f"training: {', '.join(parts) if parts else '(no summary fields)'}"]
     metrics = training.get("final_metrics")
+    if not (isinstance(metrics, Mapping) and metrics) and isinstance(training.get("final"), Mapping):
+        metrics = training["final"]
     if isinstance(metrics, Mapping) and metrics:
-        lines.append("final metrics: " + ", ".join(f"{key} {_number(value)}" for key, value in metrics.items()))
+        shown = [_metric(key, value) for key, value in metrics.items() if value is not None]
+        lines.append("final metrics: " + ", ".join(shown))
     history = training.get("history")
     if isinstance(history, list):
         lines.append(f"history: {len(history)} {'entry' if len(history) == 1 else 'entries'}")
     return lines
+
+
+def _metric(key: str, value: Any) -> str:
+    """``test accuracy 98.94%``, ``train loss 0.0412``: accuracies as percentages."""
+    name = str(key).replace("_", " ")
+    is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if is_number and "accuracy" in name and 0.0 <= value <= 1.0:
+        return f"{name} {100 * value:.2f}%"
+    return f"{name} {_number(value)}"
 
 
 def _settings(spec: Mapping[str, Any]) -> str:

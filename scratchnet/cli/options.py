@@ -6,13 +6,15 @@ import argparse
 
 
 def int_list(text: str) -> list[int]:
-    """'784,128,10' -> [784, 128, 10]; every entry a positive integer."""
+    """'784,128,10' -> [784, 128, 10]; every entry a positive integer (an empty one, as in '32,,32', is
+    a mistake, not a separator to skip)."""
+    expected = f"expected comma-separated positive integers, got {text!r}"
     try:
-        values = [int(part) for part in text.split(",") if part.strip()]
+        values = [int(part) for part in text.split(",")]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated positive integers, got {text!r}") from None
+        raise argparse.ArgumentTypeError(expected) from None
     if not values or any(value < 1 for value in values):
-        raise argparse.ArgumentTypeError(f"expected comma-separated positive integers, got {text!r}")
+        raise argparse.ArgumentTypeError(expected)
     return values
 
 
@@ -35,14 +37,35 @@ def non_negative_int(text: str) -> int:
     return whole_number(text, 0, "an integer >= 0")
 
 
-def non_negative_float(text: str) -> float:
+SEED_MAX = 2**64 - 1  # seeds are 64-bit (scratchnet.core.rng)
+
+
+def seed(text: str) -> int:
+    """A seed: an integer in 0..2^64-1 (a larger one would run as its low 64 bits, not as given)."""
+    value = whole_number(text, 0, "an integer in 0..2^64-1")
+    if value > SEED_MAX:
+        raise argparse.ArgumentTypeError(f"expected an integer in 0..2^64-1, got {text!r}")
+    return value
+
+
+def finite_float(text: str, minimum: float, inclusive: bool) -> float:
+    """``text`` as a finite number >= (or >) ``minimum``; otherwise an argparse error saying so."""
+    bound = f"{'>=' if inclusive else '>'} {minimum:g}"
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value >= 0.0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected a number {bound}, got {text!r}") from None
+    if not (value >= minimum if inclusive else value > minimum) or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a finite number {bound}, got {text!r}")
     return value
+
+
+def non_negative_float(text: str) -> float:
+    return finite_float(text, 0.0, inclusive=True)
+
+
+def positive_float(text: str) -> float:
+    return finite_float(text, 0.0, inclusive=False)
 
 
 def rate(text: str) -> float:

@@ -29,3 +29,8 @@ class DatasetError(ScratchnetError):
 
 class TrainingError(ScratchnetError):
     """Training that cannot go on, for example a loss that became NaN or infinite."""
+
+
+class InteropError(ScratchnetError):
+    """A model file of another framework's format (ONNX, safetensors) that cannot be read or written:
+    damaged, built of operators scratchnet has no layer for, or needing a package not installed."""

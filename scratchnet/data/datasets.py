@@ -1,10 +1,13 @@
 """MNIST and Fashion-MNIST: where their files are looked for, how they are verified and loaded.
 
-Directory resolution, highest priority first: the ``data_dir`` argument, the
-``SCRATCHNET_DATA_DIR`` environment variable, the user cache directory
-(``$XDG_CACHE_HOME/scratchnet`` or ``~/.cache/scratchnet``). In each, a dataset's
-files live in ``<dir>/<name>/``, or directly in ``<dir>`` if that subfolder does
-not exist. Files found nowhere are downloaded into ``<cache>/<name>/``.
+One data directory is in effect: the ``data_dir`` argument, else the
+``SCRATCHNET_DATA_DIR`` environment variable, else the user cache directory
+(``$XDG_CACHE_HOME/scratchnet`` or ``~/.cache/scratchnet``). A dataset's files live
+in ``<dir>/<name>/``, or directly in ``<dir>`` if that subfolder does not exist.
+Files missing there are downloaded into ``<dir>/<name>/``: a directory given
+explicitly is never silently replaced by another one, for reading or for writing.
+Only the files of the splits asked for are looked for (evaluating needs the test
+files only).
 """
 
 from __future__ import annotations
@@ -162,32 +165,22 @@ def cache_dir() -> Path:
     return home / ".cache" / "scratchnet"
 
 
-def _search_dirs(data_dir: str | os.PathLike[str] | None) -> list[Path]:
-    """The base directories to search, highest priority first, without duplicates."""
-    bases: list[Path] = []
-    if data_dir is not None:
-        bases.append(Path(data_dir).expanduser())
-    env = os.environ.get(DATA_DIR_ENV, "")
-    if env:
-        bases.append(Path(env).expanduser())
-    try:
-        bases.append(cache_dir())
-    except DatasetError:
-        if not bases:
-            raise
-    unique: list[Path] = []
-    for base in bases:
-        if base not in unique:
-            unique.append(base)
-    return unique
-
-
 def resolve_data_dir(data_dir: str | os.PathLike[str] | None = None) -> Path:
     """The data directory in effect: ``data_dir`` if given, else ``$SCRATCHNET_DATA_DIR``, else the cache dir.
 
     A dataset's files belong in ``resolve_data_dir(...) / name``. The directory may not exist yet.
     """
-    return _search_dirs(data_dir)[0]
+    if data_dir is not None:
+        if not os.fspath(data_dir).strip():
+            raise DatasetError("the data directory name is empty; give a folder holding mnist/ and fashion-mnist/")
+        return Path(data_dir).expanduser()
+    env = os.environ.get(DATA_DIR_ENV, "")
+    if env:
+        return Path(env).expanduser()
+    return cache_dir()
+
+
+SPLITS = ("train", "test")
 
 
 def _lookup(name: str) -> DatasetSpec:
@@ -198,16 +191,16 @@ def _lookup(name: str) -> DatasetSpec:
     return spec
 
 
-def _find(bases: Sequence[Path], dataset: str, filename: str) -> Path | None:
-    """The first existing copy of ``filename`` (with or without ``.gz``) in ``<base>/<dataset>/`` or ``<base>/``."""
+def _find(base: Path, dataset: str, filename: str) -> Path | None:
+    """The copy of ``filename`` (with or without ``.gz``) in ``<base>/<dataset>/``, or in ``<base>/``
+    when that subfolder does not exist."""
     plain = filename.removesuffix(".gz")
-    for base in bases:
-        sub = base / dataset
-        folder = sub if sub.is_dir() else base
-        for candidate in (plain + ".gz", plain):
-            path = folder / candidate
-            if path.is_file():
-                return path
+    sub = base / dataset
+    folder = sub if sub.is_dir() else base
+    for candidate in (plain + ".gz", plain):
+        path = folder / candidate
+        if path.is_file():
+            return path
     return None
 
 
@@ -243,38 +236,45 @@ def load_dataset(
     progress: bool = True,
     mirrors: Sequence[str] | None = None,
     timeout: float = DEFAULT_TIMEOUT,
+    splits: Sequence[str] = SPLITS,
 ) -> Dataset:
     """Load ``name`` (see :data:`DATASETS`), verifying every file; download missing files if allowed.
 
     Files may be gzipped or not and named with or without ``.gz``: the sha256 of
     the decompressed contents is what is checked. ``mirrors`` overrides the
     dataset's download mirrors. ``progress`` shows download progress on stderr
-    when it is a terminal. Every problem raises :class:`DatasetError`.
+    when it is a terminal. ``splits`` names the parts to load, ``("test",)`` for
+    evaluation: the other part's files are neither looked for nor read, and its
+    arrays are empty. Every problem raises :class:`DatasetError`.
     """
     spec = _lookup(name)
-    bases = _search_dirs(data_dir)
+    unknown = [split for split in splits if split not in SPLITS]
+    if unknown or not splits:
+        raise DatasetError(f"splits must be some of {', '.join(SPLITS)}, got {list(splits)}")
+    wanted = [f for f, split in zip(spec.files, ("train", "train", "test", "test")) if split in splits]
+    base = resolve_data_dir(data_dir)
     found: dict[str, Path] = {}
     missing: list[str] = []
-    for f in spec.files:
-        path = _find(bases, spec.name, f.filename)
+    for f in wanted:
+        path = _find(base, spec.name, f.filename)
         if path is None:
             missing.append(f.filename)
         else:
             found[f.filename] = path
 
     if missing:
-        target = bases[0] / spec.name
-        looked = ", ".join(str(b) for b in bases)
+        target = base / spec.name
         hint = (
             f"put {', '.join(missing)} in {target}{os.sep} "
             f"(or pass --data-dir DIR / set {DATA_DIR_ENV}=DIR for a DIR holding {spec.name}{os.sep}); "
-            f"looked in {looked}"
+            f"looked in {base}"
         )
         if not download:
             raise DatasetError(f"{spec.name}: dataset files not found and downloading is off; {hint}")
         try:
-            destination = cache_dir() / spec.name
-            for f in spec.files:
+            # Into <dir>/<name>/, unless the files found are directly in <dir>: the missing ones join them.
+            destination = base if found and not target.is_dir() else target
+            for f in wanted:
                 if f.filename in missing:
                     found[f.filename] = download_file(
                         f.filename,
@@ -287,12 +287,21 @@ def load_dataset(
         except DatasetError as exc:
             raise DatasetError(f"{spec.name}: dataset files not found and the download failed ({exc}); {hint}") from exc
 
-    arrays = [read_idx(found[f.filename], sha256=f.sha256) for f in spec.files]
-    train_images, train_labels, test_images, test_labels = arrays
-    paths = [found[f.filename] for f in spec.files]
     num_classes = len(spec.class_names)
-    _check_pair(train_images, train_labels, paths[0], paths[1], spec.train_images, num_classes)
-    _check_pair(test_images, test_labels, paths[2], paths[3], spec.test_images, num_classes)
+    parts = []
+    for images_spec, labels_spec, split in (
+        (spec.train_images, spec.train_labels, "train"),
+        (spec.test_images, spec.test_labels, "test"),
+    ):
+        if split not in splits:  # not asked for: empty arrays of the right shape and type
+            parts += [np.zeros((0, *images_spec.shape[1:]), np.uint8), np.zeros(0, np.uint8)]
+            continue
+        image_path, label_path = found[images_spec.filename], found[labels_spec.filename]
+        images = read_idx(image_path, sha256=images_spec.sha256)
+        labels = read_idx(label_path, sha256=labels_spec.sha256)
+        _check_pair(images, labels, image_path, label_path, images_spec, num_classes)
+        parts += [images, labels]
+    train_images, train_labels, test_images, test_labels = parts
     return Dataset(
         name=spec.name,
         train_images=train_images,

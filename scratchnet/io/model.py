@@ -7,9 +7,12 @@ network is saved or loaded, so the loops backend reads and writes models with th
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
+import re
 import stat
 import tempfile
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -40,13 +43,36 @@ from scratchnet.io.npy import NpyArray, from_nested_floats, to_nested_floats
 from scratchnet.io.npz import read_npz, write_npz
 from scratchnet.loops.tensor import shape_of
 
-__all__ = ["Limits", "LoadedModel", "ModelFiles", "load", "load_model", "model_paths", "read_model", "save"]
+__all__ = [
+    "Limits",
+    "LoadedModel",
+    "ModelFiles",
+    "ModelWriteError",
+    "load",
+    "load_model",
+    "model_paths",
+    "read_model",
+    "save",
+]
 
 # Room for unexpected .npz entries, so they are reported by name rather than by a count limit.
 _EXTRA_ENTRY_SLACK = 16
 # magic (6) + version (2) + header length (up to 4) in front of each .npy header.
 _NPY_PREFIX = 12
 _NEW_FILE_MODE = 0o644  # where the umask cannot be read
+_MODEL_SUFFIXES = (".json", ".npz")
+# A temporary file is ".<target name>.<pid>-<random>.tmp" (spec/model-format.md section 4): the
+# process id tells a later save whether its writer still runs. The name is cut (and a hash of it
+# added) where the whole would pass the file system's limit on a name.
+_TEMP_SUFFIX = ".tmp"
+_TEMP_ROOM = 32  # the pid (up to 10 digits), "-", mkstemp's random part (8), ".tmp", and spare
+_TEMP_TAIL = re.compile(r"(?:(\d+)-)?[a-z0-9_]+")
+_LEGACY_TEMP_AGE = 3600.0  # seconds: a temporary file without a pid (older scratchnet) is stale after an hour
+
+
+class ModelWriteError(ScratchnetError):
+    """A model pair that cannot be written where it was asked for: a folder that cannot be made or
+    written, a path that is a directory, a name too long, a full disk. Nothing is left half-written."""
 
 
 @dataclass(frozen=True)
@@ -75,11 +101,14 @@ class ModelFiles:
 
 
 def model_paths(path: str | os.PathLike[str]) -> tuple[Path, Path]:
-    """``(NAME.json, NAME.npz)`` for ``path`` given as ``NAME``, ``NAME.json`` or ``NAME.npz``."""
+    """``(NAME.json, NAME.npz)`` for ``path`` given as ``NAME``, ``NAME.json`` or ``NAME.npz``.
+
+    The suffix is recognised in any case (``NAME.NPZ``), and once only a pair's own: ``x.npz.json``
+    is the pair ``x``, not ``x.npz``."""
     base = Path(os.fspath(path))
-    if base.suffix in (".json", ".npz"):
+    while base.suffix.lower() in _MODEL_SUFFIXES:
         base = base.with_suffix("")
-    if not base.name:
+    if not base.name or base.name in (".", ".."):
         raise ConfigError(f"model path {os.fspath(path)!r} has no file name")
     return base.with_name(base.name + ".json"), base.with_name(base.name + ".npz")
 
@@ -101,7 +130,15 @@ def save(
     documented place for a training summary); ``scratchnet_version`` and ``created`` are always set
     here. ``optimizer`` (anything with ``describe()`` and ``export_state()``) adds its state for
     resuming. ``dtype`` ("float32"/"float64") defaults to the network's: float64 for loops.
+
+    Missing folders of ``path`` are created. A path that cannot be written is a
+    :class:`ModelWriteError` naming it (the previous pair, if any, is left as it was).
     """
+    if os.path.isdir(path):
+        raise ModelWriteError(
+            f"cannot save to {os.fspath(path)}: it is a directory; give a model name in it, such as "
+            f"{Path(path) / 'model'}"
+        )
     json_path, npz_path = model_paths(path)
     architecture = check_model_architecture(net.describe())
     dtype_name = _dtype_name(net, dtype)
@@ -131,7 +168,30 @@ def save(
         verify_arrays(parse_document(raw, str(json_path)), arrays, str(npz_path), json_path.name)
     except ModelFormatError as error:
         raise ConfigError(f"cannot save: {error}") from None
-    _write_pair(npz_path, json_path, lambda f: write_npz(f, arrays), raw)
+    make_folder(json_path, "save")
+    try:
+        _write_pair(npz_path, json_path, lambda f: write_npz(f, arrays), raw)
+    except OSError as error:
+        raise ModelWriteError(f"cannot save {json_path}: {_os_reason(error)}") from None
+
+
+def make_folder(path: Path, verb: str = "write") -> list[Path]:
+    """Create the missing folders of the file ``path`` and return them, outermost first;
+    ModelWriteError ("cannot save PATH: ...") when that fails, naming the part of the path that is a
+    file rather than a folder, if one is."""
+    missing = [folder for folder in reversed(path.parents) if not folder.exists()]
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        blocking = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+        reason = f"{blocking} is a file, not a folder" if blocking is not None else _os_reason(error)
+        raise ModelWriteError(f"cannot {verb} {path}: {reason}") from None
+    return missing
+
+
+def _os_reason(error: OSError) -> str:
+    """Why an OS call failed, without the temporary file name it may carry."""
+    return error.strerror or str(error) or type(error).__name__
 
 
 def _dtype_name(net: Any, dtype: str | None) -> str:
@@ -196,6 +256,8 @@ def _write_pair(npz_path: Path, json_path: Path, write_npz_to: Callable[[BinaryI
     the reader refuses the pair instead of mixing two models.
     """
     directory = json_path.parent
+    for target in (npz_path, json_path):
+        remove_stale_temporary_files(target)
     temps: dict[str, Path] = {}
     try:
         temps["npz"] = _write_temp(npz_path, write_npz_to)
@@ -230,7 +292,7 @@ def _write_temp(target: Path, write: Callable[[BinaryIO], Any]) -> Path:
         mode = stat.S_IMODE(os.stat(target).st_mode)  # replacing a file keeps its permissions
     except OSError:
         mode = _new_file_mode()  # mkstemp makes files 0600; give what open() would have given
-    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    fd, name = tempfile.mkstemp(prefix=f"{_temp_prefix(target)}{os.getpid()}-", suffix=_TEMP_SUFFIX, dir=target.parent)
     temp = Path(name)
     try:
         with os.fdopen(fd, "wb") as f:
@@ -242,6 +304,72 @@ def _write_temp(target: Path, write: Callable[[BinaryIO], Any]) -> Path:
         temp.unlink(missing_ok=True)
         raise
     return temp
+
+
+def _temp_prefix(target: Path) -> str:
+    """``.NAME.json.`` for ``NAME.json``; a name so long that the temporary file's would pass the file
+    system's limit is cut, and 8 hex digits of its sha256 keep it apart from other cut names."""
+    prefix = f".{target.name}."
+    limit = _name_max(target.parent)
+    if len(prefix.encode()) + _TEMP_ROOM <= limit:
+        return prefix
+    digest = hashlib.sha256(target.name.encode()).hexdigest()[:8]
+    keep = target.name.encode()[: max(limit - _TEMP_ROOM - len(digest) - 3, 1)].decode(errors="ignore")
+    return f".{keep}~{digest}."
+
+
+def _name_max(directory: Path) -> int:
+    """The longest file name (in bytes) the file system of ``directory`` allows; 255 where unknown."""
+    try:
+        return int(os.pathconf(directory, "PC_NAME_MAX"))
+    except (OSError, ValueError, AttributeError):  # Windows has no pathconf; a missing folder fails too
+        return 255
+
+
+def remove_stale_temporary_files(target: Path) -> list[Path]:
+    """Delete the temporary files of ``target`` that a killed save left behind, and return them.
+
+    A temporary file is stale when the process named in it no longer runs (one without a process id,
+    from an older scratchnet, when it is more than an hour old). Those of a save still running in
+    another process are kept, and so are this process's own."""
+    prefix = _temp_prefix(target)
+    removed: list[Path] = []
+    try:
+        entries = list(os.scandir(target.parent))
+    except OSError:
+        return removed
+    for entry in entries:
+        name = entry.name
+        if not (name.startswith(prefix) and name.endswith(_TEMP_SUFFIX)):
+            continue
+        tail = _TEMP_TAIL.fullmatch(name[len(prefix) : -len(_TEMP_SUFFIX)])
+        if tail is None:  # another file's name that begins the same way
+            continue
+        try:
+            if tail.group(1) is not None:
+                pid = int(tail.group(1))
+                stale = pid != os.getpid() and not _process_runs(pid)
+            else:
+                stale = time.time() - entry.stat(follow_symlinks=False).st_mtime > _LEGACY_TEMP_AGE
+            if stale and entry.is_file(follow_symlinks=False):
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
+        except OSError:
+            continue
+    return removed
+
+
+def _process_runs(pid: int) -> bool:
+    """Whether process ``pid`` exists on this machine (True where that cannot be told)."""
+    if os.name != "posix":
+        return True  # os.kill(pid, 0) would end the process on Windows
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True  # it exists, under another user (or the number is no pid: keep the file)
+    return True
 
 
 def _new_file_mode() -> int:
@@ -279,20 +407,44 @@ def read_model(path: str | os.PathLike[str], *, limits: Limits = Limits()) -> Mo
 
     Every problem is a ModelFormatError naming the file.
     """
-    json_path, _ = model_paths(path)
+    if os.path.isdir(path):
+        raise fail(os.fspath(path), f"is a directory, not a model ({_models_in(Path(path))})")
+    json_path, own_npz = model_paths(path)
     json_name = str(json_path)
     raw = _read_bounded(json_path, limits.json_bytes, json_name)
     document = parse_document(raw, json_name, limits)
-    npz_path = json_path.parent / document.arrays_file
+    npz_path = arrays_path(json_path, document.arrays_file)
     npz_name = str(npz_path)
     if not npz_path.is_file():
-        raise fail(npz_name, f"the arrays file named in {json_path.name} is missing")
+        recorded = "" if document.arrays_file == own_npz.name else f" (nor {document.arrays_file}, the name it records)"
+        raise fail(str(own_npz), f"the arrays file beside {json_path.name} is missing{recorded}")
     entries = document.npz_entries()
     slots = len(entries) + _EXTRA_ENTRY_SLACK
     total = sum(entry.nbytes for entry in entries.values()) + slots * (limits.npy_header + _NPY_PREFIX)
     arrays = read_npz(npz_path, npz_name, max_arrays=slots, max_total_bytes=total, max_header=limits.npy_header)
     verify_arrays(document, arrays, npz_name, json_path.name)
     return ModelFiles(json_path, npz_path, document, arrays)
+
+
+def arrays_path(json_path: Path, recorded: str) -> Path:
+    """The ``.npz`` of the document ``json_path``: ``NAME.npz`` beside ``NAME.json`` when it exists, else
+    the file the document's ``arrays`` member names (section 1.9 of the spec): a pair renamed together
+    (``cp m.json a.json; cp m.npz a.npz``) loads as itself, and the checksums prove that the arrays are
+    the document's."""
+    own = model_paths(json_path)[1]
+    return own if own.is_file() else json_path.parent / recorded
+
+
+def _models_in(directory: Path) -> str:
+    """``models in it: a.json, b.json`` (the first few), or that it holds none."""
+    try:
+        names = sorted(p.name for p in directory.glob("*.json") if p.with_suffix(".npz").is_file())
+    except OSError:
+        names = []
+    if not names:
+        return "it holds no NAME.json + NAME.npz pair; give the path of a model's .json"
+    shown = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
+    return f"models in it: {shown}"
 
 
 def _read_bounded(path: Path, limit: int, name: str) -> bytes:

@@ -1,17 +1,21 @@
 """A one-line progress bar for the steps of an epoch: drawn on a terminal only, silent when piped.
 
 ``Progress(total, label)`` redraws at most ten times a second on ``stream`` (stderr by default) and
-only when that stream is a terminal, so logs and pipes get just the per-epoch lines. ``close()``
-wipes the bar, leaving the line free for the epoch summary.
+only when that stream is a terminal, so logs and pipes get just the per-epoch lines. The line fits
+the terminal's width (a narrower bar, then fewer details), so it never wraps into a scroll of bars.
+``close()`` wipes the bar, leaving the line free for the epoch summary.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
 import sys
 import time
 from typing import TextIO
 
 BAR_WIDTH = 30
+MIN_BAR_WIDTH = 10
 MIN_INTERVAL = 0.1  # seconds between redraws
 
 
@@ -27,7 +31,13 @@ class Progress:
     """A progress bar over ``total`` steps: ``update(done, note)`` then ``close()``."""
 
     def __init__(
-        self, total: int, label: str = "", *, stream: TextIO | None = None, enabled: bool | None = None
+        self,
+        total: int,
+        label: str = "",
+        *,
+        stream: TextIO | None = None,
+        enabled: bool | None = None,
+        columns: int | None = None,
     ) -> None:
         self.total = max(total, 1)
         self.label = label
@@ -36,6 +46,7 @@ class Progress:
         self.started = time.perf_counter()
         self.last_draw = 0.0
         self.width = 0  # characters drawn by the last redraw, to wipe them
+        self.columns = columns  # the terminal's width; None: asked at each redraw (it may be resized)
 
     def update(self, done: int, note: str = "") -> None:
         """Show ``done`` of ``total`` steps; redraws are throttled, the final step is always drawn."""
@@ -45,20 +56,36 @@ class Progress:
         if done < self.total and now - self.last_draw < MIN_INTERVAL:
             return
         self.last_draw = now
-        self.draw(self.render(done, note, now - self.started))
+        self.draw(self.render(done, note, now - self.started, self.terminal_columns() - 1))
 
-    def render(self, done: int, note: str, elapsed: float) -> str:
-        """The bar as text, e.g. ``epoch 3 [#########.........]  120/391  loss 0.1234  4 s left``."""
+    def terminal_columns(self) -> int:
+        """The width of the terminal the bar is drawn on (80 where it cannot be told)."""
+        if self.columns is not None:
+            return self.columns
+        try:
+            return os.get_terminal_size(self.stream.fileno()).columns
+        except (AttributeError, ValueError, OSError):
+            return shutil.get_terminal_size().columns
+
+    def render(self, done: int, note: str, elapsed: float, width: int | None = None) -> str:
+        """The bar as text, e.g. ``epoch 3 [#########.........]  120/391  loss 0.1234  4 s left``, in at
+        most ``width`` characters: the bar narrows (to MIN_BAR_WIDTH), then the time left, the note and
+        the count are dropped, then the line is cut."""
         fraction = min(max(done / self.total, 0.0), 1.0)
-        filled = round(fraction * BAR_WIDTH)
-        bar = "#" * filled + "." * (BAR_WIDTH - filled)
         left = elapsed / done * (self.total - done) if done > 0 else 0.0
-        parts = [self.label, f"[{bar}]", f"{done}/{self.total}"]
-        if note:
-            parts.append(note)
-        if done > 0 and done < self.total:
-            parts.append(f"{left:.0f} s left")
-        return "  ".join(part for part in parts if part)
+        details = [f"{done}/{self.total}", note, f"{left:.0f} s left" if 0 < done < self.total else ""]
+        details = [part for part in details if part]
+        while True:
+            fixed = "  ".join(part for part in (self.label, "[]", *details) if part)
+            room = BAR_WIDTH if width is None else min(BAR_WIDTH, width - len(fixed))
+            if room >= MIN_BAR_WIDTH or not details:
+                break
+            details.pop()  # the least useful detail first
+        room = max(room, MIN_BAR_WIDTH)
+        filled = round(fraction * room)
+        bar = "#" * filled + "." * (room - filled)
+        text = "  ".join(part for part in (self.label, f"[{bar}]", *details) if part)
+        return text if width is None else text[: max(width, 1)]
 
     def draw(self, text: str) -> None:
         padding = " " * max(self.width - len(text), 0)
