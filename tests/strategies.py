@@ -6,6 +6,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
+from scratchnet.core import notation
 from scratchnet.core.architecture import ACTIVATIONS, LOSSES, mlp
 
 
@@ -25,3 +26,63 @@ def architectures(draw: st.DrawFn, *, dropout: bool = True) -> dict[str, Any]:
         dropout=draw(st.sampled_from([0.0, 0.0, 0.3])) if dropout else 0.0,
         l2=draw(st.sampled_from([0.0, 0.0, 0.01])),
     )
+
+
+# Every optimizer, for networks that may hold batch norm. A bias just before a BatchNorm layer has a
+# gradient that is exactly 0 in exact arithmetic (the normalization removes any shift) and about 1e-17
+# in floating point, with a different rounding in each backend; an adaptive optimizer divides it by
+# its own size plus eps and so turns it into a step of about lr * 1e-17 / eps. With eps = 1e-3 that
+# step stays far below the comparison's tolerance; PyTorch's defaults (1e-8, 1e-10) would make it
+# 1e-9 and more: noise, not a difference between the backends.
+OPTIMIZER_SPECS = (
+    {"type": "sgd", "lr": 0.1, "momentum": 0.9},
+    {"type": "adagrad", "lr": 0.05, "eps": 1e-3},
+    {"type": "rmsprop", "lr": 0.01, "centered": True, "eps": 1e-3},
+    {"type": "adam", "lr": 0.01, "eps": 1e-3},
+    {"type": "adamw", "lr": 0.01, "weight_decay": 0.1, "eps": 1e-3},
+)
+
+
+@st.composite
+def cnn_architectures(draw: st.DrawFn) -> dict[str, Any]:
+    """1-2 Conv2D layers of 1-4 channels (kernels 1-5, strides 1-3, padding 0-2), each maybe with
+    BatchNorm, an activation and max or average pooling, then Flatten, maybe Dropout, Dense and
+    Softmax, on one sample of 1-3 channels and up to 12x12 pixels, in the compact notation."""
+    channels = draw(st.integers(1, 3))
+    height, width = draw(st.integers(1, 12)), draw(st.integers(1, 12))
+    items = [f"input({channels}x{height}x{width})"]
+    for _ in range(draw(st.integers(1, 2))):
+        # Padding below the kernel size: a wider one adds outputs that see only zeros (the bias alone).
+        kernel_h = draw(st.integers(1, min(5, height + 4)))
+        kernel_w = draw(st.integers(1, min(5, width + 4)))
+        padding = draw(st.integers(max(0, -(-(max(kernel_h - height, kernel_w - width)) // 2)), 2))
+        padding = min(padding, kernel_h - 1, kernel_w - 1)
+        if kernel_h > height + 2 * padding or kernel_w > width + 2 * padding:
+            kernel_h, kernel_w = min(kernel_h, height + 2 * padding), min(kernel_w, width + 2 * padding)
+        stride = draw(st.integers(1, 3))
+        out_channels = draw(st.integers(1, 4))
+        items.append(f"conv({out_channels}, {kernel_h}x{kernel_w}, stride={stride}, padding={padding})")
+        height = (height + 2 * padding - kernel_h) // stride + 1
+        width = (width + 2 * padding - kernel_w) // stride + 1
+        if draw(st.booleans()):
+            items.append("batchnorm")
+        items.append(draw(st.sampled_from(["relu", "leaky_relu", "tanh", "sigmoid"])))
+        if min(height, width) >= 2 and draw(st.booleans()):
+            pool = draw(st.integers(1, min(3, height, width)))
+            pool_stride = draw(st.sampled_from([None, 1, 2]))
+            items.append(
+                f"{draw(st.sampled_from(['maxpool', 'avgpool']))}({pool}"
+                + ("" if pool_stride is None else f", stride={pool_stride}")
+                + ")"
+            )
+            step = pool if pool_stride is None else pool_stride
+            height, width = (height - pool) // step + 1, (width - pool) // step + 1
+    items.append("flatten")
+    if draw(st.booleans()):
+        items.append("dropout(0.3)")
+    if draw(st.booleans()):
+        items += [f"dense({draw(st.integers(1, 6))})", "batchnorm", "relu"]
+    items.append(f"dense({draw(st.integers(2, 5))})")
+    architecture = notation.parse(", ".join(items))
+    architecture["l2"] = draw(st.sampled_from([0.0, 0.0, 0.01]))
+    return architecture

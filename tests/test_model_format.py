@@ -402,7 +402,7 @@ def _corrupt_entry_payload(npz_path: Path) -> None:
 
 
 def _set_layer_type(document: dict[str, Any]) -> None:
-    document["architecture"]["layers"][1]["type"] = "Conv2D"
+    document["architecture"]["layers"][1]["type"] = "Conv3D"
 
 
 def _set_manifest(field: str, value: Any) -> Callable[[dict[str, Any]], None]:
@@ -466,7 +466,7 @@ CASES: dict[str, tuple[Callable[[Path], object], str, str]] = {
         "m.json",
         "unknown top-level fields ['weights_are_quantized']",
     ),
-    "unknown layer type": (lambda d: reseal(d / "m.json", _set_layer_type), "m.json", "unknown type 'Conv2D'"),
+    "unknown layer type": (lambda d: reseal(d / "m.json", _set_layer_type), "m.json", "unknown type 'Conv3D'"),
     "unbuildable architecture": (
         lambda d: reseal(d / "m.json", lambda doc: doc["architecture"]["layers"][0].update(init="magic")),
         "m.json",
@@ -663,7 +663,7 @@ def test_inspect_prints_the_architecture_totals_metadata_and_checksums(
     assert "Dropout" in out and "rate 0.25" in out
     assert "total: 51 parameters in 4 arrays (204 bytes)" in out
     assert "training: dataset toy, 2 epochs, seed 5, optimizer Adam (lr 0.001)" in out
-    assert "final metrics: accuracy 0.75, loss 0.5" in out
+    assert "final metrics: accuracy 75.00%, loss 0.5" in out  # accuracies as percentages
     assert "optimizer state: Adam (lr 0.001, betas [0.9, 0.999], eps 1e-08, weight_decay 0), step 3, 8 arrays" in out
     assert lines[-1] == "checksums: all 12 arrays verify (sha256): 4 parameters, 8 optimizer state"
 

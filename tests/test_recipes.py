@@ -16,7 +16,7 @@ from scratchnet.training.train import architecture_of, optimizer_spec, split_dat
 
 def test_classic_is_the_tutorial_network_and_training() -> None:
     config = recipe_config("classic", "mnist")
-    architecture = architecture_of(config, 784, 10)
+    architecture = architecture_of(config, (28, 28), 10)
     assert architecture["layers"] == [
         {"type": "Dense", "in_features": 784, "out_features": 10, "init": "uniform"},
         {"type": "ReLU"},

@@ -4,7 +4,9 @@ differences, on an architecture the user names."""
 from __future__ import annotations
 
 import argparse
+import json
 import time
+from typing import Any
 
 from scratchnet.checks.crosscheck import (
     CROSS_TOLERANCE,
@@ -14,8 +16,11 @@ from scratchnet.checks.crosscheck import (
     Comparison,
     full_check,
 )
-from scratchnet.cli.options import int_list, positive_int, rate
-from scratchnet.core.architecture import ACTIVATIONS, LOSSES, mlp
+from scratchnet.cli.options import int_list, positive_int, rate, seed
+from scratchnet.core import notation
+from scratchnet.core.architecture import ACTIVATIONS, LOSSES, mlp, plan
+from scratchnet.core.errors import ConfigError
+from scratchnet.training.train import CHECK_MAX_PARAMS, CHECK_WIDTH
 
 DESCRIPTION = (
     "Build the architecture in both backends from the same parameters and compare forward, "
@@ -25,25 +30,76 @@ DESCRIPTION = (
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--layers", type=int_list, default=[784, 128, 10], help="layer widths, inputs first (default 784,128,10)"
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--layers", type=int_list, help="an MLP's layer widths, inputs first (default 784,128,10)")
+    which.add_argument(
+        "--network",
+        metavar="TEXT",
+        help="any network in the compact notation (docs/training.md), e.g. "
+        "'input(1x12x12), conv(4, 3), relu, maxpool(2), flatten, dense(10)'; --loss applies",
     )
+    which.add_argument("--architecture", metavar="FILE.json", help="an architecture as JSON (what a model file holds)")
     parser.add_argument("--activation", choices=sorted(ACTIVATIONS), default="relu", help="hidden activation")
     parser.add_argument("--loss", choices=sorted(LOSSES), default="cross_entropy")
     parser.add_argument("--dropout", type=rate, default=0.0, help="dropout rate after each hidden layer")
     parser.add_argument("--batch", type=positive_int, default=4, help="random samples to check on (default 4)")
     parser.add_argument("--steps", type=positive_int, default=3, help="SGD steps before comparing parameters")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=seed, default=0, help="the seed of everything random (default 0)")
+    parser.add_argument(
+        "--full",
+        action="store_true",
+        help=f"check an MLP of more than {CHECK_MAX_PARAMS:,} parameters at its own widths (slow: the loops "
+        f"backend computes every product in Python); without it the hidden layers are narrowed to {CHECK_WIDTH}",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
-    description = mlp(args.layers, activation=args.activation, loss=args.loss, dropout=args.dropout)
+    description, what = narrowed(args, architecture_of(args))
+    print(f"checking {what} ...", flush=True)  # at once: a big network takes a while in the loops backend
     started = time.perf_counter()
     report = full_check(description, batch=args.batch, seed=args.seed, steps=args.steps)
     seconds = time.perf_counter() - started
     print(format_report(report))
     print(f"{'passed' if report.passed else 'FAILED'} in {seconds:.1f} s")
     return 0 if report.passed else 1
+
+
+def architecture_of(args: argparse.Namespace) -> dict[str, Any]:
+    """The architecture the flags name; ConfigError for a bad notation or file."""
+    if args.network is not None:
+        return notation.parse(args.network, loss=args.loss)
+    if args.architecture is not None:
+        try:
+            with open(args.architecture, encoding="utf-8") as handle:
+                data = json.load(handle)
+        except OSError as error:
+            raise ConfigError(f"cannot read {args.architecture}: {error.strerror or error}") from None
+        except ValueError as error:
+            raise ConfigError(f"{args.architecture} is not JSON: {error}") from None
+        if isinstance(data, dict) and isinstance(data.get("architecture"), dict):
+            data = data["architecture"]  # a model document: its architecture
+        try:
+            return plan(data).description
+        except ConfigError as error:
+            raise ConfigError(f"{args.architecture}: {error}") from None
+    layers = args.layers if args.layers is not None else [784, 128, 10]
+    return mlp(layers, activation=args.activation, loss=args.loss, dropout=args.dropout)
+
+
+def narrowed(args: argparse.Namespace, description: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """The architecture to check and what the first line says of it. An MLP (--layers) of more than
+    CHECK_MAX_PARAMS parameters is checked, as ``scratchnet train`` checks it, as a copy with the same
+    layer types and hidden widths of at most CHECK_WIDTH, unless --full."""
+    checked = plan(description)
+    size = f"{checked.parameter_count:,} parameters"
+    if args.layers is None or args.full or checked.parameter_count <= CHECK_MAX_PARAMS:
+        return description, f"{notation.outline(description)} ({size})"
+    widths = [args.layers[0], *(min(width, CHECK_WIDTH) for width in args.layers[1:-1]), args.layers[-1]]
+    copy = mlp(widths, activation=args.activation, loss=args.loss, dropout=args.dropout)
+    return copy, (
+        f"{plan(copy).outline()}, a copy of {checked.outline()} ({size}) with the same layer types, narrowed to "
+        f"hidden width {CHECK_WIDTH} as scratchnet train checks it (--full checks every parameter, slowly)"
+    )
 
 
 def format_report(report: CheckReport) -> str:

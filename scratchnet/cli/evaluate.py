@@ -9,10 +9,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from scratchnet.builders import BACKENDS
+from scratchnet.cli.output import warn
+from scratchnet.core import notation
 from scratchnet.core.architecture import Plan, plan
 from scratchnet.core.errors import ConfigError, DatasetError
 from scratchnet.data import DATASETS, Dataset, load_dataset
 from scratchnet.data.images import Feeder
+from scratchnet.teaching.explain import dataset_of
 from scratchnet.training.metrics import ClassReport, class_report, confusion_table, per_class_table, percent
 
 
@@ -38,8 +41,8 @@ def load_for_inference(path: str, backend: str) -> Model:
 
     loaded = load_model(path, backend=backend)
     metadata = loaded.metadata
-    feeder = Feeder.from_metadata(metadata, backend, loaded.dtype)
-    dataset = metadata.get("dataset")
+    feeder = Feeder.from_metadata(metadata, backend, loaded.dtype, plan(loaded.architecture).input_shape)
+    dataset = dataset_of(metadata)  # metadata.dataset, or the spec's metadata.training.dataset
     names = metadata.get("class_names")
     class_names = tuple(str(n) for n in names) if isinstance(names, list) else None
     return Model(
@@ -83,7 +86,12 @@ def dataset_for(model: Model, args: argparse.Namespace) -> Dataset:
     if name is None:
         raise ConfigError(f"{args.model} does not say which dataset it was trained on; pass --dataset")
     check_data_dir(args.data_dir)
-    data = load_dataset(name, args.data_dir)
+    data = load_dataset(name, args.data_dir, splits=("test",))  # evaluating needs the test files only
+    if model.dataset is not None and name != model.dataset:
+        warn(
+            f"scratchnet {args.command}: warning: {args.model} was trained on {model.dataset}, not {name}: "
+            f"its classes are {model.dataset}'s, the true labels {name}'s"
+        )
     shapes = model.plan()
     if shapes.classes != data.num_classes or math.prod(shapes.input_shape) != data.test_images[0].size:
         raise DatasetError(
@@ -106,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     report = evaluate(model, data)
     seconds = time.perf_counter() - started
-    print(f"{args.model}: {model.plan().outline()} on {data.name}, {args.backend} backend")
+    print(f"{args.model}: {notation.outline(model.plan().description)} on {data.name}, {args.backend} backend")
     correct = int(report.confusion.trace())
     print(f"test accuracy {percent(report.accuracy)} ({correct} of {report.total} test images; {seconds:.1f} s)")
     print()

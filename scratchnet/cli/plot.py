@@ -5,22 +5,26 @@ from __future__ import annotations
 import argparse
 import math
 import os
+from pathlib import Path
 from typing import Any
 
-from scratchnet.cli.options import positive_int
+from scratchnet.cli.options import non_negative_int, positive_int
 from scratchnet.core.architecture import plan
 from scratchnet.core.errors import ConfigError
-from scratchnet.io.model import LoadedModel, load_model
+from scratchnet.io.model import LoadedModel, load_model, make_folder
 from scratchnet.teaching.explain import class_names_of, dataset_of
 
-KINDS = ("curves", "confusion", "misclassified", "weights")
+KINDS = ("curves", "confusion", "misclassified", "weights", "filters", "feature-maps")
 
 
 DESCRIPTION = (
     "curves: loss and training/validation accuracy per epoch from the model's saved history. "
     "confusion: the confusion matrix on the test set. misclassified: a grid of misclassified test images "
     "with their true and predicted labels. weights: the first layer's weights as 28x28 images, one per "
-    'hidden neuron (the first 64). Needs matplotlib: pip install "scratchnet[plot]".'
+    "hidden neuron (the first 64). filters: the kernels of a convolutional network's first Conv2D layer "
+    "(or --layer K), one small image per output channel. feature-maps: test image --index N and the "
+    "feature maps the first Conv2D layer (or --layer K) makes of it, computed with the loops backend. "
+    'Needs matplotlib: pip install "scratchnet[plot]".'
 )
 
 
@@ -31,6 +35,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset", help="test set for confusion/misclassified (default: the model's dataset)")
     parser.add_argument("--data-dir", metavar="DIR", help="folder holding mnist/ and fashion-mnist/")
     parser.add_argument("--dpi", type=positive_int, default=100, help="resolution (default 100: 100 px per inch)")
+    parser.add_argument("--layer", type=non_negative_int, metavar="K", help="filters, feature-maps: layer K")
+    parser.add_argument(
+        "--channel", type=non_negative_int, metavar="C", help="filters: input channel C only (default: each)"
+    )
+    parser.add_argument("--index", type=non_negative_int, metavar="N", help="feature-maps: test image N (default 0)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -39,9 +48,18 @@ def run(args: argparse.Namespace) -> int:
     plots.require_matplotlib()  # before any slow loading
     if not str(args.out).lower().endswith(".png"):
         raise ConfigError(f"--out {args.out}: plots are written as PNG files; give a name ending in .png")
-    loaded = load_model(args.model, backend="vectorized")
+    make_folder(Path(args.out), "write")  # as scratchnet train and save do: missing folders are created
+    check_options(args)
+    loaded = load_model(args.model, backend="loops" if args.kind == "feature-maps" else "vectorized")
     title = os.path.basename(str(args.model))
-    if args.kind == "curves":
+    if args.kind == "filters":
+        layer, kernels = conv_weights(loaded, args.layer)
+        plots.plot_filters(kernels, args.out, channel=args.channel, layer=layer, title=title, dpi=args.dpi)
+    elif args.kind == "feature-maps":
+        maps, image, source = feature_maps_of(loaded, args)
+        name = f"layer {maps.layer} ({maps.name})"
+        plots.plot_feature_maps(maps.maps, image, args.out, source=source, layer_name=name, title=title, dpi=args.dpi)
+    elif args.kind == "curves":
         plots.plot_curves(history_of(loaded, args.model), args.out, title=title, dpi=args.dpi)
     elif args.kind == "weights":
         plots.plot_weights(first_layer_weights(loaded), args.out, title=title, dpi=args.dpi)
@@ -54,7 +72,8 @@ def run(args: argparse.Namespace) -> int:
                 matrix[y][p] += 1
             plots.plot_confusion(matrix, names, args.out, title=title, dpi=args.dpi)
         else:
-            wrong = [n for n, (y, p) in enumerate(zip(labels, predicted)) if y != p][:36]
+            every = [n for n, (y, p) in enumerate(zip(labels, predicted)) if y != p]
+            wrong = every[:36]
             plots.plot_misclassified(
                 [images[n] for n in wrong],
                 [labels[n] for n in wrong],
@@ -64,6 +83,7 @@ def run(args: argparse.Namespace) -> int:
                 args.out,
                 title=title,
                 dpi=args.dpi,
+                total=len(every),
             )
     width, height = plots.pixel_size(args.kind, args.dpi)
     print(f"wrote {args.out} ({width}x{height} px)")
@@ -81,6 +101,54 @@ def history_of(loaded: LoadedModel, path: str) -> list[dict[str, Any]]:
     return history
 
 
+def check_options(args: argparse.Namespace) -> None:
+    """ConfigError for an option the kind does not use."""
+    used = {"layer": ("filters", "feature-maps"), "channel": ("filters",), "index": ("feature-maps",)}
+    for option, kinds in used.items():
+        if getattr(args, option) is not None and args.kind not in kinds:
+            raise ConfigError(f"--{option} goes with plot {' and '.join(kinds)}, not {args.kind}")
+
+
+def conv_layers(loaded: LoadedModel) -> list[int]:
+    """The indices of the model's Conv2D layers."""
+    return [i for i, layer in enumerate(loaded.architecture["layers"]) if layer["type"] == "Conv2D"]
+
+
+def conv_weights(loaded: LoadedModel, layer: int | None) -> tuple[int, list[Any]]:
+    """The index and the kernels (out, in, kh, kw) of the first Conv2D layer, or of ``layer``."""
+    convs = conv_layers(loaded)
+    if not convs:
+        raise ConfigError("the model has no Conv2D layer, so no filters; plot weights draws a Dense first layer")
+    if layer is None:
+        layer = convs[0]
+    elif layer not in convs:
+        raise ConfigError(f"--layer {layer} is not a Conv2D layer; the Conv2D layers are {', '.join(map(str, convs))}")
+    kernels: list[Any] = loaded.network.params()[f"{layer}.weight"].tolist()
+    return layer, kernels
+
+
+def feature_maps_of(loaded: LoadedModel, args: argparse.Namespace) -> tuple[Any, Any, str]:
+    """The feature maps (scratchnet.teaching.explain.FeatureMaps) of test image --index N, computed
+    by the loops network as ``scratchnet explain`` does, the image itself and its name."""
+    from scratchnet.data import load_dataset
+    from scratchnet.data.images import Feeder
+    from scratchnet.teaching.explain import feature_maps, maps_layer
+
+    layer = maps_layer(loaded.network, args.layer)  # before the slow loading
+    name = args.dataset or dataset_of(loaded.metadata)
+    if name is None:
+        raise ConfigError(f"{args.model} does not record its dataset; give --dataset")
+    data = load_dataset(name, args.data_dir, splits=("test",))
+    index = 0 if args.index is None else args.index
+    if index >= len(data.test_labels):
+        raise ConfigError(f"--index {index}: {name} has test images 0..{len(data.test_labels) - 1}")
+    shape = plan(loaded.architecture).input_shape
+    feeder = Feeder.from_metadata(loaded.metadata, "loops", "float64", shape)  # the scaling training used
+    image = data.test_images[index]
+    maps = feature_maps(loaded.network, feeder.inputs(image[None])[0], layer)
+    return maps, image, f"{name} test image {index} (label {int(data.test_labels[index])})"
+
+
 def first_layer_weights(loaded: LoadedModel) -> list[list[float]]:
     """The first weight the penalties apply to (the layer registry's weights), one row per unit, when
     that layer sees the input directly (each row then has one number per input pixel)."""
@@ -88,6 +156,10 @@ def first_layer_weights(loaded: LoadedModel) -> list[list[float]]:
     weight = next((array for array in checked.arrays if array.penalized), None)
     if weight is None:
         raise ConfigError("the model has no layer with weights")
+    if int(weight.name.split(".", 1)[0]) in conv_layers(loaded):
+        raise ConfigError(
+            "the model is a convolutional network, its first weights are kernels: draw them with plot filters"
+        )
     size = math.prod(checked.input_shape)
     if math.prod(weight.shape[1:]) != size:
         raise ConfigError(
@@ -106,8 +178,9 @@ def test_predictions(loaded: LoadedModel, args: argparse.Namespace) -> tuple[Any
     name = args.dataset or dataset_of(loaded.metadata)
     if name is None:
         raise ConfigError(f"{args.model} does not record its dataset; give --dataset")
-    data = load_dataset(name, args.data_dir)
-    feeder = Feeder.from_metadata(loaded.metadata, "vectorized", loaded.dtype)  # the scaling training used
+    data = load_dataset(name, args.data_dir, splits=("test",))
+    shape = plan(loaded.architecture).input_shape
+    feeder = Feeder.from_metadata(loaded.metadata, "vectorized", loaded.dtype, shape)  # the scaling training used
     images = data.test_images
     predicted: list[int] = []
     for start in range(0, len(images), 1000):

@@ -33,12 +33,13 @@ DTYPES = ("float32", "float64")  # what a vectorized network computes in and a m
 @dataclass(frozen=True)
 class ArrayInfo:
     """One array of a network: its name ``"<layer index>.<name>"``, shape, and whether the optimizer
-    trains it and the l2/l1 penalties apply to it."""
+    trains it, the l2/l1 penalties apply to it, and its values must be >= 0 (a variance)."""
 
     name: str
     shape: Shape
     trained: bool
     penalized: bool
+    non_negative: bool = False
 
 
 @dataclass(frozen=True)
@@ -155,7 +156,13 @@ def plan(description: Mapping[str, Any]) -> Plan:
             raise ConfigError(f"layer {index} ({entry.name}) {error}") from None
         for name, array_shape in entry.arrays(options, shape).items():
             arrays.append(
-                ArrayInfo(f"{index}.{name}", tuple(array_shape), name not in entry.untrained, name in entry.penalized)
+                ArrayInfo(
+                    f"{index}.{name}",
+                    tuple(array_shape),
+                    trained=name not in entry.untrained,
+                    penalized=name in entry.penalized,
+                    non_negative=name in entry.non_negative,
+                )
             )
         all_options.append(options)
         input_shapes.append(shape)

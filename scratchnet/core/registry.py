@@ -38,13 +38,16 @@ class Option:
     ``kind`` is ``"int"``, ``"float"`` (an int is accepted and converted), ``"str"``, or ``"pair"``:
     an int, or a list of two ints for (height, width), given to the layer as a tuple of two ints.
     ``check`` returns why a value is invalid (a phrase that names the option), or None. A default of
-    None means "not set": the builder fills it (a Dropout's seed is derived from the network's seed).
+    None means "not set": the builder fills it (a Dropout's seed is derived from the network's seed),
+    or, with ``default_from``, it takes the value of that other option (a pool's stride is its kernel
+    size unless given).
     """
 
     name: str
     kind: str
     default: Any = REQUIRED
     check: Callable[[Any], str | None] | None = None
+    default_from: str | None = None
 
     @property
     def required(self) -> bool:
@@ -63,12 +66,20 @@ class LayerType:
     - ``untrained``: arrays the layer updates itself, not the optimizer (batch-norm running
       statistics); optimizers skip them and the model file stores them.
     - ``penalized``: arrays the l2/l1 penalties apply to (weights, never biases; eq. 7.1, 7.2).
+    - ``non_negative``: arrays whose every value must be >= 0 (a variance); model files holding a
+      negative value are refused.
     - ``implied_input``: the input shape the options fix (a Dense layer's ``(in_features,)``), used
       when a network's input shape is not given; ``shape_preserving`` layers before it pass it on.
     - ``fused_loss``: as the last layer, the loss that reads its input (the logits) instead.
     - ``seeded``: the builder gives it a seed derived from the network's seed and the layer's index.
     - ``needs_input_shape``: the builder passes ``input_shape`` to the backend class.
     - ``math``: its section in spec/math.md.
+    - ``positional``: the options the compact notation (:mod:`scratchnet.core.notation`) takes by
+      position, e.g. ``conv(32, 3)`` for out_channels and kernel_size.
+    - ``from_input(input_shape)``: the options the notation fills in from the layer's input shape
+      (a Dense layer's in_features, a convolution's in_channels).
+    - ``width``: the option that sets how many units or channels the layer outputs (a check may
+      run on a copy of the network with smaller widths).
     """
 
     name: str
@@ -78,11 +89,15 @@ class LayerType:
     arrays: Callable[[Mapping[str, Any], Shape], dict[str, Shape]] = field(default=lambda options, shape: {})
     untrained: tuple[str, ...] = ()
     penalized: tuple[str, ...] = ()
+    non_negative: tuple[str, ...] = ()
     implied_input: Callable[[Mapping[str, Any]], Shape] | None = None
     shape_preserving: bool = False
     fused_loss: str | None = None
     seeded: bool = False
     needs_input_shape: bool = False
+    positional: tuple[str, ...] = ()
+    from_input: Callable[[Shape], dict[str, Any]] | None = None
+    width: str | None = None
 
     def option(self, name: str) -> Option:
         return next(option for option in self.options if option.name == name)
@@ -155,6 +170,9 @@ def options_of(spec: Mapping[str, Any], where: str) -> dict[str, Any]:
         if problem is not None:
             raise ConfigError(f"{where} ({entry.name}): {problem}")
         options[option.name] = value
+    for option in entry.options:
+        if option.default_from is not None and options[option.name] is None:
+            options[option.name] = options[option.default_from]
     return options
 
 
@@ -192,8 +210,9 @@ def describe_shape(shape: Shape) -> str:
 
 def _dense_output(options: Mapping[str, Any], shape: Shape) -> Shape:
     if shape != (options["in_features"],):
+        hint = " (a Flatten before it makes them one row)" if len(shape) > 1 else ""
         raise ConfigError(
-            f"expects {options['in_features']} inputs, but the layer before gives {describe_shape(shape)}"
+            f"expects {options['in_features']} inputs, but the layer before gives {describe_shape(shape)}{hint}"
         )
     return (options["out_features"],)
 
@@ -222,12 +241,16 @@ register(
         implied_input=lambda o: (o["in_features"],),
         seeded=True,
         math="3",
+        positional=("out_features",),
+        width="out_features",
+        from_input=lambda shape: {"in_features": math.prod(shape)},
     )
 )
 register(
     LayerType(
         name="Dropout",
         options=(Option("rate", "float", check=_rate), Option("seed", "int", None)),
+        positional=("rate",),
         output_shape=_same_shape,
         shape_preserving=True,
         seeded=True,
@@ -239,6 +262,7 @@ register(
     LayerType(
         name="LeakyReLU",
         options=(Option("alpha", "float", 0.01, check=_slope),),
+        positional=("alpha",),
         output_shape=_same_shape,
         shape_preserving=True,
         math="4",
@@ -258,6 +282,125 @@ register(LayerType(name="Tanh", options=(), output_shape=_same_shape, shape_pres
 register(LayerType(name="Identity", options=(), output_shape=_same_shape, shape_preserving=True, math="4"))
 register(LayerType(name="Softmax", options=(), output_shape=_softmax_output, fused_loss="CrossEntropy", math="4"))
 
+
+# --- convolutional layers (spec/math.md, sections 12-15) ------------------------------------------------
+
+
+def _positive_pair(name: str) -> Callable[[tuple[int, int]], str | None]:
+    return lambda value: None if min(value) >= 1 else f"{name} must be at least 1, got {list(value)}"
+
+
+def _non_negative_pair(name: str) -> Callable[[tuple[int, int]], str | None]:
+    return lambda value: None if min(value) >= 0 else f"{name} must be at least 0, got {list(value)}"
+
+
+def _positive_float(name: str) -> Callable[[float], str | None]:
+    return lambda value: None if 0.0 < value < math.inf else f"{name} must be a finite number > 0, got {value!r}"
+
+
+def _momentum(value: float) -> str | None:
+    return None if 0.0 <= value <= 1.0 else f"momentum must be in [0, 1], got {value!r}"
+
+
+def window_output(size: int, kernel: int, stride: int, padding: int) -> int:
+    """The number of window positions along one axis (eq. 12.2): floor((size + 2p - k) / s) + 1,
+    or 0 or less when the kernel is larger than the padded input."""
+    return (size + 2 * padding - kernel) // stride + 1
+
+
+def _windows(options: Mapping[str, Any], shape: Shape, channels: int | None) -> Shape:
+    """The (C, H', W') output of a layer sliding a window over a (C, H, W) input."""
+    if len(shape) != 3:
+        raise ConfigError(
+            f"expects (channels, height, width) inputs, but the layer before gives {describe_shape(shape)}"
+        )
+    if channels is not None and shape[0] != channels:
+        raise ConfigError(f"expects {channels} input channels, but the layer before gives {describe_shape(shape)}")
+    kernel = options["kernel_size"]
+    stride = options["stride"]
+    padding = options.get("padding", (0, 0))
+    size = tuple(window_output(n, k, s, p) for n, k, s, p in zip(shape[1:], kernel, stride, padding))
+    if min(size) < 1:
+        raise ConfigError(
+            f"kernel {list(kernel)} is larger than its padded input {describe_shape(shape)} "
+            f"(padding {list(padding)}): the output would be empty"
+        )
+    return (options["out_channels"] if "out_channels" in options else shape[0], *size)
+
+
+def _conv_arrays(options: Mapping[str, Any], shape: Shape) -> dict[str, Shape]:
+    return {
+        "weight": (options["out_channels"], options["in_channels"], *options["kernel_size"]),
+        "bias": (options["out_channels"],),
+    }
+
+
+def _batch_norm_output(options: Mapping[str, Any], shape: Shape) -> Shape:
+    if len(shape) not in (1, 3) or shape[0] != options["num_features"]:
+        raise ConfigError(
+            f"normalizes {options['num_features']} channels of (C,) or (C, height, width) inputs, "
+            f"but the layer before gives {describe_shape(shape)}"
+        )
+    return shape
+
+
+def _batch_norm_arrays(options: Mapping[str, Any], shape: Shape) -> dict[str, Shape]:
+    channels = (options["num_features"],)
+    return {"weight": channels, "bias": channels, "running_mean": channels, "running_var": channels}
+
+
+register(
+    LayerType(
+        name="Conv2D",
+        options=(
+            Option("in_channels", "int", check=at_least_one("in_channels")),
+            Option("out_channels", "int", check=at_least_one("out_channels")),
+            Option("kernel_size", "pair", check=_positive_pair("kernel_size")),
+            Option("stride", "pair", (1, 1), check=_positive_pair("stride")),
+            Option("padding", "pair", (0, 0), check=_non_negative_pair("padding")),
+            Option("init", "str", "he_normal", check=initializer),
+        ),
+        arrays=_conv_arrays,
+        output_shape=lambda o, shape: _windows(o, shape, o["in_channels"]),
+        penalized=("weight",),
+        seeded=True,
+        math="12",
+        positional=("out_channels", "kernel_size"),
+        width="out_channels",
+        from_input=lambda shape: {"in_channels": shape[0]} if len(shape) == 3 else {},
+    )
+)
+_POOL_OPTIONS = (
+    Option("kernel_size", "pair", check=_positive_pair("kernel_size")),
+    Option("stride", "pair", None, check=_positive_pair("stride"), default_from="kernel_size"),
+)
+for _pool in ("MaxPool2D", "AvgPool2D"):
+    register(
+        LayerType(
+            name=_pool,
+            options=_POOL_OPTIONS,
+            output_shape=lambda o, shape: _windows(o, shape, None),
+            math="13",
+            positional=("kernel_size",),
+        )
+    )
+register(LayerType(name="Flatten", options=(), output_shape=lambda o, shape: (math.prod(shape),), math="14"))
+register(
+    LayerType(
+        name="BatchNorm",
+        options=(
+            Option("num_features", "int", check=at_least_one("num_features")),
+            Option("momentum", "float", 0.1, check=_momentum),
+            Option("eps", "float", 1e-5, check=_positive_float("eps")),
+        ),
+        arrays=_batch_norm_arrays,
+        untrained=("running_mean", "running_var"),
+        non_negative=("running_var",),
+        output_shape=_batch_norm_output,
+        math="15",
+        from_input=lambda shape: {"num_features": shape[0]},
+    )
+)
 
 # --- losses ---------------------------------------------------------------------------------------
 

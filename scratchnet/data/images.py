@@ -45,28 +45,40 @@ def take_images(images: Images, indices: npt.NDArray[np.intp]) -> Images:
 @dataclass(frozen=True)
 class Feeder:
     """How uint8 images become a backend's inputs: ``(pixel / 255 - mean) / std`` as float arrays of
-    ``dtype`` (vectorized) or as lists of Python floats (loops). Saved with a model, as its
-    ``input`` metadata, so evaluation feeds it exactly as training did."""
+    ``dtype`` (vectorized) or as lists of Python floats (loops), each sample of ``shape``: the
+    network's input shape, ``(784,)`` for an MLP (the default) and ``(1, 28, 28)`` for a
+    convolutional network. Saved with a model, as its ``input`` metadata, so evaluation feeds it
+    exactly as training did."""
 
     backend: str = "vectorized"
     dtype: str = "float32"
     mean: float = 0.0
     std: float = 1.0
+    shape: tuple[int, ...] | None = None
 
     def inputs(self, images: Images) -> Any:
-        if self.backend == "loops":
-            return to_inputs(images, "float64", self.mean, self.std).tolist()
-        return to_inputs(images, self.dtype, self.mean, self.std)
+        flat = to_inputs(images, "float64" if self.backend == "loops" else self.dtype, self.mean, self.std)
+        if self.shape is not None:
+            if math.prod(self.shape) != flat.shape[1]:
+                raise ShapeError(
+                    f"the network takes samples of shape {self.shape}, but the images have "
+                    f"{flat.shape[1]} pixels ({tuple(images.shape[1:])})"
+                )
+            flat = flat.reshape(flat.shape[0], *self.shape)
+        return flat.tolist() if self.backend == "loops" else flat
 
     def metadata(self, shape: tuple[int, ...]) -> dict[str, Any]:
         return {"shape": list(shape), "scale": 255.0, "mean": self.mean, "std": self.std}
 
     @classmethod
-    def from_metadata(cls, metadata: Mapping[str, Any], backend: str, dtype: str) -> Feeder:
-        """The feeder a model's metadata describes (plain pixel / 255 when it says nothing)."""
+    def from_metadata(
+        cls, metadata: Mapping[str, Any], backend: str, dtype: str, shape: tuple[int, ...] | None = None
+    ) -> Feeder:
+        """The feeder a model's metadata describes (plain pixel / 255 when it says nothing), giving
+        samples of ``shape`` (the network's input shape; None: flat)."""
         spec = metadata.get("input")
         if spec is None:
-            return cls(backend, dtype)
+            return cls(backend, dtype, shape=shape)
         if not isinstance(spec, Mapping):
             raise ConfigError("the model's 'input' metadata must be an object")
         mean, std, scale = spec.get("mean", 0.0), spec.get("std", 1.0), spec.get("scale", 255.0)
@@ -77,7 +89,7 @@ class Feeder:
             or scale != 255.0
         ):
             raise ConfigError(f"the model's input metadata is not understood: {dict(spec)!r:.120}")
-        return cls(backend, dtype, float(mean), float(std))
+        return cls(backend, dtype, float(mean), float(std), shape)
 
 
 def to_inputs(images: Images, dtype: str = "float32", mean: float = 0.0, std: float = 1.0) -> npt.NDArray[Any]:
@@ -133,7 +145,8 @@ def as_image(array: Any, source: str) -> Images:
     if image.shape == (SIDE * SIDE,):
         image = image.reshape(SIDE, SIDE)
     if image.shape != (SIDE, SIDE):
-        raise ShapeError(f"{source}: expected a 28x28 grey image, got shape {image.shape}")
+        hint = "; resize it to 28x28 first" if image.ndim == 2 else ""
+        raise ShapeError(f"{source}: expected a 28x28 grey image, got shape {image.shape}{hint}")
     if image.dtype == np.uint8:
         return image
     if image.dtype.kind in "iu":
@@ -150,40 +163,125 @@ def as_image(array: Any, source: str) -> Images:
     raise ShapeError(f"{source}: pixels of type {image.dtype} are not numbers")
 
 
-def load_image(path: str | os.PathLike[str], *, invert: bool = False) -> Images:
-    """A 28x28 grey image from a ``.npy`` file (NumPy only) or a PNG (needs Pillow), as uint8.
+# An image whose darkest and brightest pixels differ by less than this shows nothing to classify.
+BLANK_CONTRAST = 24
+NPY_MAGIC = b"\x93NUMPY"
 
-    ``invert`` turns dark ink on white paper into MNIST's bright ink on black.
+
+@dataclass(frozen=True, eq=False)
+class LoadedImage:
+    """An image file made ready for a model trained on MNIST-style data: ``pixels``, 28x28 uint8 with
+    bright ink on a dark background; ``notes``, what was done to get there, one sentence each."""
+
+    pixels: Images
+    notes: tuple[str, ...] = ()
+
+
+def read_image(path: str | os.PathLike[str], *, invert: bool | None = None) -> LoadedImage:
+    """A 28x28 grey image from a ``.npy`` file (NumPy only) or a PNG (needs Pillow), as MNIST draws digits.
+
+    * A transparent PNG is composited onto a background that contrasts with its ink (its alpha is
+      where the ink is).
+    * A light background (the median of the border pixels above mid-grey: dark ink on white paper)
+      is inverted, and a note says so; ``invert=True`` always inverts, ``invert=False`` never does.
+    * A blank image (every pixel within BLANK_CONTRAST of the others) is refused: a model would
+      still give it a confident class.
     """
     name = os.fspath(path)
     if not os.path.isfile(name):
         raise ScratchnetError(f"{name}: no such image file")
     suffix = os.path.splitext(name)[1].lower()
+    notes: list[str] = []
     if suffix == ".npy":
-        try:
-            array = np.load(name, allow_pickle=False)
-        except (ValueError, OSError, EOFError) as error:
-            raise ScratchnetError(f"{name}: not a readable .npy file ({error})") from None
-        image = as_image(array, name)
+        image = as_image(read_npy(name), name)
     elif suffix == ".png":
-        image = as_image(read_png(name), name)
+        grey, alpha = read_png_with_alpha(name)
+        if alpha is not None:
+            grey, background = composite(grey, alpha)
+            notes.append(f"transparent pixels drawn as {background} (the background the ink stands out on)")
+        image = as_image(grey, name)
     else:
         raise ConfigError(f"{name}: unsupported image type {suffix or '(none)'}; give a .png or .npy file")
-    return (255 - image).astype(np.uint8) if invert else image
+    low, high = int(image.min()), int(image.max())
+    if high - low < BLANK_CONTRAST:
+        raise ScratchnetError(
+            f"{name}: the image is blank (every pixel is between {low} and {high}): there is nothing to classify"
+        )
+    light = has_light_background(image)
+    if invert is None and light:
+        notes.append(
+            "light background: inverted to light ink on dark, as the training images are (--no-invert keeps it)"
+        )
+        invert = True
+    elif invert is False and light:
+        notes.append("light background kept (--no-invert), although the training images have a dark one")
+    elif invert:
+        notes.append("inverted (--invert)")
+    return LoadedImage((255 - image).astype(np.uint8) if invert else image, tuple(notes))
+
+
+def load_image(path: str | os.PathLike[str], *, invert: bool | None = None) -> Images:
+    """The pixels of :func:`read_image`: a 28x28 uint8 image with bright ink on a dark background."""
+    return read_image(path, invert=invert).pixels
+
+
+def has_light_background(image: Images) -> bool:
+    """Whether the image's border (its outermost pixels, where a centred digit leaves the paper) is
+    lighter than mid-grey, as dark ink on white paper is; MNIST's background is black."""
+    border = np.concatenate([image[0], image[-1], image[1:-1, 0], image[1:-1, -1]])
+    return bool(np.median(border) > 127)
+
+
+def composite(grey: Images, alpha: Images) -> tuple[Images, str]:
+    """``grey`` over a white or a black background, by ``alpha``: white under dark ink, black under
+    light ink (the ink's shade is the alpha-weighted mean of ``grey``), so the ink stays visible."""
+    weight = alpha.astype(np.float64) / 255.0
+    ink = float(np.sum(grey * weight) / np.sum(weight)) if np.sum(weight) > 0 else 0.0
+    background, name = (255.0, "white") if ink < 128 else (0.0, "black")
+    mixed = grey.astype(np.float64) * weight + background * (1.0 - weight)
+    return np.clip(np.rint(mixed), 0, 255).astype(np.uint8), name
+
+
+def read_npy(name: str) -> Any:
+    """The array of a ``.npy`` file, never unpickled; one-line errors for what is not one."""
+    try:
+        with open(name, "rb") as handle:
+            magic = handle.read(len(NPY_MAGIC))
+    except OSError as error:
+        raise ScratchnetError(f"{name}: cannot read the file ({error.strerror or error})") from None
+    if magic != NPY_MAGIC:
+        raise ScratchnetError(f"{name}: not a .npy file (it does not begin as one does); save images with numpy.save")
+    try:
+        return np.load(name, allow_pickle=False)
+    except ValueError as error:
+        if "allow_pickle" in str(error):  # an object array: Python objects, which scratchnet never unpickles
+            raise ScratchnetError(f"{name}: holds Python objects, not numbers; give an array of pixel values") from None
+        raise ScratchnetError(f"{name}: not a readable .npy file ({error})") from None
+    except (OSError, EOFError) as error:
+        raise ScratchnetError(f"{name}: not a readable .npy file ({error})") from None
 
 
 def read_png(path: str) -> Images:
-    """The PNG's pixels as 8-bit grey (colour is converted), via Pillow."""
+    """The PNG's pixels as 8-bit grey (colour is converted, transparency dropped), via Pillow."""
+    return read_png_with_alpha(path)[0]
+
+
+def read_png_with_alpha(path: str) -> tuple[Images, Images | None]:
+    """The PNG's pixels as 8-bit grey, and its alpha (None when it has no transparency), via Pillow."""
     try:
         from PIL import Image, UnidentifiedImageError
     except ImportError:
         raise ScratchnetError(f"{path}: {PNG_HINT}") from None
     try:
         with Image.open(path) as picture:
-            grey: Images = np.asarray(picture.convert("L"), dtype=np.uint8)
+            transparent = "A" in picture.getbands() or "transparency" in picture.info
+            if not transparent:
+                return np.asarray(picture.convert("L"), dtype=np.uint8), None
+            both = np.asarray(picture.convert("LA"), dtype=np.uint8)
     except (UnidentifiedImageError, OSError, ValueError) as error:
         raise ScratchnetError(f"{path}: not a readable PNG ({error})") from None
-    return grey
+    grey, alpha = both[..., 0], both[..., 1]
+    return grey, (None if bool(np.all(alpha == 255)) else alpha)
 
 
 # ---- drawing ----

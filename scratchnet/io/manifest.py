@@ -514,6 +514,25 @@ def verify_arrays(document: Document, arrays: Mapping[str, NpyArray], npz_name: 
             # Checked after the checksum, so a damaged file is reported as damaged; save() runs this
             # too, so the same message refuses a network whose training diverged.
             raise fail(npz_name, f"array {key!r} holds {_item(array, index)}; model files hold finite numbers only")
+    for info in plan(document.architecture).arrays:
+        index = first_negative(arrays[info.name]) if info.non_negative else None
+        if index is not None:
+            raise fail(
+                npz_name, f"array {info.name!r} holds {_item(arrays[info.name], index)}; its values must be >= 0"
+            )
+
+
+def first_negative(array: NpyArray) -> int | None:
+    """The flat index of the first value < 0 in a ``<f4``/``<f8`` array, or None (-0.0 is not < 0).
+
+    The sign is the top bit of each item's last byte; only items with it set are unpacked.
+    """
+    size = array.itemsize
+    signs = array.data[size - 1 :: size]
+    for index, top in enumerate(signs):
+        if top & 0x80 and struct.unpack_from(_UNPACK[size], array.data, index * size)[0] < 0.0:
+            return index
+    return None
 
 
 def first_non_finite(array: NpyArray) -> int | None:

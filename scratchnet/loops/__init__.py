@@ -1,11 +1,15 @@
 """The loops backend: the reference implementation, explicit loops over Python floats, standard library only."""
 
 from scratchnet.loops.activations import Identity, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
+from scratchnet.loops.convolution import Conv2D
 from scratchnet.loops.layers import Dense, Dropout
 from scratchnet.loops.losses import BinaryCrossEntropy, CrossEntropy, MeanSquaredError
 from scratchnet.loops.network import Network
 from scratchnet.loops.neuron import Neuron
+from scratchnet.loops.normalization import BatchNorm
 from scratchnet.loops.optimizers import SGD, Adagrad, Adam, AdamW, RMSprop
+from scratchnet.loops.pooling import AvgPool2D, MaxPool2D
+from scratchnet.loops.reshape import Flatten
 
 # The classes the builder makes for each layer type, loss and optimizer the registry
 # (scratchnet.core.registry) and the optimizer table (scratchnet.core.settings) name. A new layer
@@ -19,6 +23,11 @@ LAYERS: dict[str, type] = {
     "Tanh": Tanh,
     "Identity": Identity,
     "Softmax": Softmax,
+    "Conv2D": Conv2D,
+    "MaxPool2D": MaxPool2D,
+    "AvgPool2D": AvgPool2D,
+    "Flatten": Flatten,
+    "BatchNorm": BatchNorm,
 }
 LOSSES: dict[str, type] = {
     "CrossEntropy": CrossEntropy,
@@ -35,12 +44,17 @@ __all__ = [
     "Adagrad",
     "Adam",
     "AdamW",
+    "AvgPool2D",
+    "BatchNorm",
     "BinaryCrossEntropy",
+    "Conv2D",
     "CrossEntropy",
     "Dense",
     "Dropout",
+    "Flatten",
     "Identity",
     "LeakyReLU",
+    "MaxPool2D",
     "MeanSquaredError",
     "Network",
     "Neuron",

@@ -5,6 +5,12 @@ layer's output, and for chosen neurons their weighted sum term by term, the bias
 and the gradient of the loss for the neuron's weights and bias. :func:`format_explanation` turns it
 into text. Each step names its equation in ``spec/math.md`` and the loops function that computes it.
 
+In a convolutional network it explains one unit of each Conv2D layer (its window's weighted sum term
+by term, eq. 12.1, with the layer's feature maps drawn in shaded blocks), of each pooling layer (the
+window and its maximum or mean, eq. 13.1, 13.3) and of each BatchNorm layer (the normalization of its
+channel, eq. 15.3, 15.4, 15.6). The numbers are read from the loops layers themselves (their
+``fields``, ``argmax``, ``running_mean`` ...): one implementation of the numbers.
+
 Standard library only (the loops backend does not need NumPy).
 """
 
@@ -17,10 +23,15 @@ from typing import Any
 
 from scratchnet.core.errors import ConfigError, LabelError, ShapeError
 from scratchnet.loops.activations import Elementwise, Softmax, log_sum_exp
+from scratchnet.loops.convolution import Conv2D
 from scratchnet.loops.layers import Dense, Dropout
 from scratchnet.loops.losses import BinaryCrossEntropy, CrossEntropy, MeanSquaredError
 from scratchnet.loops.network import Network
 from scratchnet.loops.neuron import Neuron, nonzero
+from scratchnet.loops.normalization import BatchNorm
+from scratchnet.loops.pooling import AvgPool2D, MaxPool2D, Pool2D
+from scratchnet.loops.reshape import Flatten
+from scratchnet.loops.tensor import flatten, reshape, shape_of
 
 # Each activation type: (equation of f, the loops function computing it, equation of f', its function).
 ACTIVATIONS: dict[str, tuple[str, str, str]] = {
@@ -35,6 +46,19 @@ LOSSES: dict[str, tuple[str, str, str]] = {  # loss type: (equation, value funct
     "CrossEntropy": ("5.2", "CrossEntropy.value, log_sum_exp", "5.3"),
     "MeanSquaredError": ("5.4", "MeanSquaredError.value", "5.4"),
     "BinaryCrossEntropy": ("5.5", "BinaryCrossEntropy.value", "5.6"),
+}
+# Each explained layer type: (equation of one unit's output, the loops function computing it, the
+# formula), as the printout names them and as `scratchnet serve`'s page shows them.
+UNIT_EQUATIONS: dict[str, tuple[str, str, str]] = {
+    "Dense": ("2.1", "Neuron.forward", "z = sum_i w[i] * x[i] + b"),
+    "Conv2D": (
+        "12.1",
+        "Conv2D.forward",
+        "z[o][i][j] = sum_c sum_u sum_v w[o][c][u][v] * x[c][i*sh + u - ph][j*sw + v - pw] + b[o]",
+    ),
+    "MaxPool2D": ("13.1", "MaxPool2D.forward", "a[c][i][j] = max over u, v of x[c][i*sh + u][j*sw + v]"),
+    "AvgPool2D": ("13.3", "AvgPool2D.forward", "a[c][i][j] = (1 / (kh*kw)) sum_u sum_v x[c][i*sh + u][j*sw + v]"),
+    "BatchNorm": ("15.6", "BatchNorm.forward", "y = gamma * (x - running_mean[c]) / sqrt(running_var[c] + eps) + beta"),
 }
 
 
@@ -60,12 +84,14 @@ class WeightGradient:
 
 @dataclass(frozen=True)
 class LayerOutput:
-    """One layer of the forward pass (eq. 6): its index, a short name and its outputs for this input."""
+    """One layer of the forward pass (eq. 6): its index, a short name and its outputs for this input
+    (flat, in C order; ``shape`` is their shape, ``(C, H, W)`` for feature maps)."""
 
     index: int
     name: str
     kind: str
     outputs: list[float]
+    shape: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -102,6 +128,111 @@ class NeuronExplanation:
     activation_layer: int | None
     a: float  # the activation's output for this neuron (p[j] after a Softmax)
     backprop: Backprop | None
+    grid: tuple[int, ...] = ()  # the shape the inputs had before a Flatten ((28, 28) for pixels): names an index
+    then: str = ""  # where z goes when no activation follows directly ("" when one does, or none at all)
+
+
+Unit = tuple[int, int, int]
+"""(channel, row, column) of one unit of a feature map."""
+
+
+@dataclass(frozen=True)
+class FeatureMaps:
+    """The output of one layer for one input, channel by channel: ``maps[c][row][col]``."""
+
+    layer: int  # the layer whose output this is
+    name: str  # e.g. "ReLU" (the activation after a Conv2D)
+    maps: list[list[list[float]]]
+    low: float  # the smallest and largest value over every channel: the shading's one scale
+    high: float
+
+
+@dataclass(frozen=True)
+class WindowTerm:
+    """One term w[o][c][u][v] * x[c][r][s] of a convolution unit's weighted sum (eq. 12.1), where the
+    kernel tap (u, v) of the window at (i, j) reads input row r = i*sh + u - ph, column s = j*sw + v - pw."""
+
+    tap: int  # the weight's index in the neuron's flat weights, (c * kh + u) * kw + v
+    channel: int
+    u: int
+    v: int
+    row: int
+    col: int
+    weight: float
+    input: float
+    product: float
+
+
+@dataclass(frozen=True)
+class ConvUnitExplanation:
+    """One output unit z[o][i][j] of a Conv2D layer: neuron o on the window at (i, j) (eq. 12.1)."""
+
+    layer: int
+    unit: Unit  # (o, i, j)
+    why: str
+    input_name: str
+    input_shape: tuple[int, ...]  # (C, H, W) of the layer's input
+    kernel_size: tuple[int, int]
+    stride: tuple[int, int]
+    padding: tuple[int, int]
+    terms: list[WindowTerm]  # the largest |w * x|, largest first
+    rest_count: int
+    rest_sum: float
+    zero_inputs: int  # window inputs equal to 0: they add nothing
+    padded: int  # kernel taps on the zero padding (eq. 12.3): they read 0 and add nothing
+    weighted_sum: float
+    bias: float
+    z: float  # Neuron.forward on the window, as Conv2D.forward computes it
+    activation: str  # the activation layer directly after it ("" when there is none)
+    activation_layer: int | None
+    a: float | None
+    then: str  # where z goes when no activation follows directly
+    maps: FeatureMaps  # the feature maps drawn with it (the output of its block: conv, batch norm, activation)
+    drawn: list[int]  # the channels drawn: the first few, and the unit's own
+
+
+@dataclass(frozen=True)
+class PoolUnitExplanation:
+    """One output unit a[c][i][j] of a MaxPool2D or AvgPool2D layer: one window of one channel (eq. 13.1, 13.3)."""
+
+    layer: int
+    kind: str  # "MaxPool2D" or "AvgPool2D"
+    unit: Unit
+    why: str
+    input_name: str
+    kernel_size: tuple[int, int]
+    stride: tuple[int, int]
+    rows: tuple[int, int]  # the window's first and last input row
+    cols: tuple[int, int]
+    window: list[list[float]]  # its inputs, row by row
+    chosen: tuple[int, int] | None  # (row, col) of the input MaxPool2D.forward chose: the first maximum
+    total: float  # sum of the window (AvgPool2D)
+    a: float
+
+
+@dataclass(frozen=True)
+class NormUnitExplanation:
+    """One unit of a BatchNorm layer at inference: its channel's running statistics applied (eq. 15.6)."""
+
+    layer: int
+    unit: tuple[int, ...]  # (c,) or (c, i, j)
+    why: str
+    input_name: str
+    x: float
+    mean: float  # running_mean[c]
+    var: float  # running_var[c]
+    eps: float
+    x_hat: float  # BatchNorm.x_hat of the pass (eq. 15.3 with the running statistics)
+    gamma: float
+    beta: float
+    y: float  # the layer's output
+    activation: str
+    activation_layer: int | None
+    a: float | None
+    then: str
+
+
+UnitExplanation = ConvUnitExplanation | PoolUnitExplanation | NormUnitExplanation
 
 
 @dataclass(frozen=True)
@@ -113,6 +244,7 @@ class Explanation:
     class_names: tuple[str, ...]
     layers: list[LayerOutput]
     neurons: list[NeuronExplanation]
+    units: list[UnitExplanation]  # units of Conv2D, pooling and BatchNorm layers, in layer order
     logits: list[float]  # the input of the final Softmax/Sigmoid (the z of the output layer)
     outputs: list[float]  # the network's output: probabilities after a Softmax
     output_kind: str
@@ -141,8 +273,11 @@ def class_names_of(metadata: Mapping[str, Any]) -> tuple[str, ...] | None:
 
 
 # The layer types this module explains: a Dense layer neuron by neuron (eq. 2.1), the activations
-# after it, and Dropout (the identity at inference). Other types are refused by name.
-EXPLAINED = ("Dense", "Dropout", *ACTIVATIONS)
+# after it, Dropout (the identity at inference); a Conv2D layer unit by unit (eq. 12.1), the pooling
+# layers (13.1, 13.3), Flatten (14.1) and BatchNorm at inference (15.6). Other types are refused by name.
+EXPLAINED = ("Dense", "Dropout", *ACTIVATIONS, "Conv2D", "MaxPool2D", "AvgPool2D", "Flatten", "BatchNorm")
+BY_CHANNEL = (Conv2D, Pool2D, BatchNorm)  # the layers whose units are chosen by --channel (and --row, --col)
+DEFAULT_MAPS = 8  # feature maps drawn per Conv2D layer
 
 
 def check_explainable(network: Network) -> None:
@@ -158,41 +293,120 @@ def dense_indices(network: Network) -> list[int]:
     return [i for i, layer in enumerate(network.layers) if isinstance(layer, Dense)]
 
 
+def layer_names(network: Network) -> list[str]:
+    """The names the printout gives the network's layers, e.g. ``Dense(784, 32)``, ``Conv2D(1 -> 8, 3x3)``."""
+    return [_layer_name(item) for item in network.layers]
+
+
+def conv_indices(network: Network) -> list[int]:
+    """Indices in ``network.layers`` of the Conv2D layers."""
+    return [i for i, layer in enumerate(network.layers) if isinstance(layer, Conv2D)]
+
+
+def as_network_input(network: Network, inputs: Sequence[Any]) -> Any:
+    """One sample in the network's input shape: ``inputs`` nested in that shape, or flat (784
+    pixels for a (1, 28, 28) network); ShapeError when the number of values does not fit."""
+    x = flatten(list(inputs))
+    shape = tuple(network.input_shape)
+    if len(x) != math.prod(shape):
+        expected = str(shape[0]) if len(shape) == 1 else f"{math.prod(shape)} (shape {shape})"
+        raise ShapeError(f"explain: the input has {len(x)} values, the network expects {expected}")
+    return reshape(x, shape)
+
+
+def forward_values(network: Network, x: Any) -> list[Any]:
+    """``values[l]``: the input of layer l for one sample; ``values[-1]``: the network's output (eq. 6)."""
+    values = [x]
+    for item in network.layers:
+        values.append(item.forward([values[-1]], False)[0])
+    return values
+
+
+def feature_maps(network: Network, inputs: Sequence[Any], layer: int | None = None) -> FeatureMaps:
+    """The feature maps of one input: the output of the first Conv2D layer's block (the Conv2D and
+    the BatchNorm, Dropout and activation layers right after it: what the next layer sees), or of
+    ``layer``'s block when it is a Conv2D, or of ``layer`` itself when it outputs (C, H, W) maps."""
+    layer = maps_layer(network, layer)
+    values = forward_values(network, as_network_input(network, inputs))
+    return _maps_of(network, values, layer)
+
+
+def maps_layer(network: Network, layer: int | None = None) -> int:
+    """The layer :func:`feature_maps` draws for ``layer`` (the first Conv2D layer when None),
+    checked from the network's shapes before anything runs: ConfigError unless it outputs
+    (channels, height, width) maps."""
+    if layer is None:
+        convs = conv_indices(network)
+        if not convs:
+            raise ConfigError("the network has no Conv2D layer, so no feature maps")
+        layer = convs[0]
+    if not 0 <= layer < len(network.layers):
+        raise ConfigError(f"--layer {layer}: the network has layers 0..{len(network.layers) - 1}")
+    shape = network.plan.output_of(layer)
+    if len(shape) != 3:
+        kind = type(network.layers[layer]).__name__
+        raise ConfigError(f"layer {layer} ({kind}) outputs {shape}, not (channels, height, width) feature maps")
+    return layer
+
+
+def _maps_of(network: Network, values: list[Any], layer: int) -> FeatureMaps:
+    shown = _block_end(network, layer) if isinstance(network.layers[layer], Conv2D) else layer
+    output = values[shown + 1]
+    flat = flatten(output)
+    return FeatureMaps(shown, _layer_name(network.layers[shown]), output, min(flat), max(flat))
+
+
+def _block_end(network: Network, index: int) -> int:
+    """The last of the BatchNorm, Dropout and elementwise activation layers right after layer ``index``
+    (``index`` when there is none): their output is the convolution's feature maps as the next layer sees them."""
+    end = index
+    while end + 1 < len(network.layers) and isinstance(network.layers[end + 1], (BatchNorm, Dropout, Elementwise)):
+        end += 1
+    return end
+
+
 def explain(
     network: Network,
-    inputs: Sequence[float],
+    inputs: Sequence[Any],
     label: int | None = None,
     *,
     layer: int | None = None,
     neuron: int | None = None,
+    channel: int | None = None,
+    row: int | None = None,
+    col: int | None = None,
     top: int = 8,
     top_gradients: int = 5,
+    maps: int = DEFAULT_MAPS,
     class_names: Sequence[str] | None = None,
     source: str = "input",
 ) -> Explanation:
-    """Run ``inputs`` (one sample) through the loops ``network`` and explain it.
+    """Run ``inputs`` (one sample: flat, or nested in the network's input shape) through the loops
+    ``network`` and explain it.
 
-    Explained neurons: with ``layer`` (an index of a Dense layer in ``network.layers``), just
-    ``neuron`` of that layer (default: as below); otherwise the most active neuron (largest
-    activation) of each hidden Dense layer and the winning neuron of the output layer. ``neuron``
-    alone picks a neuron of the output layer. With a ``label``, the loss and the gradients are included.
+    Explained neurons and units: with ``layer`` (an index in ``network.layers``), just one of that
+    layer: ``neuron`` of a Dense layer, or the unit (``channel``, ``row``, ``col``) of a Conv2D,
+    pooling or BatchNorm layer, each defaulting to the most active one (the unit with the largest
+    output among those the given ones allow). ``neuron`` alone picks a neuron of the output layer;
+    ``channel``/``row``/``col`` alone pick a unit of the first Conv2D layer. Otherwise: the most
+    active neuron (largest activation) of each hidden Dense layer, the winning neuron of the output
+    layer, the most active unit of each Conv2D layer (largest value of its feature maps), and in each
+    pooling or BatchNorm layer the unit that the unit explained before it feeds (else its most active
+    one). ``maps`` feature maps are drawn per Conv2D layer. With a ``label``, the loss and the Dense
+    neurons' gradients are included.
     """
     check_explainable(network)
     denses = dense_indices(network)
-    if not denses:
-        raise ConfigError("explain needs a network with at least one Dense layer")
+    if not denses and not conv_indices(network):
+        raise ConfigError("explain needs a network with at least one Dense or Conv2D layer")
     if top < 1 or top_gradients < 1:
         raise ConfigError("explain: --top and the number of gradients shown must be at least 1")
-    x = [float(v) for v in inputs]
-    first = network.layers[denses[0]]
-    assert isinstance(first, Dense)
-    if len(x) != first.in_features:
-        raise ShapeError(f"explain: the input has {len(x)} values, the network expects {first.in_features}")
+    if maps < 0:
+        raise ConfigError(f"explain: --maps must be 0 or more, got {maps}")
+    x = as_network_input(network, inputs)
 
     # Forward, layer by layer, as Network.forward does it (eq. 6): a^l = layer_l(a^(l-1)).
-    values = [x]
-    for item in network.layers:
-        values.append(item.forward([values[-1]], False)[0])
+    values = forward_values(network, x)
     outputs = values[-1]
     classes = len(outputs)
     names = tuple(class_names) if class_names is not None else tuple(str(k) for k in range(classes))
@@ -217,38 +431,46 @@ def explain(
         if isinstance(network.loss_function, CrossEntropy):
             lse = log_sum_exp(list(logits))
 
-    chosen: list[tuple[int, int, str]] = []
-    if layer is not None:
-        if layer not in denses:
-            raise ConfigError(
-                f"--layer {layer} is not a Dense layer; the Dense layers are {', '.join(map(str, denses))} "
-                f"(indices in the network's layer list, as in the parameter names {denses[0]}.weight)"
-            )
-        chosen.append((layer, neuron if neuron is not None else -1, "chosen"))
-    elif neuron is not None:
-        chosen.append((denses[-1], neuron, "chosen"))
-    else:
-        chosen = [(index, -1, "") for index in denses]
-
-    neurons = []
-    for index, j, why in chosen:
-        dense = network.layers[index]
-        assert isinstance(dense, Dense)
-        act_index = _activation_after(network, index)
-        a_values = values[act_index + 1] if act_index is not None else values[index + 1]
-        if j == -1:
-            if index == denses[-1]:
-                j, why = predicted if len(a_values) > 1 else 0, "the winning output neuron"
-            else:
-                j = max(range(len(a_values)), key=a_values.__getitem__)
-                why = "the most active neuron of this layer"
-        if not 0 <= j < dense.out_features:
-            raise ConfigError(f"--neuron {j}: layer {index} has neurons 0..{dense.out_features - 1}")
-        site = _Site(network, values, denses, index, j, act_index, a_values)
-        neurons.append(_explain_neuron(site, why, label, top, top_gradients))
+    chosen = _choose(network, layer, neuron, channel, row, col)
+    neurons: list[NeuronExplanation] = []
+    units: list[UnitExplanation] = []
+    focus: tuple[int, int] | None = None  # (l, p): the last explained unit is value p of values[l], flat
+    for index, j, wanted, why in chosen:
+        item = network.layers[index]
+        if isinstance(item, Dense):
+            act_index = _activation_after(network, index)
+            a_values = values[act_index + 1] if act_index is not None else values[index + 1]
+            if j == -1:
+                if index == denses[-1]:
+                    j, why = predicted if len(a_values) > 1 else 0, "the winning output neuron"
+                else:
+                    j = max(range(len(a_values)), key=a_values.__getitem__)
+                    why = "the most active neuron of this layer"
+            if not 0 <= j < item.out_features:
+                raise ConfigError(f"--neuron {j}: layer {index} has neurons 0..{item.out_features - 1}")
+            site = _Site(network, values, denses, index, j, act_index, a_values)
+            neurons.append(_explain_neuron(site, why, label, top, top_gradients))
+            focus = (index + 1, j)
+            continue
+        position = None if wanted else _followed(network, values, focus, index)
+        if position is not None:
+            why = "the unit that the unit explained above feeds"
+        else:
+            ranked = values[_block_end(network, index) + 1] if isinstance(item, Conv2D) else values[index + 1]
+            position = _most_active(flatten(ranked), shape_of(values[index + 1]), wanted, index)
+            why = _why(item, wanted)
+        if isinstance(item, Conv2D):
+            units.append(_explain_conv(network, values, index, position, why, top, maps))
+        elif isinstance(item, Pool2D):
+            units.append(_explain_pool(network, values, index, position, why))
+        else:
+            assert isinstance(item, BatchNorm)
+            units.append(_explain_norm(network, values, index, position, why))
+        focus = (index + 1, position)
 
     layers = [
-        LayerOutput(i, _layer_name(item), type(item).__name__, values[i + 1]) for i, item in enumerate(network.layers)
+        LayerOutput(i, _layer_name(item), type(item).__name__, flatten(values[i + 1]), shape_of(values[i + 1]))
+        for i, item in enumerate(network.layers)
     ]
     return Explanation(
         source=source,
@@ -256,6 +478,7 @@ def explain(
         class_names=names,
         layers=layers,
         neurons=neurons,
+        units=units,
         logits=list(logits),
         outputs=list(outputs),
         output_kind=type(network.layers[-1]).__name__,
@@ -267,9 +490,326 @@ def explain(
     )
 
 
+def explain_unit(
+    network: Network,
+    inputs: Sequence[Any],
+    layer: int,
+    unit: Sequence[int],
+    label: int | None = None,
+    *,
+    top: int = 8,
+    class_names: Sequence[str] | None = None,
+    source: str = "input",
+) -> tuple[Explanation, NeuronExplanation | UnitExplanation]:
+    """:func:`explain` for one chosen unit of layer ``layer``, and that unit's explanation: ``unit`` is
+    ``(j,)`` for neuron j of a Dense layer, ``(c, i, j)`` for a unit of the feature maps of a Conv2D
+    or pooling layer, and ``(c,)`` or ``(c, i, j)`` for a BatchNorm layer's (as its output's shape
+    has one or three axes). ConfigError when the layer is not one whose units are explained or the
+    unit is not one of its units."""
+    if not 0 <= layer < len(network.layers):
+        raise ConfigError(f"layer {layer}: the network has layers 0..{len(network.layers) - 1}")
+    item = network.layers[layer]
+    where = [int(k) for k in unit]
+    if any(k < 0 for k in where):
+        raise ConfigError(f"unit {where}: its indices are 0 or more")
+    neuron = channel = row = col = None
+    if isinstance(item, Dense) and len(where) == 1:
+        if where[0] >= item.out_features:
+            raise ConfigError(f"neuron {where[0]}: layer {layer} has neurons 0..{item.out_features - 1}")
+        neuron = where[0]
+    elif isinstance(item, BY_CHANNEL) and len(where) == len(network.plan.output_of(layer)):
+        shape = tuple(network.plan.output_of(layer))
+        if any(k >= size for k, size in zip(where, shape)):
+            raise ConfigError(f"{where} is not a unit of layer {layer} ({type(item).__name__}), of shape {shape}")
+        channel = where[0]
+        if len(where) == 3:
+            row, col = where[1], where[2]
+    elif isinstance(item, (Dense, *BY_CHANNEL)):
+        shape = tuple(network.plan.output_of(layer))
+        raise ConfigError(
+            f"{where} is not a unit of layer {layer} ({type(item).__name__}), whose output has shape {shape}"
+        )
+    else:
+        raise ConfigError(f"layer {layer} is a {type(item).__name__}, not a layer whose units explain explains")
+    ex = explain(
+        network,
+        inputs,
+        label,
+        layer=layer,
+        neuron=neuron,
+        channel=channel,
+        row=row,
+        col=col,
+        top=top,
+        maps=0,
+        class_names=class_names,
+        source=source,
+    )
+    explained: list[NeuronExplanation | UnitExplanation] = [*ex.neurons, *ex.units]
+    return ex, explained[0]
+
+
+def _why(item: object, wanted: Wanted | None) -> str:
+    """Why a unit of a Conv2D, pooling or BatchNorm layer was chosen."""
+    if wanted is not None and None not in wanted:
+        return "chosen"
+    largest = "the largest value of its feature maps" if isinstance(item, Conv2D) else "its largest output"
+    if wanted is None:
+        return f"the most active unit ({largest})"
+    channel, row, _ = wanted
+    given = f"channel {channel}" if channel is not None else f"row {row}, col {wanted[2]}"
+    return f"the most active unit at the chosen {given} ({largest})"
+
+
+Wanted = tuple[int | None, int | None, int | None]
+"""The (channel, row, column) asked for; None where any will do."""
+
+
+def _choose(
+    network: Network, layer: int | None, neuron: int | None, channel: int | None, row: int | None, col: int | None
+) -> list[tuple[int, int, Wanted | None, str]]:
+    """The layers to explain, in order: (index, Dense neuron or -1, the unit asked for or None, why)."""
+    layers = network.layers
+    denses = dense_indices(network)
+    spatial = channel is not None or row is not None or col is not None
+    wanted: Wanted | None = (channel, row, col) if spatial else None
+    if (row is None) != (col is None):
+        raise ConfigError("--row and --col go together: give both, or neither")
+    if layer is not None:
+        explained = [i for i, item in enumerate(layers) if isinstance(item, (Dense, *BY_CHANNEL))]
+        if layer not in explained:
+            if explained == denses:
+                raise ConfigError(
+                    f"--layer {layer} is not a Dense layer; the Dense layers are {', '.join(map(str, denses))} "
+                    f"(indices in the network's layer list, as in the parameter names {denses[0]}.weight)"
+                )
+            kind = f"a {type(layers[layer]).__name__}" if 0 <= layer < len(layers) else "not a layer"
+            listed = ", ".join(f"{i} ({type(layers[i]).__name__})" for i in explained)
+            raise ConfigError(f"--layer {layer} is {kind}; explain explains the units of layers {listed}")
+        if isinstance(layers[layer], Dense):
+            if spatial:
+                raise ConfigError(
+                    f"--channel/--row/--col choose a unit of a feature map; layer {layer} is Dense: give --neuron"
+                )
+            return [(layer, neuron if neuron is not None else -1, None, "chosen")]
+        if neuron is not None:
+            raise ConfigError(
+                f"--neuron picks a Dense neuron; layer {layer} is a {type(layers[layer]).__name__}: "
+                "choose its unit with --channel C (and --row I --col J)"
+            )
+        return [(layer, -1, wanted, "chosen" if spatial else "")]
+    if spatial:
+        if neuron is not None:
+            raise ConfigError("--neuron and --channel/--row/--col choose units of different layers: give --layer too")
+        convs = conv_indices(network)
+        if not convs:
+            raise ConfigError("--channel/--row/--col choose a unit of a Conv2D layer; this network has none")
+        return [(convs[0], -1, wanted, "chosen")]
+    if neuron is not None:
+        if not denses:
+            raise ConfigError("--neuron picks a Dense neuron; this network has no Dense layer")
+        return [(denses[-1], neuron, None, "chosen")]
+    return [(i, -1, None, "") for i, item in enumerate(layers) if isinstance(item, (Dense, *BY_CHANNEL))]
+
+
+def _most_active(flat: list[float], shape: tuple[int, ...], wanted: Wanted | None, layer: int) -> int:
+    """The flat index of the largest output among the units ``wanted`` allows (the first in C order
+    on a tie); ConfigError when the wanted unit is not one of the layer's."""
+    channel, row, col = wanted if wanted is not None else (None, None, None)
+    if channel is not None and not 0 <= channel < shape[0]:
+        raise ConfigError(f"--channel {channel}: layer {layer} has channels 0..{shape[0] - 1}")
+    if row is not None and col is not None:
+        if len(shape) != 3:
+            raise ConfigError(f"--row and --col: layer {layer}'s outputs have channels only, no rows and columns")
+        if not (0 <= row < shape[1] and 0 <= col < shape[2]):
+            raise ConfigError(
+                f"--row {row} --col {col}: layer {layer}'s maps have rows 0..{shape[1] - 1} "
+                f"and columns 0..{shape[2] - 1}"
+            )
+    candidates = [
+        p
+        for p in range(len(flat))
+        if (channel is None or _position(p, shape)[0] == channel)
+        and (row is None or _position(p, shape)[1:] == (row, col))
+    ]
+    return max(candidates, key=flat.__getitem__)
+
+
+def _followed(network: Network, values: list[Any], focus: tuple[int, int] | None, index: int) -> int | None:
+    """The unit of layer ``index`` that the last explained unit (``focus``) feeds, when only
+    shape-preserving layers (activations, Dropout, BatchNorm) lie between them: the same unit for a
+    BatchNorm, the window holding it for a pooling layer; None when there is no such unit."""
+    if focus is None:
+        return None
+    source, p = focus
+    between = network.layers[source:index]
+    shape = shape_of(values[index])
+    if shape != shape_of(values[source]) or not all(isinstance(b, (BatchNorm, Dropout, Elementwise)) for b in between):
+        return None
+    item = network.layers[index]
+    if isinstance(item, BatchNorm):
+        return p
+    if not isinstance(item, Pool2D) or len(shape) != 3:
+        return None
+    c, r, s = _position(p, shape)
+    (kh, kw), (sh, sw) = item.kernel_size, item.stride
+    _, out_h, out_w = shape_of(values[index + 1])
+    # the first window holding (r, s): i*sh <= r < i*sh + kh, and the same for the columns
+    rows = [i for i in range(out_h) if i * sh <= r < i * sh + kh]
+    cols = [j for j in range(out_w) if j * sw <= s < j * sw + kw]
+    if not rows or not cols:
+        return None  # on a row or column that no window reaches (12.2), or between windows
+    return (c * out_h + rows[0]) * out_w + cols[0]
+
+
+def _position(p: int, shape: tuple[int, ...]) -> tuple[int, ...]:
+    """The multi-index of flat index ``p`` in C order: (c, i, j) for a (C, H, W) shape."""
+    index = []
+    for size in reversed(shape):
+        p, rest = divmod(p, size)
+        index.append(rest)
+    return tuple(reversed(index))
+
+
+def _input_name(network: Network, index: int) -> str:
+    """What layer ``index`` reads: the input, or the output of the layer before it (past any Dropout,
+    the identity at inference)."""
+    previous = index - 1
+    while previous >= 0 and isinstance(network.layers[previous], Dropout):
+        previous -= 1  # Dropout passes its input through unchanged at inference
+    if previous < 0:
+        return "the input"
+    return f"the output of layer {previous} ({_layer_name(network.layers[previous])})"
+
+
+def _after(network: Network, index: int, values: list[Any], p: int) -> tuple[str, int | None, float | None, str]:
+    """The activation right after layer ``index`` (past Dropout) and its output at flat position ``p``,
+    or where the output goes instead: (activation type, its index, a, then)."""
+    act_index = _activation_after(network, index)
+    if act_index is not None and isinstance(network.layers[act_index], Elementwise):
+        return type(network.layers[act_index]).__name__, act_index, flatten(values[act_index + 1])[p], ""
+    if index + 1 < len(network.layers):
+        return "", None, None, f"it goes on to layer {index + 1} ({_layer_name(network.layers[index + 1])})"
+    return "", None, None, ""
+
+
+def _explain_conv(
+    network: Network, values: list[Any], index: int, p: int, why: str, top: int, maps: int
+) -> ConvUnitExplanation:
+    """Unit p of Conv2D layer ``index``, read from the loops layer: its window (``fields``, from its
+    forward pass) and the neuron of its output channel (eq. 12.1); with its first ``maps`` feature
+    maps to draw, and its own channel's when it is not one of them."""
+    conv = network.layers[index]
+    assert isinstance(conv, Conv2D)
+    o, i, j = _position(p, shape_of(values[index + 1]))
+    in_shape = shape_of(values[index])
+    kh, kw = conv.kernel_size
+    field = conv.fields[i * conv.out_size[1] + j]  # (k, input index) of every tap not on the padding
+    pixels = flatten(values[index])
+    unit = conv.neurons[o]
+    terms = []
+    for k, q in field:
+        c, r, s = _position(q, in_shape)
+        _, u, v = _position(k, (conv.in_channels, kh, kw))
+        terms.append(WindowTerm(k, c, u, v, r, s, unit.weights[k], pixels[q], unit.weights[k] * pixels[q]))
+    ranked = sorted(terms, key=lambda t: (-abs(t.product), t.tap))
+    shown, rest = ranked[:top], ranked[top:]
+    z = unit.forward([(k, pixels[q]) for k, q in field if pixels[q] != 0.0])  # as Conv2D.forward does it
+    activation, act_index, a, then = _after(network, index, values, p)
+    feature = _maps_of(network, values, index)
+    drawn = list(range(min(maps, len(feature.maps))))
+    if maps and o not in drawn:
+        drawn.append(o)
+    return ConvUnitExplanation(
+        layer=index,
+        unit=(o, i, j),
+        why=why,
+        input_name=_input_name(network, index),
+        input_shape=in_shape,
+        kernel_size=conv.kernel_size,
+        stride=conv.stride,
+        padding=conv.padding,
+        terms=shown,
+        rest_count=len(rest),
+        rest_sum=math.fsum(t.product for t in rest),
+        zero_inputs=sum(1 for t in terms if t.input == 0.0),
+        padded=conv.in_channels * kh * kw - len(field),
+        weighted_sum=math.fsum(t.product for t in terms),
+        bias=unit.bias,
+        z=z,
+        activation=activation,
+        activation_layer=act_index,
+        a=a,
+        then=then,
+        maps=feature,
+        drawn=drawn,
+    )
+
+
+def _explain_pool(network: Network, values: list[Any], index: int, p: int, why: str) -> PoolUnitExplanation:
+    """Unit p of a pooling layer, read from the loops layer: its window (``fields``) and, for
+    MaxPool2D, the input its forward pass chose (``argmax``, eq. 13.1, 13.2)."""
+    pool = network.layers[index]
+    assert isinstance(pool, (MaxPool2D, AvgPool2D))
+    c, i, j = _position(p, shape_of(values[index + 1]))
+    _, _, width = shape_of(values[index])
+    position = i * pool.out_size[1] + j
+    field = pool.fields[position]  # r * W + s of each input of the window, in one channel
+    plane = flatten(values[index][c])
+    rows = (field[0] // width, field[-1] // width)
+    cols = (field[0] % width, field[-1] % width)
+    window = [[plane[r * width + s] for s in range(cols[0], cols[1] + 1)] for r in range(rows[0], rows[1] + 1)]
+    chosen = divmod(pool.argmax[0][c][position], width) if isinstance(pool, MaxPool2D) else None
+    return PoolUnitExplanation(
+        layer=index,
+        kind=type(pool).__name__,
+        unit=(c, i, j),
+        why=why,
+        input_name=_input_name(network, index),
+        kernel_size=pool.kernel_size,
+        stride=pool.stride,
+        rows=rows,
+        cols=cols,
+        window=window,
+        chosen=chosen,
+        total=math.fsum(plane[q] for q in field),
+        a=flatten(values[index + 1])[p],
+    )
+
+
+def _explain_norm(network: Network, values: list[Any], index: int, p: int, why: str) -> NormUnitExplanation:
+    """Unit p of a BatchNorm layer at inference, read from the loops layer: its channel's running
+    statistics, gamma, beta, eps and the x_hat its forward pass computed (eq. 15.3, 15.4, 15.6)."""
+    norm = network.layers[index]
+    assert isinstance(norm, BatchNorm)
+    shape = shape_of(values[index])
+    unit = _position(p, shape)
+    c = unit[0]
+    within = p - c * math.prod(shape[1:])  # the unit's index in its channel's plane
+    activation, act_index, a, then = _after(network, index, values, p)
+    return NormUnitExplanation(
+        layer=index,
+        unit=unit,
+        why=why,
+        input_name=_input_name(network, index),
+        x=flatten(values[index])[p],
+        mean=norm.running_mean[c],
+        var=norm.running_var[c],
+        eps=norm.eps,
+        x_hat=norm.x_hat[c][0][within],
+        gamma=norm.weight[c],
+        beta=norm.bias[c],
+        y=flatten(values[index + 1])[p],
+        activation=activation,
+        activation_layer=act_index,
+        a=a,
+        then=then,
+    )
+
+
 def _activation_after(network: Network, index: int) -> int | None:
-    """The index of the activation layer that follows Dense ``index`` (Dropout, the identity at
-    inference, is skipped); None when the next layer is another Dense or there is none."""
+    """The index of the activation layer that follows layer ``index`` (Dropout, the identity at
+    inference, is skipped); None when the next layer is another kind or there is none."""
     for later in range(index + 1, len(network.layers)):
         item = network.layers[later]
         if isinstance(item, Dropout):
@@ -280,11 +820,27 @@ def _activation_after(network: Network, index: int) -> int | None:
     return None
 
 
+def _pair(value: tuple[int, int]) -> str:
+    return f"{value[0]}x{value[1]}"
+
+
 def _layer_name(item: object) -> str:
     if isinstance(item, Dense):
         return f"Dense({item.in_features}, {item.out_features})"
     if isinstance(item, Dropout):
         return f"Dropout({item.rate:g})"
+    if isinstance(item, Conv2D):
+        extra = "".join(
+            f", {name} {_pair(value)}"
+            for name, value, plain in (("stride", item.stride, (1, 1)), ("padding", item.padding, (0, 0)))
+            if value != plain
+        )
+        return f"Conv2D({item.in_channels} -> {item.out_channels}, {_pair(item.kernel_size)}{extra})"
+    if isinstance(item, Pool2D):
+        stride = f", stride {_pair(item.stride)}" if item.stride != item.kernel_size else ""
+        return f"{type(item).__name__}({_pair(item.kernel_size)}{stride})"
+    if isinstance(item, BatchNorm):
+        return f"BatchNorm({item.num_features})"
     return type(item).__name__
 
 
@@ -293,7 +849,7 @@ class _Site:
     """A neuron being explained, in the forward pass it takes part in."""
 
     network: Network
-    values: list[list[float]]  # values[l]: the input of layer l; values[-1]: the network's outputs
+    values: list[Any]  # values[l]: the input of layer l; values[-1]: the network's outputs
     denses: list[int]  # the indices of the Dense layers
     index: int  # the neuron's Dense layer
     j: int  # the neuron in that layer
@@ -332,6 +888,13 @@ def _explain_neuron(site: _Site, why: str, label: int | None, top: int, top_grad
         input_name = "the input"
     else:
         input_name = f"the output a of layer {previous} ({_layer_name(network.layers[previous])})"
+    pixels = index == 0 and dense.in_features == 784
+    grid: tuple[int, ...] = (28, 28) if pixels else ()
+    if previous >= 0 and isinstance(network.layers[previous], Flatten):
+        grid = shape_of(site.values[previous])  # name each input by its place in the feature maps (14.1)
+    then = ""
+    if act_index is None and index + 1 < len(network.layers) and not isinstance(network.layers[index + 1], Dense):
+        then = f"it goes on to layer {index + 1} ({_layer_name(network.layers[index + 1])})"
     backprop = None if label is None else _backprop(site, label, top_gradients)
     return NeuronExplanation(
         layer=index,
@@ -340,7 +903,7 @@ def _explain_neuron(site: _Site, why: str, label: int | None, top: int, top_grad
         output=site.is_output,
         in_features=dense.in_features,
         input_name=input_name,
-        pixels=index == 0 and dense.in_features == 784,
+        pixels=pixels,
         terms=shown,
         rest_count=len(rest),
         rest_sum=math.fsum(t.product for t in rest),
@@ -352,6 +915,8 @@ def _explain_neuron(site: _Site, why: str, label: int | None, top: int, top_grad
         activation_layer=act_index,
         a=site.a_values[j],
         backprop=backprop,
+        grid=grid,
+        then=then,
     )
 
 
@@ -399,6 +964,14 @@ def _backprop(site: _Site, label: int, top_gradients: int) -> Backprop:
             after = site.denses[site.denses.index(index) + 1]
             following = network.layers[after]
             assert isinstance(following, Dense)
+            between = [later for later in range(index + 1, after) if later != site.act_index]
+            if any(not isinstance(network.layers[later], Dropout) for later in between):
+                # e.g. a BatchNorm between the two Dense layers: its own backward rule takes part
+                names = ", ".join(
+                    f"{later} ({_layer_name(network.layers[later])})" for later in range(index + 1, after)
+                )
+                how.append(("6.2", f"Network.backward from layer {after} through layers {names}: delta = dL/dz", delta))
+                return _gradients(site, delta, how, top_gradients)
             upstream = math.fsum(n.grad_bias * n.weights[j] for n in following.neurons)
             how.append(
                 (
@@ -417,7 +990,13 @@ def _backprop(site: _Site, label: int, top_gradients: int) -> Backprop:
             how.append(("4.7", "Softmax.backward: delta = p[j] (g[j] - sum_k g[k] p[k])", delta))
         else:
             how.append(("4.5", "no activation: delta = dL/dz = dL/da", delta))
-    x = values[index]
+    return _gradients(site, delta, how, top_gradients)
+
+
+def _gradients(site: _Site, delta: float, how: list[tuple[str, str, float]], top_gradients: int) -> Backprop:
+    """The neuron's weight and bias gradients, read from the loops backward pass (eq. 2.2)."""
+    network, unit = site.network, site.unit
+    x = site.values[site.index]
     gradients = [WeightGradient(i, xi, w, g) for i, (xi, w, g) in enumerate(zip(x, unit.weights, unit.grad_weights))]
     largest = sorted(gradients, key=lambda item: (-abs(item.gradient), item.index))[:top_gradients]
     return Backprop(
@@ -458,8 +1037,14 @@ def _digits_to_show(a: float, b: float) -> int:
     return min(17, 6 + max(0, math.ceil(math.log10(ratio))))
 
 
-def _index_name(i: int, pixels: bool) -> str:
-    return f"{i:>4} (row {i // 28:>2}, col {i % 28:>2})" if pixels else f"{i:>4}"
+def _index_name(i: int, grid: tuple[int, ...]) -> str:
+    """Input i of a Dense neuron, with its place in the image or the feature maps it was flattened from."""
+    if len(grid) == 2:
+        return f"{i:>4} (row {i // grid[1]:>2}, col {i % grid[1]:>2})"
+    if len(grid) == 3:
+        c, r, s = _position(i, grid)
+        return f"{i:>4} (ch {c:>2}, row {r:>2}, col {s:>2})"
+    return f"{i:>4}"
 
 
 def format_explanation(ex: Explanation) -> str:
@@ -469,28 +1054,55 @@ def format_explanation(ex: Explanation) -> str:
     out.append(f"Explaining {ex.source}, {label_text}. Equation numbers (n.k) refer to spec/math.md.")
     out.append("")
     out.append("Forward pass, layer by layer (6) Network.forward:")
+    width = max(18, *(len(item.name) for item in ex.layers))
     for item in ex.layers:
-        out.append(f"  layer {item.index:<2} {item.name:<18} {_summary(item)}")
-    for n in ex.neurons:
+        out.append(f"  layer {item.index:<2} {item.name:<{width}} {_summary(item)}")
+    sections: list[tuple[int, list[str]]] = [(n.layer, _format_neuron(ex, n)) for n in ex.neurons]
+    sections += [(unit.layer, _format_unit(ex, unit)) for unit in ex.units]
+    for _, lines in sorted(sections, key=lambda section: section[0]):
         out.append("")
-        out.extend(_format_neuron(ex, n))
+        out.extend(lines)
     out.append("")
     out.extend(_format_outputs(ex))
     return "\n".join(out)
 
 
+def format_unit(ex: Explanation, item: NeuronExplanation | UnitExplanation) -> list[str]:
+    """The lines :func:`format_explanation` prints for one explained neuron or unit of ``ex``."""
+    if isinstance(item, NeuronExplanation):
+        return _format_neuron(ex, item)
+    return _format_unit(ex, item)
+
+
+def _at(p: int, shape: tuple[int, ...]) -> str:
+    """``[p]`` of a flat output, ``[c][i][j]`` of feature maps."""
+    return "".join(f"[{k}]" for k in _position(p, shape)) if len(shape) > 1 else f"[{p}]"
+
+
 def _summary(item: LayerOutput) -> str:
     v = item.outputs
     best = max(range(len(v)), key=v.__getitem__)
+    maps = len(item.shape) == 3
+    size = f"{item.shape[0]} feature maps of {item.shape[1]}x{item.shape[2]}" if maps else f"{len(v)} values"
     if item.kind == "Dense":
         return f"(3.1) Dense.forward: z has {len(v)} values, from {num(min(v))} to {num(max(v))}"
     if item.kind == "Softmax":
         return f"(4.6) softmax: p sums to {num(math.fsum(v))}, largest p[{best}] = {num(v[best])}"
     if item.kind == "Dropout":
         return "(7.3) Dropout.forward: the identity at inference"
+    if item.kind == "Conv2D":
+        return f"(12.1) Conv2D.forward: {size}, z from {num(min(v))} to {num(max(v))}"
+    if item.kind == "MaxPool2D":
+        return f"(13.1) MaxPool2D.forward: {size}, each the largest of its window"
+    if item.kind == "AvgPool2D":
+        return f"(13.3) AvgPool2D.forward: {size}, each the mean of its window"
+    if item.kind == "Flatten":
+        return f"(14.1) Flatten.forward: {len(v)} values in one row, in C order"
+    if item.kind == "BatchNorm":
+        return f"(15.6) BatchNorm.forward with the running statistics: {size}, from {num(min(v))} to {num(max(v))}"
     equation = ACTIVATIONS.get(item.kind, ("4", "", ""))[0]
     positive = sum(1 for value in v if value > 0.0)
-    return f"({equation}) {item.kind}.f: {positive} of {len(v)} > 0, largest a[{best}] = {num(v[best])}"
+    return f"({equation}) {item.kind}.f: {positive} of {len(v)} > 0, largest a{_at(best, item.shape)} = {num(v[best])}"
 
 
 def _format_neuron(ex: Explanation, n: NeuronExplanation) -> list[str]:
@@ -498,14 +1110,14 @@ def _format_neuron(ex: Explanation, n: NeuronExplanation) -> list[str]:
     who = f" (class {ex.class_names[n.neuron]!r})" if n.output and len(ex.class_names) > 1 else ""
     out.append(f"Layer {n.layer} ({ex.layers[n.layer].name}), neuron {n.neuron}{who}: {n.why}")
     out.append(
-        f"  (2.1) Neuron.forward: z = sum_i w[i] * x[i] + b over its {n.in_features} inputs x = {n.input_name}"
+        f"  {_unit_equation('Dense')} over its {n.in_features} inputs x = {n.input_name}"
         + (f"; {n.zero_inputs} of them are 0 and add nothing" if n.zero_inputs else "")
     )
-    width = 26 if n.pixels else 6
+    width = 26 if n.pixels else (len(_index_name(0, n.grid)) if n.grid else 6)
     out.append(f"    {'i':>{width}} {'w[i]':>13} {'x[i]':>13} {'w[i] * x[i]':>13}")
     for t in n.terms:
         out.append(
-            f"    {_index_name(t.index, n.pixels):>{width}} {num(t.weight):>13} {num(t.input):>13} {num(t.product):>13}"
+            f"    {_index_name(t.index, n.grid):>{width}} {num(t.weight):>13} {num(t.input):>13} {num(t.product):>13}"
         )
     if n.rest_count:
         out.append(f"    {'+ the other ' + str(n.rest_count) + ' terms':<{width + 28}} {num(n.rest_sum):>13}")
@@ -515,6 +1127,8 @@ def _format_neuron(ex: Explanation, n: NeuronExplanation) -> list[str]:
     equation, rule, _ = ACTIVATIONS.get(n.activation, ("4", "a = f(z)", ""))
     if n.activation == "Softmax":
         out.append(f"  ({equation}) softmax: {rule}: p[{n.neuron}] = {num(n.a)} (all outputs below)")
+    elif n.then:
+        out.append(f"  z: {n.then}")
     else:
         out.append(f"  ({equation}) {n.activation}.f: {rule}: a = {num(n.a)}")
     b = n.backprop
@@ -529,10 +1143,176 @@ def _format_neuron(ex: Explanation, n: NeuronExplanation) -> list[str]:
     out.append(f"    (2.2) Neuron.backward: dL/dw[i] = delta * x[i]{extra}; the largest:")
     out.append(f"    {'i':>{width}} {'x[i]':>13} {'dL/dw[i]':>13}")
     for g in b.largest:
-        out.append(f"    {_index_name(g.index, n.pixels):>{width}} {num(g.input):>13} {num(g.gradient):>13}")
+        out.append(f"    {_index_name(g.index, n.grid):>{width}} {num(g.input):>13} {num(g.gradient):>13}")
     if b.zero_inputs and not b.penalties:
         out.append(f"    ({b.zero_inputs} weights see x[i] = 0: their gradient is 0, this input does not change them)")
     return out
+
+
+SHADES = " ░▒▓█"  # low to high, as scratchnet.data.images.draw shades a digit
+MAPS_WIDTH = 120  # characters per line of drawn feature maps
+
+
+def draw_maps(maps: FeatureMaps, channels: Sequence[int] | None = None, width: int = MAPS_WIDTH) -> list[str]:
+    """Feature maps (those of ``channels``, default all) side by side in shaded blocks, each labelled
+    with its channel, as many per line as fit in ``width`` characters:
+    one character per column and one line per two rows (their mean), so a map keeps its shape in a
+    terminal, whose cells are about twice as tall as wide. One scale for every map: ``SHADES[0]`` is
+    the layer's smallest value (``maps.low``), ``SHADES[-1]`` its largest (``maps.high``)."""
+    chosen = range(len(maps.maps)) if channels is None else channels
+    if not chosen:
+        return []
+    span = maps.high - maps.low
+
+    def shade(value: float) -> str:
+        level = int((value - maps.low) / span * len(SHADES)) if span > 0 else 0
+        return SHADES[min(max(level, 0), len(SHADES) - 1)]
+
+    boxes = []
+    for c in chosen:
+        plane = maps.maps[c]
+        cols = len(plane[0])
+        lines = [f"ch {c}".ljust(cols + 2), "┌" + "─" * cols + "┐"]
+        for r in range(0, len(plane), 2):
+            pair = plane[r : r + 2]
+            lines.append("│" + "".join(shade(math.fsum(row[s] for row in pair) / len(pair)) for s in range(cols)) + "│")
+        lines.append("└" + "─" * cols + "┘")
+        boxes.append(lines)
+    per_line = max(1, (width + 1) // (len(boxes[0][1]) + 1))
+    out: list[str] = []
+    for start in range(0, len(boxes), per_line):
+        group = boxes[start : start + per_line]
+        out.extend(" ".join(box[k] for box in group).rstrip() for k in range(len(group[0])))
+    return out
+
+
+def _unit_name(unit: tuple[int, ...]) -> str:
+    if len(unit) == 3:
+        return f"channel {unit[0]}, row {unit[1]}, col {unit[2]}"
+    return f"channel {unit[0]}"
+
+
+def _format_unit(ex: Explanation, unit: UnitExplanation) -> list[str]:
+    out = [f"Layer {unit.layer} ({ex.layers[unit.layer].name}), {_unit_name(unit.unit)}: {unit.why}"]
+    if isinstance(unit, ConvUnitExplanation):
+        out.extend(_format_conv(unit))
+    elif isinstance(unit, PoolUnitExplanation):
+        out.extend(_format_pool(unit))
+    else:
+        out.extend(_format_norm(unit))
+    return out
+
+
+def _format_activation(activation: str, a: float | None, then: str, z: str = "z") -> list[str]:
+    if activation and a is not None:
+        equation, rule, _ = ACTIVATIONS.get(activation, ("4", "a = f(z)", ""))
+        return [f"  ({equation}) {activation}.f: {rule}: a = {num(a)}" + (f"  (z = {z})" if z != "z" else "")]
+    return [f"  {z}: {then}"] if then else []
+
+
+def _format_conv(u: ConvUnitExplanation) -> list[str]:
+    o, i, j = u.unit
+    (kh, kw), (sh, sw), (ph, pw) = u.kernel_size, u.stride, u.padding
+    _, height, width = u.input_shape
+    out = []
+    if u.drawn:
+        channels = len(u.maps.maps)
+        appended = u.drawn[-1] != len(u.drawn) - 1  # the unit's own channel, after the first few
+        drawn = "all" if len(u.drawn) == channels else f"the first {len(u.drawn) - appended}"
+        if appended:
+            drawn += f" and channel {u.drawn[-1]} (the unit's)"
+        out.append(
+            f"  Feature maps: the output of layer {u.maps.layer} ({u.maps.name}), {channels} channels of "
+            f"{len(u.maps.maps[0])}x{len(u.maps.maps[0][0])}; drawn: {drawn}, one character per column and per "
+            f"two rows, on one scale from '{SHADES[0]}' ({num(u.maps.low)}) to '{SHADES[-1]}' ({num(u.maps.high)}):"
+        )
+        out.extend("    " + line for line in draw_maps(u.maps, u.drawn))
+    top, left = i * sh - ph, j * sw - pw
+    rows = f"rows {max(top, 0)}..{min(top + kh, height) - 1}, cols {max(left, 0)}..{min(left + kw, width) - 1}"
+    out.append(
+        f"  {_unit_equation('Conv2D')} (12.3, 12.4), here with o = {o}, i = {i}, j = {j}, stride {sh}x{sw}, "
+        f"padding {ph}x{pw}: neuron {o} on the {kh}x{kw} window at {rows} of x = {u.input_name}"
+    )
+    taps = len(u.terms) + u.rest_count
+    notes = [f"{taps} inputs"]
+    if u.zero_inputs:
+        notes.append(f"{u.zero_inputs} of them are 0 and add nothing")
+    if u.padded:
+        notes.append(f"{u.padded} more taps fall on the zero padding (12.3) and are left out")
+    out.append("  its window: " + "; ".join(notes))
+    head = f"w[{o}][c][u][v]"
+    out.append(f"    {head:>15} {'x[c][r][s]':>15} {'w':>13} {'x':>13} {'w * x':>13}")
+    for t in u.terms:
+        weight = f"w[{o}][{t.channel}][{t.u}][{t.v}]"
+        pixel = f"x[{t.channel}][{t.row}][{t.col}]"
+        out.append(f"    {weight:>15} {pixel:>15} {num(t.weight):>13} {num(t.input):>13} {num(t.product):>13}")
+    label = 59
+    if u.rest_count:
+        out.append(f"    {'+ the other ' + str(u.rest_count) + ' terms':<{label}} {num(u.rest_sum):>13}")
+    out.append(f"    {'= sum of w * x over the window':<{label}} {num(u.weighted_sum):>13}")
+    out.append(f"    {f'+ b[{o}] (bias)':<{label}} {num(u.bias):>13}")
+    out.append(f"    {'= z':<{label}} {num(u.z):>13}")
+    out.extend(_format_activation(u.activation, u.a, u.then))
+    return out
+
+
+def _format_pool(u: PoolUnitExplanation) -> list[str]:
+    c, i, j = u.unit
+    kh, kw = len(u.window), len(u.window[0])
+    (sh, sw) = u.stride
+    where = (
+        f"here with i = {i}, j = {j}, stride {sh}x{sw}: the {kh}x{kw} window at rows {u.rows[0]}..{u.rows[1]}, "
+        f"cols {u.cols[0]}..{u.cols[1]} of channel {c} of x = {u.input_name}"
+    )
+    if u.kind == "MaxPool2D":
+        out = [f"  {_unit_equation('MaxPool2D')}, {where}"]
+    else:
+        out = [f"  {_unit_equation('AvgPool2D')}, {where}"]
+    out.append("    " + " " * 8 + "".join(f"{'col ' + str(s):>14}" for s in range(u.cols[0], u.cols[1] + 1)))
+    for n, values in enumerate(u.window):
+        r = u.rows[0] + n
+        cells = []
+        for m, value in enumerate(values):
+            text = num(value)
+            cells.append(f"{'[' + text + ']' if u.chosen == (r, u.cols[0] + m) else text:>14}")
+        out.append(f"    {'row ' + str(r):<8}" + "".join(cells))
+    if u.chosen is not None:
+        r, s = u.chosen
+        out.append(
+            f"  = a = {num(u.a)}: x[{c}][{r}][{s}], in brackets, the window's first maximum in row-major order "
+            "(MaxPool2D.argmax; in training the gradient goes to it alone, 13.2)"
+        )
+    else:
+        out.append(f"  = a = sum / {kh * kw} = {num(u.total)} / {kh * kw} = {num(u.a)}")
+    return out
+
+
+def _format_norm(u: NormUnitExplanation) -> list[str]:
+    c = u.unit[0]
+    at = "".join(f"[{k}]" for k in u.unit)
+    out = [
+        f"  (15.6) BatchNorm.forward at inference: channel {c}'s running statistics (kept in training, 15.5) "
+        "stand in for the batch's mean and variance"
+    ]
+    rows = [
+        (f"x = {at} of {u.input_name}", u.x),
+        (f"mean = running_mean[{c}]", u.mean),
+        (f"var = running_var[{c}]", u.var),
+        (f"(15.3) x_hat = (x - mean) / sqrt(var + eps), eps = {u.eps:g}", u.x_hat),
+        (f"gamma = weight[{c}]", u.gamma),
+        (f"beta = bias[{c}]", u.beta),
+        ("(15.4) y = gamma * x_hat + beta", u.y),
+    ]
+    label = max(len(text) for text, _ in rows)
+    out.extend(f"    {text:<{label}} {num(value):>13}" for text, value in rows)
+    out.extend(_format_activation(u.activation, u.a, u.then, "y"))
+    return out
+
+
+def _unit_equation(kind: str) -> str:
+    """``(2.1) Neuron.forward: z = sum_i w[i] * x[i] + b``: how the printout names a unit's computation."""
+    equation, function, formula = UNIT_EQUATIONS[kind]
+    return f"({equation}) {function}: {formula}"
 
 
 def _format_outputs(ex: Explanation) -> list[str]:

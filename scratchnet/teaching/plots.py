@@ -1,5 +1,5 @@
 """Plots of a trained model as PNG files: training curves, confusion matrix, misclassified images,
-first-layer weights.
+first-layer weights; for a convolutional network, its kernels (filters) and one image's feature maps.
 
 matplotlib is optional (``pip install "scratchnet[plot]"``) and imported only when a plot is drawn,
 always with its non-interactive Agg canvas (no display needed). Each function takes plain data and
@@ -24,7 +24,12 @@ SIZES: dict[str, tuple[float, float]] = {  # inches; at the default 100 dpi, 100
     "confusion": (8.0, 7.0),
     "misclassified": (8.0, 8.0),
     "weights": (8.0, 8.0),
+    "filters": (8.0, 8.0),
+    "feature-maps": (10.0, 8.0),
 }
+MAX_FILTERS = 64  # kernels drawn when one input channel is shown
+MAX_GRID = 16  # output channels (rows) and input channels (columns) drawn when every input channel is shown
+MAX_MAPS = 63  # feature maps drawn beside the input image
 SIDE = 28
 
 
@@ -143,8 +148,10 @@ def plot_misclassified(
     *,
     title: str = "",
     dpi: int = DPI,
+    total: int | None = None,
 ) -> None:
-    """A grid of 28x28 images (at most 36 are drawn), each titled with its test index, true and predicted class."""
+    """A grid of 28x28 images (at most 36 are drawn), each titled with its test index, true and predicted
+    class; ``total`` is how many test images are misclassified in all (the heading says "36 of 352")."""
     count = min(len(images), 36)
     figure = new_figure("misclassified", dpi)
     cols = max(1, math.ceil(math.sqrt(count)))
@@ -159,7 +166,13 @@ def plot_misclassified(
             f"#{indices[n]} true {_short(class_names[labels[n]], 7)}\npred {_short(class_names[predicted[n]], 7)}",
             fontsize=7,
         )
-    heading = f"{count} misclassified test images" if count else "no misclassified test images"
+    total = len(images) if total is None else total
+    if not count:
+        heading = "no misclassified test images"
+    elif total > count:
+        heading = f"{count} of {total} misclassified test images"
+    else:
+        heading = f"{count} misclassified test images"
     figure.suptitle(f"{title + ': ' if title else ''}{heading}")
     figure.tight_layout()
     save(figure, out)
@@ -203,3 +216,101 @@ def plot_weights(
 
 def _short(name: str, limit: int = 11) -> str:
     return name if len(name) <= limit else name[: limit - 1] + "."
+
+
+def plot_filters(
+    weights: Sequence[Sequence[Sequence[Sequence[float]]]],
+    out: str | os.PathLike[str],
+    *,
+    channel: int | None = None,
+    layer: int = 0,
+    title: str = "",
+    dpi: int = DPI,
+) -> None:
+    """A Conv2D layer's kernels ``weight[o][c]`` (shape ``(out, in, kh, kw)``) as small images, red
+    positive and blue negative, on one symmetric scale per output channel o: what each input
+    pixel of a window adds to z (eq. 12.1). With one input channel, or ``channel`` c, a grid of
+    the kernels ``weight[o][c]`` (the first 64); otherwise a row per output channel and a column
+    per input channel (the first 16 of each). Kernels of at most 5x5 taps have their values written in."""
+    kernels = [[[list(map(float, row)) for row in plane] for plane in kernel] for kernel in weights]
+    if not kernels or not kernels[0] or not kernels[0][0]:
+        raise ConfigError("the convolution has no kernels to draw")
+    outs, ins = len(kernels), len(kernels[0])
+    if channel is not None and not 0 <= channel < ins:
+        raise ConfigError(f"--channel {channel}: layer {layer} has input channels 0..{ins - 1}")
+    single = channel is not None or ins == 1
+    if single:
+        c = channel or 0
+        cells = [(o, c) for o in range(min(outs, MAX_FILTERS))]
+        cols = math.ceil(math.sqrt(len(cells)))
+        rows = math.ceil(len(cells) / cols)
+    else:
+        rows, cols = min(outs, MAX_GRID), min(ins, MAX_GRID)
+        cells = [(o, c) for o in range(rows) for c in range(cols)]
+    figure = new_figure("filters", dpi)
+    grid = figure.subplots(rows, cols, squeeze=False)
+    annotate = len(cells) <= 36 and len(kernels[0][0]) * len(kernels[0][0][0]) <= 25
+    for n, axes in enumerate(ax for row in grid for ax in row):
+        axes.axis("off")
+        if n >= len(cells):
+            continue
+        o, c = cells[n]
+        limit = max(max(abs(v) for plane in kernels[o] for row in plane for v in row), 1e-12)
+        axes.imshow(kernels[o][c], cmap="RdBu_r", vmin=-limit, vmax=limit, interpolation="nearest")
+        if annotate:
+            for u, row in enumerate(kernels[o][c]):
+                for v, value in enumerate(row):
+                    colour = "white" if abs(value) > 0.6 * limit else "black"
+                    axes.text(v, u, f"{value:.2f}", ha="center", va="center", fontsize=6, color=colour)
+        axes.set_title(f"out {o}" if single else f"out {o}, in {c}", fontsize=7, pad=2)
+    shown = f"input channel {channel or 0}" if single else f"input channels 0..{cols - 1}"
+    drawn = len({o for o, _ in cells})
+    total = f"the first {drawn} of {outs}" if outs > drawn else f"all {outs}"
+    heading = f"layer {layer} kernels w[o][c], {shown}, {total} output channels (red +, blue -)"
+    figure.suptitle(f"{title + ': ' if title else ''}{heading}", fontsize=9)
+    figure.tight_layout()
+    save(figure, out)
+
+
+def plot_feature_maps(
+    maps: Sequence[Sequence[Sequence[float]]],
+    image: Any,
+    out: str | os.PathLike[str],
+    *,
+    source: str = "the image",
+    layer_name: str = "",
+    title: str = "",
+    dpi: int = DPI,
+) -> None:
+    """The input ``image`` (28x28 uint8) and then one layer's feature maps for it (``(C, H, W)``, the
+    first 63), all the maps on one grey scale from the layer's smallest value (black) to its largest
+    (white), each titled with its channel and largest value."""
+    planes = [[list(map(float, row)) for row in plane] for plane in maps]
+    if not planes or not planes[0] or not planes[0][0]:
+        raise ConfigError("there are no feature maps to draw")
+    values = [v for plane in planes for row in plane for v in row]
+    low, high = min(values), max(values)
+    if high == low:
+        high = low + 1.0  # a blank layer: draw it black rather than fail
+    count = min(len(planes), MAX_MAPS)
+    cols = math.ceil(math.sqrt(count + 1))
+    rows = math.ceil((count + 1) / cols)
+    figure = new_figure("feature-maps", dpi)
+    grid = figure.subplots(rows, cols, squeeze=False)
+    for n, axes in enumerate(ax for row in grid for ax in row):
+        axes.axis("off")
+        if n == 0:
+            axes.imshow(image, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+            axes.set_title("input", fontsize=7, pad=2)
+        elif n <= count:
+            plane = planes[n - 1]
+            axes.imshow(plane, cmap="gray", vmin=low, vmax=high, interpolation="nearest")
+            axes.set_title(f"ch {n - 1}, max {max(max(row) for row in plane):.2g}", fontsize=6, pad=2)
+    shown = f"the first {count} of {len(planes)}" if len(planes) > count else f"all {len(planes)}"
+    figure.suptitle(
+        f"{title + ': ' if title else ''}{source}, {shown} feature maps of {layer_name} "
+        f"(one scale: black {low:.3g}, white {max(values):.3g})",
+        fontsize=9,
+    )
+    figure.tight_layout()
+    save(figure, out)

@@ -35,6 +35,11 @@ class Recipe:
         return {**self.settings, **self.per_dataset.get(dataset, {})}
 
 
+CNN_LAYERS = (
+    "conv(16, 5), batchnorm, relu, maxpool(2), conv(32, 5), batchnorm, relu, maxpool(2), "
+    "flatten, dense(128), relu, dropout(0.25)"
+)
+
 RECIPES: dict[str, Recipe] = {
     "default": Recipe(
         "default",
@@ -46,7 +51,6 @@ RECIPES: dict[str, Recipe] = {
             "optimizer": "adam",
             "lr": 0.001,
             "lr_schedule": "cosine",
-            "lr_min": 0.0,
             "batch_size": 128,
             "epochs": 20,
             "augment": 2,
@@ -74,6 +78,37 @@ RECIPES: dict[str, Recipe] = {
             "augment": 0,
             "dtype": "float32",
             "report_every": 50,
+        },
+    ),
+    "cnn": Recipe(
+        "cnn",
+        "two 5x5 convolutions (16 and 32 channels) with batch norm, ReLU and 2x2 max pooling, a 128-unit "
+        "ReLU layer, dropout 0.25; Adam with a cosine schedule",
+        {
+            "layers": CNN_LAYERS,
+            "optimizer": "adam",
+            "lr": 0.002,
+            "lr_schedule": "cosine",
+            "lr_min": 0.0,
+            "batch_size": 128,
+            "epochs": 12,
+            "augment": 2,
+            "dtype": "float32",
+            "backend": "vectorized",
+        },
+        {"fashion-mnist": {"augment": 0, "flip": True, "validation": 0}},
+    ),
+    "cnn-small": Recipe(
+        "cnn-small",
+        "one 3x3 convolution of 8 channels, ReLU, 2x2 max pooling: sized for the loops backend",
+        {
+            "layers": "conv(8, 3), relu, maxpool(2), flatten",
+            "optimizer": "adam",
+            "lr": 0.002,
+            "batch_size": 32,
+            "epochs": 3,
+            "validation": 1000,
+            "augment": 0,
         },
     ),
     "small": Recipe(

@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import signal
 import threading
 import time
@@ -36,23 +37,33 @@ import numpy as np
 import numpy.typing as npt
 
 from scratchnet.builders import BACKENDS, build_network, build_optimizer
+from scratchnet.core import notation
 from scratchnet.core.architecture import ACTIVATIONS, DTYPES, mlp, plan
 from scratchnet.core.errors import ConfigError, ScratchnetError, TrainingError
 from scratchnet.core.rng import derive_seed, permutation
 from scratchnet.core.settings import optimizer_type
 from scratchnet.data import Dataset, load_dataset
 from scratchnet.data.images import Feeder, flip_images, shift_images, take_images
-from scratchnet.io.model import load_model, model_paths, save
+from scratchnet.io.model import ModelWriteError, load_model, model_paths, save
+from scratchnet.training.divergence import divergence_message
+from scratchnet.training.outputs import (
+    CHECKPOINT_FORMAT,
+    checkpoint_position,
+    claimed_outputs,
+    describe_position,
+    file_kind,
+    previous_model,
+)
 from scratchnet.training.progress import Progress
 
 SCHEDULES = ("constant", "cosine", "step", "inverse_time")
 SPLITS = ("end", "start")
-CHECKPOINT_FORMAT = "scratchnet-checkpoint-1"
 SHUFFLE_LABEL = 1001  # derive_seed(seed, SHUFFLE_LABEL): the seed of the epoch orders
 AUGMENT_LABEL = 1002  # derive_seed(seed, AUGMENT_LABEL, epoch): the seed of an epoch's shifts
 EVAL_CHUNK = 2000  # images per forward pass when measuring accuracy
 CHECK_MAX_PARAMS = 250_000  # above this the cross-check runs on a narrower copy of the architecture
 CHECK_WIDTH = 64  # the hidden width of that narrower copy
+CHECK_CHANNELS = 4  # the channels of a convolutional network's narrower copy
 
 Log = Callable[[str], None]
 Hook = Callable[[int, int, Any], None]
@@ -77,7 +88,11 @@ class TrainConfig:
     shifts every training image by up to that many pixels in each direction; ``flip`` mirrors half of
     them left to right (for clothes, not digits). Inputs are
     ``(pixel / 255 - input_mean) / input_std``. Validation, the epoch line and the checkpoint come
-    every ``report_every`` epochs (and after the last).
+    every ``report_every`` epochs (and after the last). ``layers``, when given, is the network in
+    the compact notation of :mod:`scratchnet.core.notation` (for a convolutional network), without
+    the input and the output layer: the input is one channel of the dataset's images, and a Dense
+    layer with one unit per class and the Softmax are added after it; ``hidden``, ``activation``
+    and ``dropout`` are then unused.
     """
 
     dataset: str = "mnist"
@@ -92,10 +107,10 @@ class TrainConfig:
     weight_decay: float | None = None
     betas: tuple[float, float] | None = None
     lr_schedule: str = "constant"
-    lr_min: float = 0.0
-    lr_step: int = 1
-    lr_gamma: float = 0.1
-    lr_decay: float = 0.0
+    lr_min: float | None = None  # cosine: the final rate (default 0)
+    lr_step: int | None = None  # step: epochs between decays (default 1)
+    lr_gamma: float | None = None  # step: the factor of each decay (default 0.1)
+    lr_decay: float | None = None  # inverse_time: lr / (1 + decay * step) (default 0)
     epochs: int = 10
     batch_size: int = 128
     seed: int = 0
@@ -110,6 +125,7 @@ class TrainConfig:
     input_std: float = 1.0
     report_every: int = 1
     recipe: str | None = None
+    layers: str | None = None
 
     def __post_init__(self) -> None:
         check_config(self)
@@ -131,6 +147,10 @@ class TrainConfig:
         if unknown:
             raise ConfigError(f"unknown training settings {unknown}")
         values = dict(data)
+        for key, (schedule, old_default) in LEGACY_SCHEDULE_DEFAULTS.items():
+            # Files written before these options became None when unused held their old defaults.
+            if values.get(key) == old_default and values.get("lr_schedule", "constant") != schedule:
+                values[key] = None
         if "hidden" in values:
             values["hidden"] = tuple(values["hidden"])
         if values.get("betas") is not None:
@@ -144,51 +164,107 @@ class TrainConfig:
         return [inputs, *self.hidden, classes]
 
 
+# The schedule each schedule option belongs to, and the value files written before the options could
+# be None (unused) held for it.
+LEGACY_SCHEDULE_DEFAULTS = {
+    "lr_min": ("cosine", 0.0),
+    "lr_step": ("step", 1),
+    "lr_gamma": ("step", 0.1),
+    "lr_decay": ("inverse_time", 0.0),
+}
+SEED_MAX = 2**64 - 1  # seeds are 64-bit (scratchnet.core.rng): a larger one would be cut to its low bits
+
+
+class SettingError(ConfigError):
+    """A TrainConfig setting out of range or not applicable. The message names each setting as
+    ``<field>`` in :attr:`template`; ``str()`` shows the field names, :meth:`naming` another spelling
+    (the command line shows its flags: ``--lr-min must be in [0, --lr]``)."""
+
+    def __init__(self, template: str) -> None:
+        self.template = template
+        super().__init__(self.naming(lambda field: field))
+
+    def naming(self, name: Callable[[str], str]) -> str:
+        known = {f.name for f in fields(TrainConfig)}
+        return re.sub(r"<(\w+)>", lambda m: name(m.group(1)) if m.group(1) in known else m.group(0), self.template)
+
+
 def check_config(config: TrainConfig) -> None:
-    """ConfigError for any setting out of range or not applicable to the chosen optimizer."""
+    """SettingError for any setting out of range or not applicable to the chosen optimizer or schedule."""
 
     def need(ok: bool, message: str) -> None:
         if not ok:
-            raise ConfigError(message)
+            raise SettingError(message)
 
     need(
         isinstance(config.hidden, tuple) and all(isinstance(h, int) and h >= 1 for h in config.hidden),
-        f"hidden layer widths must be positive integers, got {config.hidden!r}",
+        f"<hidden> layer widths must be positive integers, got {config.hidden!r}",
     )
     need(
         config.activation in ACTIVATIONS,
-        f"unknown activation {config.activation!r}; choose one of {', '.join(ACTIVATIONS)}",
+        f"unknown <activation> {config.activation!r}; choose one of {', '.join(ACTIVATIONS)}",
     )
-    need(0.0 <= config.dropout < 1.0, f"dropout must be in [0, 1), got {config.dropout}")
+    need(0.0 <= config.dropout < 1.0, f"<dropout> must be in [0, 1), got {config.dropout}")
+    need(
+        config.layers is None or (isinstance(config.layers, str) and config.layers.strip() != ""),
+        f"<layers> must be a non-empty text in the compact notation, got {config.layers!r}",
+    )
+    need(
+        config.layers is None or config.dropout == 0.0,
+        "with <layers>, dropout goes into the layers themselves (e.g. 'dropout(0.25)')",
+    )
     optimizer_type(config.optimizer)  # ConfigError for an unknown optimizer
     kind = config.optimizer.lower()
-    need(math.isfinite(config.lr) and config.lr > 0.0, f"learning rate must be > 0, got {config.lr}")
-    need(config.momentum is None or kind in ("sgd", "rmsprop"), f"momentum applies to sgd and rmsprop, not {kind}")
-    need(config.nesterov is None or kind == "sgd", f"nesterov applies to sgd only, not {kind}")
-    need(config.betas is None or kind in ("adam", "adamw"), f"betas apply to adam and adamw only, not {kind}")
+    need(math.isfinite(config.lr) and config.lr > 0.0, f"<lr> (the learning rate) must be > 0, got {config.lr}")
+    need(config.momentum is None or kind in ("sgd", "rmsprop"), f"<momentum> applies to sgd and rmsprop, not {kind}")
+    need(config.nesterov is None or kind == "sgd", f"<nesterov> applies to sgd only, not {kind}")
+    need(config.betas is None or kind in ("adam", "adamw"), f"<betas> apply to adam and adamw only, not {kind}")
     need(
         config.lr_schedule in SCHEDULES,
-        f"unknown lr schedule {config.lr_schedule!r}; choose one of {', '.join(SCHEDULES)}",
+        f"unknown <lr_schedule> {config.lr_schedule!r}; choose one of {', '.join(SCHEDULES)}",
     )
-    need(0.0 <= config.lr_min <= config.lr, f"lr_min must be in [0, lr], got {config.lr_min}")
-    need(config.lr_step >= 1, f"lr_step (epochs between decays) must be >= 1, got {config.lr_step}")
-    need(0.0 < config.lr_gamma <= 1.0, f"lr_gamma must be in (0, 1], got {config.lr_gamma}")
-    need(config.lr_decay >= 0.0, f"lr_decay must be >= 0, got {config.lr_decay}")
-    need(config.epochs >= 1, f"epochs must be >= 1, got {config.epochs}")
-    need(config.batch_size >= 0, f"batch size must be >= 1 (or 0 for the full training set), got {config.batch_size}")
-    need(config.backend in BACKENDS, f"unknown backend {config.backend!r}; choose one of {', '.join(BACKENDS)}")
-    need(config.dtype in DTYPES, f"dtype must be float32 or float64, got {config.dtype!r}")
-    need(config.limit is None or config.limit >= 1, f"limit must be >= 1, got {config.limit}")
-    need(config.validation >= 0, f"validation must be >= 0 images, got {config.validation}")
+    for key, (schedule, _) in LEGACY_SCHEDULE_DEFAULTS.items():
+        need(
+            getattr(config, key) is None or config.lr_schedule == schedule,
+            f"<{key}> applies to the {schedule} schedule only, and this run's <lr_schedule> is {config.lr_schedule}",
+        )
     need(
-        config.validation_split in SPLITS, f"validation_split must be 'end' or 'start', got {config.validation_split!r}"
+        config.lr_min is None or 0.0 <= config.lr_min <= config.lr,
+        f"<lr_min> must be in [0, <lr>] = [0, {config.lr:g}], got {config.lr_min}",
     )
-    need(0 <= config.augment <= 8, f"augment (pixels of random shift) must be in 0..8, got {config.augment}")
+    need(
+        config.lr_step is None or config.lr_step >= 1,
+        f"<lr_step> (epochs between decays) must be >= 1, got {config.lr_step}",
+    )
+    need(
+        config.lr_gamma is None or 0.0 < config.lr_gamma <= 1.0,
+        f"<lr_gamma> must be in (0, 1], got {config.lr_gamma}",
+    )
+    need(config.lr_decay is None or config.lr_decay >= 0.0, f"<lr_decay> must be >= 0, got {config.lr_decay}")
+    need(config.epochs >= 1, f"<epochs> must be >= 1, got {config.epochs}")
+    need(
+        config.batch_size >= 0,
+        f"<batch_size> must be >= 1 (or 0 for the full training set), got {config.batch_size}",
+    )
+    need(
+        isinstance(config.seed, int) and 0 <= config.seed <= SEED_MAX,
+        f"<seed> must be an integer in 0..2^64-1, got {config.seed}",
+    )
+    need(config.backend in BACKENDS, f"unknown <backend> {config.backend!r}; choose one of {', '.join(BACKENDS)}")
+    need(config.dtype in DTYPES, f"<dtype> must be float32 or float64, got {config.dtype!r}")
+    need(config.limit is None or config.limit >= 1, f"<limit> must be >= 1, got {config.limit}")
+    need(config.validation >= 0, f"<validation> must be >= 0 images, got {config.validation}")
+    need(
+        config.validation_split in SPLITS,
+        f"<validation_split> must be 'end' or 'start', got {config.validation_split!r}",
+    )
+    need(0 <= config.augment <= 8, f"<augment> (pixels of random shift) must be in 0..8, got {config.augment}")
     need(
         math.isfinite(config.input_mean) and math.isfinite(config.input_std) and config.input_std > 0.0,
-        f"input normalisation needs a finite mean and a std > 0, got {config.input_mean}, {config.input_std}",
+        f"input normalisation needs a finite <input_mean> and an <input_std> > 0, got {config.input_mean}, "
+        f"{config.input_std}",
     )
-    need(config.report_every >= 1, f"report_every must be >= 1, got {config.report_every}")
+    need(config.report_every >= 1, f"<report_every> must be >= 1, got {config.report_every}")
 
 
 # ---- the pieces of a run ----
@@ -240,8 +316,9 @@ def split_dataset(data: Dataset, config: TrainConfig) -> Split:
     return Split(images, labels, data.train_images[held], data.train_labels[held], data.test_images, data.test_labels)
 
 
-def feeder_of(config: TrainConfig) -> Feeder:
-    return Feeder(config.backend, config.dtype, config.input_mean, config.input_std)
+def feeder_of(config: TrainConfig, shape: tuple[int, ...] | None = None) -> Feeder:
+    """How the run turns images into inputs of ``shape`` (the network's input shape)."""
+    return Feeder(config.backend, config.dtype, config.input_mean, config.input_std, shape)
 
 
 def argmax_rows(outputs: Any) -> npt.NDArray[np.intp]:
@@ -290,38 +367,64 @@ def optimizer_spec(config: TrainConfig, steps: int) -> dict[str, Any]:
         spec["betas"] = list(config.betas)
     schedule: dict[str, Any] | None = None
     if config.lr_schedule == "cosine":
-        schedule = {"type": "Cosine", "total_steps": config.epochs * steps, "min_lr": config.lr_min}
+        min_lr = 0.0 if config.lr_min is None else config.lr_min
+        schedule = {"type": "Cosine", "total_steps": config.epochs * steps, "min_lr": min_lr}
     elif config.lr_schedule == "step":
-        schedule = {"type": "Step", "step_size": config.lr_step * steps, "gamma": config.lr_gamma}
+        step_size = (1 if config.lr_step is None else config.lr_step) * steps
+        gamma = 0.1 if config.lr_gamma is None else config.lr_gamma
+        schedule = {"type": "Step", "step_size": step_size, "gamma": gamma}
     elif config.lr_schedule == "inverse_time":
-        schedule = {"type": "InverseTime", "decay": config.lr_decay}
+        schedule = {"type": "InverseTime", "decay": 0.0 if config.lr_decay is None else config.lr_decay}
     spec["schedule"] = schedule
     return spec
 
 
-def architecture_of(config: TrainConfig, inputs: int, classes: int) -> dict[str, Any]:
+def architecture_of(config: TrainConfig, image_shape: tuple[int, ...], classes: int) -> dict[str, Any]:
+    """The run's network for images of ``image_shape`` (``(28, 28)``) and ``classes`` classes."""
+    if config.layers is not None:
+        channels = (1, *image_shape) if len(image_shape) == 2 else image_shape
+        return notation.parse(f"{config.layers}, dense({classes})", input_shape=channels, init=config.init)
+    inputs = math.prod(image_shape)
     return mlp(config.sizes(inputs, classes), activation=config.activation, dropout=config.dropout, init=config.init)
 
 
-def cross_check_line(config: TrainConfig, inputs: int, classes: int) -> str:
+def checked_copy(config: TrainConfig, image_shape: tuple[int, ...], classes: int) -> tuple[dict[str, Any], str]:
+    """The architecture the pre-training cross-check runs on, and how it differs from the run's.
+
+    The loops backend computes every product in Python, so a big network is checked as a narrower
+    copy with the same layer types: hidden widths at most CHECK_WIDTH for an MLP; for a
+    convolutional network at most CHECK_CHANNELS channels and the smallest square image (from 8
+    pixels up) its layers fit."""
+    full = architecture_of(config, image_shape, classes)
+    if config.layers is None:
+        if plan(full).parameter_count <= CHECK_MAX_PARAMS:
+            return full, plan(full).outline()
+        narrowed = replace(config, hidden=tuple(min(h, CHECK_WIDTH) for h in config.hidden))
+        copy = architecture_of(narrowed, image_shape, classes)
+        return copy, f"{plan(copy).outline()} (the layer types of {plan(full).outline()}, narrowed)"
+    layers = notation.narrowed(config.layers, CHECK_CHANNELS)
+    for size in range(8, max(image_shape) + 1):
+        try:
+            copy = architecture_of(replace(config, layers=layers), (size, size), classes)
+        except ConfigError:
+            continue
+        if copy != full:
+            return copy, f"{notation.notation(copy)} (the layer types of the run's network, narrowed)"
+        break
+    return full, notation.notation(full)
+
+
+def cross_check_line(config: TrainConfig, image_shape: tuple[int, ...], classes: int) -> str:
     """Run the loops-vs-vectorized cross-check (and a finite-difference check) on the architecture,
-    narrowed to hidden width CHECK_WIDTH when it is big, and return one line; TrainingError if it fails."""
+    narrowed when it is big (:func:`checked_copy`), and return one line; TrainingError if it fails."""
     from scratchnet.checks.crosscheck import full_check, summary
 
-    sizes = config.sizes(inputs, classes)
-    checked = config
-    if plan(architecture_of(config, inputs, classes)).parameter_count > CHECK_MAX_PARAMS:
-        checked = replace(config, hidden=tuple(min(h, CHECK_WIDTH) for h in config.hidden))
-    checked_sizes = checked.sizes(inputs, classes)
-    description = architecture_of(checked, inputs, classes)
+    description, what = checked_copy(config, image_shape, classes)
     started = time.perf_counter()
     report = full_check(
         description, batch=2, steps=1, seed=config.seed, max_per_tensor=3, gradient_backends=("vectorized",)
     )
     seconds = time.perf_counter() - started
-    what = "-".join(map(str, checked_sizes))
-    if checked_sizes != sizes:
-        what += f" (the layer types of {'-'.join(map(str, sizes))}, narrowed)"
     line = f"{summary(report)} [{what}, 2 samples, 1 SGD step, {seconds:.1f} s]"
     if not report.passed:
         raise TrainingError(f"the architecture failed the cross-check, not training: {line}")
@@ -366,6 +469,7 @@ class RunState:
     window_seconds: float = 0.0  # seconds and images of the completed epochs since the last report
     window_images: int = 0
     history: list[dict[str, Any]] = field(default_factory=list)
+    changes: list[dict[str, Any]] = field(default_factory=list)  # settings a resume changed, for the next record
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -384,6 +488,7 @@ class RunState:
                 window_seconds=float(data["window_seconds"]),
                 window_images=int(data["window_images"]),
                 history=[dict(h) for h in data["history"]],
+                changes=[dict(c) for c in data.get("changes", [])],
             )
         except (KeyError, TypeError, ValueError) as error:
             raise ConfigError(f"damaged checkpoint state: {error!r}") from None
@@ -404,13 +509,11 @@ def save_checkpoint(
 
 
 def save_model(network: Any, path: Path, metadata: Mapping[str, Any], optimizer: Any = None) -> None:
-    """``scratchnet.save``, creating the folder; an OS error becomes a one-line TrainingError."""
-
+    """``scratchnet.save`` (which creates the folder); a failed write is a one-line TrainingError."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
         save(network, path, metadata=metadata, optimizer=optimizer)
-    except OSError as error:
-        raise TrainingError(f"cannot write {path}: {error.strerror or error}") from None
+    except ModelWriteError as error:
+        raise TrainingError(str(error)) from None
 
 
 def base_metadata(config: TrainConfig, dataset: Dataset) -> dict[str, Any]:
@@ -418,7 +521,7 @@ def base_metadata(config: TrainConfig, dataset: Dataset) -> dict[str, Any]:
     return {
         "dataset": dataset.name,
         "class_names": list(dataset.class_names),
-        "input": feeder_of(config).metadata(tuple(int(n) for n in dataset.train_images.shape[1:])),
+        "input": feeder_of(config, None).metadata(tuple(int(n) for n in dataset.train_images.shape[1:])),
         "training": {"config": config.to_dict()},
     }
 
@@ -503,22 +606,39 @@ def train(
 
     ``dataset`` replaces loading ``config.dataset`` (tests pass small synthetic ones). ``log`` gets
     each output line. ``hook(epoch, step, network)`` runs after every optimizer step (0-based indices).
+
+    Before any work the output and checkpoint paths are checked and locked (:func:`claimed_outputs`):
+    a path that cannot be written, or that another run is writing, is refused at once.
     """
-    data = dataset if dataset is not None else load_dataset(config.dataset, data_dir)
     out_path = None if out is None else json_path(out)
     ckpt = (
         json_path(checkpoint)
         if checkpoint is not None
         else (None if out_path is None else checkpoint_path_for(out_path))
     )
+    with claimed_outputs(out_path, ckpt, log=log):
+        data = dataset if dataset is not None else load_dataset(config.dataset, data_dir)
+        return _train(config, data, out_path, ckpt, log, progress, check, hook)
+
+
+def _train(
+    config: TrainConfig,
+    data: Dataset,
+    out_path: Path | None,
+    ckpt: Path | None,
+    log: Log,
+    progress: bool | None,
+    check: bool,
+    hook: Hook | None,
+) -> TrainResult:
+    """The body of :func:`train`, once its files are claimed and its data loaded."""
     split = split_dataset(data, config)
-    inputs, classes = int(np.prod(data.train_images.shape[1:])), len(data.class_names)
+    image_shape, classes = tuple(int(n) for n in data.train_images.shape[1:]), len(data.class_names)
     log(f"{data.name}: {split.describe(config, len(data.train_labels))}")
+    architecture = architecture_of(config, image_shape, classes)  # a ConfigError before the check
     if check:
-        log(cross_check_line(config, inputs, classes))
-    network = build_network(
-        architecture_of(config, inputs, classes), backend=config.backend, dtype=config.dtype, seed=config.seed
-    )
+        log(cross_check_line(config, image_shape, classes))
+    network = build_network(architecture, backend=config.backend, dtype=config.dtype, seed=config.seed)
     steps = steps_per_epoch(config, len(split.train_labels))
     optimizer = build_optimizer(optimizer_spec(config, steps), config.backend)
     state = RunState()
@@ -536,16 +656,52 @@ def resume(
     log: Log = print,
     progress: bool | None = None,
     hook: Hook | None = None,
+    overrides: Mapping[str, Any] | None = None,
 ) -> TrainResult:
     """Continue the run saved in ``checkpoint`` with its settings, to the very model it would have
     given uninterrupted. The model goes to ``out`` (default: the checkpoint's name without
-    ``.checkpoint``), and new checkpoints over the old one."""
+    ``.checkpoint``), and new checkpoints over the old one.
 
+    ``overrides`` changes settings of :data:`RESUME_OVERRIDES` from here on (``{"lr": 1e-4}``, to
+    get past a NaN): the optimizer keeps its state, and the next epoch's history record lists the
+    change. A finished checkpoint (one a failed final save left) is evaluated and saved."""
     ckpt = json_path(checkpoint)
+    read_checkpoint_config(ckpt)  # a ConfigError for what is no checkpoint, before anything is locked
+    out_path = model_path_for_checkpoint(ckpt) if out is None else json_path(out)
+    with claimed_outputs(out_path, ckpt, resuming=ckpt, log=log):
+        return _resume(ckpt, out_path, data_dir, dataset, log, progress, hook, overrides or {})
+
+
+RESUME_OVERRIDES = ("lr", "weight_decay")
+
+
+def _resume(
+    ckpt: Path,
+    out_path: Path,
+    data_dir: str | os.PathLike[str] | None,
+    dataset: Dataset | None,
+    log: Log,
+    progress: bool | None,
+    hook: Hook | None,
+    overrides: Mapping[str, Any],
+) -> TrainResult:
+    """The body of :func:`resume`, once its files are claimed."""
     config, section = read_checkpoint_config(ckpt)
+    unknown = sorted(set(overrides) - set(RESUME_OVERRIDES))
+    if unknown:
+        raise ConfigError(f"a resume can change {' and '.join(RESUME_OVERRIDES)} only, not {', '.join(unknown)}")
+    changed = {name: value for name, value in overrides.items() if getattr(config, name) != value}
     loaded = load_model(ckpt, backend=config.backend)
     network = loaded.network
     state = RunState.from_dict(section.get("state", {}))
+    if changed:
+        if state.epoch >= config.epochs:
+            raise ConfigError(f"{ckpt} holds a finished run: there are no steps left for a new {', '.join(changed)}")
+        old, config = config, replace(config, **changed)  # checked again: a ConfigError names a bad value
+        state.changes += [
+            {"setting": name, "from": getattr(old, name), "to": value, "epoch": state.epoch + 1, "step": state.step}
+            for name, value in changed.items()
+        ]
     calls = section.get("dropout_calls", [])
     layers = dropout_layers(network)
     if not isinstance(calls, list) or len(calls) != len(layers):
@@ -565,11 +721,11 @@ def resume(
         optimizer.import_state(loaded.optimizer_state)
     elif state.epoch or state.step:
         raise ConfigError(f"{ckpt}: the checkpoint has no optimizer state")
-    if out is None:
-        out_path: Path | None = model_path_for_checkpoint(ckpt)
+    if state.epoch >= config.epochs:
+        log(f"{ckpt} holds a finished run ({state.epoch} of {config.epochs} epochs): evaluating and saving it")
     else:
-        out_path = json_path(out)
-    log(f"resuming {ckpt} at epoch {state.epoch + 1}/{config.epochs}, step {state.step}/{steps}")
+        news = "".join(f", {c['setting']} {c['to']:g} (was {c['from']})" for c in state.changes if c["to"] is not None)
+        log(f"resuming {ckpt} at epoch {state.epoch + 1}/{config.epochs}, step {state.step}/{steps}{news}")
     log(f"{data.name}: {split.describe(config, len(data.train_labels))}")
     return run(config, network, optimizer, state, data, split, out_path, ckpt, log, progress, hook)
 
@@ -598,14 +754,52 @@ def run(
     progress: bool | None,
     hook: Hook | None,
 ) -> TrainResult:
-    """The epochs from ``state`` on; then the test accuracy and the saved model."""
+    """The epochs from ``state`` on; then the test accuracy and the saved model.
+
+    A KeyboardInterrupt that is not the first Ctrl-C between two steps (a second Ctrl-C, or one
+    during the final evaluation or save) becomes a TrainingInterrupted naming the checkpoint on disk,
+    as its file says, so the message is true whatever the interrupt cut short."""
+    try:
+        return run_epochs(config, network, optimizer, state, data, split, out, ckpt, log, progress, hook)
+    except KeyboardInterrupt:
+        raise abandoned(ckpt) from None
+
+
+def abandoned(ckpt: Path | None) -> TrainingInterrupted:
+    """The TrainingInterrupted of a run stopped at once: it names the checkpoint file as it is now."""
+    if ckpt is None:
+        return TrainingInterrupted("interrupted; no checkpoint file was asked for", Path())
+    kind, metadata = file_kind(ckpt)
+    if kind != "checkpoint":
+        return TrainingInterrupted(f"interrupted before a checkpoint was saved to {ckpt}", Path())
+    return TrainingInterrupted(
+        f"interrupted; the checkpoint {ckpt} holds the run {describe_position(checkpoint_position(metadata))}; "
+        f"continue with: scratchnet train --resume {ckpt}",
+        ckpt,
+    )
+
+
+def run_epochs(
+    config: TrainConfig,
+    network: Any,
+    optimizer: Any,
+    state: RunState,
+    data: Dataset,
+    split: Split,
+    out: Path | None,
+    ckpt: Path | None,
+    log: Log,
+    progress: bool | None,
+    hook: Hook | None,
+) -> TrainResult:
+    """:func:`run` without its last-resort interrupt handling."""
     log(describe_run(config, network, optimizer, len(split.train_labels)))
     n = len(split.train_labels)
     batch = n if config.batch_size == 0 else config.batch_size
     steps = steps_per_epoch(config, n)
     shuffle_seed = derive_seed(config.seed, SHUFFLE_LABEL)
     flag = StopFlag()
-    feeder = feeder_of(config)
+    feeder = feeder_of(config, plan(network.describe()).input_shape)
     run_started = time.perf_counter() - state.elapsed
     full_batch = None  # full-batch gradient descent without shifts sees the same batch each step: convert it once
     if steps == 1 and not config.augment and not config.flip and config.backend == "vectorized":
@@ -639,12 +833,8 @@ def run(
                     except (OverflowError, FloatingPointError, ZeroDivisionError, ValueError):
                         loss = math.nan
                     if not math.isfinite(loss):
-                        where = ckpt if ckpt is not None else "no checkpoint file"
-                        raise TrainingError(
-                            f"the loss became {loss} at epoch {epoch + 1}, step {state.step + 1}: training stopped "
-                            f"(the learning rate {config.lr:g} may be too high); last good checkpoint "
-                            f"({last_saved}): {where}"
-                        )
+                        message = divergence_message(config, loss, epoch + 1, state.step + 1, last_saved, ckpt)
+                        raise TrainingError(message)
                     network.backward()
                     optimizer.step(network)
                     state.loss_sum += loss * len(indices)
@@ -672,6 +862,8 @@ def run(
                 "seconds": window_seconds,
                 "images_per_second": window_images / window_seconds if window_seconds > 0 else math.inf,
             }
+            if state.changes:  # what a resume changed during this epoch
+                record["changed"], state.changes = state.changes, []
             state.epoch, state.step, state.loss_sum, state.correct, state.seen, state.seconds = (
                 epoch + 1,
                 0,
@@ -715,6 +907,12 @@ def run(
             "train_images": len(split.train_labels),
             "validation_images": len(split.val_labels),
             "history": state.history,
+            "dataset": data.name,  # the spec's members (model-format.md 1.5), which any reader knows
+            "final_metrics": {
+                key: value
+                for key, value in (("test_accuracy", test_accuracy), ("validation_accuracy", validation))
+                if math.isfinite(value)
+            },
             "final": {
                 "train_loss": state.history[-1]["loss"],
                 "train_accuracy": state.history[-1]["train_accuracy"],
@@ -725,8 +923,17 @@ def run(
         }
     )
     if out is not None:
-        save_model(network, out, metadata)
-        log(f"model saved to {out}")
+        previous = previous_model(out)
+        try:
+            save_model(network, out, metadata)
+        except TrainingError as error:
+            if ckpt is None:
+                raise
+            raise TrainingError(
+                f"{error}; the trained model is in the checkpoint {ckpt}; save it elsewhere with: "
+                f"scratchnet train --resume {ckpt} --out OTHER.json"
+            ) from None
+        log(f"model saved to {out}" + ("" if previous is None else f"; it replaced the previous model ({previous})"))
         if ckpt is not None and ckpt != out:
             remove_model_files(ckpt)
     return TrainResult(network, config, state.history, test_accuracy, validation, train_seconds, out, metadata)
@@ -760,7 +967,10 @@ def current_lr(optimizer: Any) -> float:
 
 def describe_run(config: TrainConfig, network: Any, optimizer: Any, train_size: int) -> str:
     checked = plan(network.describe())
-    parts = [f"network {checked.outline()} {config.activation}"]
+    shown = (
+        f"{checked.outline()} {config.activation}" if config.layers is None else notation.notation(checked.description)
+    )
+    parts = [f"network {shown}"]
     if config.dropout:
         parts.append(f"dropout {config.dropout:g}")
     parts.append(

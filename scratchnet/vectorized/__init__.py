@@ -1,10 +1,15 @@
-"""The vectorized backend: the same classes as scratchnet.loops, on NumPy arrays of shape (batch, features)."""
+"""The vectorized backend: the same classes as scratchnet.loops, on NumPy arrays of any rank, batch
+first: ``(batch, features)`` for flat samples, ``(batch, channels, height, width)`` for images."""
 
 from scratchnet.vectorized.activations import Identity, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
+from scratchnet.vectorized.convolution import Conv2D
 from scratchnet.vectorized.layers import Dense, Dropout
 from scratchnet.vectorized.losses import BinaryCrossEntropy, CrossEntropy, MeanSquaredError
 from scratchnet.vectorized.network import Network
+from scratchnet.vectorized.normalization import BatchNorm
 from scratchnet.vectorized.optimizers import SGD, Adagrad, Adam, AdamW, RMSprop
+from scratchnet.vectorized.pooling import AvgPool2D, MaxPool2D
+from scratchnet.vectorized.reshape import Flatten
 from scratchnet.vectorized.tensor import check_dtype
 
 # The classes the builder makes for each layer type, loss and optimizer the registry
@@ -19,6 +24,11 @@ LAYERS: dict[str, type] = {
     "Tanh": Tanh,
     "Identity": Identity,
     "Softmax": Softmax,
+    "Conv2D": Conv2D,
+    "MaxPool2D": MaxPool2D,
+    "AvgPool2D": AvgPool2D,
+    "Flatten": Flatten,
+    "BatchNorm": BatchNorm,
 }
 LOSSES: dict[str, type] = {
     "CrossEntropy": CrossEntropy,
@@ -35,12 +45,17 @@ __all__ = [
     "Adagrad",
     "Adam",
     "AdamW",
+    "AvgPool2D",
+    "BatchNorm",
     "BinaryCrossEntropy",
+    "Conv2D",
     "CrossEntropy",
     "Dense",
     "Dropout",
+    "Flatten",
     "Identity",
     "LeakyReLU",
+    "MaxPool2D",
     "MeanSquaredError",
     "Network",
     "RMSprop",

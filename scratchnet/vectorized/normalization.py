@@ -1,0 +1,127 @@
+"""Batch normalization, ``BatchNorm`` (spec/math.md, section 15), as PyTorch's BatchNorm1d/2d.
+
+It normalizes each channel (axis 1) of ``(N, C)`` or ``(N, C, H, W)`` batches over every other axis:
+in training with the batch's own mean and biased variance, at inference with the running ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from scratchnet.core.errors import ConfigError, ShapeError
+from scratchnet.vectorized.convolution import copy_params
+from scratchnet.vectorized.tensor import Array, check_dtype
+
+
+class BatchNorm:
+    """y = weight x_hat + bias, x_hat = (x - mean) / sqrt(var + eps), per channel (eq. 15.1-15.4).
+
+    Arrays are the trained ``weight`` (ones) and ``bias`` (zeros), and the untrained
+    ``running_mean`` (zeros) and ``running_var`` (ones), which each training forward pass moves
+    towards the batch's statistics by ``momentum`` (eq. 15.5); they have no gradients.
+    """
+
+    def __init__(self, num_features: int, *, momentum: float = 0.1, eps: float = 1e-5, dtype: str = "float64") -> None:
+        if num_features < 1:
+            raise ConfigError(f"BatchNorm needs at least one channel, got {num_features}")
+        if not 0.0 <= momentum <= 1.0 or not 0.0 < eps < float("inf"):
+            raise ConfigError(f"BatchNorm needs momentum in [0, 1] and eps > 0, got {momentum} and {eps}")
+        self.num_features = num_features
+        self.momentum = float(momentum)
+        self.eps = float(eps)
+        self.dtype = check_dtype(dtype)
+        self.weight = np.ones(num_features, self.dtype)
+        self.bias = np.zeros(num_features, self.dtype)
+        self.running_mean = np.zeros(num_features, self.dtype)
+        self.running_var = np.ones(num_features, self.dtype)
+        self.grad_weight = np.zeros_like(self.weight)
+        self.grad_bias = np.zeros_like(self.bias)
+        self.normalized: Array = np.zeros((0, num_features), self.dtype)  # x_hat of the last forward
+        self.inv_std: Array = np.ones(num_features, self.dtype)  # 1 / sqrt(var + eps) it used
+        self.batch_statistics = False  # whether it used the batch's statistics (training)
+
+    def axes(self, x: Array) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """The axes a channel's statistics run over, and the shape that broadcasts a (C,) array to x."""
+        if x.ndim == 2:
+            return (0,), (1, self.num_features)
+        return (0, 2, 3), (1, self.num_features, 1, 1)
+
+    def forward(self, inputs: Array, training: bool = False) -> Array:
+        try:
+            x = np.asarray(inputs, dtype=self.dtype)
+        except (ValueError, TypeError):
+            raise ShapeError("BatchNorm.forward: the inputs are not a rectangular batch of numbers") from None
+        if x.ndim not in (2, 4) or x.shape[1] != self.num_features or x.shape[0] == 0:
+            raise ShapeError(
+                f"BatchNorm.forward: expected a batch of shape (batch, {self.num_features}) or "
+                f"(batch, {self.num_features}, height, width), got {x.shape}"
+            )
+        axes, channel = self.axes(x)
+        count = x.size // self.num_features  # values per channel
+        if training:
+            if count == 1:  # as PyTorch: the unbiased variance of one value is undefined
+                raise ShapeError(f"BatchNorm.forward: training needs more than one value per channel, got {x.shape}")
+            mean = x.mean(axis=axes)
+            centered = x - mean.reshape(channel)
+            squares = np.sum(centered * centered, axis=axes)
+            variance = squares / count  # biased: what the batch is normalized with (eq. 15.2)
+            m = self.momentum
+            self.running_mean *= 1.0 - m  # eq. 15.5, with the unbiased variance, as in PyTorch
+            self.running_mean += m * mean
+            self.running_var *= 1.0 - m
+            self.running_var += m * (squares / (count - 1))
+        else:
+            centered = x - self.running_mean.reshape(channel)  # eq. 15.6
+            variance = self.running_var
+        self.batch_statistics = training
+        self.inv_std = 1.0 / np.sqrt(variance + self.eps)
+        self.normalized = centered * self.inv_std.reshape(channel)  # eq. 15.3
+        outputs: Array = self.normalized * self.weight.reshape(channel) + self.bias.reshape(channel)  # eq. 15.4
+        return outputs
+
+    def backward(self, grad_outputs: Array, need_input_grad: bool = True) -> Array:
+        """dL/dweight = sum dL/dy x_hat, dL/dbias = sum dL/dy over each channel (eq. 15.7, 15.8), and
+        dL/dx: through the batch's mean and variance in training (eq. 15.9), the affine map at
+        inference (eq. 15.10). With ``need_input_grad=False`` dL/dx is skipped and an empty array returned."""
+        x_hat = self.normalized
+        if grad_outputs.shape != x_hat.shape:
+            raise ShapeError(
+                f"BatchNorm.backward: gradient of shape {grad_outputs.shape} for outputs of shape {x_hat.shape}"
+            )
+        axes, channel = self.axes(x_hat)
+        np.sum(grad_outputs, axis=axes, out=self.grad_bias)
+        np.sum(grad_outputs * x_hat, axis=axes, out=self.grad_weight)
+        if not need_input_grad:
+            return x_hat[:0]
+        scale = (self.weight * self.inv_std).reshape(channel)
+        if not self.batch_statistics:
+            grad: Array = grad_outputs * scale
+            return grad
+        count = x_hat.size // self.num_features
+        mean_grad = (self.grad_bias / count).reshape(channel)
+        mean_grad_x_hat = (self.grad_weight / count).reshape(channel)
+        grad = scale * (grad_outputs - mean_grad - x_hat * mean_grad_x_hat)  # eq. 15.9, divided by m
+        return grad
+
+    def params(self) -> dict[str, Array]:
+        """The live arrays: ``weight``, ``bias``, and the untrained ``running_mean`` and ``running_var``."""
+        return {
+            "weight": self.weight,
+            "bias": self.bias,
+            "running_mean": self.running_mean,
+            "running_var": self.running_var,
+        }
+
+    def grads(self) -> dict[str, Array]:
+        """The live dL/dweight and dL/dbias of the last backward pass (the running statistics are not trained)."""
+        return {"weight": self.grad_weight, "bias": self.grad_bias}
+
+    def set_params(self, named: Mapping[str, Any]) -> None:
+        """Copy all four arrays in from arrays or nested lists, converting to this layer's dtype."""
+        copy_params("BatchNorm", self.params(), named)
+
+    def describe(self) -> dict[str, Any]:
+        return {"type": "BatchNorm", "num_features": self.num_features, "momentum": self.momentum, "eps": self.eps}
