@@ -1,0 +1,53 @@
+"""``scratchnet serve MODEL.json``: a local web page where you draw a digit and watch the network think."""
+
+from __future__ import annotations
+
+import argparse
+
+from scratchnet.cli.options import whole_number
+from scratchnet.cli.output import warn
+
+DESCRIPTION = (
+    "Start a local web server with a page where you draw a digit (mouse or touch) and see, as you "
+    "draw, the 28x28 image the network gets (cropped, scaled to fit 20x20 and centred as MNIST's "
+    "digits are), the predicted class with a bar per class probability, and the hidden layers' "
+    "activations and feature maps; click a class or a unit to see its weighted sum term by term, with "
+    "the equation numbers of scratchnet explain. A second mode browses the test set. It listens on "
+    "127.0.0.1 (this machine only) unless --host says otherwise; Ctrl-C stops it. The page and its "
+    "JSON API are described in docs/serve.md."
+)
+
+
+def port(text: str) -> int:
+    value = whole_number(text, 0, "a port number 0..65535")
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f"expected a port number 0..65535, got {text!r}")
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("model", metavar="MODEL.json", help="a model saved by scratchnet train (NAME.json + NAME.npz)")
+    parser.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="the address to listen on (default 127.0.0.1: this machine only; 0.0.0.0 opens it to the network)",
+    )
+    parser.add_argument("--port", type=port, default=8000, help="the port to listen on (default 8000; 0: any free one)")
+    parser.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        help="folder holding mnist/ and fashion-mnist/, for the test-set mode "
+        "(default: $SCRATCHNET_DATA_DIR, else the user cache, else download)",
+    )
+    parser.add_argument("--open", action="store_true", help="open the page in the default web browser")
+
+
+def run(args: argparse.Namespace) -> int:
+    from scratchnet.cli.train import check_data_dir
+    from scratchnet.serve.api import Session
+    from scratchnet.serve.server import serve
+
+    check_data_dir(args.data_dir)
+    session = Session(args.model, args.data_dir, log=lambda line: warn(f"scratchnet serve: note: {line}"))
+    serve(session, args.host, args.port, open_browser=args.open, say=lambda line: print(line, flush=True), warn=warn)
+    return 0

@@ -1,0 +1,339 @@
+"""The web server of ``scratchnet serve``: the standard library's ThreadingHTTPServer, the page's
+files and the JSON API of :mod:`scratchnet.serve.api`.
+
+The standard library does all this page needs (a few small files and three JSON endpoints for one
+person at a time), with no dependency to install, audit or keep up with.
+
+What it serves, and nothing else:
+
+* ``GET /`` and ``GET /static/NAME``: the page's files. They are read from the package's static
+  folder when the server starts and served from memory by their exact names, so no request path,
+  however it is written (``..``, ``%2e%2e``, backslashes, absolute paths), can reach any other file.
+* ``GET /api/model``, ``POST /api/predict``, ``POST /api/explain``, ``GET /api/test``: JSON
+  (docs/serve.md). A POST must be ``application/json`` with a Content-Length of at most
+  :data:`MAX_BODY` bytes (413 beyond it, before any of it is read).
+
+Every error is a JSON object ``{"error": message, "status": code}`` with a 4xx status; an error in
+scratchnet itself is a 500 with its type and message, never a traceback. Bound to a loopback address
+(the default), it answers only requests whose Host header names that address or ``localhost`` (which
+stops a web page from reaching it through DNS rebinding).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import socket
+import sys
+import time
+import webbrowser
+from collections.abc import Callable
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from scratchnet.core.errors import ScratchnetError
+from scratchnet.serve.api import RequestError, Session
+
+MAX_BODY = 1 << 20  # bytes of a request body: a 512x512 canvas as base64 is ~350 kB
+TIMEOUT = 30.0  # seconds a connection may sit idle (or trickle its request) before it is closed
+STATIC = Path(__file__).resolve().parent / "static"
+TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".png": "image/png",
+    ".svg": "image/svg+xml",
+    ".ico": "image/x-icon",
+}
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+        "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    ),
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+LOOPBACK_NAMES = ("localhost",)
+
+
+def static_files(folder: Path = STATIC) -> dict[str, tuple[bytes, str]]:
+    """``{url path: (contents, content type)}`` of the page's files: ``/`` is ``index.html``, every
+    other file is ``/static/NAME``. Only regular files of a known type directly inside ``folder``."""
+    files: dict[str, tuple[bytes, str]] = {}
+    root = folder.resolve()
+    for path in sorted(root.iterdir()):
+        kind = TYPES.get(path.suffix)
+        if kind is None or path.is_symlink() or not path.is_file() or path.resolve().parent != root:
+            continue
+        files[f"/static/{path.name}"] = (path.read_bytes(), kind)
+    if "/static/index.html" not in files:
+        raise ScratchnetError(f"the page's files are missing: no index.html in {root}")
+    files["/"] = files["/static/index.html"]
+    return files
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is a loopback address (127.0.0.0/8, ::1) or ``localhost``."""
+    if host.lower() in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+class Server(ThreadingHTTPServer):
+    """A ThreadingHTTPServer holding the session, the page's files and the Host names it answers."""
+
+    daemon_threads = True  # a connection still open does not keep Ctrl-C from ending the process
+    allow_reuse_address = True
+
+    def __init__(self, session: Session, host: str, port: int, files: dict[str, tuple[bytes, str]]) -> None:
+        self.address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        super().__init__((host.strip("[]"), port), Handler)
+        self.session = session
+        self.files = files
+        self.port = int(self.server_address[1])
+        self.host = host
+        self.hosts: set[str] | None = None  # the Host headers answered; None: any (bound to a public address)
+        if is_loopback(host):
+            names = {host, "localhost", "127.0.0.1", "[::1]"} | ({f"[{host}]"} if ":" in host else set())
+            self.hosts = {name.lower() for name in names} | {f"{name.lower()}:{self.port}" for name in names}
+        self.log: Callable[[str], None] = lambda line: print(line, file=sys.stderr)
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host.strip('[]')}]" if ":" in self.host else self.host
+        if host in ("0.0.0.0", "[::]"):
+            host = "127.0.0.1" if host == "0.0.0.0" else "[::1]"
+        return f"http://{host}:{self.port}/"
+
+
+class Handler(BaseHTTPRequestHandler):
+    """One connection: the page's files by exact name, the JSON API, and JSON errors for everything else."""
+
+    server: Server
+    body_read = False  # whether the body of this request has been read (else the connection must close)
+    protocol_version = "HTTP/1.1"  # keep-alive: the page's requests reuse one connection
+    server_version = "scratchnet"
+    timeout = TIMEOUT
+
+    def setup(self) -> None:
+        super().setup()
+        # Each answer goes out in two writes (headers, then body): without this, Nagle's algorithm
+        # holds the second until the client's delayed ACK, some 40 ms, on every request.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def version_string(self) -> str:
+        return self.server_version  # no Python version
+
+    # ---- methods ----
+
+    def do_GET(self) -> None:
+        self.dispatch("GET")
+
+    def do_POST(self) -> None:
+        self.dispatch("POST")
+
+    def do_HEAD(self) -> None:
+        self.close_connection = True
+        self.refuse()
+
+    def do_PUT(self) -> None:
+        self.refuse()
+
+    def do_DELETE(self) -> None:
+        self.refuse()
+
+    def do_PATCH(self) -> None:
+        self.refuse()
+
+    def do_OPTIONS(self) -> None:
+        self.refuse()
+
+    def refuse(self) -> None:
+        self.send_failure(f"method {self.command} is not allowed", 405)
+
+    # ---- routing ----
+
+    def dispatch(self, method: str) -> None:
+        started = time.perf_counter()
+        self.body_read = False
+        try:
+            self.check_host()
+            url = urlsplit(self.path)
+            path = url.path
+            routes: dict[str, dict[str, Callable[[], Any]]] = {
+                "/api/model": {"GET": self.session.info},
+                "/api/test": {"GET": lambda: self.session.test_image(parse_query(url.query))},
+                "/api/predict": {"POST": lambda: self.session.predict(self.read_json())},
+                "/api/explain": {"POST": lambda: self.session.explain(self.read_json())},
+            }
+            if path in self.server.files:
+                if method != "GET":
+                    raise RequestError(f"{path} takes GET", 405)
+                self.send_file(path)
+                return
+            if path not in routes:
+                raise RequestError(f"no such page or API endpoint: {self.path[:200]}", 404)
+            handler = routes[path].get(method)
+            if handler is None:
+                raise RequestError(f"{path} takes {', '.join(routes[path])}, not {method}", 405)
+            answer = handler()
+            answer["server_milliseconds"] = round(1000 * (time.perf_counter() - started), 2)
+            self.send_json(answer)
+        except RequestError as error:
+            self.send_failure(str(error), error.status)
+        except ScratchnetError as error:
+            self.send_failure(str(error), 400)
+        except Exception as error:  # a bug: say what it was, in one line, and keep serving
+            self.server.log(
+                f"scratchnet serve: error in {self.command} {self.path[:200]}: {type(error).__name__}: {error}"
+            )
+            self.send_failure(f"internal error ({type(error).__name__}): {error}", 500)
+
+    def send_failure(self, message: str, status: int) -> None:
+        if self.command == "POST" and not self.body_read:
+            self.close_connection = True  # its body is still unread: the connection cannot carry another request
+        extra = {"Allow": "GET, POST"} if status == 405 else None
+        self.send_json({"error": message, "status": status}, status, extra)
+
+    @property
+    def session(self) -> Session:
+        return self.server.session
+
+    def check_host(self) -> None:
+        """Refuse a Host header the server was not bound as (DNS rebinding) when bound to loopback."""
+        allowed = self.server.hosts
+        host = (self.headers.get("Host") or "").strip().lower()
+        if allowed is not None and host not in allowed:
+            raise RequestError(f"this server answers requests for {self.server.url}, not for Host {host[:100]!r}", 403)
+
+    def read_json(self) -> Any:
+        """The request body, parsed: JSON, application/json, at most MAX_BODY bytes."""
+        if self.headers.get("Transfer-Encoding"):
+            self.close_connection = True
+            raise RequestError("send the body with a Content-Length, not in chunks", 411)
+        length_text = self.headers.get("Content-Length")
+        if length_text is None:
+            self.close_connection = True
+            raise RequestError("a POST needs a Content-Length header", 411)
+        if not length_text.strip().isdigit():
+            self.close_connection = True
+            raise RequestError("the Content-Length header must be a number of bytes")
+        length = int(length_text)
+        if length > MAX_BODY:
+            self.close_connection = True  # its body is left unread
+            raise RequestError(f"the request body is {length} bytes; the limit is {MAX_BODY}", 413)
+        kind = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+        body = self.rfile.read(length)
+        self.body_read = True
+        if len(body) != length:
+            self.close_connection = True
+            raise RequestError("the request body is shorter than its Content-Length")
+        if kind != "application/json":
+            raise RequestError(f"send the body as application/json, not {kind or 'without a Content-Type'}", 415)
+        try:
+            return json.loads(body.decode("utf-8"), parse_constant=reject_constant)
+        except UnicodeDecodeError:
+            raise RequestError("the request body is not UTF-8") from None
+        except RecursionError:
+            raise RequestError("the request body is nested too deeply") from None
+        except json.JSONDecodeError as error:
+            raise RequestError(
+                f"the request body is not JSON: {error.msg} at line {error.lineno}, column {error.colno}"
+            ) from None
+
+    # ---- answers ----
+
+    def send_file(self, path: str) -> None:
+        contents, kind = self.server.files[path]
+        self.send_response(200)
+        self.send_header("Content-Type", kind)
+        self.send_header("Content-Length", str(len(contents)))
+        for name, value in SECURITY_HEADERS.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(contents)
+
+    def send_json(self, answer: dict[str, Any], status: int = 200, extra: dict[str, str] | None = None) -> None:
+        body = json.dumps(answer, allow_nan=False, separators=(",", ":")).encode("utf-8")
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in {**SECURITY_HEADERS, **(extra or {})}.items():
+            self.send_header(name, value)
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """The base class's errors (a malformed request line, headers too long, an unknown method) as JSON too."""
+        self.close_connection = True
+        try:
+            text = message or HTTPStatus(code).phrase
+        except ValueError:
+            text = "error"
+        if code == 501:  # a method the server has no handler for at all
+            code, text = 405, f"method {self.command} is not allowed"
+        self.send_json({"error": text, "status": code}, code)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """No line per request: the page sends one every time the drawing changes."""
+
+
+def parse_query(query: str) -> dict[str, list[str]]:
+    """The query string's parameters (``?random`` counts, with an empty value)."""
+    try:
+        return parse_qs(query, keep_blank_values=True, max_num_fields=10)
+    except ValueError as error:
+        raise RequestError(f"the query string is not understood: {error}") from None
+
+
+def reject_constant(name: str) -> Any:
+    raise RequestError(f"the request body holds {name}, which is not a JSON number")
+
+
+def make_server(session: Session, host: str = "127.0.0.1", port: int = 8000) -> Server:
+    """The server, bound and listening (port 0: a free one; ``server.port`` says which)."""
+    files = static_files()
+    try:
+        return Server(session, host, port, files)
+    except OSError as error:
+        reason = error.strerror or str(error)
+        hint = " (choose another with --port)" if error.errno in (98, 48, 10048) else ""
+        raise ScratchnetError(f"cannot listen on {host}:{port}: {reason}{hint}") from None
+
+
+def serve(
+    session: Session,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    *,
+    open_browser: bool = False,
+    say: Callable[[str], None] = print,
+    warn: Callable[[str], None] = lambda line: print(line, file=sys.stderr),
+) -> None:
+    """Serve until interrupted: say where, warn when reachable from other machines, open a browser if asked.
+
+    Ctrl-C raises KeyboardInterrupt out of here (the command line turns it into its usual exit status
+    130), after the listening socket is closed."""
+    server = make_server(session, host, port)
+    server.log = warn
+    try:
+        if not is_loopback(host):
+            warn(
+                f"scratchnet serve: warning: listening on {host}, not on 127.0.0.1: anyone who can reach this "
+                f"machine on port {server.port} can use the page and its API (no password, no HTTPS)"
+            )
+        say(f"Serving {session.path} at {server.url} (Ctrl-C stops)")
+        if open_browser:
+            webbrowser.open(server.url)
+        server.serve_forever()
+    finally:
+        server.server_close()
