@@ -3,7 +3,9 @@
 Every subcommand module has ``DESCRIPTION`` (the text of its ``--help``), ``add_arguments(parser)``
 and ``run``, a function from the parsed arguments to an exit status; its one-line help is in
 ``COMMANDS``. A ScratchnetError anywhere becomes one line on stderr and exit status 1; a usage error
-is exit status 2, as argparse does it.
+is exit status 2, as argparse does it. Standard output is guarded (:mod:`scratchnet.cli.output`): a
+reader that quits early does not stop the command, which then exits with status 141 (its output was
+cut short), and an encoding without the drawing characters gets ASCII ones.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from scratchnet.cli.output import PIPE_STATUS, guarded_stdout, warn
 from scratchnet.core.errors import ScratchnetError
 from scratchnet.core.version import __version__
 
@@ -21,15 +24,21 @@ from scratchnet.core.version import __version__
 # module of the command being run is imported: commands start fast, and those that need no NumPy
 # (``inspect``, ``demo spiral``) run where NumPy is missing.
 COMMANDS = {
-    "train": "train an MLP on MNIST or Fashion-MNIST and save it",
+    "train": "train an MLP or a convolutional network on MNIST or Fashion-MNIST and save it",
     "evaluate": "test accuracy, per-class precision and recall and the confusion matrix of a model",
     "predict": "draw a test image (or your own) and show the model's top-3 classes",
     "inspect": "describe a saved model and verify its checksums",
     "check": "cross-check the two backends and the gradients on an architecture",
     "explain": "run one image through a saved model with the loops backend and explain it neuron by neuron",
-    "plot": "draw a saved model's training curves, confusion matrix, misclassified images or weights (PNG)",
+    "export": "write a model as ONNX, as safetensors or as a PyTorch script that loads it",
+    "import": "read an ONNX or a safetensors file (from PyTorch, say) as a scratchnet model",
+    "plot": "draw a model's training curves, confusion matrix, misclassified images, weights, filters "
+    "or feature maps (PNG)",
+    "serve": "a local web page: draw a digit and watch the prediction and the hidden layers respond",
     "demo": "small demonstrations that run in seconds (spiral: why hidden layers need a non-linearity)",
 }
+# The module of a command whose name is not a module name (``import`` is a Python keyword).
+MODULES = {"import": "import_model"}
 
 
 def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
@@ -43,7 +52,7 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     chosen = next((arg for arg in argv if not arg.startswith("-")), None)
     for name, help_text in COMMANDS.items():
         if name == chosen:
-            command = importlib.import_module(f"scratchnet.cli.{name}")
+            command = importlib.import_module(f"scratchnet.cli.{MODULES.get(name, name)}")
             sub = subparsers.add_parser(name, help=help_text, description=command.DESCRIPTION)
             command.add_arguments(sub)
             sub.set_defaults(run=command.run)
@@ -72,16 +81,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv = sys.argv[1:]
     shorten_openblas_spin()
     parser = build_parser(argv)
-    args = parser.parse_args(argv)
-    try:
-        status: int = args.run(args)
-    except ScratchnetError as error:
-        print(f"scratchnet {args.command}: error: {error}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print(f"scratchnet {args.command}: interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:  # e.g. `scratchnet inspect m.json | head`
-        sys.stderr.close()
-        return 0
+    with guarded_stdout() as stdout:
+        args = parser.parse_args(argv)
+        try:
+            status: int = args.run(args)
+        except ScratchnetError as error:
+            warn(f"scratchnet {args.command}: error: {error}")
+            return 1
+        except KeyboardInterrupt:
+            warn(f"scratchnet {args.command}: interrupted")
+            return 130
+    if stdout.lost and status == 0:  # e.g. `scratchnet inspect m.json | head`: the work is done, not all shown
+        return PIPE_STATUS
     return status

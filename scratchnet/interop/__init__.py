@@ -1,0 +1,119 @@
+"""Models in and out: scratchnet models to and from ONNX, safetensors and PyTorch.
+
+* :func:`export_model` writes a scratchnet model (``NAME.json`` + ``NAME.npz``) as an ONNX file
+  (:mod:`~scratchnet.interop.onnx_export`), as safetensors under the names ``torch.nn.Sequential``
+  gives its tensors (:mod:`~scratchnet.interop.safetensors_io`), or as a short PyTorch script with
+  those safetensors beside it (:mod:`~scratchnet.interop.pytorch_script`).
+* :func:`import_model` reads an ONNX file (:mod:`~scratchnet.interop.onnx_import`) or a safetensors
+  file back into a scratchnet model pair, which then evaluates, predicts and explains like any other.
+
+Each layer type's ONNX operator is in one table per direction (``EXPORTERS``, ``IMPORTERS``) and its
+PyTorch module in one (``TORCH_MODULES``); the array names are the registry's own. The ``onnx`` and
+``safetensors`` packages are optional extras, imported only when a file of theirs is read or written
+(:mod:`~scratchnet.interop.extras`): importing this package imports neither, nor NumPy.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from scratchnet.core.errors import ConfigError
+
+FORMATS = ("onnx", "safetensors", "pytorch")
+SUFFIXES = {"onnx": ".onnx", "safetensors": ".safetensors", "pytorch": ".py"}
+
+__all__ = ["FORMATS", "SUFFIXES", "Exported", "default_output", "export_model", "import_model"]
+
+
+def default_output(model: str | os.PathLike[str], to: str) -> Path:
+    """Where ``export --to`` writes without ``--out``: beside the model, ``NAME.onnx`` / ``.safetensors`` / ``.py``."""
+    from scratchnet.io.model import model_paths
+
+    return model_paths(model)[0].with_suffix(SUFFIXES[to])
+
+
+@dataclass(frozen=True)
+class Exported:
+    """What an export wrote (the script and its safetensors for "pytorch"), and notes for its user."""
+
+    paths: list[Path]
+    notes: list[str]
+
+
+def export_model(
+    model: str | os.PathLike[str],
+    to: str,
+    out: str | os.PathLike[str] | None = None,
+    *,
+    opset: int | None = None,
+    dtype: str | None = None,
+) -> Exported:
+    """Export the scratchnet model ``model`` to format ``to`` (one of :data:`FORMATS`) at ``out``
+    (default :func:`default_output`). ``opset`` applies to ONNX only; ``dtype`` ("float32" or
+    "float64") casts the arrays (default: the model's)."""
+    if to not in FORMATS:
+        raise ConfigError(f"unknown export format {to!r}; choose one of {', '.join(FORMATS)}")
+    if opset is not None and to != "onnx":
+        raise ConfigError("--opset applies to --to onnx only")
+    from scratchnet.interop.portable import read_scratchnet
+
+    target = Path(os.fspath(out)) if out is not None else default_output(model, to)
+    if to == "onnx":
+        from scratchnet.interop.onnx_export import DEFAULT_OPSET, check_opset, float64_caveat, write_onnx
+
+        chosen = DEFAULT_OPSET if opset is None else opset
+        check_opset(chosen)  # before the model is read: a usage error first
+        source = read_scratchnet(model, dtype)
+        caveat = float64_caveat(source)
+        return Exported([write_onnx(source, target, chosen)], [caveat] if caveat else [])
+    source = read_scratchnet(model, dtype)
+    if to == "safetensors":
+        from scratchnet.interop.safetensors_io import write_safetensors
+
+        return Exported([write_safetensors(source, target)], [])
+    from scratchnet.interop.pytorch_script import write_pytorch
+
+    return Exported(write_pytorch(source, target, str(model)), [])
+
+
+def import_model(
+    path: str | os.PathLike[str],
+    out: str | os.PathLike[str] | None = None,
+    *,
+    architecture: dict[str, Any] | None = None,
+    loss: str | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> Path:
+    """Read ``path`` (``.onnx`` or ``.safetensors``, by its suffix) and save it as a scratchnet model
+    at ``out`` (default: ``NAME.json`` beside it, which must not exist yet); return the ``.json`` written.
+
+    ``architecture`` (a safetensors file's, when its metadata has none) and ``loss`` ("CrossEntropy",
+    "MeanSquaredError" or "BinaryCrossEntropy"; default: the loss the last layer is fused with, else
+    MeanSquaredError) say what the file does not; ``metadata`` is merged over what the file records
+    (dataset, class names, input scaling)."""
+    from scratchnet.interop.portable import write_scratchnet
+
+    source = Path(os.fspath(path))
+    kind = source.suffix.lower()
+    if kind == ".onnx":
+        if architecture is not None:
+            raise ConfigError("an ONNX file describes its own layers: --architecture and --layers apply to safetensors")
+        from scratchnet.interop.onnx_import import read_onnx
+
+        model = read_onnx(source, loss=loss)
+    elif kind == ".safetensors":
+        from scratchnet.interop.safetensors_io import read_safetensors
+
+        model = read_safetensors(source, architecture=architecture, loss=loss)
+    else:
+        raise ConfigError(f"{source}: scratchnet imports .onnx and .safetensors files, not {kind or 'no suffix'}")
+    if out is None:
+        target = source.with_suffix(".json")
+        if target.exists():  # most likely the model this file was exported from: never replace it unasked
+            raise ConfigError(f"{target} exists; give --out to choose the model to write (an existing one is replaced)")
+    else:
+        target = Path(os.fspath(out))
+    return write_scratchnet(model, target, metadata or {})
