@@ -110,3 +110,78 @@ def test_the_plain_numpy_reference_trains_like_scratchnet(bench: ModuleType, opt
     reference.product = counted
     reference.step(images, labels)
     assert sorted(timed) == sorted(bench.matmul_shapes(sizes, 9))
+
+
+# --- tools/bench_cnn.py: the mnist_convnet benchmark ---------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def bench_cnn(bench: ModuleType) -> ModuleType:
+    spec = importlib.util.spec_from_file_location("bench_cnn", BENCH.parent / "bench_cnn.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_cnn_products_of_a_step_are_counted_by_hand(bench_cnn: ModuleType) -> None:
+    # conv 1->32 3x3 on 28x28 (26x26 out), conv 32->64 3x3 on 13x13 (11x11 out), Dense 1600->10; as
+    # (m, k, n) with M = batch * out pixels, K = C * 3 * 3; no dL/dx for the first layer
+    m1, m2 = 128 * 26 * 26, 128 * 11 * 11
+    assert bench_cnn.matmul_shapes(128) == [
+        (m1, 9, 32),
+        (32, m1, 9),
+        (m2, 288, 64),
+        (64, m2, 288),
+        (m2, 64, 288),
+        (128, 1600, 10),
+        (10, 128, 1600),
+        (128, 10, 1600),
+    ]
+    params = bench_cnn.initial_params()
+    assert sum(value.size for value in params.values()) == 34826  # Keras's mnist_convnet, without dropout
+    assert all(str(value.dtype) == "float32" for value in params.values())
+
+
+def test_the_plain_numpy_cnn_trains_like_scratchnet(bench_cnn: ModuleType) -> None:
+    # Written apart from scratchnet (NCHW, its own im2col, col2im and pooling): the same steps on the
+    # same batches give the same losses and weights, up to float32 rounding, including a last, smaller
+    # batch; images with blank areas, whose pooling windows tie (the bias alone, after a step).
+    from scratchnet.builders import build_network, build_optimizer
+    from scratchnet.data.images import to_inputs
+
+    params = bench_cnn.initial_params()
+    reference = bench_cnn.PlainCNN(params)
+    net = build_network(bench_cnn.ARCHITECTURE, backend="vectorized", dtype="float32", seed=0)
+    net.set_params(params)
+    optimizer = build_optimizer({"type": "Adam", "lr": bench_cnn.LR}, "vectorized")
+    rng = np.random.default_rng(8)
+    for batch in (16, 16, 16, 5):
+        images = (rng.integers(0, 256, (batch, 28, 28)) * (rng.random((batch, 28, 28)) < 0.3)).astype(np.uint8)
+        images[:, :10] = 0
+        labels = rng.integers(0, 10, batch)
+        reference_loss = reference.step(images, labels)
+        inputs = to_inputs(images, "float32").reshape(batch, 1, 28, 28)
+        loss = net.loss(net.forward(inputs, training=True), labels)
+        net.backward()
+        optimizer.step(net)
+        assert reference_loss == pytest.approx(loss, rel=1e-5)
+    ours = net.params()
+    for name in reference.p:
+        np.testing.assert_allclose(reference.p[name], ours[name], rtol=1e-4, atol=1e-6, err_msg=name)
+    assert not np.allclose(reference.p["0.bias"], params["0.bias"])  # it did train
+    np.testing.assert_array_equal(reference.predict(images), net.predict(inputs))
+
+
+def test_bench_cnn_runs_each_contender_in_a_child_and_prints_the_table(
+    bench_cnn: ModuleType, data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["--data-dir", str(data_dir), "--threads", "1", "--rounds", "1", "--epochs", "1", "--warmup", "1"]
+    assert bench_cnn.main([*argv, "--batches", "2", "--test-images", "500"]) == 0
+    printed = capsys.readouterr().out
+    assert "mnist_convnet adam: 34826 parameters, batch 128" in printed
+    table = [line.split() for line in printed.splitlines()]
+    rows = {row[1]: row for row in table if row[:1] == ["1"] and row[1] in ("scratchnet", "numpy", "torch")}
+    assert {"scratchnet", "numpy"} <= set(rows)
+    assert all(float(row[2]) > 0 and row[-2].endswith("%") for row in rows.values())
+    assert "plain NumPy step" in printed and "matrix products" in printed

@@ -13,6 +13,7 @@ import pytest
 
 from scratchnet.builders import build_network, build_optimizer
 from scratchnet.core.errors import ConfigError, ShapeError
+from scratchnet.core.interface import Layer
 from scratchnet.vectorized import LAYERS, AvgPool2D, BatchNorm, Conv2D, Flatten, MaxPool2D
 from scratchnet.vectorized.init import initial_bias, initial_weight
 from scratchnet.vectorized.tensor import Array
@@ -277,6 +278,18 @@ def test_batch_norm_by_hand() -> None:
 
 
 # --- the interface ----------------------------------------------------------------------------------
+
+
+def test_the_new_layers_satisfy_the_layer_protocol() -> None:
+    # mypy --strict checks this list's type: each class has the Protocol's methods and signatures
+    layers: list[Layer[Array, Array]] = [Conv2D(1, 1, 1), MaxPool2D(2), AvgPool2D(2), Flatten(), BatchNorm(1)]
+    assert [layer.describe()["type"] for layer in layers] == [
+        "Conv2D",
+        "MaxPool2D",
+        "AvgPool2D",
+        "Flatten",
+        "BatchNorm",
+    ]
 
 
 def test_constructors_take_ints_or_pairs_and_describe_every_option_with_lists() -> None:

@@ -17,6 +17,7 @@ around it (``PlainNumpy``): the reference for what NumPy itself costs. It times 
 apart from the rest, and the tool prints that split against the bound (``--skip-numpy`` leaves it out).
 
 Without PyTorch it prints scratchnet's own figures and how to install PyTorch's CPU build.
+tools/bench_cnn.py does the same for a convolutional network (Keras's mnist_convnet).
 """
 
 from __future__ import annotations

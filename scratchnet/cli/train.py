@@ -270,7 +270,9 @@ def show_settings(config: TrainConfig, given: set[str]) -> str:
     recipe = RECIPES.get(str(config.recipe))
     lines = [f"recipe {config.recipe} for {config.dataset}" + (f": {recipe.summary}" if recipe else "")]
     for item in fields(TrainConfig):
-        if item.name in ("dataset", "recipe"):
+        if item.name in ("dataset", "recipe") or (config.layers is not None and item.name in MLP_ONLY):
+            continue  # with --layers the network is written there, not as an MLP's widths
+        if item.name == "layers" and config.layers is None:
             continue
         mark = "  (given)" if item.name in given else ""
         lines.append(f"  {flag_of(item.name):<28} {setting_text(item.name, getattr(config, item.name))}{mark}")
