@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import settings
+
+# A test run started in the background by a non-interactive shell (`nohup`, `cmd &`) begins with SIGINT
+# ignored, and so would every process it starts. The Ctrl-C tests (this process and children) need
+# Python's default handler, which a child gets back at exec once this process no longer ignores it.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 # Property tests draw the same examples on every run (a red CI must mean a real change, never an
 # unlucky draw); HYPOTHESIS_PROFILE=explore draws new ones each run, for hunting bugs locally.
