@@ -14,7 +14,7 @@ import pytest
 from scratchnet.builders import build_network, build_optimizer
 from scratchnet.core.errors import ConfigError, ShapeError
 from scratchnet.core.interface import Layer
-from scratchnet.vectorized import LAYERS, AvgPool2D, BatchNorm, Conv2D, Flatten, MaxPool2D
+from scratchnet.vectorized import LAYERS, AvgPool2D, BatchNorm, Conv2D, Flatten, MaxPool2D, ReLU
 from scratchnet.vectorized.init import initial_bias, initial_weight
 from scratchnet.vectorized.tensor import Array
 
@@ -480,21 +480,24 @@ def test_a_gradient_that_does_not_fit_the_outputs_is_a_shape_error(layer: Any) -
 
 
 def test_results_are_bit_identical_for_any_number_of_threads_and_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
-    from scratchnet.vectorized import convolution, parallel
+    from scratchnet.vectorized import memory, parallel
 
     x = batch_last(rng(44).standard_normal((5, 6, 9, 9)))
 
     def run() -> list[Array]:
         conv, pool, average = Conv2D(6, 7, 3, padding=1, seed=1), MaxPool2D(3, stride=2), AvgPool2D(2, stride=1)
+        relu = ReLU()
         z = conv.forward(x)
-        a, b = pool.forward(z, training=True), average.forward(z)
-        grads = [pool.backward(np.ones_like(a)), average.backward(np.ones_like(b)), conv.backward(np.ones_like(z))]
-        return [z, a, b, *grads, conv.grad_weight.copy(), conv.grad_bias.copy()]
+        r = relu.forward(z)
+        a, b = pool.forward(r, training=True), average.forward(z)
+        grad_r = pool.backward(np.ones_like(a))
+        grads = [grad_r, relu.backward(grad_r), average.backward(np.ones_like(b)), conv.backward(np.ones_like(z))]
+        return [z, r, a, b, *grads, conv.grad_weight.copy(), conv.grad_bias.copy()]
 
     monkeypatch.setattr(parallel, "MIN_CHUNK", 1)
     results = {}
     for threads, block in ((1, 1 << 18), (1, 50), (3, 50), (2, 1)):
-        monkeypatch.setattr(convolution, "BLOCK_VALUES", block)
+        monkeypatch.setattr(memory, "BLOCK_VALUES", block)
         parallel.set_threads(threads)
         try:
             results[threads, block] = run()
@@ -525,7 +528,7 @@ def test_a_large_inference_batch_goes_a_few_samples_at_a_time_and_backward_still
 
 
 def test_a_result_the_caller_keeps_never_changes_and_one_it_drops_is_reused() -> None:
-    from scratchnet.vectorized.convolution import Workspace
+    from scratchnet.vectorized.memory import Workspace
 
     conv, pool = Conv2D(2, 3, 3, seed=4), MaxPool2D(2)
     batches = [rng(50 + k).standard_normal((4, 2, 8, 8)) for k in range(4)]
@@ -548,3 +551,38 @@ def test_a_result_the_caller_keeps_never_changes_and_one_it_drops_is_reused() ->
     assert work.output("a", (3, 4), np.dtype(np.float64)).ctypes.data == address  # free again: reused
     held = work.output("a", (3, 4), np.dtype(np.float64))
     assert work.output("a", (3, 4), np.dtype(np.float64)) is not held  # held: a new one
+
+
+@pytest.mark.parametrize("layout", ["batch first", "batch last", "with gaps"])
+def test_relu_gives_max_0_z_and_its_mask_in_every_memory_layout(layout: str) -> None:
+    z = rng(60).standard_normal((4, 3, 5, 6))
+    z[0, 0, 0, :3] = 0.0  # at z = 0 the gradient is 0 (eq. 4.1)
+    delta = rng(61).standard_normal(z.shape)
+    inputs = {"batch first": z.copy(), "batch last": batch_last(z), "with gaps": np.repeat(z, 2, axis=3)[..., ::2]}[
+        layout
+    ]
+    relu = ReLU()
+    for _ in range(3):  # the kept result arrays are reused from the second batch on
+        outputs = relu.forward(inputs, training=True)
+        np.testing.assert_array_equal(outputs, np.where(z > 0.0, z, 0.0))
+        grad = relu.backward(batch_last(delta))  # the gradient in another layout than z
+        np.testing.assert_array_equal(grad, np.where(z > 0.0, delta, 0.0))
+    assert grad[0, 0, 0, :3].tolist() == [0.0, 0.0, 0.0]
+
+
+def test_relu_results_the_caller_keeps_never_change() -> None:
+    relu = ReLU()
+    first = relu.forward(rng(62).standard_normal((3, 2, 4, 4)))
+    grad = relu.backward(np.ones_like(first))
+    kept = first.copy(), grad.copy()
+    for seed in (63, 64, 65):
+        relu.backward(np.ones_like(relu.forward(rng(seed).standard_normal((3, 2, 4, 4)))))
+    np.testing.assert_array_equal(first, kept[0])
+    np.testing.assert_array_equal(grad, kept[1])
+
+
+def test_relu_refuses_a_gradient_that_does_not_fit() -> None:
+    relu = ReLU()
+    relu.forward(np.ones((2, 3)))
+    with pytest.raises(ShapeError, match="ReLU.backward: gradient of shape"):
+        relu.backward(np.ones((3, 3)))

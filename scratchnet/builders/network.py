@@ -65,10 +65,11 @@ def build_network(
     )
 
 
-if TYPE_CHECKING:  # mypy proves here that each backend satisfies the Protocols; nothing runs
+if TYPE_CHECKING:  # mypy proves here that each backend satisfies the Protocols; nothing runs (the layers:
+    # each backend's LAYERS table is typed as makers of Layers)
     import scratchnet.loops as _loops
     import scratchnet.vectorized as _vectorized
-    from scratchnet.core.interface import Layer, Loss, Network, Optimizer
+    from scratchnet.core.interface import Loss, Network, Optimizer
     from scratchnet.loops.tensor import Batch as _LoopsBatch
     from scratchnet.loops.tensor import Param as _LoopsParam
     from scratchnet.vectorized.tensor import Array as _Array
@@ -78,20 +79,6 @@ if TYPE_CHECKING:  # mypy proves here that each backend satisfies the Protocols;
 
     def _vectorized_network(net: _vectorized.Network) -> Network[_Array, _Array]:
         return net
-
-    def _loops_layers(
-        a: _loops.Dense, b: _loops.ReLU, c: _loops.Softmax, d: _loops.Dropout, e: _loops.LeakyReLU
-    ) -> list[Layer[_LoopsBatch, _LoopsParam]]:
-        return [a, b, c, d, e]
-
-    def _vectorized_layers(
-        a: _vectorized.Dense,
-        b: _vectorized.ReLU,
-        c: _vectorized.Softmax,
-        d: _vectorized.Dropout,
-        e: _vectorized.LeakyReLU,
-    ) -> list[Layer[_Array, _Array]]:
-        return [a, b, c, d, e]
 
     def _loops_losses(
         a: _loops.CrossEntropy, b: _loops.MeanSquaredError, c: _loops.BinaryCrossEntropy

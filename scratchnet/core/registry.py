@@ -14,7 +14,7 @@ class in each backend's ``LAYERS`` table. Standard library only.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -300,6 +300,23 @@ def _positive_float(name: str) -> Callable[[float], str | None]:
 
 def _momentum(value: float) -> str | None:
     return None if 0.0 <= value <= 1.0 else f"momentum must be in [0, 1], got {value!r}"
+
+
+def window_pair(value: int | Sequence[int], name: str, minimum: int) -> tuple[int, int]:
+    """A kernel size, stride or padding given to a layer's constructor as (height, width): an int is
+    used for both; ConfigError naming ``name`` when it is not one or two integers >= ``minimum``."""
+    values = (value, value) if isinstance(value, int) else tuple(value)
+    if len(values) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) and v >= minimum for v in values):
+        raise ConfigError(f"{name} must be an integer >= {minimum} or a pair of them, got {value!r}")
+    return (int(values[0]), int(values[1]))
+
+
+def check_channels(where: str, in_channels: int, out_channels: int) -> None:
+    """ConfigError unless a layer has at least one input and one output channel."""
+    if in_channels < 1 or out_channels < 1:
+        raise ConfigError(
+            f"{where} needs at least one input and one output channel, got {in_channels} -> {out_channels}"
+        )
 
 
 def window_output(size: int, kernel: int, stride: int, padding: int) -> int:

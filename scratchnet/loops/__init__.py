@@ -1,5 +1,8 @@
 """The loops backend: the reference implementation, explicit loops over Python floats, standard library only."""
 
+from collections.abc import Callable
+
+from scratchnet.core.interface import Layer
 from scratchnet.loops.activations import Identity, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
 from scratchnet.loops.convolution import Conv2D
 from scratchnet.loops.layers import Dense, Dropout
@@ -10,11 +13,13 @@ from scratchnet.loops.normalization import BatchNorm
 from scratchnet.loops.optimizers import SGD, Adagrad, Adam, AdamW, RMSprop
 from scratchnet.loops.pooling import AvgPool2D, MaxPool2D
 from scratchnet.loops.reshape import Flatten
+from scratchnet.loops.tensor import Batch, Param
 
 # The classes the builder makes for each layer type, loss and optimizer the registry
 # (scratchnet.core.registry) and the optimizer table (scratchnet.core.settings) name. A new layer
 # type is one entry here.
-LAYERS: dict[str, type] = {
+# Typed as makers of Layers, so that mypy proves every class satisfies the Layer Protocol.
+LAYERS: dict[str, Callable[..., Layer[Batch, Param]]] = {
     "Dense": Dense,
     "Dropout": Dropout,
     "ReLU": ReLU,

@@ -14,9 +14,9 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from scratchnet.core.errors import ConfigError, ShapeError
+from scratchnet.core.errors import ShapeError
 from scratchnet.core.init import check_initializer
-from scratchnet.core.registry import window_output
+from scratchnet.core.registry import check_channels, window_output, window_pair
 from scratchnet.loops.init import initial_bias, initial_weight
 from scratchnet.loops.neuron import Neuron, NonzeroInputs
 from scratchnet.loops.tensor import Batch, Param, as_batch, as_tensor, flatten, reshape, shape_of
@@ -26,14 +26,6 @@ Pair = tuple[int, int]
 Field = list[tuple[int, int]]
 """The window of one output position: ``(k, p)`` pairs, ``k`` a tap of the kernel (its index in a
 neuron's flat weights) and ``p`` the input it reads (its index in the flattened sample)."""
-
-
-def pair(value: int | Sequence[int], name: str, minimum: int) -> Pair:
-    """``value`` as (height, width): an int is used for both; ConfigError when an entry is below ``minimum``."""
-    values = (value, value) if isinstance(value, int) else tuple(value)
-    if len(values) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) and v >= minimum for v in values):
-        raise ConfigError(f"{name} must be an integer >= {minimum} or a pair of them, got {value!r}")
-    return (int(values[0]), int(values[1]))
 
 
 def as_images(inputs: Sequence[Any], channels: int | None, where: str) -> Batch:
@@ -126,15 +118,12 @@ class Conv2D:
         init: str = "he_normal",
         seed: int = 0,
     ) -> None:
-        if in_channels < 1 or out_channels < 1:
-            raise ConfigError(
-                f"Conv2D needs at least one input and one output channel, got {in_channels} -> {out_channels}"
-            )
+        check_channels("Conv2D", in_channels, out_channels)
         self.in_channels = in_channels
         self.out_channels = out_channels
-        self.kernel_size = pair(kernel_size, "Conv2D kernel_size", 1)
-        self.stride = pair(stride, "Conv2D stride", 1)
-        self.padding = pair(padding, "Conv2D padding", 0)
+        self.kernel_size = window_pair(kernel_size, "Conv2D kernel_size", 1)
+        self.stride = window_pair(stride, "Conv2D stride", 1)
+        self.padding = window_pair(padding, "Conv2D padding", 0)
         self.init = check_initializer(init)
         self.kernel_shape = (in_channels, *self.kernel_size)  # one neuron's weights, (in, kh, kw)
         # fan_in = in * kh * kw, fan_out = out * kh * kw (eq. 12.8): the same numbers as the vectorized backend

@@ -11,7 +11,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from scratchnet.core.network import ParameterFree
-from scratchnet.loops.convolution import Pair, as_images, check_gradients, output_size, pair, receptive_fields
+from scratchnet.core.registry import window_pair
+from scratchnet.loops.convolution import Pair, as_images, check_gradients, output_size, receptive_fields
 from scratchnet.loops.tensor import Batch, Param, flatten, reshape, shape_of
 
 
@@ -21,8 +22,8 @@ class Pool2D(ParameterFree[Param]):
 
     def __init__(self, kernel_size: int | Sequence[int], *, stride: int | Sequence[int] | None = None) -> None:
         name = type(self).__name__
-        self.kernel_size = pair(kernel_size, f"{name} kernel_size", 1)
-        self.stride = self.kernel_size if stride is None else pair(stride, f"{name} stride", 1)
+        self.kernel_size = window_pair(kernel_size, f"{name} kernel_size", 1)
+        self.stride = self.kernel_size if stride is None else window_pair(stride, f"{name} stride", 1)
         self.input_shape: tuple[int, ...] = ()  # (C, H, W) of the last forward pass
         self.out_size: Pair = (0, 0)
         self.fields: list[list[int]] = []  # per output position, its window's indices r * W + s in one channel

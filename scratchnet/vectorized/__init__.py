@@ -1,6 +1,9 @@
 """The vectorized backend: the same classes as scratchnet.loops, on NumPy arrays of any rank, batch
 first: ``(batch, features)`` for flat samples, ``(batch, channels, height, width)`` for images."""
 
+from collections.abc import Callable
+
+from scratchnet.core.interface import Layer
 from scratchnet.vectorized.activations import Identity, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
 from scratchnet.vectorized.convolution import Conv2D
 from scratchnet.vectorized.layers import Dense, Dropout
@@ -10,12 +13,13 @@ from scratchnet.vectorized.normalization import BatchNorm
 from scratchnet.vectorized.optimizers import SGD, Adagrad, Adam, AdamW, RMSprop
 from scratchnet.vectorized.pooling import AvgPool2D, MaxPool2D
 from scratchnet.vectorized.reshape import Flatten
-from scratchnet.vectorized.tensor import check_dtype
+from scratchnet.vectorized.tensor import Array, check_dtype
 
 # The classes the builder makes for each layer type, loss and optimizer the registry
 # (scratchnet.core.registry) and the optimizer table (scratchnet.core.settings) name. A new layer
 # type is one entry here.
-LAYERS: dict[str, type] = {
+# Typed as makers of Layers, so that mypy proves every class satisfies the Layer Protocol.
+LAYERS: dict[str, Callable[..., Layer[Array, Array]]] = {
     "Dense": Dense,
     "Dropout": Dropout,
     "ReLU": ReLU,

@@ -6,8 +6,10 @@ from typing import Any
 
 import numpy as np
 
-from scratchnet.core.errors import ConfigError
+from scratchnet.core.errors import ConfigError, ShapeError
 from scratchnet.core.network import ParameterFree
+from scratchnet.vectorized import memory
+from scratchnet.vectorized.memory import Workspace, flat_in, in_blocks, result_like, storage_order
 from scratchnet.vectorized.tensor import Array
 
 
@@ -40,24 +42,58 @@ class Elementwise(Activation):
 
 
 class ReLU(Elementwise):
-    """a = max(0, z); f'(z) = 1 for z > 0, else 0 (eq. 4.1)."""
+    """a = max(0, z); f'(z) = 1 for z > 0, else 0 (eq. 4.1).
+
+    Both passes sweep the memory of their arrays in order, whatever the layout (a convolution's
+    output lies batch last), a cache-sized block at a time on the optimizer's threads, into result
+    arrays kept from batch to batch (scratchnet/vectorized/memory.py): after the first convolution
+    these are the largest arrays of a step.
+    """
 
     def __init__(self) -> None:
         super().__init__()
-        self.zeros: Array = np.zeros((0, 0))
+        self.zeros: Array = np.zeros(0)
+        self.order: tuple[int, ...] = (0, 1)  # the axis order z lies in memory in
+        self.work = Workspace()
 
-    def f(self, z: Array) -> Array:
-        # max against an array of zeros, kept from call to call: NumPy's SIMD loop for two arrays
-        # is about 4x faster than its loop for an array and the scalar 0
-        if self.zeros.shape != z.shape or self.zeros.dtype != z.dtype:
-            self.zeros = np.zeros_like(z)
-        return np.maximum(z, self.zeros)
+    def forward(self, inputs: Array, training: bool = False) -> Array:
+        order = storage_order(inputs)
+        if order is None:  # a view with gaps: in one pass, as it is
+            inputs = np.ascontiguousarray(inputs)
+            order = tuple(range(inputs.ndim))
+        self.inputs, self.order = inputs, order
+        outputs, flat_outputs = result_like(inputs, order, self.work, "outputs")
+        flat_inputs, zeros = flat_in(inputs, order), self.zeros_for(inputs.dtype)
+
+        def block(part: slice) -> None:
+            # max against an array of zeros: NumPy's SIMD loop for two arrays is faster than its
+            # loop for an array and the scalar 0
+            np.maximum(flat_inputs[part], zeros[: part.stop - part.start], out=flat_outputs[part])
+
+        in_blocks(block, flat_inputs.size, 1)
+        return outputs  # not kept: backward needs only z
 
     def backward(self, grad_outputs: Array, need_input_grad: bool = True) -> Array:
-        """dL/dz = dL/da * [z > 0] (eq. 4.1): a product with the boolean mask, one pass, in place of
+        """dL/dz = dL/da * [z > 0] (eq. 4.1): a product with the boolean mask, in place of
         ``derivative`` (which ReLU does not need)."""
-        grad: Array = np.multiply(grad_outputs, self.inputs > 0.0)
+        if grad_outputs.shape != self.inputs.shape:
+            raise ShapeError(
+                f"ReLU.backward: gradient of shape {grad_outputs.shape} for outputs of shape {self.inputs.shape}"
+            )
+        grad, flat_grad = result_like(self.inputs, self.order, self.work, "grad_inputs")
+        flat_inputs, flat_delta = flat_in(self.inputs, self.order), flat_in(grad_outputs, self.order)
+
+        def block(part: slice) -> None:
+            np.multiply(flat_delta[part], flat_inputs[part] > 0.0, out=flat_grad[part])
+
+        in_blocks(block, flat_inputs.size, 1)
         return grad
+
+    def zeros_for(self, dtype: np.dtype[Any]) -> Array:
+        """Zeros of ``dtype``, enough for one block of :func:`in_blocks`."""
+        if self.zeros.dtype != dtype or self.zeros.size < memory.BLOCK_VALUES:
+            self.zeros = np.zeros(memory.BLOCK_VALUES, dtype)
+        return self.zeros
 
 
 class LeakyReLU(Elementwise):

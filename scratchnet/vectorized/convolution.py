@@ -20,49 +20,24 @@ copied into this layout once.
 from __future__ import annotations
 
 import math
-import sys
-from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from scratchnet.core.errors import ConfigError, ShapeError
+from scratchnet.core.errors import ShapeError
 from scratchnet.core.init import check_initializer
-from scratchnet.core.registry import window_output
-from scratchnet.vectorized import parallel
+from scratchnet.core.registry import check_channels, window_output, window_pair
 from scratchnet.vectorized.init import initial_bias, initial_weight
-from scratchnet.vectorized.tensor import Array, check_dtype
+from scratchnet.vectorized.memory import Workspace, as_chwn, in_blocks
+from scratchnet.vectorized.tensor import Array, check_dtype, copy_params
 
 Pair = tuple[int, int]
 
-# Passes over an array larger than the cache (a first convolution's output, 11 MB for a batch of
-# 128) each cost a trip to memory, so a layer that makes several passes makes them one block of
-# channels at a time, each block about this many values (1 MB of float32), which stays in cache.
-BLOCK_VALUES = 1 << 18
 # An inference pass builds its im2col matrix a few samples at a time when the whole batch's would
 # hold more values than this (32 MB of float32): a test set at once would need gigabytes.
 INFERENCE_VALUES = 1 << 23
-# Results larger than this many values are not kept for reuse (see Workspace.output).
-KEEP_VALUES = 1 << 24
-
-
-def as_pair(value: int | tuple[int, int] | list[int], name: str, least: int) -> Pair:
-    """An option given as an int or two ints, as (height, width); ConfigError below ``least``."""
-    pair = (value, value) if isinstance(value, int) else tuple(value)
-    if len(pair) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) for v in pair):
-        raise ConfigError(f"{name} must be an integer or a pair of integers, got {value!r}")
-    if min(pair) < least:
-        raise ConfigError(f"{name} must be at least {least}, got {list(pair)}")
-    return (int(pair[0]), int(pair[1]))
-
-
-def as_chwn(x: Array, dtype: np.dtype[Any]) -> Array:
-    """The batch ``x`` ``(N, C, H, W)`` as a contiguous ``(C, H, W, N)`` array of ``dtype``: a view
-    when it lies so in memory (as this backend's layers give it), else a copy."""
-    chwn: Array = np.ascontiguousarray(x.transpose(1, 2, 3, 0), dtype=dtype)
-    return chwn
 
 
 def image_batch(inputs: Any, channels: int | None, dtype: np.dtype[Any] | None, where: str) -> Array:
@@ -82,101 +57,6 @@ def image_batch(inputs: Any, channels: int | None, dtype: np.dtype[Any] | None, 
     if x.size == 0:
         raise ShapeError(f"{where}: the batch is empty, got shape {x.shape}")
     return x
-
-
-def copy_params(where: str, own: Mapping[str, Array], named: Mapping[str, Any]) -> None:
-    """Copy every array of ``own`` in from ``named`` (arrays of either backend or nested lists),
-    converting to the layer's dtype, in place (the network may hold views of them); a one-line
-    ShapeError when a name is missing or a shape does not fit."""
-    missing = sorted(set(own) - set(named))
-    if missing:
-        raise ShapeError(f"{where}.set_params: missing {missing}")
-    given = {name: np.asarray(named[name]) for name in own}
-    wrong = [
-        f"{name} {given[name].shape} does not fit {own[name].shape}"
-        for name in own
-        if given[name].shape != own[name].shape
-    ]
-    if wrong:
-        raise ShapeError(f"{where}.set_params: {', '.join(wrong)}")
-    for name, target in own.items():
-        if given[name] is not target:
-            np.copyto(target, given[name], casting="unsafe")
-
-
-def by_channels(task: Callable[[slice], None], channels: int, values_per_channel: int) -> None:
-    """Run ``task`` on consecutive blocks of ``channels`` (slices), each about ``BLOCK_VALUES``
-    values, on the threads of :mod:`scratchnet.vectorized.parallel` when there is enough work for
-    more than one. Each thread takes the next block left, so one that starts late (its core still
-    held by the BLAS's spinning threads after a product) does less. Every value goes through the
-    same operations whatever the split, so the results are the same for any thread count."""
-    per_block = max(1, BLOCK_VALUES // max(1, values_per_channel))
-    blocks = deque(slice(start, min(start + per_block, channels)) for start in range(0, channels, per_block))
-    count = min(parallel.threads(), len(blocks), max(1, channels * values_per_channel // parallel.MIN_CHUNK))
-
-    def work() -> None:
-        while True:
-            try:
-                block = blocks.popleft()  # atomic: no two threads get one block
-            except IndexError:
-                return
-            task(block)
-
-    parallel.run_all([work] * count)
-
-
-class Workspace:
-    """A layer's arrays kept from batch to batch, reallocated only when a shape or dtype changes.
-
-    ``get`` gives work arrays that never leave the layer (the im2col matrix, the padded input).
-    ``output`` gives arrays for results the layer returns, which a caller may keep: the last one
-    of a name is reused only when nothing but this workspace holds it any more (CPython's reference
-    count says so), so no caller ever sees a result change. That spares the process from faulting in
-    fresh pages for every large result: glibc hands large freed blocks back to the system, and
-    touching 11 MB of new pages costs about as much as a pass of arithmetic over them.
-    """
-
-    def __init__(self) -> None:
-        self.arrays: dict[str, Array] = {}
-        self.outputs: dict[str, list[Array]] = {}
-
-    def get(self, name: str, shape: tuple[int, ...], dtype: np.dtype[Any], fill: float | None = None) -> Array:
-        """The work array ``name`` of this shape; a new one (filled with ``fill``, if given) when the
-        kept one does not fit. Filled parts that the caller never writes keep their values."""
-        kept = self.arrays.get(name)
-        if kept is None or kept.shape != shape or kept.dtype != dtype:
-            kept = np.empty(shape, dtype) if fill is None else np.full(shape, fill, dtype)
-            self.arrays[name] = kept
-        return kept
-
-    def output(self, name: str, shape: tuple[int, ...], dtype: np.dtype[Any]) -> Array:
-        """An array for a result, of undefined values: a kept one that fits and that nothing but this
-        workspace refers to (no view of it, no caller), else a new one, kept in place of the oldest.
-        Two are kept per name, since the next layer holds the last result until its next forward."""
-        if math.prod(shape) > KEEP_VALUES:  # a large inference batch, say: not worth holding on to
-            self.outputs.pop(name, None)
-            large: Array = np.empty(shape, dtype)
-            return large
-        kept = self.outputs.setdefault(name, [])
-        for index in range(len(kept)):
-            # the count first: holding kept[index] in a variable would add a reference
-            free = _FREE is not None and _references(kept, index) <= _FREE
-            if free and kept[index].shape == shape and kept[index].dtype == dtype:
-                return kept[index]
-        fresh: Array = np.empty(shape, dtype)
-        kept[:] = [*kept[-1:], fresh]
-        return fresh
-
-
-def _references(kept: list[Array], index: int) -> int:
-    """The reference count of ``kept[index]`` as this function sees it."""
-    return sys.getrefcount(kept[index])
-
-
-# What an array that only a list holds shows through _references: measured, not assumed, for the
-# count an interpreter reports for its own references differs between Python versions; None where
-# there are no reference counts (PyPy), and then every result is a new array.
-_FREE = _references([np.empty(0)], 0) if hasattr(sys, "getrefcount") else None
 
 
 class Conv2D:
@@ -199,15 +79,12 @@ class Conv2D:
         seed: int = 0,
         dtype: str = "float64",
     ) -> None:
-        if in_channels < 1 or out_channels < 1:
-            raise ConfigError(
-                f"Conv2D needs at least one input and one output channel, got {in_channels} -> {out_channels}"
-            )
+        check_channels("Conv2D", in_channels, out_channels)
         self.in_channels = in_channels
         self.out_channels = out_channels
-        self.kernel_size = as_pair(kernel_size, "kernel_size", 1)
-        self.stride = as_pair(stride, "stride", 1)
-        self.padding = as_pair(padding, "padding", 0)
+        self.kernel_size = window_pair(kernel_size, "Conv2D kernel_size", 1)
+        self.stride = window_pair(stride, "Conv2D stride", 1)
+        self.padding = window_pair(padding, "Conv2D padding", 0)
         self.init = check_initializer(init)
         self.dtype = check_dtype(dtype)
         shape = (out_channels, in_channels, *self.kernel_size)
@@ -263,7 +140,7 @@ class Conv2D:
         windows = windows[:, : sh * (oh - 1) + 1 : sh, : sw * (ow - 1) + 1 : sw]
         # one copy, whose runs are whole rows of pixels times the batch
         rows, source = cols[:k].reshape(c, kh, kw, oh, ow, n), windows.transpose(0, 4, 5, 1, 2, 3)
-        by_channels(lambda part: np.copyto(rows[part], source[part]), c, kh * kw * oh * ow * n)
+        in_blocks(lambda part: np.copyto(rows[part], source[part]), c, kh * kw * oh * ow * n)
         return cols
 
     def backward(self, grad_outputs: Array, need_input_grad: bool = True) -> Array:
@@ -308,7 +185,7 @@ class Conv2D:
                 for v in range(kw):
                     target[:, u : u + sh * (oh - 1) + 1 : sh, v : v + sw * (ow - 1) + 1 : sw] += pieces[part, u, v]
 
-        by_channels(col2im, c, (h + 2 * ph) * (w + 2 * pw) * n)
+        in_blocks(col2im, c, (h + 2 * ph) * (w + 2 * pw) * n)
         result: Array = grad[:, ph : ph + h, pw : pw + w].transpose(3, 0, 1, 2)
         return result
 

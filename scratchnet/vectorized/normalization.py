@@ -12,8 +12,7 @@ from typing import Any
 import numpy as np
 
 from scratchnet.core.errors import ConfigError, ShapeError
-from scratchnet.vectorized.convolution import copy_params
-from scratchnet.vectorized.tensor import Array, check_dtype
+from scratchnet.vectorized.tensor import Array, check_dtype, copy_params
 
 
 class BatchNorm:

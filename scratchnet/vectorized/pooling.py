@@ -17,8 +17,9 @@ import numpy as np
 
 from scratchnet.core.errors import ShapeError
 from scratchnet.core.network import ParameterFree
-from scratchnet.core.registry import window_output
-from scratchnet.vectorized.convolution import Pair, Workspace, as_chwn, as_pair, by_channels, image_batch
+from scratchnet.core.registry import window_output, window_pair
+from scratchnet.vectorized.convolution import Pair, image_batch
+from scratchnet.vectorized.memory import Workspace, as_chwn, in_blocks
 from scratchnet.vectorized.tensor import Array
 
 
@@ -26,8 +27,8 @@ class Pool2D(ParameterFree[Array]):
     """What both poolings share: options, shape checks, and the per-offset views of the windows."""
 
     def __init__(self, kernel_size: int | Pair, *, stride: int | Pair | None = None) -> None:
-        self.kernel_size = as_pair(kernel_size, "kernel_size", 1)
-        self.stride = self.kernel_size if stride is None else as_pair(stride, "stride", 1)
+        self.kernel_size = window_pair(kernel_size, f"{type(self).__name__} kernel_size", 1)
+        self.stride = self.kernel_size if stride is None else window_pair(stride, f"{type(self).__name__} stride", 1)
         self.dtype: np.dtype[Any] = np.dtype(np.float64)
         self.input_shape: tuple[int, ...] = ()
         self.output_shape: tuple[int, ...] = ()
@@ -112,7 +113,7 @@ class MaxPool2D(Pool2D):
                 np.maximum(argmax, np.multiply(larger, offset, dtype=argmax.dtype), out=argmax)
                 np.maximum(out, view[part], out=out)
 
-        by_channels(block, c, math.prod(self.input_shape[2:]) * n)
+        in_blocks(block, c, math.prod(self.input_shape[2:]) * n)
         result: Array = outputs.transpose(3, 0, 1, 2)
         return result
 
@@ -133,7 +134,7 @@ class MaxPool2D(Pool2D):
                 else:
                     place[part] += share * hit  # overlapping windows each add their share
 
-        by_channels(block, grad.shape[0], math.prod(grad.shape[1:]))
+        in_blocks(block, grad.shape[0], math.prod(grad.shape[1:]))
         result: Array = grad.transpose(3, 0, 1, 2)
         return result
 

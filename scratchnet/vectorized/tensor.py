@@ -6,7 +6,7 @@ A batch is an array with the batch axis first: ``(batch, features)`` for flat sa
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, TypeAlias
 
 import numpy as np
@@ -64,3 +64,23 @@ def check_labels(labels: Sequence[int] | npt.NDArray[Any], batch_size: int, clas
         n = int(np.flatnonzero((array < 0) | (array >= upper))[0])
         raise LabelError(f"{where}: label {n} is {int(array[n])}, outside 0..{upper - 1}")
     return array.astype(np.intp, copy=False)
+
+
+def copy_params(where: str, own: Mapping[str, Array], named: Mapping[str, Any]) -> None:
+    """Copy every array of ``own`` in from ``named`` (arrays of either backend or nested lists),
+    converting to the layer's dtype, in place (the network may hold views of them); a one-line
+    ShapeError when a name is missing or a shape does not fit."""
+    missing = sorted(set(own) - set(named))
+    if missing:
+        raise ShapeError(f"{where}.set_params: missing {missing}")
+    given = {name: np.asarray(named[name]) for name in own}
+    wrong = [
+        f"{name} {given[name].shape} does not fit {own[name].shape}"
+        for name in own
+        if given[name].shape != own[name].shape
+    ]
+    if wrong:
+        raise ShapeError(f"{where}.set_params: {', '.join(wrong)}")
+    for name, target in own.items():
+        if given[name] is not target:
+            np.copyto(target, given[name], casting="unsafe")
