@@ -357,28 +357,22 @@ def child_main(args: argparse.Namespace) -> None:
 
 
 def spawn(which: str, name: str, batch: int, args: argparse.Namespace, threads: int) -> dict[str, Any]:
-    command = [
-        sys.executable,
-        __file__,
-        "--child",
-        which,
-        "--child-config",
-        name,
-        "--child-batch",
-        str(batch),
-        "--epochs",
-        str(args.epochs),
-        "--threads",
-        str(threads),
-    ]
+    command = ["--child", which, "--child-config", name, "--child-batch", str(batch), "--epochs", str(args.epochs)]
     if args.data_dir:
         command += ["--data-dir", args.data_dir]
+    return run_child(__file__, command, threads, f"bench: the {which} run of {name}")
+
+
+def run_child(script: str, arguments: list[str], threads: int, label: str) -> dict[str, Any]:
+    """Run ``script`` with ``arguments`` and ``--threads threads`` in a child Python whose BLAS starts
+    with that many threads, and return the JSON object its last line of output holds."""
     env = dict(
         os.environ, OPENBLAS_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads)
     )
+    command = [sys.executable, script, *arguments, "--threads", str(threads)]
     done = subprocess.run(command, capture_output=True, text=True, env=env)
     if done.returncode != 0:
-        raise SystemExit(f"bench: the {which} run of {name} failed:\n{done.stderr.strip()}")
+        raise SystemExit(f"{label} failed:\n{done.stderr.strip()}")
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return result
 

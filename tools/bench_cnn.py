@@ -26,7 +26,6 @@ import json
 import math
 import os
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -349,20 +348,13 @@ def run_child(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def spawn(which: str, args: argparse.Namespace, threads: int) -> dict[str, Any]:
-    command = [sys.executable, __file__, "--child", which, "--threads", str(threads), "--batch", str(args.batch)]
-    command += ["--epochs", str(args.epochs), "--warmup", str(args.warmup), "--test-images", str(args.test_images)]
+    command = ["--child", which, "--batch", str(args.batch), "--epochs", str(args.epochs)]
+    command += ["--warmup", str(args.warmup), "--test-images", str(args.test_images)]
     if args.batches is not None:
         command += ["--batches", str(args.batches)]
     if args.data_dir:
         command += ["--data-dir", args.data_dir]
-    env = dict(
-        os.environ, OPENBLAS_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads)
-    )
-    done = subprocess.run(command, capture_output=True, text=True, env=env)
-    if done.returncode != 0:
-        raise SystemExit(f"bench_cnn: the {which} run failed:\n{done.stderr.strip()}")
-    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    return result
+    return bench.run_child(__file__, command, threads, f"bench_cnn: the {which} run")
 
 
 # ---------------------------------------------------------------------------------------------
