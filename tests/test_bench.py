@@ -120,6 +120,7 @@ def bench_cnn(bench: ModuleType) -> ModuleType:
     spec = importlib.util.spec_from_file_location("bench_cnn", BENCH.parent / "bench_cnn.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    sys.modules["bench_cnn"] = module  # as `import bench_cnn` in tools/bench.py finds it
     spec.loader.exec_module(module)
     return module
 
@@ -185,3 +186,23 @@ def test_bench_cnn_runs_each_contender_in_a_child_and_prints_the_table(
     assert {"scratchnet", "numpy"} <= set(rows)
     assert all(float(row[2]) > 0 and row[-2].endswith("%") for row in rows.values())
     assert "plain NumPy step" in printed and "matrix products" in printed
+
+
+def test_bench_runs_the_cnn_configuration_through_bench_cnn_with_its_own_flags(
+    bench: ModuleType, bench_cnn: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    given: list[list[str]] = []
+
+    def main(argv: list[str]) -> int:
+        given.append(argv)
+        return 0
+
+    monkeypatch.setattr(bench_cnn, "main", main)
+    command = ["bench.py", "--configs", "mnist_convnet", "--threads", "2,1", "--rounds", "3", "--epochs", "1"]
+    monkeypatch.setattr(sys, "argv", [*command, "--data-dir", "/data", "--skip-numpy"])
+    assert bench.main() == 0
+    assert given == [["--threads", "2,1", "--rounds", "3", "--epochs", "1", "--data-dir", "/data", "--skip-numpy"]]
+    monkeypatch.setattr(sys, "argv", ["bench.py", "--configs", "mnist_convnet,784-1-10"])
+    with pytest.raises(SystemExit):  # an unknown configuration: refused before anything runs
+        bench.main()
+    assert len(given) == 1

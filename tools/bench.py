@@ -1,6 +1,7 @@
 """Benchmark: scratchnet's vectorized backend against PyTorch on the CPU, and the loops backend.
 
     python tools/bench.py [--data-dir DIR] [--epochs 3] [--rounds 2] [--threads N] [--batch-sizes 128]
+                          [--configs NAME,...]
 
 For each configuration, scratchnet and PyTorch train the same MLP from the same initial weights on
 the same float32 data in the same order, with the same optimizer and batch size. They run in
@@ -17,7 +18,8 @@ around it (``PlainNumpy``): the reference for what NumPy itself costs. It times 
 apart from the rest, and the tool prints that split against the bound (``--skip-numpy`` leaves it out).
 
 Without PyTorch it prints scratchnet's own figures and how to install PyTorch's CPU build.
-tools/bench_cnn.py does the same for a convolutional network (Keras's mnist_convnet).
+tools/bench_cnn.py does the same for a convolutional network (Keras's mnist_convnet);
+``--configs mnist_convnet`` runs it from here, after any MLP configurations asked for.
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "784-512-256-10 adam": {"sizes": [784, 512, 256, 10], "optimizer": {"type": "Adam", "lr": 0.001}},
 }
 SEED = 0
+CNN_CONFIG = "mnist_convnet"  # run by tools/bench_cnn.py
 
 
 # ---------------------------------------------------------------------------------------------
@@ -472,7 +475,11 @@ def main() -> int:
         "--threads", default="auto", help="BLAS/torch threads: a number, 'auto' (all cores) or a list like 1,2"
     )
     parser.add_argument("--batch-sizes", default="128", help="comma-separated, e.g. 32,128,1024")
-    parser.add_argument("--configs", default=",".join(CONFIGS), help=f"comma-separated among: {', '.join(CONFIGS)}")
+    parser.add_argument(
+        "--configs",
+        default=",".join(CONFIGS),
+        help=f"comma-separated among: {', '.join(CONFIGS)}, {CNN_CONFIG} (the CNN of tools/bench_cnn.py)",
+    )
     parser.add_argument("--skip-loops", action="store_true", help="do not measure the loops backend")
     parser.add_argument("--skip-numpy", action="store_true", help="do not run the plain NumPy reference")
     parser.add_argument("--child", choices=["scratchnet", "numpy", "torch", "bound"], help=argparse.SUPPRESS)
@@ -483,6 +490,30 @@ def main() -> int:
         args.threads = int(args.threads)
         child_main(args)
         return 0
+    names = args.configs.split(",")
+    unknown = [name for name in names if name not in CONFIGS and name != CNN_CONFIG]
+    if unknown:
+        parser.error(f"unknown configuration {unknown[0]!r}; choose among {', '.join(CONFIGS)}, {CNN_CONFIG}")
+    if CNN_CONFIG in names:  # its own tool, with the same alternation and columns; after the MLPs
+        names.remove(CNN_CONFIG)
+        status = main_mlp(args, names) if names else 0
+        return status or run_cnn_bench(args)
+    return main_mlp(args, names)
+
+
+def run_cnn_bench(args: argparse.Namespace) -> int:
+    """tools/bench_cnn.py with this run's data, threads, rounds, epochs and --skip-numpy."""
+    import bench_cnn  # here: it imports this module
+
+    threads = str(os.cpu_count() or 1) if args.threads == "auto" else args.threads
+    argv = ["--threads", threads, "--rounds", str(args.rounds), "--epochs", str(args.epochs)]
+    argv += ["--data-dir", args.data_dir] if args.data_dir else []
+    argv += ["--skip-numpy"] if args.skip_numpy else []
+    return bench_cnn.main(argv)
+
+
+def main_mlp(args: argparse.Namespace, names: list[str]) -> int:
+    """The MLP configurations ``names``."""
 
     try:
         import torch  # noqa: F401
@@ -505,8 +536,7 @@ def main() -> int:
     rows: list[tuple[Any, ...]] = []
     splits: list[str] = []
     for threads in thread_counts:
-        for name in args.configs.split(","):
-            CONFIGS[name]
+        for name in names:
             for batch in [int(b) for b in args.batch_sizes.split(",")]:
                 runs: dict[str, list[dict[str, Any]]] = {"scratchnet": [], "numpy": [], "torch": []}
                 bounds = []
