@@ -32,227 +32,25 @@ from scratchnet.loops.normalization import BatchNorm
 from scratchnet.loops.pooling import AvgPool2D, MaxPool2D, Pool2D
 from scratchnet.loops.reshape import Flatten
 from scratchnet.loops.tensor import flatten, reshape, shape_of
-
-# Each activation type: (equation of f, the loops function computing it, equation of f', its function).
-ACTIVATIONS: dict[str, tuple[str, str, str]] = {
-    "ReLU": ("4.1", "a = max(0, z)", "f'(z) = 1 if z > 0 else 0"),
-    "LeakyReLU": ("4.2", "a = z if z > 0 else alpha * z", "f'(z) = 1 if z > 0 else alpha"),
-    "Sigmoid": ("4.3", "a = 1 / (1 + e^-z)", "f'(z) = a (1 - a)"),
-    "Tanh": ("4.4", "a = tanh z", "f'(z) = 1 - a^2"),
-    "Identity": ("4.5", "a = z", "f'(z) = 1"),
-    "Softmax": ("4.6", "p[j] = e^(z[j] - m) / sum_k e^(z[k] - m), m = max_k z[k]", ""),
-}
-LOSSES: dict[str, tuple[str, str, str]] = {  # loss type: (equation, value function, gradient equation)
-    "CrossEntropy": ("5.2", "CrossEntropy.value, log_sum_exp", "5.3"),
-    "MeanSquaredError": ("5.4", "MeanSquaredError.value", "5.4"),
-    "BinaryCrossEntropy": ("5.5", "BinaryCrossEntropy.value", "5.6"),
-}
-# Each explained layer type: (equation of one unit's output, the loops function computing it, the
-# formula), as the printout names them and as `scratchnet serve`'s page shows them.
-UNIT_EQUATIONS: dict[str, tuple[str, str, str]] = {
-    "Dense": ("2.1", "Neuron.forward", "z = sum_i w[i] * x[i] + b"),
-    "Conv2D": (
-        "12.1",
-        "Conv2D.forward",
-        "z[o][i][j] = sum_c sum_u sum_v w[o][c][u][v] * x[c][i*sh + u - ph][j*sw + v - pw] + b[o]",
-    ),
-    "MaxPool2D": ("13.1", "MaxPool2D.forward", "a[c][i][j] = max over u, v of x[c][i*sh + u][j*sw + v]"),
-    "AvgPool2D": ("13.3", "AvgPool2D.forward", "a[c][i][j] = (1 / (kh*kw)) sum_u sum_v x[c][i*sh + u][j*sw + v]"),
-    "BatchNorm": ("15.6", "BatchNorm.forward", "y = gamma * (x - running_mean[c]) / sqrt(running_var[c] + eps) + beta"),
-}
-
-
-@dataclass(frozen=True)
-class Term:
-    """One term w[i] * x[i] of a weighted sum (eq. 2.1)."""
-
-    index: int
-    weight: float
-    input: float
-    product: float
-
-
-@dataclass(frozen=True)
-class WeightGradient:
-    """dL/dw[i] for one weight (eq. 2.2, plus the penalties 7.1/7.2 when the model has them)."""
-
-    index: int
-    input: float
-    weight: float
-    gradient: float
-
-
-@dataclass(frozen=True)
-class LayerOutput:
-    """One layer of the forward pass (eq. 6): its index, a short name and its outputs for this input
-    (flat, in C order; ``shape`` is their shape, ``(C, H, W)`` for feature maps)."""
-
-    index: int
-    name: str
-    kind: str
-    outputs: list[float]
-    shape: tuple[int, ...] = ()
-
-
-@dataclass(frozen=True)
-class Backprop:
-    """How the loss reaches one neuron: delta = dL/dz and the gradients of its parameters."""
-
-    delta: float  # dL/dz for this neuron (eq. 2.2): equal to dL/db
-    how: list[tuple[str, str, float]]  # (equation, text, value) steps from the loss to delta
-    largest: list[WeightGradient]  # the weights with the largest |dL/dw|
-    zero_inputs: int  # weights whose input is 0: dL/dw = delta * 0 = 0 (without penalties)
-    grad_bias: float
-    penalties: str  # the l2/l1 terms that are part of dL/dw (eq. 7.1, 7.2), "" without penalties
-
-
-@dataclass(frozen=True)
-class NeuronExplanation:
-    """One neuron's forward computation (eq. 2.1 and its activation) and, with a label, its gradients."""
-
-    layer: int  # index of its Dense layer in network.layers
-    neuron: int
-    why: str  # why this neuron was chosen
-    output: bool  # whether it is a neuron of the last Dense layer (one per class)
-    in_features: int
-    input_name: str  # what its inputs are: "pixel" or "a of layer 1 (ReLU)"
-    pixels: bool  # inputs are the 28x28 pixels (so an index is a (row, column))
-    terms: list[Term]  # the largest |w[i] * x[i]|, largest first
-    rest_count: int
-    rest_sum: float
-    zero_inputs: int
-    weighted_sum: float  # sum over all i of w[i] * x[i]
-    bias: float
-    z: float  # Neuron.forward
-    activation: str  # activation layer type after the Dense layer ("Identity" when none)
-    activation_layer: int | None
-    a: float  # the activation's output for this neuron (p[j] after a Softmax)
-    backprop: Backprop | None
-    grid: tuple[int, ...] = ()  # the shape the inputs had before a Flatten ((28, 28) for pixels): names an index
-    then: str = ""  # where z goes when no activation follows directly ("" when one does, or none at all)
-
-
-Unit = tuple[int, int, int]
-"""(channel, row, column) of one unit of a feature map."""
-
-
-@dataclass(frozen=True)
-class FeatureMaps:
-    """The output of one layer for one input, channel by channel: ``maps[c][row][col]``."""
-
-    layer: int  # the layer whose output this is
-    name: str  # e.g. "ReLU" (the activation after a Conv2D)
-    maps: list[list[list[float]]]
-    low: float  # the smallest and largest value over every channel: the shading's one scale
-    high: float
-
-
-@dataclass(frozen=True)
-class WindowTerm:
-    """One term w[o][c][u][v] * x[c][r][s] of a convolution unit's weighted sum (eq. 12.1), where the
-    kernel tap (u, v) of the window at (i, j) reads input row r = i*sh + u - ph, column s = j*sw + v - pw."""
-
-    tap: int  # the weight's index in the neuron's flat weights, (c * kh + u) * kw + v
-    channel: int
-    u: int
-    v: int
-    row: int
-    col: int
-    weight: float
-    input: float
-    product: float
-
-
-@dataclass(frozen=True)
-class ConvUnitExplanation:
-    """One output unit z[o][i][j] of a Conv2D layer: neuron o on the window at (i, j) (eq. 12.1)."""
-
-    layer: int
-    unit: Unit  # (o, i, j)
-    why: str
-    input_name: str
-    input_shape: tuple[int, ...]  # (C, H, W) of the layer's input
-    kernel_size: tuple[int, int]
-    stride: tuple[int, int]
-    padding: tuple[int, int]
-    terms: list[WindowTerm]  # the largest |w * x|, largest first
-    rest_count: int
-    rest_sum: float
-    zero_inputs: int  # window inputs equal to 0: they add nothing
-    padded: int  # kernel taps on the zero padding (eq. 12.3): they read 0 and add nothing
-    weighted_sum: float
-    bias: float
-    z: float  # Neuron.forward on the window, as Conv2D.forward computes it
-    activation: str  # the activation layer directly after it ("" when there is none)
-    activation_layer: int | None
-    a: float | None
-    then: str  # where z goes when no activation follows directly
-    maps: FeatureMaps  # the feature maps drawn with it (the output of its block: conv, batch norm, activation)
-    drawn: list[int]  # the channels drawn: the first few, and the unit's own
-
-
-@dataclass(frozen=True)
-class PoolUnitExplanation:
-    """One output unit a[c][i][j] of a MaxPool2D or AvgPool2D layer: one window of one channel (eq. 13.1, 13.3)."""
-
-    layer: int
-    kind: str  # "MaxPool2D" or "AvgPool2D"
-    unit: Unit
-    why: str
-    input_name: str
-    kernel_size: tuple[int, int]
-    stride: tuple[int, int]
-    rows: tuple[int, int]  # the window's first and last input row
-    cols: tuple[int, int]
-    window: list[list[float]]  # its inputs, row by row
-    chosen: tuple[int, int] | None  # (row, col) of the input MaxPool2D.forward chose: the first maximum
-    total: float  # sum of the window (AvgPool2D)
-    a: float
-
-
-@dataclass(frozen=True)
-class NormUnitExplanation:
-    """One unit of a BatchNorm layer at inference: its channel's running statistics applied (eq. 15.6)."""
-
-    layer: int
-    unit: tuple[int, ...]  # (c,) or (c, i, j)
-    why: str
-    input_name: str
-    x: float
-    mean: float  # running_mean[c]
-    var: float  # running_var[c]
-    eps: float
-    x_hat: float  # BatchNorm.x_hat of the pass (eq. 15.3 with the running statistics)
-    gamma: float
-    beta: float
-    y: float  # the layer's output
-    activation: str
-    activation_layer: int | None
-    a: float | None
-    then: str
-
-
-UnitExplanation = ConvUnitExplanation | PoolUnitExplanation | NormUnitExplanation
-
-
-@dataclass(frozen=True)
-class Explanation:
-    """Everything :func:`format_explanation` prints about one input."""
-
-    source: str
-    label: int | None
-    class_names: tuple[str, ...]
-    layers: list[LayerOutput]
-    neurons: list[NeuronExplanation]
-    units: list[UnitExplanation]  # units of Conv2D, pooling and BatchNorm layers, in layer order
-    logits: list[float]  # the input of the final Softmax/Sigmoid (the z of the output layer)
-    outputs: list[float]  # the network's output: probabilities after a Softmax
-    output_kind: str
-    predicted: int
-    loss_kind: str
-    loss: float | None  # the data loss for the label (eq. 5.x), without penalties
-    penalty: float  # l2/l1 penalty (eq. 7.1, 7.2), added to the loss in training
-    log_sum_exp: float | None  # logsumexp(z) for cross-entropy (eq. 5.2)
+from scratchnet.teaching.explain_text import draw_maps, format_explanation, format_unit, num
+from scratchnet.teaching.explanation import (
+    ACTIVATIONS,
+    LOSSES,
+    UNIT_EQUATIONS,
+    Backprop,
+    ConvUnitExplanation,
+    Explanation,
+    FeatureMaps,
+    LayerOutput,
+    NeuronExplanation,
+    NormUnitExplanation,
+    PoolUnitExplanation,
+    Term,
+    UnitExplanation,
+    WeightGradient,
+    WindowTerm,
+    position,
+)
 
 
 def dataset_of(metadata: Mapping[str, Any]) -> str | None:
@@ -275,6 +73,34 @@ def class_names_of(metadata: Mapping[str, Any]) -> tuple[str, ...] | None:
 # The layer types this module explains: a Dense layer neuron by neuron (eq. 2.1), the activations
 # after it, Dropout (the identity at inference); a Conv2D layer unit by unit (eq. 12.1), the pooling
 # layers (13.1, 13.3), Flatten (14.1) and BatchNorm at inference (15.6). Other types are refused by name.
+# The public names: the computation here, and (so that one import gives it all) the records and the
+# text of the modules it was split into.
+__all__ = [
+    "ACTIVATIONS",
+    "DEFAULT_MAPS",
+    "EXPLAINED",
+    "LOSSES",
+    "UNIT_EQUATIONS",
+    "ConvUnitExplanation",
+    "Explanation",
+    "FeatureMaps",
+    "NeuronExplanation",
+    "NormUnitExplanation",
+    "PoolUnitExplanation",
+    "UnitExplanation",
+    "check_explainable",
+    "class_names_of",
+    "dataset_of",
+    "draw_maps",
+    "explain",
+    "explain_unit",
+    "feature_maps",
+    "format_explanation",
+    "format_unit",
+    "maps_layer",
+    "num",
+]
+
 EXPLAINED = ("Dense", "Dropout", *ACTIVATIONS, "Conv2D", "MaxPool2D", "AvgPool2D", "Flatten", "BatchNorm")
 BY_CHANNEL = (Conv2D, Pool2D, BatchNorm)  # the layers whose units are chosen by --channel (and --row, --col)
 DEFAULT_MAPS = 8  # feature maps drawn per Conv2D layer
@@ -629,8 +455,8 @@ def _most_active(flat: list[float], shape: tuple[int, ...], wanted: Wanted | Non
     candidates = [
         p
         for p in range(len(flat))
-        if (channel is None or _position(p, shape)[0] == channel)
-        and (row is None or _position(p, shape)[1:] == (row, col))
+        if (channel is None or position(p, shape)[0] == channel)
+        and (row is None or position(p, shape)[1:] == (row, col))
     ]
     return max(candidates, key=flat.__getitem__)
 
@@ -651,7 +477,7 @@ def _followed(network: Network, values: list[Any], focus: tuple[int, int] | None
         return p
     if not isinstance(item, Pool2D) or len(shape) != 3:
         return None
-    c, r, s = _position(p, shape)
+    c, r, s = position(p, shape)
     (kh, kw), (sh, sw) = item.kernel_size, item.stride
     _, out_h, out_w = shape_of(values[index + 1])
     # the first window holding (r, s): i*sh <= r < i*sh + kh, and the same for the columns
@@ -660,15 +486,6 @@ def _followed(network: Network, values: list[Any], focus: tuple[int, int] | None
     if not rows or not cols:
         return None  # on a row or column that no window reaches (12.2), or between windows
     return (c * out_h + rows[0]) * out_w + cols[0]
-
-
-def _position(p: int, shape: tuple[int, ...]) -> tuple[int, ...]:
-    """The multi-index of flat index ``p`` in C order: (c, i, j) for a (C, H, W) shape."""
-    index = []
-    for size in reversed(shape):
-        p, rest = divmod(p, size)
-        index.append(rest)
-    return tuple(reversed(index))
 
 
 def _input_name(network: Network, index: int) -> str:
@@ -701,7 +518,7 @@ def _explain_conv(
     maps to draw, and its own channel's when it is not one of them."""
     conv = network.layers[index]
     assert isinstance(conv, Conv2D)
-    o, i, j = _position(p, shape_of(values[index + 1]))
+    o, i, j = position(p, shape_of(values[index + 1]))
     in_shape = shape_of(values[index])
     kh, kw = conv.kernel_size
     field = conv.fields[i * conv.out_size[1] + j]  # (k, input index) of every tap not on the padding
@@ -709,8 +526,8 @@ def _explain_conv(
     unit = conv.neurons[o]
     terms = []
     for k, q in field:
-        c, r, s = _position(q, in_shape)
-        _, u, v = _position(k, (conv.in_channels, kh, kw))
+        c, r, s = position(q, in_shape)
+        _, u, v = position(k, (conv.in_channels, kh, kw))
         terms.append(WindowTerm(k, c, u, v, r, s, unit.weights[k], pixels[q], unit.weights[k] * pixels[q]))
     ranked = sorted(terms, key=lambda t: (-abs(t.product), t.tap))
     shown, rest = ranked[:top], ranked[top:]
@@ -751,15 +568,15 @@ def _explain_pool(network: Network, values: list[Any], index: int, p: int, why: 
     MaxPool2D, the input its forward pass chose (``argmax``, eq. 13.1, 13.2)."""
     pool = network.layers[index]
     assert isinstance(pool, (MaxPool2D, AvgPool2D))
-    c, i, j = _position(p, shape_of(values[index + 1]))
+    c, i, j = position(p, shape_of(values[index + 1]))
     _, _, width = shape_of(values[index])
-    position = i * pool.out_size[1] + j
-    field = pool.fields[position]  # r * W + s of each input of the window, in one channel
+    window_index = i * pool.out_size[1] + j
+    field = pool.fields[window_index]  # r * W + s of each input of the window, in one channel
     plane = flatten(values[index][c])
     rows = (field[0] // width, field[-1] // width)
     cols = (field[0] % width, field[-1] % width)
     window = [[plane[r * width + s] for s in range(cols[0], cols[1] + 1)] for r in range(rows[0], rows[1] + 1)]
-    chosen = divmod(pool.argmax[0][c][position], width) if isinstance(pool, MaxPool2D) else None
+    chosen = divmod(pool.argmax[0][c][window_index], width) if isinstance(pool, MaxPool2D) else None
     return PoolUnitExplanation(
         layer=index,
         kind=type(pool).__name__,
@@ -783,7 +600,7 @@ def _explain_norm(network: Network, values: list[Any], index: int, p: int, why: 
     norm = network.layers[index]
     assert isinstance(norm, BatchNorm)
     shape = shape_of(values[index])
-    unit = _position(p, shape)
+    unit = position(p, shape)
     c = unit[0]
     within = p - c * math.prod(shape[1:])  # the unit's index in its channel's plane
     activation, act_index, a, then = _after(network, index, values, p)
@@ -1009,344 +826,3 @@ def _gradients(site: _Site, delta: float, how: list[tuple[str, str, float]], top
             term for term, on in (("l2 * w[i]", network.l2 != 0.0), ("l1 * sign(w[i])", network.l1 != 0.0)) if on
         ),
     )
-
-
-# ---- text ----
-
-
-def num(value: float) -> str:
-    """A number as printed by explain: 6 significant digits."""
-    return f"{value:.6g}"
-
-
-def _paren(value: float, digits: int = 6) -> str:
-    """A number to subtract: negative ones in parentheses."""
-    return f"({_digits(value, digits)})" if value < 0 else _digits(value, digits)
-
-
-def _digits(value: float, digits: int) -> str:
-    return f"{value:.{digits}g}"
-
-
-def _digits_to_show(a: float, b: float) -> int:
-    """Significant digits that make a - b visible in the printed a and b (6 at least, 17 at most)."""
-    difference = abs(a - b)
-    if difference == 0.0 or not math.isfinite(difference):
-        return 6
-    ratio = max(abs(a), abs(b)) / difference
-    return min(17, 6 + max(0, math.ceil(math.log10(ratio))))
-
-
-def _index_name(i: int, grid: tuple[int, ...]) -> str:
-    """Input i of a Dense neuron, with its place in the image or the feature maps it was flattened from."""
-    if len(grid) == 2:
-        return f"{i:>4} (row {i // grid[1]:>2}, col {i % grid[1]:>2})"
-    if len(grid) == 3:
-        c, r, s = _position(i, grid)
-        return f"{i:>4} (ch {c:>2}, row {r:>2}, col {s:>2})"
-    return f"{i:>4}"
-
-
-def format_explanation(ex: Explanation) -> str:
-    """The explanation as text, one step per line, each naming its equation in spec/math.md."""
-    out: list[str] = []
-    label_text = f"label {ex.label} ({ex.class_names[ex.label]!r})" if ex.label is not None else "no label"
-    out.append(f"Explaining {ex.source}, {label_text}. Equation numbers (n.k) refer to spec/math.md.")
-    out.append("")
-    out.append("Forward pass, layer by layer (6) Network.forward:")
-    width = max(18, *(len(item.name) for item in ex.layers))
-    for item in ex.layers:
-        out.append(f"  layer {item.index:<2} {item.name:<{width}} {_summary(item)}")
-    sections: list[tuple[int, list[str]]] = [(n.layer, _format_neuron(ex, n)) for n in ex.neurons]
-    sections += [(unit.layer, _format_unit(ex, unit)) for unit in ex.units]
-    for _, lines in sorted(sections, key=lambda section: section[0]):
-        out.append("")
-        out.extend(lines)
-    out.append("")
-    out.extend(_format_outputs(ex))
-    return "\n".join(out)
-
-
-def format_unit(ex: Explanation, item: NeuronExplanation | UnitExplanation) -> list[str]:
-    """The lines :func:`format_explanation` prints for one explained neuron or unit of ``ex``."""
-    if isinstance(item, NeuronExplanation):
-        return _format_neuron(ex, item)
-    return _format_unit(ex, item)
-
-
-def _at(p: int, shape: tuple[int, ...]) -> str:
-    """``[p]`` of a flat output, ``[c][i][j]`` of feature maps."""
-    return "".join(f"[{k}]" for k in _position(p, shape)) if len(shape) > 1 else f"[{p}]"
-
-
-def _summary(item: LayerOutput) -> str:
-    v = item.outputs
-    best = max(range(len(v)), key=v.__getitem__)
-    maps = len(item.shape) == 3
-    size = f"{item.shape[0]} feature maps of {item.shape[1]}x{item.shape[2]}" if maps else f"{len(v)} values"
-    if item.kind == "Dense":
-        return f"(3.1) Dense.forward: z has {len(v)} values, from {num(min(v))} to {num(max(v))}"
-    if item.kind == "Softmax":
-        return f"(4.6) softmax: p sums to {num(math.fsum(v))}, largest p[{best}] = {num(v[best])}"
-    if item.kind == "Dropout":
-        return "(7.3) Dropout.forward: the identity at inference"
-    if item.kind == "Conv2D":
-        return f"(12.1) Conv2D.forward: {size}, z from {num(min(v))} to {num(max(v))}"
-    if item.kind == "MaxPool2D":
-        return f"(13.1) MaxPool2D.forward: {size}, each the largest of its window"
-    if item.kind == "AvgPool2D":
-        return f"(13.3) AvgPool2D.forward: {size}, each the mean of its window"
-    if item.kind == "Flatten":
-        return f"(14.1) Flatten.forward: {len(v)} values in one row, in C order"
-    if item.kind == "BatchNorm":
-        return f"(15.6) BatchNorm.forward with the running statistics: {size}, from {num(min(v))} to {num(max(v))}"
-    equation = ACTIVATIONS.get(item.kind, ("4", "", ""))[0]
-    positive = sum(1 for value in v if value > 0.0)
-    return f"({equation}) {item.kind}.f: {positive} of {len(v)} > 0, largest a{_at(best, item.shape)} = {num(v[best])}"
-
-
-def _format_neuron(ex: Explanation, n: NeuronExplanation) -> list[str]:
-    out = []
-    who = f" (class {ex.class_names[n.neuron]!r})" if n.output and len(ex.class_names) > 1 else ""
-    out.append(f"Layer {n.layer} ({ex.layers[n.layer].name}), neuron {n.neuron}{who}: {n.why}")
-    out.append(
-        f"  {_unit_equation('Dense')} over its {n.in_features} inputs x = {n.input_name}"
-        + (f"; {n.zero_inputs} of them are 0 and add nothing" if n.zero_inputs else "")
-    )
-    width = 26 if n.pixels else (len(_index_name(0, n.grid)) if n.grid else 6)
-    out.append(f"    {'i':>{width}} {'w[i]':>13} {'x[i]':>13} {'w[i] * x[i]':>13}")
-    for t in n.terms:
-        out.append(
-            f"    {_index_name(t.index, n.grid):>{width}} {num(t.weight):>13} {num(t.input):>13} {num(t.product):>13}"
-        )
-    if n.rest_count:
-        out.append(f"    {'+ the other ' + str(n.rest_count) + ' terms':<{width + 28}} {num(n.rest_sum):>13}")
-    out.append(f"    {'= sum_i w[i] * x[i]':<{width + 28}} {num(n.weighted_sum):>13}")
-    out.append(f"    {'+ b (bias)':<{width + 28}} {num(n.bias):>13}")
-    out.append(f"    {'= z':<{width + 28}} {num(n.z):>13}")
-    equation, rule, _ = ACTIVATIONS.get(n.activation, ("4", "a = f(z)", ""))
-    if n.activation == "Softmax":
-        out.append(f"  ({equation}) softmax: {rule}: p[{n.neuron}] = {num(n.a)} (all outputs below)")
-    elif n.then:
-        out.append(f"  z: {n.then}")
-    else:
-        out.append(f"  ({equation}) {n.activation}.f: {rule}: a = {num(n.a)}")
-    b = n.backprop
-    if b is None:
-        out.append("  (no label, so no loss and no gradients)")
-        return out
-    out.append("  Backpropagation (6.2) Network.backward, for this neuron:")
-    for step_equation, text, value in b.how:
-        out.append(f"    ({step_equation}) {text} = {num(value)}")
-    out.append(f"    (2.2) Neuron.backward: dL/db = delta = {num(b.grad_bias)}")
-    extra = f" + {b.penalties} (7.1, 7.2) Network.backward" if b.penalties else ""
-    out.append(f"    (2.2) Neuron.backward: dL/dw[i] = delta * x[i]{extra}; the largest:")
-    out.append(f"    {'i':>{width}} {'x[i]':>13} {'dL/dw[i]':>13}")
-    for g in b.largest:
-        out.append(f"    {_index_name(g.index, n.grid):>{width}} {num(g.input):>13} {num(g.gradient):>13}")
-    if b.zero_inputs and not b.penalties:
-        out.append(f"    ({b.zero_inputs} weights see x[i] = 0: their gradient is 0, this input does not change them)")
-    return out
-
-
-SHADES = " ░▒▓█"  # low to high, as scratchnet.data.images.draw shades a digit
-MAPS_WIDTH = 120  # characters per line of drawn feature maps
-
-
-def draw_maps(maps: FeatureMaps, channels: Sequence[int] | None = None, width: int = MAPS_WIDTH) -> list[str]:
-    """Feature maps (those of ``channels``, default all) side by side in shaded blocks, each labelled
-    with its channel, as many per line as fit in ``width`` characters:
-    one character per column and one line per two rows (their mean), so a map keeps its shape in a
-    terminal, whose cells are about twice as tall as wide. One scale for every map: ``SHADES[0]`` is
-    the layer's smallest value (``maps.low``), ``SHADES[-1]`` its largest (``maps.high``)."""
-    chosen = range(len(maps.maps)) if channels is None else channels
-    if not chosen:
-        return []
-    span = maps.high - maps.low
-
-    def shade(value: float) -> str:
-        level = int((value - maps.low) / span * len(SHADES)) if span > 0 else 0
-        return SHADES[min(max(level, 0), len(SHADES) - 1)]
-
-    boxes = []
-    for c in chosen:
-        plane = maps.maps[c]
-        cols = len(plane[0])
-        lines = [f"ch {c}".ljust(cols + 2), "┌" + "─" * cols + "┐"]
-        for r in range(0, len(plane), 2):
-            pair = plane[r : r + 2]
-            lines.append("│" + "".join(shade(math.fsum(row[s] for row in pair) / len(pair)) for s in range(cols)) + "│")
-        lines.append("└" + "─" * cols + "┘")
-        boxes.append(lines)
-    per_line = max(1, (width + 1) // (len(boxes[0][1]) + 1))
-    out: list[str] = []
-    for start in range(0, len(boxes), per_line):
-        group = boxes[start : start + per_line]
-        out.extend(" ".join(box[k] for box in group).rstrip() for k in range(len(group[0])))
-    return out
-
-
-def _unit_name(unit: tuple[int, ...]) -> str:
-    if len(unit) == 3:
-        return f"channel {unit[0]}, row {unit[1]}, col {unit[2]}"
-    return f"channel {unit[0]}"
-
-
-def _format_unit(ex: Explanation, unit: UnitExplanation) -> list[str]:
-    out = [f"Layer {unit.layer} ({ex.layers[unit.layer].name}), {_unit_name(unit.unit)}: {unit.why}"]
-    if isinstance(unit, ConvUnitExplanation):
-        out.extend(_format_conv(unit))
-    elif isinstance(unit, PoolUnitExplanation):
-        out.extend(_format_pool(unit))
-    else:
-        out.extend(_format_norm(unit))
-    return out
-
-
-def _format_activation(activation: str, a: float | None, then: str, z: str = "z") -> list[str]:
-    if activation and a is not None:
-        equation, rule, _ = ACTIVATIONS.get(activation, ("4", "a = f(z)", ""))
-        return [f"  ({equation}) {activation}.f: {rule}: a = {num(a)}" + (f"  (z = {z})" if z != "z" else "")]
-    return [f"  {z}: {then}"] if then else []
-
-
-def _format_conv(u: ConvUnitExplanation) -> list[str]:
-    o, i, j = u.unit
-    (kh, kw), (sh, sw), (ph, pw) = u.kernel_size, u.stride, u.padding
-    _, height, width = u.input_shape
-    out = []
-    if u.drawn:
-        channels = len(u.maps.maps)
-        appended = u.drawn[-1] != len(u.drawn) - 1  # the unit's own channel, after the first few
-        drawn = "all" if len(u.drawn) == channels else f"the first {len(u.drawn) - appended}"
-        if appended:
-            drawn += f" and channel {u.drawn[-1]} (the unit's)"
-        out.append(
-            f"  Feature maps: the output of layer {u.maps.layer} ({u.maps.name}), {channels} channels of "
-            f"{len(u.maps.maps[0])}x{len(u.maps.maps[0][0])}; drawn: {drawn}, one character per column and per "
-            f"two rows, on one scale from '{SHADES[0]}' ({num(u.maps.low)}) to '{SHADES[-1]}' ({num(u.maps.high)}):"
-        )
-        out.extend("    " + line for line in draw_maps(u.maps, u.drawn))
-    top, left = i * sh - ph, j * sw - pw
-    rows = f"rows {max(top, 0)}..{min(top + kh, height) - 1}, cols {max(left, 0)}..{min(left + kw, width) - 1}"
-    out.append(
-        f"  {_unit_equation('Conv2D')} (12.3, 12.4), here with o = {o}, i = {i}, j = {j}, stride {sh}x{sw}, "
-        f"padding {ph}x{pw}: neuron {o} on the {kh}x{kw} window at {rows} of x = {u.input_name}"
-    )
-    taps = len(u.terms) + u.rest_count
-    notes = [f"{taps} inputs"]
-    if u.zero_inputs:
-        notes.append(f"{u.zero_inputs} of them are 0 and add nothing")
-    if u.padded:
-        notes.append(f"{u.padded} more taps fall on the zero padding (12.3) and are left out")
-    out.append("  its window: " + "; ".join(notes))
-    head = f"w[{o}][c][u][v]"
-    out.append(f"    {head:>15} {'x[c][r][s]':>15} {'w':>13} {'x':>13} {'w * x':>13}")
-    for t in u.terms:
-        weight = f"w[{o}][{t.channel}][{t.u}][{t.v}]"
-        pixel = f"x[{t.channel}][{t.row}][{t.col}]"
-        out.append(f"    {weight:>15} {pixel:>15} {num(t.weight):>13} {num(t.input):>13} {num(t.product):>13}")
-    label = 59
-    if u.rest_count:
-        out.append(f"    {'+ the other ' + str(u.rest_count) + ' terms':<{label}} {num(u.rest_sum):>13}")
-    out.append(f"    {'= sum of w * x over the window':<{label}} {num(u.weighted_sum):>13}")
-    out.append(f"    {f'+ b[{o}] (bias)':<{label}} {num(u.bias):>13}")
-    out.append(f"    {'= z':<{label}} {num(u.z):>13}")
-    out.extend(_format_activation(u.activation, u.a, u.then))
-    return out
-
-
-def _format_pool(u: PoolUnitExplanation) -> list[str]:
-    c, i, j = u.unit
-    kh, kw = len(u.window), len(u.window[0])
-    (sh, sw) = u.stride
-    where = (
-        f"here with i = {i}, j = {j}, stride {sh}x{sw}: the {kh}x{kw} window at rows {u.rows[0]}..{u.rows[1]}, "
-        f"cols {u.cols[0]}..{u.cols[1]} of channel {c} of x = {u.input_name}"
-    )
-    if u.kind == "MaxPool2D":
-        out = [f"  {_unit_equation('MaxPool2D')}, {where}"]
-    else:
-        out = [f"  {_unit_equation('AvgPool2D')}, {where}"]
-    out.append("    " + " " * 8 + "".join(f"{'col ' + str(s):>14}" for s in range(u.cols[0], u.cols[1] + 1)))
-    for n, values in enumerate(u.window):
-        r = u.rows[0] + n
-        cells = []
-        for m, value in enumerate(values):
-            text = num(value)
-            cells.append(f"{'[' + text + ']' if u.chosen == (r, u.cols[0] + m) else text:>14}")
-        out.append(f"    {'row ' + str(r):<8}" + "".join(cells))
-    if u.chosen is not None:
-        r, s = u.chosen
-        out.append(
-            f"  = a = {num(u.a)}: x[{c}][{r}][{s}], in brackets, the window's first maximum in row-major order "
-            "(MaxPool2D.argmax; in training the gradient goes to it alone, 13.2)"
-        )
-    else:
-        out.append(f"  = a = sum / {kh * kw} = {num(u.total)} / {kh * kw} = {num(u.a)}")
-    return out
-
-
-def _format_norm(u: NormUnitExplanation) -> list[str]:
-    c = u.unit[0]
-    at = "".join(f"[{k}]" for k in u.unit)
-    out = [
-        f"  (15.6) BatchNorm.forward at inference: channel {c}'s running statistics (kept in training, 15.5) "
-        "stand in for the batch's mean and variance"
-    ]
-    rows = [
-        (f"x = {at} of {u.input_name}", u.x),
-        (f"mean = running_mean[{c}]", u.mean),
-        (f"var = running_var[{c}]", u.var),
-        (f"(15.3) x_hat = (x - mean) / sqrt(var + eps), eps = {u.eps:g}", u.x_hat),
-        (f"gamma = weight[{c}]", u.gamma),
-        (f"beta = bias[{c}]", u.beta),
-        ("(15.4) y = gamma * x_hat + beta", u.y),
-    ]
-    label = max(len(text) for text, _ in rows)
-    out.extend(f"    {text:<{label}} {num(value):>13}" for text, value in rows)
-    out.extend(_format_activation(u.activation, u.a, u.then, "y"))
-    return out
-
-
-def _unit_equation(kind: str) -> str:
-    """``(2.1) Neuron.forward: z = sum_i w[i] * x[i] + b``: how the printout names a unit's computation."""
-    equation, function, formula = UNIT_EQUATIONS[kind]
-    return f"({equation}) {function}: {formula}"
-
-
-def _format_outputs(ex: Explanation) -> list[str]:
-    out = []
-    if ex.output_kind == "Softmax":
-        out.append("Softmax outputs (4.6) softmax, p[k] = e^(z[k] - m) / sum_j e^(z[j] - m):")
-    else:
-        out.append(f"Outputs ({ACTIVATIONS.get(ex.output_kind, ('4', '', ''))[0]}) {ex.output_kind}:")
-    for k, (z, p) in enumerate(zip(ex.logits, ex.outputs)):
-        marks = []
-        if k == ex.predicted:
-            marks.append("predicted")
-        if k == ex.label:
-            marks.append("true label")
-        name = ex.class_names[k] if k < len(ex.class_names) else str(k)
-        bar = "#" * round(20 * p) if 0.0 <= p <= 1.0 else ""
-        out.append(f"  {k:>3} {name!r:<14} z = {num(z):>12}   p = {num(p):<12} {bar:<20} {' '.join(marks)}".rstrip())
-    verdict = ""
-    if ex.label is not None:
-        verdict = " (correct)" if ex.predicted == ex.label else f" (wrong: the label is {ex.label})"
-    out.append(f"Prediction: {ex.predicted} ({ex.class_names[ex.predicted]!r}){verdict}")
-    if ex.loss is None:
-        return out
-    equation, function, _ = LOSSES.get(ex.loss_kind, ("5", ex.loss_kind, ""))
-    y = ex.label
-    assert y is not None
-    if ex.log_sum_exp is not None:
-        digits = _digits_to_show(ex.log_sum_exp, ex.logits[y])
-        out.append(
-            f"Loss for the true label ({equation}) {function}: L = logsumexp(z) - z[{y}] = "
-            f"{_digits(ex.log_sum_exp, digits)} - {_paren(ex.logits[y], digits)} = {num(ex.loss)}  (= -log p[{y}])"
-        )
-    else:
-        out.append(f"Loss for the true label ({equation}) {function}: L = {num(ex.loss)}")
-    if ex.penalty:
-        out.append(f"  plus the weight penalty (7.1, 7.2) Network.penalty: {num(ex.penalty)} (in training)")
-    return out
