@@ -163,6 +163,27 @@ def test_save_creates_missing_folders(tmp_path: Path) -> None:
     assert same(params(tmp_path / "new" / "deeper" / "m"), built(5))
 
 
+def test_a_save_that_fails_removes_the_folders_it_made_and_keeps_the_others(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import scratchnet.io.model as model_module
+
+    def disk_full(*args: Any) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(model_module, "_write_pair", disk_full)
+    (tmp_path / "kept").mkdir()
+    with pytest.raises(ModelWriteError, match="No space left on device"):
+        scratchnet.save(net(), tmp_path / "kept" / "new" / "deeper" / "m")
+    assert not (tmp_path / "kept" / "new").exists() and (tmp_path / "kept").is_dir()
+    (tmp_path / "kept" / "new").mkdir()
+    (tmp_path / "kept" / "new" / "other.txt").write_text("someone else's")
+    with pytest.raises(ModelWriteError):
+        scratchnet.save(net(), tmp_path / "kept" / "new" / "deeper" / "m")
+    assert not (tmp_path / "kept" / "new" / "deeper").exists()  # made by the save: removed
+    assert (tmp_path / "kept" / "new" / "other.txt").read_text() == "someone else's"
+
+
 def test_save_where_nothing_can_be_written_is_a_scratchnet_error_naming_the_model(tmp_path: Path) -> None:
     (tmp_path / "a-file").write_text("")
     with pytest.raises(ModelWriteError) as caught:

@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
-from scratchnet.io.model import ModelWriteError, make_folder, model_paths
+from scratchnet.io.model import ModelWriteError, make_folder, model_paths, remove_empty_folders
 
 try:
     import fcntl
@@ -56,9 +56,7 @@ def model_lock(path: str | os.PathLike[str], *, purpose: str = "writing") -> Ite
         finally:
             _release(lock, fd)
     finally:
-        for folder in reversed(created):
-            with suppress(OSError):
-                folder.rmdir()  # only an empty one: a folder that holds anything stays
+        remove_empty_folders(created)  # only empty ones: a folder that holds anything stays
 
 
 def _acquire(lock: Path, document: Path, purpose: str) -> int:

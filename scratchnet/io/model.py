@@ -168,11 +168,22 @@ def save(
         verify_arrays(parse_document(raw, str(json_path)), arrays, str(npz_path), json_path.name)
     except ModelFormatError as error:
         raise ConfigError(f"cannot save: {error}") from None
-    make_folder(json_path, "save")
+    created = make_folder(json_path, "save")
     try:
         _write_pair(npz_path, json_path, lambda f: write_npz(f, arrays), raw)
     except OSError as error:
+        remove_empty_folders(created)  # a failed save leaves nothing behind, not even its folders
         raise ModelWriteError(f"cannot save {json_path}: {_os_reason(error)}") from None
+
+
+def remove_empty_folders(folders: list[Path]) -> None:
+    """Remove ``folders`` (outermost first, as :func:`make_folder` returns them) innermost first,
+    each only if it is empty; one that cannot be removed, and the ones around it, stay."""
+    for folder in reversed(folders):
+        try:
+            folder.rmdir()
+        except OSError:
+            return
 
 
 def make_folder(path: Path, verb: str = "write") -> list[Path]:
