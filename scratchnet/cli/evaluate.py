@@ -1,4 +1,8 @@
-"""``scratchnet evaluate MODEL.json``: test accuracy, per-class precision and recall, confusion matrix."""
+"""``scratchnet evaluate MODEL.json``: test accuracy, per-class precision and recall, confusion matrix.
+
+The test set is the model's own (MNIST's, or for a model of your own data the test file or the
+held-out part of the training file its metadata records), another built-in one (``--dataset``) or a
+file of yours (``--data``), read as the model's training data was (its :class:`Layout`)."""
 
 from __future__ import annotations
 
@@ -15,6 +19,8 @@ from scratchnet.core.architecture import Plan, plan
 from scratchnet.core.errors import ConfigError, DatasetError
 from scratchnet.data import DATASETS, Dataset, load_dataset
 from scratchnet.data.images import Feeder
+from scratchnet.data.own import Layout, load_labelled, recorded_test
+from scratchnet.io.model import LoadedModel
 from scratchnet.teaching.explain import dataset_of
 from scratchnet.training.metrics import ClassReport, class_report, confusion_table, per_class_table, percent
 
@@ -29,17 +35,26 @@ class Model:
     class_names: tuple[str, ...] | None
     metadata: dict[str, Any]
     architecture: dict[str, Any]
+    layout: Layout
 
     def plan(self) -> Plan:
         """The architecture's shapes, as the layer registry infers them."""
         return plan(self.architecture)
+
+    def names(self) -> tuple[str, ...]:
+        """The class names: the metadata's, else the class numbers."""
+        return self.class_names or tuple(str(k) for k in range(self.plan().classes))
 
 
 def load_for_inference(path: str, backend: str) -> Model:
     """Load ``path`` into ``backend`` with the preprocessing and class names its metadata records."""
     from scratchnet.io.model import load_model
 
-    loaded = load_model(path, backend=backend)
+    return model_of(load_model(path, backend=backend), backend)
+
+
+def model_of(loaded: LoadedModel, backend: str) -> Model:
+    """A loaded model with the preprocessing, class names and layout its metadata records."""
     metadata = loaded.metadata
     feeder = Feeder.from_metadata(metadata, backend, loaded.dtype, plan(loaded.architecture).input_shape)
     dataset = dataset_of(metadata)  # metadata.dataset, or the spec's metadata.training.dataset
@@ -52,6 +67,7 @@ def load_for_inference(path: str, backend: str) -> Model:
         class_names,
         metadata,
         loaded.architecture,
+        Layout.from_metadata(metadata),
     )
 
 
@@ -67,11 +83,20 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
         "--dataset", choices=sorted(DATASETS), help="the dataset to use (default: the one the model was trained on)"
     )
     parser.add_argument(
+        "--data",
+        metavar="PATH",
+        help="your own test data, labelled: a CSV file, a folder of class folders or an .npz, read as the model's "
+        "training data was (default: the model's test set)",
+    )
+    parser.add_argument(
         "--backend", choices=BACKENDS, default="vectorized", help="run the model on this backend (default vectorized)"
     )
 
 
-DESCRIPTION = "Evaluate a saved model on its dataset's 10,000 test images."
+DESCRIPTION = (
+    "Evaluate a saved model on its test set: its dataset's 10,000 test images, the test set recorded when it "
+    "was trained on your own data, or --data PATH."
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -79,9 +104,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def dataset_for(model: Model, args: argparse.Namespace) -> Dataset:
-    """The dataset named by --dataset, else by the model's metadata; checks the data directory."""
+    """The test set: --data, else the dataset named by --dataset, else the model's own (the built-in
+    dataset its metadata names, or the test data its ``source`` records); checks the data directory."""
     from scratchnet.cli.train import check_data_dir
 
+    data_path = getattr(args, "data", None)
+    if data_path is not None and args.dataset is not None:
+        raise ConfigError("--data and --dataset are two test sets: give one")
+    if data_path is not None:
+        return fits(model, load_labelled(data_path, model.layout, model.names()), args, data_path)
+    source = model.metadata.get("source")
+    if args.dataset is None and model.layout.format is not None and isinstance(source, dict):
+        return fits(model, recorded_test(model.layout, source, model.names()), args, str(source.get("path")))
     name = args.dataset or model.dataset
     if name is None:
         raise ConfigError(f"{args.model} does not say which dataset it was trained on; pass --dataset")
@@ -101,6 +135,19 @@ def dataset_for(model: Model, args: argparse.Namespace) -> Dataset:
     return data
 
 
+def fits(model: Model, data: Dataset, args: argparse.Namespace, where: str) -> Dataset:
+    """``data`` (read with the model's layout), once it is known to hold samples; DatasetError if not."""
+    if len(data.test_labels) == 0:
+        raise DatasetError(f"{where}: no test samples to evaluate (the model was trained with --test-fraction 0)")
+    shapes = model.plan()
+    if math.prod(shapes.input_shape) != data.test_images[0].size:
+        raise DatasetError(
+            f"{where}: samples of {data.test_images[0].size} values, but {args.model} takes "
+            f"{math.prod(shapes.input_shape)}"
+        )
+    return data
+
+
 def evaluate(model: Model, data: Dataset) -> ClassReport:
     from scratchnet.training.train import predict_classes
 
@@ -116,7 +163,8 @@ def run(args: argparse.Namespace) -> int:
     seconds = time.perf_counter() - started
     print(f"{args.model}: {notation.outline(model.plan().description)} on {data.name}, {args.backend} backend")
     correct = int(report.confusion.trace())
-    print(f"test accuracy {percent(report.accuracy)} ({correct} of {report.total} test images; {seconds:.1f} s)")
+    noun = "rows" if model.layout.kind == "features" else "images"
+    print(f"test accuracy {percent(report.accuracy)} ({correct} of {report.total} test {noun}; {seconds:.1f} s)")
     print()
     print(per_class_table(report))
     print()

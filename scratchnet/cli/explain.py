@@ -7,7 +7,6 @@ from typing import Any
 
 from scratchnet.cli.options import non_negative_int, positive_int
 from scratchnet.core.errors import ConfigError
-from scratchnet.io.model import load_model
 from scratchnet.teaching.explain import class_names_of, dataset_of, explain, format_explanation
 
 DESCRIPTION = (
@@ -35,6 +34,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--dataset", help="dataset of --index (default: the one in the model's metadata)")
     parser.add_argument("--data-dir", metavar="DIR", help="folder holding mnist/ and fashion-mnist/")
+    parser.add_argument(
+        "--data",
+        metavar="PATH",
+        help="your own test data for --index (a CSV file, a folder of class folders, an .npz; default: the "
+        "model's test set)",
+    )
     parser.add_argument(
         "--layer",
         type=non_negative_int,
@@ -73,39 +78,37 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    loaded = load_model(args.model, backend="loops")
-    metadata = loaded.metadata
-    names = class_names_of(metadata)
-    from scratchnet.data.images import Feeder, read_image
+    from scratchnet.cli.evaluate import dataset_for, load_for_inference
 
-    shape = tuple(loaded.network.input_shape)
-    feeder = Feeder.from_metadata(metadata, "loops", "float64", shape)  # the scaling training used
+    model = load_for_inference(args.model, "loops")  # fed with the scaling training used
+    names = class_names_of(model.metadata)
     if args.image is not None:
-        loaded_image = read_image(args.image, invert=args.invert)
-        for note in loaded_image.notes:
+        from scratchnet.cli.predict import picture_for
+
+        args.preprocess = False  # explain shows the image as it is given (inverted when on white)
+        image, notes = picture_for(model, args.image, args)
+        for note in notes:
             print(f"note: {note}")
-        image = loaded_image.pixels
         label = args.label
         source = f"image {args.image}"
     else:
         if args.label is not None or args.invert is not None:
             raise ConfigError("--label and --invert go with --image; a test image's label comes from the dataset")
         index = 0 if args.index is None else args.index
-        name = args.dataset or dataset_of(metadata)
-        if name is None:
+        own = args.data is not None or model.layout.format is not None
+        if not own and args.dataset is None and dataset_of(model.metadata) is None:
             raise ConfigError(f"{args.model} does not record its dataset; give --dataset")
-        from scratchnet.data import load_dataset
-
-        data = load_dataset(name, args.data_dir, splits=("test",))
+        data = dataset_for(model, args)
+        noun = "row" if data.kind == "features" else "image"
         if index >= len(data.test_labels):
-            raise ConfigError(f"--index {index}: {name} has test images 0..{len(data.test_labels) - 1}")
+            raise ConfigError(f"--index {index}: {data.name} has test {noun}s 0..{len(data.test_labels) - 1}")
         image = data.test_images[index]
         label = int(data.test_labels[index])
         names = names or data.class_names
-        source = f"{name} test image {index}"
-    inputs: list[Any] = feeder.inputs(image[None])[0]
+        source = f"{data.name} test {noun} {index}"
+    inputs: list[Any] = model.feeder.inputs(image[None])[0]
     explanation = explain(
-        loaded.network,
+        model.network,
         inputs,
         label,
         layer=args.layer,

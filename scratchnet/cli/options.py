@@ -74,3 +74,40 @@ def rate(text: str) -> float:
     if value >= 1.0:
         raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}")
     return value
+
+
+def dimensions(text: str, counts: tuple[int, ...], expected: str) -> tuple[int, ...]:
+    """``text`` as ``count`` positive integers separated by commas (or ``x``), ``count`` one of
+    ``counts``; otherwise an argparse error saying what was ``expected``."""
+    parts = text.replace("x", ",").replace("X", ",").split(",")
+    try:
+        values = tuple(int(part) for part in parts)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+    if len(values) not in counts or any(value < 1 for value in values):
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+    return values
+
+
+def image_shape(text: str) -> tuple[int, ...]:
+    """``C,H,W`` (or ``H,W`` for one channel): the shape of the images a CSV file's rows hold."""
+    return dimensions(text, (2, 3), "C,H,W or H,W: positive integers, such as 3,32,32")
+
+
+def image_size(text: str) -> tuple[int, int]:
+    """``H,W`` (or ``HxW``): the height and width to resize pictures to."""
+    height, width = dimensions(text, (2,), "H,W: two positive integers, such as 32,32")
+    return height, width
+
+
+def fraction(text: str) -> float:
+    """A fraction in [0, 1), such as the part of a file held out for testing."""
+    return rate(text)
+
+
+def column_names(text: str) -> tuple[str, str]:
+    """``A,B``: the two column names of a predictions file (the sample's id, then its class)."""
+    parts = [part.strip() for part in text.split(",")]
+    if len(parts) != 2 or not all(parts) or parts[0] == parts[1]:
+        raise argparse.ArgumentTypeError(f"expected two different column names 'ID,LABEL', got {text!r}")
+    return parts[0], parts[1]

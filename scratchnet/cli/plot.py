@@ -34,6 +34,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, metavar="FILE.png", help="the PNG file to write")
     parser.add_argument("--dataset", help="test set for confusion/misclassified (default: the model's dataset)")
     parser.add_argument("--data-dir", metavar="DIR", help="folder holding mnist/ and fashion-mnist/")
+    parser.add_argument(
+        "--data",
+        metavar="PATH",
+        help="your own test data for confusion, misclassified and feature-maps (a CSV file, a folder of class "
+        "folders, an .npz; default: the model's test set)",
+    )
     parser.add_argument("--dpi", type=positive_int, default=100, help="resolution (default 100: 100 px per inch)")
     parser.add_argument("--layer", type=non_negative_int, metavar="K", help="filters, feature-maps: layer K")
     parser.add_argument(
@@ -62,9 +68,13 @@ def run(args: argparse.Namespace) -> int:
     elif args.kind == "curves":
         plots.plot_curves(history_of(loaded, args.model), args.out, title=title, dpi=args.dpi)
     elif args.kind == "weights":
-        plots.plot_weights(first_layer_weights(loaded), args.out, title=title, dpi=args.dpi)
+        plots.plot_weights(
+            first_layer_weights(loaded), args.out, title=title, dpi=args.dpi, shape=weight_image_shape(loaded)
+        )
     else:
-        images, labels, predicted, names = test_predictions(loaded, args)
+        images, labels, predicted, names, scale = test_predictions(loaded, args)
+        if args.kind == "misclassified" and images.ndim == 2:
+            raise ConfigError("the model takes a table of features, not images: there are no images to draw")
         if args.kind == "confusion":
             classes = len(names)
             matrix = [[0] * classes for _ in range(classes)]
@@ -75,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
             every = [n for n, (y, p) in enumerate(zip(labels, predicted)) if y != p]
             wrong = every[:36]
             plots.plot_misclassified(
-                [images[n] for n in wrong],
+                [shown(images[n], scale) for n in wrong],
                 [labels[n] for n in wrong],
                 [predicted[n] for n in wrong],
                 wrong,
@@ -103,7 +113,12 @@ def history_of(loaded: LoadedModel, path: str) -> list[dict[str, Any]]:
 
 def check_options(args: argparse.Namespace) -> None:
     """ConfigError for an option the kind does not use."""
-    used = {"layer": ("filters", "feature-maps"), "channel": ("filters",), "index": ("feature-maps",)}
+    used = {
+        "layer": ("filters", "feature-maps"),
+        "channel": ("filters",),
+        "index": ("feature-maps",),
+        "data": ("confusion", "misclassified", "feature-maps"),
+    }
     for option, kinds in used.items():
         if getattr(args, option) is not None and args.kind not in kinds:
             raise ConfigError(f"--{option} goes with plot {' and '.join(kinds)}, not {args.kind}")
@@ -127,26 +142,56 @@ def conv_weights(loaded: LoadedModel, layer: int | None) -> tuple[int, list[Any]
     return layer, kernels
 
 
+def test_set(loaded: LoadedModel, args: argparse.Namespace, backend: str) -> tuple[Any, Any]:
+    """The model (as ``scratchnet.cli.evaluate`` takes it) and its test set: --data, --dataset, or the
+    model's own (its dataset, or the test data of your own it records)."""
+    from scratchnet.cli.evaluate import dataset_for, model_of
+
+    model = model_of(loaded, backend)
+    own = args.data is not None or model.layout.format is not None
+    if not own and args.dataset is None and dataset_of(loaded.metadata) is None:
+        raise ConfigError(f"{args.model} does not record its dataset; give --dataset")
+    return model, dataset_for(model, args)
+
+
+def shown(image: Any, scale: float) -> Any:
+    """An image as matplotlib draws it on the 0..255 scale: ``(H, W)`` grey, ``(H, W, 3)`` RGB."""
+    import numpy as np
+
+    pixels = np.clip(np.rint(np.asarray(image, dtype=np.float64) * (255.0 / scale)), 0, 255).astype(np.uint8)
+    if pixels.ndim == 3:
+        pixels = pixels[0] if pixels.shape[0] == 1 else np.ascontiguousarray(pixels.transpose(1, 2, 0))
+    return pixels
+
+
 def feature_maps_of(loaded: LoadedModel, args: argparse.Namespace) -> tuple[Any, Any, str]:
     """The feature maps (scratchnet.teaching.explain.FeatureMaps) of test image --index N, computed
     by the loops network as ``scratchnet explain`` does, the image itself and its name."""
-    from scratchnet.data import load_dataset
-    from scratchnet.data.images import Feeder
     from scratchnet.teaching.explain import feature_maps, maps_layer
 
     layer = maps_layer(loaded.network, args.layer)  # before the slow loading
-    name = args.dataset or dataset_of(loaded.metadata)
-    if name is None:
-        raise ConfigError(f"{args.model} does not record its dataset; give --dataset")
-    data = load_dataset(name, args.data_dir, splits=("test",))
+    model, data = test_set(loaded, args, "loops")  # fed with the scaling training used
     index = 0 if args.index is None else args.index
     if index >= len(data.test_labels):
-        raise ConfigError(f"--index {index}: {name} has test images 0..{len(data.test_labels) - 1}")
-    shape = plan(loaded.architecture).input_shape
-    feeder = Feeder.from_metadata(loaded.metadata, "loops", "float64", shape)  # the scaling training used
+        raise ConfigError(f"--index {index}: {data.name} has test images 0..{len(data.test_labels) - 1}")
     image = data.test_images[index]
-    maps = feature_maps(loaded.network, feeder.inputs(image[None])[0], layer)
-    return maps, image, f"{name} test image {index} (label {int(data.test_labels[index])})"
+    maps = feature_maps(loaded.network, model.feeder.inputs(image[None])[0], layer)
+    label = model.names()[int(data.test_labels[index])]
+    shown_label = str(int(data.test_labels[index])) if label == str(int(data.test_labels[index])) else label
+    return maps, shown(image, data.scale), f"{data.name} test image {index} (label {shown_label})"
+
+
+def weight_image_shape(loaded: LoadedModel) -> tuple[int, int]:
+    """The (height, width) the first layer's weights are drawn as: the model's grey images'."""
+    from scratchnet.data.own import Layout
+
+    layout = Layout.from_metadata(loaded.metadata)
+    if layout.kind == "features":
+        raise ConfigError("the model takes a table of features: its first weights are not images to draw")
+    if layout.channels != 1:
+        raise ConfigError(f"the model takes {layout.describe()}: plot weights draws the weights of grey images")
+    height, width = layout.shape[-2:]
+    return height, width
 
 
 def first_layer_weights(loaded: LoadedModel) -> list[list[float]]:
@@ -170,20 +215,15 @@ def first_layer_weights(loaded: LoadedModel) -> list[list[float]]:
     return rows
 
 
-def test_predictions(loaded: LoadedModel, args: argparse.Namespace) -> tuple[Any, list[int], list[int], list[str]]:
-    """The test images (uint8, n x 28 x 28), their labels, the model's predictions and the class names."""
-    from scratchnet.data import load_dataset
-    from scratchnet.data.images import Feeder
-
-    name = args.dataset or dataset_of(loaded.metadata)
-    if name is None:
-        raise ConfigError(f"{args.model} does not record its dataset; give --dataset")
-    data = load_dataset(name, args.data_dir, splits=("test",))
-    shape = plan(loaded.architecture).input_shape
-    feeder = Feeder.from_metadata(loaded.metadata, "vectorized", loaded.dtype, shape)  # the scaling training used
+def test_predictions(
+    loaded: LoadedModel, args: argparse.Namespace
+) -> tuple[Any, list[int], list[int], list[str], float]:
+    """The test samples (images uint8 ``(n, 28, 28)``, say), their labels, the model's predictions, the
+    class names and the pixel scale."""
+    model, data = test_set(loaded, args, "vectorized")
     images = data.test_images
     predicted: list[int] = []
     for start in range(0, len(images), 1000):
-        predicted.extend(int(p) for p in loaded.network.predict(feeder.inputs(images[start : start + 1000])))
+        predicted.extend(int(p) for p in loaded.network.predict(model.feeder.inputs(images[start : start + 1000])))
     names = list(class_names_of(loaded.metadata) or data.class_names)
-    return images, [int(y) for y in data.test_labels], predicted, names
+    return images, [int(y) for y in data.test_labels], predicted, names, data.scale

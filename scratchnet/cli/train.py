@@ -1,4 +1,5 @@
-"""``scratchnet train``: train an MLP on MNIST or Fashion-MNIST, from a recipe and flags."""
+"""``scratchnet train``: train an MLP or a convolutional network on MNIST, Fashion-MNIST or your own
+data (a CSV file, a folder of class folders, an .npz), from a recipe and flags."""
 
 from __future__ import annotations
 
@@ -10,6 +11,9 @@ from typing import Any
 
 from scratchnet.builders import BACKENDS
 from scratchnet.cli.options import (
+    fraction,
+    image_shape,
+    image_size,
     int_list,
     non_negative_float,
     non_negative_int,
@@ -24,6 +28,7 @@ from scratchnet.core.errors import ConfigError, DatasetError
 from scratchnet.core.init import INITIALIZERS
 from scratchnet.core.settings import OPTIMIZERS
 from scratchnet.data import DATASETS
+from scratchnet.data.own import data_name
 from scratchnet.training.recipes import RECIPES, recipe_settings
 from scratchnet.training.train import (
     RESUME_OVERRIDES,
@@ -67,6 +72,14 @@ CONFIG_FLAGS = (
 )
 
 
+# The flags of your own data (flag dest = TrainConfig field): how to read --data and --test.
+DATA_FLAGS = ("data", "test", "test_fraction", "label_column", "image_shape", "table", "channels", "image_size")
+# The recipe settings that are MNIST's and Fashion-MNIST's, not your data's: with --data they take
+# these values unless a flag gives them (shifts and mirroring suit some images only; your data has a
+# test set of its own, so no validation split is held out besides).
+OWN_DATA_DEFAULTS = {"augment": 0, "flip": False, "validation": 0}
+DEFAULT_DATASET = "mnist"
+
 # The flags of the MLP that --layers replaces.
 MLP_ONLY = ("hidden", "activation", "dropout")
 
@@ -87,9 +100,11 @@ def betas(text: str) -> tuple[float, float]:
 
 
 DESCRIPTION = (
-    "Train a multilayer perceptron from a recipe (default: the best one found for the dataset), "
-    "with any setting overridden by a flag. Prints a cross-check line, one line per epoch, the test "
-    "accuracy; saves the model with its history and a checkpoint after every epoch (Ctrl-C saves one too)."
+    "Train a multilayer perceptron (or, with --layers, any network) from a recipe (default: the best one "
+    "found for the dataset), with any setting overridden by a flag, on MNIST, Fashion-MNIST or your own data "
+    "(--data: a CSV file, a folder of class folders or an .npz; docs/own-data.md). Prints a cross-check line, "
+    "one line per epoch, the test accuracy; saves the model with its history and a checkpoint after every "
+    "epoch (Ctrl-C saves one too)."
 )
 
 
@@ -103,7 +118,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "convolutional network with batch norm), cnn-small (one convolution, for --backend loops); "
         "flags override them",
     )
-    run_group.add_argument("--dataset", choices=sorted(DATASETS), default="mnist")
+    run_group.add_argument("--dataset", choices=sorted(DATASETS), help="a built-in dataset (default mnist)")
     run_group.add_argument(
         "--data-dir",
         metavar="DIR",
@@ -129,6 +144,47 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         dest="check",
         action="store_false",
         help="skip the loops-vs-vectorized cross-check before training",
+    )
+    own = parser.add_argument_group("your own data (docs/own-data.md)")
+    own.add_argument(
+        "--data",
+        metavar="PATH",
+        help="train on a CSV file (a 'label' column, the other columns numbers), a folder of class folders "
+        "(PATH/CLASS/*.png) or an .npz (arrays x, y and optionally class_names) instead of --dataset",
+    )
+    own.add_argument("--test", metavar="PATH", help="the test set: a file or folder of the same kind as --data")
+    own.add_argument(
+        "--test-fraction",
+        type=fraction,
+        metavar="F",
+        help="without --test: hold out this part of --data for testing, stratified by class (default 0.2; 0: none)",
+    )
+    own.add_argument(
+        "--label-column",
+        metavar="NAME",
+        help="CSV: the label column's name (default 'label'), or its position (0 for the first column)",
+    )
+    own.add_argument(
+        "--image-shape",
+        type=image_shape,
+        metavar="C,H,W",
+        help="CSV, .npz: the rows are images of this shape, C,H,W or H,W (default: 784 columns are 28x28, "
+        "others a table of features)",
+    )
+    own.add_argument(
+        "--table",
+        action="store_true",
+        default=None,
+        help="CSV, .npz: read the columns as a table of features, even 784 of them",
+    )
+    own.add_argument(
+        "--channels", type=int, choices=(1, 3), help="folder: 1 grey, 3 RGB (default: as the first picture)"
+    )
+    own.add_argument(
+        "--image-size",
+        type=image_size,
+        metavar="H,W",
+        help="folder: resize every picture to H,W (default: the first picture's size, which all must have)",
     )
     net = parser.add_argument_group("network")
     net.add_argument("--hidden", type=int_list, metavar="W1,W2,...", help="hidden layer widths, e.g. 512,256")
@@ -199,6 +255,12 @@ UNSET = {
     "lr_decay": "0 (inverse_time only)",
     "limit": "all",
     "layers": "an MLP",
+    "test": "none: a part of --data held out",
+    "test_fraction": "0.2 (without --test)",
+    "label_column": "label",
+    "image_shape": "784 columns are 28x28, others a table",
+    "channels": "the first picture's",
+    "image_size": "the first picture's",
 }
 
 
@@ -236,10 +298,19 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     """The recipe's settings for the dataset, with every flag the user gave on top.
 
     Without --recipe the default recipe is used, or the small one with --backend loops: the default
-    network would take the pure-Python backend hours per epoch."""
+    network would take the pure-Python backend hours per epoch. With --data the recipe's settings of
+    MNIST's images that are not your data's (OWN_DATA_DEFAULTS) are left out."""
     if args.recipe is None:
         args.recipe = "small" if args.backend == "loops" else "default"
-    settings = recipe_settings(args.recipe, args.dataset)
+    if args.data is not None and args.dataset is not None:
+        raise ConfigError("--data and --dataset are two sources of data: give one")
+    given_data = [f"--{name.replace('_', '-')}" for name in DATA_FLAGS[1:] if getattr(args, name) is not None]
+    if args.data is None and given_data:
+        raise ConfigError(f"{', '.join(given_data)} say how to read your own data: give it with --data PATH")
+    dataset = args.dataset or DEFAULT_DATASET
+    settings = recipe_settings(args.recipe, dataset if args.data is None else "")
+    if args.data is not None:
+        settings.update(OWN_DATA_DEFAULTS)
     if args.layers is not None:  # a network of its own: the recipe's MLP settings do not apply
         for name in MLP_ONLY:
             settings.pop(name, None)
@@ -250,28 +321,32 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
                 f"{', '.join(given)} describe an MLP; this network is given in its layers "
                 "(--layers, or the recipe's): write them there, e.g. dropout(0.25)"
             )
-    for name in CONFIG_FLAGS:
+    for name in CONFIG_FLAGS + DATA_FLAGS:
         value = getattr(args, name)
         if value is not None:
             settings[name] = tuple(value) if name in ("hidden", "betas") else value
+    if args.data is not None:
+        dataset = data_name(args.data)
     try:
-        return TrainConfig(dataset=args.dataset, recipe=args.recipe, **settings)
+        return TrainConfig(dataset=dataset, recipe=args.recipe, **settings)
     except SettingError as error:  # named by the flags the user knows, not by TrainConfig's fields
         raise ConfigError(error.naming(flag_of)) from None
 
 
 def flag_of(field: str) -> str:
     """The flag of a TrainConfig field (``lr_min`` -> ``--lr-min``); a recipe-only field by its name."""
-    return "--" + field.replace("_", "-") if field in CONFIG_FLAGS else f"the recipe's {field}"
+    return "--" + field.replace("_", "-") if field in CONFIG_FLAGS + DATA_FLAGS else f"the recipe's {field}"
 
 
 def show_settings(config: TrainConfig, given: set[str]) -> str:
     """What ``--show`` prints: the recipe, then one line per setting as its flag, the flags given marked."""
     recipe = RECIPES.get(str(config.recipe))
-    lines = [f"recipe {config.recipe} for {config.dataset}" + (f": {recipe.summary}" if recipe else "")]
+    lines = [f"recipe {config.recipe} for {config.data_name}" + (f": {recipe.summary}" if recipe else "")]
     for item in fields(TrainConfig):
         if item.name in ("dataset", "recipe") or (config.layers is not None and item.name in MLP_ONLY):
             continue  # with --layers the network is written there, not as an MLP's widths
+        if item.name in DATA_FLAGS and config.data is None:
+            continue
         if item.name == "layers" and config.layers is None:
             continue
         mark = "  (given)" if item.name in given else ""
@@ -283,7 +358,7 @@ def default_out(config: TrainConfig) -> Path:
     """``models/DATASET[-RECIPE][-BACKEND].json``: the recipe unless it is the default one, the backend
     unless it is the vectorized one, so that runs which train different networks (``--recipe small``
     and ``--backend loops``, both the small recipe) do not replace each other's models."""
-    parts = [config.dataset]
+    parts = [config.data_name]
     if config.recipe not in (None, "default"):
         parts.append(str(config.recipe))
     if config.backend != "vectorized":
@@ -302,7 +377,7 @@ def output_path(args: argparse.Namespace, config: TrainConfig | None = None) -> 
     if args.resume:
         return model_path_for_checkpoint(Path(args.resume))
     if config is None:
-        config = TrainConfig(dataset=args.dataset, recipe=args.recipe or "default")
+        config = TrainConfig(dataset=args.dataset or DEFAULT_DATASET, recipe=args.recipe or "default")
     return default_out(config)
 
 
@@ -331,7 +406,7 @@ def train_command(args: argparse.Namespace) -> int:
         if args.resume is not None:
             raise ConfigError("--show prints a recipe's settings; a checkpoint's are shown by scratchnet inspect")
         config = config_from_args(args)
-        print(show_settings(config, {name for name in CONFIG_FLAGS if getattr(args, name) is not None}))
+        print(show_settings(config, {name for name in CONFIG_FLAGS + DATA_FLAGS if getattr(args, name) is not None}))
         return 0
     check_data_dir(args.data_dir)
     when_stdout_closes(
@@ -339,7 +414,11 @@ def train_command(args: argparse.Namespace) -> int:
     )
     try:
         if args.resume is not None:
-            given = [name for name in CONFIG_FLAGS if getattr(args, name) is not None and name not in RESUME_FLAGS]
+            given = [
+                name
+                for name in CONFIG_FLAGS + DATA_FLAGS + ("dataset",)
+                if getattr(args, name) is not None and name not in RESUME_FLAGS
+            ]
             if given:
                 flags = ", ".join("--" + name.replace("_", "-") for name in given)
                 allowed = " and ".join("--" + name.replace("_", "-") for name in RESUME_FLAGS)

@@ -13,9 +13,10 @@ files only).
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -67,19 +68,39 @@ class DatasetSpec:
 
 @dataclass(frozen=True, eq=False)  # eq=False: comparing arrays with == is elementwise, not a bool
 class Dataset:
-    """A loaded dataset: uint8 images ``(n, 28, 28)`` and uint8 labels ``(n,)`` in ``0..len(class_names)-1``."""
+    """A loaded dataset: its samples and their labels ``(n,)`` in ``0..len(class_names)-1``.
+
+    The samples (``train_images``, ``test_images``; the names are MNIST's) are of one of three kinds:
+    grey images ``(n, height, width)`` and images ``(n, channels, height, width)``, uint8 pixels that
+    a network sees divided by ``scale`` (255; or 1 for values already in [0, 1], which may be
+    float32); or a table of features ``(n, features)``, float32. MNIST and Fashion-MNIST are uint8
+    ``(n, 28, 28)`` with uint8 labels. ``source`` describes the file the samples came from and how it
+    was read (None for the built-in datasets): a model records it (``metadata.source``), so that more
+    data is read as the training data was (:mod:`scratchnet.data.own`)."""
 
     name: str
-    train_images: NDArray[np.uint8]
-    train_labels: NDArray[np.uint8]
-    test_images: NDArray[np.uint8]
-    test_labels: NDArray[np.uint8]
+    train_images: NDArray[Any]
+    train_labels: NDArray[Any]
+    test_images: NDArray[Any]
+    test_labels: NDArray[Any]
     class_names: tuple[str, ...]
+    scale: float = 255.0
+    source: Mapping[str, Any] | None = None
 
     @property
     def num_classes(self) -> int:
         """The number of classes."""
         return len(self.class_names)
+
+    @property
+    def kind(self) -> str:
+        """``"image"``, or ``"features"`` for a table (samples of one dimension)."""
+        return "features" if self.train_images.ndim == 2 else "image"
+
+    @property
+    def sample_shape(self) -> tuple[int, ...]:
+        """The shape of one sample: ``(28, 28)``, ``(3, 32, 32)``, ``(4,)``."""
+        return tuple(int(n) for n in self.train_images.shape[1:])
 
 
 def _mnist_format(

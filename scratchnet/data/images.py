@@ -1,8 +1,9 @@
 """Images: loading one 28x28 grey image (.npy, or PNG with Pillow), drawing it in a terminal, and
-turning batches of uint8 images into network inputs (scaling, normalisation, seeded random shifts).
+turning batches of samples into network inputs (scaling, normalisation, seeded random shifts).
 
-Images stay uint8 ``(n, 28, 28)`` until a batch is fed to a network; :func:`to_inputs` scales just
-that batch, so a dataset never exists as floats all at once.
+Images stay uint8 ``(n, 28, 28)`` (or ``(n, height, width)``, ``(n, channels, height, width)``)
+until a batch is fed to a network; :func:`to_inputs` scales just that batch, so a dataset never
+exists as floats all at once. A table's features are standardized the same way, batch by batch.
 """
 
 from __future__ import annotations
@@ -31,44 +32,60 @@ PNG_HINT = (
 # ---- network inputs ----
 
 
-def take_images(images: Images, indices: npt.NDArray[np.intp]) -> Images:
-    """``images[indices]``, each image copied as one block of bytes: NumPy's fancy indexing copies
+def take_images(images: npt.NDArray[Any], indices: npt.NDArray[np.intp]) -> npt.NDArray[Any]:
+    """``images[indices]``, each sample copied as one block of bytes: NumPy's fancy indexing copies
     uint8 images pixel by pixel, and the gather of every training batch costs ~1.5x as much."""
     if not images.flags.c_contiguous or images.ndim < 2 or images.shape[0] == 0:
         return images[indices]
-    size = images[0].size
-    blocks = images.reshape(images.shape[0], size).view(np.dtype((np.void, size)))[:, 0]  # one item per image
-    taken: Images = np.take(blocks, indices).view(np.uint8).reshape((len(indices), *images.shape[1:]))
+    size = images[0].nbytes
+    rows = images.reshape(images.shape[0], -1).view(np.uint8)
+    blocks = rows.view(np.dtype((np.void, size)))[:, 0]  # one item per sample
+    taken: npt.NDArray[Any] = np.take(blocks, indices).view(images.dtype).reshape((len(indices), *images.shape[1:]))
     return taken
+
+
+Stat = float | tuple[float, ...]
 
 
 @dataclass(frozen=True)
 class Feeder:
-    """How uint8 images become a backend's inputs: ``(pixel / 255 - mean) / std`` as float arrays of
+    """How samples become a backend's inputs: ``(x / scale - mean) / std`` as float arrays of
     ``dtype`` (vectorized) or as lists of Python floats (loops), each sample of ``shape``: the
     network's input shape, ``(784,)`` for an MLP (the default) and ``(1, 28, 28)`` for a
-    convolutional network. Saved with a model, as its ``input`` metadata, so evaluation feeds it
-    exactly as training did."""
+    convolutional network.
+
+    For images (``kind`` ``"image"``) ``x`` is a pixel, ``scale`` 255 (or 1 for pixels already in
+    [0, 1]) and ``mean`` and ``std`` one number each. For a table of features (``"features"``)
+    ``scale`` is 1 and ``mean`` and ``std`` have one number per feature: the training split's, so
+    that every feature is standardized. Saved with a model, as its ``input`` metadata, so evaluation
+    feeds it exactly as training did."""
 
     backend: str = "vectorized"
     dtype: str = "float32"
-    mean: float = 0.0
-    std: float = 1.0
+    mean: Stat = 0.0
+    std: Stat = 1.0
     shape: tuple[int, ...] | None = None
+    scale: float = 255.0
+    kind: str = "image"
 
-    def inputs(self, images: Images) -> Any:
-        flat = to_inputs(images, "float64" if self.backend == "loops" else self.dtype, self.mean, self.std)
+    def inputs(self, images: npt.NDArray[Any]) -> Any:
+        dtype = "float64" if self.backend == "loops" else self.dtype
+        flat = to_inputs(images, dtype, self.mean, self.std, self.scale)
         if self.shape is not None:
             if math.prod(self.shape) != flat.shape[1]:
+                what = "values" if self.kind == "features" else "pixels"
                 raise ShapeError(
-                    f"the network takes samples of shape {self.shape}, but the images have "
-                    f"{flat.shape[1]} pixels ({tuple(images.shape[1:])})"
+                    f"the network takes samples of shape {self.shape}, but the samples have "
+                    f"{flat.shape[1]} {what} ({tuple(images.shape[1:])})"
                 )
             flat = flat.reshape(flat.shape[0], *self.shape)
         return flat.tolist() if self.backend == "loops" else flat
 
     def metadata(self, shape: tuple[int, ...]) -> dict[str, Any]:
-        return {"shape": list(shape), "scale": 255.0, "mean": self.mean, "std": self.std}
+        """The model's ``input`` metadata for samples of ``shape`` (as a Dataset holds them)."""
+        if self.kind == "features":
+            return {"kind": "features", "shape": list(shape), "mean": _listed(self.mean), "std": _listed(self.std)}
+        return {"kind": "image", "shape": list(shape), "scale": self.scale, "mean": self.mean, "std": self.std}
 
     @classmethod
     def from_metadata(
@@ -81,56 +98,104 @@ class Feeder:
             return cls(backend, dtype, shape=shape)
         if not isinstance(spec, Mapping):
             raise ConfigError("the model's 'input' metadata must be an object")
+        kind = spec.get("kind", "image")
+        if kind == "features":
+            size = None if shape is None else math.prod(shape)
+            mean, std = _numbers(spec.get("mean"), size), _numbers(spec.get("std"), size)
+            if mean is None or std is None or min(std) <= 0:
+                raise ConfigError(f"the model's input metadata is not understood: {dict(spec)!r:.120}")
+            return cls(backend, dtype, mean, std, shape, 1.0, "features")
         mean, std, scale = spec.get("mean", 0.0), spec.get("std", 1.0), spec.get("scale", 255.0)
         numbers = (mean, std, scale)
         if (
-            any(isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) for v in numbers)
+            kind != "image"
+            or any(isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) for v in numbers)
             or std <= 0
-            or scale != 255.0
+            or scale not in (255.0, 1.0)
         ):
             raise ConfigError(f"the model's input metadata is not understood: {dict(spec)!r:.120}")
-        return cls(backend, dtype, float(mean), float(std), shape)
+        return cls(backend, dtype, float(mean), float(std), shape, float(scale))
 
 
-def to_inputs(images: Images, dtype: str = "float32", mean: float = 0.0, std: float = 1.0) -> npt.NDArray[Any]:
-    """A batch of uint8 images ``(n, 28, 28)`` as network inputs ``(n, 784)``: ``(pixel/255 - mean) / std``."""
+def _listed(value: Stat) -> list[float]:
+    return [float(v) for v in value] if isinstance(value, tuple) else [float(value)]
+
+
+def _numbers(value: Any, size: int | None) -> tuple[float, ...] | None:
+    """``value`` as a tuple of floats if it is a list of finite numbers (``size`` of them, when
+    given), else None."""
+    if (
+        isinstance(value, list)
+        and len(value) > 0
+        and (size is None or len(value) == size)
+        and all(not isinstance(v, bool) and isinstance(v, (int, float)) and math.isfinite(v) for v in value)
+    ):
+        return tuple(float(v) for v in value)
+    return None
+
+
+def standardization(features: npt.NDArray[Any]) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Each feature's mean and standard deviation over the samples ``(n, features)``, in float64; a
+    feature that never changes gets the deviation 1 (it is then only centred)."""
+    values = features.astype(np.float64)
+    mean = values.mean(axis=0)
+    std = values.std(axis=0)
+    std[~(std > 1e-12)] = 1.0
+    return tuple(float(v) for v in mean), tuple(float(v) for v in std)
+
+
+def to_inputs(
+    images: npt.NDArray[Any], dtype: str = "float32", mean: Stat = 0.0, std: Stat = 1.0, scale: float = 255.0
+) -> npt.NDArray[Any]:
+    """A batch of samples ``(n, ...)`` (uint8 images ``(n, 28, 28)``, say) as network inputs
+    ``(n, values)`` (``(n, 784)``): ``(x / scale - mean) / std``, ``mean`` and ``std`` one number or
+    one per value."""
     flat = images.reshape(images.shape[0], -1).astype(dtype)
-    flat /= np.asarray(255.0, dtype)
-    if mean != 0.0:
+    if scale != 1.0:
+        flat /= np.asarray(scale, dtype)
+    if isinstance(mean, tuple) or mean != 0.0:
         flat -= np.asarray(mean, dtype)
-    if std != 1.0:
+    if isinstance(std, tuple) or std != 1.0:
         flat /= np.asarray(std, dtype)
     return flat
 
 
-def shift_images(images: Images, max_shift: int, seed: int, stream: int) -> Images:
-    """Each image moved by its own random (dy, dx), each in -max_shift..max_shift, filling with 0.
+def shift_images(images: npt.NDArray[Any], max_shift: int, seed: int, stream: int) -> npt.NDArray[Any]:
+    """Each image moved by its own random (dy, dx), each in -max_shift..max_shift, filling with 0;
+    images ``(n, height, width)`` or ``(n, channels, height, width)`` (every channel moved alike).
 
     The shifts are uniforms of stream ``stream`` of ``seed`` (scratchnet.core.rng), so a batch gets the same
     shifts on every run, in either backend, and after a resume.
     """
     if max_shift <= 0:
         return images
-    n, height, width = images.shape
+    n, height, width = images.shape[0], images.shape[-2], images.shape[-1]
     draws = vector_rng.uniforms(derive_seed(seed, 77), stream, 2 * n)
     offsets = np.floor(draws * (2 * max_shift + 1)).astype(np.intp) - max_shift
     dy, dx = offsets[:n], offsets[n:]
-    padded = np.pad(images, ((0, 0), (max_shift, max_shift), (max_shift, max_shift)))
+    planes = images.reshape(n, -1, height, width)  # a grey image is one plane
+    padded = np.pad(planes, ((0, 0), (0, 0), (max_shift, max_shift), (max_shift, max_shift)))
     rows = (max_shift - dy)[:, None] + np.arange(height)[None, :]  # output row r reads padded row r + s - dy
     cols = (max_shift - dx)[:, None] + np.arange(width)[None, :]
-    shifted: Images = padded[np.arange(n)[:, None, None], rows[:, :, None], cols[:, None, :]]
-    return shifted
+    shifted: npt.NDArray[Any] = padded[
+        np.arange(n)[:, None, None, None],
+        np.arange(planes.shape[1])[None, :, None, None],
+        rows[:, None, :, None],
+        cols[:, None, None, :],
+    ]
+    return shifted.reshape(images.shape)
 
 
-def flip_images(images: Images, seed: int, stream: int) -> Images:
-    """Each image mirrored left to right with probability 1/2 (uniforms of stream ``stream`` of ``seed``).
+def flip_images(images: npt.NDArray[Any], seed: int, stream: int) -> npt.NDArray[Any]:
+    """Each image mirrored left to right with probability 1/2 (uniforms of stream ``stream`` of ``seed``);
+    images ``(n, height, width)`` or ``(n, channels, height, width)``.
 
     For datasets whose classes look the same mirrored (Fashion-MNIST's clothes), not for digits.
     """
     draws = vector_rng.uniforms(derive_seed(seed, 78), stream, images.shape[0])
     flipped = images.copy()
     chosen = draws < 0.5
-    flipped[chosen] = images[chosen, :, ::-1]
+    flipped[chosen] = images[chosen, ..., ::-1]
     return flipped
 
 
@@ -287,10 +352,15 @@ def read_png_with_alpha(path: str) -> tuple[Images, Images | None]:
 # ---- drawing ----
 
 
-def draw(image: Images) -> str:
+def draw(image: npt.NDArray[Any], scale: float = 255.0) -> str:
     """The image as text: one line per row, two characters per pixel (terminal cells are about
-    twice as tall as wide), shaded with ' ░▒▓█' from 0 to 255, inside a frame."""
-    levels = (image.astype(np.int64) * len(SHADES)) // 256
+    twice as tall as wide), shaded with ' ░▒▓█' from 0 to ``scale`` (255), inside a frame; an image
+    of several channels ``(C, H, W)`` is drawn as their mean."""
+    grey = image.astype(np.float64)
+    if grey.ndim == 3:
+        grey = grey.mean(axis=0)
+    pixels = np.clip(np.rint(grey * (255.0 / scale)), 0, 255).astype(np.int64)
+    levels = (pixels * len(SHADES)) // 256
     width = 2 * image.shape[1]
     lines = ["┌" + "─" * width + "┐"]
     for row in levels:

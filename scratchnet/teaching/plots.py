@@ -150,8 +150,9 @@ def plot_misclassified(
     dpi: int = DPI,
     total: int | None = None,
 ) -> None:
-    """A grid of 28x28 images (at most 36 are drawn), each titled with its test index, true and predicted
-    class; ``total`` is how many test images are misclassified in all (the heading says "36 of 352")."""
+    """A grid of images (28x28 grey, or ``(H, W, 3)`` RGB; at most 36 are drawn), each titled with its
+    test index, true and predicted class; ``total`` is how many test images are misclassified in all
+    (the heading says "36 of 352")."""
     count = min(len(images), 36)
     figure = new_figure("misclassified", dpi)
     cols = max(1, math.ceil(math.sqrt(count)))
@@ -179,15 +180,21 @@ def plot_misclassified(
 
 
 def plot_weights(
-    weights: Sequence[Sequence[float]], out: str | os.PathLike[str], *, title: str = "", dpi: int = DPI
+    weights: Sequence[Sequence[float]],
+    out: str | os.PathLike[str],
+    *,
+    title: str = "",
+    dpi: int = DPI,
+    shape: tuple[int, int] = (SIDE, SIDE),
 ) -> None:
-    """First-layer weights as 28x28 images, one per hidden neuron (the first 64): red positive, blue
-    negative, each on its own symmetric scale. Neuron j's image is row j of the weight matrix: what
-    each pixel adds to its z (eq. 2.1)."""
+    """First-layer weights as images of ``shape`` (the model's grey images: 28x28), one per hidden
+    neuron (the first 64): red positive, blue negative, each on its own symmetric scale. Neuron j's
+    image is row j of the weight matrix: what each pixel adds to its z (eq. 2.1)."""
+    height, width = shape
     rows_of_weights = [list(map(float, row)) for row in weights[:64]]
-    if not rows_of_weights or len(rows_of_weights[0]) != SIDE * SIDE:
+    if not rows_of_weights or len(rows_of_weights[0]) != height * width:
         inputs = len(rows_of_weights[0]) if rows_of_weights else 0
-        raise ConfigError(f"the first layer's weights are drawn as 28x28 images, but it has {inputs} inputs")
+        raise ConfigError(f"the first layer's weights are drawn as {height}x{width} images, but it has {inputs} inputs")
     count = len(rows_of_weights)
     cols = math.ceil(math.sqrt(count))
     rows = math.ceil(count / cols)
@@ -200,7 +207,7 @@ def plot_weights(
         w = rows_of_weights[n]
         limit = max(max(abs(v) for v in w), 1e-12)
         axes.imshow(
-            [w[r * SIDE : (r + 1) * SIDE] for r in range(SIDE)],
+            [w[r * width : (r + 1) * width] for r in range(height)],
             cmap="RdBu_r",
             vmin=-limit,
             vmax=limit,

@@ -1,5 +1,7 @@
-"""Training a classifier on an image dataset: the loop behind ``scratchnet train``.
+"""Training a classifier on a dataset: the loop behind ``scratchnet train``.
 
+The data is MNIST or Fashion-MNIST (``dataset``), or your own (``data``: a CSV file, a folder of
+class folders or an ``.npz``; :mod:`scratchnet.data.own`), images or a table of features.
 ``train(TrainConfig(...))`` loads the dataset, holds out a validation split, cross-checks the
 architecture (loops against vectorized on a couple of samples), then runs mini-batch epochs and
 returns a :class:`TrainResult`. Everything random is a pure function of the seed (scratchnet.core.rng):
@@ -43,7 +45,8 @@ from scratchnet.core.errors import ConfigError, ScratchnetError, TrainingError
 from scratchnet.core.rng import derive_seed, permutation
 from scratchnet.core.settings import optimizer_type
 from scratchnet.data import Dataset, load_dataset
-from scratchnet.data.images import Feeder, flip_images, shift_images, take_images
+from scratchnet.data.images import Feeder, flip_images, shift_images, standardization, take_images
+from scratchnet.data.own import DataOptions, Layout, data_name, load_data
 from scratchnet.io.model import ModelWriteError, load_model, model_paths, save
 from scratchnet.training.divergence import divergence_message
 from scratchnet.training.outputs import (
@@ -86,13 +89,23 @@ class TrainConfig:
     is the last ``validation`` training images (``validation_split="end"``) or the first ones
     (``"start"``); ``limit`` trains on the first ``limit`` of the images that remain. ``augment`` > 0
     shifts every training image by up to that many pixels in each direction; ``flip`` mirrors half of
-    them left to right (for clothes, not digits). Inputs are
-    ``(pixel / 255 - input_mean) / input_std``. Validation, the epoch line and the checkpoint come
-    every ``report_every`` epochs (and after the last). ``layers``, when given, is the network in
-    the compact notation of :mod:`scratchnet.core.notation` (for a convolutional network), without
-    the input and the output layer: the input is one channel of the dataset's images, and a Dense
-    layer with one unit per class and the Softmax are added after it; ``hidden``, ``activation``
-    and ``dropout`` are then unused.
+    them left to right (for clothes, not digits). Image inputs are
+    ``(pixel / scale - input_mean) / input_std`` (``scale`` 255, or 1 for pixels already in [0, 1]);
+    a table's features are standardized with the training split's mean and standard deviation of
+    each. Validation, the epoch line and the checkpoint come every ``report_every`` epochs (and after
+    the last). ``layers``, when given, is the network in the compact notation of
+    :mod:`scratchnet.core.notation` (for a convolutional network), without the input and the output
+    layer: the input is the dataset's images (``(channels, height, width)``), or a table's features,
+    and a Dense layer with one unit per class and the Softmax are added after it; ``hidden``,
+    ``activation`` and ``dropout`` are then unused.
+
+    ``data`` trains on your own data instead of ``dataset`` (which is then unused): a ``.csv`` file,
+    a folder of class folders or an ``.npz`` (:func:`scratchnet.data.own.load_data`), with the test
+    set from the file ``test`` or a stratified ``test_fraction`` held out (default 0.2), and the
+    reading options ``label_column``, ``image_shape`` (or ``table``), ``channels`` and
+    ``image_size``. The validation split, the shifts and the mirroring keep their meanings, but
+    their defaults are MNIST's: with ``data``, give ``validation`` (0 for none) and leave ``augment``
+    and ``flip`` off for a table.
     """
 
     dataset: str = "mnist"
@@ -126,15 +139,39 @@ class TrainConfig:
     report_every: int = 1
     recipe: str | None = None
     layers: str | None = None
+    data: str | None = None
+    test: str | None = None
+    test_fraction: float | None = None
+    label_column: str | None = None
+    image_shape: tuple[int, ...] | None = None
+    table: bool = False
+    channels: int | None = None
+    image_size: tuple[int, int] | None = None
 
     def __post_init__(self) -> None:
         check_config(self)
 
+    @property
+    def data_name(self) -> str:
+        """The name of the run's data: the dataset, or ``train`` for ``data="path/train.csv"``."""
+        return self.dataset if self.data is None else data_name(self.data)
+
+    def data_options(self) -> DataOptions:
+        """How the run reads ``data`` and ``test``."""
+        return DataOptions(
+            label_column=DataOptions.label_column if self.label_column is None else self.label_column,
+            image_shape=self.image_shape,
+            table=self.table,
+            channels=self.channels,
+            image_size=self.image_size,
+        )
+
     def to_dict(self) -> dict[str, Any]:
         """The settings as JSON-ready data (tuples become lists)."""
         data = asdict(self)
-        data["hidden"] = list(self.hidden)
-        data["betas"] = None if self.betas is None else list(self.betas)
+        for name in TUPLE_SETTINGS:
+            value = getattr(self, name)
+            data[name] = None if value is None else list(value)
         return data
 
     @classmethod
@@ -151,10 +188,9 @@ class TrainConfig:
             # Files written before these options became None when unused held their old defaults.
             if values.get(key) == old_default and values.get("lr_schedule", "constant") != schedule:
                 values[key] = None
-        if "hidden" in values:
-            values["hidden"] = tuple(values["hidden"])
-        if values.get("betas") is not None:
-            values["betas"] = tuple(values["betas"])
+        for name in TUPLE_SETTINGS:
+            if isinstance(values.get(name), list):
+                values[name] = tuple(values[name])
         try:
             return cls(**values)
         except TypeError as error:
@@ -163,6 +199,11 @@ class TrainConfig:
     def sizes(self, inputs: int, classes: int) -> list[int]:
         return [inputs, *self.hidden, classes]
 
+
+# The settings that are tuples in a TrainConfig and lists in JSON.
+TUPLE_SETTINGS = ("hidden", "betas", "image_shape", "image_size")
+# The settings that say how to read your own data: each needs ``data``.
+DATA_SETTINGS = ("test", "test_fraction", "label_column", "image_shape", "table", "channels", "image_size")
 
 # The schedule each schedule option belongs to, and the value files written before the options could
 # be None (unused) held for it.
@@ -265,6 +306,56 @@ def check_config(config: TrainConfig) -> None:
         f"{config.input_std}",
     )
     need(config.report_every >= 1, f"<report_every> must be >= 1, got {config.report_every}")
+    check_data_settings(config, need)
+
+
+def check_data_settings(config: TrainConfig, need: Callable[[bool, str], None]) -> None:
+    """The settings of your own data (``data`` and the ones that say how to read it)."""
+    if config.data is None:
+        for name in DATA_SETTINGS:
+            need(getattr(config, name) in (None, False), f"<{name}> is for your own data: give <data> too")
+        return
+    need(isinstance(config.data, str) and config.data.strip() != "", f"<data> must be a path, got {config.data!r}")
+    need(
+        config.test is None or config.test_fraction is None,
+        "give <test> (a test file) or <test_fraction> (a part held out), not both",
+    )
+    need(
+        config.test_fraction is None or 0.0 <= config.test_fraction < 1.0,
+        f"<test_fraction> must be in [0, 1), got {config.test_fraction}",
+    )
+    need(
+        config.label_column is None or (isinstance(config.label_column, str) and config.label_column.strip() != ""),
+        f"<label_column> must be a column name or position, got {config.label_column!r}",
+    )
+    shape = config.image_shape
+    need(
+        shape is None or (len(shape) in (2, 3) and all(isinstance(n, int) and n >= 1 for n in shape)),
+        f"<image_shape> must be C,H,W or H,W of positive integers, got {shape}",
+    )
+    need(not (config.table and shape is not None), "<table> and <image_shape> contradict each other: give one")
+    need(config.channels in (None, 1, 3), f"<channels> must be 1 (grey) or 3 (RGB), got {config.channels}")
+    size = config.image_size
+    need(
+        size is None or (len(size) == 2 and all(isinstance(n, int) and 1 <= n <= 4096 for n in size)),
+        f"<image_size> must be H,W of integers in 1..4096, got {size}",
+    )
+
+
+def check_fits(config: TrainConfig, data: Dataset) -> None:
+    """SettingError for a setting the loaded data cannot take: shifts and mirroring of a table."""
+    if data.kind != "features":
+        return
+    if config.augment or config.flip:
+        raise SettingError(
+            f"<augment> and <flip> shift and mirror images; {data.name} is a table of {data.sample_shape[0]} "
+            "features: leave them out"
+        )
+    if config.input_mean != 0.0 or config.input_std != 1.0:
+        raise SettingError(
+            f"<input_mean> and <input_std> scale pixels; {data.name} is a table, whose features are standardized "
+            "one by one"
+        )
 
 
 # ---- the pieces of a run ----
@@ -272,26 +363,38 @@ def check_config(config: TrainConfig) -> None:
 
 @dataclass(frozen=True, eq=False)
 class Split:
-    """The training images, the validation images and the test images of a run (uint8, views)."""
+    """The training samples, the validation samples and the test samples of a run (views)."""
 
-    train_images: npt.NDArray[np.uint8]
+    train_images: npt.NDArray[Any]
     train_labels: npt.NDArray[Any]
-    val_images: npt.NDArray[np.uint8]
+    val_images: npt.NDArray[Any]
     val_labels: npt.NDArray[Any]
-    test_images: npt.NDArray[np.uint8]
+    test_images: npt.NDArray[Any]
     test_labels: npt.NDArray[Any]
 
-    def describe(self, config: TrainConfig, total: int) -> str:
+    def describe(self, config: TrainConfig, total: int, noun: str = "images") -> str:
         where = "last" if config.validation_split == "end" else "first"
-        train = f"{len(self.train_labels)} training images"
+        train = f"{len(self.train_labels)} training {noun}"
         if config.limit is not None:
             train += f" (--limit {config.limit})"
         val = (
-            f"{len(self.val_labels)} validation ({where} {len(self.val_labels)} of the {total} training images)"
+            f"{len(self.val_labels)} validation ({where} {len(self.val_labels)} of the {total} training {noun})"
             if len(self.val_labels)
             else "no validation split"
         )
-        return f"{train}, {val}, {len(self.test_labels)} test"
+        test = f"{len(self.test_labels)} test" if len(self.test_labels) else "no test set"
+        return f"{train}, {val}, {test}"
+
+
+def describe_data(config: TrainConfig, data: Dataset, split: Split) -> str:
+    """The line a run starts with: the data and its split, and for your own data what it is."""
+    line = f"{data.name}: {split.describe(config, len(data.train_labels), noun_of(data))}"
+    if data.source is None:
+        return line
+    what = Layout.of(data).describe() + ("" if data.kind == "features" else f", pixels / {data.scale:g}")
+    test, fraction = data.source.get("test"), data.source.get("test_fraction")
+    held = f"test: {test}" if test else (f"test: {fraction:.0%} held out, stratified" if fraction else "no test set")
+    return f"{line} ({data.source.get('path')}: {what}, {data.num_classes} classes; {held})"
 
 
 def split_dataset(data: Dataset, config: TrainConfig) -> Split:
@@ -316,9 +419,15 @@ def split_dataset(data: Dataset, config: TrainConfig) -> Split:
     return Split(images, labels, data.train_images[held], data.train_labels[held], data.test_images, data.test_labels)
 
 
-def feeder_of(config: TrainConfig, shape: tuple[int, ...] | None = None) -> Feeder:
-    """How the run turns images into inputs of ``shape`` (the network's input shape)."""
-    return Feeder(config.backend, config.dtype, config.input_mean, config.input_std, shape)
+def feeder_of(config: TrainConfig, shape: tuple[int, ...] | None = None, data: Dataset | None = None) -> Feeder:
+    """How the run turns samples into inputs of ``shape`` (the network's input shape): images by
+    ``(pixel / scale - input_mean) / input_std``, a table's features (``data``, whose training split
+    gives each feature's mean and standard deviation) by standardization."""
+    if data is not None and data.kind == "features":
+        mean, std = standardization(split_dataset(data, config).train_images)
+        return Feeder(config.backend, config.dtype, mean, std, shape, 1.0, "features")
+    scale = 255.0 if data is None else data.scale
+    return Feeder(config.backend, config.dtype, config.input_mean, config.input_std, shape, scale)
 
 
 def argmax_rows(outputs: Any) -> npt.NDArray[np.intp]:
@@ -327,7 +436,7 @@ def argmax_rows(outputs: Any) -> npt.NDArray[np.intp]:
     return result
 
 
-def predict_classes(network: Any, images: npt.NDArray[np.uint8], feeder: Feeder) -> npt.NDArray[np.intp]:
+def predict_classes(network: Any, images: npt.NDArray[Any], feeder: Feeder) -> npt.NDArray[np.intp]:
     """The network's class for each image, in chunks (inference mode: no dropout)."""
     chunks = [
         np.asarray(network.predict(feeder.inputs(images[i : i + EVAL_CHUNK])), dtype=np.intp)
@@ -336,7 +445,7 @@ def predict_classes(network: Any, images: npt.NDArray[np.uint8], feeder: Feeder)
     return np.concatenate(chunks) if chunks else np.zeros(0, np.intp)
 
 
-def predict_probabilities(network: Any, images: npt.NDArray[np.uint8], feeder: Feeder) -> npt.NDArray[np.float64]:
+def predict_probabilities(network: Any, images: npt.NDArray[Any], feeder: Feeder) -> npt.NDArray[np.float64]:
     """The network's outputs (class probabilities for a softmax network) for each image, as float64."""
     chunks = [
         np.asarray(network.forward(feeder.inputs(images[i : i + EVAL_CHUNK])), dtype=np.float64)
@@ -345,7 +454,7 @@ def predict_probabilities(network: Any, images: npt.NDArray[np.uint8], feeder: F
     return np.concatenate(chunks) if chunks else np.zeros((0, 0))
 
 
-def accuracy_of(network: Any, images: npt.NDArray[np.uint8], labels: npt.NDArray[Any], feeder: Feeder) -> float:
+def accuracy_of(network: Any, images: npt.NDArray[Any], labels: npt.NDArray[Any], feeder: Feeder) -> float:
     if len(labels) == 0:
         return math.nan
     return float(np.mean(predict_classes(network, images, feeder) == labels))
@@ -380,7 +489,8 @@ def optimizer_spec(config: TrainConfig, steps: int) -> dict[str, Any]:
 
 
 def architecture_of(config: TrainConfig, image_shape: tuple[int, ...], classes: int) -> dict[str, Any]:
-    """The run's network for images of ``image_shape`` (``(28, 28)``) and ``classes`` classes."""
+    """The run's network for samples of ``image_shape`` (images ``(28, 28)`` or ``(3, 32, 32)``, or a
+    table's ``(features,)``) and ``classes`` classes."""
     if config.layers is not None:
         channels = (1, *image_shape) if len(image_shape) == 2 else image_shape
         return notation.parse(f"{config.layers}, dense({classes})", input_shape=channels, init=config.init)
@@ -403,9 +513,12 @@ def checked_copy(config: TrainConfig, image_shape: tuple[int, ...], classes: int
         copy = architecture_of(narrowed, image_shape, classes)
         return copy, f"{plan(copy).outline()} (the layer types of {plan(full).outline()}, narrowed)"
     layers = notation.narrowed(config.layers, CHECK_CHANNELS)
-    for size in range(8, max(image_shape) + 1):
+    if len(image_shape) < 2:  # a table's features: the network is checked as it is
+        return full, notation.notation(full)
+    for size in range(8, max(image_shape[-2:]) + 1):
+        square = (*image_shape[:-2], size, size)  # the image's channels, on a smaller square
         try:
-            copy = architecture_of(replace(config, layers=layers), (size, size), classes)
+            copy = architecture_of(replace(config, layers=layers), square, classes)
         except ConfigError:
             continue
         if copy != full:
@@ -494,18 +607,39 @@ class RunState:
             raise ConfigError(f"damaged checkpoint state: {error!r}") from None
 
 
-def save_checkpoint(
-    path: Path, network: Any, optimizer: Any, config: TrainConfig, state: RunState, dataset: Dataset
-) -> None:
-    """Write the model, the optimizer state and where the run is, atomically (the model format)."""
-    metadata = base_metadata(config, dataset)
-    metadata["checkpoint"] = {
-        "format": CHECKPOINT_FORMAT,
-        "state": state.to_dict(),
-        "dropout_calls": [layer.calls for layer in dropout_layers(network)],
-        "train_images": len(split_dataset(dataset, config).train_labels),
-    }
-    save_model(network, path, metadata, optimizer)
+@dataclass
+class Run:
+    """A run in progress: its settings, network, optimizer and position, its data and how the data
+    is fed, and where it writes and reports. What :func:`run` and its helpers share."""
+
+    config: TrainConfig
+    network: Any
+    optimizer: Any
+    state: RunState
+    data: Dataset
+    split: Split
+    feeder: Feeder
+    out: Path | None = None
+    ckpt: Path | None = None
+    log: Log = print
+    progress: bool | None = None
+    hook: Hook | None = None
+
+    def metadata(self) -> dict[str, Any]:
+        """The model's metadata before its results: :func:`base_metadata`."""
+        return base_metadata(self.config, self.data, self.feeder)
+
+    def save_checkpoint(self) -> None:
+        """Write the model, the optimizer state and where the run is, atomically (the model format)."""
+        assert self.ckpt is not None
+        metadata = self.metadata()
+        metadata["checkpoint"] = {
+            "format": CHECKPOINT_FORMAT,
+            "state": self.state.to_dict(),
+            "dropout_calls": [layer.calls for layer in dropout_layers(self.network)],
+            "train_images": len(self.split.train_labels),
+        }
+        save_model(self.network, self.ckpt, metadata, self.optimizer)
 
 
 def save_model(network: Any, path: Path, metadata: Mapping[str, Any], optimizer: Any = None) -> None:
@@ -516,14 +650,27 @@ def save_model(network: Any, path: Path, metadata: Mapping[str, Any], optimizer:
         raise TrainingError(str(error)) from None
 
 
-def base_metadata(config: TrainConfig, dataset: Dataset) -> dict[str, Any]:
-    """What evaluate and predict need to feed the model: the dataset, class names, preprocessing."""
-    return {
+def base_metadata(config: TrainConfig, dataset: Dataset, feeder: Feeder | None = None) -> dict[str, Any]:
+    """What evaluate and predict need to feed the model: the dataset, class names, the input (the
+    samples' kind and shape, the pixel scale, the normalization: ``feeder``'s), and for your own data
+    the file it came from and how it was read (``source``)."""
+    feeder = feeder_of(config, None, dataset) if feeder is None else feeder
+    metadata: dict[str, Any] = {
         "dataset": dataset.name,
         "class_names": list(dataset.class_names),
-        "input": feeder_of(config, None).metadata(tuple(int(n) for n in dataset.train_images.shape[1:])),
-        "training": {"config": config.to_dict()},
+        "input": feeder.metadata(dataset.sample_shape),
     }
+    if dataset.source is not None:
+        metadata["source"] = dict(dataset.source)
+    metadata["training"] = {"config": config.to_dict()}
+    return metadata
+
+
+def load_training_data(config: TrainConfig, data_dir: str | os.PathLike[str] | None = None) -> Dataset:
+    """The run's data: ``config.data`` (your own) or the dataset ``config.dataset``."""
+    if config.data is None:
+        return load_dataset(config.dataset, data_dir)
+    return load_data(config.data, test=config.test, test_fraction=config.test_fraction, options=config.data_options())
 
 
 def read_checkpoint_config(path: Path) -> tuple[TrainConfig, dict[str, Any]]:
@@ -617,7 +764,7 @@ def train(
         else (None if out_path is None else checkpoint_path_for(out_path))
     )
     with claimed_outputs(out_path, ckpt, log=log):
-        data = dataset if dataset is not None else load_dataset(config.dataset, data_dir)
+        data = dataset if dataset is not None else load_training_data(config, data_dir)
         return _train(config, data, out_path, ckpt, log, progress, check, hook)
 
 
@@ -632,19 +779,21 @@ def _train(
     hook: Hook | None,
 ) -> TrainResult:
     """The body of :func:`train`, once its files are claimed and its data loaded."""
+    check_fits(config, data)
     split = split_dataset(data, config)
-    image_shape, classes = tuple(int(n) for n in data.train_images.shape[1:]), len(data.class_names)
-    log(f"{data.name}: {split.describe(config, len(data.train_labels))}")
-    architecture = architecture_of(config, image_shape, classes)  # a ConfigError before the check
+    shape, classes = data.sample_shape, data.num_classes
+    log(describe_data(config, data, split))
+    architecture = architecture_of(config, shape, classes)  # a ConfigError before the check
     if check:
-        log(cross_check_line(config, image_shape, classes))
+        log(cross_check_line(config, shape, classes))
     network = build_network(architecture, backend=config.backend, dtype=config.dtype, seed=config.seed)
     steps = steps_per_epoch(config, len(split.train_labels))
     optimizer = build_optimizer(optimizer_spec(config, steps), config.backend)
-    state = RunState()
+    feeder = feeder_of(config, plan(architecture).input_shape, data)
+    job = Run(config, network, optimizer, RunState(), data, split, feeder, out_path, ckpt, log, progress, hook)
     if ckpt is not None:
-        save_checkpoint(ckpt, network, optimizer, config, state, data)
-    return run(config, network, optimizer, state, data, split, out_path, ckpt, log, progress, hook)
+        job.save_checkpoint()
+    return run(job)
 
 
 def resume(
@@ -708,13 +857,14 @@ def _resume(
         raise ConfigError(f"{ckpt}: the checkpoint's Dropout counters do not fit its network")
     for layer, count in zip(layers, calls):
         layer.calls = int(count)
-    data = dataset if dataset is not None else load_dataset(config.dataset, data_dir)
+    data = dataset if dataset is not None else load_training_data(config, data_dir)
     split = split_dataset(data, config)
     if section.get("train_images") != len(split.train_labels):
         raise ConfigError(
             f"{ckpt}: the checkpoint was trained on {section.get('train_images')} images, "
             f"but {data.name} gives {len(split.train_labels)} with its settings"
         )
+    feeder = feeder_of(config, plan(loaded.architecture).input_shape, data)
     steps = steps_per_epoch(config, len(split.train_labels))
     optimizer = build_optimizer(optimizer_spec(config, steps), config.backend)
     if loaded.optimizer_state is not None:
@@ -726,8 +876,8 @@ def _resume(
     else:
         news = "".join(f", {c['setting']} {c['to']:g} (was {c['from']})" for c in state.changes if c["to"] is not None)
         log(f"resuming {ckpt} at epoch {state.epoch + 1}/{config.epochs}, step {state.step}/{steps}{news}")
-    log(f"{data.name}: {split.describe(config, len(data.train_labels))}")
-    return run(config, network, optimizer, state, data, split, out_path, ckpt, log, progress, hook)
+    log(describe_data(config, data, split))
+    return run(Run(config, network, optimizer, state, data, split, feeder, out_path, ckpt, log, progress, hook))
 
 
 def format_epoch(record: Mapping[str, Any], epochs: int) -> str:
@@ -741,28 +891,16 @@ def format_epoch(record: Mapping[str, Any], epochs: int) -> str:
     )
 
 
-def run(
-    config: TrainConfig,
-    network: Any,
-    optimizer: Any,
-    state: RunState,
-    data: Dataset,
-    split: Split,
-    out: Path | None,
-    ckpt: Path | None,
-    log: Log,
-    progress: bool | None,
-    hook: Hook | None,
-) -> TrainResult:
+def run(job: Run) -> TrainResult:
     """The epochs from ``state`` on; then the test accuracy and the saved model.
 
     A KeyboardInterrupt that is not the first Ctrl-C between two steps (a second Ctrl-C, or one
     during the final evaluation or save) becomes a TrainingInterrupted naming the checkpoint on disk,
     as its file says, so the message is true whatever the interrupt cut short."""
     try:
-        return run_epochs(config, network, optimizer, state, data, split, out, ckpt, log, progress, hook)
+        return run_epochs(job)
     except KeyboardInterrupt:
-        raise abandoned(ckpt) from None
+        raise abandoned(job.ckpt) from None
 
 
 def abandoned(ckpt: Path | None) -> TrainingInterrupted:
@@ -779,27 +917,23 @@ def abandoned(ckpt: Path | None) -> TrainingInterrupted:
     )
 
 
-def run_epochs(
-    config: TrainConfig,
-    network: Any,
-    optimizer: Any,
-    state: RunState,
-    data: Dataset,
-    split: Split,
-    out: Path | None,
-    ckpt: Path | None,
-    log: Log,
-    progress: bool | None,
-    hook: Hook | None,
-) -> TrainResult:
+def run_epochs(job: Run) -> TrainResult:
     """:func:`run` without its last-resort interrupt handling."""
+    config, network, optimizer, state, split, feeder = (
+        job.config,
+        job.network,
+        job.optimizer,
+        job.state,
+        job.split,
+        job.feeder,
+    )
+    log, ckpt, out = job.log, job.ckpt, job.out
     log(describe_run(config, network, optimizer, len(split.train_labels)))
     n = len(split.train_labels)
     batch = n if config.batch_size == 0 else config.batch_size
     steps = steps_per_epoch(config, n)
     shuffle_seed = derive_seed(config.seed, SHUFFLE_LABEL)
     flag = StopFlag()
-    feeder = feeder_of(config, plan(network.describe()).input_shape)
     run_started = time.perf_counter() - state.elapsed
     full_batch = None  # full-batch gradient descent without shifts sees the same batch each step: convert it once
     if steps == 1 and not config.augment and not config.flip and config.backend == "vectorized":
@@ -811,7 +945,7 @@ def run_epochs(
             epoch = state.epoch
             order = np.arange(n) if steps == 1 else np.asarray(permutation(shuffle_seed, epoch, n), dtype=np.intp)
             augment_seed = derive_seed(config.seed, AUGMENT_LABEL, epoch)
-            bar = Progress(steps, f"epoch {epoch + 1}/{config.epochs}", enabled=progress)
+            bar = Progress(steps, f"epoch {epoch + 1}/{config.epochs}", enabled=job.progress)
             started = time.perf_counter() - state.seconds
             try:
                 while state.step < steps:
@@ -842,14 +976,14 @@ def run_epochs(
                     state.seen += len(indices)
                     state.step += 1
                     bar.update(state.step, f"loss {state.loss_sum / state.seen:.4f}")
-                    if hook is not None:
-                        hook(epoch, state.step - 1, network)
+                    if job.hook is not None:
+                        job.hook(epoch, state.step - 1, network)
             finally:
                 bar.close()
             if state.step < steps:  # interrupted mid-epoch
                 state.seconds = time.perf_counter() - started
                 state.elapsed = time.perf_counter() - run_started
-                raise interrupted(config, network, optimizer, state, data, ckpt)
+                raise interrupted(job)
             seconds = time.perf_counter() - started
             reported = (epoch + 1) % config.report_every == 0 or epoch + 1 == config.epochs
             window_seconds, window_images = state.window_seconds + seconds, state.window_images + state.seen
@@ -881,11 +1015,11 @@ def run_epochs(
                 log(format_epoch(record, config.epochs))
                 if ckpt is not None:
                     state.elapsed = time.perf_counter() - run_started
-                    save_checkpoint(ckpt, network, optimizer, config, state, data)
+                    job.save_checkpoint()
                     last_saved = f"after epoch {state.epoch}"
             if flag.requested:
                 state.elapsed = time.perf_counter() - run_started
-                raise interrupted(config, network, optimizer, state, data, ckpt)
+                raise interrupted(job)
         state.elapsed = time.perf_counter() - run_started
 
     test_accuracy = accuracy_of(network, split.test_images, split.test_labels, feeder)
@@ -893,11 +1027,14 @@ def run_epochs(
         (h["validation_accuracy"] for h in reversed(state.history) if h["validation_accuracy"] is not None), math.nan
     )
     train_seconds = state.elapsed
-    log(
-        f"test accuracy {100 * test_accuracy:.2f}% ({len(split.test_labels)} test images); "
-        f"training time {train_seconds:.1f} s (wall clock of the epochs, with validation and checkpoints)"
+    tested = (
+        f"test accuracy {100 * test_accuracy:.2f}% ({len(split.test_labels)} test {noun_of(job.data)})"
+        if len(split.test_labels)
+        else "no test set"
     )
-    metadata = base_metadata(config, data)
+    log(f"{tested}; training time {train_seconds:.1f} s (wall clock of the epochs, with validation and checkpoints)")
+    data = job.data
+    metadata = job.metadata()
     metadata["training"].update(
         {
             "recipe": config.recipe,
@@ -917,7 +1054,7 @@ def run_epochs(
                 "train_loss": state.history[-1]["loss"],
                 "train_accuracy": state.history[-1]["train_accuracy"],
                 "validation_accuracy": None if math.isnan(validation) else validation,
-                "test_accuracy": test_accuracy,
+                "test_accuracy": None if math.isnan(test_accuracy) else test_accuracy,
                 "train_seconds": train_seconds,
             },
         }
@@ -939,14 +1076,18 @@ def run_epochs(
     return TrainResult(network, config, state.history, test_accuracy, validation, train_seconds, out, metadata)
 
 
-def interrupted(
-    config: TrainConfig, network: Any, optimizer: Any, state: RunState, data: Dataset, ckpt: Path | None
-) -> TrainingInterrupted:
+def noun_of(data: Dataset) -> str:
+    """What the samples are called in messages: ``images``, or ``rows`` of a table."""
+    return "rows" if data.kind == "features" else "images"
+
+
+def interrupted(job: Run) -> TrainingInterrupted:
     """Save the exact point reached and build the error that reports it."""
+    state, ckpt = job.state, job.ckpt
     where = f"epoch {state.epoch + 1}, step {state.step}" if state.step else f"the end of epoch {state.epoch}"
     if ckpt is None:
         return TrainingInterrupted(f"interrupted at {where}; no checkpoint file was asked for", Path())
-    save_checkpoint(ckpt, network, optimizer, config, state, data)
+    job.save_checkpoint()
     return TrainingInterrupted(
         f"interrupted at {where}; checkpoint saved to {ckpt}; continue with: scratchnet train --resume {ckpt}", ckpt
     )

@@ -1,0 +1,415 @@
+"""CSV files of numbers: one sample per row, streamed into one growing array.
+
+A file is read in chunks of lines (``CHUNK_BYTES`` of text at a time). NumPy's C parser
+(``numpy.loadtxt``) turns each chunk into a block of numbers, which is copied into one preallocated
+array (its rows estimated from the file's size) that grows by half when the estimate falls short.
+The array is uint8 while every value is an integer in 0..255 (pixels, as in Kaggle's
+digit-recognizer files; NumPy parses those as uint8 directly, six times as fast as floats), float32
+from the first value that is not; so a 100 MB file of pixels is held once, as bytes, plus one chunk.
+The label column is cut out of each line as text, because labels may be words.
+
+The first row is a header when any of its cells is not a number; without one, the columns are named
+by their position, ``0`` for the first. A chunk that NumPy refuses is read again cell by cell with
+the ``csv`` module, so that the error names the line and the column: a row with more or fewer cells
+than the header (ragged), a cell that is not a finite number, an empty cell. Every problem is one
+:class:`~scratchnet.core.errors.DatasetError` naming the file; nothing else escapes.
+"""
+
+from __future__ import annotations
+
+import bisect
+import csv
+import math
+import os
+from collections.abc import Iterator, Sequence
+from contextlib import suppress
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from scratchnet.core.errors import DatasetError
+
+__all__ = ["CHUNK_BYTES", "Table", "is_number", "read_csv"]
+
+CHUNK_BYTES = 4 << 20  # text per chunk: 4 MB is ~2,400 rows of Kaggle's 785 columns
+PIXEL_MAX = 255
+LABEL = "label"  # the label column's default name
+
+
+@dataclass(frozen=True, eq=False)
+class Table:
+    """A CSV file read: ``values`` ``(rows, features)``, uint8 when every value is an integer in 0..255,
+    else float32; ``labels``, the label column's cells as written (None when the file has none);
+    ``columns``, the feature columns' names in the order of ``values``; ``blank_lines``, the numbers
+    of the blank lines skipped (for :meth:`line_of`)."""
+
+    path: str
+    columns: tuple[str, ...]
+    values: npt.NDArray[Any]
+    labels: list[str] | None
+    label_column: str | None
+    header: bool
+    blank_lines: tuple[int, ...] = ()
+
+    @property
+    def rows(self) -> int:
+        return int(self.values.shape[0])
+
+    def line_of(self, row: int) -> int:
+        """The line number (1-based, as an editor shows it) of data row ``row`` (0-based)."""
+        line = row + 1 + int(self.header)
+        # Each blank line at or before the row's line moves it down one; the list is sorted.
+        skipped = 0
+        while True:
+            now = bisect.bisect_right(self.blank_lines, line + skipped)
+            if now == skipped:
+                return line + skipped
+            skipped = now
+
+    def where(self, row: int) -> str:
+        """``train.csv line 17``: where data row ``row`` is."""
+        return f"{self.path} line {self.line_of(row)}"
+
+
+def is_number(cell: str) -> bool:
+    """Whether ``cell`` is a number as NumPy's CSV parser reads one (Python's ``float`` also takes
+    ``1_000``, which NumPy does not)."""
+    if "_" in cell:
+        return False
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return True
+
+
+def read_csv(
+    path: str | os.PathLike[str],
+    *,
+    label_column: str | None = LABEL,
+    label_required: bool = True,
+    features: Sequence[str] | None = None,
+    chunk_bytes: int = CHUNK_BYTES,
+) -> Table:
+    """Read the CSV file ``path`` (see the module's text).
+
+    ``label_column`` names the label column, or gives its position (``"0"`` for the first) when no
+    column has that name; None: the file has no label column. Without ``label_required`` a missing
+    label column is no error (a file to predict, such as Kaggle's test.csv) and ``labels`` is None.
+    ``features`` names the feature columns to read, in that order (the columns a model was trained
+    on), any other column being skipped; by default every column except the label's.
+    """
+    name = os.fspath(path)
+    try:
+        handle = open(name, encoding="utf-8-sig", newline=None)  # noqa: SIM115 (closed in the finally below)
+    except FileNotFoundError:
+        raise DatasetError(f"{name}: no such file") from None
+    except IsADirectoryError:
+        raise DatasetError(f"{name}: is a folder, not a CSV file") from None
+    except OSError as error:
+        raise DatasetError(f"{name}: cannot read the file ({error.strerror or error})") from None
+    try:
+        return _Reader(name, handle, os.fstat(handle.fileno()).st_size, chunk_bytes).read(
+            label_column, label_required, features
+        )
+    except UnicodeDecodeError as error:
+        raise DatasetError(
+            f"{name}: not a text file in UTF-8 (byte {error.start} cannot be read); save it as CSV in UTF-8"
+        ) from None
+    except OSError as error:
+        raise DatasetError(f"{name}: cannot read the file ({error.strerror or error})") from None
+    finally:
+        handle.close()
+
+
+def _cells(line: str) -> list[str]:
+    """One line's cells, as the ``csv`` module splits them (quotes removed)."""
+    try:
+        return next(csv.reader([line]), [])
+    except csv.Error:
+        return [line]  # a broken quote: one cell that is no number
+
+
+def _blank(line: str) -> bool:
+    return line.isspace() or not line
+
+
+class _Reader:
+    """One pass over an open CSV file (see :func:`read_csv`)."""
+
+    def __init__(self, path: str, handle: Any, size: int, chunk_bytes: int) -> None:
+        self.path = path
+        self.handle = handle
+        self.size = size
+        self.chunk_bytes = chunk_bytes
+        self.line = 0  # the number of the last line read
+        self.blank: list[int] = []
+        self.names: list[str] = []
+
+    def lines(self) -> Iterator[tuple[int, list[str]]]:
+        """Chunks of non-blank lines, each with the line number of its first line; blank lines are
+        skipped and remembered. The line numbers of a chunk's lines are consecutive except at blanks,
+        which :meth:`numbered` accounts for."""
+        while True:
+            chunk = self.handle.readlines(self.chunk_bytes)
+            if not chunk:
+                return
+            first = self.line + 1
+            self.line += len(chunk)
+            if any(_blank(line) for line in chunk):
+                kept = []
+                for offset, line in enumerate(chunk):
+                    if _blank(line):
+                        self.blank.append(first + offset)
+                    else:
+                        kept.append(line)
+                chunk = kept
+            if chunk:
+                yield first, chunk
+
+    def numbered(self, first: int, count: int) -> list[int]:
+        """The line numbers of the ``count`` non-blank lines of a chunk that starts at line ``first``."""
+        numbers: list[int] = []
+        line = first
+        blanks = set(self.blank)
+        while len(numbers) < count:
+            if line not in blanks:
+                numbers.append(line)
+            line += 1
+        return numbers
+
+    def read(self, label_column: str | None, label_required: bool, wanted: Sequence[str] | None) -> Table:
+        chunks = self.lines()
+        head = next(chunks, None)
+        if head is None:
+            raise DatasetError(f"{self.path}: the file is empty")
+        first_line, lines = head
+        top = _cells(lines[0])
+        header = any(cell.strip() and not is_number(cell.strip()) for cell in top)  # a word: the names
+        names = [cell.strip() for cell in top] if header else [str(k) for k in range(len(top))]
+        duplicate = next((n for k, n in enumerate(names) if n in names[:k]), None)
+        if duplicate is not None:
+            raise DatasetError(f"{self.path}: the header names the column {duplicate!r} twice")
+        self.names = names
+        label = self.label_index(names, header, label_column, label_required)
+        features = self.feature_indices(names, label, wanted)
+        if header:  # the data starts on the line after the header's (which blank lines may precede)
+            lines, first_line = lines[1:], self.numbered(first_line, 1)[0] + 1
+        store = _Store(len(features))
+        if lines:  # room for the rows the file's size suggests, from the length of the first lines
+            per_row = sum(len(line) for line in lines) / len(lines)
+            store.reserve(int(self.size / per_row * 1.02) + 16)
+        labels: list[str] | None = [] if label is not None else None
+        pending: Iterator[tuple[int, list[str]]] = iter([(first_line, lines)] if lines else [])
+        for start, chunk in _chained(pending, chunks):
+            block = self.parse(chunk, start, len(names), features, store.array.dtype == np.uint8)
+            store.add(block)
+            if labels is not None and label is not None:
+                labels += self.labels_of(chunk, start, label, len(names))
+        if store.rows == 0:
+            raise DatasetError(
+                f"{self.path}: the file has a header but no rows of data"
+                if header
+                else f"{self.path}: the file has no rows of data"
+            )
+        return Table(
+            self.path,
+            tuple(names[k] for k in features),
+            store.values(),
+            labels,
+            None if label is None else names[label],
+            header,
+            tuple(self.blank),
+        )
+
+    def label_index(self, names: list[str], header: bool, label_column: str | None, required: bool) -> int | None:
+        if label_column is None:
+            return None
+        if label_column in names and header:
+            return names.index(label_column)
+        text = label_column.strip()
+        if text.isdigit() and text.isascii():
+            position = int(text)
+            if position < len(names):
+                return position
+            if required:
+                raise DatasetError(
+                    f"{self.path}: the label column is column {position}, but the rows have {len(names)} columns "
+                    f"(0..{len(names) - 1})"
+                )
+            return None
+        if not required:
+            return None
+        if not header:
+            raise DatasetError(
+                f"{self.path}: the first row is numbers, not a header, so no column is named {label_column!r}; "
+                "give the label column's position with --label-column N (0 for the first column)"
+            )
+        shown = ", ".join(names[:8]) + (", ..." if len(names) > 8 else "")
+        raise DatasetError(
+            f"{self.path}: no column is named {label_column!r} (the columns are {shown}); name the label column "
+            "with --label-column NAME, or give its position (0 for the first column)"
+        )
+
+    def feature_indices(self, names: list[str], label: int | None, wanted: Sequence[str] | None) -> list[int]:
+        if wanted is None:
+            features = [k for k in range(len(names)) if k != label]
+        else:
+            missing = [n for n in wanted if n not in names]
+            if missing:
+                shown = ", ".join(repr(n) for n in missing[:5]) + (", ..." if len(missing) > 5 else "")
+                raise DatasetError(
+                    f"{self.path}: the model was trained on {len(wanted)} feature columns, and this file has no "
+                    f"column {shown}"
+                )
+            features = [names.index(n) for n in wanted]
+            if label is not None and label in features:
+                raise DatasetError(f"{self.path}: the label column {names[label]!r} is one of the model's features")
+        if not features:
+            raise DatasetError(f"{self.path}: there are no feature columns beside the label column")
+        return features
+
+    def parse(self, chunk: list[str], start: int, width: int, features: list[int], pixels: bool) -> npt.NDArray[Any]:
+        """The feature columns of ``chunk``, ``(lines, len(features))``: uint8 when ``pixels`` (the
+        rows so far are) and every value of the chunk is an integer in 0..255 (NumPy parses those
+        about six times as fast as floats), else float32; a DatasetError naming the line and the
+        column for any row that is not ``width`` numbers."""
+        commas = width - 1
+        if any(line.count(",") != commas for line in chunk):  # NumPy skips extra cells it was not asked for
+            for offset, line in enumerate(chunk):
+                if line.count(",") != commas and ('"' not in line or len(_cells(line)) != width):
+                    self.raise_at(chunk, start, offset, width, features)
+        block: npt.NDArray[Any] | None = None
+        if pixels:
+            with suppress(ValueError, TypeError, OverflowError):
+                block = self.loadtxt(chunk, width, features, np.uint8)
+        if block is None:
+            try:
+                block = self.loadtxt(chunk, width, features, np.float32)
+            except (ValueError, TypeError, OverflowError) as error:
+                for offset in range(len(chunk)):
+                    self.check_line(chunk, start, offset, width, features)
+                numbers = self.numbered(start, len(chunk))
+                raise DatasetError(
+                    f"{self.path} lines {numbers[0]}-{numbers[-1]}: not a table of numbers ({error})"
+                ) from None
+            finite = np.isfinite(block)
+            if not finite.all():
+                row, column = (int(k[0]) for k in np.nonzero(~finite))
+                raise DatasetError(
+                    f"{self.located(chunk, start, row)}, column {self.column_name(features[column])}: "
+                    f"{_cells(chunk[row])[features[column]].strip()[:40]!r} is not a finite number"
+                )
+        if block.shape != (len(chunk), len(features)):
+            raise DatasetError(f"{self.path}: lines from {start} could not be read as {len(features)} numbers each")
+        return block
+
+    @staticmethod
+    def loadtxt(chunk: list[str], width: int, features: list[int], dtype: Any) -> npt.NDArray[Any]:
+        block: npt.NDArray[Any] = np.loadtxt(
+            chunk,
+            delimiter=",",
+            dtype=dtype,
+            usecols=None if features == list(range(width)) else features,
+            comments=None,
+            quotechar='"',
+            ndmin=2,
+        )
+        return block
+
+    def raise_at(self, chunk: list[str], start: int, offset: int, width: int, features: list[int]) -> None:
+        self.check_line(chunk, start, offset, width, features)
+        raise DatasetError(f"{self.path} line {self.numbered(start, offset + 1)[-1]}: not a row of numbers")
+
+    def check_line(self, chunk: list[str], start: int, offset: int, width: int, features: list[int]) -> None:
+        """A DatasetError for line ``offset`` of ``chunk`` if it is not ``width`` cells with numbers
+        in the feature columns."""
+        cells = _cells(chunk[offset])
+        where = f"{self.path} line {self.numbered(start, offset + 1)[-1]}"
+        if len(cells) != width:
+            raise DatasetError(
+                f"{where} has {len(cells)} cell{'s' if len(cells) != 1 else ''}, but the rows have {width} "
+                "(a ragged row)"
+            )
+        for k in features:
+            cell = cells[k].strip()
+            if not cell:
+                raise DatasetError(f"{where}, column {self.column_name(k)}: the cell is empty")
+            if not is_number(cell):
+                raise DatasetError(f"{where}, column {self.column_name(k)}: {cell[:40]!r} is not a number")
+            if not math.isfinite(float(np.float32(float(cell)))):
+                raise DatasetError(f"{where}, column {self.column_name(k)}: {cell[:40]!r} is not a finite number")
+
+    def column_name(self, k: int) -> str:
+        return repr(self.names[k])
+
+    def located(self, chunk: list[str], start: int, row: int) -> str:
+        """Where row ``row`` of a chunk is: ``train.csv line 17``."""
+        return f"{self.path} line {self.numbered(start, row + 1)[-1]}"
+
+    def labels_of(self, chunk: list[str], start: int, label: int, width: int) -> list[str]:
+        """The label cell of every line of ``chunk``, stripped of blanks and quotes; a DatasetError for
+        an empty one."""
+        if any('"' in line for line in chunk):
+            cells = [_cells(line)[label].strip() for line in chunk]
+        elif label == 0:
+            cells = [line.split(",", 1)[0].strip() for line in chunk]
+        elif label == width - 1:
+            cells = [line.rsplit(",", 1)[1].strip() for line in chunk]
+        else:
+            cells = [line.split(",", label + 1)[label].strip() for line in chunk]
+        if not all(cells):
+            offset = cells.index("")
+            raise DatasetError(f"{self.located(chunk, start, offset)}: the label cell is empty")
+        return cells
+
+
+def _chained(*parts: Iterator[tuple[int, list[str]]]) -> Iterator[tuple[int, list[str]]]:
+    for part in parts:
+        yield from part
+
+
+class _Store:
+    """The rows read so far, in one array that grows by half when full: uint8 while every value is a
+    pixel (an integer in 0..255), float32 from the first chunk that holds another value."""
+
+    def __init__(self, columns: int) -> None:
+        self.columns = columns
+        self.array: npt.NDArray[Any] = np.empty((0, columns), np.uint8)
+        self.rows = 0
+
+    def add(self, block: npt.NDArray[Any]) -> None:
+        """Append ``block``: uint8 pixels, or finite float32 values (which make the array float32,
+        unless they are pixels too)."""
+        if self.array.dtype == np.uint8 and block.dtype != np.uint8:
+            if _pixels(block):
+                block = block.astype(np.uint8)
+            else:
+                self.array = self.array.astype(np.float32)
+        if self.rows + len(block) > len(self.array):
+            self.reserve(max(self.rows + len(block), len(self.array) + len(self.array) // 2))
+        self.array[self.rows : self.rows + len(block)] = block
+        self.rows += len(block)
+
+    def reserve(self, rows: int) -> None:
+        """Room for ``rows`` rows in all."""
+        if rows > len(self.array):
+            bigger = np.empty((rows, self.columns), self.array.dtype)
+            bigger[: self.rows] = self.array[: self.rows]
+            self.array = bigger
+
+    def values(self) -> npt.NDArray[Any]:
+        """The rows read; copied when the array holds much more room than rows, so that none is kept."""
+        kept = self.array[: self.rows]
+        return kept.copy() if len(self.array) > self.rows + self.rows // 16 + 16 else kept
+
+
+def _pixels(block: npt.NDArray[np.float32]) -> bool:
+    """Whether every value of ``block`` is an integer in 0..255."""
+    if block.size == 0:
+        return True
+    if float(block.min()) < 0.0 or float(block.max()) > PIXEL_MAX:
+        return False
+    return bool(np.array_equal(block, block.astype(np.uint8)))
