@@ -67,6 +67,25 @@ def test_export_then_import_gives_the_same_parameters_bit_for_bit(
     assert after.metadata["imported"]["format"] == "onnx"
 
 
+def test_a_table_model_keeps_its_per_feature_standardization_through_onnx(tmp_path: Path) -> None:
+    # a model trained on a table of 3 features (scratchnet train --data table.csv) records one mean and
+    # one standard deviation per feature; the ONNX file carries them and the import reads them back
+    net = scratchnet.build_network(notation.parse("input(3), dense(4), relu, dense(2)"), seed=3)
+    table = {"kind": "features", "shape": [3], "scale": 1.0, "mean": [0.5, -2.0, 10.0], "std": [1.5, 0.25, 4.0]}
+    scratchnet.save(net, tmp_path / "table.json", metadata={"class_names": ["no", "yes"], "input": table})
+    onnx_file = export_model(tmp_path / "table.json", "onnx", tmp_path / "table.onnx").paths[0]
+    back = scratchnet.load_model(import_model(onnx_file, tmp_path / "back.json"))
+    assert back.metadata["input"] == table and back.metadata["class_names"] == ["no", "yes"]
+    proto = onnx.load(str(onnx_file))
+    for prop in proto.metadata_props:
+        if prop.key == "input":  # a deviation of 0 is no scaling at all: refused, by its member's name
+            prop.value = json.dumps({**table, "std": [1.5, 0.0, 4.0]})
+    onnx.save(proto, str(tmp_path / "bad.onnx"))
+    with pytest.raises(scratchnet.ScratchnetError, match="metadata 'input' is not an input scaling"):
+        import_model(tmp_path / "bad.onnx", tmp_path / "bad.json")
+    assert not (tmp_path / "bad.json").exists()
+
+
 # --- every layer type, random parameters ----------------------------------------------------------
 
 

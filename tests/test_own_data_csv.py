@@ -54,6 +54,14 @@ def test_without_a_header_columns_are_positions(tmp_path: Path) -> None:
     assert last.labels == ["2", "4"] and last.values.tolist() == [[5, 1], [6, 3]]
 
 
+def test_without_a_header_a_word_in_the_label_column_is_a_label_not_a_name(tmp_path: Path) -> None:
+    path = write(tmp_path / "w.csv", "1.5,2,cat\n3,4,dog\n")
+    table = read_csv(path, label_column="2")
+    assert not table.header and table.labels == ["cat", "dog"] and table.values.tolist() == [[1.5, 2.0], [3.0, 4.0]]
+    named = read_csv(write(tmp_path / "h.csv", "a,b,kind\n1.5,2,cat\n"), label_column="2")  # words elsewhere: a header
+    assert named.header and named.columns == ("a", "b") and named.labels == ["cat"]
+
+
 def test_quoted_cells_and_a_byte_order_mark(tmp_path: Path) -> None:
     (tmp_path / "q.csv").write_bytes('\ufeff"x","label"\n"1.5","a, b"\n2,c\n'.encode())
     table = read_csv(tmp_path / "q.csv")

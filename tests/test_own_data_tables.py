@@ -289,3 +289,25 @@ def test_old_models_are_fed_as_before() -> None:
     assert fed.tolist() == [[1.0, 2.0]]
     with pytest.raises(ConfigError, match="input metadata is not understood"):
         Feeder.from_metadata({"input": {"kind": "features", "mean": [0.0], "std": [0.0]}}, "vectorized", "float32")
+
+
+def test_evaluate_finds_the_test_set_from_any_folder_and_reads_a_file_without_a_header(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "work").mkdir()
+    monkeypatch.chdir(tmp_path / "work")
+    blobs_csv(tmp_path / "work" / "blobs.csv")
+    assert main(["train", "--data", "blobs.csv", "--label-column", "species", "--epochs", "3"]) == 0
+    trained = accuracy_line(capsys.readouterr().out)
+    monkeypatch.chdir(tmp_path)  # the model recorded where its data is, not where the run was
+    assert main(["evaluate", "work/models/blobs.json"]) == 0
+    assert accuracy_line(capsys.readouterr().out) == trained
+    x, labels = blobs(300, seed=9)
+    bare = tmp_path / "bare.csv"  # no header: the label is the fifth column, by position
+    bare.write_text("".join(",".join(f"{v:.6f}" for v in row) + f",{SPECIES[k]}\n" for row, k in zip(x, labels)))
+    assert main(["evaluate", "work/models/blobs.json", "--data", str(bare)]) == 1
+    assert "--label-column N" in capsys.readouterr().err
+    assert main(["evaluate", "work/models/blobs.json", "--data", str(bare), "--label-column", "4"]) == 0
+    assert accuracy_line(capsys.readouterr().out) >= 0.95
+    assert main(["evaluate", "work/models/blobs.json", "--label-column", "4"]) == 1
+    assert "give the file with --data" in capsys.readouterr().err

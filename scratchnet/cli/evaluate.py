@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from scratchnet.builders import BACKENDS
@@ -89,6 +89,12 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
         "training data was (default: the model's test set)",
     )
     parser.add_argument(
+        "--label-column",
+        metavar="NAME|N",
+        help="with --data: the CSV file's label column, by name or position (default: the column the model's "
+        "training data had, else 'label')",
+    )
+    parser.add_argument(
         "--backend", choices=BACKENDS, default="vectorized", help="run the model on this backend (default vectorized)"
     )
 
@@ -111,8 +117,14 @@ def dataset_for(model: Model, args: argparse.Namespace) -> Dataset:
     data_path = getattr(args, "data", None)
     if data_path is not None and args.dataset is not None:
         raise ConfigError("--data and --dataset are two test sets: give one")
+    label_column = getattr(args, "label_column", None)
+    if label_column is not None and data_path is None:
+        raise ConfigError("--label-column says how to read --data: give the file with --data")
     if data_path is not None:
-        return fits(model, load_labelled(data_path, model.layout, model.names()), args, data_path)
+        layout = model.layout
+        if label_column is not None:
+            layout = replace(layout, options=replace(layout.options, label_column=label_column))
+        return fits(model, load_labelled(data_path, layout, model.names()), args, data_path)
     source = model.metadata.get("source")
     if args.dataset is None and model.layout.format is not None and isinstance(source, dict):
         return fits(model, recorded_test(model.layout, source, model.names()), args, str(source.get("path")))

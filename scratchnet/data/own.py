@@ -465,8 +465,9 @@ def load_data(
         raise DatasetError(
             f"{where}: every sample has the label {names[int(present[0])]!r}; a classifier needs two classes or more"
         )
-    source = dict(samples.source)
-    source["test"] = None if test is None else os.fspath(test)
+    # absolute paths, so that evaluating the model finds its test set from any working directory
+    source = {**samples.source, "path": os.path.abspath(os.fspath(path))}
+    source["test"] = None if test is None else os.path.abspath(os.fspath(test))
     source["test_fraction"] = None if test is not None else fraction
     x = samples.x
     if test is not None:

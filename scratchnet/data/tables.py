@@ -187,14 +187,19 @@ class _Reader:
             raise DatasetError(f"{self.path}: the file is empty")
         first_line, lines = head
         top = _cells(lines[0])
-        header = any(cell.strip() and not is_number(cell.strip()) for cell in top)  # a word: the names
+        # a word is a header's name, unless it is in the label column given by position (a row of data
+        # whose label is a word, in a file without a header)
+        by_position = label_column.strip() if label_column is not None and label_column.strip().isdigit() else None
+        header = any(
+            cell.strip() and not is_number(cell.strip()) and str(k) != by_position for k, cell in enumerate(top)
+        )
         names = [cell.strip() for cell in top] if header else [str(k) for k in range(len(top))]
         duplicate = next((n for k, n in enumerate(names) if n in names[:k]), None)
         if duplicate is not None:
             raise DatasetError(f"{self.path}: the header names the column {duplicate!r} twice")
         self.names = names
         label = self.label_index(names, header, label_column, label_required)
-        features = self.feature_indices(names, label, wanted)
+        features = self.feature_indices(names, label, wanted, header)
         if header:  # the data starts on the line after the header's (which blank lines may precede)
             lines, first_line = lines[1:], self.numbered(first_line, 1)[0] + 1
         store = _Store(len(features))
@@ -253,9 +258,18 @@ class _Reader:
             "with --label-column NAME, or give its position (0 for the first column)"
         )
 
-    def feature_indices(self, names: list[str], label: int | None, wanted: Sequence[str] | None) -> list[int]:
-        if wanted is None:
+    def feature_indices(
+        self, names: list[str], label: int | None, wanted: Sequence[str] | None, header: bool
+    ) -> list[int]:
+        if wanted is None or not header:
+            # without a header the columns have no names: the model's features are the columns
+            # beside the label, in order
             features = [k for k in range(len(names)) if k != label]
+            if wanted is not None and len(features) != len(wanted):
+                raise DatasetError(
+                    f"{self.path}: the model was trained on {len(wanted)} feature columns, and this file (without a "
+                    f"header) has {len(features)} beside the label"
+                )
         else:
             missing = [n for n in wanted if n not in names]
             if missing:

@@ -8,7 +8,6 @@ The arrays are named as the registry names them, ``"<layer index>.<name>"``, whi
 from __future__ import annotations
 
 import json
-import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ import numpy.typing as npt
 from scratchnet.builders import build_network
 from scratchnet.core.architecture import DTYPES, Plan, plan
 from scratchnet.core.errors import ConfigError, InteropError, ScratchnetError
+from scratchnet.data.images import Feeder
 from scratchnet.io.model import load_model, model_paths, save
 
 # The metadata another format carries (ONNX metadata_props, safetensors __metadata__): string to
@@ -133,14 +133,14 @@ def read_portable_metadata(props: Mapping[str, str], where: str) -> dict[str, An
     if names is not None and not (isinstance(names, list) and all(isinstance(n, str) for n in names)):
         raise InteropError(f"{where}: metadata 'class_names' must be a list of strings, got {names!r:.80}")
     scaling = result.get("input")
-    if scaling is not None and not (
-        isinstance(scaling, dict)
-        and all(
-            isinstance(scaling.get(k), (int, float)) and not isinstance(scaling.get(k), bool)
-            for k in ("scale", "mean", "std")
-        )
-        and all(math.isfinite(scaling[k]) for k in ("scale", "mean", "std"))
-        and scaling["std"] > 0
-    ):
-        raise InteropError(f"{where}: metadata 'input' must be an object with numbers scale, mean, std > 0")
+    if scaling is not None:
+        try:  # the check the model's own loader makes: images (one scale, mean, std) or a table's features
+            if not isinstance(scaling, dict):
+                raise ConfigError("not an object")
+            Feeder.from_metadata({"input": scaling}, "vectorized", "float32")
+        except ConfigError:
+            raise InteropError(
+                f"{where}: metadata 'input' is not an input scaling scratchnet knows (spec/model-format.md 1.5.1): "
+                f"{props['input']!r:.80}"
+            ) from None
     return result
