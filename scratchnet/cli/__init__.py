@@ -24,7 +24,7 @@ from scratchnet.core.version import __version__
 # module of the command being run is imported: commands start fast, and those that need no NumPy
 # (``inspect``, ``demo spiral``) run where NumPy is missing.
 COMMANDS = {
-    "train": "train an MLP or a convolutional network on MNIST or Fashion-MNIST and save it",
+    "train": "train an MLP or a convolutional network on MNIST, Fashion-MNIST or your own data and save it",
     "evaluate": "test accuracy, per-class precision and recall and the confusion matrix of a model",
     "predict": "draw a test image (or your own) and show the model's top-3 classes",
     "inspect": "describe a saved model and verify its checksums",
