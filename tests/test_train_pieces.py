@@ -5,10 +5,14 @@ from __future__ import annotations
 import io
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from scratchnet.builders import build_network
+from scratchnet.core import notation
 from scratchnet.data.images import Feeder, flip_images, shift_images, to_inputs
+from scratchnet.training import train as train_module
 from scratchnet.training.progress import Progress
 
 
@@ -103,3 +107,17 @@ def test_take_images_equals_fancy_indexing(n: int, side: int, picks: list[int], 
     taken = take_images(images, indices)
     assert taken.dtype == np.uint8 and taken.shape == (len(indices), *images.shape[1:])
     assert np.array_equal(taken, images[indices])
+
+
+def test_evaluation_passes_hold_no_layer_output_larger_than_eval_values() -> None:
+    mlp = build_network(notation.parse("input(784), dense(800), relu, dense(10)"))
+    assert train_module.eval_chunk(mlp) == 2000  # 800 values an image: the whole EVAL_CHUNK
+    cnn = build_network(notation.parse("input(1x28x28), conv(32, 5), relu, maxpool(2), flatten, dense(10)"), seed=2)
+    assert train_module.eval_chunk(cnn) == (1 << 22) // (32 * 24 * 24)  # the first conv's maps: 227 images
+    images = np.random.default_rng(3).integers(0, 256, (600, 28, 28)).astype(np.uint8)
+    feeder = Feeder(shape=(1, 28, 28))
+    whole = cnn.predict(feeder.inputs(images))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(train_module, "EVAL_VALUES", 32 * 24 * 24 * 7)  # 7 images a pass: 86 passes, the last short
+        assert train_module.eval_chunk(cnn) == 7
+        np.testing.assert_array_equal(train_module.predict_classes(cnn, images, feeder), whole)

@@ -63,7 +63,8 @@ SCHEDULES = ("constant", "cosine", "step", "inverse_time")
 SPLITS = ("end", "start")
 SHUFFLE_LABEL = 1001  # derive_seed(seed, SHUFFLE_LABEL): the seed of the epoch orders
 AUGMENT_LABEL = 1002  # derive_seed(seed, AUGMENT_LABEL, epoch): the seed of an epoch's shifts
-EVAL_CHUNK = 2000  # images per forward pass when measuring accuracy
+EVAL_CHUNK = 2000  # images per forward pass when measuring accuracy ...
+EVAL_VALUES = 1 << 22  # ... fewer when a pass would hold a layer output of more values (16 MB of float32)
 CHECK_MAX_PARAMS = 250_000  # above this the cross-check runs on a narrower copy of the architecture
 CHECK_WIDTH = 64  # the hidden width of that narrower copy
 CHECK_CHANNELS = 4  # the channels of a convolutional network's narrower copy
@@ -436,20 +437,31 @@ def argmax_rows(outputs: Any) -> npt.NDArray[np.intp]:
     return result
 
 
+def eval_chunk(network: Any) -> int:
+    """Images per inference pass: EVAL_CHUNK, or fewer when one image's largest layer output is large
+    (a first convolution's feature maps: 32x24x24 values), so that no pass holds a layer output of
+    more than about EVAL_VALUES values."""
+    checked = plan(network.describe())
+    largest = max(math.prod(shape) for shape in (*checked.input_shapes, checked.output_shape))
+    return max(1, min(EVAL_CHUNK, EVAL_VALUES // largest))
+
+
 def predict_classes(network: Any, images: npt.NDArray[Any], feeder: Feeder) -> npt.NDArray[np.intp]:
     """The network's class for each image, in chunks (inference mode: no dropout)."""
+    size = eval_chunk(network)
     chunks = [
-        np.asarray(network.predict(feeder.inputs(images[i : i + EVAL_CHUNK])), dtype=np.intp)
-        for i in range(0, len(images), EVAL_CHUNK)
+        np.asarray(network.predict(feeder.inputs(images[i : i + size])), dtype=np.intp)
+        for i in range(0, len(images), size)
     ]
     return np.concatenate(chunks) if chunks else np.zeros(0, np.intp)
 
 
 def predict_probabilities(network: Any, images: npt.NDArray[Any], feeder: Feeder) -> npt.NDArray[np.float64]:
     """The network's outputs (class probabilities for a softmax network) for each image, as float64."""
+    size = eval_chunk(network)
     chunks = [
-        np.asarray(network.forward(feeder.inputs(images[i : i + EVAL_CHUNK])), dtype=np.float64)
-        for i in range(0, len(images), EVAL_CHUNK)
+        np.asarray(network.forward(feeder.inputs(images[i : i + size])), dtype=np.float64)
+        for i in range(0, len(images), size)
     ]
     return np.concatenate(chunks) if chunks else np.zeros((0, 0))
 
