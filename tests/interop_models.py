@@ -3,7 +3,6 @@ the real MNIST, small models with random parameters, and running the command lin
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -12,7 +11,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pytest
-from subprocesses import ROOT
+from tool_modules import tool
 
 import scratchnet
 from scratchnet.builders import build_network
@@ -26,11 +25,7 @@ MLP, CNN = "MLP 784-64-10 with dropout", "CNN"
 def agreement_tool() -> ModuleType:
     """tools/onnx_agreement.py, imported as a module."""
     if "onnx_agreement" not in sys.modules:
-        spec = importlib.util.spec_from_file_location("onnx_agreement", ROOT / "tools" / "onnx_agreement.py")
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["onnx_agreement"] = module
-        spec.loader.exec_module(module)
+        tool("onnx_agreement")
     return sys.modules["onnx_agreement"]
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -10,18 +9,12 @@ from typing import Any
 
 import numpy as np
 import pytest
-
-BENCH = Path(__file__).resolve().parent.parent / "tools" / "bench.py"
+from tool_modules import tool
 
 
 @pytest.fixture(scope="module")
 def bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench", BENCH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench"] = module
-    spec.loader.exec_module(module)
-    return module
+    return tool("bench")
 
 
 def test_the_matrix_products_of_a_step_are_counted_by_hand(bench: ModuleType) -> None:
@@ -56,10 +49,7 @@ def test_both_libraries_start_from_the_same_weights_and_see_the_same_order(bench
 def test_bench_threads_trains_both_thread_counts_to_the_same_weights(
     data_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    spec = importlib.util.spec_from_file_location("bench_threads", BENCH.parent / "bench_threads.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = tool("bench_threads")
     saved = module.parallel.MIN_CHUNK
     module.parallel.MIN_CHUNK = 1024  # so that this small network is split too
     try:
@@ -117,12 +107,7 @@ def test_the_plain_numpy_reference_trains_like_scratchnet(bench: ModuleType, opt
 
 @pytest.fixture(scope="module")
 def bench_cnn(bench: ModuleType) -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_cnn", BENCH.parent / "bench_cnn.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_cnn"] = module  # as `import bench_cnn` in tools/bench.py finds it
-    spec.loader.exec_module(module)
-    return module
+    return tool("bench_cnn")  # registered, as `import bench_cnn` in tools/bench.py finds it
 
 
 def test_the_cnn_products_of_a_step_are_counted_by_hand(bench_cnn: ModuleType) -> None:

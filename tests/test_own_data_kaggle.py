@@ -5,9 +5,7 @@ predicted into a submission file (ImageId from 1, Label), checked against MNIST'
 from __future__ import annotations
 
 import csv
-import importlib.util
 import os
-import sys
 import time
 from pathlib import Path
 from types import ModuleType
@@ -15,23 +13,18 @@ from typing import Any
 
 import numpy as np
 import pytest
+from tool_modules import tool
 
 from scratchnet.cli import main
 from scratchnet.data import load_dataset
 from scratchnet.io.model import load_model
 
-BENCH_CSV = Path(__file__).resolve().parent.parent / "tools" / "bench_csv.py"
 TRAIN_ROWS = 42000  # as many as Kaggle's train.csv
 EPOCHS = "5"  # the default recipe with fewer epochs: 97.8% held out, ~22 s (its 20 epochs: 98.3%, ~65 s)
 
 
 def bench_csv() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_csv", BENCH_CSV)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_csv"] = module
-    spec.loader.exec_module(module)
-    return module
+    return tool("bench_csv")
 
 
 @pytest.fixture(scope="module")
