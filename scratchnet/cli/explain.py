@@ -24,7 +24,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", metavar="MODEL.json", help="the model (NAME, NAME.json or NAME.npz)")
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--index", type=non_negative_int, metavar="N", help="test image N of the dataset (default 0)")
-    source.add_argument("--image", metavar="FILE", help="a 28x28 grey image: .npy, or .png (needs Pillow)")
+    source.add_argument(
+        "--image", metavar="FILE", help="an image: .npy, or .png, .jpg, ... (Pillow); resized to the model's image size"
+    )
     parser.add_argument("--label", type=non_negative_int, metavar="Y", help="the true class of --image (for the loss)")
     parser.add_argument(
         "--invert",
