@@ -25,7 +25,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--index", type=non_negative_int, metavar="N", help="test image N of the dataset (default 0)")
     source.add_argument(
-        "--image", metavar="FILE", help="an image: .npy, or .png, .jpg, ... (Pillow); resized to the model's image size"
+        "--image",
+        metavar="FILE",
+        help="an image: .npy (an MNIST model's 28x28), or .png, .jpg, ... (Pillow), resized to the model's image size",
     )
     parser.add_argument("--label", type=non_negative_int, metavar="Y", help="the true class of --image (for the loss)")
     parser.add_argument(
