@@ -3,13 +3,10 @@ beside the target, synced, then renamed over it), so that a failed export leaves
 
 from __future__ import annotations
 
-import contextlib
-import os
-import stat
-import tempfile
 from pathlib import Path
 
 from scratchnet.core.errors import InteropError
+from scratchnet.io.model import replace_file
 
 MAX_FILE_BYTES = 2**31  # 2 GiB, the most a protobuf message (an ONNX model) can hold
 
@@ -46,39 +43,7 @@ def write_atomically(path: Path, data: bytes) -> Path:
     except OSError as error:
         raise InteropError(f"cannot write {path}: {error.strerror or error}") from None
     try:
-        mode = stat.S_IMODE(os.stat(path).st_mode)  # a replaced file keeps its permissions
-    except OSError:
-        mode = _new_file_mode()
-    try:
-        fd, name = tempfile.mkstemp(prefix=f".{path.name[:200]}.", suffix=".tmp", dir=path.parent)
+        replace_file(path, lambda f: f.write(data))
     except OSError as error:
         raise InteropError(f"cannot write {path}: {error.strerror or error}") from None
-    temp = Path(name)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(temp, mode)
-        os.replace(temp, path)
-    except OSError as error:
-        temp.unlink(missing_ok=True)
-        raise InteropError(f"cannot write {path}: {error.strerror or error}") from None
-    except BaseException:
-        with contextlib.suppress(OSError):
-            temp.unlink()
-        raise
     return path
-
-
-def _new_file_mode() -> int:
-    """0o666 less the umask, as open() gives a new file (mkstemp gives 0o600); the umask is read from
-    /proc where it can be, because os.umask() reads it only by changing it."""
-    try:
-        with open("/proc/self/status", encoding="ascii", errors="replace") as f:
-            for line in f:
-                if line.startswith("Umask:"):
-                    return 0o666 & ~int(line.split()[1], 8)
-    except (OSError, ValueError, IndexError):
-        pass
-    return 0o644

@@ -297,6 +297,20 @@ def _write_pair(npz_path: Path, json_path: Path, write_npz_to: Callable[[BinaryI
         raise
 
 
+def replace_file(target: Path, write: Callable[[BinaryIO], Any]) -> None:
+    """Replace ``target`` by what ``write`` writes, in one rename of a synced temporary file beside it
+    (the old file, or none, stays until then; a replaced file keeps its permissions); OSError as the
+    system gives it. Temporary files that killed writers left beside ``target`` are removed first."""
+    remove_stale_temporary_files(target)
+    temp = _write_temp(target, write)
+    try:
+        os.replace(temp, target)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    _fsync_directory(target.parent)
+
+
 def _write_temp(target: Path, write: Callable[[BinaryIO], Any]) -> Path:
     """Write a temporary file beside ``target`` (same file system, so the rename is atomic), synced."""
     try:
