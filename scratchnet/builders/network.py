@@ -41,10 +41,8 @@ def build_network(
     if backend == "vectorized":
         module.check_dtype(dtype)
     layers: list[Any] = []
-    for index, (spec, options, input_shape) in enumerate(
-        zip(checked.description["layers"], checked.options, checked.input_shapes)
-    ):
-        entry = layer_type(spec["type"])
+    for index, (kind, options, input_shape) in enumerate(checked.layers()):
+        entry = layer_type(kind)
         if entry.name not in module.LAYERS:
             raise ConfigError(f"layer {index}: the {backend} backend has no {entry.name} layer")
         kwargs = {name: value for name, value in options.items() if value is not None}

@@ -67,6 +67,13 @@ class Plan:
         """The number of trained numbers (weights and biases)."""
         return sum(math.prod(array.shape) for array in self.arrays if array.trained)
 
+    def layers(self) -> list[tuple[str, dict[str, Any], Shape]]:
+        """Each layer's type, its full options and its input shape, in network order."""
+        return [
+            (layer["type"], options, shape)
+            for layer, options, shape in zip(self.description["layers"], self.options, self.input_shapes)
+        ]
+
     def shapes(self) -> dict[str, Shape]:
         """Every array's shape by name, in network order."""
         return {array.name: array.shape for array in self.arrays}

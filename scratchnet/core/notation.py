@@ -165,8 +165,8 @@ def notation(description: Mapping[str, Any]) -> str:
     out (the inverse of :func:`parse`, up to those)."""
     checked = plan(description)
     items = ["input(" + "x".join(map(str, checked.input_shape)) + ")"]
-    for layer, options, shape in zip(checked.description["layers"], checked.options, checked.input_shapes):
-        entry = LAYER_TYPES[layer["type"]]
+    for kind, options, shape in checked.layers():
+        entry = LAYER_TYPES[kind]
         implied = entry.from_input(shape) if entry.from_input is not None else {}
         arguments = [_written(options[name]) for name in entry.positional]
         for option in entry.options:

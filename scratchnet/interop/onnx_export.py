@@ -146,17 +146,14 @@ def write_onnx(model: Portable, target: Path, opset: int = DEFAULT_OPSET) -> Pat
 
 def operators(model: Portable) -> list[tuple[int, str, Node]]:
     """(layer index, layer type, operator) of every layer the graph keeps, in order."""
-    checked = model.plan
     found = []
-    for index, (layer, options, shape) in enumerate(
-        zip(checked.description["layers"], checked.options, checked.input_shapes)
-    ):
-        exporter = EXPORTERS.get(layer["type"])
+    for index, (kind, options, shape) in enumerate(model.plan.layers()):
+        exporter = EXPORTERS.get(kind)
         if exporter is None:
-            raise InteropError(f"layer {index} ({layer['type']}) has no ONNX operator in scratchnet's export")
+            raise InteropError(f"layer {index} ({kind}) has no ONNX operator in scratchnet's export")
         node = exporter(options, shape)
         if node is not None:
-            found.append((index, layer["type"], node))
+            found.append((index, kind, node))
     return found
 
 

@@ -67,13 +67,11 @@ def pytorch_script(model: Portable, weights: str, source: str) -> str:
     file ``weights`` (a name beside it); ``source`` names the scratchnet model in its docstring."""
     checked = model.plan
     lines = []
-    for index, (layer, options, shape) in enumerate(
-        zip(checked.description["layers"], checked.options, checked.input_shapes)
-    ):
-        module = TORCH_MODULES.get(layer["type"])
+    for index, (kind, options, shape) in enumerate(checked.layers()):
+        module = TORCH_MODULES.get(kind)
         if module is None:
-            raise InteropError(f"layer {index} ({layer['type']}) has no PyTorch module in scratchnet's export")
-        lines.append(f"        {module(options, shape)},  # {index}: {layer['type']}")
+            raise InteropError(f"layer {index} ({kind}) has no PyTorch module in scratchnet's export")
+        lines.append(f"        {module(options, shape)},  # {index}: {kind}")
     last = checked.description["layers"][-1]["type"]
     logits = "the scores before the final Softmax" if last == "Softmax" else f"the network without its final {last}"
     return _TEMPLATE.format(
