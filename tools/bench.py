@@ -158,6 +158,23 @@ def run_scratchnet(config: dict[str, Any], data_dir: str | None, epochs: int, ba
     return {"times": times, "loads": loads, "accuracy": accuracy, "rss_mb": peak_rss_mb()}
 
 
+def adam_step(p: Any, g: Any, m: Any, v: Any, work: Any, steps: int, lr: float) -> None:
+    """One Adam step (PyTorch's definitions, as scratchnet's; betas 0.9, 0.999, eps 1e-8) on flat
+    arrays in place: the parameters ``p``, gradients ``g``, moments ``m`` and ``v``, after ``steps``
+    steps in all; ``work`` is scratch memory of their size."""
+    beta1, beta2, eps = 0.9, 0.999, 1e-8
+    m *= beta1
+    m += np.multiply(g, 1.0 - beta1, out=work)
+    v *= beta2
+    np.multiply(g, 1.0 - beta2, out=work)
+    v += np.multiply(work, g, out=work)
+    denominator = np.sqrt(v, out=work)
+    denominator /= math.sqrt(1.0 - beta2**steps)
+    denominator += eps
+    step = np.divide(m, denominator, out=work)
+    p -= np.multiply(step, lr / (1.0 - beta1**steps), out=work)
+
+
 class PlainNumpy:
     """The same MLP (ReLU hidden layers, softmax + cross-entropy) trained by a hand-written float32
     NumPy step with no framework around it: every parameter in one flat array, every work array
@@ -250,18 +267,7 @@ class PlainNumpy:
         if self.optimizer["type"] == "SGD":
             p -= np.multiply(g, lr, out=work)
             return
-        beta1, beta2, eps = 0.9, 0.999, 1e-8
-        m, v = self.exp_avg, self.exp_avg_sq
-        m *= beta1
-        m += np.multiply(g, 1.0 - beta1, out=work)
-        v *= beta2
-        np.multiply(g, 1.0 - beta2, out=work)
-        v += np.multiply(work, g, out=work)
-        denominator = np.sqrt(v, out=work)
-        denominator /= math.sqrt(1.0 - beta2**self.steps)
-        denominator += eps
-        step = np.divide(m, denominator, out=work)
-        p -= np.multiply(step, lr / (1.0 - beta1**self.steps), out=work)
+        adam_step(p, g, self.exp_avg, self.exp_avg_sq, work, self.steps, lr)
 
     def predict(self, images: Any) -> Any:
         inputs = images.astype(np.float32) / np.float32(255.0)

@@ -225,18 +225,8 @@ class PlainCNN:
 
     def adam(self) -> None:
         """Adam with PyTorch's definitions (as scratchnet's), on the flat arrays."""
-        beta1, beta2, eps = 0.9, 0.999, 1e-8
-        p, g, m, v, work = self.flat, self.grad_flat, self.exp_avg, self.exp_avg_sq, self.work
         self.steps += 1
-        m *= beta1
-        m += np.multiply(g, 1.0 - beta1, out=work)
-        v *= beta2
-        np.multiply(g, 1.0 - beta2, out=work)
-        v += np.multiply(work, g, out=work)
-        denominator = np.sqrt(v, out=work)
-        denominator /= math.sqrt(1.0 - beta2**self.steps)
-        denominator += eps
-        p -= np.multiply(np.divide(m, denominator, out=work), LR / (1.0 - beta1**self.steps), out=work)
+        bench.adam_step(self.flat, self.grad_flat, self.exp_avg, self.exp_avg_sq, self.work, self.steps, LR)
 
     def predict(self, images: Any) -> Any:
         x = (images.astype(F32) / F32(255.0)).reshape(len(images), 1, 28, 28)
