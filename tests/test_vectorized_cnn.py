@@ -553,8 +553,14 @@ def test_a_result_the_caller_keeps_never_changes_and_one_it_drops_is_reused() ->
     assert work.output("a", (3, 4), np.dtype(np.float64)) is not held  # held: a new one
 
 
+@pytest.mark.parametrize("block", [1 << 18, 64])  # the whole array in one pass, or blocks of 64 values
 @pytest.mark.parametrize("layout", ["batch first", "batch last", "with gaps"])
-def test_relu_gives_max_0_z_and_its_mask_in_every_memory_layout(layout: str) -> None:
+def test_relu_gives_max_0_z_and_its_mask_in_every_memory_layout(
+    layout: str, block: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from scratchnet.vectorized import memory
+
+    monkeypatch.setattr(memory, "BLOCK_VALUES", block)
     z = rng(60).standard_normal((4, 3, 5, 6))
     z[0, 0, 0, :3] = 0.0  # at z = 0 the gradient is 0 (eq. 4.1)
     delta = rng(61).standard_normal(z.shape)

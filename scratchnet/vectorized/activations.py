@@ -44,10 +44,10 @@ class Elementwise(Activation):
 class ReLU(Elementwise):
     """a = max(0, z); f'(z) = 1 for z > 0, else 0 (eq. 4.1).
 
-    Both passes sweep the memory of their arrays in order, whatever the layout (a convolution's
+    On arrays larger than one block (after the first convolution these are the largest arrays of a
+    step) both passes sweep the memory of their arrays in order, whatever the layout (a convolution's
     output lies batch last), a cache-sized block at a time on the optimizer's threads, into result
-    arrays kept from batch to batch (scratchnet/vectorized/memory.py): after the first convolution
-    these are the largest arrays of a step.
+    arrays kept from batch to batch (scratchnet/vectorized/memory.py); smaller ones take one pass.
     """
 
     def __init__(self) -> None:
@@ -57,18 +57,23 @@ class ReLU(Elementwise):
         self.work = Workspace()
 
     def forward(self, inputs: Array, training: bool = False) -> Array:
+        if inputs.size <= memory.BLOCK_VALUES:  # one block (an MLP's layers): one pass, no bookkeeping
+            self.inputs = inputs
+            zeros: Array = self.zeros_for(inputs.dtype)[: inputs.size].reshape(inputs.shape)
+            small: Array = np.maximum(inputs, zeros)
+            return small
         order = storage_order(inputs)
         if order is None:  # a view with gaps: in one pass, as it is
             inputs = np.ascontiguousarray(inputs)
             order = tuple(range(inputs.ndim))
         self.inputs, self.order = inputs, order
         outputs, flat_outputs = result_like(inputs, order, self.work, "outputs")
-        flat_inputs, zeros = flat_in(inputs, order), self.zeros_for(inputs.dtype)
+        flat_inputs, block_zeros = flat_in(inputs, order), self.zeros_for(inputs.dtype)
 
         def block(part: slice) -> None:
             # max against an array of zeros: NumPy's SIMD loop for two arrays is faster than its
             # loop for an array and the scalar 0
-            np.maximum(flat_inputs[part], zeros[: part.stop - part.start], out=flat_outputs[part])
+            np.maximum(flat_inputs[part], block_zeros[: part.stop - part.start], out=flat_outputs[part])
 
         in_blocks(block, flat_inputs.size, 1)
         return outputs  # not kept: backward needs only z
@@ -80,6 +85,9 @@ class ReLU(Elementwise):
             raise ShapeError(
                 f"ReLU.backward: gradient of shape {grad_outputs.shape} for outputs of shape {self.inputs.shape}"
             )
+        if self.inputs.size <= memory.BLOCK_VALUES:
+            small: Array = np.multiply(grad_outputs, self.inputs > 0.0)
+            return small
         grad, flat_grad = result_like(self.inputs, self.order, self.work, "grad_inputs")
         flat_inputs, flat_delta = flat_in(self.inputs, self.order), flat_in(grad_outputs, self.order)
 
