@@ -224,3 +224,16 @@ def test_the_progress_bar_fits_the_terminal(columns: int) -> None:
         assert drawn.endswith("391/391  loss 0.1234")
     text = bar.render(120, "loss 0.1234", 10.0, 60)
     assert len(text) <= 60 and re.search(r"\[#+\.+\]", text)
+
+
+@pytest.mark.parametrize("columns", [0, 1])
+def test_a_terminal_reporting_no_width_gets_a_bar_of_the_usual_width(columns: int) -> None:
+    terminal = io.StringIO()
+    bar = Progress(391, "epoch 1/20", stream=terminal, enabled=True, columns=columns)
+    for done in (1, 391):
+        bar.last_draw = 0.0  # draw every update
+        bar.update(done, "loss 0.1234")
+    drawn = terminal.getvalue().split("\r")
+    bars = [text.rstrip() for text in drawn if text.strip()]
+    assert len(bars) == 2 and all(text.startswith("epoch 1/20  [") for text in bars), drawn
+    assert bars[-1].endswith("391/391  loss 0.1234") and len(bars[-1]) <= 79

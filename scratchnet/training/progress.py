@@ -17,6 +17,8 @@ from typing import TextIO
 BAR_WIDTH = 30
 MIN_BAR_WIDTH = 10
 MIN_INTERVAL = 0.1  # seconds between redraws
+MIN_COLUMNS = 20  # a terminal narrower than this (or reporting 0 columns) is drawn on as if 80 wide
+FALLBACK_COLUMNS = 80
 
 
 def is_terminal(stream: TextIO) -> bool:
@@ -59,13 +61,16 @@ class Progress:
         self.draw(self.render(done, note, now - self.started, self.terminal_columns() - 1))
 
     def terminal_columns(self) -> int:
-        """The width of the terminal the bar is drawn on (80 where it cannot be told)."""
+        """The width of the terminal the bar is drawn on; 80 where it cannot be told, or where the
+        terminal reports a width too narrow for any bar (some report 0 columns)."""
         if self.columns is not None:
-            return self.columns
-        try:
-            return os.get_terminal_size(self.stream.fileno()).columns
-        except (AttributeError, ValueError, OSError):
-            return shutil.get_terminal_size().columns
+            columns = self.columns
+        else:
+            try:
+                columns = os.get_terminal_size(self.stream.fileno()).columns
+            except (AttributeError, ValueError, OSError):
+                columns = shutil.get_terminal_size().columns
+        return columns if columns >= MIN_COLUMNS else FALLBACK_COLUMNS
 
     def render(self, done: int, note: str, elapsed: float, width: int | None = None) -> str:
         """The bar as text, e.g. ``epoch 3 [#########.........]  120/391  loss 0.1234  4 s left``, in at
