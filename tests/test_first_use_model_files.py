@@ -210,3 +210,13 @@ def test_a_name_as_long_as_the_file_system_allows_saves(tmp_path: Path) -> None:
 )
 def test_model_paths_strip_the_pair_suffixes_in_any_case(given: str, name: str) -> None:
     assert model_paths(given) == (Path(f"{name}.json"), Path(f"{name}.npz"))
+
+
+def test_inspect_on_a_file_that_is_no_model_names_that_file(tmp_path: Path) -> None:
+    readme = tmp_path / "README.md"
+    readme.write_text("# not a model\n")
+    done = run_scratchnet("inspect", str(readme))
+    assert done.returncode == 1 and done.stdout == ""
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1 and f"{readme}: is not a scratchnet model" in lines[0], done.stderr
+    assert "README.md.json" not in done.stderr

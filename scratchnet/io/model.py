@@ -434,7 +434,11 @@ def read_model(path: str | os.PathLike[str], *, limits: Limits = Limits()) -> Mo
     """
     if os.path.isdir(path):
         raise fail(os.fspath(path), f"is a directory, not a model ({_models_in(Path(path))})")
+    given = Path(os.fspath(path))
     json_path, own_npz = model_paths(path)
+    if given.suffix.lower() not in _MODEL_SUFFIXES and given.is_file() and not json_path.exists():
+        # `inspect README.md`: name the file the user gave, not a README.md.json that never existed
+        raise fail(str(given), "is not a scratchnet model: a model is a NAME.json + NAME.npz pair; give its .json")
     json_name = str(json_path)
     raw = _read_bounded(json_path, limits.json_bytes, json_name)
     document = parse_document(raw, json_name, limits)
