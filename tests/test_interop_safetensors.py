@@ -220,3 +220,13 @@ def test_the_every_layer_model_round_trips_through_safetensors(tmp_path: Path) -
     model = random_model(tmp_path, EVERY_LAYER)
     back = scratchnet.load_model(import_model(export_model(model, "safetensors").paths[0], tmp_path / "b.json"))
     assert back.architecture == scratchnet.load_model(model).architecture  # Dropout and its seed included
+
+
+def test_the_pytorch_script_says_in_one_line_what_to_install_where_torch_is_missing(tmp_path: Path) -> None:
+    from subprocesses import run_without
+
+    script = export_model(random_model(tmp_path), "pytorch").paths[-1]
+    assert script.suffix == ".py"
+    done = run_without("torch", "import runpy; runpy.run_path(sys.argv[1], run_name='__main__')", str(script))
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr.splitlines() == [f"{script}: needs PyTorch and safetensors: pip install torch safetensors"], done.stderr

@@ -43,5 +43,5 @@ def run(args: argparse.Namespace) -> int:
     for note in exported.notes:
         print(f"note: {note}")
     if args.to == "pytorch":
-        print(f"python {exported.paths[-1]} loads it in PyTorch and prints the module")
+        print(f"python {exported.paths[-1]} loads it in PyTorch and prints the module (needs: pip install torch safetensors)")
     return 0

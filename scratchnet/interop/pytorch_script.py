@@ -29,11 +29,15 @@ _TEMPLATE = '''\
 Running this file loads the model and prints it. Needs torch and safetensors.
 """
 
+import sys
 from pathlib import Path
 
-import torch
-from safetensors.torch import load_file
-from torch import nn
+try:
+    import torch
+    from safetensors.torch import load_file
+    from torch import nn
+except ImportError:  # one line naming what to install, not a traceback
+    sys.exit(f"{{__file__}}: needs PyTorch and safetensors: pip install torch safetensors")
 
 SOURCE = {source!r}  # the scratchnet model
 WEIGHTS = Path(__file__).with_name({weights!r})
