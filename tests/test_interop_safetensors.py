@@ -229,4 +229,5 @@ def test_the_pytorch_script_says_in_one_line_what_to_install_where_torch_is_miss
     assert script.suffix == ".py"
     done = run_without("torch", "import runpy; runpy.run_path(sys.argv[1], run_name='__main__')", str(script))
     assert done.returncode == 1 and done.stdout == ""
-    assert done.stderr.splitlines() == [f"{script}: needs PyTorch and safetensors: pip install torch safetensors"], done.stderr
+    expected = f"{script}: needs PyTorch and safetensors: pip install torch safetensors"
+    assert done.stderr.splitlines() == [expected], done.stderr

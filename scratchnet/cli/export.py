@@ -43,5 +43,6 @@ def run(args: argparse.Namespace) -> int:
     for note in exported.notes:
         print(f"note: {note}")
     if args.to == "pytorch":
-        print(f"python {exported.paths[-1]} loads it in PyTorch and prints the module (needs: pip install torch safetensors)")
+        script = exported.paths[-1]
+        print(f"python {script} loads it in PyTorch and prints the module (needs: pip install torch safetensors)")
     return 0
