@@ -297,3 +297,18 @@ def test_load_dataset_download_failure_is_one_clear_error(
     assert "--data-dir" in message and "SCRATCHNET_DATA_DIR" in message
     assert "\n" not in message
     assert listing(data / "tiny") == []
+
+
+def test_a_failed_first_download_leaves_no_empty_folders(
+    dead_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(DATASETS, "tiny", _tiny(tmp_path / "unused"))
+    cache = tmp_path / "home" / ".cache" / "scratchnet"
+    with pytest.raises(DatasetError):
+        load_dataset("tiny", cache, mirrors=[dead_url], progress=False, timeout=5)
+    assert not (tmp_path / "home").exists()
+    kept = tmp_path / "kept"
+    (kept / "tiny").mkdir(parents=True)
+    with pytest.raises(DatasetError):
+        load_dataset("tiny", kept, mirrors=[dead_url], progress=False, timeout=5)
+    assert (kept / "tiny").is_dir()  # a folder that was there before stays

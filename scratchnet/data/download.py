@@ -154,14 +154,35 @@ def download_file(
     :class:`DatasetError` naming every mirror's failure if none worked.
     """
     dest_dir = Path(dest_dir)
-    final = dest_dir / filename
+    if not mirrors:
+        raise DatasetError(f"{filename}: no download mirrors configured")
+    created = [folder for folder in reversed((dest_dir / filename).parents) if not folder.exists()]
     try:
         dest_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise DatasetError(f"{dest_dir}: cannot create the download directory ({_reason(exc)})") from None
-    if not mirrors:
-        raise DatasetError(f"{filename}: no download mirrors configured")
+    try:
+        return _download_into(dest_dir, filename, mirrors, sha256_decompressed, progress, timeout, max_bytes)
+    except BaseException:
+        # A failed first download leaves no empty cache folders behind (Ctrl-C included).
+        for folder in reversed(created):
+            try:
+                folder.rmdir()
+            except OSError:
+                break
+        raise
 
+
+def _download_into(
+    dest_dir: Path,
+    filename: str,
+    mirrors: Sequence[str],
+    sha256_decompressed: str,
+    progress: bool,
+    timeout: float,
+    max_bytes: int,
+) -> Path:
+    final = dest_dir / filename
     failures: list[str] = []
     for mirror in mirrors:
         url = mirror.rstrip("/") + "/" + urllib.parse.quote(filename)
