@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from scratchnet.core.architecture import Plan, plan
+from scratchnet.core.errors import ConfigError
 from scratchnet.core.registry import describe_shape
 from scratchnet.io.manifest import OPTIMIZER_PREFIX
-from scratchnet.io.model import ModelFiles, read_model
+from scratchnet.io.model import ModelFiles, model_paths, read_model
+from scratchnet.io.resign import fix_checksum
 
 DESCRIPTION = (
     "Read MODEL.json and the .npz beside it, verify every checksum, shape and dtype, and print "
@@ -24,11 +27,44 @@ DESCRIPTION = (
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", metavar="MODEL.json", help="the model (NAME, NAME.json or NAME.npz)")
+    parser.add_argument(
+        "--fix-checksum",
+        action="store_true",
+        help="after you edited MODEL.json by hand on purpose: write its document checksum anew (asks first; "
+        "only the checksum may be wrong, every other check still applies)",
+    )
+    parser.add_argument("--yes", action="store_true", help="with --fix-checksum: do not ask")
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.yes and not args.fix_checksum:
+        raise ConfigError("--yes answers --fix-checksum's question; give --fix-checksum too")
+    if args.fix_checksum:
+        return fix(args.model, args.yes)
     # Everything is read and verified before anything is printed: a damaged file prints one line.
     print(describe(read_model(args.model)))
+    return 0
+
+
+def fix(model: str, yes: bool) -> int:
+    """``--fix-checksum``: re-sign a document edited by hand, once the user has said it was on purpose."""
+    name = model_paths(model)[0]
+    if not yes:
+        if not sys.stdin.isatty():
+            raise ConfigError(
+                "--fix-checksum asks before it rewrites a file; give --yes to answer yes without a terminal"
+            )
+        answer = input(f"{name} was edited after it was saved; was that you, on purpose? Re-sign it [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            print("left as it was")
+            return 1
+    digest = fix_checksum(name)
+    print(
+        f"{name}: the checksum was right already"
+        if digest is None
+        else f"{name}: re-signed (document_sha256 {digest[:12]}...)"
+    )
+    print(describe(read_model(name)))
     return 0
 
 

@@ -290,7 +290,11 @@ def _check_digest(raw: bytes, document: dict[str, Any], name: str) -> None:
     if raw.count(encoded) != 1:
         raise fail(name, f"'{DIGEST_FIELD}' must appear exactly once in the file, as written")
     if sha256_hex(raw.replace(encoded, b"0" * 64)) != digest:
-        raise fail(name, "document checksum mismatch: the JSON was damaged or edited after it was saved")
+        raise fail(
+            name,
+            "document checksum mismatch: the JSON was damaged or edited after it was saved "
+            f"(if you edited it on purpose: scratchnet inspect {name} --fix-checksum)",
+        )
 
 
 def _parse_entry(value: Any, where: str, name: str) -> ArrayEntry:

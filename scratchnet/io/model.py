@@ -435,12 +435,18 @@ def read_model(path: str | os.PathLike[str], *, limits: Limits = Limits()) -> Mo
     if os.path.isdir(path):
         raise fail(os.fspath(path), f"is a directory, not a model ({_models_in(Path(path))})")
     given = Path(os.fspath(path))
-    json_path, own_npz = model_paths(path)
+    json_path = model_paths(path)[0]
     if given.suffix.lower() not in _MODEL_SUFFIXES and given.is_file() and not json_path.exists():
         # `inspect README.md`: name the file the user gave, not a README.md.json that never existed
         raise fail(str(given), "is not a scratchnet model: a model is a NAME.json + NAME.npz pair; give its .json")
+    raw = _read_bounded(json_path, limits.json_bytes, str(json_path))
+    return pair_of(json_path, raw, limits)
+
+
+def pair_of(json_path: Path, raw: bytes, limits: Limits = Limits()) -> ModelFiles:
+    """The verified pair of the document bytes ``raw`` (read from ``json_path``) and its arrays."""
     json_name = str(json_path)
-    raw = _read_bounded(json_path, limits.json_bytes, json_name)
+    own_npz = model_paths(json_path)[1]
     document = parse_document(raw, json_name, limits)
     npz_path = arrays_path(json_path, document.arrays_file)
     npz_name = str(npz_path)
