@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 from subprocesses import ROOT, run_scratchnet
@@ -91,3 +93,58 @@ def test_fix_checksum_rewrites_nothing_when_anything_else_is_wrong(tmp_path: Pat
     done = run_scratchnet("inspect", str(path), "--fix-checksum", "--yes")
     assert done.returncode == 1 and path.read_bytes() == before, done.stderr
     assert len(done.stderr.splitlines()) == 1
+
+
+# ---- items 1 and 18: the tour ----
+
+TOUR = (ROOT / "docs" / "tour.md").read_text()
+
+
+def test_the_tour_never_writes_over_the_model_the_readme_trained() -> None:
+    readme_out = "models/mnist.json"
+    assert readme_out in (ROOT / "README.md").read_text()
+    for line in TOUR.splitlines():
+        if line.strip().startswith("scratchnet train"):
+            assert "--out models/" in line and readme_out not in line, line
+
+
+def test_the_tour_stops_at_every_layer_of_a_cnn_and_cites_real_code_and_equations() -> None:
+    for file in ("convolution.py", "pooling.py", "normalization.py", "reshape.py"):
+        assert f"`scratchnet/loops/{file}`" in TOUR
+    import scratchnet.loops.convolution
+    import scratchnet.loops.normalization
+    import scratchnet.loops.pooling
+    import scratchnet.loops.reshape
+
+    modules = [scratchnet.loops.convolution, scratchnet.loops.normalization, scratchnet.loops.pooling]
+    modules.append(scratchnet.loops.reshape)
+    stops = TOUR.split("## 8. Convolution")[1]
+    named = re.findall(r"`(\w+)\.(forward|backward)`", stops) + [(f, "") for f in ("receptive_fields", "output_size")]
+    assert len(named) >= 8
+    for owner, method in named:
+        found = [getattr(module, owner) for module in modules if hasattr(module, owner)]
+        assert found and (not method or hasattr(found[0], method)), (owner, method)
+    math = (ROOT / "spec" / "math.md").read_text()
+    cited = set(re.findall(r"\((\d+\.\d+)", TOUR))
+    assert {"12.1", "12.7", "13.2", "14.2", "15.9"} <= cited
+    for number in cited:
+        assert f"({number})" in math, number
+
+
+def test_the_tours_hands_on_checks_pass() -> None:
+    networks = re.findall(r'scratchnet check --network "([^"]+)"', TOUR)
+    assert len(networks) >= 3
+    for network in networks:
+        done = run_scratchnet("check", "--network", network)
+        assert done.returncode == 0 and "passed" in done.stdout, (network, done.stderr)
+
+
+def test_the_tours_digit_npy_recipe_makes_what_explain_reads(data_dir: Path, tmp_path: Path) -> None:
+    command = next(line.strip() for line in TOUR.splitlines() if "numpy.save('digit.npy'" in line)
+    code = command.removeprefix('python -c "').removesuffix('"').replace("/path/to/data", str(data_dir))
+    made = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=False)
+    assert made.returncode == 0, made.stderr
+    import numpy as np
+
+    digit = np.load(tmp_path / "digit.npy")
+    assert digit.shape == (28, 28) and digit.dtype == np.uint8 and digit.max() == 255
