@@ -24,7 +24,7 @@ settings.register_profile("explore", derandomize=False, deadline=None, max_examp
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def data_dir() -> Path:
     """The real dataset directory: $SCRATCHNET_DATA_DIR, else ../shared/data next to the repository; skip if neither."""
     env = os.environ.get("SCRATCHNET_DATA_DIR")

@@ -151,7 +151,12 @@ def test_explain_cli_prints_the_independently_computed_numbers(
 ) -> None:
     label = 2
     ref = reference(pixels(), label)
-    assert main(["explain", str(model), "--image", str(image_file), "--label", str(label), "--top", "5"]) == 0
+    assert (
+        main(
+            ["explain", str(model), "--image", str(image_file), "--no-preprocess", "--label", str(label), "--top", "5"]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     found = sections(out)
     hidden = max(range(HIDDEN), key=lambda j: ref["a1"][j])
@@ -226,7 +231,10 @@ def test_explain_cli_prints_the_independently_computed_numbers(
 
 def test_explain_chosen_neuron_and_no_label(model: Path, image_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
     ref = reference(pixels(), 0)
-    assert main(["explain", str(model), "--image", str(image_file), "--layer", "2", "--neuron", "3"]) == 0
+    assert (
+        main(["explain", str(model), "--image", str(image_file), "--no-preprocess", "--layer", "2", "--neuron", "3"])
+        == 0
+    )
     out = capsys.readouterr().out
     found = sections(out)
     assert list(found) == [(2, 3)]
@@ -239,7 +247,22 @@ def test_explain_a_neuron_that_did_not_fire(model: Path, image_file: Path, capsy
     ref = reference(pixels(), 1)
     assert ref["z1"][1] < 0
     assert (
-        main(["explain", str(model), "--image", str(image_file), "--label", "1", "--layer", "0", "--neuron", "1"]) == 0
+        main(
+            [
+                "explain",
+                str(model),
+                "--image",
+                str(image_file),
+                "--no-preprocess",
+                "--label",
+                "1",
+                "--layer",
+                "0",
+                "--neuron",
+                "1",
+            ]
+        )
+        == 0
     )
     lines = sections(capsys.readouterr().out)[(0, 1)]
     assert last_number(lines, "= z") == approx(ref["z1"][1])

@@ -255,7 +255,9 @@ def test_conv_unit_is_its_window_term_by_term(
     model: Path, image_file: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     ref = reference()
-    assert main(["explain", str(model), "--image", str(image_file), "--label", "1", "--top", "4"]) == 0
+    assert (
+        main(["explain", str(model), "--image", str(image_file), "--no-preprocess", "--label", "1", "--top", "4"]) == 0
+    )
     out = capsys.readouterr().out
     found = sections(out)
     assert sorted(found) == [0, 1, 3, 5]  # conv, batch norm, max pool, dense
@@ -300,7 +302,7 @@ def test_conv_unit_is_its_window_term_by_term(
 
 def test_batch_norm_unit_is_the_formula(model: Path, image_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
     ref = reference()
-    assert main(["explain", str(model), "--image", str(image_file)]) == 0
+    assert main(["explain", str(model), "--image", str(image_file), "--no-preprocess"]) == 0
     found = sections(capsys.readouterr().out)
     conv_unit = unit_of(found[0][0])
     heading, lines = found[1]
@@ -323,7 +325,7 @@ def test_max_pool_unit_chooses_the_true_maximum(
     model: Path, image_file: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     ref = reference()
-    assert main(["explain", str(model), "--image", str(image_file)]) == 0
+    assert main(["explain", str(model), "--image", str(image_file), "--no-preprocess"]) == 0
     found = sections(capsys.readouterr().out)
     conv_c, conv_i, conv_j = unit_of(found[0][0])
     heading, lines = found[3]
@@ -355,7 +357,7 @@ def test_strided_padded_conv_and_average_pool(
     z = convolve(x, CHANNELS, 2, 1)  # 14x14
     a = relu(z)
     chosen = ["--layer", "0", "--channel", "1", "--row", "0", "--col", "13", "--top", "9"]
-    assert main(["explain", str(strided), "--image", str(image_file), *chosen]) == 0
+    assert main(["explain", str(strided), "--image", str(image_file), "--no-preprocess", *chosen]) == 0
     found = sections(capsys.readouterr().out)
     heading, lines = found[0]
     assert unit_of(heading) == (1, 0, 13) and heading.endswith(": chosen")
@@ -371,7 +373,10 @@ def test_strided_padded_conv_and_average_pool(
     assert last_number(lines, "= z") == approx(z[1][0][13])
     assert sorted(found) == [0]
 
-    assert main(["explain", str(strided), "--image", str(image_file), "--layer", "2", "--channel", "0"]) == 0
+    assert (
+        main(["explain", str(strided), "--image", str(image_file), "--no-preprocess", "--layer", "2", "--channel", "0"])
+        == 0
+    )
     heading, lines = sections(capsys.readouterr().out)[2]
     pooled = pool(a, lambda values: math.fsum(values) / 4)
     c, i, j = unit_of(heading)
@@ -430,7 +435,7 @@ def test_draw_maps_shades_on_one_scale() -> None:
 
 def test_choosing_units_and_one_line_errors(model: Path, image_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
     ref = reference()
-    image = ["explain", str(model), "--image", str(image_file)]
+    image = ["explain", str(model), "--image", str(image_file), "--no-preprocess"]
     assert main([*image, "--channel", "1", "--maps", "0"]) == 0  # the first Conv2D layer's channel 1
     out = capsys.readouterr().out
     found = sections(out)

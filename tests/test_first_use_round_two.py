@@ -8,11 +8,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+import pytest
 from subprocesses import ROOT, run_scratchnet
 
 import scratchnet
 from scratchnet.core.architecture import mlp
 from scratchnet.core.notation import parse
+from scratchnet.data import load_dataset
+from scratchnet.data.images import Feeder
 
 
 def test_docs_list_what_a_run_prints_in_the_order_it_prints_it(data_dir: Path, tmp_path: Path) -> None:
@@ -148,3 +152,104 @@ def test_the_tours_digit_npy_recipe_makes_what_explain_reads(data_dir: Path, tmp
 
     digit = np.load(tmp_path / "digit.npy")
     assert digit.shape == (28, 28) and digit.dtype == np.uint8 and digit.max() == 255
+
+
+# ---- items 2, 3, 7 and 8: the picture a model sees ----
+
+
+@pytest.fixture(scope="module")
+def models(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("models")
+    made = {}
+    for dataset in ("mnist", "fashion-mnist"):
+        out = folder / f"{dataset}.json"
+        args = ["train", "--dataset", dataset, "--recipe", "small", "--limit", "3000", "--epochs", "2"]
+        done = run_scratchnet(*args, "--data-dir", str(data_dir), "--out", str(out), "--no-check", timeout=300)
+        assert done.returncode == 0, done.stderr
+        made[dataset] = out
+    return made
+
+
+def classes_of(model: Path, images: np.ndarray) -> list[int]:
+    """The classes the model gives ``images`` fed as its test images are: independent of any picture path."""
+    loaded = scratchnet.load_model(model)
+    feeder = Feeder.from_metadata(loaded.metadata, "vectorized", loaded.dtype, (784,))
+    return [int(k) for k in np.argmax(loaded.network.forward(feeder.inputs(images)), axis=1)]
+
+
+@pytest.mark.parametrize("dataset", ["mnist", "fashion-mnist"])
+def test_pictures_of_test_images_get_the_class_the_test_images_get(
+    dataset: str, models: dict[str, Path], data_dir: Path, tmp_path: Path
+) -> None:
+    from PIL import Image
+
+    images = load_dataset(dataset, data_dir, splits=("test",)).test_images[:40]
+    for k, image in enumerate(images):
+        Image.fromarray(image).save(tmp_path / f"{k:02d}.png")
+    out = tmp_path / "predictions.csv"
+    done = run_scratchnet("predict", str(models[dataset]), "--folder", str(tmp_path), "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    rows = [line.split(",") for line in out.read_text().splitlines()[1:]]
+    names = scratchnet.load_model(models[dataset]).metadata["class_names"]
+    from_pictures = [names.index(label) for _, label in sorted(rows)]
+    agree = sum(a == b for a, b in zip(from_pictures, classes_of(models[dataset], images)))
+    assert agree >= 39, (dataset, agree)
+
+
+def corner_seven(data_dir: Path) -> np.ndarray:
+    """MNIST's test image 0 (a 7), shrunk to 14x14 in the top-left corner of a 200x200 sheet of paper."""
+    seven = load_dataset("mnist", data_dir, splits=("test",)).test_images[0]
+    paper = np.full((200, 200), 255, np.uint8)
+    small = seven.reshape(14, 2, 14, 2).mean(axis=(1, 3))
+    paper[4:18, 4:18] = 255 - np.rint(small).astype(np.uint8)
+    return paper
+
+
+def prediction_line(output: str) -> str:
+    return next(line for line in output.splitlines() if line.startswith(("prediction:", "Predicted")))
+
+
+def test_explain_prepares_a_picture_as_predict_does_and_says_so(
+    models: dict[str, Path], data_dir: Path, tmp_path: Path
+) -> None:
+    picture = tmp_path / "corner.npy"
+    np.save(picture, corner_seven(data_dir))
+    model = str(models["mnist"])
+    predicted = run_scratchnet("predict", model, "--image", str(picture))
+    explained = run_scratchnet("explain", model, "--image", str(picture))
+    assert predicted.returncode == 0 and explained.returncode == 0, (predicted.stderr, explained.stderr)
+    assert prediction_line(predicted.stdout) == "prediction: 7"
+    notes = [line for line in explained.stdout.splitlines() if line.startswith("note: ")]
+    assert any("made to look like MNIST's digits" in note for note in notes), explained.stdout[:500]
+    assert notes == [line for line in predicted.stdout.splitlines() if line.startswith("note: ")]
+    probabilities = re.findall(r"^\s+7\s+('7')?\s*([\d.]+)", explained.stdout, flags=re.M)
+    assert "Softmax" in explained.stdout and probabilities is not None
+
+
+def test_a_picture_of_any_size_is_scaled_to_the_models_input_and_the_output_says_so(
+    models: dict[str, Path], data_dir: Path, tmp_path: Path
+) -> None:
+    picture = tmp_path / "big.npy"
+    seven = load_dataset("mnist", data_dir, splits=("test",)).test_images[0]
+    np.save(picture, np.kron(seven, np.ones((4, 4), np.uint8)))  # 112x112: each pixel a 4x4 block
+    done = run_scratchnet("predict", str(models["mnist"]), "--image", str(picture), "--no-preprocess")
+    assert done.returncode == 0, done.stderr
+    assert "note: scaled from 112x112 to 28x28" in done.stdout
+    assert prediction_line(done.stdout) == f"prediction: {classes_of(models['mnist'], seven[None])[0]}"
+    wide = tmp_path / "wide.npy"
+    np.save(wide, np.kron(seven, np.ones((2, 4), np.uint8)))  # 56x112: kept in proportion
+    done = run_scratchnet("predict", str(models["fashion-mnist"]), "--image", str(wide))
+    assert done.returncode == 0 and "note: scaled from 56x112 to 14x28" in done.stdout, done.stdout + done.stderr
+
+
+def test_invert_on_a_picture_that_needs_none_says_the_inversion_made_it_blank(
+    models: dict[str, Path], data_dir: Path, tmp_path: Path
+) -> None:
+    picture = tmp_path / "white_on_black.npy"
+    np.save(picture, load_dataset("mnist", data_dir, splits=("test",)).test_images[0])
+    done = run_scratchnet("predict", str(models["mnist"]), "--image", str(picture), "--invert")
+    assert done.returncode == 1
+    assert done.stderr.splitlines() == [
+        f"scratchnet predict: error: {picture}: --invert made the picture blank: it is light on a dark background "
+        "already, as the training images are; leave --invert out"
+    ]

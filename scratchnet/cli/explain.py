@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from scratchnet.cli.options import non_negative_int, positive_int
+from scratchnet.cli.options import add_picture_arguments, non_negative_int, positive_int
 from scratchnet.core.errors import ConfigError
 from scratchnet.teaching.explain import class_names_of, dataset_of, explain, format_explanation
 
@@ -27,15 +27,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     source.add_argument(
         "--image",
         metavar="FILE",
-        help="an image: .npy (an MNIST model's 28x28), or .png, .jpg, ... (Pillow), resized to the model's image size",
+        help="an image: .npy or .png, .jpg, ... (Pillow), prepared as predict --image prepares it (see --preprocess)",
     )
     parser.add_argument("--label", type=non_negative_int, metavar="Y", help="the true class of --image (for the loss)")
-    parser.add_argument(
-        "--invert",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="invert --image (dark ink on white paper; default: when its border is light, saying so)",
-    )
+    add_picture_arguments(parser)
     parser.add_argument("--dataset", help="dataset of --index (default: the one in the model's metadata)")
     parser.add_argument("--data-dir", metavar="DIR", help="folder holding mnist/ and fashion-mnist/")
     parser.add_argument(
@@ -89,15 +84,16 @@ def run(args: argparse.Namespace) -> int:
     if args.image is not None:
         from scratchnet.cli.predict import picture_for
 
-        args.preprocess = False  # explain shows the image as it is given (inverted when on white)
         image, notes = picture_for(model, args.image, args)
         for note in notes:
             print(f"note: {note}")
         label = args.label
         source = f"image {args.image}"
     else:
-        if args.label is not None or args.invert is not None:
-            raise ConfigError("--label and --invert go with --image; a test image's label comes from the dataset")
+        if args.label is not None or args.invert is not None or args.preprocess is not None:
+            raise ConfigError(
+                "--label, --invert and --preprocess go with --image; a test image's label comes from the dataset"
+            )
         index = 0 if args.index is None else args.index
         own = args.data is not None or model.layout.format is not None
         if not own and args.dataset is None and dataset_of(model.metadata) is None:

@@ -111,3 +111,24 @@ def column_names(text: str) -> tuple[str, str]:
     if len(parts) != 2 or not all(parts) or parts[0] == parts[1]:
         raise argparse.ArgumentTypeError(f"expected two different column names 'ID,LABEL', got {text!r}")
     return parts[0], parts[1]
+
+
+def add_picture_arguments(parser: argparse.ArgumentParser) -> None:
+    """--invert and --preprocess: how --image is read, the same for predict and explain."""
+    parser.add_argument(
+        "--invert",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="--image is dark ink on a light background (default: inverted when its border is light, "
+        "and the output says so; --no-invert never inverts)",
+    )
+    parser.add_argument(
+        "--preprocess",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="make --image look like the model's training images: for a digit model, crop to the ink, scale it "
+        "into 20x20 and centre it by its centre of mass in 28x28, as MNIST's digits are and as scratchnet serve "
+        "does; for a Fashion-MNIST model, scale the whole picture to fit 28x28 (default for models of MNIST and "
+        "Fashion-MNIST; --preprocess for any model of 28x28 grey images; --no-preprocess only scales a picture "
+        "of another size to fit)",
+    )

@@ -15,9 +15,10 @@ import numpy as np
 import numpy.typing as npt
 
 from scratchnet.cli.evaluate import Model, add_common_arguments, dataset_for, load_for_inference
-from scratchnet.cli.options import column_names, non_negative_int, positive_int
-from scratchnet.core.errors import ConfigError, DatasetError
-from scratchnet.data.images import draw, read_image
+from scratchnet.cli.options import add_picture_arguments, column_names, non_negative_int, positive_int
+from scratchnet.core.errors import ConfigError, DatasetError, ScratchnetError
+from scratchnet.data.images import Images, draw, read_image
+from scratchnet.data.preprocess import picture_style, prepare
 
 TOP = 3
 KAGGLE_COLUMNS = ("ImageId", "Label")  # Kaggle's digit-recognizer submission: ImageId from 1, then the digit
@@ -65,22 +66,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="--csv, --folder: the two column names of the predictions (default: ImageId,Label for Kaggle's "
         "digit-recognizer layout, row,label for another CSV file, file,label for pictures)",
     )
-    parser.add_argument(
-        "--invert",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="--image is dark ink on a light background (default: inverted when its border is light, "
-        "and the output says so; --no-invert never inverts)",
-    )
-    parser.add_argument(
-        "--preprocess",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="make --image look like MNIST's digits before predicting: crop to the ink, scale it to fit "
-        "20x20 and centre it by its centre of mass in 28x28, as scratchnet serve does (default for models "
-        "of MNIST and Fashion-MNIST, and for any model of 28x28 grey images on --preprocess; a test image is "
-        "left as it is; --no-preprocess feeds the image as it is)",
-    )
+    add_picture_arguments(parser)
 
 
 def name_of(model: Model, k: int, names: tuple[str, ...] | None = None) -> str:
@@ -208,6 +194,27 @@ def digits_model(model: Model, preprocess: bool | None) -> bool:
     return mnist_like and (model.layout.format is None or bool(preprocess))
 
 
+def prepared_picture(path: str, style: str, invert: bool | None, normalise: bool) -> tuple[Images, list[str]]:
+    """The picture at ``path`` made to look like the model's 28x28 images (``style``, from its dataset:
+    :func:`scratchnet.data.preprocess.prepare`), and notes saying what was done: the one preparation
+    that predict, explain and the page share."""
+    loaded = read_image(path, invert=invert)
+    notes = list(loaded.notes)
+    try:
+        prepared = prepare(loaded.pixels, style, normalise=normalise)
+    except ScratchnetError as error:
+        if invert and "blank" in str(error):
+            raise ScratchnetError(
+                f"{path}: --invert made the picture blank: it is light on a dark background already, as the "
+                "training images are; leave --invert out"
+            ) from None
+        raise
+    if prepared.note():
+        undo = " (--no-preprocess feeds it as it is)" if normalise and style == "digits" else ""
+        notes.append(prepared.note() + undo)
+    return prepared.pixels, notes
+
+
 def predict_image(model: Model, args: argparse.Namespace) -> int:
     image, notes = picture_for(model, args.image, args)
     for note in notes:
@@ -226,17 +233,7 @@ def picture_for(model: Model, path: str, args: argparse.Namespace) -> tuple[npt.
     if model.layout.kind == "features":
         raise ConfigError(f"{args.model} takes {model.layout.describe()}, not images; give its rows with --csv FILE")
     if digits_model(model, args.preprocess):
-        loaded = read_image(path, invert=args.invert)
-        image = loaded.pixels
-        notes = list(loaded.notes)
-        if args.preprocess is not False:  # after the loading: inverted, composited, not blank
-            from scratchnet.data.preprocess import preprocess
-
-            prepared = preprocess(image)
-            image = prepared.pixels
-            if prepared.note():
-                notes.append(f"{prepared.note()} (--no-preprocess feeds it as it is)")
-        return image, notes
+        return prepared_picture(path, picture_style(model.dataset), args.invert, args.preprocess is not False)
     if path.lower().endswith(".npy"):
         raise ConfigError(f"{path}: give this model a picture (.png, .jpg, ...): it was trained on your own images")
     pictures = load_pictures([path], model.layout)

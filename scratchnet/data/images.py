@@ -203,15 +203,15 @@ def flip_images(images: npt.NDArray[Any], seed: int, stream: int) -> npt.NDArray
 
 
 def as_image(array: Any, source: str) -> Images:
-    """A 28x28 (or 784-long) grey image as uint8: integers 0..255, or floats in [0, 1] (scaled by 255)."""
+    """A grey image of any size (or a 784-long MNIST row) as uint8: integers 0..255, or floats in
+    [0, 1] (scaled by 255). Making it the model's 28x28 is :mod:`scratchnet.data.preprocess`'s job."""
     image = np.asarray(array)
     if image.ndim == 3 and image.shape[0] == 1:
         image = image[0]
     if image.shape == (SIDE * SIDE,):
         image = image.reshape(SIDE, SIDE)
-    if image.shape != (SIDE, SIDE):
-        hint = "; resize it to 28x28 first" if image.ndim == 2 else ""
-        raise ShapeError(f"{source}: expected a 28x28 grey image, got shape {image.shape}{hint}")
+    if image.ndim != 2 or 0 in image.shape:
+        raise ShapeError(f"{source}: expected a grey image (rows x columns), got shape {image.shape}")
     if image.dtype == np.uint8:
         return image
     if image.dtype.kind in "iu":
@@ -243,7 +243,8 @@ class LoadedImage:
 
 
 def read_image(path: str | os.PathLike[str], *, invert: bool | None = None) -> LoadedImage:
-    """A 28x28 grey image from a ``.npy`` file (NumPy only) or a PNG (needs Pillow), as MNIST draws digits.
+    """A grey image of any size from a ``.npy`` file (NumPy only) or a PNG (needs Pillow), bright on dark
+    as MNIST's images are (:func:`scratchnet.data.preprocess.prepare` then makes it the model's 28x28).
 
     * A transparent PNG is composited onto a background that contrasts with its ink (its alpha is
       where the ink is).

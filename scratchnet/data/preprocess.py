@@ -49,11 +49,18 @@ class Preprocessed:
     size: tuple[int, int]  # the ink's height and width after scaling (the longer one is 20)
     offset: tuple[int, int]  # where the scaled ink's top-left corner went in the 28x28 image
     unchanged: bool  # whether the input was a 28x28 image that this leaves exactly as it was
+    style: str = "digits"  # "digits": MNIST's normalisation; "fit": scaled whole to fit 28x28 (PICTURE_STYLES)
 
     def note(self) -> str:
         """One sentence saying what was done ("" when nothing was)."""
         if self.unchanged:
             return ""
+        if self.style == "fit":
+            _, _, height, width = self.box
+            return (
+                f"scaled from {height}x{width} to {self.size[0]}x{self.size[1]} to fit the model's 28x28 "
+                "(its aspect ratio kept, centred on its background)"
+            )
         _, _, height, width = self.box
         background = f"its background level {self.background} subtracted, " if self.background else ""
         return (
@@ -62,17 +69,61 @@ class Preprocessed:
         )
 
 
+# How a picture is made to look like a dataset's images before its model sees it, by the model's
+# dataset: MNIST's digits were normalised (cropped, scaled into 20x20, centred by mass); Fashion-MNIST's
+# items were trimmed and scaled to fill the frame, so a picture of one is scaled whole to fit 28x28.
+PICTURE_STYLES: dict[str, str] = {"mnist": "digits", "fashion-mnist": "fit"}
+
+
+def picture_style(dataset: str | None) -> str:
+    """How pictures are prepared for a model of ``dataset``: "digits" (also for a model that does not
+    name its dataset: the 28x28 grey models scratchnet knows are digit models) or "fit"."""
+    return PICTURE_STYLES.get(dataset or "", "digits")
+
+
+def prepare(image: npt.NDArray[Any], style: str, *, normalise: bool = True) -> Preprocessed:
+    """``image`` (2-D uint8, any size, bright on dark) as a 28x28 input of a model whose pictures are
+    prepared in ``style``: a digit normalised as MNIST's (:func:`preprocess`) unless ``normalise`` is
+    False; anything else scaled whole to fit (:func:`fit`), which leaves a 28x28 image as it is."""
+    if style == "digits" and normalise:
+        return preprocess(image)
+    return fit(image)
+
+
+def fit(image: npt.NDArray[Any]) -> Preprocessed:
+    """``image`` (2-D uint8, any size) scaled by area averaging so that its longer side is 28 pixels,
+    and centred in a 28x28 image filled with its background level (the median of its border). A
+    28x28 image is left exactly as it is. Fashion-MNIST's pictures were made this way: trimmed to the
+    item, which then fills the frame."""
+    _check_grey(image, "fit")
+    height, width = image.shape
+    if (height, width) == (SIDE, SIDE):
+        return Preprocessed(image, 0, (0, 0, SIDE, SIDE), (SIDE, SIDE), (0, 0), True, "fit")
+    scale = SIDE / max(height, width)
+    size = (max(1, round(height * scale)), max(1, round(width * scale)))
+    scaled = area_weights(height, size[0]) @ image.astype(np.float64) @ area_weights(width, size[1]).T
+    background = border_median(image)
+    pixels = np.full((SIDE, SIDE), background, np.uint8)
+    row, col = (SIDE - size[0]) // 2, (SIDE - size[1]) // 2
+    pixels[row : row + size[0], col : col + size[1]] = np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
+    return Preprocessed(pixels, background, (0, 0, height, width), size, (row, col), False, "fit")
+
+
+def _check_grey(image: Any, function: str) -> None:
+    if not isinstance(image, np.ndarray) or image.ndim != 2 or image.dtype != np.uint8 or 0 in image.shape:
+        kind = (
+            f"a {image.dtype} array of shape {image.shape}" if isinstance(image, np.ndarray) else type(image).__name__
+        )
+        raise ShapeError(f"{function} takes a 2-D uint8 grey image, got {kind}")
+
+
 def preprocess(image: npt.NDArray[Any]) -> Preprocessed:
     """The digit in ``image`` (2-D uint8, any size, bright ink on a dark background) cropped, scaled
     to fit 20x20 and centred by its centre of mass in 28x28, as MNIST's digits are (see the module).
 
     ShapeError when ``image`` is not a 2-D uint8 array; ScratchnetError when it holds no ink.
     """
-    if not isinstance(image, np.ndarray) or image.ndim != 2 or image.dtype != np.uint8 or 0 in image.shape:
-        kind = (
-            f"a {image.dtype} array of shape {image.shape}" if isinstance(image, np.ndarray) else type(image).__name__
-        )
-        raise ShapeError(f"preprocess takes a 2-D uint8 grey image, got {kind}")
+    _check_grey(image, "preprocess")
     background = border_median(image)
     ink = image.astype(np.int64) - background
     np.clip(ink, 0, 255, out=ink)

@@ -34,7 +34,7 @@ from scratchnet.core import notation
 from scratchnet.core.errors import ConfigError, ScratchnetError
 from scratchnet.data import Dataset, load_dataset
 from scratchnet.data.images import SIDE, Feeder, Images
-from scratchnet.data.preprocess import Preprocessed, network_inputs, preprocess
+from scratchnet.data.preprocess import Preprocessed, network_inputs, picture_style, prepare
 from scratchnet.io.model import load_model
 from scratchnet.teaching.explain import (
     ACTIVATIONS,
@@ -258,7 +258,7 @@ class Session:
                 )
             return None, image
         try:
-            prepared = preprocess(image)
+            prepared = prepare(image, picture_style(self.dataset))  # as predict --image prepares a picture
         except ScratchnetError as error:
             raise RequestError(str(error)) from None
         return prepared, prepared.pixels
