@@ -63,9 +63,9 @@ class Running:
 
 
 @contextmanager
-def running(session: Session) -> Iterator[Running]:
-    """``session`` served on a free port of 127.0.0.1 until the block ends."""
-    server = make_server(session, "127.0.0.1", 0)
+def running(session: Session, **options: Any) -> Iterator[Running]:
+    """``session`` served on a free port of 127.0.0.1 until the block ends (``options``: make_server's)."""
+    server = make_server(session, "127.0.0.1", 0, **options)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:

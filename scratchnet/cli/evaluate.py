@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from scratchnet.builders import BACKENDS
+from scratchnet.checks.overflow import overflow_layer, overflow_message, watched
 from scratchnet.cli.output import warn
 from scratchnet.core import notation
 from scratchnet.core.architecture import Plan, plan
@@ -160,11 +161,30 @@ def fits(model: Model, data: Dataset, args: argparse.Namespace, where: str) -> D
     return data
 
 
+OVERFLOW_CHUNK = 500  # test images run layer by layer at a time when finding where the outputs overflow
+
+
 def evaluate(model: Model, data: Dataset) -> ClassReport:
+    """The report on ``data``'s test set; NumPy's overflow warnings become one line naming the layer."""
     from scratchnet.training.train import predict_classes
 
-    predictions = predict_classes(model.network, data.test_images, model.feeder)
+    with watched() as flags:
+        predictions = predict_classes(model.network, data.test_images, model.feeder)
+    if flags.raised:
+        where = overflow_of(model, data)
+        if where is not None:
+            warn(f"scratchnet evaluate: warning: {where}; its predictions where they overflow mean nothing")
     return class_report(data.test_labels, predictions, model.class_names or data.class_names)
+
+
+def overflow_of(model: Model, data: Dataset) -> str | None:
+    """The line naming the first layer whose outputs are not finite for some test sample, or None."""
+    images = data.test_images
+    for start in range(0, len(images), OVERFLOW_CHUNK):
+        index = overflow_layer(model.network, model.feeder.inputs(images[start : start + OVERFLOW_CHUNK]))
+        if index is not None:
+            return overflow_message(model.network, index)
+    return None
 
 
 def run(args: argparse.Namespace) -> int:

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from scratchnet.checks.overflow import first_nonfinite, overflow_message
 from scratchnet.core import notation
 from scratchnet.core.errors import ConfigError, ScratchnetError
 from scratchnet.data import Dataset, load_dataset
@@ -266,8 +267,11 @@ class Session:
     def prediction(self, pixels: Images, prepared: Preprocessed | None) -> dict[str, Any]:
         """The model's outputs for a 28x28 image, and the outputs of the layers the page draws."""
         started = time.perf_counter()
-        with self.lock:
+        with self.lock, np.errstate(all="ignore"):  # an overflow is answered below, in one line
             outputs = self.layer_outputs(network_inputs(pixels, self.feeder))
+        overflow = first_nonfinite([output[0] for output in outputs])
+        if overflow is not None:  # large finite weights: JSON has no inf, and the page nothing to draw
+            raise RequestError(overflow_message(self.network, overflow, self.names[overflow]), 422)
         probabilities = np.asarray(outputs[-1][0], dtype=np.float64)
         layers = []
         for s in self.shown:
@@ -306,7 +310,7 @@ class Session:
         try:
             for start in range(0, len(images), MISCLASSIFIED_CHUNK):
                 inputs = self.feeder.inputs(images[start : start + MISCLASSIFIED_CHUNK])
-                with self.lock:
+                with self.lock, np.errstate(all="ignore"):  # an overflow is said when a request meets it
                     predicted.append(np.argmax(self.network.forward(inputs), axis=1))
             self._wrong = np.flatnonzero(np.concatenate(predicted) != labels)
         finally:
@@ -345,8 +349,16 @@ def whole(value: Any, name: str, low: int, high: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise RequestError(f"'{name}' must be a whole number, got {type(value).__name__}")
     if not low <= value <= high:
-        raise RequestError(f"'{name}' must be in {low}..{high}, got {value}")
+        shown = str(value) if abs(value) < 10**20 else f"a number of {digits_of(value)} digits"  # not all of them
+        raise RequestError(f"'{name}' must be in {low}..{high}, got {shown}")
     return value
+
+
+def digits_of(value: int) -> int:
+    """The number of decimal digits of ``value``, without ``str()`` (refused beyond 4,300 digits)."""
+    magnitude = abs(value)
+    digits = int((magnitude.bit_length() - 1) * math.log10(2)) + 1  # 2**(b-1) <= |value| < 2**b
+    return digits + 1 if magnitude >= 10**digits else digits
 
 
 def decode_image(fields: Mapping[str, Any]) -> Images:

@@ -17,14 +17,21 @@ Every error is a JSON object ``{"error": message, "status": code}`` with a 4xx s
 scratchnet itself is a 500 with its type and message, never a traceback. Bound to a loopback address
 (the default), it answers only requests whose Host header names that address or ``localhost`` (which
 stops a web page from reaching it through DNS rebinding).
+
+Slow and abandoned clients are bounded: each request must arrive in full within :data:`DEADLINE`
+seconds (one deadline for all its reads, so a byte now and then does not keep it open; 408 after it),
+and at most :data:`MAX_CONNECTIONS` connections are served at once (one thread each): the next ones
+get a 503 at once. A client that leaves before its answer costs one line in the log.
 """
 
 from __future__ import annotations
 
+import io
 import ipaddress
 import json
 import socket
 import sys
+import threading
 import time
 import webbrowser
 from collections.abc import Callable
@@ -36,9 +43,14 @@ from urllib.parse import parse_qs, urlsplit
 
 from scratchnet.core.errors import ScratchnetError
 from scratchnet.serve.api import RequestError, Session
+from scratchnet.serve.connection import DeadlineReader, RequestTimeout, address_of
 
 MAX_BODY = 1 << 20  # bytes of a request body: a 512x512 canvas as base64 is ~350 kB
-TIMEOUT = 30.0  # seconds a connection may sit idle (or trickle its request) before it is closed
+TIMEOUT = 30.0  # seconds an answer may take to go out to a client that does not read it
+DEADLINE = 30.0  # seconds for a whole request to arrive, counted from the end of the previous answer
+MAX_CONNECTIONS = 32  # connections served at once, a thread each; more get a 503 (a browser opens about 6)
+MAX_LENGTH_DIGITS = 15  # digits of a Content-Length header (the body limit has 7)
+MAX_INT_DIGITS = 1000  # digits of an integer in a request body (int() of 4,301 or more raises ValueError)
 STATIC = Path(__file__).resolve().parent / "static"
 TYPES = {
     ".html": "text/html; charset=utf-8",
@@ -87,16 +99,31 @@ def is_loopback(host: str) -> bool:
 
 
 class Server(ThreadingHTTPServer):
-    """A ThreadingHTTPServer holding the session, the page's files and the Host names it answers."""
+    """A ThreadingHTTPServer holding the session, the page's files and the Host names it answers,
+    with a deadline for each request and a cap on the connections it serves at once."""
 
     daemon_threads = True  # a connection still open does not keep Ctrl-C from ending the process
     allow_reuse_address = True
 
-    def __init__(self, session: Session, host: str, port: int, files: dict[str, tuple[bytes, str]]) -> None:
+    def __init__(
+        self,
+        session: Session,
+        host: str,
+        port: int,
+        files: dict[str, tuple[bytes, str]],
+        *,
+        deadline: float = DEADLINE,
+        max_connections: int = MAX_CONNECTIONS,
+    ) -> None:
         self.address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
         super().__init__((host.strip("[]"), port), Handler)
         self.session = session
         self.files = files
+        self.deadline = deadline
+        self.max_connections = max_connections
+        self.connections = 0  # connections being served, each by its thread
+        self.busy = False  # whether connections are being refused (said once in the log each time)
+        self.connections_lock = threading.Lock()
         self.port = int(self.server_address[1])
         self.host = host
         self.hosts: set[str] | None = None  # the Host headers answered; None: any (bound to a public address)
@@ -112,6 +139,66 @@ class Server(ThreadingHTTPServer):
             host = "127.0.0.1" if host == "0.0.0.0" else "[::1]"
         return f"http://{host}:{self.port}/"
 
+    # ---- the cap on connections ----
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """Serve the connection in a thread of its own, or refuse it with a 503 when the cap is reached."""
+        with self.connections_lock:
+            full = self.connections >= self.max_connections
+            if not full:
+                self.connections += 1
+            said, self.busy = self.busy, full
+        if full:
+            if not said:
+                self.log(
+                    f"scratchnet serve: {self.max_connections} connections are open, the most it serves at once: "
+                    "new ones get 503 until one closes"
+                )
+            self.refuse_busy(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.release()
+
+    def release(self) -> None:
+        with self.connections_lock:
+            self.connections -= 1
+
+    def refuse_busy(self, request: socket.socket) -> None:
+        """A 503 in one non-blocking write, then close: this thread accepts the connections, so it never waits."""
+        limit = self.max_connections
+        body = json.dumps(
+            {"error": f"the server is busy: it serves {limit} connections at once; try again", "status": 503}
+        ).encode()
+        head = [
+            "HTTP/1.1 503 Service Unavailable",
+            "Content-Type: application/json",
+            f"Content-Length: {len(body)}",
+            "Retry-After: 1",
+            "Connection: close",
+            *(f"{name}: {value}" for name, value in SECURITY_HEADERS.items()),
+        ]
+        try:
+            request.setblocking(False)
+            request.send("\r\n".join(head).encode("latin-1") + b"\r\n\r\n" + body)
+            request.recv(65536)  # what the client sent so far: closing with it unread would reset the connection
+        except OSError:
+            pass
+        self.shutdown_request(request)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Anything a connection's thread did not handle itself: one line, not the base class's traceback."""
+        error = sys.exc_info()[1]
+        self.log(f"scratchnet serve: connection from {address_of(client_address)}: {type(error).__name__}: {error}")
+
 
 class Handler(BaseHTTPRequestHandler):
     """One connection: the page's files by exact name, the JSON API, and JSON errors for everything else."""
@@ -122,11 +209,58 @@ class Handler(BaseHTTPRequestHandler):
     server_version = "scratchnet"
     timeout = TIMEOUT
 
+    default_request_version = "HTTP/1.0"  # errors before the version is read still get a status line
+
     def setup(self) -> None:
         super().setup()
         # Each answer goes out in two writes (headers, then body): without this, Nagle's algorithm
         # holds the second until the client's delayed ACK, some 40 ms, on every request.
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.rfile.close()  # the socket's own file: reads go through the request's deadline instead
+        self.reader = DeadlineReader(self.connection, TIMEOUT)
+        self.rfile = io.BufferedReader(self.reader)
+
+    def handle_one_request(self) -> None:
+        """One request, read in full before the server's deadline (from the end of the previous
+        answer, so an idle connection closes then too), answered; a client that leaves costs one line."""
+        self.reader.start(self.server.deadline)
+        self.command, self.requestline, self.request_version = "", "", self.default_request_version
+        try:
+            self.raw_requestline = self.rfile.readline(65537)
+            if len(self.raw_requestline) > 65536:
+                self.send_error(414, "the request line is longer than 65,536 bytes")
+                return
+            if not self.raw_requestline:
+                self.close_connection = True
+                return
+            if not self.parse_request():
+                return  # its error has been sent
+            method = getattr(self, f"do_{self.command}", None)
+            if method is None:
+                self.send_error(501)
+                return
+            method()
+            self.wfile.flush()
+        except RequestTimeout:
+            self.close_connection = True
+            if self.reader.received:  # a request began: say why it ends (an idle connection just closes)
+                message = f"the request did not arrive in full within {self.server.deadline:g} seconds"
+                self.send_json({"error": message, "status": 408}, 408)
+        except (ConnectionError, TimeoutError) as error:  # a client gone, or one that does not read its answer
+            self.close_connection = True
+            request = f" ({self.requestline[:100]})" if self.requestline else ""
+            self.server.log(
+                f"scratchnet serve: the client at {address_of(self.client_address)} left before its answer"
+                f"{request}: {type(error).__name__}"
+            )
+
+    def parse_request(self) -> bool:
+        """The base class's parsing, except that HTTP/0.9 (a request line of two words) gets a 505."""
+        if len(self.raw_requestline.split()) == 2:
+            self.request_version = self.default_request_version
+            self.send_error(505, "HTTP/0.9 is not supported: send HTTP/1.0 or HTTP/1.1")
+            return False
+        return super().parse_request()
 
     def version_string(self) -> str:
         return self.server_version  # no Python version
@@ -186,6 +320,8 @@ class Handler(BaseHTTPRequestHandler):
             answer = handler()
             answer["server_milliseconds"] = round(1000 * (time.perf_counter() - started), 2)
             self.send_json(answer)
+        except (ConnectionError, TimeoutError):
+            raise  # the client left or is too slow: nothing can be sent (handle_one_request says it in one line)
         except RequestError as error:
             self.send_failure(str(error), error.status)
         except ScratchnetError as error:
@@ -218,13 +354,17 @@ class Handler(BaseHTTPRequestHandler):
         if self.headers.get("Transfer-Encoding"):
             self.close_connection = True
             raise RequestError("send the body with a Content-Length, not in chunks", 411)
-        length_text = self.headers.get("Content-Length")
-        if length_text is None:
+        lengths = self.headers.get_all("Content-Length") or []
+        if not lengths:
             self.close_connection = True
             raise RequestError("a POST needs a Content-Length header", 411)
-        if not length_text.strip().isdigit():
+        length_text = lengths[0].strip()
+        if len(lengths) > 1 or not length_text.isascii() or not length_text.isdigit():
             self.close_connection = True
-            raise RequestError("the Content-Length header must be a number of bytes")
+            raise RequestError("the Content-Length header must be one number of bytes")
+        if len(length_text) > MAX_LENGTH_DIGITS:  # before int(): a number of 5,000 digits is not a size
+            self.close_connection = True
+            raise RequestError(f"the Content-Length header has {len(length_text)} digits; a size has at most 15")
         length = int(length_text)
         if length > MAX_BODY:
             self.close_connection = True  # its body is left unread
@@ -238,7 +378,7 @@ class Handler(BaseHTTPRequestHandler):
         if kind != "application/json":
             raise RequestError(f"send the body as application/json, not {kind or 'without a Content-Type'}", 415)
         try:
-            return json.loads(body.decode("utf-8"), parse_constant=reject_constant)
+            return json.loads(body.decode("utf-8"), parse_constant=reject_constant, parse_int=bounded_int)
         except UnicodeDecodeError:
             raise RequestError("the request body is not UTF-8") from None
         except RecursionError:
@@ -247,6 +387,8 @@ class Handler(BaseHTTPRequestHandler):
             raise RequestError(
                 f"the request body is not JSON: {error.msg} at line {error.lineno}, column {error.colno}"
             ) from None
+        except ValueError as error:  # anything else the parser refuses is the client's too, never a 500
+            raise RequestError(f"the request body is not JSON this server reads: {str(error)[:150]}") from None
 
     # ---- answers ----
 
@@ -261,7 +403,12 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(contents)
 
     def send_json(self, answer: dict[str, Any], status: int = 200, extra: dict[str, str] | None = None) -> None:
-        body = json.dumps(answer, allow_nan=False, separators=(",", ":")).encode("utf-8")
+        try:
+            body = json.dumps(answer, allow_nan=False, separators=(",", ":")).encode("utf-8")
+        except ValueError:  # inf or NaN: JSON has no such numbers (the model's weights are too large)
+            status, extra = 422, None
+            message = "the answer holds numbers that are not finite: the model's weights are too large for this input"
+            body = json.dumps({"error": message, "status": status}).encode("utf-8")
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
@@ -281,7 +428,7 @@ class Handler(BaseHTTPRequestHandler):
             text = "error"
         if code == 501:  # a method the server has no handler for at all
             code, text = 405, f"method {self.command} is not allowed"
-        self.send_json({"error": text, "status": code}, code)
+        self.send_json({"error": text[:300], "status": code}, code)
 
     def log_message(self, format: str, *args: Any) -> None:
         """No line per request: the page sends one every time the drawing changes."""
@@ -299,11 +446,28 @@ def reject_constant(name: str) -> Any:
     raise RequestError(f"the request body holds {name}, which is not a JSON number")
 
 
-def make_server(session: Session, host: str = "127.0.0.1", port: int = 8000) -> Server:
-    """The server, bound and listening (port 0: a free one; ``server.port`` says which)."""
+def bounded_int(text: str) -> int:
+    """A JSON integer of at most MAX_INT_DIGITS digits (``int`` of a longer one costs time, and
+    one of more than 4,300 digits raises ValueError)."""
+    digits = len(text.lstrip("-"))
+    if digits > MAX_INT_DIGITS:
+        raise RequestError(f"the request body holds an integer of {digits} digits; the most is {MAX_INT_DIGITS}")
+    return int(text)
+
+
+def make_server(
+    session: Session,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    *,
+    deadline: float = DEADLINE,
+    max_connections: int = MAX_CONNECTIONS,
+) -> Server:
+    """The server, bound and listening (port 0: a free one; ``server.port`` says which). Each request
+    must arrive within ``deadline`` seconds; at most ``max_connections`` are served at once."""
     files = static_files()
     try:
-        return Server(session, host, port, files)
+        return Server(session, host, port, files, deadline=deadline, max_connections=max_connections)
     except OSError as error:
         reason = error.strerror or str(error)
         hint = " (choose another with --port)" if error.errno in (98, 48, 10048) else ""
