@@ -17,6 +17,7 @@ from scratchnet.cli.output import warn
 from scratchnet.core import notation
 from scratchnet.core.architecture import Plan, plan
 from scratchnet.core.errors import ConfigError, DatasetError
+from scratchnet.core.text import printable
 from scratchnet.data import DATASETS, Dataset, load_dataset
 from scratchnet.data.images import Feeder
 from scratchnet.data.own import Layout, load_labelled, recorded_test
@@ -164,7 +165,8 @@ def evaluate(model: Model, data: Dataset) -> ClassReport:
     from scratchnet.training.train import predict_classes
 
     predictions = predict_classes(model.network, data.test_images, model.feeder)
-    return class_report(data.test_labels, predictions, model.class_names or data.class_names)
+    names = model.class_names or data.class_names  # from a file: printed with its control characters escaped
+    return class_report(data.test_labels, predictions, [printable(name) for name in names])
 
 
 def run(args: argparse.Namespace) -> int:
@@ -173,7 +175,9 @@ def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     report = evaluate(model, data)
     seconds = time.perf_counter() - started
-    print(f"{args.model}: {notation.outline(model.plan().description)} on {data.name}, {args.backend} backend")
+    print(
+        printable(f"{args.model}: {notation.outline(model.plan().description)} on {data.name}, {args.backend} backend")
+    )
     correct = int(report.confusion.trace())
     noun = "rows" if model.layout.kind == "features" else "images"
     print(f"test accuracy {percent(report.accuracy)} ({correct} of {report.total} test {noun}; {seconds:.1f} s)")
