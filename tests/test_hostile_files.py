@@ -393,3 +393,16 @@ def test_evaluate_and_predict_index_escape_the_models_class_names(tmp_path: Path
     assert shown.returncode == 0, shown.stderr
     assert_escaped(next(line for line in shown.stdout.splitlines() if line.startswith("prediction:")))
     assert not any(char in shown.stdout for char in "\x1b\x07\r\u202e")
+
+
+def test_train_escapes_the_names_of_its_data(tmp_path: Path) -> None:
+    data = tmp_path / f"rows{ESCAPES}.csv"  # the run's lines name its data by the file's name
+    data.write_text("a,b,label\n" + "".join(f"{k % 3},{k % 5},{'xy'[k % 2]}\n" for k in range(40)))
+    out = tmp_path / "m.json"
+    result = run_scratchnet("train", "--data", str(data), "--hidden", "4", "--epochs", "1", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    named = [line for line in result.stdout.splitlines() if "owned" in line]
+    assert named, result.stdout
+    for line in named:
+        assert_escaped(line)
+    assert not any(char in result.stdout for char in "\x1b\x07\u202e")
