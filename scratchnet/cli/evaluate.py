@@ -18,6 +18,7 @@ from scratchnet.cli.output import warn
 from scratchnet.core import notation
 from scratchnet.core.architecture import Plan, plan
 from scratchnet.core.errors import ConfigError, DatasetError
+from scratchnet.core.text import printable
 from scratchnet.data import DATASETS, Dataset, load_dataset
 from scratchnet.data.images import Feeder
 from scratchnet.data.own import Layout, load_labelled, recorded_test
@@ -174,7 +175,8 @@ def evaluate(model: Model, data: Dataset) -> ClassReport:
         where = overflow_of(model, data)
         if where is not None:
             warn(f"scratchnet evaluate: warning: {where}; its predictions where they overflow mean nothing")
-    return class_report(data.test_labels, predictions, model.class_names or data.class_names)
+    names = model.class_names or data.class_names  # from a file: printed with its control characters escaped
+    return class_report(data.test_labels, predictions, [printable(name) for name in names])
 
 
 def overflow_of(model: Model, data: Dataset) -> str | None:
@@ -193,7 +195,9 @@ def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     report = evaluate(model, data)
     seconds = time.perf_counter() - started
-    print(f"{args.model}: {notation.outline(model.plan().description)} on {data.name}, {args.backend} backend")
+    print(
+        printable(f"{args.model}: {notation.outline(model.plan().description)} on {data.name}, {args.backend} backend")
+    )
     correct = int(report.confusion.trace())
     noun = "rows" if model.layout.kind == "features" else "images"
     print(f"test accuracy {percent(report.accuracy)} ({correct} of {report.total} test {noun}; {seconds:.1f} s)")

@@ -7,6 +7,7 @@ from typing import Any
 
 from scratchnet.cli.options import add_picture_arguments, non_negative_int, positive_int
 from scratchnet.core.errors import ConfigError
+from scratchnet.core.text import printable
 from scratchnet.teaching.explain import class_names_of, dataset_of, explain, format_explanation
 
 DESCRIPTION = (
@@ -119,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
         top=args.top,
         maps=args.maps,
         class_names=names,
-        source=f"{source} with model {args.model} (loops backend)",
+        source=printable(f"{source} with model {args.model} (loops backend)"),  # class names: !r
     )
     print(format_explanation(explanation))
     return 0

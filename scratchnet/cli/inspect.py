@@ -15,6 +15,7 @@ from typing import Any
 from scratchnet.core.architecture import Plan, plan
 from scratchnet.core.errors import ConfigError
 from scratchnet.core.registry import describe_shape
+from scratchnet.core.text import printable
 from scratchnet.io.manifest import OPTIMIZER_PREFIX
 from scratchnet.io.model import ModelFiles, model_paths, read_model
 from scratchnet.io.resign import fix_checksum
@@ -112,7 +113,9 @@ def describe(files: ModelFiles) -> str:
         else ""
     )
     lines.append(f"checksums: all {len(files.arrays)} arrays verify (sha256){detail}")
-    return "\n".join(lines)
+    # Each line holds text from the file (the dataset, the training summary's names and values): one
+    # line each, with no character a terminal would obey.
+    return "\n".join(printable(line) for line in lines)
 
 
 def _table(checked: Plan) -> list[str]:

@@ -22,6 +22,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from typing import TextIO
 
+from scratchnet.core.text import printable
+
 # 128 + SIGPIPE: what a shell reports for a command a closed pipe ended, so `set -o pipefail` and
 # callers that check the status see that the output was cut short.
 PIPE_STATUS = 141
@@ -158,9 +160,10 @@ def _is_pipe_error(error: OSError) -> bool:
 
 
 def warn(line: str) -> None:
-    """``line`` on stderr, if stderr is still open (a closed stderr is not an error of its own)."""
+    """``line`` on stderr, if stderr is still open (a closed stderr is not an error of its own), as one
+    line: an error or a note quotes names from files, so its control characters are escaped."""
     with suppress(OSError, ValueError):
-        print(line, file=sys.stderr, flush=True)
+        print(printable(line), file=sys.stderr, flush=True)
 
 
 @contextmanager

@@ -11,7 +11,7 @@ from typing import Any
 from scratchnet.cli.options import non_negative_int, positive_int
 from scratchnet.core.architecture import plan
 from scratchnet.core.errors import ConfigError
-from scratchnet.io.model import LoadedModel, load_model, make_folder
+from scratchnet.io.model import LoadedModel, check_replaceable, load_model, make_folder
 from scratchnet.teaching.explain import class_names_of, dataset_of
 
 KINDS = ("curves", "confusion", "misclassified", "weights", "filters", "feature-maps")
@@ -54,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
     plots.require_matplotlib()  # before any slow loading
     if not str(args.out).lower().endswith(".png"):
         raise ConfigError(f"--out {args.out}: plots are written as PNG files; give a name ending in .png")
+    check_replaceable(args.out)  # a link, a device or a FIFO is never replaced: refused before any work
     make_folder(Path(args.out), "write")  # as scratchnet train and save do: missing folders are created
     check_options(args)
     loaded = load_model(args.model, backend="loops" if args.kind == "feature-maps" else "vectorized")

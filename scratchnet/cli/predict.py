@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import re
+import sys
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,14 +19,19 @@ import numpy.typing as npt
 from scratchnet.cli.evaluate import Model, add_common_arguments, dataset_for, load_for_inference
 from scratchnet.cli.options import add_picture_arguments, column_names, non_negative_int, positive_int
 from scratchnet.core.errors import ConfigError, DatasetError, ScratchnetError
+from scratchnet.core.text import printable
 from scratchnet.data.images import Images, draw, read_image
 from scratchnet.data.preprocess import picture_style, prepare
+from scratchnet.io.model import check_replaceable
 
 TOP = 3
 KAGGLE_COLUMNS = ("ImageId", "Label")  # Kaggle's digit-recognizer submission: ImageId from 1, then the digit
 ROW_COLUMNS = ("row", "label")  # any other CSV file: its data rows numbered from 1
 FILE_COLUMNS = ("file", "label")  # a folder's pictures
 SHOWN_FEATURES = 12  # the values of a table's row printed before "..."
+# A cell a spreadsheet would read as a formula (OWASP, "CSV Injection"): it is written as text.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
 
 
 DESCRIPTION = (
@@ -34,7 +41,9 @@ DESCRIPTION = (
     "MNIST-style digits an --image is first made to look like MNIST's digits (cropped to its ink, scaled to fit "
     "20x20 and centred by its centre of mass), unless --no-preprocess. --csv FILE predicts every row of a CSV "
     "file and --folder DIR every picture in a folder, writing one row per input to --out (a CSV file; "
-    "ImageId,Label for Kaggle's digit-recognizer test.csv)."
+    "ImageId,Label for Kaggle's digit-recognizer test.csv; --out - for standard output). A cell that a "
+    "spreadsheet would read as a formula (beginning with = + - @, a tab or a carriage return, other than a "
+    "plain number) is written as text, with a ' in front."
 )
 
 
@@ -57,7 +66,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--out",
         metavar="FILE.csv",
-        help="--csv, --folder: write the predictions to this CSV file, one row per input (default: print them)",
+        help="--csv, --folder: write the predictions to this CSV file, one row per input (default, and "
+        "--out -: print them to standard output)",
     )
     parser.add_argument(
         "--columns",
@@ -74,7 +84,7 @@ def name_of(model: Model, k: int, names: tuple[str, ...] | None = None) -> str:
     names = model.class_names if names is None else names
     if names is None or k >= len(names):
         return str(k)
-    return names[k] if names[k] == str(k) else f"{k} {names[k]}"
+    return printable(names[k]) if names[k] == str(k) else f"{k} {printable(names[k])}"
 
 
 def shown(model: Model, sample: npt.NDArray[Any]) -> str:
@@ -82,7 +92,7 @@ def shown(model: Model, sample: npt.NDArray[Any]) -> str:
     if model.layout.kind != "features":
         return draw(sample, model.layout.scale)
     columns = model.layout.columns or tuple(str(k) for k in range(sample.size))
-    values = [f"{name}={float(v):.4g}" for name, v in zip(columns, sample.reshape(-1).tolist())]
+    values = [f"{printable(name)}={float(v):.4g}" for name, v in zip(columns, sample.reshape(-1).tolist())]
     more = f", ... ({len(values)} values)" if len(values) > SHOWN_FEATURES else ""
     return "features: " + ", ".join(values[:SHOWN_FEATURES]) + more
 
@@ -99,7 +109,7 @@ def describe(
     top-3 probabilities (named as the model's classes), as text."""
     order = np.argsort(-probabilities, kind="stable")
     predicted = int(order[0])
-    lines = [title, shown(model, image)]
+    lines = [printable(title), shown(model, image)]
     if label is not None:
         lines.append(f"true label: {name_of(model, label, label_names)}")
     verdict = "" if label is None else ("  (right)" if predicted == label else "  (WRONG)")
@@ -124,6 +134,10 @@ def check_options(args: argparse.Namespace) -> None:
     for option in ("out", "columns"):
         if getattr(args, option) is not None and args.csv is None and args.folder is None:
             raise ConfigError(f"--{option} goes with --csv and --folder")
+    if args.out is not None and args.out != "-":  # before the model is loaded: an output it cannot write
+        if Path(args.out).is_dir():
+            raise ConfigError(f"--out {args.out} is a folder; give the name of the CSV file to write")
+        check_replaceable(args.out)
     if args.data is not None and (args.csv is not None or args.folder is not None or args.image is not None):
         raise ConfigError("--data is the test set of --index and --misclassified; --csv, --folder and --image are read")
 
@@ -250,36 +264,47 @@ def picture_for(model: Model, path: str, args: argparse.Namespace) -> tuple[npt.
     return image, notes
 
 
-def predictions_csv(ids: Sequence[str], labels: Sequence[str], columns: tuple[str, str]) -> bytes:
-    """The CSV text of the predictions: a header, then one row per input."""
-    import csv
-    import io
+def csv_cell(value: str) -> str:
+    """``value`` as one cell of a CSV file that a spreadsheet opens as text, never as a formula.
 
-    text = io.StringIO()
-    writer = csv.writer(text, lineterminator="\n")
-    writer.writerow(columns)
-    writer.writerows(zip(ids, labels))
-    return text.getvalue().encode("utf-8")
+    A cell beginning with one of :data:`FORMULA_STARTS` that is not a plain number (``-3``, ``+1.5e3``
+    stay numbers) gets a ``'`` in front and is quoted, as OWASP advises for CSV injection; any other
+    cell is quoted only when it holds a comma, a quote or a line break (RFC 4180)."""
+    if value.startswith(FORMULA_STARTS) and not PLAIN_NUMBER.fullmatch(value):
+        value = "'" + value
+    elif not any(c in value for c in ',"\r\n'):
+        return value
+    return '"' + value.replace('"', '""') + '"'
+
+
+def predictions_csv(
+    ids: Sequence[str], labels: Sequence[str], columns: tuple[str, str], *, terminal: bool = False
+) -> bytes:
+    """The CSV text of the predictions: a header, then one row per input, each cell :func:`csv_cell`
+    (for a ``terminal``, with its control characters escaped first)."""
+    rows = [columns, *zip(ids, labels)]
+    cell = (lambda value: csv_cell(printable(value))) if terminal else csv_cell
+    return "".join(f"{cell(a)},{cell(b)}\n" for a, b in rows).encode("utf-8")
 
 
 def write_predictions(
     args: argparse.Namespace, model: Model, ids: Sequence[str], labels: Sequence[str], columns: tuple[str, str]
 ) -> None:
-    """The predictions to --out (replaced in one rename: never a half-written file), else to stdout."""
-    data = predictions_csv(ids, labels, columns)
-    if args.out is None:
-        print(data.decode("utf-8"), end="")
+    """The predictions to --out (replaced in one rename: never a half-written file), else (or with
+    ``--out -``) to stdout; on a terminal, with the control characters of the cells escaped."""
+    if args.out is None or args.out == "-":
+        print(predictions_csv(ids, labels, columns, terminal=sys.stdout.isatty()).decode("utf-8"), end="")
         return
+    data = predictions_csv(ids, labels, columns)
     from scratchnet.interop.files import write_atomically
 
     out = Path(args.out)
-    if out.is_dir():
-        raise ConfigError(f"--out {out} is a folder; give the name of the CSV file to write")
     write_atomically(out, data)
-    print(f"wrote {out}: {len(ids)} predictions ({','.join(columns)})")
+    print(f"wrote {printable(out)}: {len(ids)} predictions ({printable(','.join(columns))})")
     counts = Counter(labels)
     if len(counts) <= 20:
-        print("predicted classes: " + ", ".join(f"{n} {counts[n]}" for n in model.names() if n in counts))
+        shown = ", ".join(f"{printable(n)} {counts[n]}" for n in model.names() if n in counts)
+        print(f"predicted classes: {shown}")
 
 
 def labels_of(model: Model, samples: npt.NDArray[Any]) -> list[str]:

@@ -27,6 +27,7 @@ from scratchnet.core.architecture import ACTIVATIONS, DTYPES
 from scratchnet.core.errors import ConfigError, DatasetError
 from scratchnet.core.init import INITIALIZERS
 from scratchnet.core.settings import OPTIMIZERS
+from scratchnet.core.text import printable
 from scratchnet.data import DATASETS
 from scratchnet.data.own import data_name
 from scratchnet.training.recipes import RECIPES, recipe_settings
@@ -387,7 +388,9 @@ def check_data_dir(data_dir: str | None) -> None:
 
 
 def log(line: str) -> None:
-    print(line, flush=True)
+    """One line of the run's report; it names files and data (a dataset, a replaced model's), so its
+    control characters are escaped (docs/errors.md, "Text printed from a file")."""
+    print(printable(line), flush=True)
 
 
 # What a resume may change (to get past a NaN): the others are the checkpoint's run.

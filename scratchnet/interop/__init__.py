@@ -61,6 +61,10 @@ def export_model(
     from scratchnet.interop.portable import read_scratchnet
 
     target = Path(os.fspath(out)) if out is not None else default_output(model, to)
+    from scratchnet.io.model import check_replaceable
+
+    for written in (target, target.with_suffix(".safetensors")) if to == "pytorch" else (target,):
+        check_replaceable(written)  # a link, a device or a FIFO there: refused before the model is read
     if to == "onnx":
         from scratchnet.interop.onnx_export import DEFAULT_OPSET, check_opset, float64_caveat, write_onnx
 
@@ -95,25 +99,28 @@ def import_model(
     MeanSquaredError) say what the file does not; ``metadata`` is merged over what the file records
     (dataset, class names, input scaling)."""
     from scratchnet.interop.portable import write_scratchnet
+    from scratchnet.io.lock import model_lock
 
     source = Path(os.fspath(path))
     kind = source.suffix.lower()
-    if kind == ".onnx":
-        if architecture is not None:
-            raise ConfigError("an ONNX file describes its own layers: --architecture and --layers apply to safetensors")
-        from scratchnet.interop.onnx_import import read_onnx
-
-        model = read_onnx(source, loss=loss)
-    elif kind == ".safetensors":
-        from scratchnet.interop.safetensors_io import read_safetensors
-
-        model = read_safetensors(source, architecture=architecture, loss=loss)
-    else:
+    if kind not in (".onnx", ".safetensors"):
         raise ConfigError(f"{source}: scratchnet imports .onnx and .safetensors files, not {kind or 'no suffix'}")
+    if kind == ".onnx" and architecture is not None:
+        raise ConfigError("an ONNX file describes its own layers: --architecture and --layers apply to safetensors")
     if out is None:
         target = source.with_suffix(".json")
         if target.exists():  # most likely the model this file was exported from: never replace it unasked
             raise ConfigError(f"{target} exists; give --out to choose the model to write (an existing one is replaced)")
     else:
         target = Path(os.fspath(out))
-    return write_scratchnet(model, target, metadata or {})
+    # The lock scratchnet train holds on its output: a model being trained there is not replaced.
+    with model_lock(target, purpose="importing"):
+        if kind == ".onnx":
+            from scratchnet.interop.onnx_import import read_onnx
+
+            model = read_onnx(source, loss=loss)
+        else:
+            from scratchnet.interop.safetensors_io import read_safetensors
+
+            model = read_safetensors(source, architecture=architecture, loss=loss)
+        return write_scratchnet(model, target, metadata or {})

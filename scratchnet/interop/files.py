@@ -35,7 +35,8 @@ def write_atomically(path: Path, data: bytes) -> Path:
     """Replace ``path`` by ``data`` in one rename (creating missing folders); return ``path``.
 
     Either the old file (or none) or the new one is there afterwards, never a part of it; a path that
-    cannot be written is an InteropError naming it."""
+    cannot be written is an InteropError naming it, and one that is a link, a device, a FIFO or a socket
+    a ModelWriteError naming it (``replace_file`` writes only over a regular file)."""
     if path.is_dir():
         raise InteropError(f"cannot write {path}: it is a directory")
     try:

@@ -48,6 +48,7 @@ __all__ = [
     "LoadedModel",
     "ModelFiles",
     "ModelWriteError",
+    "check_replaceable",
     "load",
     "load_model",
     "model_paths",
@@ -140,6 +141,8 @@ def save(
             f"{Path(path) / 'model'}"
         )
     json_path, npz_path = model_paths(path)
+    for target in (json_path, npz_path):
+        check_replaceable(target)
     architecture = check_model_architecture(net.describe())
     dtype_name = _dtype_name(net, dtype)
     code = DTYPES[dtype_name]
@@ -198,6 +201,39 @@ def make_folder(path: Path, verb: str = "write") -> list[Path]:
         reason = f"{blocking} is a file, not a folder" if blocking is not None else _os_reason(error)
         raise ModelWriteError(f"cannot {verb} {path}: {reason}") from None
     return missing
+
+
+_KINDS = (
+    (stat.S_ISLNK, "a symbolic link"),
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISFIFO, "a named pipe (FIFO)"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def kind_of(mode: int) -> str:
+    """What a file of ``st_mode`` is, in words: ``a symbolic link``, ``a named pipe (FIFO)``, ..."""
+    return next((name for test, name in _KINDS if test(mode)), "not a regular file")
+
+
+def check_replaceable(target: str | os.PathLike[str]) -> None:
+    """ModelWriteError naming ``target`` when it exists and is not a regular file.
+
+    Every file scratchnet writes is replaced by renaming a new file over it: that would turn a device
+    or a FIFO into a regular file, and a symbolic link (which a neighbour sharing the folder may have
+    planted) into a file of its own. So only a missing path or a regular file is written; anything
+    else is refused before any work is done (docs/errors.md, "Files scratchnet writes")."""
+    try:
+        mode = os.lstat(target).st_mode
+    except OSError:  # missing (it will be created), or unreadable: the write itself then says why
+        return
+    if not stat.S_ISREG(mode):
+        raise ModelWriteError(
+            f"cannot write {os.fspath(target)}: it is {kind_of(mode)}, not a regular file; scratchnet replaces "
+            "only regular files: remove it or choose another path"
+        )
 
 
 def _os_reason(error: OSError) -> str:
@@ -312,9 +348,14 @@ def replace_file(target: Path, write: Callable[[BinaryIO], Any]) -> None:
 
 
 def _write_temp(target: Path, write: Callable[[BinaryIO], Any]) -> Path:
-    """Write a temporary file beside ``target`` (same file system, so the rename is atomic), synced."""
+    """Write a temporary file beside ``target`` (same file system, so the rename is atomic), synced.
+
+    ``target`` must be missing or a regular file (:func:`check_replaceable`). The temporary file is
+    made with O_EXCL (mkstemp), so it is never a link someone planted, and its mode is set through
+    its descriptor, never through the name another process could have swapped for a link."""
+    check_replaceable(target)
     try:
-        mode = stat.S_IMODE(os.stat(target).st_mode)  # replacing a file keeps its permissions
+        mode = stat.S_IMODE(os.lstat(target).st_mode)  # replacing a file keeps its permissions
     except OSError:
         mode = _new_file_mode()  # mkstemp makes files 0600; give what open() would have given
     fd, name = tempfile.mkstemp(prefix=f"{_temp_prefix(target)}{os.getpid()}-", suffix=_TEMP_SUFFIX, dir=target.parent)
@@ -323,8 +364,11 @@ def _write_temp(target: Path, write: Callable[[BinaryIO], Any]) -> Path:
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
+            if hasattr(os, "fchmod"):
+                os.fchmod(f.fileno(), mode)
             os.fsync(f.fileno())
-        os.chmod(temp, mode)
+        if not hasattr(os, "fchmod"):  # pragma: no cover - Windows, where modes are only read-only or not
+            os.chmod(temp, mode)
     except BaseException:
         temp.unlink(missing_ok=True)
         raise

@@ -63,8 +63,14 @@ def require_matplotlib() -> None:
 
 
 def save(figure: Any, out: str | os.PathLike[str]) -> None:
+    """Write ``figure`` as a PNG at ``out`` as every file of scratchnet is written: through a temporary
+    file renamed over it, and never over a link, a device or a FIFO (ModelWriteError naming it)."""
+    from pathlib import Path
+
+    from scratchnet.io.model import replace_file
+
     try:
-        figure.savefig(os.fspath(out), format="png", dpi=figure.dpi)
+        replace_file(Path(os.fspath(out)), lambda f: figure.savefig(f, format="png", dpi=figure.dpi))
     except OSError as error:
         raise ScratchnetError(f"cannot write {os.fspath(out)}: {error.strerror or error}") from None
 

@@ -20,6 +20,7 @@ from typing import Any
 from scratchnet.core.errors import ConfigError
 from scratchnet.io.lock import model_lock
 from scratchnet.io.manifest import FORMAT, Limits
+from scratchnet.io.model import check_replaceable, model_paths
 
 CHECKPOINT_FORMAT = "scratchnet-checkpoint-1"
 
@@ -88,6 +89,9 @@ def check_output_paths(
                 raise ConfigError(
                     f"{what} {candidate} is a directory; give a model file name, such as {candidate}/model"
                 )
+    for path in (out, ckpt):  # a link, a device or a FIFO is never replaced (nor read as a model)
+        for file in model_paths(path) if path is not None else ():
+            check_replaceable(file)
     if out is not None and out == ckpt and resuming != ckpt:  # a resumed checkpoint may become the model
         raise ConfigError(
             f"the output and the checkpoint are the same file, {out}: the first checkpoint would replace the "
