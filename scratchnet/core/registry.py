@@ -80,6 +80,10 @@ class LayerType:
       (a Dense layer's in_features, a convolution's in_channels).
     - ``width``: the option that sets how many units or channels the layer outputs (a check may
       run on a copy of the network with smaller widths).
+    - ``children(options)``: for a container layer (one holding other layers, such as a residual
+      block), the descriptions of the layers it holds, which it runs in order on its own input; None
+      for an ordinary layer. :func:`scratchnet.core.walk.walk` visits them, and their arrays are
+      named by their path, ``"3.0.weight"`` for the weight of layer 0 inside layer 3.
     """
 
     name: str
@@ -98,6 +102,7 @@ class LayerType:
     positional: tuple[str, ...] = ()
     from_input: Callable[[Shape], dict[str, Any]] | None = None
     width: str | None = None
+    children: Callable[[Mapping[str, Any]], Sequence[Mapping[str, Any]]] | None = None
 
     def option(self, name: str) -> Option:
         return next(option for option in self.options if option.name == name)
