@@ -124,6 +124,7 @@ def run(args: argparse.Namespace) -> int:
         maps=args.maps,
         class_names=names,
         source=f"{source} with model {args.model} (loops backend)",
+        image_shape=model.layout.shape if model.layout.kind == "image" else (),
     )
     print(format_explanation(explanation))
     return 0

@@ -38,9 +38,15 @@ from scratchnet.data.images import SIDE, Feeder, Images
 from scratchnet.data.preprocess import Preprocessed, network_inputs, preprocess
 from scratchnet.io.model import load_model
 from scratchnet.serve.explanation_json import explanation_json
-from scratchnet.teaching.explain import class_names_of, dataset_of, explain_unit, layer_names
-from scratchnet.teaching.explainers import EXPLAINERS, blocks
-from scratchnet.teaching.forward_pass import neuron_layers
+from scratchnet.teaching.explain import (
+    EXPLAINERS,
+    blocks,
+    class_names_of,
+    dataset_of,
+    explain_unit,
+    layer_names,
+    neuron_layers,
+)
 
 MAX_SIDE = 1024  # the largest image width or height the API takes
 MAX_TOP = 100  # the most terms of a weighted sum an explanation lists one by one

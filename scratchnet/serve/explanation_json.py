@@ -12,15 +12,16 @@ from collections.abc import Callable
 from typing import Any
 
 from scratchnet.teaching.explain import (
+    EXPLAINERS,
     ConvUnitExplanation,
     Explanation,
     NeuronExplanation,
     NormUnitExplanation,
     PoolUnitExplanation,
     UnitExplanation,
+    activation_of,
     format_unit,
 )
-from scratchnet.teaching.explainers import EXPLAINERS, activation_of
 
 Record = NeuronExplanation | UnitExplanation
 PageFields = Callable[[Explanation, Any], dict[str, Any]]

@@ -31,7 +31,17 @@ from scratchnet.loops.network import Network
 from scratchnet.loops.tensor import flatten, reshape, shape_of
 from scratchnet.teaching.explain_neuron import activated
 from scratchnet.teaching.explain_text import draw_maps, format_explanation, format_unit, num
-from scratchnet.teaching.explainers import CHANNEL, EXPLAINERS, NEURON, Explainer, explained_types, site_names
+from scratchnet.teaching.explainers import (
+    CHANNEL,
+    EXPLAINERS,
+    NEURON,
+    Explainer,
+    activation_of,
+    blocks,
+    explained_types,
+    register_explainer,
+    site_names,
+)
 from scratchnet.teaching.explanation import (
     LOSSES,
     ConvUnitExplanation,
@@ -66,10 +76,12 @@ def class_names_of(metadata: Mapping[str, Any]) -> tuple[str, ...] | None:
     return None
 
 
-# The public names: the computation here, and (so that one import gives it all) the records and the
-# text of the modules it was split into.
+# The public names: the computation here, and (so that one import gives it all) the records, the
+# text and the explainers' table of the modules it was split into. Import the table from here: this
+# module registers the built-in types' explainers.
 __all__ = [
     "DEFAULT_MAPS",
+    "EXPLAINERS",
     "LOSSES",
     "ConvUnitExplanation",
     "Explanation",
@@ -78,6 +90,8 @@ __all__ = [
     "NormUnitExplanation",
     "PoolUnitExplanation",
     "UnitExplanation",
+    "activation_of",
+    "blocks",
     "check_explainable",
     "class_names_of",
     "dataset_of",
@@ -90,7 +104,9 @@ __all__ = [
     "image_grid",
     "layer_names",
     "maps_layer",
+    "neuron_layers",
     "num",
+    "register_explainer",
 ]
 
 
