@@ -4,7 +4,9 @@ Each entry says what a layer type is: its options (with types and defaults), the
 a function of its options and its input shape, which of them are trained, which the l2/l1 penalties
 apply to, its output shape given its input shape, the loss it is fused with when it ends a network,
 and its section of spec/math.md. Validation, building, the model-file checks, the cross-check, the
-command line and the teaching tools all ask this table; nothing else knows the layer types.
+command line and the teaching tools all ask this table; nothing else knows the layer types. (How the
+teaching tools show a type is its explainer, in :mod:`scratchnet.teaching.explainers`, keyed by
+these names; the exporters and importers of :mod:`scratchnet.interop` are tables keyed the same way.)
 
 Shapes are per sample, without the batch axis: ``(784,)`` for a flat image, ``(1, 28, 28)`` for
 one channel of 28x28. A new layer type is one :func:`register` call here (or by the user) plus one
