@@ -5,6 +5,7 @@ layer's input, and what the explainers need to know about the layers around the 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -105,7 +106,16 @@ class ForwardPass:
         return FeatureMaps(shown, self.names[shown], output, min(flat), max(flat))
 
 
+def layers_where(network: Network, test: Callable[[Explainer], bool]) -> list[int]:
+    """Indices in ``network.layers`` of the layers whose explainer passes ``test``."""
+    return [site.index for site in walk(network.plan) if site.kind in EXPLAINERS and test(EXPLAINERS[site.kind])]
+
+
+def maps_layers(network: Network) -> list[int]:
+    """Indices in ``network.layers`` of the layers whose units make feature maps (the Conv2D layers)."""
+    return layers_where(network, lambda entry: entry.feature_maps)
+
+
 def neuron_layers(network: Network) -> list[int]:
     """Indices in ``network.layers`` of the layers explained neuron by neuron (as in ``0.weight``)."""
-    sites = walk(network.plan)
-    return [site.index for site in sites if site.kind in EXPLAINERS and EXPLAINERS[site.kind].units == NEURON]
+    return layers_where(network, lambda entry: entry.units == NEURON)
