@@ -19,10 +19,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from scratchnet.core.errors import ConfigError
 from scratchnet.core.walk import LayerSite, Planned, walk
+from scratchnet.teaching.explanation import Explanation, LayerOutput
+
+if TYPE_CHECKING:  # forward_pass reads this table: only its type is needed here
+    from scratchnet.teaching.forward_pass import ForwardPass
 
 NEURON = "neuron"  # units chosen by --neuron: one per output value, each a weighted sum (a Dense layer)
 CHANNEL = "channel"  # units chosen by --channel (and --row, --col): one per output value of (C,) or (C, H, W)
@@ -69,13 +73,13 @@ class Explainer:
 
     kind: str
     name: Callable[[Mapping[str, Any]], str] | None = None
-    summary: Callable[[Any], str] | None = None
+    summary: Callable[[LayerOutput], str] | None = None
     equation: tuple[str, str, str] | None = None
     activation: Activation | None = None
     units: str | None = None
-    explain: Callable[[Any, int, int, str], Any] | None = None
-    format: Callable[[Any, Any], list[str]] | None = None
-    follow: Callable[[Any, int, int], int | None] | None = None
+    explain: Callable[[ForwardPass, int, int, str], Any] | None = None  # returns its kind of record
+    format: Callable[[Explanation, Any], list[str]] | None = None  # takes that record
+    follow: Callable[[ForwardPass, int, int], int | None] | None = None
     heads_block: bool = False
     joins_block: bool = False
     passes_through: bool = False

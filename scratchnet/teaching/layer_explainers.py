@@ -6,7 +6,7 @@ Standard library only.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from scratchnet.teaching import explain_text as text
@@ -33,7 +33,7 @@ def _conv_name(o: Mapping[str, Any]) -> str:
     return f"Conv2D({o['in_channels']} -> {o['out_channels']}, {_pair(o['kernel_size'])}{extra})"
 
 
-def _pool_name(kind: str) -> Any:
+def _pool_name(kind: str) -> Callable[[Mapping[str, Any]], str]:
     def name(o: Mapping[str, Any]) -> str:
         stride = f", stride {_pair(o['stride'])}" if o["stride"] != o["kernel_size"] else ""
         return f"{kind}({_pair(o['kernel_size'])}{stride})"
