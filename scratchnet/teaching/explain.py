@@ -167,7 +167,6 @@ def maps_layer(network: Network, layer: int | None = None) -> int:
     """The layer :func:`feature_maps` draws for ``layer`` (the first Conv2D layer when None),
     checked from the network's shapes before anything runs: ConfigError unless it outputs
     (channels, height, width) maps."""
-    check_explainable(network)
     if layer is None:
         convs = maps_layers(network)
         if not convs:

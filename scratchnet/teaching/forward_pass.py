@@ -100,7 +100,8 @@ class ForwardPass:
 
     def maps_of(self, layer: int) -> FeatureMaps:
         """The feature maps of ``layer``: of its block, when it heads one (a Conv2D layer's)."""
-        shown = self.block_end(layer) if self.explainer(layer).heads_block else layer
+        entry = EXPLAINERS.get(self.kind(layer))  # any layer of (C, H, W) outputs has maps, explained or not
+        shown = self.block_end(layer) if entry is not None and entry.heads_block else layer
         output = self.values[shown + 1]
         flat = flatten(output)
         return FeatureMaps(shown, self.names[shown], output, min(flat), max(flat))
