@@ -4,15 +4,19 @@
 of the input's shape (penalized by l2/l1, like a Dense weight) and an untrained ``running_mean`` of
 the inputs, which the layer updates itself in training, as batch norm does its running statistics.
 Registering it in the three tables (the registry and each backend's LAYERS) is enough to build,
-train, save, load, inspect and cross-check a network with it. This test is the proof that nothing
-else in the package knows the layer types: keep it.
+train, save, load, inspect and cross-check a network with it; one more registration (its explainer)
+and ``explain`` explains its units, one more (its page entry) and ``scratchnet serve``'s API shows
+them with their own fields. This test is the proof that nothing else in the package knows the layer
+types: keep it.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +30,16 @@ from scratchnet.cli import main
 from scratchnet.core import registry
 from scratchnet.core.architecture import plan, validate
 from scratchnet.core.errors import ConfigError
+from scratchnet.data.images import Feeder
 from scratchnet.io.manifest import check_model_architecture
 from scratchnet.io.model import load_model, save
 from scratchnet.loops.tensor import flatten, reshape, shape_of
+from scratchnet.serve import explanation_json
+from scratchnet.serve.api import Session
+from scratchnet.teaching.explain import EXPLAINERS, Explanation, explain, explain_unit, format_explanation, format_unit
+from scratchnet.teaching.explain_text import unit_heading
+from scratchnet.teaching.explainers import CHANNEL, Explainer
+from scratchnet.teaching.forward_pass import ForwardPass
 
 MOMENTUM = 0.25
 
@@ -348,3 +359,112 @@ def test_an_input_shape_the_layers_imply_is_not_written() -> None:
     assert "input_shape" not in net.describe()
     with pytest.raises(ConfigError, match=r"layer 0 \(Dense\) expects 4 inputs, but the layer before gives 5"):
         build_network({**architecture(), "input_shape": [5]}, backend="loops")
+
+
+# --- explaining it: one explainer for explain, one page entry for serve's API ---------------------
+
+
+@dataclass(frozen=True)
+class ScaleUnit:
+    """One unit of a Scale layer explained: a[i] = w[i] * x[i]."""
+
+    layer: int
+    unit: tuple[int, ...]
+    why: str
+    input_name: str
+    x: float
+    w: float
+    a: float
+
+
+def explain_scale(fp: ForwardPass, index: int, p: int, why: str) -> ScaleUnit:
+    """Unit p of a Scale layer, read from the loops layer's weight and the pass's values."""
+    x = flatten(fp.values[index])[p]
+    return ScaleUnit(
+        index, (p,), why, fp.input_name(index), x, fp.layer(index).weight[p], flatten(fp.values[index + 1])[p]
+    )
+
+
+def format_scale(ex: Explanation, u: ScaleUnit) -> list[str]:
+    return [unit_heading(ex, u), f"  a = w[{u.unit[0]}] * x = {u.w:.6g} * {u.x:.6g} = {u.a:.6g}"]
+
+
+SCALE_EXPLAINER = Explainer(
+    "Scale",
+    name=lambda options: f"Scale(momentum {options['momentum']:g})",
+    equation=("(a test layer)", "Scale.forward", "a[i] = w[i] * x[i]"),
+    units=CHANNEL,
+    explain=explain_scale,
+    format=format_scale,
+    follow=lambda fp, index, p: p,  # unit p of its input feeds unit p
+    heads_block=True,  # the ReLU after it belongs to its block
+    drawn=True,
+)
+
+
+def page_fields(ex: Explanation, u: ScaleUnit) -> dict[str, Any]:
+    return {"x": u.x, "w": u.w, "a": u.a}
+
+
+def image_architecture_784() -> dict[str, Any]:
+    layers = architecture()["layers"]
+    return {**architecture(), "layers": [{**layers[0], "in_features": 784}, *layers[1:]]}
+
+
+def test_the_new_layer_is_explained_after_one_registration_of_its_explainer(monkeypatch: pytest.MonkeyPatch) -> None:
+    net = build_network(architecture(), backend="loops", seed=5)
+    x = [0.5, -1.0, 2.0, 0.25]
+    with pytest.raises(ConfigError, match=r"explain cannot explain layer 1 \(Scale\); it explains Dense, "):
+        explain(net, x)
+    monkeypatch.setitem(EXPLAINERS, "Scale", SCALE_EXPLAINER)
+    params = net.params()
+    z = [math.fsum(w * xi for w, xi in zip(row, x)) + b for row, b in zip(params["0.weight"], params["0.bias"])]
+    j = max(range(6), key=z.__getitem__)  # the Dense neuron explained (its most active): its unit of Scale follows
+    ex = explain(net, x, label=2)
+    (unit,) = ex.units
+    assert isinstance(unit, ScaleUnit) and unit.layer == 1 and unit.unit == (j,)
+    assert unit.x == pytest.approx(z[j]) and unit.w == params["1.weight"][j] and unit.a == pytest.approx(unit.w * z[j])
+    assert unit.input_name == "the output of layer 0 (Dense(4, 6))"
+    text = format_explanation(ex)
+    assert f"Layer 1 (Scale(momentum 0.25)), channel {j}: the unit that the unit explained above feeds" in text
+    assert f"  a = w[{j}] * x = {unit.w:.6g} * {z[j]:.6g} = {unit.a:.6g}" in text
+    assert "it goes on to layer 1 (Scale(momentum 0.25))" in text  # the Dense neuron's z goes to the new layer
+    assert re.search(r"layer 1 +Scale\(momentum 0.25\) +Scale.forward: 6 values, from ", text)
+    ex, item = explain_unit(net, x, 1, [4])
+    assert isinstance(item, ScaleUnit) and item.unit == (4,) and item.w == params["1.weight"][4]
+    assert (
+        item.x == pytest.approx(z[4])
+        and item.why == "the most active unit at the chosen channel 4 (its largest output)"
+    )
+
+
+def test_the_page_shows_the_new_layer_after_one_registration_of_its_page_entry(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setitem(EXPLAINERS, "Scale", SCALE_EXPLAINER)
+    save(build_network(image_architecture_784(), backend="vectorized", seed=6), tmp_path / "scale")
+    session = Session(str(tmp_path / "scale.json"), test_set=False)
+    assert session.info()["layers"] == [
+        {"index": 0, "explain": 0, "name": "Dense(784, 6)", "shape": [6]},
+        {"index": 2, "explain": 1, "name": "Scale(momentum 0.25) + ReLU", "shape": [6]},  # its block
+    ]
+    pixels = np.zeros((28, 28), np.uint8)
+    pixels[8:20, 12:16] = 255
+    body = {"pixels": pixels.tolist(), "preprocess": False, "layer": 1, "unit": [3]}
+    plain = session.explain(body)
+    loops = load_model(tmp_path / "scale.json", backend="loops")
+    inputs = Feeder.from_metadata(loops.metadata, "loops", "float64", (784,)).inputs(pixels[None])[0]
+    ex, item = explain_unit(loops.network, inputs, 1, [3], class_names=session.class_names, source="the drawing")
+    assert isinstance(item, ScaleUnit)
+    assert plain["kind"] == "Scale" and plain["unit"] == [3] and plain["lines"] == format_unit(ex, item)
+    assert plain["equation"] == {
+        "number": "(a test layer)",
+        "function": "Scale.forward",
+        "formula": "a[i] = w[i] * x[i]",
+    }
+    assert "a" not in plain  # without a page entry: the fields every unit has (the page shows the printout)
+    monkeypatch.setitem(explanation_json.PAGE, "Scale", page_fields)
+    shown = session.explain(body)
+    assert (shown["x"], shown["w"], shown["a"]) == (item.x, item.w, item.a) and item.a == item.w * item.x
+    relu = session.predict({"pixels": pixels.tolist(), "preprocess": False})["layers"][1]
+    assert relu["index"] == 2 and relu["values"][3] == pytest.approx(max(0.0, item.a), rel=1e-3, abs=1e-6)

@@ -121,6 +121,7 @@ def run(args: argparse.Namespace) -> int:
         maps=args.maps,
         class_names=names,
         source=printable(f"{source} with model {args.model} (loops backend)"),  # class names: !r
+        image_shape=model.layout.shape if model.layout.kind == "image" else (),
     )
     print(format_explanation(explanation))
     return 0

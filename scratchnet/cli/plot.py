@@ -11,8 +11,9 @@ from typing import Any
 from scratchnet.cli.options import non_negative_int, positive_int
 from scratchnet.core.architecture import plan
 from scratchnet.core.errors import ConfigError
+from scratchnet.core.walk import walk
 from scratchnet.io.model import LoadedModel, check_replaceable, load_model, make_folder
-from scratchnet.teaching.explain import class_names_of, dataset_of
+from scratchnet.teaching.explain import EXPLAINERS, class_names_of, dataset_of
 
 KINDS = ("curves", "confusion", "misclassified", "weights", "filters", "feature-maps")
 
@@ -126,8 +127,12 @@ def check_options(args: argparse.Namespace) -> None:
 
 
 def conv_layers(loaded: LoadedModel) -> list[int]:
-    """The indices of the model's Conv2D layers."""
-    return [i for i, layer in enumerate(loaded.architecture["layers"]) if layer["type"] == "Conv2D"]
+    """The indices of the model's Conv2D layers: those whose units make feature maps (their explainers say)."""
+    return [
+        site.index
+        for site in walk(plan(loaded.architecture))
+        if site.kind in EXPLAINERS and EXPLAINERS[site.kind].feature_maps
+    ]
 
 
 def conv_weights(loaded: LoadedModel, layer: int | None) -> tuple[int, list[Any]]:

@@ -23,6 +23,7 @@ from typing import Any
 
 from scratchnet.core.errors import ConfigError
 from scratchnet.core.registry import LOSS_TYPES, Shape, describe_shape, layer_type, options_of, output_for_loss
+from scratchnet.core.walk import array_name
 
 ACTIVATIONS = {"relu": "ReLU", "leaky_relu": "LeakyReLU", "sigmoid": "Sigmoid", "tanh": "Tanh", "identity": "Identity"}
 LOSSES = {"cross_entropy": "CrossEntropy", "mse": "MeanSquaredError", "bce": "BinaryCrossEntropy"}
@@ -164,7 +165,7 @@ def plan(description: Mapping[str, Any]) -> Plan:
         for name, array_shape in entry.arrays(options, shape).items():
             arrays.append(
                 ArrayInfo(
-                    f"{index}.{name}",
+                    array_name((index,), name),
                     tuple(array_shape),
                     trained=name not in entry.untrained,
                     penalized=name in entry.penalized,

@@ -4,7 +4,9 @@ Each entry says what a layer type is: its options (with types and defaults), the
 a function of its options and its input shape, which of them are trained, which the l2/l1 penalties
 apply to, its output shape given its input shape, the loss it is fused with when it ends a network,
 and its section of spec/math.md. Validation, building, the model-file checks, the cross-check, the
-command line and the teaching tools all ask this table; nothing else knows the layer types.
+command line and the teaching tools all ask this table; nothing else knows the layer types. (How the
+teaching tools show a type is its explainer, in :mod:`scratchnet.teaching.explainers`, keyed by
+these names; the exporters and importers of :mod:`scratchnet.interop` are tables keyed the same way.)
 
 Shapes are per sample, without the batch axis: ``(784,)`` for a flat image, ``(1, 28, 28)`` for
 one channel of 28x28. A new layer type is one :func:`register` call here (or by the user) plus one
@@ -80,6 +82,10 @@ class LayerType:
       (a Dense layer's in_features, a convolution's in_channels).
     - ``width``: the option that sets how many units or channels the layer outputs (a check may
       run on a copy of the network with smaller widths).
+    - ``children(options)``: for a container layer (one holding other layers, such as a residual
+      block), the descriptions of the layers it holds, which it runs in order on its own input; None
+      for an ordinary layer. :func:`scratchnet.core.walk.walk` visits them, and their arrays are
+      named by their path, ``"3.0.weight"`` for the weight of layer 0 inside layer 3.
     """
 
     name: str
@@ -98,6 +104,7 @@ class LayerType:
     positional: tuple[str, ...] = ()
     from_input: Callable[[Shape], dict[str, Any]] | None = None
     width: str | None = None
+    children: Callable[[Mapping[str, Any]], Sequence[Mapping[str, Any]]] | None = None
 
     def option(self, name: str) -> Option:
         return next(option for option in self.options if option.name == name)

@@ -33,33 +33,26 @@ import numpy.typing as npt
 from scratchnet.checks.overflow import first_nonfinite, overflow_message
 from scratchnet.core import notation
 from scratchnet.core.errors import ConfigError, ScratchnetError
+from scratchnet.core.registry import output_for_loss
 from scratchnet.data import Dataset, load_dataset
 from scratchnet.data.images import SIDE, Feeder, Images
 from scratchnet.data.preprocess import Preprocessed, network_inputs, picture_style, prepare
 from scratchnet.io.model import load_model
+from scratchnet.serve.explanation_json import explanation_json
 from scratchnet.teaching.explain import (
-    ACTIVATIONS,
-    UNIT_EQUATIONS,
-    ConvUnitExplanation,
-    Explanation,
-    NeuronExplanation,
-    NormUnitExplanation,
-    PoolUnitExplanation,
-    UnitExplanation,
+    EXPLAINERS,
+    blocks,
     class_names_of,
     dataset_of,
     explain_unit,
-    format_unit,
     layer_names,
+    neuron_layers,
 )
 
 MAX_SIDE = 1024  # the largest image width or height the API takes
 MAX_TOP = 100  # the most terms of a weighted sum an explanation lists one by one
 DEFAULT_TOP = 10
 MISCLASSIFIED_CHUNK = 500  # test images predicted per turn with the model when finding the misclassified ones
-ELEMENTWISE = tuple(kind for kind in ACTIVATIONS if kind != "Softmax")
-BLOCK = ("BatchNorm", "Dropout", *ELEMENTWISE)  # layers that belong to the Dense or Conv2D layer before them
-POOLING = ("MaxPool2D", "AvgPool2D")
 
 
 class RequestError(ScratchnetError):
@@ -110,7 +103,7 @@ class Session:
             raise ConfigError(f"{model} takes inputs of shape {shape}; serve shows models of 28x28 grey images")
         kinds = [layer.describe()["type"] for layer in self.network.layers]
         classes = self.network.plan.classes
-        if kinds[-1] != "Softmax" or classes < 2:
+        if kinds[-1] != output_for_loss("CrossEntropy") or classes < 2:  # the layer whose outputs are probabilities
             raise ConfigError(f"{model} does not end in a Softmax over classes; serve shows class probabilities")
         self.kinds = kinds
         self.classes = classes
@@ -120,6 +113,7 @@ class Session:
         names = class_names_of(self.metadata)
         self.class_names = names if names is not None and len(names) == classes else tuple(map(str, range(classes)))
         self.names = layer_names(self.loops)
+        self.output_layer = max(neuron_layers(self.loops), default=-1)  # whose neuron k is class k
         self.shown = self._shown()
         self.lock = threading.Lock()  # for self.network
         self.loops_lock = threading.Lock()  # for self.loops
@@ -141,18 +135,15 @@ class Session:
             threading.Thread(target=self._find_misclassified, name="misclassified", daemon=True).start()
 
     def _shown(self) -> list[Shown]:
-        """The hidden layers the page draws: each Dense (but the last) and Conv2D block, and each pooling layer."""
+        """The hidden layers the page draws: the blocks headed by a layer whose explainer says the page
+        draws it (each Dense but the output layer, each Conv2D with the layers of its block; each pooling layer)."""
         shown = []
-        denses = [i for i, kind in enumerate(self.kinds) if kind == "Dense"]
-        for i, kind in enumerate(self.kinds):
-            if kind in ("Dense", "Conv2D") and not (denses and i == denses[-1]):
-                end = i
-                while end + 1 < len(self.kinds) and self.kinds[end + 1] in BLOCK:
-                    end += 1
-                name = " + ".join(self.names[i : end + 1])
-                shown.append(Shown(end, i, name, tuple(self.network.plan.output_of(end))))
-            elif kind in POOLING:
-                shown.append(Shown(i, i, self.names[i], tuple(self.network.plan.output_of(i))))
+        for block in blocks(self.network.plan):
+            entry = EXPLAINERS.get(self.kinds[block.first])
+            if entry is None or not entry.drawn or block.first == self.output_layer:
+                continue
+            name = " + ".join(self.names[block.first : block.last + 1])
+            shown.append(Shown(block.last, block.first, name, tuple(self.network.plan.output_of(block.last))))
         return shown
 
     # ---- the answers ----
@@ -165,7 +156,7 @@ class Session:
             "dataset": self.dataset,
             "class_names": list(self.class_names),
             "input_shape": list(self.network.input_shape),
-            "output_layer": max(i for i, kind in enumerate(self.kinds) if kind == "Dense"),
+            "output_layer": self.output_layer,
             "layers": [
                 {"index": s.index, "explain": s.explained, "name": s.name, "shape": list(s.shape)} for s in self.shown
             ],
@@ -424,122 +415,3 @@ def preprocessing_json(p: Preprocessed) -> dict[str, Any]:
         "unchanged": p.unchanged,
         "note": p.note(),
     }
-
-
-def equation_json(kind: str) -> dict[str, str]:
-    number, function, formula = UNIT_EQUATIONS[kind]
-    return {"number": number, "function": function, "formula": formula}
-
-
-def activation_json(kind: str, a: float | None, then: str) -> dict[str, Any] | None:
-    """The activation after a unit (its equation and rule, as explain names them), or None."""
-    if kind and kind != "Identity" and a is not None:
-        number, rule, _ = ACTIVATIONS.get(kind, ("4", "a = f(z)", ""))
-        return {"kind": kind, "number": number, "rule": rule, "a": a, "then": ""}
-    return {"kind": "", "number": "", "rule": "", "a": None, "then": then} if then else None
-
-
-def explanation_json(ex: Explanation, item: NeuronExplanation | UnitExplanation) -> dict[str, Any]:
-    """One explained neuron or unit as JSON: its terms largest first, its sums and explain's printout of it."""
-    base: dict[str, Any] = {
-        "layer": item.layer,
-        "layer_name": ex.layers[item.layer].name,
-        "input_name": item.input_name,
-        "lines": format_unit(ex, item),
-        "predicted": ex.predicted,
-        "probabilities": ex.outputs,
-    }
-    if isinstance(item, NeuronExplanation):
-        who = f" (class {ex.class_names[item.neuron]!r})" if item.output else ""
-        activation = activation_json(item.activation, item.a, item.then)
-        return base | {
-            "kind": "Dense",
-            "unit": [item.neuron],
-            "title": f"layer {item.layer} {ex.layers[item.layer].name}, neuron {item.neuron}{who}",
-            "equation": equation_json("Dense"),
-            "grid": list(item.grid),
-            "terms": [
-                {
-                    "index": t.index,
-                    "where": where(t.index, item.grid),
-                    "weight": t.weight,
-                    "input": t.input,
-                    "product": t.product,
-                }
-                for t in item.terms
-            ],
-            "rest_count": item.rest_count,
-            "rest_sum": item.rest_sum,
-            "zero_inputs": item.zero_inputs,
-            "weighted_sum": item.weighted_sum,
-            "bias": item.bias,
-            "z": item.z,
-            "activation": activation,
-            "output": item.output,
-        }
-    title = f"layer {item.layer} {ex.layers[item.layer].name}, unit {list(item.unit)}"
-    if isinstance(item, ConvUnitExplanation):
-        o = item.unit[0]
-        return base | {
-            "kind": "Conv2D",
-            "unit": list(item.unit),
-            "title": title,
-            "equation": equation_json("Conv2D"),
-            "terms": [
-                {
-                    "index": t.tap,
-                    "where": f"w[{o}][{t.channel}][{t.u}][{t.v}] * x[{t.channel}][{t.row}][{t.col}]",
-                    "weight": t.weight,
-                    "input": t.input,
-                    "product": t.product,
-                }
-                for t in item.terms
-            ],
-            "rest_count": item.rest_count,
-            "rest_sum": item.rest_sum,
-            "zero_inputs": item.zero_inputs,
-            "padded": item.padded,
-            "weighted_sum": item.weighted_sum,
-            "bias": item.bias,
-            "z": item.z,
-            "activation": activation_json(item.activation, item.a, item.then),
-        }
-    if isinstance(item, PoolUnitExplanation):
-        return base | {
-            "kind": item.kind,
-            "unit": list(item.unit),
-            "title": title,
-            "equation": equation_json(item.kind),
-            "rows": list(item.rows),
-            "cols": list(item.cols),
-            "window": item.window,
-            "chosen": None if item.chosen is None else list(item.chosen),
-            "total": item.total,
-            "a": item.a,
-        }
-    assert isinstance(item, NormUnitExplanation)
-    return base | {
-        "kind": "BatchNorm",
-        "unit": list(item.unit),
-        "title": title,
-        "equation": equation_json("BatchNorm"),
-        "x": item.x,
-        "mean": item.mean,
-        "var": item.var,
-        "eps": item.eps,
-        "x_hat": item.x_hat,
-        "gamma": item.gamma,
-        "beta": item.beta,
-        "y": item.y,
-        "activation": activation_json(item.activation, item.a, item.then),
-    }
-
-
-def where(index: int, grid: tuple[int, ...]) -> str:
-    """Input ``index`` of a Dense neuron named by its place: a pixel's row and column, a feature map's unit."""
-    if len(grid) == 2:
-        return f"x[{index}]: pixel (row {index // grid[1]}, col {index % grid[1]})"
-    if len(grid) == 3:
-        c, rest = divmod(index, grid[1] * grid[2])
-        return f"x[{index}]: channel {c}, row {rest // grid[2]}, col {rest % grid[2]}"
-    return f"x[{index}]"

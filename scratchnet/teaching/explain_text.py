@@ -10,10 +10,9 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+from scratchnet.teaching.explainers import activation_of, explainer_of
 from scratchnet.teaching.explanation import (
-    ACTIVATIONS,
     LOSSES,
-    UNIT_EQUATIONS,
     ConvUnitExplanation,
     Explanation,
     FeatureMaps,
@@ -69,8 +68,8 @@ def format_explanation(ex: Explanation) -> str:
     width = max(18, *(len(item.name) for item in ex.layers))
     for item in ex.layers:
         out.append(f"  layer {item.index:<2} {item.name:<{width}} {_summary(item)}")
-    sections: list[tuple[int, list[str]]] = [(n.layer, _format_neuron(ex, n)) for n in ex.neurons]
-    sections += [(unit.layer, _format_unit(ex, unit)) for unit in ex.units]
+    explained: list[NeuronExplanation | UnitExplanation] = [*ex.neurons, *ex.units]
+    sections = [(item.layer, format_unit(ex, item)) for item in explained]
     for _, lines in sorted(sections, key=lambda section: section[0]):
         out.append("")
         out.extend(lines)
@@ -80,10 +79,11 @@ def format_explanation(ex: Explanation) -> str:
 
 
 def format_unit(ex: Explanation, item: NeuronExplanation | UnitExplanation) -> list[str]:
-    """The lines :func:`format_explanation` prints for one explained neuron or unit of ``ex``."""
-    if isinstance(item, NeuronExplanation):
-        return _format_neuron(ex, item)
-    return _format_unit(ex, item)
+    """The lines :func:`format_explanation` prints for one explained neuron or unit of ``ex``: those
+    of the explainer of its layer's type."""
+    show = explainer_of(ex.layers[item.layer].kind).format
+    assert show is not None  # explain explains the units of layers whose explainer formats them
+    return show(ex, item)
 
 
 def _at(p: int, shape: tuple[int, ...]) -> str:
@@ -92,37 +92,76 @@ def _at(p: int, shape: tuple[int, ...]) -> str:
 
 
 def _summary(item: LayerOutput) -> str:
+    """The forward pass's line for one layer: its explainer's, an activation's, or its outputs' range."""
+    summary = explainer_of(item.kind).summary
+    if summary is not None:
+        return summary(item)
+    if explainer_of(item.kind).activation is not None:
+        return activation_summary(item)
+    v = item.outputs
+    return f"{item.kind}.forward: {_size(item)}, from {num(min(v))} to {num(max(v))}"
+
+
+def _size(item: LayerOutput) -> str:
+    """``8 feature maps of 26x26`` or ``10 values``."""
+    if len(item.shape) == 3:
+        return f"{item.shape[0]} feature maps of {item.shape[1]}x{item.shape[2]}"
+    return f"{len(item.outputs)} values"
+
+
+def activation_summary(item: LayerOutput) -> str:
+    """An elementwise activation's line: how many outputs are positive, and the largest."""
     v = item.outputs
     best = max(range(len(v)), key=v.__getitem__)
-    maps = len(item.shape) == 3
-    size = f"{item.shape[0]} feature maps of {item.shape[1]}x{item.shape[2]}" if maps else f"{len(v)} values"
-    if item.kind == "Dense":
-        return f"(3.1) Dense.forward: z has {len(v)} values, from {num(min(v))} to {num(max(v))}"
-    if item.kind == "Softmax":
-        return f"(4.6) softmax: p sums to {num(math.fsum(v))}, largest p[{best}] = {num(v[best])}"
-    if item.kind == "Dropout":
-        return "(7.3) Dropout.forward: the identity at inference"
-    if item.kind == "Conv2D":
-        return f"(12.1) Conv2D.forward: {size}, z from {num(min(v))} to {num(max(v))}"
-    if item.kind == "MaxPool2D":
-        return f"(13.1) MaxPool2D.forward: {size}, each the largest of its window"
-    if item.kind == "AvgPool2D":
-        return f"(13.3) AvgPool2D.forward: {size}, each the mean of its window"
-    if item.kind == "Flatten":
-        return f"(14.1) Flatten.forward: {len(v)} values in one row, in C order"
-    if item.kind == "BatchNorm":
-        return f"(15.6) BatchNorm.forward with the running statistics: {size}, from {num(min(v))} to {num(max(v))}"
-    equation = ACTIVATIONS.get(item.kind, ("4", "", ""))[0]
     positive = sum(1 for value in v if value > 0.0)
+    equation = activation_of(item.kind).equation
     return f"({equation}) {item.kind}.f: {positive} of {len(v)} > 0, largest a{_at(best, item.shape)} = {num(v[best])}"
 
 
-def _format_neuron(ex: Explanation, n: NeuronExplanation) -> list[str]:
+def dense_summary(item: LayerOutput) -> str:
+    v = item.outputs
+    return f"(3.1) Dense.forward: z has {len(v)} values, from {num(min(v))} to {num(max(v))}"
+
+
+def softmax_summary(item: LayerOutput) -> str:
+    v = item.outputs
+    best = max(range(len(v)), key=v.__getitem__)
+    return f"(4.6) softmax: p sums to {num(math.fsum(v))}, largest p[{best}] = {num(v[best])}"
+
+
+def dropout_summary(item: LayerOutput) -> str:
+    return "(7.3) Dropout.forward: the identity at inference"
+
+
+def conv_summary(item: LayerOutput) -> str:
+    v = item.outputs
+    return f"(12.1) Conv2D.forward: {_size(item)}, z from {num(min(v))} to {num(max(v))}"
+
+
+def max_pool_summary(item: LayerOutput) -> str:
+    return f"(13.1) MaxPool2D.forward: {_size(item)}, each the largest of its window"
+
+
+def avg_pool_summary(item: LayerOutput) -> str:
+    return f"(13.3) AvgPool2D.forward: {_size(item)}, each the mean of its window"
+
+
+def flatten_summary(item: LayerOutput) -> str:
+    return f"(14.1) Flatten.forward: {len(item.outputs)} values in one row, in C order"
+
+
+def norm_summary(item: LayerOutput) -> str:
+    v = item.outputs
+    return f"(15.6) BatchNorm.forward with the running statistics: {_size(item)}, from {num(min(v))} to {num(max(v))}"
+
+
+def format_neuron(ex: Explanation, n: NeuronExplanation) -> list[str]:
+    """One neuron of a Dense layer: its weighted sum term by term, its activation, its gradients."""
     out = []
     who = f" (class {ex.class_names[n.neuron]!r})" if n.output and len(ex.class_names) > 1 else ""
     out.append(f"Layer {n.layer} ({ex.layers[n.layer].name}), neuron {n.neuron}{who}: {n.why}")
     out.append(
-        f"  {_unit_equation('Dense')} over its {n.in_features} inputs x = {n.input_name}"
+        f"  {_unit_equation(ex.layers[n.layer].kind)} over its {n.in_features} inputs x = {n.input_name}"
         + (f"; {n.zero_inputs} of them are 0 and add nothing" if n.zero_inputs else "")
     )
     width = 26 if n.pixels else (len(_index_name(0, n.grid)) if n.grid else 6)
@@ -133,9 +172,10 @@ def _format_neuron(ex: Explanation, n: NeuronExplanation) -> list[str]:
         )
     sum_row = ("= sum_i w[i] * x[i]", n.weighted_sum)
     out.extend(_sum_rows(width + 28, n.rest_count, n.rest_sum, sum_row, ("+ b (bias)", n.bias), n.z))
-    equation, rule, _ = ACTIVATIONS.get(n.activation, ("4", "a = f(z)", ""))
-    if n.activation == "Softmax":
-        out.append(f"  ({equation}) softmax: {rule}: p[{n.neuron}] = {num(n.a)} (all outputs below)")
+    activation = activation_of(n.activation)
+    equation, rule = activation.equation, activation.rule
+    if not activation.elementwise:
+        out.append(f"  ({equation}) {activation.function}: {rule}: p[{n.neuron}] = {num(n.a)} (all outputs below)")
     elif n.then:
         out.append(f"  z: {n.then}")
     else:
@@ -211,29 +251,24 @@ def _unit_name(unit: tuple[int, ...]) -> str:
     return f"channel {unit[0]}"
 
 
-def _format_unit(ex: Explanation, unit: UnitExplanation) -> list[str]:
-    out = [f"Layer {unit.layer} ({ex.layers[unit.layer].name}), {_unit_name(unit.unit)}: {unit.why}"]
-    if isinstance(unit, ConvUnitExplanation):
-        out.extend(_format_conv(unit))
-    elif isinstance(unit, PoolUnitExplanation):
-        out.extend(_format_pool(unit))
-    else:
-        out.extend(_format_norm(unit))
-    return out
+def unit_heading(ex: Explanation, unit: UnitExplanation) -> str:
+    """The first line of an explained unit (of a layer explained unit by unit, not neuron by neuron)."""
+    return f"Layer {unit.layer} ({ex.layers[unit.layer].name}), {_unit_name(unit.unit)}: {unit.why}"
 
 
 def _format_activation(activation: str, a: float | None, then: str, z: str = "z") -> list[str]:
     if activation and a is not None:
-        equation, rule, _ = ACTIVATIONS.get(activation, ("4", "a = f(z)", ""))
+        equation, rule = activation_of(activation).equation, activation_of(activation).rule
         return [f"  ({equation}) {activation}.f: {rule}: a = {num(a)}" + (f"  (z = {z})" if z != "z" else "")]
     return [f"  {z}: {then}"] if then else []
 
 
-def _format_conv(u: ConvUnitExplanation) -> list[str]:
+def format_conv(ex: Explanation, u: ConvUnitExplanation) -> list[str]:
+    """One unit of a Conv2D layer: its feature maps, then its window's weighted sum term by term."""
     o, i, j = u.unit
     (kh, kw), (sh, sw), (ph, pw) = u.kernel_size, u.stride, u.padding
     _, height, width = u.input_shape
-    out = []
+    out = [unit_heading(ex, u)]
     if u.drawn:
         channels = len(u.maps.maps)
         appended = u.drawn[-1] != len(u.drawn) - 1  # the unit's own channel, after the first few
@@ -248,8 +283,9 @@ def _format_conv(u: ConvUnitExplanation) -> list[str]:
         out.extend("    " + line for line in draw_maps(u.maps, u.drawn))
     top, left = i * sh - ph, j * sw - pw
     rows = f"rows {max(top, 0)}..{min(top + kh, height) - 1}, cols {max(left, 0)}..{min(left + kw, width) - 1}"
+    equation = _unit_equation(ex.layers[u.layer].kind)
     out.append(
-        f"  {_unit_equation('Conv2D')} (12.3, 12.4), here with o = {o}, i = {i}, j = {j}, stride {sh}x{sw}, "
+        f"  {equation} (12.3, 12.4), here with o = {o}, i = {i}, j = {j}, stride {sh}x{sw}, "
         f"padding {ph}x{pw}: neuron {o} on the {kh}x{kw} window at {rows} of x = {u.input_name}"
     )
     taps = len(u.terms) + u.rest_count
@@ -271,7 +307,8 @@ def _format_conv(u: ConvUnitExplanation) -> list[str]:
     return out
 
 
-def _format_pool(u: PoolUnitExplanation) -> list[str]:
+def format_pool(ex: Explanation, u: PoolUnitExplanation) -> list[str]:
+    """One unit of a pooling layer: its window, and its maximum (in brackets) or its mean."""
     c, i, j = u.unit
     kh, kw = len(u.window), len(u.window[0])
     (sh, sw) = u.stride
@@ -279,10 +316,7 @@ def _format_pool(u: PoolUnitExplanation) -> list[str]:
         f"here with i = {i}, j = {j}, stride {sh}x{sw}: the {kh}x{kw} window at rows {u.rows[0]}..{u.rows[1]}, "
         f"cols {u.cols[0]}..{u.cols[1]} of channel {c} of x = {u.input_name}"
     )
-    if u.kind == "MaxPool2D":
-        out = [f"  {_unit_equation('MaxPool2D')}, {where}"]
-    else:
-        out = [f"  {_unit_equation('AvgPool2D')}, {where}"]
+    out = [unit_heading(ex, u), f"  {_unit_equation(u.kind)}, {where}"]
     out.append("    " + " " * 8 + "".join(f"{'col ' + str(s):>14}" for s in range(u.cols[0], u.cols[1] + 1)))
     for n, values in enumerate(u.window):
         r = u.rows[0] + n
@@ -302,12 +336,14 @@ def _format_pool(u: PoolUnitExplanation) -> list[str]:
     return out
 
 
-def _format_norm(u: NormUnitExplanation) -> list[str]:
+def format_norm(ex: Explanation, u: NormUnitExplanation) -> list[str]:
+    """One unit of a BatchNorm layer at inference: its normalization, step by step."""
     c = u.unit[0]
     at = "".join(f"[{k}]" for k in u.unit)
     out = [
+        unit_heading(ex, u),
         f"  (15.6) BatchNorm.forward at inference: channel {c}'s running statistics (kept in training, 15.5) "
-        "stand in for the batch's mean and variance"
+        "stand in for the batch's mean and variance",
     ]
     rows = [
         (f"x = {at} of {u.input_name}", u.x),
@@ -326,16 +362,16 @@ def _format_norm(u: NormUnitExplanation) -> list[str]:
 
 def _unit_equation(kind: str) -> str:
     """``(2.1) Neuron.forward: z = sum_i w[i] * x[i] + b``: how the printout names a unit's computation."""
-    equation, function, formula = UNIT_EQUATIONS[kind]
-    return f"({equation}) {function}: {formula}"
+    equation = explainer_of(kind).equation
+    assert equation is not None  # a layer whose units are explained has an equation
+    number, function, formula = equation
+    return f"({number}) {function}: {formula}"
 
 
 def _format_outputs(ex: Explanation) -> list[str]:
     out = []
-    if ex.output_kind == "Softmax":
-        out.append("Softmax outputs (4.6) softmax, p[k] = e^(z[k] - m) / sum_j e^(z[j] - m):")
-    else:
-        out.append(f"Outputs ({ACTIVATIONS.get(ex.output_kind, ('4', '', ''))[0]}) {ex.output_kind}:")
+    activation = activation_of(ex.output_kind)
+    out.append(activation.outputs or f"Outputs ({activation.equation}) {ex.output_kind}:")
     for k, (z, p) in enumerate(zip(ex.logits, ex.outputs)):
         marks = []
         if k == ex.predicted:

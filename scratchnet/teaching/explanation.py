@@ -1,5 +1,6 @@
 """What :mod:`scratchnet.teaching.explain` finds out about one prediction, as plain records, and the
-tables naming each step's equation in ``spec/math.md`` and the loops function that computes it.
+table naming each loss's equation in ``spec/math.md`` (the layer types' are in their explainers,
+:mod:`scratchnet.teaching.layer_explainers`).
 :mod:`scratchnet.teaching.explain_text` turns the records into text; ``scratchnet serve`` into JSON.
 
 Standard library only.
@@ -8,33 +9,12 @@ Standard library only.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
-# Each activation type: (equation of f, the loops function computing it, equation of f', its function).
-ACTIVATIONS: dict[str, tuple[str, str, str]] = {
-    "ReLU": ("4.1", "a = max(0, z)", "f'(z) = 1 if z > 0 else 0"),
-    "LeakyReLU": ("4.2", "a = z if z > 0 else alpha * z", "f'(z) = 1 if z > 0 else alpha"),
-    "Sigmoid": ("4.3", "a = 1 / (1 + e^-z)", "f'(z) = a (1 - a)"),
-    "Tanh": ("4.4", "a = tanh z", "f'(z) = 1 - a^2"),
-    "Identity": ("4.5", "a = z", "f'(z) = 1"),
-    "Softmax": ("4.6", "p[j] = e^(z[j] - m) / sum_k e^(z[k] - m), m = max_k z[k]", ""),
-}
 LOSSES: dict[str, tuple[str, str, str]] = {  # loss type: (equation, value function, gradient equation)
     "CrossEntropy": ("5.2", "CrossEntropy.value, log_sum_exp", "5.3"),
     "MeanSquaredError": ("5.4", "MeanSquaredError.value", "5.4"),
     "BinaryCrossEntropy": ("5.5", "BinaryCrossEntropy.value", "5.6"),
-}
-# Each explained layer type: (equation of one unit's output, the loops function computing it, the
-# formula), as the printout names them and as `scratchnet serve`'s page shows them.
-UNIT_EQUATIONS: dict[str, tuple[str, str, str]] = {
-    "Dense": ("2.1", "Neuron.forward", "z = sum_i w[i] * x[i] + b"),
-    "Conv2D": (
-        "12.1",
-        "Conv2D.forward",
-        "z[o][i][j] = sum_c sum_u sum_v w[o][c][u][v] * x[c][i*sh + u - ph][j*sw + v - pw] + b[o]",
-    ),
-    "MaxPool2D": ("13.1", "MaxPool2D.forward", "a[c][i][j] = max over u, v of x[c][i*sh + u][j*sw + v]"),
-    "AvgPool2D": ("13.3", "AvgPool2D.forward", "a[c][i][j] = (1 / (kh*kw)) sum_u sum_v x[c][i*sh + u][j*sw + v]"),
-    "BatchNorm": ("15.6", "BatchNorm.forward", "y = gamma * (x - running_mean[c]) / sqrt(running_var[c] + eps) + beta"),
 }
 
 
@@ -92,7 +72,7 @@ class NeuronExplanation:
     output: bool  # whether it is a neuron of the last Dense layer (one per class)
     in_features: int
     input_name: str  # what its inputs are: "pixel" or "a of layer 1 (ReLU)"
-    pixels: bool  # inputs are the 28x28 pixels (so an index is a (row, column))
+    pixels: bool  # inputs are the pixels of a grey image (so an index is a (row, column) of ``grid``)
     terms: list[Term]  # the largest |w[i] * x[i]|, largest first
     rest_count: int
     rest_sum: float
@@ -106,6 +86,11 @@ class NeuronExplanation:
     backprop: Backprop | None
     grid: tuple[int, ...] = ()  # the shape the inputs had before a Flatten ((28, 28) for pixels): names an index
     then: str = ""  # where z goes when no activation follows directly ("" when one does, or none at all)
+
+    @property
+    def unit(self) -> tuple[int, ...]:
+        """Its place in its layer's output, as a unit of any layer is named: ``(neuron,)``."""
+        return (self.neuron,)
 
 
 Unit = tuple[int, int, int]
@@ -208,7 +193,18 @@ class NormUnitExplanation:
     then: str
 
 
-UnitExplanation = ConvUnitExplanation | PoolUnitExplanation | NormUnitExplanation
+class UnitExplanation(Protocol):
+    """What every explained unit of a layer explained unit by unit (not neuron by neuron) has: the
+    records above, and those a new layer type's explainer returns (docs/layers.md)."""
+
+    @property
+    def layer(self) -> int: ...
+    @property
+    def unit(self) -> tuple[int, ...]: ...  # its place in the layer's output: (c,) or (c, i, j)
+    @property
+    def why(self) -> str: ...
+    @property
+    def input_name(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -220,7 +216,7 @@ class Explanation:
     class_names: tuple[str, ...]
     layers: list[LayerOutput]
     neurons: list[NeuronExplanation]
-    units: list[UnitExplanation]  # units of Conv2D, pooling and BatchNorm layers, in layer order
+    units: list[UnitExplanation]  # units of the layers explained unit by unit (Conv2D, pooling, BatchNorm), in order
     logits: list[float]  # the input of the final Softmax/Sigmoid (the z of the output layer)
     outputs: list[float]  # the network's output: probabilities after a Softmax
     output_kind: str

@@ -1,0 +1,155 @@
+"""The built-in layer types' explainers: how ``scratchnet explain`` and ``scratchnet serve``'s page show
+each of them (see :mod:`scratchnet.teaching.explainers`). One :func:`register_explainer` call per
+type, at module level; the order is that of the list explain gives when it refuses a type.
+Standard library only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from scratchnet.teaching import explain_text as text
+from scratchnet.teaching.explain_neuron import explain_neuron
+from scratchnet.teaching.explain_units import (
+    explain_avg_pool,
+    explain_conv,
+    explain_max_pool,
+    explain_norm,
+    follow_pool,
+    follow_same,
+)
+from scratchnet.teaching.explainers import CHANNEL, NEURON, Activation, Explainer, register_explainer
+
+
+def _pair(value: tuple[int, int]) -> str:
+    return f"{value[0]}x{value[1]}"
+
+
+def _conv_name(o: Mapping[str, Any]) -> str:
+    extra = "".join(
+        f", {name} {_pair(o[name])}" for name, plain in (("stride", (1, 1)), ("padding", (0, 0))) if o[name] != plain
+    )
+    return f"Conv2D({o['in_channels']} -> {o['out_channels']}, {_pair(o['kernel_size'])}{extra})"
+
+
+def _pool_name(kind: str) -> Callable[[Mapping[str, Any]], str]:
+    def name(o: Mapping[str, Any]) -> str:
+        stride = f", stride {_pair(o['stride'])}" if o["stride"] != o["kernel_size"] else ""
+        return f"{kind}({_pair(o['kernel_size'])}{stride})"
+
+    return name
+
+
+register_explainer(
+    Explainer(
+        "Dense",
+        name=lambda o: f"Dense({o['in_features']}, {o['out_features']})",
+        summary=text.dense_summary,
+        equation=("2.1", "Neuron.forward", "z = sum_i w[i] * x[i] + b"),
+        units=NEURON,
+        explain=explain_neuron,
+        format=text.format_neuron,
+        heads_block=True,
+        drawn=True,
+    )
+)
+register_explainer(
+    Explainer(
+        "Dropout",
+        name=lambda o: f"Dropout({o['rate']:g})",
+        summary=text.dropout_summary,
+        joins_block=True,
+        passes_through=True,
+    )
+)
+# Each elementwise activation: the equation of f, its rule, and its derivative (spec/math.md section 4).
+for _kind, _activation in (
+    ("ReLU", Activation("4.1", "a = max(0, z)", "f'(z) = 1 if z > 0 else 0")),
+    ("LeakyReLU", Activation("4.2", "a = z if z > 0 else alpha * z", "f'(z) = 1 if z > 0 else alpha")),
+    ("Sigmoid", Activation("4.3", "a = 1 / (1 + e^-z)", "f'(z) = a (1 - a)")),
+    ("Tanh", Activation("4.4", "a = tanh z", "f'(z) = 1 - a^2")),
+    ("Identity", Activation("4.5", "a = z", "f'(z) = 1", trivial=True)),
+):
+    register_explainer(Explainer(_kind, activation=_activation, joins_block=True))
+register_explainer(
+    Explainer(
+        "Softmax",
+        summary=text.softmax_summary,
+        activation=Activation(
+            "4.6",
+            "p[j] = e^(z[j] - m) / sum_k e^(z[k] - m), m = max_k z[k]",
+            "",
+            elementwise=False,
+            function="softmax",
+            outputs="Softmax outputs (4.6) softmax, p[k] = e^(z[k] - m) / sum_j e^(z[j] - m):",
+            backward=("4.7", "Softmax.backward: delta = p[j] (g[j] - sum_k g[k] p[k])"),
+        ),
+    )
+)
+register_explainer(
+    Explainer(
+        "Conv2D",
+        name=_conv_name,
+        summary=text.conv_summary,
+        equation=(
+            "12.1",
+            "Conv2D.forward",
+            "z[o][i][j] = sum_c sum_u sum_v w[o][c][u][v] * x[c][i*sh + u - ph][j*sw + v - pw] + b[o]",
+        ),
+        units=CHANNEL,
+        explain=explain_conv,
+        format=text.format_conv,
+        heads_block=True,
+        feature_maps=True,
+        drawn=True,
+    )
+)
+register_explainer(
+    Explainer(
+        "MaxPool2D",
+        name=_pool_name("MaxPool2D"),
+        summary=text.max_pool_summary,
+        equation=("13.1", "MaxPool2D.forward", "a[c][i][j] = max over u, v of x[c][i*sh + u][j*sw + v]"),
+        units=CHANNEL,
+        explain=explain_max_pool,
+        format=text.format_pool,
+        follow=follow_pool,
+        drawn=True,
+    )
+)
+register_explainer(
+    Explainer(
+        "AvgPool2D",
+        name=_pool_name("AvgPool2D"),
+        summary=text.avg_pool_summary,
+        equation=(
+            "13.3",
+            "AvgPool2D.forward",
+            "a[c][i][j] = (1 / (kh*kw)) sum_u sum_v x[c][i*sh + u][j*sw + v]",
+        ),
+        units=CHANNEL,
+        explain=explain_avg_pool,
+        format=text.format_pool,
+        follow=follow_pool,
+        drawn=True,
+    )
+)
+register_explainer(Explainer("Flatten", summary=text.flatten_summary))
+register_explainer(
+    Explainer(
+        "BatchNorm",
+        name=lambda o: f"BatchNorm({o['num_features']})",
+        summary=text.norm_summary,
+        equation=(
+            "15.6",
+            "BatchNorm.forward",
+            "y = gamma * (x - running_mean[c]) / sqrt(running_var[c] + eps) + beta",
+        ),
+        units=CHANNEL,
+        explain=explain_norm,
+        format=text.format_norm,
+        follow=follow_same,
+        joins_block=True,
+    )
+)
