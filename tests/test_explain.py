@@ -328,3 +328,15 @@ def test_explain_a_real_test_image(tmp_path: Path, data_dir: Path, capsys: pytes
     assert "mnist test image 0" in out and "label 7 ('7')" in out and "(row" in out
     assert main(["explain", str(path), "--index", "10000", "--data-dir", str(data_dir)]) == 1
     assert "--index 10000: mnist has test images 0..9999" in capsys.readouterr().err
+
+
+def test_a_one_output_sigmoid_network_is_explained_for_either_class() -> None:
+    from scratchnet.teaching.explain import format_explanation
+
+    net = build_network(mlp([4, 3, 1], loss="bce"), backend="loops", seed=0)
+    for x, label in (([5.0] * 4, 1), ([-5.0] * 4, 0)):
+        probability = net.forward([x])[0][0]
+        text = format_explanation(explain(net, x, label))
+        predicted = int(probability > 0.5)
+        assert f"Prediction: {predicted} ('{predicted}')" in text
+        assert "Loss for the true label (5.5)" in text

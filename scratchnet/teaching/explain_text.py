@@ -61,7 +61,7 @@ def _index_name(i: int, grid: tuple[int, ...]) -> str:
 def format_explanation(ex: Explanation) -> str:
     """The explanation as text, one step per line, each naming its equation in spec/math.md."""
     out: list[str] = []
-    label_text = f"label {ex.label} ({ex.class_names[ex.label]!r})" if ex.label is not None else "no label"
+    label_text = f"label {ex.label} ({class_name(ex, ex.label)!r})" if ex.label is not None else "no label"
     out.append(f"Explaining {ex.source}, {label_text}. Equation numbers (n.k) refer to spec/math.md.")
     out.append("")
     out.append("Forward pass, layer by layer (6) Network.forward:")
@@ -84,6 +84,12 @@ def format_unit(ex: Explanation, item: NeuronExplanation | UnitExplanation) -> l
     show = explainer_of(ex.layers[item.layer].kind).format
     assert show is not None  # explain explains the units of layers whose explainer formats them
     return show(ex, item)
+
+
+def class_name(ex: Explanation, k: int) -> str:
+    """Class ``k``'s name; its number where the names stop (a one-output sigmoid network has classes 0
+    and 1 but one output, so one name at most)."""
+    return ex.class_names[k] if k < len(ex.class_names) else str(k)
 
 
 def _at(p: int, shape: tuple[int, ...]) -> str:
@@ -378,13 +384,13 @@ def _format_outputs(ex: Explanation) -> list[str]:
             marks.append("predicted")
         if k == ex.label:
             marks.append("true label")
-        name = ex.class_names[k] if k < len(ex.class_names) else str(k)
+        name = class_name(ex, k)
         bar = "#" * round(20 * p) if 0.0 <= p <= 1.0 else ""
         out.append(f"  {k:>3} {name!r:<14} z = {num(z):>12}   p = {num(p):<12} {bar:<20} {' '.join(marks)}".rstrip())
     verdict = ""
     if ex.label is not None:
         verdict = " (correct)" if ex.predicted == ex.label else f" (wrong: the label is {ex.label})"
-    out.append(f"Prediction: {ex.predicted} ({ex.class_names[ex.predicted]!r}){verdict}")
+    out.append(f"Prediction: {ex.predicted} ({class_name(ex, ex.predicted)!r}){verdict}")
     if ex.loss is None:
         return out
     equation, function, _ = LOSSES.get(ex.loss_kind, ("5", ex.loss_kind, ""))
