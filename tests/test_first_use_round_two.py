@@ -253,3 +253,19 @@ def test_invert_on_a_picture_that_needs_none_says_the_inversion_made_it_blank(
         f"scratchnet predict: error: {picture}: --invert made the picture blank: it is light on a dark background "
         "already, as the training images are; leave --invert out"
     ]
+
+
+# ---- item 14: a mistyped flag ----
+
+
+def test_an_unknown_flag_is_reported_by_its_subcommand_with_the_closest_flag() -> None:
+    done = run_scratchnet("train", "--hiden", "100")
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.startswith("usage: scratchnet train ")
+    assert done.stderr.splitlines()[-1] == (
+        "scratchnet train: error: unrecognized arguments: --hiden 100 (did you mean --hidden?)"
+    )
+    far = run_scratchnet("inspect", "m.json", "--zzz")
+    assert far.stderr.splitlines()[-1] == (
+        "scratchnet inspect: error: unrecognized arguments: --zzz (scratchnet inspect --help lists its flags)"
+    )

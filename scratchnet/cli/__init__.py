@@ -11,10 +11,12 @@ cut short), and an encoding without the drawing characters gets ASCII ones.
 from __future__ import annotations
 
 import argparse
+import difflib
 import importlib
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from scratchnet.cli.output import PIPE_STATUS, guarded_stdout, warn
 from scratchnet.core.errors import ScratchnetError
@@ -41,21 +43,48 @@ COMMANDS = {
 MODULES = {"import": "import_model"}
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse's parser, except that an unknown flag is reported by the subcommand it was given to,
+    with its usage and the closest flag it has (``scratchnet train --hiden 100``: did you mean --hidden?)."""
+
+    commands: dict[str, argparse.ArgumentParser]
+
+    def parse_args(self, args: Sequence[str] | None = None, namespace: Any = None) -> Any:  # type: ignore[override]
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:
+            command = self.commands.get(getattr(parsed, "command", None) or "")
+            message = f"unrecognized arguments: {' '.join(extras)}"
+            if command is not None:
+                flags = [flag for action in command._actions for flag in action.option_strings]
+                unknown = next((extra.split("=")[0] for extra in extras if extra.startswith("-")), "")
+                close = difflib.get_close_matches(unknown, flags, n=1)
+                hint = (
+                    f" (did you mean {close[0]}?)"
+                    if close
+                    else f" (scratchnet {parsed.command} --help lists its flags)"
+                )
+                command.error(message + hint)
+            self.error(message)
+        return parsed
+
+
 def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     """The parser, with the full sub-parser of the command named in ``argv`` and a stub for the others."""
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="scratchnet",
         description="A neural-network library written from scratch: readable loops and NumPy, cross-checked.",
     )
     parser.add_argument("--version", action="version", version=f"scratchnet {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     chosen = next((arg for arg in argv if not arg.startswith("-")), None)
+    parser.commands = {}
     for name, help_text in COMMANDS.items():
         if name == chosen:
             command = importlib.import_module(f"scratchnet.cli.{MODULES.get(name, name)}")
             sub = subparsers.add_parser(name, help=help_text, description=command.DESCRIPTION)
             command.add_arguments(sub)
             sub.set_defaults(run=command.run)
+            parser.commands[name] = sub
         else:
             subparsers.add_parser(name, help=help_text)
     return parser
