@@ -19,14 +19,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from scratchnet.core.errors import ConfigError
 from scratchnet.core.walk import LayerSite, Planned, walk
 from scratchnet.teaching.explanation import Explanation, LayerOutput
 
-if TYPE_CHECKING:  # forward_pass reads this table: only its type is needed here
-    from scratchnet.teaching.forward_pass import ForwardPass
+# What explain and follow receive: teaching.forward_pass's ForwardPass, which reads this table, so it
+# cannot be imported here (not even for its type: the package has no import cycles).
+ForwardPass = Any
 
 NEURON = "neuron"  # units chosen by --neuron: one per output value, each a weighted sum (a Dense layer)
 CHANNEL = "channel"  # units chosen by --channel (and --row, --col): one per output value of (C,) or (C, H, W)
