@@ -20,6 +20,7 @@ import numpy.typing as npt
 from scratchnet.builders import build_network
 from scratchnet.core.architecture import DTYPES, Plan, plan
 from scratchnet.core.errors import ConfigError, InteropError, ScratchnetError
+from scratchnet.core.jsonread import JSONInputError, read_json
 from scratchnet.data.images import Feeder
 from scratchnet.io.model import load_model, model_paths, save
 
@@ -125,9 +126,9 @@ def read_portable_metadata(props: Mapping[str, str], where: str) -> dict[str, An
         if key not in props:
             continue
         try:
-            value = json.loads(props[key])
-        except ValueError:
-            raise InteropError(f"{where}: metadata {key!r} is not JSON: {props[key]!r:.80}") from None
+            value = read_json(props[key], f"metadata {key!r}")
+        except JSONInputError as error:
+            raise InteropError(f"{where}: {error}") from None
         result[key] = value
     names = result.get("class_names")
     if names is not None and not (isinstance(names, list) and all(isinstance(n, str) for n in names)):

@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
+from scratchnet.core.jsonread import read_json
 from scratchnet.io.model import ModelWriteError, make_folder, model_paths, remove_empty_folders
 
 try:
@@ -114,7 +115,7 @@ def _holder(lock: Path) -> str:
     """Who holds ``lock``, as its file says: ``pid 1234 on host, since ...``."""
     try:
         with open(lock, "rb") as handle:
-            info = json.loads(handle.read(_MAX_LOCK_BYTES))
+            info = read_json(handle.read(_MAX_LOCK_BYTES))
     except (OSError, ValueError):
         return "another process"
     if not isinstance(info, dict):

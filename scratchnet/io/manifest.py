@@ -19,6 +19,7 @@ from typing import Any
 
 from scratchnet.core.architecture import plan
 from scratchnet.core.errors import ConfigError, ModelFormatError
+from scratchnet.core.jsonread import MAX_DEPTH, JSONInputError, read_json
 from scratchnet.io.npy import NpyArray
 
 __all__ = [
@@ -62,7 +63,7 @@ _HEX64 = re.compile(r"[0-9a-f]{64}")
 _SLOT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _CREATED = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z")
 _ITEMSIZE = {"<f4": 4, "<f8": 8}
-_MAX_JSON_DEPTH = 64
+_MAX_JSON_DEPTH = MAX_DEPTH - 1  # the document object is one level: what is written, read_json reads
 # Finiteness, tested on the bytes: a float is NaN or infinite exactly when all its exponent bits are
 # set, and in little-endian order those are the top two bytes of each item. _TOP marks the items whose
 # last byte holds all its exponent bits (0x7F or 0xFF); _NEXT, by itemsize, those whose byte before
@@ -243,43 +244,11 @@ def check_json_data(value: Any, where: str, depth: int = 0) -> None:
 # --- reading --------------------------------------------------------------------------------------
 
 
-class _Duplicate(Exception):
-    pass
-
-
-class _Constant(Exception):
-    pass
-
-
-def _object_without_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise _Duplicate(key)
-        result[key] = value
-    return result
-
-
-def _refuse_constant(constant: str) -> Any:
-    raise _Constant(constant)
-
-
 def _parse_json(raw: bytes, name: str) -> Any:
     try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise fail(name, f"malformed JSON: not UTF-8 text (byte {error.start})") from None
-    try:
-        return json.loads(text, object_pairs_hook=_object_without_duplicates, parse_constant=_refuse_constant)
-    except json.JSONDecodeError as error:
-        raise fail(name, f"malformed JSON: {error.msg} at line {error.lineno} column {error.colno}") from None
-    except _Duplicate as error:
-        raise fail(name, f"malformed JSON: the key {_short(error.args[0])} appears twice in one object") from None
-    except _Constant as error:
-        raise fail(name, f"malformed JSON: {error.args[0]} is not a JSON number") from None
-    except (ValueError, RecursionError, MemoryError) as error:
-        # ValueError: an integer with more digits than Python converts; RecursionError: deep nesting.
-        raise fail(name, f"malformed JSON: {type(error).__name__}: {_short(str(error), 80)}") from None
+        return read_json(raw, "the document", max_bytes=None)  # its size was bounded when it was read
+    except JSONInputError as error:
+        raise fail(name, f"malformed JSON: {error}") from None
 
 
 def _check_digest(raw: bytes, document: dict[str, Any], name: str) -> None:

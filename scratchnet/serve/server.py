@@ -35,6 +35,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from scratchnet.core.errors import ScratchnetError
+from scratchnet.core.jsonread import read_json
 from scratchnet.serve.api import RequestError, Session
 
 MAX_BODY = 1 << 20  # bytes of a request body: a 512x512 canvas as base64 is ~350 kB
@@ -238,7 +239,7 @@ class Handler(BaseHTTPRequestHandler):
         if kind != "application/json":
             raise RequestError(f"send the body as application/json, not {kind or 'without a Content-Type'}", 415)
         try:
-            return json.loads(body.decode("utf-8"), parse_constant=reject_constant)
+            return read_json(body, "the request body", max_bytes=None)  # bounded by MAX_BODY; a JSONInputError is a 400
         except UnicodeDecodeError:
             raise RequestError("the request body is not UTF-8") from None
         except RecursionError:

@@ -21,7 +21,6 @@ Faults:
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import re
@@ -42,6 +41,8 @@ from scratchnet.builders import BACKENDS, build_network, build_optimizer
 from scratchnet.core import notation
 from scratchnet.core.architecture import ACTIVATIONS, DTYPES, mlp, plan
 from scratchnet.core.errors import ConfigError, ScratchnetError, TrainingError
+from scratchnet.core.jsonread import MAX_BYTES as MAX_JSON_BYTES
+from scratchnet.core.jsonread import read_json
 from scratchnet.core.rng import derive_seed, permutation
 from scratchnet.core.settings import optimizer_type
 from scratchnet.data import Dataset, load_dataset
@@ -688,8 +689,8 @@ def load_training_data(config: TrainConfig, data_dir: str | os.PathLike[str] | N
 def read_checkpoint_config(path: Path) -> tuple[TrainConfig, dict[str, Any]]:
     """The configuration and the checkpoint section of a checkpoint's JSON file."""
     try:
-        with open(path, encoding="utf-8") as handle:
-            document = json.load(handle)
+        with open(path, "rb") as handle:
+            document = read_json(handle.read(MAX_JSON_BYTES + 1), "the file")
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such checkpoint") from None
     except (OSError, ValueError) as error:
