@@ -21,7 +21,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from scratchnet.core.errors import ConfigError
+from scratchnet.core.bounds import MAX_CLASSES, MAX_LAYERS, MAX_PARAMETERS, check_count, check_shape
+from scratchnet.core.errors import ConfigError, quoted_list
 from scratchnet.core.registry import LOSS_TYPES, Shape, describe_shape, layer_type, options_of, output_for_loss
 
 ACTIVATIONS = {"relu": "ReLU", "leaky_relu": "LeakyReLU", "sigmoid": "Sigmoid", "tanh": "Tanh", "identity": "Identity"}
@@ -97,10 +98,12 @@ def validate(description: Mapping[str, Any]) -> dict[str, Any]:
         raise ConfigError("an architecture is an object with 'layers' and 'loss'")
     unknown = set(description) - set(FIELDS)
     if unknown:
-        raise ConfigError(f"unknown architecture fields {sorted(unknown)}")
+        raise ConfigError(f"unknown architecture fields {quoted_list(sorted(unknown))}")
     layers = description.get("layers")
     if not isinstance(layers, list) or not layers:
         raise ConfigError("'layers' must be a non-empty list")
+    if len(layers) > MAX_LAYERS:
+        raise ConfigError(f"the architecture has {len(layers)} layers, more than the limit of {MAX_LAYERS}")
     for index, layer in enumerate(layers):
         if not isinstance(layer, Mapping) or not isinstance(layer.get("type"), str):
             raise ConfigError(f"layer {index} must be an object with a string 'type'")
@@ -123,7 +126,8 @@ def validate(description: Mapping[str, Any]) -> dict[str, Any]:
             or not shape
             or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in shape)
         ):
-            raise ConfigError(f"'input_shape' must be a non-empty list of positive integers, got {shape!r}")
+            raise ConfigError(f"'input_shape' must be a non-empty list of positive integers, got {shape!r:.80}")
+        check_shape(shape, "'input_shape' has")
     return dict(description)
 
 
@@ -141,7 +145,8 @@ def implied_input_shape(layers: Sequence[Mapping[str, Any]]) -> Shape | None:
 
 def plan(description: Mapping[str, Any]) -> Plan:
     """Validate ``description`` and infer every layer's shapes and arrays from its input shape;
-    a chain that does not fit is a ConfigError naming the layer."""
+    a chain that does not fit, or that leaves the bounds of :mod:`scratchnet.core.bounds` (checked
+    here, from the integers alone, before anything is allocated), is a ConfigError naming the layer."""
     description = validate(description)
     layers = description["layers"]
     implied = implied_input_shape(layers)
@@ -153,6 +158,7 @@ def plan(description: Mapping[str, Any]) -> Plan:
         shape = implied
     else:
         raise ConfigError("the architecture needs an 'input_shape': its layers do not imply one")
+    check_shape(shape, "the input has")
     all_options, input_shapes, arrays = [], [], []
     for index, layer in enumerate(layers):
         entry = layer_type(layer["type"])
@@ -161,6 +167,7 @@ def plan(description: Mapping[str, Any]) -> Plan:
             output = entry.output_shape(options, shape)
         except ConfigError as error:
             raise ConfigError(f"layer {index} ({entry.name}) {error}") from None
+        check_shape(output, f"layer {index} ({entry.name}) gives")
         for name, array_shape in entry.arrays(options, shape).items():
             arrays.append(
                 ArrayInfo(
@@ -183,6 +190,8 @@ def plan(description: Mapping[str, Any]) -> Plan:
         raise ConfigError(
             f"the network's output must be one row of scores per sample, got shape {describe_shape(shape)}"
         )
+    check_count(sum(math.prod(array.shape) for array in arrays), MAX_PARAMETERS, "numbers in its arrays")
+    check_count(shape[0], MAX_CLASSES, "outputs per sample (classes)")
     return Plan(description, tuple(all_options), tuple(input_shapes), shape, tuple(arrays))
 
 

@@ -19,7 +19,7 @@ import numpy.typing as npt
 
 from scratchnet.builders import build_network
 from scratchnet.core.architecture import DTYPES, Plan, plan
-from scratchnet.core.errors import ConfigError, InteropError, ScratchnetError
+from scratchnet.core.errors import ConfigError, InteropError, ScratchnetError, quoted_list
 from scratchnet.core.jsonread import JSONInputError, read_json
 from scratchnet.data.images import Feeder
 from scratchnet.io.model import load_model, model_paths, save
@@ -100,7 +100,8 @@ def check_names(checked: Plan, arrays: Mapping[str, Any], where: str) -> None:
     missing = [name for name in expected if name not in arrays]
     extra = [name for name in arrays if name not in expected]
     if missing or extra:
-        parts = ([f"misses {missing}"] if missing else []) + ([f"has unexpected {extra}"] if extra else [])
+        parts = [f"misses {quoted_list(missing)}"] if missing else []
+        parts += [f"has unexpected {quoted_list(extra)}"] if extra else []
         raise InteropError(f"{where}: the tensors do not fit the architecture: it {' and '.join(parts)}")
 
 

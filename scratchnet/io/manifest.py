@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from scratchnet.core.architecture import plan
-from scratchnet.core.errors import ConfigError, ModelFormatError
+from scratchnet.core.errors import ConfigError, ModelFormatError, quoted_list
 from scratchnet.core.jsonread import MAX_DEPTH, JSONInputError, read_json
 from scratchnet.io.npy import NpyArray
 
@@ -269,7 +269,9 @@ def _parse_entry(value: Any, where: str, name: str) -> ArrayEntry:
     unknown = sorted(set(value) - set(_ENTRY_KEYS))
     if missing or unknown:
         raise fail(
-            name, f"{where} must have exactly the fields {list(_ENTRY_KEYS)}; missing {missing}, unknown {unknown}"
+            name,
+            f"{where} must have exactly the fields {list(_ENTRY_KEYS)}; "
+            f"missing {quoted_list(missing)}, unknown {quoted_list(unknown)}",
         )
     entry_name, shape, dtype, digest = (value[key] for key in _ENTRY_KEYS)
     if not isinstance(entry_name, str) or not entry_name:
@@ -402,7 +404,9 @@ def parse_document(raw: bytes, name: str, limits: Limits = Limits()) -> Document
     _check_digest(raw, document, name)
     unknown = sorted(set(document) - set(_REQUIRED) - set(_OPTIONAL))
     if unknown:
-        raise fail(name, f"unknown top-level fields {unknown} (readers accept only the fields of the spec)")
+        raise fail(
+            name, f"unknown top-level fields {quoted_list(unknown)} (readers accept only the fields of the spec)"
+        )
     dtype_name = document["dtype"]
     if dtype_name not in DTYPES:
         raise fail(name, f"'dtype' must be one of {sorted(DTYPES)}, got {_short(dtype_name)}")
@@ -425,7 +429,9 @@ def parse_document(raw: bytes, name: str, limits: Limits = Limits()) -> Document
     if listed != set(shapes):
         missing_names, extra = sorted(set(shapes) - listed), sorted(listed - set(shapes))
         raise fail(
-            name, f"the parameter manifest does not fit the architecture: missing {missing_names}, unexpected {extra}"
+            name,
+            "the parameter manifest does not fit the architecture: "
+            f"missing {quoted_list(missing_names)}, unexpected {quoted_list(extra)}",
         )
     for entry in parameters:
         _check_entry(entry, shapes[entry.name], dtype, "parameter", name)

@@ -40,7 +40,7 @@ import numpy.typing as npt
 from scratchnet.builders import BACKENDS, build_network, build_optimizer
 from scratchnet.core import notation
 from scratchnet.core.architecture import ACTIVATIONS, DTYPES, mlp, plan
-from scratchnet.core.errors import ConfigError, ScratchnetError, TrainingError
+from scratchnet.core.errors import ConfigError, ScratchnetError, TrainingError, quoted_list
 from scratchnet.core.jsonread import MAX_BYTES as MAX_JSON_BYTES
 from scratchnet.core.jsonread import read_json
 from scratchnet.core.rng import derive_seed, permutation
@@ -184,7 +184,7 @@ class TrainConfig:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
-            raise ConfigError(f"unknown training settings {unknown}")
+            raise ConfigError(f"unknown training settings {quoted_list(unknown)}")
         values = dict(data)
         for key, (schedule, old_default) in LEGACY_SCHEDULE_DEFAULTS.items():
             # Files written before these options became None when unused held their old defaults.
