@@ -14,12 +14,12 @@ import re
 import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from scratchnet.core.architecture import plan
 from scratchnet.core.errors import ConfigError, ModelFormatError, quoted_list
 from scratchnet.core.jsonread import MAX_DEPTH, JSONInputError, read_json
+from scratchnet.io.metadata import input_problem, metadata_problem
 from scratchnet.io.npy import NpyArray
 
 __all__ = [
@@ -61,7 +61,6 @@ _ENTRY_KEYS = ("name", "shape", "dtype", "sha256")
 _OPTIMIZER_KEYS = ("spec", "step", "arrays")
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _SLOT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_CREATED = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z")
 _ITEMSIZE = {"<f4": 4, "<f8": 8}
 _MAX_JSON_DEPTH = MAX_DEPTH - 1  # the document object is one level: what is written, read_json reads
 # Finiteness, tested on the bytes: a float is NaN or infinite exactly when all its exponent bits are
@@ -143,10 +142,6 @@ def _short(value: Any, limit: int = 60) -> str:
 
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 # --- the architecture -----------------------------------------------------------------------------
@@ -323,38 +318,6 @@ def bare_file_name_problem(value: Any) -> str | None:
     return None
 
 
-def metadata_problem(metadata: Any) -> str | None:
-    """Why ``metadata`` is not valid version 1 metadata, or None. Unknown members are allowed (and ignored)."""
-    if not isinstance(metadata, dict):
-        return "must be an object"
-    if not isinstance(metadata.get("scratchnet_version"), str):
-        return "'scratchnet_version' must be a string"
-    created = metadata.get("created")
-    if not isinstance(created, str) or not _CREATED.fullmatch(created):
-        return f"'created' must be a UTC time like 2024-01-31T12:00:00Z, got {_short(created)}"
-    try:
-        datetime.fromisoformat(created[:-1] + "+00:00")
-    except ValueError:
-        return f"'created' is not a valid time: {_short(created)}"
-    if "training" not in metadata:
-        return None
-    training = metadata["training"]
-    if not isinstance(training, dict):
-        return "'training' must be an object"
-    checks: dict[str, tuple[str, Any]] = {
-        "dataset": ("a string", lambda v: isinstance(v, str)),
-        "epochs": ("an integer >= 0", lambda v: _is_int(v) and v >= 0),
-        "optimizer": ("an object", lambda v: isinstance(v, dict)),
-        "seed": ("an integer", _is_int),
-        "final_metrics": ("an object of numbers", lambda v: isinstance(v, dict) and all(map(_is_number, v.values()))),
-        "history": ("a list of objects", lambda v: isinstance(v, list) and all(isinstance(e, dict) for e in v)),
-    }
-    for key, (kind, ok) in checks.items():
-        if key in training and not ok(training[key]):
-            return f"'training.{key}' must be {kind}"
-    return None
-
-
 def _parse_optimizer(
     value: Any, shapes: dict[str, tuple[int, ...]], dtype: str, name: str, limits: Limits
 ) -> OptimizerSection:
@@ -436,7 +399,7 @@ def parse_document(raw: bytes, name: str, limits: Limits = Limits()) -> Document
     for entry in parameters:
         _check_entry(entry, shapes[entry.name], dtype, "parameter", name)
     metadata = document["metadata"]
-    problem = metadata_problem(metadata)
+    problem = metadata_problem(metadata) or input_problem(metadata, plan(architecture).input_shape)
     if problem is not None:
         raise fail(name, f"metadata: {problem}")
     optimizer = None
