@@ -28,6 +28,8 @@ from scratchnet.core.registry import LOSS_TYPES, Shape, describe_shape, layer_ty
 ACTIVATIONS = {"relu": "ReLU", "leaky_relu": "LeakyReLU", "sigmoid": "Sigmoid", "tanh": "Tanh", "identity": "Identity"}
 LOSSES = {"cross_entropy": "CrossEntropy", "mse": "MeanSquaredError", "bce": "BinaryCrossEntropy"}
 FIELDS = ("layers", "loss", "l2", "l1", "input_shape")
+MNIST_SIDE = 28
+MNIST_PIXELS = MNIST_SIDE * MNIST_SIDE
 DTYPES = ("float32", "float64")  # what a vectorized network computes in and a model file stores
 
 
@@ -89,6 +91,20 @@ class Plan:
     def output_of(self, index: int) -> Shape:
         """The output shape of layer ``index``."""
         return self.input_shapes[index + 1] if index + 1 < len(self.input_shapes) else self.output_shape
+
+
+def default_sample(input_shape: Shape) -> tuple[str, Shape]:
+    """What one sample is for a network of ``input_shape`` whose model does not record it (an
+    imported model, or one saved before the metadata said): ``("image", (28, 28))`` for 784 inputs
+    (MNIST's models), ``("features", (F,))`` for any other row of F values, and an image of the
+    network's (channels, height, width) otherwise (``(H, W)`` when it has one channel)."""
+    if input_shape == (MNIST_PIXELS,):
+        return "image", (MNIST_SIDE, MNIST_SIDE)
+    if len(input_shape) == 1:
+        return "features", input_shape
+    if len(input_shape) == 3 and input_shape[0] == 1:
+        return "image", input_shape[1:]
+    return "image", input_shape
 
 
 def validate(description: Mapping[str, Any]) -> dict[str, Any]:
