@@ -106,12 +106,16 @@ def check_names(checked: Plan, arrays: Mapping[str, Any], where: str) -> None:
 
 
 def portable_metadata(metadata: Mapping[str, Any]) -> dict[str, str]:
-    """The members of :data:`PORTABLE_METADATA` that ``metadata`` has, as strings (JSON for a list or object)."""
+    """The members of :data:`PORTABLE_METADATA` that ``metadata`` has, as strings (JSON for a list or
+    object); InteropError for a number JSON cannot hold (an exported file never says ``Infinity``)."""
     result = {}
     for key in PORTABLE_METADATA:
         if key in metadata and metadata[key] is not None:
             value = metadata[key]
-            result[key] = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+            try:
+                result[key] = value if isinstance(value, str) else json.dumps(value, sort_keys=True, allow_nan=False)
+            except ValueError:
+                raise InteropError(f"metadata {key!r} holds a number that is not finite: {value!r:.80}") from None
     return result
 
 
