@@ -185,7 +185,7 @@ def weight_image_shape(loaded: LoadedModel) -> tuple[int, int]:
     """The (height, width) the first layer's weights are drawn as: the model's grey images'."""
     from scratchnet.data.own import Layout
 
-    layout = Layout.from_metadata(loaded.metadata, plan(loaded.architecture).input_shape)
+    layout = Layout.from_metadata(loaded.metadata)
     if layout.kind == "features":
         raise ConfigError("the model takes a table of features: its first weights are not images to draw")
     if layout.channels != 1:
