@@ -354,7 +354,12 @@ def test_deeply_nested_onnx_metadata_is_one_line(key: str, tmp_path: Path, capsy
         (
             ["N", 3],
             {"class_names": '["a", "b", "c", "d"]'},
-            "metadata 'class_names' names 4 classes, but the graph computes 3",
+            "metadata 'class_names' names 4 classes, but the network computes 3 outputs",
+        ),
+        (
+            ["N", 3],
+            {"input": '{"kind": "features", "shape": [5], "mean": [0, 0, 0, 0, 0], "std": [1, 1, 1, 1, 1]}'},
+            "metadata 'input.shape' [5] is 5 values per sample, but the network takes 4 (4 values)",
         ),
     ],
 )

@@ -454,13 +454,7 @@ def _portable(
     check_output(proto.graph, dtype, batch, checked.classes, where)
     check_arrays(checked, arrays, where)
     props = {entry.key: entry.value for entry in proto.metadata_props}
-    metadata = read_portable_metadata(props, where)
-    names = metadata.get("class_names")
-    if names is not None and len(names) != checked.classes:
-        raise InteropError(
-            f"{where}: metadata 'class_names' names {len(names)} classes, "
-            f"but the graph computes {checked.classes} outputs"
-        )
+    metadata = read_portable_metadata(props, where, checked)
     imported = {
         "format": "onnx",
         "file": Path(where).name,

@@ -22,6 +22,7 @@ from scratchnet.core.architecture import DTYPES, Plan, plan
 from scratchnet.core.errors import ConfigError, InteropError, ScratchnetError, quoted_list
 from scratchnet.core.jsonread import JSONInputError, read_json
 from scratchnet.data.images import Feeder
+from scratchnet.io.metadata import input_problem
 from scratchnet.io.model import load_model, model_paths, save
 
 # The metadata another format carries (ONNX metadata_props, safetensors __metadata__): string to
@@ -119,8 +120,9 @@ def portable_metadata(metadata: Mapping[str, Any]) -> dict[str, str]:
     return result
 
 
-def read_portable_metadata(props: Mapping[str, str], where: str) -> dict[str, Any]:
-    """The inverse of :func:`portable_metadata`: the members it knows, checked; others are ignored.
+def read_portable_metadata(props: Mapping[str, str], where: str, checked: Plan) -> dict[str, Any]:
+    """The inverse of :func:`portable_metadata`: the members it knows, checked against the network
+    ``checked`` (as many class names as outputs, an input shape it takes); others are ignored.
 
     A member that is not what scratchnet writes there is an InteropError naming it: a model that
     says how to feed it must not be fed another way."""
@@ -138,6 +140,14 @@ def read_portable_metadata(props: Mapping[str, str], where: str) -> dict[str, An
     names = result.get("class_names")
     if names is not None and not (isinstance(names, list) and all(isinstance(n, str) for n in names)):
         raise InteropError(f"{where}: metadata 'class_names' must be a list of strings, got {names!r:.80}")
+    if names is not None and len(names) not in (checked.classes, 2 if checked.classes == 1 else checked.classes):
+        raise InteropError(  # (one output may name two classes: a sigmoid's no and yes)
+            f"{where}: metadata 'class_names' names {len(names)} classes, "
+            f"but the network computes {checked.classes} outputs"
+        )
+    problem = input_problem(result, checked.input_shape)
+    if problem is not None:
+        raise InteropError(f"{where}: metadata {problem}")
     scaling = result.get("input")
     if scaling is not None:
         try:  # the check the model's own loader makes: images (one scale, mean, std) or a table's features

@@ -109,7 +109,7 @@ def read_safetensors(path: Path, *, architecture: Mapping[str, Any] | None = Non
     imported = {"format": "safetensors", "file": path.name}
     if "producer" in metadata:
         imported["producer"] = metadata["producer"]
-    model_metadata = read_portable_metadata(metadata, where)
+    model_metadata = read_portable_metadata(metadata, where, checked)
     ordered = {name: arrays[name] for name in checked.shapes()}
     return Portable(canonical(checked.description), ordered, dtype, model_metadata, imported)
 
