@@ -106,7 +106,9 @@ def test_a_huge_json_integer_is_a_400(tiny: Running, digits: int) -> None:
     reply = request(tiny.port, "POST", "/api/predict", raw=body)
     answer = reply.json()
     assert (reply.status, answer["status"]) == (400, 400)
-    assert answer["error"] == f"the request body holds an integer of {digits} digits; the most is {MAX_INT_DIGITS}"
+    assert answer["error"] == (
+        f"the request body holds an integer of {digits} digits, more than the limit of {MAX_INT_DIGITS}"
+    )
 
 
 def test_a_long_integer_out_of_range_is_named_in_short(tiny: Running) -> None:

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from scratchnet.builders.network import backend_module
-from scratchnet.core.errors import ConfigError
+from scratchnet.core.errors import ConfigError, quoted_list
 from scratchnet.core.schedules import build_schedule, finite
 from scratchnet.core.settings import OPTIONS, betas, flag, optimizer_type
 
@@ -23,12 +23,13 @@ def build_optimizer(spec: Mapping[str, Any], backend: str) -> Any:
     or an invalid value (checked by the constructor) is a ConfigError.
     """
     if not isinstance(spec, Mapping) or "type" not in spec:
-        raise ConfigError(f"an optimizer is an object with a 'type', got {spec!r}")
+        raise ConfigError(f"an optimizer is an object with a 'type', got {spec!r:.80}")
     kind = optimizer_type(spec["type"])
     options = OPTIONS[kind]
     unknown = sorted(set(spec) - {"type", "schedule", *options})
     if unknown:
-        raise ConfigError(f"{kind} has unknown options {unknown}; it takes {sorted([*options, 'schedule'])}")
+        takes = sorted([*options, "schedule"])
+        raise ConfigError(f"{kind} has unknown options {quoted_list(unknown)}; it takes {takes}")
     kwargs: dict[str, Any] = {}
     for key, value in spec.items():
         if key in options:

@@ -4,7 +4,6 @@ differences, on an architecture the user names."""
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from typing import Any
 
@@ -20,6 +19,8 @@ from scratchnet.cli.options import int_list, positive_int, rate, seed
 from scratchnet.core import notation
 from scratchnet.core.architecture import ACTIVATIONS, LOSSES, mlp, plan
 from scratchnet.core.errors import ConfigError
+from scratchnet.core.jsonread import MAX_BYTES as MAX_JSON_BYTES
+from scratchnet.core.jsonread import read_json
 from scratchnet.training.train import CHECK_MAX_PARAMS, CHECK_WIDTH
 
 DESCRIPTION = (
@@ -70,12 +71,12 @@ def architecture_of(args: argparse.Namespace) -> dict[str, Any]:
         return notation.parse(args.network, loss=args.loss)
     if args.architecture is not None:
         try:
-            with open(args.architecture, encoding="utf-8") as handle:
-                data = json.load(handle)
+            with open(args.architecture, "rb") as handle:
+                data = read_json(handle.read(MAX_JSON_BYTES + 1), "the file")
         except OSError as error:
             raise ConfigError(f"cannot read {args.architecture}: {error.strerror or error}") from None
         except ValueError as error:
-            raise ConfigError(f"{args.architecture} is not JSON: {error}") from None
+            raise ConfigError(f"{args.architecture}: {error}") from None
         if isinstance(data, dict) and isinstance(data.get("architecture"), dict):
             data = data["architecture"]  # a model document: its architecture
         try:

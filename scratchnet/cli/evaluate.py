@@ -69,7 +69,7 @@ def model_of(loaded: LoadedModel, backend: str) -> Model:
         class_names,
         metadata,
         loaded.architecture,
-        Layout.from_metadata(metadata),
+        Layout.from_metadata(metadata, plan(loaded.architecture).input_shape),
     )
 
 

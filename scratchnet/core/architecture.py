@@ -21,13 +21,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from scratchnet.core.errors import ConfigError
+from scratchnet.core.bounds import MAX_CLASSES, MAX_LAYERS, MAX_PARAMETERS, check_count, check_shape
+from scratchnet.core.errors import ConfigError, quoted_list
 from scratchnet.core.registry import LOSS_TYPES, Shape, describe_shape, layer_type, options_of, output_for_loss
 from scratchnet.core.walk import array_name
 
 ACTIVATIONS = {"relu": "ReLU", "leaky_relu": "LeakyReLU", "sigmoid": "Sigmoid", "tanh": "Tanh", "identity": "Identity"}
 LOSSES = {"cross_entropy": "CrossEntropy", "mse": "MeanSquaredError", "bce": "BinaryCrossEntropy"}
 FIELDS = ("layers", "loss", "l2", "l1", "input_shape")
+MNIST_SIDE = 28
+MNIST_PIXELS = MNIST_SIDE * MNIST_SIDE
 DTYPES = ("float32", "float64")  # what a vectorized network computes in and a model file stores
 
 
@@ -91,6 +94,20 @@ class Plan:
         return self.input_shapes[index + 1] if index + 1 < len(self.input_shapes) else self.output_shape
 
 
+def default_sample(input_shape: Shape) -> tuple[str, Shape]:
+    """What one sample is for a network of ``input_shape`` whose model does not record it (an
+    imported model, or one saved before the metadata said): ``("image", (28, 28))`` for 784 inputs
+    (MNIST's models), ``("features", (F,))`` for any other row of F values, and an image of the
+    network's (channels, height, width) otherwise (``(H, W)`` when it has one channel)."""
+    if input_shape == (MNIST_PIXELS,):
+        return "image", (MNIST_SIDE, MNIST_SIDE)
+    if len(input_shape) == 1:
+        return "features", input_shape
+    if len(input_shape) == 3 and input_shape[0] == 1:
+        return "image", input_shape[1:]
+    return "image", input_shape
+
+
 def validate(description: Mapping[str, Any]) -> dict[str, Any]:
     """Check an architecture's structure, option types and values; return it as a plain dict
     (ConfigError otherwise). :func:`plan` also checks that the layers fit together."""
@@ -98,10 +115,12 @@ def validate(description: Mapping[str, Any]) -> dict[str, Any]:
         raise ConfigError("an architecture is an object with 'layers' and 'loss'")
     unknown = set(description) - set(FIELDS)
     if unknown:
-        raise ConfigError(f"unknown architecture fields {sorted(unknown)}")
+        raise ConfigError(f"unknown architecture fields {quoted_list(sorted(unknown))}")
     layers = description.get("layers")
     if not isinstance(layers, list) or not layers:
         raise ConfigError("'layers' must be a non-empty list")
+    if len(layers) > MAX_LAYERS:
+        raise ConfigError(f"the architecture has {len(layers)} layers, more than the limit of {MAX_LAYERS}")
     for index, layer in enumerate(layers):
         if not isinstance(layer, Mapping) or not isinstance(layer.get("type"), str):
             raise ConfigError(f"layer {index} must be an object with a string 'type'")
@@ -124,7 +143,8 @@ def validate(description: Mapping[str, Any]) -> dict[str, Any]:
             or not shape
             or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in shape)
         ):
-            raise ConfigError(f"'input_shape' must be a non-empty list of positive integers, got {shape!r}")
+            raise ConfigError(f"'input_shape' must be a non-empty list of positive integers, got {shape!r:.80}")
+        check_shape(shape, "'input_shape' has")
     return dict(description)
 
 
@@ -142,7 +162,8 @@ def implied_input_shape(layers: Sequence[Mapping[str, Any]]) -> Shape | None:
 
 def plan(description: Mapping[str, Any]) -> Plan:
     """Validate ``description`` and infer every layer's shapes and arrays from its input shape;
-    a chain that does not fit is a ConfigError naming the layer."""
+    a chain that does not fit, or that leaves the bounds of :mod:`scratchnet.core.bounds` (checked
+    here, from the integers alone, before anything is allocated), is a ConfigError naming the layer."""
     description = validate(description)
     layers = description["layers"]
     implied = implied_input_shape(layers)
@@ -154,6 +175,7 @@ def plan(description: Mapping[str, Any]) -> Plan:
         shape = implied
     else:
         raise ConfigError("the architecture needs an 'input_shape': its layers do not imply one")
+    check_shape(shape, "the input has")
     all_options, input_shapes, arrays = [], [], []
     for index, layer in enumerate(layers):
         entry = layer_type(layer["type"])
@@ -162,6 +184,7 @@ def plan(description: Mapping[str, Any]) -> Plan:
             output = entry.output_shape(options, shape)
         except ConfigError as error:
             raise ConfigError(f"layer {index} ({entry.name}) {error}") from None
+        check_shape(output, f"layer {index} ({entry.name}) gives")
         for name, array_shape in entry.arrays(options, shape).items():
             arrays.append(
                 ArrayInfo(
@@ -184,6 +207,8 @@ def plan(description: Mapping[str, Any]) -> Plan:
         raise ConfigError(
             f"the network's output must be one row of scores per sample, got shape {describe_shape(shape)}"
         )
+    check_count(sum(math.prod(array.shape) for array in arrays), MAX_PARAMETERS, "numbers in its arrays")
+    check_count(shape[0], MAX_CLASSES, "outputs per sample (classes)")
     return Plan(description, tuple(all_options), tuple(input_shapes), shape, tuple(arrays))
 
 

@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from scratchnet.core.bounds import MAX_SIZE, option_problem
 from scratchnet.core.errors import ConfigError
 from scratchnet.core.init import INITIALIZERS
 
@@ -28,6 +29,8 @@ Shape = tuple[int, ...]
 
 REQUIRED: Any = object()
 """The default of an option that must be given."""
+
+SEED_MAXIMUM = (1 << 64) - 1  # a seed is a 64-bit integer (scratchnet.core.rng), not a size
 
 # The kinds an option may have, and the Python values each accepts from a description.
 OPTION_KINDS = ("int", "float", "str", "pair")
@@ -42,7 +45,9 @@ class Option:
     ``check`` returns why a value is invalid (a phrase that names the option), or None. A default of
     None means "not set": the builder fills it (a Dropout's seed is derived from the network's seed),
     or, with ``default_from``, it takes the value of that other option (a pool's stride is its kernel
-    size unless given).
+    size unless given). Every int (and each of a pair) is at most ``maximum`` in magnitude, and every
+    float is finite (:mod:`scratchnet.core.bounds`): a size, a window or a count a new layer type
+    adds is bounded without a check of its own.
     """
 
     name: str
@@ -50,6 +55,7 @@ class Option:
     default: Any = REQUIRED
     check: Callable[[Any], str | None] | None = None
     default_from: str | None = None
+    maximum: int = MAX_SIZE
 
     @property
     def required(self) -> bool:
@@ -174,6 +180,8 @@ def options_of(spec: Mapping[str, Any], where: str) -> dict[str, Any]:
         except ConfigError as error:
             raise ConfigError(f"{where} ({entry.name}) {error}") from None
         problem = option.check(value) if option.check is not None and value is not None else None
+        if problem is None and value is not None:
+            problem = option_problem(option.name, option.kind, value, option.maximum)
         if problem is not None:
             raise ConfigError(f"{where} ({entry.name}): {problem}")
         options[option.name] = value
@@ -256,7 +264,7 @@ register(
 register(
     LayerType(
         name="Dropout",
-        options=(Option("rate", "float", check=_rate), Option("seed", "int", None)),
+        options=(Option("rate", "float", check=_rate), Option("seed", "int", None, maximum=SEED_MAXIMUM)),
         positional=("rate",),
         output_shape=_same_shape,
         shape_preserving=True,

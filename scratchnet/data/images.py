@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from scratchnet.core.architecture import default_sample
 from scratchnet.core.errors import ConfigError, ScratchnetError, ShapeError
 from scratchnet.core.rng import derive_seed
 from scratchnet.vectorized import rng as vector_rng
@@ -94,6 +95,8 @@ class Feeder:
         """The feeder a model's metadata describes (plain pixel / 255 when it says nothing), giving
         samples of ``shape`` (the network's input shape; None: flat)."""
         spec = metadata.get("input")
+        if spec is None and shape is not None and default_sample(shape)[0] == "features":
+            return cls(backend, dtype, 0.0, 1.0, shape, 1.0, "features")  # a row of values, as they are
         if spec is None:
             return cls(backend, dtype, shape=shape)
         if not isinstance(spec, Mapping):

@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from scratchnet.core.architecture import default_sample
 from scratchnet.core.errors import DatasetError
 from scratchnet.data.arrays import read_npz
 from scratchnet.data.datasets import Dataset
@@ -131,16 +132,18 @@ class Layout:
         )
 
     @classmethod
-    def from_metadata(cls, metadata: Mapping[str, Any]) -> Layout:
+    def from_metadata(cls, metadata: Mapping[str, Any], network_input: tuple[int, ...] | None = None) -> Layout:
         """The layout a model's metadata records (``input`` and ``source``); a model without them
-        (one trained before they were recorded) takes 28x28 grey images of 0..255."""
+        takes what its network's ``network_input`` implies (:func:`default_sample`: a table of F
+        features for a row of F values other than 784), or 28x28 grey images of 0..255."""
         spec = metadata.get("input")
         spec = spec if isinstance(spec, Mapping) else {}
         source = metadata.get("source")
         source = source if isinstance(source, Mapping) else {}
-        kind = spec.get("kind", "image")
+        implied = default_sample(network_input) if network_input and not spec else ("image", (MNIST_SIDE, MNIST_SIDE))
+        kind = spec.get("kind", implied[0])
         try:
-            shape = tuple(int(n) for n in spec.get("shape", (MNIST_SIDE, MNIST_SIDE)))
+            shape = tuple(int(n) for n in spec.get("shape", implied[1]))
             scale = float(spec.get("scale", 255.0 if kind == "image" else 1.0))
         except (TypeError, ValueError):
             raise DatasetError(f"the model's input metadata is not understood: {dict(spec)!r:.120}") from None

@@ -30,25 +30,19 @@ from scratchnet.core.registry import Shape, layer_type, options_of, output_for_l
 from scratchnet.interop.extras import require
 from scratchnet.interop.files import first_line, read_bounded
 from scratchnet.interop.onnx_export import one_minus
+from scratchnet.interop.onnx_graph import chain_of, check_output, constants_of, describe_node, graph_input
 from scratchnet.interop.portable import Portable, check_arrays, read_portable_metadata
 
 if TYPE_CHECKING:
     import onnx
 
 Array = npt.NDArray[Any]
-DTYPES = {1: "float32", 11: "float64"}  # TensorProto.FLOAT, TensorProto.DOUBLE
 
 
 def as_written(value: float) -> float:
     """A float32 attribute as the shortest decimal that is that float32 (1e-05, not 9.99999974738e-06):
     what the writer most likely meant, so that options survive export and import unchanged."""
     return float(str(np.float32(value)))
-
-
-def describe_node(node: onnx.NodeProto, position: int) -> str:
-    """``node 'fc1' (Gemm)``, or ``node 3 (Gemm)`` for a node without a name."""
-    name = repr(node.name) if node.name else str(position)
-    return f"node {name} ({node.op_type})"
 
 
 @dataclass(frozen=True)
@@ -272,7 +266,10 @@ def _batch_norm(r: Reading) -> Imported:
         )
     if len(r.shape) not in (1, 3) or r.shape[0] != channels:
         raise r.fail(f"normalizes {channels} channels, but its input has shape {r.shape} per sample")
-    momentum = one_minus(as_written(r.attribute("momentum", 0.9)))  # ONNX's momentum weighs the old value
+    written = as_written(r.attribute("momentum", 0.9))
+    if not 0.0 <= written <= 1.0:  # checked as the file wrote it: the converted value would mislead
+        raise r.fail(f"momentum must be in [0, 1], got {written!r}")
+    momentum = one_minus(written)  # ONNX's momentum weighs the old value
     spec = {
         "type": "BatchNorm",
         "num_features": channels,
@@ -392,9 +389,9 @@ def from_onnx(proto: onnx.ModelProto, where: str = "the ONNX model", *, loss: st
     if not opsets:
         raise InteropError(f"{where}: imports no ai.onnx operator set")
     graph = proto.graph
-    constants = _constants(graph, where)
-    source, input_shape, batch, dtype = _graph_input(graph, constants, where)
-    chain = _chain(graph, source, where)
+    constants = constants_of(graph, where)
+    source, input_shape, batch, dtype = graph_input(graph, constants, where)
+    chain = chain_of(graph, source, where)
     layers: list[Layer] = []
     shape = input_shape
     position = 0
@@ -422,12 +419,20 @@ def from_onnx(proto: onnx.ModelProto, where: str = "the ONNX model", *, loss: st
         position += imported.consumed
     if not layers:
         raise InteropError(f"{where}: the graph has no layer scratchnet keeps (only Dropout)")
-    return _portable(proto, layers, input_shape, dtype, where, loss)
+    return _portable(proto, layers, (input_shape, batch), dtype, where, loss)
 
 
 def _portable(
-    proto: onnx.ModelProto, layers: list[Layer], input_shape: Shape, dtype: str, where: str, loss: str | None
+    proto: onnx.ModelProto,
+    layers: list[Layer],
+    source: tuple[Shape, int | None],
+    dtype: str,
+    where: str,
+    loss: str | None,
 ) -> Portable:
+    """The model of ``layers`` read from ``proto`` for inputs of ``source`` (one sample's shape and the
+    batch size, if fixed), checked against the bounds, the output the graph declares and its metadata."""
+    input_shape, batch = source
     last = layers[-1].spec["type"]
     chosen = loss or layer_type(last).fused_loss or "MeanSquaredError"
     needed = output_for_loss(chosen)
@@ -446,126 +451,14 @@ def _portable(
     except ConfigError as error:
         raise InteropError(f"{where}: {error}") from None
     arrays = {f"{index}.{name}": value for index, layer in enumerate(layers) for name, value in layer.arrays.items()}
+    check_output(proto.graph, dtype, batch, checked.classes, where)
     check_arrays(checked, arrays, where)
     props = {entry.key: entry.value for entry in proto.metadata_props}
+    metadata = read_portable_metadata(props, where, checked)
     imported = {
         "format": "onnx",
         "file": Path(where).name,
         "producer": f"{proto.producer_name} {proto.producer_version}".strip(),
         "opset": int(next(e.version for e in proto.opset_import if e.domain in ("", "ai.onnx"))),
     }
-    return Portable(architecture, arrays, dtype, read_portable_metadata(props, where), imported)
-
-
-def _constants(graph: onnx.GraphProto, where: str) -> dict[str, Array]:
-    """Every initializer and every Constant node's value, by name."""
-    from onnx import TensorProto, helper, numpy_helper
-
-    if graph.sparse_initializer:
-        raise InteropError(f"{where}: sparse initializers are not supported")
-    constants: dict[str, Array] = {}
-    tensors = [(tensor.name, tensor) for tensor in graph.initializer]
-    for index, node in enumerate(graph.node):
-        if node.op_type != "Constant" or node.domain not in ("", "ai.onnx"):
-            continue
-        if len(node.attribute) != 1:
-            raise InteropError(
-                f"{where}: {describe_node(node, index)} has {len(node.attribute)} attributes, not one value"
-            )
-        value = helper.get_attribute_value(node.attribute[0])
-        if isinstance(value, TensorProto):
-            tensors.append((node.output[0], value))
-        elif node.attribute[0].name in ("value_float", "value_floats", "value_int", "value_ints"):
-            constants[node.output[0]] = np.asarray(value)
-        else:
-            raise InteropError(f"{where}: {describe_node(node, index)} holds a {node.attribute[0].name}, not a tensor")
-    for name, tensor in tensors:
-        if tensor.data_location == TensorProto.EXTERNAL:
-            raise InteropError(
-                f"{where}: tensor {name!r} is stored in an external file; scratchnet reads self-contained models"
-            )
-        try:
-            constants[name] = numpy_helper.to_array(tensor)
-        except Exception as error:  # a tensor whose data does not fit its shape or type
-            raise InteropError(f"{where}: tensor {name!r} cannot be read: {first_line(error)}") from None
-    return constants
-
-
-def _graph_input(
-    graph: onnx.GraphProto, constants: Mapping[str, Array], where: str
-) -> tuple[str, Shape, int | None, str]:
-    """The graph's one data input: its name, the shape of one sample, the batch size if fixed, the dtype."""
-    inputs = [value for value in graph.input if value.name not in constants]
-    if len(inputs) != 1:
-        names = [value.name for value in inputs]
-        raise InteropError(f"{where}: the graph has {len(inputs)} inputs {names}; scratchnet imports a chain with one")
-    if len(graph.output) != 1:
-        raise InteropError(f"{where}: the graph has {len(graph.output)} outputs; scratchnet imports a chain with one")
-    value = inputs[0]
-    kind = value.type.WhichOneof("value")
-    if kind != "tensor_type":
-        raise InteropError(f"{where}: input {value.name!r} is a {kind}, not a tensor")
-    tensor = value.type.tensor_type
-    if tensor.elem_type not in DTYPES:
-        from onnx import TensorProto
-
-        element = TensorProto.DataType.Name(tensor.elem_type) if tensor.elem_type else "of no type"
-        raise InteropError(f"{where}: input {value.name!r} is {element}; scratchnet computes in float32 or float64")
-    if not tensor.HasField("shape") or len(tensor.shape.dim) < 2:
-        raise InteropError(f"{where}: input {value.name!r} needs a shape (batch, ...) with a known size per sample")
-    dims = tensor.shape.dim
-    sample = []
-    for dim in dims[1:]:
-        if not dim.HasField("dim_value") or dim.dim_value < 1:
-            raise InteropError(
-                f"{where}: input {value.name!r} has a shape of unknown size per sample ({dim.dim_param!r})"
-            )
-        sample.append(int(dim.dim_value))
-    batch = int(dims[0].dim_value) if dims[0].HasField("dim_value") else None
-    return value.name, tuple(sample), batch, DTYPES[tensor.elem_type]
-
-
-def _chain(graph: onnx.GraphProto, source: str, where: str) -> list[tuple[onnx.NodeProto, int]]:
-    """The nodes from the input to the output, in order, each with its index in the graph; an
-    InteropError when a tensor feeds two nodes, a node reads two computed tensors, or a node is off the chain."""
-    constants = {tensor.name for tensor in graph.initializer}
-    constants |= {node.output[0] for node in graph.node if node.op_type == "Constant" and node.output}
-    nodes = [(node, index) for index, node in enumerate(graph.node) if node.op_type != "Constant"]
-    readers: dict[str, list[tuple[onnx.NodeProto, int]]] = {}
-    for node, index in nodes:
-        computed = [name for name in node.input if name and name not in constants]
-        if len(set(computed)) > 1:
-            raise InteropError(
-                f"{where}: {describe_node(node, index)} reads {len(set(computed))} computed tensors {computed}: "
-                "the graph merges branches, and scratchnet imports a chain in which each node feeds only the next"
-            )
-        for name in set(computed):
-            readers.setdefault(name, []).append((node, index))
-    output = graph.output[0].name
-    chain: list[tuple[onnx.NodeProto, int]] = []
-    current = source
-    while current != output:
-        found = readers.get(current, [])
-        if len(found) > 1:
-            named = ", ".join(describe_node(node, index) for node, index in found)
-            raise InteropError(
-                f"{where}: tensor {current!r} feeds {len(found)} nodes ({named}): the graph branches, and scratchnet "
-                "imports a chain in which each node feeds only the next"
-            )
-        if not found or len(chain) >= len(nodes):
-            raise InteropError(f"{where}: no chain of nodes leads from the input {source!r} to the output {output!r}")
-        node, index = found[0]
-        for extra in node.output[1:]:
-            if extra and (extra in readers or extra == output):
-                raise InteropError(
-                    f"{where}: {describe_node(node, index)} has a second output that is used: not a chain"
-                )
-        chain.append((node, index))
-        current = node.output[0]
-    if output in readers:
-        node, index = readers[output][0]
-        raise InteropError(f"{where}: {describe_node(node, index)} reads the graph's output: not a chain")
-    off = [(node, index) for node, index in nodes if all(node is not other for other, _ in chain)]
-    if off:
-        raise InteropError(f"{where}: {describe_node(*off[0])} is not on the chain from the input to the output")
-    return chain
+    return Portable(architecture, arrays, dtype, metadata, imported)

@@ -19,8 +19,10 @@ import numpy.typing as npt
 
 from scratchnet.builders import build_network
 from scratchnet.core.architecture import DTYPES, Plan, plan
-from scratchnet.core.errors import ConfigError, InteropError, ScratchnetError
+from scratchnet.core.errors import ConfigError, InteropError, ScratchnetError, quoted_list
+from scratchnet.core.jsonread import JSONInputError, read_json
 from scratchnet.data.images import Feeder
+from scratchnet.io.metadata import input_problem
 from scratchnet.io.model import load_model, model_paths, save
 
 # The metadata another format carries (ONNX metadata_props, safetensors __metadata__): string to
@@ -99,22 +101,28 @@ def check_names(checked: Plan, arrays: Mapping[str, Any], where: str) -> None:
     missing = [name for name in expected if name not in arrays]
     extra = [name for name in arrays if name not in expected]
     if missing or extra:
-        parts = ([f"misses {missing}"] if missing else []) + ([f"has unexpected {extra}"] if extra else [])
+        parts = [f"misses {quoted_list(missing)}"] if missing else []
+        parts += [f"has unexpected {quoted_list(extra)}"] if extra else []
         raise InteropError(f"{where}: the tensors do not fit the architecture: it {' and '.join(parts)}")
 
 
 def portable_metadata(metadata: Mapping[str, Any]) -> dict[str, str]:
-    """The members of :data:`PORTABLE_METADATA` that ``metadata`` has, as strings (JSON for a list or object)."""
+    """The members of :data:`PORTABLE_METADATA` that ``metadata`` has, as strings (JSON for a list or
+    object); InteropError for a number JSON cannot hold (an exported file never says ``Infinity``)."""
     result = {}
     for key in PORTABLE_METADATA:
         if key in metadata and metadata[key] is not None:
             value = metadata[key]
-            result[key] = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+            try:
+                result[key] = value if isinstance(value, str) else json.dumps(value, sort_keys=True, allow_nan=False)
+            except ValueError:
+                raise InteropError(f"metadata {key!r} holds a number that is not finite: {value!r:.80}") from None
     return result
 
 
-def read_portable_metadata(props: Mapping[str, str], where: str) -> dict[str, Any]:
-    """The inverse of :func:`portable_metadata`: the members it knows, checked; others are ignored.
+def read_portable_metadata(props: Mapping[str, str], where: str, checked: Plan) -> dict[str, Any]:
+    """The inverse of :func:`portable_metadata`: the members it knows, checked against the network
+    ``checked`` (as many class names as outputs, an input shape it takes); others are ignored.
 
     A member that is not what scratchnet writes there is an InteropError naming it: a model that
     says how to feed it must not be fed another way."""
@@ -125,13 +133,21 @@ def read_portable_metadata(props: Mapping[str, str], where: str) -> dict[str, An
         if key not in props:
             continue
         try:
-            value = json.loads(props[key])
-        except ValueError:
-            raise InteropError(f"{where}: metadata {key!r} is not JSON: {props[key]!r:.80}") from None
+            value = read_json(props[key], f"metadata {key!r}")
+        except JSONInputError as error:
+            raise InteropError(f"{where}: {error}") from None
         result[key] = value
     names = result.get("class_names")
     if names is not None and not (isinstance(names, list) and all(isinstance(n, str) for n in names)):
         raise InteropError(f"{where}: metadata 'class_names' must be a list of strings, got {names!r:.80}")
+    if names is not None and len(names) not in (checked.classes, 2 if checked.classes == 1 else checked.classes):
+        raise InteropError(  # (one output may name two classes: a sigmoid's no and yes)
+            f"{where}: metadata 'class_names' names {len(names)} classes, "
+            f"but the network computes {checked.classes} outputs"
+        )
+    problem = input_problem(result, checked.input_shape)
+    if problem is not None:
+        raise InteropError(f"{where}: metadata {problem}")
     scaling = result.get("input")
     if scaling is not None:
         try:  # the check the model's own loader makes: images (one scale, mean, std) or a table's features

@@ -15,7 +15,7 @@ from pathlib import Path
 from scratchnet.core.errors import InteropError
 from scratchnet.core.version import __version__
 from scratchnet.interop.files import write_atomically
-from scratchnet.interop.portable import Portable
+from scratchnet.interop.portable import Portable, portable_metadata
 from scratchnet.interop.safetensors_io import write_safetensors
 from scratchnet.interop.torch_names import TORCH_MODULES
 
@@ -76,6 +76,7 @@ def pytorch_script(model: Portable, weights: str, source: str) -> str:
         if module is None:
             raise InteropError(f"layer {index} ({kind}) has no PyTorch module in scratchnet's export")
         lines.append(f"        {module(options, shape)},  # {index}: {kind}")
+    portable_metadata(model.metadata)  # refuses a non-finite number before the script could print one
     last = checked.description["layers"][-1]["type"]
     logits = "the scores before the final Softmax" if last == "Softmax" else f"the network without its final {last}"
     return _TEMPLATE.format(

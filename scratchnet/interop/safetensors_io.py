@@ -22,6 +22,7 @@ import numpy.typing as npt
 
 from scratchnet.core.architecture import DTYPES, canonical, plan
 from scratchnet.core.errors import ConfigError, InteropError
+from scratchnet.core.jsonread import JSONInputError, read_json
 from scratchnet.core.version import __version__
 from scratchnet.interop.extras import require
 from scratchnet.interop.files import first_line, read_bounded, write_atomically
@@ -79,9 +80,9 @@ def read_safetensors(path: Path, *, architecture: Mapping[str, Any] | None = Non
                 "give one with --architecture FILE.json or --layers TEXT"
             )
         try:
-            architecture = json.loads(metadata[ARCHITECTURE_KEY])
-        except ValueError:
-            raise InteropError(f"{path}: its metadata's architecture is not JSON") from None
+            architecture = read_json(metadata[ARCHITECTURE_KEY], "its metadata's architecture")
+        except JSONInputError as error:
+            raise InteropError(f"{path}: {error}") from None
     description = dict(architecture) if isinstance(architecture, Mapping) else architecture
     if loss is not None and isinstance(description, dict):
         description["loss"] = {"type": loss}
@@ -108,7 +109,7 @@ def read_safetensors(path: Path, *, architecture: Mapping[str, Any] | None = Non
     imported = {"format": "safetensors", "file": path.name}
     if "producer" in metadata:
         imported["producer"] = metadata["producer"]
-    model_metadata = read_portable_metadata(metadata, where)
+    model_metadata = read_portable_metadata(metadata, where, checked)
     ordered = {name: arrays[name] for name in checked.shapes()}
     return Portable(canonical(checked.description), ordered, dtype, model_metadata, imported)
 
@@ -118,9 +119,9 @@ def read_architecture(path: str | os.PathLike[str]) -> dict[str, Any]:
     or a scratchnet model document, whose ``architecture`` it takes."""
     source = Path(os.fspath(path))
     try:
-        document = json.loads(read_bounded(source, "an architecture", limit=64 << 20))
-    except ValueError as error:
-        raise InteropError(f"{source}: not JSON ({error})") from None
+        document = read_json(read_bounded(source, "an architecture", limit=64 << 20), "the file", max_bytes=None)
+    except JSONInputError as error:
+        raise InteropError(f"{source}: {error}") from None
     if isinstance(document, dict) and "architecture" in document and "layers" not in document:
         document = document["architecture"]
     if not isinstance(document, dict):

@@ -27,6 +27,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
+from scratchnet.core.jsonread import read_json
 from scratchnet.io.model import (
     ModelWriteError,
     check_replaceable,
@@ -142,7 +143,7 @@ def _holder(lock: Path) -> str:
     except OSError:
         return "another process"
     try:
-        info = json.loads(os.read(fd, _MAX_LOCK_BYTES)) if stat.S_ISREG(os.fstat(fd).st_mode) else None
+        info = read_json(os.read(fd, _MAX_LOCK_BYTES), "a lock file") if stat.S_ISREG(os.fstat(fd).st_mode) else None
     except (OSError, ValueError):
         info = None
     finally:

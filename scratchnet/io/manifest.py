@@ -14,11 +14,12 @@ import re
 import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from scratchnet.core.architecture import plan
-from scratchnet.core.errors import ConfigError, ModelFormatError
+from scratchnet.core.errors import ConfigError, ModelFormatError, quoted_list
+from scratchnet.core.jsonread import MAX_DEPTH, JSONInputError, read_json
+from scratchnet.io.metadata import input_problem, metadata_problem
 from scratchnet.io.npy import NpyArray
 
 __all__ = [
@@ -60,9 +61,8 @@ _ENTRY_KEYS = ("name", "shape", "dtype", "sha256")
 _OPTIMIZER_KEYS = ("spec", "step", "arrays")
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _SLOT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_CREATED = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z")
 _ITEMSIZE = {"<f4": 4, "<f8": 8}
-_MAX_JSON_DEPTH = 64
+_MAX_JSON_DEPTH = MAX_DEPTH - 1  # the document object is one level: what is written, read_json reads
 # Finiteness, tested on the bytes: a float is NaN or infinite exactly when all its exponent bits are
 # set, and in little-endian order those are the top two bytes of each item. _TOP marks the items whose
 # last byte holds all its exponent bits (0x7F or 0xFF); _NEXT, by itemsize, those whose byte before
@@ -142,10 +142,6 @@ def _short(value: Any, limit: int = 60) -> str:
 
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 # --- the architecture -----------------------------------------------------------------------------
@@ -243,43 +239,11 @@ def check_json_data(value: Any, where: str, depth: int = 0) -> None:
 # --- reading --------------------------------------------------------------------------------------
 
 
-class _Duplicate(Exception):
-    pass
-
-
-class _Constant(Exception):
-    pass
-
-
-def _object_without_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise _Duplicate(key)
-        result[key] = value
-    return result
-
-
-def _refuse_constant(constant: str) -> Any:
-    raise _Constant(constant)
-
-
 def _parse_json(raw: bytes, name: str) -> Any:
     try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise fail(name, f"malformed JSON: not UTF-8 text (byte {error.start})") from None
-    try:
-        return json.loads(text, object_pairs_hook=_object_without_duplicates, parse_constant=_refuse_constant)
-    except json.JSONDecodeError as error:
-        raise fail(name, f"malformed JSON: {error.msg} at line {error.lineno} column {error.colno}") from None
-    except _Duplicate as error:
-        raise fail(name, f"malformed JSON: the key {_short(error.args[0])} appears twice in one object") from None
-    except _Constant as error:
-        raise fail(name, f"malformed JSON: {error.args[0]} is not a JSON number") from None
-    except (ValueError, RecursionError, MemoryError) as error:
-        # ValueError: an integer with more digits than Python converts; RecursionError: deep nesting.
-        raise fail(name, f"malformed JSON: {type(error).__name__}: {_short(str(error), 80)}") from None
+        return read_json(raw, "the document", max_bytes=None)  # its size was bounded when it was read
+    except JSONInputError as error:
+        raise fail(name, f"malformed JSON: {error}") from None
 
 
 def _check_digest(raw: bytes, document: dict[str, Any], name: str) -> None:
@@ -304,7 +268,9 @@ def _parse_entry(value: Any, where: str, name: str) -> ArrayEntry:
     unknown = sorted(set(value) - set(_ENTRY_KEYS))
     if missing or unknown:
         raise fail(
-            name, f"{where} must have exactly the fields {list(_ENTRY_KEYS)}; missing {missing}, unknown {unknown}"
+            name,
+            f"{where} must have exactly the fields {list(_ENTRY_KEYS)}; "
+            f"missing {quoted_list(missing)}, unknown {quoted_list(unknown)}",
         )
     entry_name, shape, dtype, digest = (value[key] for key in _ENTRY_KEYS)
     if not isinstance(entry_name, str) or not entry_name:
@@ -353,38 +319,6 @@ def bare_file_name_problem(value: Any) -> str | None:
         return f"contains control characters: {_short(value)}"
     if not value.endswith(".npz") or value == ".npz":
         return f"must name an .npz file, got {_short(value)}"
-    return None
-
-
-def metadata_problem(metadata: Any) -> str | None:
-    """Why ``metadata`` is not valid version 1 metadata, or None. Unknown members are allowed (and ignored)."""
-    if not isinstance(metadata, dict):
-        return "must be an object"
-    if not isinstance(metadata.get("scratchnet_version"), str):
-        return "'scratchnet_version' must be a string"
-    created = metadata.get("created")
-    if not isinstance(created, str) or not _CREATED.fullmatch(created):
-        return f"'created' must be a UTC time like 2024-01-31T12:00:00Z, got {_short(created)}"
-    try:
-        datetime.fromisoformat(created[:-1] + "+00:00")
-    except ValueError:
-        return f"'created' is not a valid time: {_short(created)}"
-    if "training" not in metadata:
-        return None
-    training = metadata["training"]
-    if not isinstance(training, dict):
-        return "'training' must be an object"
-    checks: dict[str, tuple[str, Any]] = {
-        "dataset": ("a string", lambda v: isinstance(v, str)),
-        "epochs": ("an integer >= 0", lambda v: _is_int(v) and v >= 0),
-        "optimizer": ("an object", lambda v: isinstance(v, dict)),
-        "seed": ("an integer", _is_int),
-        "final_metrics": ("an object of numbers", lambda v: isinstance(v, dict) and all(map(_is_number, v.values()))),
-        "history": ("a list of objects", lambda v: isinstance(v, list) and all(isinstance(e, dict) for e in v)),
-    }
-    for key, (kind, ok) in checks.items():
-        if key in training and not ok(training[key]):
-            return f"'training.{key}' must be {kind}"
     return None
 
 
@@ -437,7 +371,9 @@ def parse_document(raw: bytes, name: str, limits: Limits = Limits()) -> Document
     _check_digest(raw, document, name)
     unknown = sorted(set(document) - set(_REQUIRED) - set(_OPTIONAL))
     if unknown:
-        raise fail(name, f"unknown top-level fields {unknown} (readers accept only the fields of the spec)")
+        raise fail(
+            name, f"unknown top-level fields {quoted_list(unknown)} (readers accept only the fields of the spec)"
+        )
     dtype_name = document["dtype"]
     if dtype_name not in DTYPES:
         raise fail(name, f"'dtype' must be one of {sorted(DTYPES)}, got {_short(dtype_name)}")
@@ -460,12 +396,14 @@ def parse_document(raw: bytes, name: str, limits: Limits = Limits()) -> Document
     if listed != set(shapes):
         missing_names, extra = sorted(set(shapes) - listed), sorted(listed - set(shapes))
         raise fail(
-            name, f"the parameter manifest does not fit the architecture: missing {missing_names}, unexpected {extra}"
+            name,
+            "the parameter manifest does not fit the architecture: "
+            f"missing {quoted_list(missing_names)}, unexpected {quoted_list(extra)}",
         )
     for entry in parameters:
         _check_entry(entry, shapes[entry.name], dtype, "parameter", name)
     metadata = document["metadata"]
-    problem = metadata_problem(metadata)
+    problem = metadata_problem(metadata) or input_problem(metadata, plan(architecture).input_shape)
     if problem is not None:
         raise fail(name, f"metadata: {problem}")
     optimizer = None

@@ -42,6 +42,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from scratchnet.core.errors import ScratchnetError
+from scratchnet.core.jsonread import read_json
 from scratchnet.serve.api import RequestError, Session
 from scratchnet.serve.connection import DeadlineReader, RequestTimeout, address_of
 
@@ -377,18 +378,10 @@ class Handler(BaseHTTPRequestHandler):
             raise RequestError("the request body is shorter than its Content-Length")
         if kind != "application/json":
             raise RequestError(f"send the body as application/json, not {kind or 'without a Content-Type'}", 415)
-        try:
-            return json.loads(body.decode("utf-8"), parse_constant=reject_constant, parse_int=bounded_int)
-        except UnicodeDecodeError:
-            raise RequestError("the request body is not UTF-8") from None
-        except RecursionError:
-            raise RequestError("the request body is nested too deeply") from None
-        except json.JSONDecodeError as error:
-            raise RequestError(
-                f"the request body is not JSON: {error.msg} at line {error.lineno}, column {error.colno}"
-            ) from None
-        except ValueError as error:  # anything else the parser refuses is the client's too, never a 500
-            raise RequestError(f"the request body is not JSON this server reads: {str(error)[:150]}") from None
+        try:  # bounded by MAX_BODY, depth, integer digits; no NaN, Infinity or duplicate keys
+            return read_json(body, "the request body", max_bytes=None, max_integer_digits=MAX_INT_DIGITS)
+        except ValueError as error:  # JSONInputError, or anything else the parser refuses: never a 500
+            raise RequestError(str(error)[:200]) from None
 
     # ---- answers ----
 
@@ -440,19 +433,6 @@ def parse_query(query: str) -> dict[str, list[str]]:
         return parse_qs(query, keep_blank_values=True, max_num_fields=10)
     except ValueError as error:
         raise RequestError(f"the query string is not understood: {error}") from None
-
-
-def reject_constant(name: str) -> Any:
-    raise RequestError(f"the request body holds {name}, which is not a JSON number")
-
-
-def bounded_int(text: str) -> int:
-    """A JSON integer of at most MAX_INT_DIGITS digits (``int`` of a longer one costs time, and
-    one of more than 4,300 digits raises ValueError)."""
-    digits = len(text.lstrip("-"))
-    if digits > MAX_INT_DIGITS:
-        raise RequestError(f"the request body holds an integer of {digits} digits; the most is {MAX_INT_DIGITS}")
-    return int(text)
 
 
 def make_server(

@@ -10,7 +10,6 @@ same output is refused at once; the locks are released when the run ends, howeve
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from scratchnet.core.errors import ConfigError
+from scratchnet.core.jsonread import read_json
 from scratchnet.io.lock import model_lock
 from scratchnet.io.manifest import FORMAT, Limits
 from scratchnet.io.model import check_replaceable, model_paths
@@ -36,7 +36,7 @@ def file_kind(path: Path) -> tuple[str, dict[str, Any]]:
     try:
         with open(path, "rb") as handle:
             raw = handle.read(Limits().json_bytes + 1)
-        document = json.loads(raw)
+        document = read_json(raw, max_bytes=None)  # bounded as it was read
     except (OSError, ValueError):
         return _FOREIGN, {}
     if not isinstance(document, dict) or document.get("format") != FORMAT:

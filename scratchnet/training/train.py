@@ -21,7 +21,6 @@ Faults:
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import re
@@ -41,7 +40,9 @@ import numpy.typing as npt
 from scratchnet.builders import BACKENDS, build_network, build_optimizer
 from scratchnet.core import notation
 from scratchnet.core.architecture import ACTIVATIONS, DTYPES, mlp, plan
-from scratchnet.core.errors import ConfigError, ScratchnetError, TrainingError
+from scratchnet.core.errors import ConfigError, ScratchnetError, TrainingError, quoted_list
+from scratchnet.core.jsonread import MAX_BYTES as MAX_JSON_BYTES
+from scratchnet.core.jsonread import read_json
 from scratchnet.core.rng import derive_seed, permutation
 from scratchnet.core.settings import optimizer_type
 from scratchnet.data import Dataset, load_dataset
@@ -183,7 +184,7 @@ class TrainConfig:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
-            raise ConfigError(f"unknown training settings {unknown}")
+            raise ConfigError(f"unknown training settings {quoted_list(unknown)}")
         values = dict(data)
         for key, (schedule, old_default) in LEGACY_SCHEDULE_DEFAULTS.items():
             # Files written before these options became None when unused held their old defaults.
@@ -688,8 +689,8 @@ def load_training_data(config: TrainConfig, data_dir: str | os.PathLike[str] | N
 def read_checkpoint_config(path: Path) -> tuple[TrainConfig, dict[str, Any]]:
     """The configuration and the checkpoint section of a checkpoint's JSON file."""
     try:
-        with open(path, encoding="utf-8") as handle:
-            document = json.load(handle)
+        with open(path, "rb") as handle:
+            document = read_json(handle.read(MAX_JSON_BYTES + 1), "the file")
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such checkpoint") from None
     except (OSError, ValueError) as error:
