@@ -11,7 +11,7 @@ from typing import Any
 from scratchnet.cli.options import non_negative_int, positive_int
 from scratchnet.core.architecture import plan
 from scratchnet.core.errors import ConfigError
-from scratchnet.io.model import LoadedModel, load_model, make_folder
+from scratchnet.io.model import LoadedModel, load_model, make_folder, read_model
 from scratchnet.teaching.explain import class_names_of, dataset_of
 
 KINDS = ("curves", "confusion", "misclassified", "weights", "filters", "feature-maps")
@@ -56,6 +56,8 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--out {args.out}: plots are written as PNG files; give a name ending in .png")
     make_folder(Path(args.out), "write")  # as scratchnet train and save do: missing folders are created
     check_options(args)
+    if args.kind == "feature-maps":
+        check_maps_layer(args.model, args.layer)  # before the loops network is built (slow for a large MLP)
     loaded = load_model(args.model, backend="loops" if args.kind == "feature-maps" else "vectorized")
     title = os.path.basename(str(args.model))
     if args.kind == "filters":
@@ -95,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
                 dpi=args.dpi,
                 total=len(every),
             )
-    width, height = plots.pixel_size(args.kind, args.dpi)
+    width, height = plots.png_size(args.out)  # misclassified sizes its figure to the number of images
     print(f"wrote {args.out} ({width}x{height} px)")
     return 0
 
@@ -162,6 +164,24 @@ def shown(image: Any, scale: float) -> Any:
     if pixels.ndim == 3:
         pixels = pixels[0] if pixels.shape[0] == 1 else np.ascontiguousarray(pixels.transpose(1, 2, 0))
     return pixels
+
+
+def check_maps_layer(model: str, layer: int | None) -> None:
+    """The checks of ``scratchnet.teaching.explain.maps_layer``, with its one-line errors, made on the model
+    file's architecture: a model without feature maps is refused before its loops network is built or
+    its test set read."""
+    architecture = read_model(model).document.architecture
+    types = [str(item["type"]) for item in architecture["layers"]]
+    if layer is None:
+        convs = [i for i, kind in enumerate(types) if kind == "Conv2D"]
+        if not convs:
+            raise ConfigError("the network has no Conv2D layer, so no feature maps")
+        layer = convs[0]
+    if not 0 <= layer < len(types):
+        raise ConfigError(f"--layer {layer}: the network has layers 0..{len(types) - 1}")
+    shape = plan(architecture).output_of(layer)
+    if len(shape) != 3:
+        raise ConfigError(f"layer {layer} ({types[layer]}) outputs {shape}, not (channels, height, width) feature maps")
 
 
 def feature_maps_of(loaded: LoadedModel, args: argparse.Namespace) -> tuple[Any, Any, str]:
