@@ -48,8 +48,8 @@ def served(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
 class Page:
     """A page of the served model, recording what the browser's console says."""
 
-    def __init__(self, browser: Any, live: Running, **context: Any) -> None:
-        self.context = browser.new_context(viewport={"width": 1360, "height": 900}, **context)
+    def __init__(self, browser: Any, live: Running, viewport: tuple[int, int] = (1360, 900), **context: Any) -> None:
+        self.context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]}, **context)
         self.page = self.context.new_page()
         self.problems: list[str] = []
         self.page.on("console", lambda m: self.problems.append(f"{m.type}: {m.text}") if m.type == "error" else None)
@@ -242,3 +242,170 @@ def test_clicking_a_class_or_a_unit_shows_its_weighted_sum(page: Page, served: R
         assert explanation.locator(".title").inner_text().endswith(f"unit [1, {i}, {j}]")
         assert explanation.locator(".equation").inner_text().startswith(equation)
         assert explanation.locator("pre").text_content() == explained_lines(served, pixels, layer.explained, [1, i, j])
+
+
+# ---- first use on a phone (issue 25 items 9, 10 and 29) ----
+
+PHONE = (390, 844)  # a phone's viewport, in CSS pixels
+CARD_AT_TOP = "() => Math.abs(document.querySelector('#explain-card').getBoundingClientRect().top) < 2"
+
+
+def in_view(page: Page, selector: str) -> tuple[float, float]:
+    """The top and bottom of ``selector``'s box relative to the viewport's top."""
+    box = page.page.evaluate(
+        "(s) => { const r = document.querySelector(s).getBoundingClientRect(); return [r.top, r.bottom]; }", selector
+    )
+    return float(box[0]), float(box[1])
+
+
+@pytest.fixture(scope="module")
+def big_mlp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
+    """The shape of the README's default model, 784-800-800-10 (untrained: the page's layout is what
+    matters here), served without a test set."""
+    from scratchnet.builders import build_network
+    from scratchnet.core.architecture import mlp
+    from scratchnet.io.model import save
+
+    path = tmp_path_factory.mktemp("serve-big") / "big.json"
+    metadata = {"dataset": "mnist", "input": {"scale": 255.0, "mean": 0.1307, "std": 0.3081}}
+    save(build_network(mlp([784, 800, 800, 10]), backend="vectorized", seed=3), path, metadata=metadata)
+    with running(Session(str(path), test_set=False)) as live:
+        yield live
+
+
+def test_a_unit_clicked_far_down_brings_its_weighted_sum_into_view(browser: Any, big_mlp: Running) -> None:
+    phone = Page(browser, big_mlp, viewport=PHONE)
+    try:
+        page = phone.page
+        phone.draw(SEVEN)
+        page.click('.prob[data-class="3"]')  # the card is below the bars on a phone: it scrolls into view
+        phone.settle()
+        page.wait_for_function(CARD_AT_TOP)
+        assert "neuron 3 (class '3')" in page.inner_text("#explanation .title")
+        assert page.evaluate("document.documentElement.scrollHeight") > 3500  # the long page of the issue
+        cell = '.layer[data-index="3"] .cell[data-unit="799"]'  # the last unit of the second hidden layer
+        page.locator(cell).scroll_into_view_if_needed()
+        assert in_view(phone, "#explain-card")[1] < 0  # the card is out of view, above
+        page.click(cell)
+        phone.settle()
+        page.wait_for_function(CARD_AT_TOP)
+        assert "neuron 799" in page.inner_text("#explanation .title")
+        assert page.inner_text("#explanation .equation").startswith("(2.1)")
+        top, bottom = in_view(phone, "#explain-card")
+        assert abs(top) < 2 and bottom > 400  # the card, from its top, fills the screen
+        assert in_view(phone, cell)[0] > PHONE[1]  # the unit is now out of view, below
+        assert page.is_visible("#explain-back") and page.inner_text("#explain-back") == "↓ back to the unit"
+        page.click("#explain-back")
+        page.wait_for_function(
+            "(cell) => { const r = document.querySelector(cell).getBoundingClientRect();"
+            " return r.top >= 0 && r.bottom <= window.innerHeight; }",
+            arg=cell,
+        )
+        assert not page.is_visible("#explain-back")
+        # a unit clicked while the card's top is on screen: nothing moves
+        page.locator('.layer[data-index="1"] .cell[data-unit="0"]').scroll_into_view_if_needed()
+        page.evaluate("window.scrollTo(0, document.querySelector('#explain-card').offsetTop - 100)")
+        before = page.evaluate("window.scrollY")
+        page.click('.layer[data-index="1"] .cell[data-unit="0"]')
+        phone.settle()
+        assert page.evaluate("window.scrollY") == before and not page.is_visible("#explain-back")
+        assert phone.problems == []
+    finally:
+        phone.close()
+
+
+def test_a_bad_test_index_is_named_at_the_field(browser: Any, served: Running) -> None:
+    data = load_dataset("mnist", data_dir_or_skip(), splits=("test",))
+    phone = Page(browser, served, viewport=PHONE)
+    try:
+        page = phone.page
+        page.click("#mode-test")
+        phone.settle()
+        page.fill("#test-index", "7")
+        page.click("#test-show")
+        phone.settle()
+        assert page.get_attribute("#test-index", "aria-invalid") == "false" and not page.is_visible("#test-error")
+        for typed, message in (
+            ("10000", "There is no test image 10000: give a whole number from 0 to 9999. Still showing test image 7."),
+            ("-1", "There is no test image -1: give a whole number from 0 to 9999. Still showing test image 7."),
+            ("", "The index is empty or not a number: give a whole number from 0 to 9999. Still showing test image 7."),
+        ):
+            page.fill("#test-index", typed)
+            page.click("#test-show")
+            phone.settle()
+            assert page.inner_text("#test-error") == message
+            assert page.get_attribute("#test-index", "aria-invalid") == "true"
+            field_bottom = in_view(phone, "#test-index")[1]
+            error_top, error_bottom = in_view(phone, "#test-error")
+            assert 0 <= error_top - field_bottom < 40 and error_bottom < PHONE[1]  # right under the field, on screen
+            # the image, its caption and the prediction are still test image 7's
+            assert page.inner_text("#test-caption").startswith("Test image 7 of 10000")
+            assert np.array_equal(phone.canvas("#test-image"), data.test_images[7])
+            assert page.get_attribute("#test-label", "data-label") == str(int(data.test_labels[7]))
+        page.fill("#test-index", "12")
+        page.press("#test-index", "Enter")
+        phone.settle()
+        assert not page.is_visible("#test-error") and page.get_attribute("#test-index", "aria-invalid") == "false"
+        assert np.array_equal(phone.canvas("#test-image"), data.test_images[12])
+        assert phone.problems == []
+    finally:
+        phone.close()
+
+
+GREEN, RED, BLUE = "rgb(31, 157, 85)", "rgb(217, 45, 32)", "rgb(47, 111, 222)"
+
+
+def fill_colour(page: Page, row: str) -> str:
+    return str(page.page.eval_on_selector(f"{row} .fill", "(node) => getComputedStyle(node).backgroundColor"))
+
+
+def test_a_wrong_prediction_reads_as_wrong(page: Page, served: Running) -> None:
+    data = load_dataset("mnist", data_dir_or_skip(), splits=("test",))
+    session = served.session
+    outputs = session.network.forward(session.feeder.inputs(data.test_images[:200]))
+    predicted = np.argmax(np.asarray(outputs), axis=1)
+    labels = data.test_labels[:200].astype(int)
+    right = int(np.flatnonzero(predicted == labels)[0])
+    wrong = int(np.flatnonzero(predicted != labels)[0])
+    page.page.click("#mode-test")
+    page.settle()
+    page.page.fill("#test-index", str(wrong))
+    page.page.click("#test-show")
+    page.settle()
+    label, top = int(labels[wrong]), int(predicted[wrong])
+    assert page.page.locator(".prob.top").get_attribute("data-class") == str(top)
+    assert page.page.locator(".prob.top.wrong").count() == 1
+    assert fill_colour(page, f'.prob[data-class="{top}"]') == RED
+    assert fill_colour(page, f'.prob[data-class="{label}"]') == GREEN
+    assert page.page.locator(f'.prob.label[data-class="{label}"]').count() == 1
+    assert page.page.inner_text("#predicted-p").endswith(f"wrong: the label is {label}")
+    other = next(k for k in range(10) if k not in (label, top))
+    assert fill_colour(page, f'.prob[data-class="{other}"]') == BLUE
+    page.page.fill("#test-index", str(right))
+    page.page.click("#test-show")
+    page.settle()
+    label = int(labels[right])
+    assert page.page.locator(".prob.wrong").count() == 0
+    assert page.page.locator(".prob.top.label").get_attribute("data-class") == str(label)
+    assert fill_colour(page, f'.prob[data-class="{label}"]') == GREEN
+    assert "wrong" not in page.page.inner_text("#predicted-p")
+
+
+def test_the_model_line_takes_one_line_on_a_phone(browser: Any, served: Running) -> None:
+    phone = Page(browser, served, viewport=PHONE)
+    try:
+        page = phone.page
+        font = page.eval_on_selector("#model-line", "(node) => parseFloat(getComputedStyle(node).fontSize)")
+        height = page.eval_on_selector("#model-line", "(node) => node.getBoundingClientRect().height")
+        assert height < 2 * font  # one line (it was 6 lines with a CNN)
+        assert in_view(phone, "#pad")[0] < 150  # the pad is not pushed down (it was at 230 px with a CNN)
+        full = page.get_attribute("#model-line", "title") or ""
+        assert full.startswith(served.session.path + " · ") and full.endswith(" · trained on mnist")
+        page.click("#model-line")  # a tap shows all of it
+        opened = page.eval_on_selector("#model-line", "(node) => node.getBoundingClientRect().height")
+        assert page.inner_text("#model-line") == full
+        if "conv" in full:
+            assert opened > 3 * font
+        assert phone.problems == []
+    finally:
+        phone.close()

@@ -12,7 +12,7 @@ from scratchnet.cli.options import non_negative_int, positive_int
 from scratchnet.core.architecture import plan
 from scratchnet.core.errors import ConfigError
 from scratchnet.core.walk import walk
-from scratchnet.io.model import LoadedModel, check_replaceable, load_model, make_folder
+from scratchnet.io.model import LoadedModel, check_replaceable, load_model, make_folder, read_model
 from scratchnet.teaching.explain import EXPLAINERS, class_names_of, dataset_of
 
 KINDS = ("curves", "confusion", "misclassified", "weights", "filters", "feature-maps")
@@ -58,6 +58,8 @@ def run(args: argparse.Namespace) -> int:
     check_replaceable(args.out)  # a link, a device or a FIFO is never replaced: refused before any work
     make_folder(Path(args.out), "write")  # as scratchnet train and save do: missing folders are created
     check_options(args)
+    if args.kind == "feature-maps":
+        check_maps_layer(args.model, args.layer)  # before the loops network is built (slow for a large MLP)
     loaded = load_model(args.model, backend="loops" if args.kind == "feature-maps" else "vectorized")
     title = os.path.basename(str(args.model))
     if args.kind == "filters":
@@ -97,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
                 dpi=args.dpi,
                 total=len(every),
             )
-    width, height = plots.pixel_size(args.kind, args.dpi)
+    width, height = plots.png_size(args.out)  # misclassified sizes its figure to the number of images
     print(f"wrote {args.out} ({width}x{height} px)")
     return 0
 
@@ -168,6 +170,15 @@ def shown(image: Any, scale: float) -> Any:
     if pixels.ndim == 3:
         pixels = pixels[0] if pixels.shape[0] == 1 else np.ascontiguousarray(pixels.transpose(1, 2, 0))
     return pixels
+
+
+def check_maps_layer(model: str, layer: int | None) -> None:
+    """The checks of ``scratchnet.teaching.explain.maps_layer``, with its one-line errors, made on the model
+    file's architecture: a model without feature maps is refused before its loops network is built or
+    its test set read."""
+    from scratchnet.teaching.explain import plan_maps_layer
+
+    plan_maps_layer(plan(read_model(model).document.architecture), layer)
 
 
 def feature_maps_of(loaded: LoadedModel, args: argparse.Namespace) -> tuple[Any, Any, str]:

@@ -23,6 +23,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import scratchnet.teaching.layer_explainers  # noqa: F401  (registers the built-in layer types' explainers)
+from scratchnet.core.architecture import Plan
 from scratchnet.core.errors import ConfigError, LabelError, ShapeError
 from scratchnet.core.walk import walk
 from scratchnet.loops.activations import log_sum_exp
@@ -167,17 +168,25 @@ def maps_layer(network: Network, layer: int | None = None) -> int:
     """The layer :func:`feature_maps` draws for ``layer`` (the first Conv2D layer when None),
     checked from the network's shapes before anything runs: ConfigError unless it outputs
     (channels, height, width) maps."""
+    return plan_maps_layer(network.plan, layer)
+
+
+def plan_maps_layer(checked: Plan, layer: int | None = None) -> int:
+    """:func:`maps_layer` on an architecture's plan alone, so that ``plot feature-maps`` refuses a
+    model without feature maps before its network is built or its test set read."""
+    sites = walk(checked)
     if layer is None:
-        convs = maps_layers(network)
+        convs = [site.index for site in sites if site.kind in EXPLAINERS and EXPLAINERS[site.kind].feature_maps]
         if not convs:
             raise ConfigError("the network has no Conv2D layer, so no feature maps")
         layer = convs[0]
-    if not 0 <= layer < len(network.layers):
-        raise ConfigError(f"--layer {layer}: the network has layers 0..{len(network.layers) - 1}")
-    shape = network.plan.output_of(layer)
+    if not 0 <= layer < len(sites):
+        raise ConfigError(f"--layer {layer}: the network has layers 0..{len(sites) - 1}")
+    shape = checked.output_of(layer)
     if len(shape) != 3:
-        kind = walk(network.plan)[layer].kind
-        raise ConfigError(f"layer {layer} ({kind}) outputs {shape}, not (channels, height, width) feature maps")
+        raise ConfigError(
+            f"layer {layer} ({sites[layer].kind}) outputs {shape}, not (channels, height, width) feature maps"
+        )
     return layer
 
 

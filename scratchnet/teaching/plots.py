@@ -39,12 +39,20 @@ def pixel_size(kind: str, dpi: int = DPI) -> tuple[int, int]:
     return round(width * dpi), round(height * dpi)
 
 
-def new_figure(kind: str, dpi: int) -> Any:
-    """A matplotlib Figure on an Agg canvas (matplotlib objects are typed Any: it has no complete stubs)."""
+def png_size(path: str | os.PathLike[str]) -> tuple[int, int]:
+    """The (width, height) in pixels of the PNG file at ``path``, read from its IHDR chunk."""
+    with open(path, "rb") as file:
+        head = file.read(24)
+    return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+
+
+def new_figure(kind: str, dpi: int, size: tuple[float, float] | None = None) -> Any:
+    """A matplotlib Figure on an Agg canvas (matplotlib objects are typed Any: it has no complete stubs),
+    of ``size`` inches (default: the kind's size in SIZES)."""
     if dpi < 10 or dpi > 600:
         raise ConfigError(f"dpi must be between 10 and 600, got {dpi}")
     figure_module, agg = _matplotlib("matplotlib.figure"), _matplotlib("matplotlib.backends.backend_agg")
-    figure = figure_module.Figure(figsize=SIZES[kind], dpi=dpi)
+    figure = figure_module.Figure(figsize=size or SIZES[kind], dpi=dpi)
     agg.FigureCanvasAgg(figure)  # draw with Agg whatever the default backend: no display needed
     return figure
 
@@ -120,18 +128,35 @@ def plot_confusion(
     title: str = "",
     dpi: int = DPI,
 ) -> None:
-    """The confusion matrix: row = true class, column = predicted class, each cell's count written in it."""
+    """The confusion matrix: row = true class, column = predicted class, each cell's count written in it.
+
+    The diagonal (the right answers) is shaded blue on its own scale, and the errors orange on theirs,
+    from 0 to the largest error count: on one linear scale, 10 errors beside a diagonal of 1,000 would
+    be as white as an empty cell. An empty cell is white, its 0 written in grey."""
     classes = len(matrix)
     figure = new_figure("confusion", dpi)
     axes = figure.subplots()
+    bars = [axes.inset_axes(box) for box in ([1.03, 0.0, 0.035, 1.0], [1.24, 0.0, 0.035, 1.0])]
     counts = [[int(v) for v in row] for row in matrix]
-    image = axes.imshow(counts, cmap="Blues")
-    figure.colorbar(image, ax=axes, fraction=0.046, pad=0.04)
-    peak = max((v for row in counts for v in row), default=0)
+    right = max(1, max((counts[k][k] for k in range(classes)), default=0))
+    wrong = max(1, max((v for r, row in enumerate(counts) for c, v in enumerate(row) if r != c), default=0))
+    colormaps = _matplotlib("matplotlib").colormaps
+    full = {True: colormaps["Blues"], False: colormaps["Oranges"]}  # by "on the diagonal"
+    cells = [[_cell_level(counts[r][c], right if r == c else wrong) for c in range(classes)] for r in range(classes)]
+    white = (1.0, 1.0, 1.0, 1.0)
+    colours = [[full[r == c](t) if t else white for c, t in enumerate(row)] for r, row in enumerate(cells)]
+    axes.imshow(colours, interpolation="nearest")
+    size = 8 if classes <= 12 else 6
     for r in range(classes):
         for c in range(classes):
-            colour = "white" if counts[r][c] > peak / 2 else "black"
-            axes.text(c, r, str(counts[r][c]), ha="center", va="center", fontsize=8, color=colour)
+            colour = "white" if cells[r][c] > 0.65 else ("black" if counts[r][c] else "#a0a4aa")
+            axes.text(c, r, str(counts[r][c]), ha="center", va="center", fontsize=size, color=colour)
+    colormap_module = _matplotlib("matplotlib.cm")
+    colors = _matplotlib("matplotlib.colors")
+    for bar, peak, name, label in zip(bars, (right, wrong), ("Blues", "Oranges"), ("right (diagonal)", "errors")):
+        scale = _light_to_dark(name)  # v / peak -> the colour of a cell of count v
+        mappable = colormap_module.ScalarMappable(norm=colors.Normalize(0, peak), cmap=scale)
+        figure.colorbar(mappable, cax=bar, label=label)
     names = [_short(name) for name in class_names]
     axes.set_xticks(range(classes), names, rotation=45, ha="right")
     axes.set_yticks(range(classes), names)
@@ -139,9 +164,24 @@ def plot_confusion(
     total = sum(sum(row) for row in counts)
     correct = sum(counts[k][k] for k in range(classes))
     accuracy = f"accuracy {100 * correct / total:.2f}% of {total}" if total else "no samples"
-    axes.set_title(f"{title + ': ' if title else ''}confusion matrix ({accuracy})")
-    figure.tight_layout()
+    axes.set_title(f"{title + ': ' if title else ''}confusion matrix ({accuracy})\nright and errors on two scales")
+    figure.subplots_adjust(left=0.17, right=0.74, bottom=0.17, top=0.9)  # tight_layout leaves out the colour bars
     save(figure, out)
+
+
+def _light_to_dark(name: str) -> Any:
+    """matplotlib's colormap ``name`` from 30% of the way in: its lightest shade still stands out from white."""
+    colors, colormaps = _matplotlib("matplotlib.colors"), _matplotlib("matplotlib").colormaps
+    full = colormaps[name]
+    return colors.ListedColormap([full(_LIGHTEST + (1 - _LIGHTEST) * k / 255) for k in range(256)])
+
+
+_LIGHTEST = 0.3
+
+
+def _cell_level(count: int, peak: int) -> float:
+    """Where ``count`` falls on its scale (0 for an empty cell, else 0.3 to 1): the place in the colormap."""
+    return 0.0 if count <= 0 else _LIGHTEST + (1 - _LIGHTEST) * min(count, peak) / peak
 
 
 def plot_misclassified(
@@ -158,11 +198,12 @@ def plot_misclassified(
 ) -> None:
     """A grid of images (28x28 grey, or ``(H, W, 3)`` RGB; at most 36 are drawn), each titled with its
     test index, true and predicted class; ``total`` is how many test images are misclassified in all
-    (the heading says "36 of 352")."""
+    (the heading says "36 of 352"). Up to 16 images get a figure sized to fit them (2 images: one row
+    of two), more share the 8x8-inch grid."""
     count = min(len(images), 36)
-    figure = new_figure("misclassified", dpi)
-    cols = max(1, math.ceil(math.sqrt(count)))
-    rows = max(1, math.ceil(count / cols))
+    cols, rows, size = misclassified_grid(count)
+    figure = new_figure("misclassified", dpi, size)
+    font = 7 if count > 16 else 9
     grid = figure.subplots(rows, cols, squeeze=False)
     for n, axes in enumerate(ax for row in grid for ax in row):
         axes.axis("off")
@@ -170,8 +211,8 @@ def plot_misclassified(
             continue
         axes.imshow(images[n], cmap="gray", vmin=0, vmax=255, interpolation="nearest")
         axes.set_title(
-            f"#{indices[n]} true {_short(class_names[labels[n]], 7)}\npred {_short(class_names[predicted[n]], 7)}",
-            fontsize=7,
+            f"#{indices[n]} true {_short(class_names[labels[n]], 12)}\npred {_short(class_names[predicted[n]], 12)}",
+            fontsize=font,
         )
     total = len(images) if total is None else total
     if not count:
@@ -180,9 +221,20 @@ def plot_misclassified(
         heading = f"{count} of {total} misclassified test images"
     else:
         heading = f"{count} misclassified test images"
-    figure.suptitle(f"{title + ': ' if title else ''}{heading}")
+    figure.suptitle(f"{title + ': ' if title else ''}{heading}", fontsize=10 if count <= 4 else 12)
     figure.tight_layout()
     save(figure, out)
+
+
+def misclassified_grid(count: int) -> tuple[int, int, tuple[float, float]]:
+    """Columns, rows and the figure's size in inches for ``count`` misclassified images: 1 to 4 in one
+    row, up to 16 in a grid of cells of 1.8 x 2 inches, more (or none) in the 8x8-inch figure."""
+    if count == 0 or count > 16:
+        cols = max(1, math.ceil(math.sqrt(count)))
+        return cols, max(1, math.ceil(count / cols)), SIZES["misclassified"]
+    cols = count if count <= 4 else math.ceil(math.sqrt(count))
+    rows = math.ceil(count / cols)
+    return cols, rows, (max(4.0, 1.8 * cols), 0.7 + 2.0 * rows)
 
 
 def plot_weights(
@@ -219,7 +271,7 @@ def plot_weights(
             vmax=limit,
             interpolation="nearest",
         )
-        axes.set_title(str(n), fontsize=6, pad=1)
+        axes.set_title(str(n), fontsize=8, pad=1)
     total = len(weights)
     shown = f"the first {count} of {total}" if total > count else f"all {total}"
     figure.suptitle(f"{title + ': ' if title else ''}first-layer weights, {shown} hidden neurons (red +, blue -)")
@@ -244,7 +296,9 @@ def plot_filters(
     positive and blue negative, on one symmetric scale per output channel o: what each input
     pixel of a window adds to z (eq. 12.1). With one input channel, or ``channel`` c, a grid of
     the kernels ``weight[o][c]`` (the first 64); otherwise a row per output channel and a column
-    per input channel (the first 16 of each). Kernels of at most 5x5 taps have their values written in."""
+    per input channel (the first 16 of each; with few input channels, the output channels wrap into
+    side-by-side groups so the grid stays near square). Kernels of at most 5x5 taps have their values
+    written in when each tap is large enough for its number (at 5 points or more)."""
     kernels = [[[list(map(float, row)) for row in plane] for plane in kernel] for kernel in weights]
     if not kernels or not kernels[0] or not kernels[0][0]:
         raise ConfigError("the convolution has no kernels to draw")
@@ -258,31 +312,61 @@ def plot_filters(
         cols = math.ceil(math.sqrt(len(cells)))
         rows = math.ceil(len(cells) / cols)
     else:
-        rows, cols = min(outs, MAX_GRID), min(ins, MAX_GRID)
-        cells = [(o, c) for o in range(rows) for c in range(cols)]
+        shown_outs, shown_ins = min(outs, MAX_GRID), min(ins, MAX_GRID)
+        groups = _groups(shown_outs, shown_ins)
+        rows, cols = math.ceil(shown_outs / groups), groups * shown_ins
+        # cell (r, g * ins + c) is output channel g * rows + r, input channel c
+        cells = [(g * rows + r, c) for r in range(rows) for g in range(groups) for c in range(shown_ins)]
+        cells = [(o, c) if o < shown_outs else (-1, -1) for o, c in cells]
     figure = new_figure("filters", dpi)
     grid = figure.subplots(rows, cols, squeeze=False)
-    annotate = len(cells) <= 36 and len(kernels[0][0]) * len(kernels[0][0][0]) <= 25
+    drawn_axes = []
     for n, axes in enumerate(ax for row in grid for ax in row):
         axes.axis("off")
-        if n >= len(cells):
+        if n >= len(cells) or cells[n][0] < 0:
             continue
         o, c = cells[n]
         limit = max(max(abs(v) for plane in kernels[o] for row in plane for v in row), 1e-12)
         axes.imshow(kernels[o][c], cmap="RdBu_r", vmin=-limit, vmax=limit, interpolation="nearest")
-        if annotate:
-            for u, row in enumerate(kernels[o][c]):
-                for v, value in enumerate(row):
-                    colour = "white" if abs(value) > 0.6 * limit else "black"
-                    axes.text(v, u, f"{value:.2f}", ha="center", va="center", fontsize=6, color=colour)
-        axes.set_title(f"out {o}" if single else f"out {o}, in {c}", fontsize=7, pad=2)
-    shown = f"input channel {channel or 0}" if single else f"input channels 0..{cols - 1}"
+        axes.set_title(f"out {o}" if single else f"out {o}, in {c}", fontsize=8, pad=2)
+        drawn_axes.append((axes, kernels[o][c], limit))
+    cells = [cell for cell in cells if cell[0] >= 0]
+    shown = f"input channel {channel or 0}" if single else f"input channels 0..{len({c for _, c in cells}) - 1}"
     drawn = len({o for o, _ in cells})
     total = f"the first {drawn} of {outs}" if outs > drawn else f"all {outs}"
     heading = f"layer {layer} kernels w[o][c], {shown}, {total} output channels (red +, blue -)"
     figure.suptitle(f"{title + ': ' if title else ''}{heading}", fontsize=9)
     figure.tight_layout()
+    _write_taps(figure, drawn_axes)
     save(figure, out)
+
+
+def _groups(outs: int, ins: int) -> int:
+    """How many groups of output channels to draw side by side, each a column per input channel: the
+    number that makes the grid (ceil(outs / groups) rows, groups * ins columns) closest to square."""
+    choices = range(1, max(1, MAX_GRID // ins) + 1)
+    return min(choices, key=lambda g: (abs(math.ceil(outs / g) - g * ins), g))
+
+
+def _write_taps(figure: Any, drawn: Sequence[tuple[Any, list[list[float]], float]]) -> None:
+    """Write each tap's value in it, in the largest font (up to 8 points) whose "-0.12" fits the tap's
+    width as laid out; when that is under 5 points, or the kernels are larger than 5x5, write none."""
+    if not drawn:
+        return
+    kernel = drawn[0][1]
+    taps_high, taps_wide = len(kernel), len(kernel[0])
+    if taps_high * taps_wide > 25:
+        return
+    box = drawn[0][0].get_window_extent()  # pixels, after tight_layout; the image is square-tapped inside it
+    tap_points = min(box.width / taps_wide, box.height / taps_high) * 72 / figure.dpi
+    font = min(8.0, tap_points / 4.2)  # "-0.12" is about 3.2 font sizes wide in DejaVu Sans: a margin of 1/4
+    if font < 5:
+        return
+    for axes, plane, limit in drawn:
+        for u, row in enumerate(plane):
+            for v, value in enumerate(row):
+                colour = "white" if abs(value) > 0.6 * limit else "black"
+                axes.text(v, u, f"{value:.2f}", ha="center", va="center", fontsize=font, color=colour)
 
 
 def plot_feature_maps(
@@ -310,20 +394,21 @@ def plot_feature_maps(
     rows = math.ceil((count + 1) / cols)
     figure = new_figure("feature-maps", dpi)
     grid = figure.subplots(rows, cols, squeeze=False)
+    font = 10 if cols <= 4 else 8  # points: 8 is the smallest text of every plot
     for n, axes in enumerate(ax for row in grid for ax in row):
         axes.axis("off")
         if n == 0:
             axes.imshow(image, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
-            axes.set_title("input", fontsize=7, pad=2)
+            axes.set_title("input", fontsize=font, pad=2)
         elif n <= count:
             plane = planes[n - 1]
             axes.imshow(plane, cmap="gray", vmin=low, vmax=high, interpolation="nearest")
-            axes.set_title(f"ch {n - 1}, max {max(max(row) for row in plane):.2g}", fontsize=6, pad=2)
+            axes.set_title(f"ch {n - 1}, max {max(max(row) for row in plane):.2g}", fontsize=font, pad=2)
     shown = f"the first {count} of {len(planes)}" if len(planes) > count else f"all {len(planes)}"
     figure.suptitle(
         f"{title + ': ' if title else ''}{source}, {shown} feature maps of {layer_name} "
         f"(one scale: black {low:.3g}, white {max(values):.3g})",
-        fontsize=9,
+        fontsize=10,
     )
     figure.tight_layout()
     save(figure, out)

@@ -12,8 +12,10 @@ const state = {
   seen: null, // the 28x28 image of the last prediction (what the network saw)
   label: null, // the test image's label, in test-set mode
   testIndex: 0,
+  testShown: null, // the index of the test image on show (null before the first one arrives)
   prediction: null,
   selected: null, // {layer, unit}: the unit whose weighted sum is shown
+  clicked: null, // the cell, map or bar clicked last: "back to the unit" scrolls to it
   inFlight: false,
   pending: false,
   timer: null,
@@ -249,12 +251,24 @@ function setMode(mode) {
   }
 }
 
+// An error about the test image asked for is shown under the Index field (and the field marked),
+// saying which image is still on show, so the field's value and the image never disagree silently.
+function fieldError(text) {
+  const node = $("test-error");
+  const still = state.testShown === null ? "" : ` Still showing test image ${state.testShown}.`;
+  node.textContent = text ? `${text}${still}` : "";
+  node.hidden = !text;
+  $("test-index").setAttribute("aria-invalid", text ? "true" : "false");
+}
+
 async function loadTest(query) {
   const sequence = ++state.sequence;
   try {
     const answer = await api(`/api/test?${query}`);
     if (sequence !== state.sequence || state.mode !== "test") return;
+    fieldError("");
     state.testIndex = answer.index;
+    state.testShown = answer.index;
     state.label = answer.label;
     $("test-index").value = answer.index;
     paint($("test-image"), answer.image.flat(), 28, 28);
@@ -267,16 +281,29 @@ async function loadTest(query) {
     );
     show(answer);
   } catch (error) {
+    if (sequence !== state.sequence || state.mode !== "test") return;
+    fieldError(error.message.replace(/\.$/, "") + ".");
     status(error.message, true);
   }
 }
 
+// The index typed in the field, checked here against the test set's size: a bad one is named at the
+// field, and no request is made.
+function showTypedIndex() {
+  const typed = $("test-index").value.trim();
+  const index = Number(typed);
+  const size = state.model.test_set.size;
+  if (typed === "" || !Number.isInteger(index) || index < 0 || index >= size) {
+    const what = typed === "" ? "The index is empty or not a number" : `There is no test image ${typed}`;
+    fieldError(`${what}: give a whole number from 0 to ${size - 1}.`);
+    return;
+  }
+  loadTest(`index=${index}`);
+}
+
 $("mode-draw").addEventListener("click", () => setMode("draw"));
 $("mode-test").addEventListener("click", () => setMode("test"));
-$("test-show").addEventListener("click", () => {
-  const index = Number($("test-index").value);
-  loadTest(`index=${Number.isInteger(index) && index >= 0 ? index : 0}`);
-});
+$("test-show").addEventListener("click", showTypedIndex);
 $("test-index").addEventListener("keydown", (event) => {
   if (event.key === "Enter") $("test-show").click();
 });
@@ -292,8 +319,9 @@ function showEmpty() {
   $("predicted-class").textContent = "–";
   $("predicted-p").textContent = "draw a digit";
   $("prediction").dataset.class = "";
+  $("prediction").classList.remove("wrong");
   for (const row of document.querySelectorAll(".prob")) {
-    row.classList.remove("top", "label");
+    row.classList.remove("top", "label", "wrong");
     row.dataset.p = "";
     row.querySelector(".fill").style.width = "0";
     row.querySelector(".value").textContent = "";
@@ -313,13 +341,18 @@ function show(answer) {
       : `The ink (${pre.box.height}x${pre.box.width} pixels) scaled to ${pre.size[0]}x${pre.size[1]} and centred by its centre of mass.`;
   const names = state.model.class_names;
   const k = answer.predicted;
+  // In test-set mode a wrong prediction is marked as wrong: its bar in the warning colour, the true
+  // class's bar in green.
+  const wrong = state.label !== null && k !== state.label;
   $("predicted-class").textContent = names[k];
-  $("predicted-p").textContent = percent(answer.probabilities[k]);
+  $("predicted-p").textContent = percent(answer.probabilities[k]) + (wrong ? ` · wrong: the label is ${names[state.label]}` : "");
   $("prediction").dataset.class = String(k);
+  $("prediction").classList.toggle("wrong", wrong);
   answer.probabilities.forEach((p, j) => {
     const row = document.querySelector(`.prob[data-class="${j}"]`);
     row.dataset.p = String(p);
     row.classList.toggle("top", j === k);
+    row.classList.toggle("wrong", wrong && j === k);
     row.classList.toggle("label", state.label !== null && j === state.label);
     row.querySelector(".fill").style.width = `${(100 * p).toFixed(2)}%`;
     row.querySelector(".value").textContent = percent(p);
@@ -439,7 +472,33 @@ function select(choice) {
   if (choice.pick) choice.node.append(choice.pick);
   state.selected = { layer: choice.layer, unit: choice.unit };
   explainSelected();
+  reveal(choice.node);
 }
+
+function smoothly() {
+  return window.matchMedia("(prefers-reduced-motion: reduce)").matches ? "auto" : "smooth";
+}
+
+// The Weighted sum card may be far from the unit clicked (on a phone the page is one long column):
+// unless its top is already on screen, scroll it into view, and offer a button back to the unit.
+function reveal(clicked) {
+  const card = $("explain-card").getBoundingClientRect();
+  const back = $("explain-back");
+  state.clicked = clicked;
+  if (card.top >= 0 && card.top <= window.innerHeight - 160) {
+    back.hidden = true;
+    return;
+  }
+  const below = clicked.getBoundingClientRect().top > card.top;
+  back.textContent = `${below ? "↓" : "↑"} back to the unit`;
+  back.hidden = false;
+  $("explain-card").scrollIntoView({ behavior: smoothly(), block: "start" });
+}
+
+$("explain-back").addEventListener("click", () => {
+  $("explain-back").hidden = true;
+  if (state.clicked && state.clicked.isConnected) state.clicked.scrollIntoView({ behavior: smoothly(), block: "center" });
+});
 
 async function explainSelected() {
   if (state.seen === null || state.selected === null) {
@@ -552,9 +611,12 @@ async function start() {
     return;
   }
   const model = state.model;
-  $("model-line").replaceChildren(
+  const line = $("model-line");
+  line.replaceChildren(
     el("b", { text: model.model }), ` · ${model.architecture}`, model.dataset ? ` · trained on ${model.dataset}` : "",
   );
+  line.title = line.textContent; // on a narrow screen the line is cut to one line: a tap shows it all
+  line.addEventListener("click", () => line.classList.toggle("open"));
   const test = model.test_set;
   $("mode-test").disabled = !test.available;
   $("mode-test").title = test.available ? `browse the ${test.size} test images` : `no test set: ${test.problem}`;
