@@ -17,7 +17,7 @@ from subprocesses import run_without
 import scratchnet.data.text_reading as text_reading
 from scratchnet.core import rng
 from scratchnet.core.errors import DatasetError, ScratchnetError
-from scratchnet.data.text import DOCUMENTS, RUNNING, TextData, Vocabulary, file_identity, load_text
+from scratchnet.data.text import DOCUMENTS, RUNNING, TextData, Vocabulary, file_identity, load_recorded_text, load_text
 from scratchnet.data.text_batches import IGNORE_INDEX, evaluation_batches, target_count, training_batch
 
 BACKENDS = ["loops", "vectorized"]
@@ -68,7 +68,8 @@ def test_documents_vocabulary_and_ids_by_hand(tmp_path: Path, backend: str) -> N
     for name in NAMES:
         expected += [ID[c] for c in name] + [B]
     assert list(map(int, data.ids)) == expected
-    assert [int(o) for o in data.offsets] == [i for i, v in enumerate(expected) if v == B]
+    boundaries = [i for i, v in enumerate(expected) if v == B]
+    assert [data.document_span(i) for i in range(10)] == list(zip(boundaries, boundaries[1:]))
     held = rng.permutation(data.split.seed or 0, 0, 10)[-1:]  # eq. 10.4's permutation, its last entry
     assert list(map(int, data.held_out_documents)) == held
     assert sorted([*map(int, data.train_documents), *held]) == list(range(10))
@@ -243,7 +244,10 @@ def test_names(data_dir: Path) -> None:
     # 32,033 names: the README's 32,032 lines count newlines, and the last name has none (makemore reads 32,033)
     assert data.layout == DOCUMENTS and (data.split.train, data.split.held_out) == (31_033, 1000)
     assert data.vocabulary.characters == string.ascii_lowercase and data.vocabulary.size == 27
-    assert data.vocabulary.decode(data.ids[: int(data.offsets[1]) + 1]) == "\nemma\n"
+    leading, trailing = data.document_span(0)
+    assert data.vocabulary.decode(data.ids[leading : trailing + 1]) == "\nemma\n"
+    leading, trailing = data.document_span(32_032)
+    assert data.vocabulary.decode(data.ids[leading : trailing + 1]) == "\nzzyzx\n"
     assert data.size == 228_145 and data.sha256.startswith("0a30b555")
 
 
@@ -385,3 +389,57 @@ def test_a_20_mb_file_loads_with_the_memory_of_about_one_copy(tmp_path: Path, ba
         tracemalloc.stop()
     assert len(data.ids) == size and data.layout == RUNNING
     assert peak < 1.5 * size, f"peak {peak / size:.2f}x the file size"
+
+
+# ---- a vocabulary over 256 tokens, and the recorded text found again ----
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_vocabulary_over_256_characters_takes_16_bit_ids(tmp_path: Path, backend: str) -> None:
+    # 60,000 distinct characters from U+20000 on (4 bytes each in UTF-8): ids reach past 0xD800..0xDFFF,
+    # which a 16-bit text encoding reserves for surrogates
+    characters = "".join(chr(0x20000 + i) for i in range(60_000))
+    text = (characters + "\n") * 10
+    data = load_text(write(tmp_path, text), layout=RUNNING, backend=backend)
+    assert data.vocabulary.size == 60_001 and data.vocabulary.characters == "\n" + characters
+    expected = ([*range(1, 60_001), 0]) * 10
+    if backend == "vectorized":
+        assert data.ids.dtype == np.uint16 and data.ids.tolist() == expected
+    else:
+        assert data.ids.typecode == "H" and data.ids.tolist() == expected
+    assert data.vocabulary.decode(data.ids[:3]) == characters[:3]
+
+
+@pytest.mark.parametrize("layout", [DOCUMENTS, RUNNING])
+def test_the_recorded_text_is_found_again_by_size_and_hash(tmp_path: Path, layout: str) -> None:
+    text = "\n".join(NAMES * 3) + "\n"
+    path = write(tmp_path, text)
+    trained = load_text(path, layout=layout, seed=11)
+    record = json.loads(json.dumps(trained.source))
+    again = load_recorded_text(record, trained.vocabulary, backend="vectorized")
+    assert list(again.ids) == list(trained.ids) and again.split == trained.split
+    if layout == DOCUMENTS:
+        assert list(again.held_out_documents) == list(trained.held_out_documents) and trained.split.seed == 11
+    path.write_text(text[:-1] + "\r")  # one byte changed: the same size
+    one_line_error(lambda: load_recorded_text(record, trained.vocabulary), "t.txt", "sha256 differs")
+    path.write_text(text[:-1])
+    one_line_error(lambda: load_recorded_text(record, trained.vocabulary), "t.txt", "bytes, not")
+    path.unlink()
+    one_line_error(lambda: load_recorded_text(record, trained.vocabulary), "not there any more")
+    one_line_error(lambda: load_recorded_text({"path": 3}, trained.vocabulary), "does not record the text")
+
+
+def test_documents_are_found_across_chunks_by_the_sparse_index(tmp_path: Path) -> None:
+    names = [format(i, "x").replace("0", "g") for i in range(1, 250_001)]  # 1.4 MB: two chunks, hex-like names
+    data = load_text(write(tmp_path, "\n".join(names) + "\n"))
+    assert data.layout == DOCUMENTS and data.split.held_out == 1000
+    for i in [0, 1, 31, 32, 33, 100_000, 149_999, 150_000, 249_998, 249_999]:
+        leading, trailing = data.document_span(i)
+        assert data.vocabulary.decode(data.ids[leading : trailing + 1]) == f"\n{names[i]}\n", i
+    held = set(data.held_out_documents)
+    training = [i for i in range(len(names)) if i not in held]
+    assert len(data.train_documents) == len(training) and list(data.train_documents) == training
+    assert [data.train_documents[k] for k in range(0, len(training), 997)] == training[::997]
+    everything = sum(len(n) + 1 for n in names)
+    assert target_count(data, "train") + target_count(data) == everything
+    assert target_count(data) == sum(len(names[i]) + 1 for i in held)

@@ -14,7 +14,7 @@ split, and its token ids in one compact array (docs/language-models.md).
   its last 10% for validation (nanoGPT's). A held-out character the training text lacks is an error.
 * **Memory.** The ids of the whole file sit in one ``array('B')`` (or ``'H'`` for a vocabulary over 256
   tokens), which the vectorized backend sees as a uint8/uint16 NumPy array without a copy; the file is read
-  twice in 1 MiB chunks (scratchnet/data/text_reading.py). Files are at most
+  twice in 256 KiB chunks (scratchnet/data/text_reading.py). Files are at most
   :data:`~scratchnet.data.text_reading.MAX_TEXT_BYTES` bytes and documents at most
   :data:`~scratchnet.data.text_reading.MAX_DOCUMENT_CHARS` characters.
 
@@ -25,12 +25,14 @@ from __future__ import annotations
 
 import os
 from array import array
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from scratchnet.core.errors import DatasetError
+from scratchnet.data.text_documents import DocumentIndex, TrainingDocuments
 from scratchnet.data.text_reading import (
+    DETECT_MAX_CHARS,
     MAX_DOCUMENT_CHARS,
     Scan,
     describe_character,
@@ -54,13 +56,13 @@ __all__ = [
     "Vocabulary",
     "detect_layout",
     "file_identity",
+    "load_recorded_text",
     "load_text",
 ]
 
 DOCUMENTS, RUNNING = "documents", "running"
 LAYOUTS = (DOCUMENTS, RUNNING)
 BACKENDS = ("loops", "vectorized")
-DETECT_MAX_CHARS = 64  # a longer line is not taken for a document (names are at most 15)
 HELD_OUT_DOCUMENTS, HELD_OUT_FRACTION = 1000, 0.1  # makemore: min(1000, 10%) of the documents
 TRAIN_FRACTION = 0.9  # nanoGPT: the first 90% of the characters
 DEFAULT_SPLIT_SEED = 3407  # makemore's default seed
@@ -162,11 +164,12 @@ class TextData:
     (vectorized) over the whole file:
 
     * running text: the training characters are ``ids[:split.train]``, the validation ones the rest;
-    * documents: ``ids`` is ``B d0 B d1 B ... B`` (B the boundary id); document ``i`` with both its
-      boundaries is ``ids[offsets[i] : offsets[i + 1] + 1]``; ``train_documents`` and
-      ``held_out_documents`` list document numbers in file order.
+    * documents: ``ids`` is ``B d0 B d1 B ... B`` (B the boundary id); :meth:`document_span` finds
+      document ``i``; ``train_documents`` and ``held_out_documents`` are sequences of document numbers,
+      in file order.
 
-    ``source`` is what a model records to find the text again: path, size, sha256, layout, split."""
+    ``store`` is the array behind ``ids`` (the same memory). ``source`` is what a model records to find the
+    text again: path, size, sha256, layout, split."""
 
     path: str
     layout: str
@@ -177,10 +180,18 @@ class TextData:
     sha256: str
     backend: str
     ids: Any
-    offsets: Any = None
-    train_documents: Any = None
-    held_out_documents: Any = None
+    store: array[int]
+    index: DocumentIndex | None = None
+    train_documents: Sequence[int] = ()
+    held_out_documents: Sequence[int] = ()
     longest: int = 0  # characters in the longest document (0 for running text)
+
+    def document_span(self, document: int) -> tuple[int, int]:
+        """The positions of document ``document``'s leading and trailing boundaries in ``ids``: the
+        document with both is ``ids[leading : trailing + 1]``."""
+        if self.index is None:
+            raise DatasetError(f"{self.path}: running text has no documents")
+        return self.index.span(document)
 
     @property
     def source(self) -> dict[str, Any]:
@@ -206,21 +217,30 @@ def load_text(
     seed: int = DEFAULT_SPLIT_SEED,
     vocabulary: Vocabulary | None = None,
     backend: str = "loops",
+    identity: Mapping[str, Any] | None = None,
 ) -> TextData:
     """Read ``path`` (module docstring). ``layout`` None detects it. With a ``vocabulary`` (a model's,
     to evaluate on another file) nothing is trained on: the whole file is held out and every character
-    must be in the vocabulary. Every problem is a one-line DatasetError naming the file (and the line)."""
+    must be in the vocabulary. With an ``identity`` (``{"size", "sha256"}``), the file must have that size
+    and hash, checked before its ids are read. Every problem is a one-line DatasetError naming the file
+    (and the line)."""
     name = os.fspath(path)
     if layout is not None and layout not in LAYOUTS:
         raise DatasetError(f"unknown text layout {layout!r}: use {' or '.join(LAYOUTS)}")
     if backend not in BACKENDS:
         raise DatasetError(f"unknown backend {backend!r}: use {' or '.join(BACKENDS)}")
-    found = scan(name)
+    if identity is not None:
+        _check_size(name, identity)
+    found = scan(name, None if layout is None else layout == DOCUMENTS)
+    if identity is not None and found.sha256 != identity.get("sha256"):
+        raise DatasetError(
+            f"{name}: not the text the model was trained on (its sha256 differs); give a text with --data"
+        )
     if found.characters == 0:
         raise DatasetError(f"{name}: the file is empty")
     chosen, why = detect_layout(found)
     if layout is None:
-        layout, said = chosen, f"detected ({why})"
+        layout, said = chosen, f"detected: {why}"
     else:
         said = "as asked"
     if vocabulary is not None and vocabulary.boundary != (layout == DOCUMENTS):
@@ -233,13 +253,47 @@ def load_text(
     else:
         data = _running(name, found, vocabulary)
         counts = f"{found.characters:,} characters on {found.lines:,} lines"
+    seeded = "" if data.split.seed is None else f" (seed {data.split.seed})"
     data.description = (
-        f"{name}: {layout} ({said}): {counts}; vocabulary of {data.vocabulary.size} tokens; "
-        f"{data.split.train:,} {data.split.unit} for training, {data.split.held_out:,} held out"
+        f"{name}: {layout} ({said}); {counts}; vocabulary of {data.vocabulary.size} tokens; "
+        f"{data.split.train:,} {data.split.unit} for training, {data.split.held_out:,} held out{seeded}"
     )
     if backend == "vectorized":
         _as_numpy(data)
     return data
+
+
+def load_recorded_text(source: Mapping[str, Any], vocabulary: Vocabulary, backend: str = "loops") -> TextData:
+    """The text a model was trained on, from its ``source`` record (:attr:`TextData.source`), split as
+    it was: the file must still have the recorded size and sha256, and give the model's vocabulary."""
+    path, split = source.get("path"), source.get("split")
+    if not isinstance(path, str) or not isinstance(split, Mapping) or split.get("layout") not in LAYOUTS:
+        raise DatasetError("the model does not record the text it was trained on; give a text with --data")
+    seed = split.get("seed")
+    if not os.path.exists(path):
+        raise DatasetError(f"the model's training text {path} is not there any more; give a text with --data")
+    data = load_text(
+        path,
+        layout=split["layout"],
+        seed=seed if isinstance(seed, int) else DEFAULT_SPLIT_SEED,
+        backend=backend,
+        identity=source,
+    )
+    if data.vocabulary != vocabulary or data.split.to_dict() != dict(split):
+        raise DatasetError(f"{path}: its vocabulary or split is not the model's; give a text with --data")
+    return data
+
+
+def _check_size(name: str, identity: Mapping[str, Any]) -> None:
+    """The recorded size against the file's, before a byte is read."""
+    try:
+        size = os.stat(name).st_size
+    except OSError:
+        return  # reading it says what is wrong
+    if size != identity.get("size"):
+        raise DatasetError(
+            f"{name}: not the text the model was trained on ({size:,} bytes, not {identity.get('size')!r:.40})"
+        )
 
 
 def _vocabulary(name: str, alphabet: set[str], boundary: bool, given: Vocabulary | None) -> Vocabulary:
@@ -265,7 +319,7 @@ def _running(name: str, found: Scan, given: Vocabulary | None) -> TextData:
     known = set() if given is None else set(given.characters)
     encode_running(name, ids, vocabulary.table(), train, known, found.sha256)
     split = Split(RUNNING, "characters", train, count - train, None)
-    return TextData(name, RUNNING, "", vocabulary, split, found.size, found.sha256, "loops", ids)
+    return TextData(name, RUNNING, "", vocabulary, split, found.size, found.sha256, "loops", ids, ids)
 
 
 def _documents(name: str, found: Scan, seed: int, given: Vocabulary | None) -> TextData:
@@ -281,31 +335,23 @@ def _documents(name: str, found: Scan, seed: int, given: Vocabulary | None) -> T
     held = count if given is not None else min(HELD_OUT_DOCUMENTS, int(count * HELD_OUT_FRACTION))
     if given is None and held == 0:
         raise DatasetError(f"{name}: {count} documents, too few to hold 10% out (10 or more are needed)")
-    held_out = held_out_documents(count, held, seed, SPLIT_STREAM)
+    held_out: Sequence[int] = range(count) if held == count else held_out_documents(count, held, seed, SPLIT_STREAM)
     vocabulary = _vocabulary(name, found.document_alphabet, True, given)
-    ids = id_array(found.document_characters + count + 1, vocabulary.size > 256)
-    offsets = array("I")
+    ids, marks = id_array(found.document_characters + count + 1, vocabulary.size > 256), array("I")
     known = set() if given is None else set(given.characters)
-    encode_documents(name, ids, offsets, vocabulary.table(), set(held_out), known, given is not None, found.sha256)
-    is_held = set(held_out)
-    train_documents = array("I", (i for i in range(count) if i not in is_held))
+    encode_documents(name, ids, marks, vocabulary.table(), held_out, known, given is not None, found.sha256)
+    index = DocumentIndex(ids, len(vocabulary.characters), count, marks)
     split = Split(DOCUMENTS, "documents", count - held, held, None if given is not None else seed)
     return TextData(
-        name, DOCUMENTS, "", vocabulary, split, found.size, found.sha256, "loops", ids,
-        offsets, train_documents, array("I", held_out), found.longest,
+        name, DOCUMENTS, "", vocabulary, split, found.size, found.sha256, "loops", ids, ids,
+        index, TrainingDocuments(count, held_out), held_out, found.longest,
     )  # fmt: skip
 
 
 def _as_numpy(data: TextData) -> None:
-    """Let the vectorized backend see the arrays as NumPy arrays, without a copy."""
+    """Let the vectorized backend see the ids as a NumPy array, without a copy."""
     import numpy as np  # only the vectorized backend gets here, so NumPy is present
 
-    def view(values: array[int] | None) -> Any:
-        if values is None:
-            return None
-        dtype = {"B": np.uint8, "H": np.uint16, "I": np.uint32}[values.typecode]
-        return np.frombuffer(values, dtype=dtype) if len(values) else np.zeros(0, dtype)
-
-    data.ids, data.offsets = view(data.ids), view(data.offsets)
-    data.train_documents, data.held_out_documents = view(data.train_documents), view(data.held_out_documents)
+    dtype = np.uint8 if data.store.typecode == "B" else np.uint16
+    data.ids = np.frombuffer(data.store, dtype=dtype)  # the array's memory, not a copy
     data.backend = "vectorized"

@@ -69,7 +69,7 @@ def _step_documents(data: TextData, step: int, batch_size: int, seed: int) -> li
     chosen = []
     for position in range(step * batch_size, (step + 1) * batch_size):
         epoch, k = divmod(position, count)
-        chosen.append(int(data.train_documents[_epoch_order(rng.derive_seed(seed, ORDER_LABEL), epoch, count)[k]]))
+        chosen.append(data.train_documents[_epoch_order(rng.derive_seed(seed, ORDER_LABEL), epoch, count)[k]])
     return chosen
 
 
@@ -81,7 +81,7 @@ def _epoch_order(seed: int, epoch: int, count: int) -> list[int]:
 def _document_rows(data: TextData, document: int, context: int) -> list[Row]:
     """A document ``B c1 .. cn B`` as rows of at most ``context`` positions: inputs ``B c1 .. cn``, targets
     ``c1 .. cn B``, in consecutive blocks."""
-    start, end = int(data.offsets[document]), int(data.offsets[document + 1])  # its two boundaries
+    start, end = data.document_span(document)  # its two boundaries
     ids = data.ids
     return [
         (ids[s : min(s + context, end)], ids[s + 1 : min(s + context, end) + 1]) for s in range(start, end, context)
@@ -124,9 +124,16 @@ def target_count(data: TextData, part: str = HELD_OUT) -> int:
     if data.layout != DOCUMENTS:
         size = data.split.train if part == TRAIN else data.split.held_out
         return max(size - 1, 0)
-    documents = data.train_documents if part == TRAIN else data.held_out_documents
-    offsets = data.offsets
-    return sum(int(offsets[int(i) + 1]) - int(offsets[int(i)]) for i in documents)
+    if part == TRAIN:  # every target but those of the held-out documents
+        start, end = 0, len(data.ids) - 1
+        return end - start - sum(_length(data, i) for i in data.held_out_documents)
+    return sum(_length(data, i) for i in data.held_out_documents)
+
+
+def _length(data: TextData, document: int) -> int:
+    """A document's targets: its characters and the end token."""
+    leading, trailing = data.document_span(document)
+    return trailing - leading
 
 
 def _input_pad(data: TextData) -> int:

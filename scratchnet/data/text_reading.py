@@ -1,5 +1,5 @@
-"""Reading a text file in bounded chunks, twice: a first pass that checks it and counts (:func:`scan`), a
-second that writes its token ids into one preallocated array (:func:`encode_running`,
+"""Reading a text file in bounded chunks (256 KiB), twice: a first pass that checks it and counts
+(:func:`scan`), a second that writes its token ids into one preallocated array (:func:`encode_running`,
 :func:`encode_documents`).
 
 Memory is the ids array plus about one chunk: the file is never held whole as ``bytes`` or ``str``. A line is
@@ -15,15 +15,19 @@ import os
 import stat
 import sys
 from array import array
-from collections.abc import Iterator, Mapping
+from bisect import bisect_left
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import accumulate
 from typing import BinaryIO
 
 from scratchnet.core.errors import DatasetError
+from scratchnet.data.text_documents import STRIDE
 
-CHUNK_BYTES = 1 << 20  # read 1 MiB at a time
+CHUNK_BYTES = 1 << 18  # read 256 KiB at a time: a chunk of short lines costs about 20 times its size as strings
 MAX_TEXT_BYTES = 1 << 30  # 1 GiB: the largest text file read (its ids take 1 or 2 bytes a character)
 MAX_DOCUMENT_CHARS = 10_000  # the longest line that can be a document
+DETECT_MAX_CHARS = 64  # the detector takes a file with a longer line for running text (names are at most 15)
 BOM = "\ufeff"  # a byte-order mark at the start of the file is not text
 UTF16 = "utf-16-le" if sys.byteorder == "little" else "utf-16-be"  # array('H')'s byte order
 
@@ -145,35 +149,69 @@ class Scan:
     longest_line: int = 0
     spaced_line: int | None = None  # the first line with a space (or other whitespace) inside its text
 
+    @property
+    def not_documents(self) -> bool:
+        """Whether the detector must call it running text: a line too long, or with a space inside."""
+        return self.longest > DETECT_MAX_CHARS or self.spaced_line is not None
 
-def scan(path: str) -> Scan:
-    """The first pass over ``path``: checks it is UTF-8 and counts (see :class:`Scan`)."""
-    chunks, result = Chunks(path), Scan(path)
+
+def scan(path: str, documents: bool | None = None) -> Scan:
+    """The first pass over ``path``: checks it is UTF-8 and counts (see :class:`Scan`). The document counts
+    are kept if ``documents`` is True, not at all if False, and if None until the file cannot be documents."""
+    chunks, result, last = Chunks(path), Scan(path), "\n"
 
     def counted() -> Iterator[str]:
+        nonlocal last
         for text in chunks:
             result.characters += len(text)
-            result.alphabet.update(text)
+            result.lines += text.count("\n")
+            result.alphabet.update(new_characters(text, result.alphabet))
+            last = text[-1]
             yield text
 
-    for number, lines in complete_lines(counted()):
-        result.lines = number + len(lines) - 1
-        stripped = [line.strip() for line in lines]
-        documents = [text for text in stripped if text]
-        if not documents:
-            continue
-        result.documents += len(documents)
-        result.document_characters += sum(map(len, documents))
-        result.document_alphabet.update("".join(documents))
-        longest = max(map(len, documents))
-        if longest > result.longest:
-            result.longest, result.longest_line = longest, number + [len(t) for t in stripped].index(longest)
-        if result.spaced_line is None:
-            spaced = [i for i, text in enumerate(stripped) if len(text.split(maxsplit=1)) > 1]
-            if spaced:
-                result.spaced_line = number + spaced[0]
+    stream = counted()
+    if documents is not False:
+        for number, lines in complete_lines(stream):
+            _count_documents(result, number, lines)
+            if documents is None and result.not_documents:
+                break  # decided: running text
+    for _ in stream:  # the rest, for the counts and the hash
+        pass
+    result.lines += last != "\n"
     result.size, result.sha256 = chunks.size, chunks.sha256
     return result
+
+
+def _count_documents(result: Scan, number: int, lines: list[str]) -> None:
+    """Add lines ``number``, ``number + 1``, ... to the document counts."""
+    stripped = list(map(str.strip, lines))
+    documents = list(filter(None, stripped))
+    if not documents:
+        return
+    result.documents += len(documents)
+    result.document_characters += sum(map(len, documents))
+    result.document_alphabet.update(new_characters("".join(documents), result.document_alphabet))
+    longest = max(map(len, documents))
+    if longest > result.longest:
+        result.longest, result.longest_line = longest, number + [len(t) for t in stripped].index(longest)
+    if result.spaced_line is None and any(c.isspace() for c in result.document_alphabet):
+        # a stripped line holds whitespace only inside; this chunk brought the first
+        result.spaced_line = number + next(i for i, t in enumerate(stripped) if any(c.isspace() for c in t))
+
+
+def new_characters(text: str, known: set[str]) -> set[str]:
+    """The distinct characters of ``text`` that ``known`` lacks. ASCII text (the common case, which str
+    knows without looking) goes through bytes.translate, which deletes the known bytes in C and leaves
+    only the new ones: several times faster than a set of every character."""
+    if not text.isascii():
+        return set(text) - known
+    rest = text.encode("ascii").translate(None, "".join(c for c in known if c.isascii()).encode("ascii"))
+    found: set[str] = set()
+    while rest:
+        sample = set(rest[:4096].decode("ascii"))
+        found |= sample
+        rest = rest.translate(None, "".join(sample).encode("ascii"))
+    return found
 
 
 def id_array(count: int, wide: bool) -> array[int]:
@@ -203,7 +241,7 @@ def encode_running(
     try:
         for text in chunks:
             cut = min(max(train - position, 0), len(text))
-            known.update(text[:cut])
+            known.update(new_characters(text[:cut], known))
             _check_known(path, text, cut, known, lines)
             data = _encoded(text, table, ids.itemsize == 2)
             view[position * ids.itemsize : position * ids.itemsize + len(data)] = data
@@ -217,7 +255,7 @@ def encode_running(
 
 def _check_known(path: str, text: str, start: int, known: set[str], lines: int) -> None:
     """A DatasetError for the first character of ``text[start:]`` that ``known`` lacks."""
-    missing = set(text[start:]) - known
+    missing = new_characters(text[start:], known)
     if missing:
         index = min(text.index(character, start) for character in missing)
         line = lines + text.count("\n", 0, index) + 1
@@ -229,49 +267,65 @@ def _check_known(path: str, text: str, start: int, known: set[str], lines: int) 
 def encode_documents(
     path: str,
     ids: array[int],
-    offsets: array[int],
+    marks: array[int],
     table: Mapping[int, int],
-    held_out: set[int],
+    held_out: Sequence[int],
     known: set[str],
     check_all: bool,
     sha256: str,
 ) -> None:
     """The second pass for documents: ``ids`` gets the boundary id (``table[ord("\\n")]``), then each
-    document's ids followed by the boundary id; ``offsets`` gets each document's leading boundary
-    position and the last boundary's. The characters of documents not in ``held_out`` add to
-    ``known``; a held-out document (every document if ``check_all``) with a character ``known`` lacks is
-    a DatasetError naming it and its line."""
+    document's ids followed by the boundary id; ``marks`` the position of the leading boundary of every
+    STRIDE-th document (text_documents.py). The characters of the documents not in ``held_out`` (sorted)
+    add to ``known``; a held-out document (every document if ``check_all``) with a character ``known``
+    lacks is a DatasetError naming it and its line."""
     chunks, view, size = Chunks(path), memoryview(ids).cast("B"), ids.itemsize
-    held: list[tuple[int, str]] = []  # (line, its distinct characters in order) of each held-out document
-    index, position = 0, 1
+    held: list[tuple[int, str]] = []  # (line, its distinct characters) of each held-out document
+    count, position = 0, 1  # documents so far; where the next document starts
     try:
         view[0:size] = _encoded("\n", table, size == 2)
         for number, lines in complete_lines(iter(chunks)):
-            documents: list[str] = []
-            for offset, line in enumerate(lines):
-                text = line.strip()
-                if not text:
-                    continue
-                if check_all:
-                    _check_known(path, text, 0, known, number + offset - 1)
-                elif index in held_out:
-                    held.append((number + offset, "".join(dict.fromkeys(text))))
-                else:
-                    known.update(text)
-                offsets.append(position - 1)
-                position += len(text) + 1
-                documents.append(text)
-                index += 1
-            data = _encoded("\n".join(documents) + "\n", table, size == 2) if documents else b""
-            start = (position - len(data) // size) * size
-            view[start : start + len(data)] = data
+            stripped = list(map(str.strip, lines))
+            documents = list(filter(None, stripped))
+            if not documents:
+                continue
+            first, count = count, count + len(documents)
+            if check_all:
+                for k in _with_new_characters(documents, known):
+                    _check_known(path, documents[k], 0, known, _lines_of(number, stripped)[k] - 1)
+            else:
+                here = [h - first for h in held_out[bisect_left(held_out, first) : bisect_left(held_out, count)]]
+                if here:
+                    lines_of = _lines_of(number, stripped)
+                    held += [(lines_of[k], "".join(dict.fromkeys(documents[k]))) for k in here]
+                cuts = [-1, *here, len(documents)]  # the training documents lie between the held-out ones
+                training = "".join("".join(documents[a + 1 : b]) for a, b in zip(cuts, cuts[1:]))
+                known.update(new_characters(training, known))
+            before = list(accumulate(map(len, documents), initial=0))  # characters before the k-th
+            marks.extend(position - 1 + before[k] + k for k in range(-first % STRIDE, len(documents), STRIDE))
+            data = _encoded("\n".join(documents) + "\n", table, size == 2)
+            view[position * size : position * size + len(data)] = data
+            position += len(data) // size
     except (ValueError, UnicodeEncodeError):
         raise _changed(path) from None
-    offsets.append(position - 1)
     if position != len(ids) or chunks.sha256 != sha256:
         raise _changed(path)
     for held_line, characters in held:
         _check_known(path, characters, 0, known, held_line - 1)
+
+
+def _lines_of(number: int, stripped: list[str]) -> Sequence[int]:
+    """The line of each document of a chunk whose first line is ``number``."""
+    if all(stripped):  # no blank line
+        return range(number, number + len(stripped))
+    return [number + i for i, text in enumerate(stripped) if text]
+
+
+def _with_new_characters(documents: list[str], known: set[str]) -> list[int]:
+    """The positions of the documents with a character ``known`` lacks (none, mostly: checked at once)."""
+    if not new_characters("".join(documents), known):
+        return []
+    return [k for k, text in enumerate(documents) if new_characters(text, known)]
 
 
 def held_out_documents(count: int, held: int, seed: int, stream: int) -> list[int]:
