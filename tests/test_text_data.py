@@ -131,6 +131,8 @@ def test_vocabulary_encode_decode_and_json(tmp_path: Path) -> None:
     one_line_error(lambda: vocabulary.encode("em\nma"), "line 1", "'\\n' (U+000A)")
     one_line_error(lambda: Vocabulary.from_dict({"characters": 3}), "not understood")
     one_line_error(lambda: Vocabulary("ba"), "sorted")
+    one_line_error(lambda: vocabulary.decode([0, 7]), "token id 7")
+    one_line_error(lambda: vocabulary.decode([-100]), "token id -100")
 
 
 # ---- splits ----
@@ -313,6 +315,7 @@ def test_another_file_is_read_with_the_models_vocabulary(tmp_path: Path) -> None
     vocabulary = Vocabulary("abemov", boundary=True)
     data = load_text(write(tmp_path, "ava\nbob\n"), layout=DOCUMENTS, vocabulary=vocabulary)
     assert (data.split.train, data.split.held_out) == (0, 2) and target_count(data) == 8
+    one_line_error(lambda: training_batch(data, 0, 1, 16, 0), "no training documents")
     bad = write(tmp_path, "ava\n\nbob\nbox\n", "bad.txt")
     one_line_error(lambda: load_text(bad, layout=DOCUMENTS, vocabulary=vocabulary), "bad.txt line 4", "'x'")
     running = Vocabulary("\nab")

@@ -119,10 +119,11 @@ class Vocabulary:
     def decode(self, ids: Iterable[int]) -> str:
         """The text of ``ids``; the boundary token reads as a newline, as documents are written one a line."""
         characters = self.characters + ("\n" if self.boundary else "")
-        try:
-            return "".join(characters[i] if i >= 0 else "?" for i in ids)
-        except IndexError:
-            raise DatasetError(f"a token id is not in the vocabulary of {self.size} tokens") from None
+        chosen = [int(i) for i in ids]
+        wrong = [i for i in chosen if not 0 <= i < self.size]
+        if wrong:
+            raise DatasetError(f"the token id {wrong[0]} is not in the vocabulary of {self.size} tokens")
+        return "".join(characters[i] for i in chosen)
 
     def to_dict(self) -> dict[str, Any]:
         return {"unit": "character", "characters": self.characters, "boundary": self.boundary}
@@ -238,9 +239,9 @@ def load_text(
         )
     if found.characters == 0:
         raise DatasetError(f"{name}: the file is empty")
-    chosen, why = detect_layout(found)
     if layout is None:
-        layout, said = chosen, f"detected: {why}"
+        layout, why = detect_layout(found)
+        said = f"detected: {why}"
     else:
         said = "as asked"
     if vocabulary is not None and vocabulary.boundary != (layout == DOCUMENTS):

@@ -66,6 +66,8 @@ def _step_documents(data: TextData, step: int, batch_size: int, seed: int) -> li
     """The document numbers of a step: entries step*N .. step*N + N - 1 of the epochs' permutations, one
     after another (epoch e is permutation e of the order seed)."""
     count = len(data.train_documents)
+    if count == 0:
+        raise DatasetError(f"{data.path}: no training documents (the whole file is held out)")
     chosen = []
     for position in range(step * batch_size, (step + 1) * batch_size):
         epoch, k = divmod(position, count)
