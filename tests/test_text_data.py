@@ -6,19 +6,28 @@ from __future__ import annotations
 import hashlib
 import json
 import string
+import tempfile
 import tracemalloc
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from subprocesses import run_without
 
 import scratchnet.data.text_reading as text_reading
 from scratchnet.core import rng
 from scratchnet.core.errors import DatasetError, ScratchnetError
 from scratchnet.data.text import DOCUMENTS, RUNNING, TextData, Vocabulary, file_identity, load_recorded_text, load_text
-from scratchnet.data.text_batches import IGNORE_INDEX, evaluation_batches, target_count, training_batch
+from scratchnet.data.text_batches import (
+    IGNORE_INDEX,
+    evaluation_batches,
+    steps_per_epoch,
+    target_count,
+    training_batch,
+)
 
 BACKENDS = ["loops", "vectorized"]
 # Ten names: 1 of them is held out (makemore: min(1000, int(10 * 0.1))). Their letters a b e m o v get
@@ -174,6 +183,7 @@ def test_one_document_per_step_goes_through_every_training_name_once_an_epoch(tm
         assert targets[0] == [*inputs[0][1:], B]
     next_epoch = sorted(tuple(as_lists(training_batch(data, step, 1, 16, seed=5))[0][0]) for step in range(9, 18))
     assert next_epoch == seen
+    assert steps_per_epoch(data, 1) == 9 and steps_per_epoch(data, 4) == 3
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -446,3 +456,25 @@ def test_documents_are_found_across_chunks_by_the_sparse_index(tmp_path: Path) -
     everything = sum(len(n) + 1 for n in names)
     assert target_count(data, "train") + target_count(data) == everything
     assert target_count(data) == sum(len(names[i]) + 1 for i in held)
+
+
+@given(st.lists(st.text(alphabet="ab cé\n\t", min_size=1, max_size=12), min_size=12, max_size=30))
+def test_ids_decode_to_the_text_read(lines: list[str]) -> None:
+    text = "\n".join(lines)
+    documents = [line.strip() for line in text.split("\n") if line.strip()]
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "t.txt"
+        path.write_text(text, encoding="utf-8")
+        for layout in (RUNNING, DOCUMENTS):
+            try:
+                data = load_text(path, layout=layout)
+            except DatasetError as error:  # a held-out character the training text lacks, too few documents...
+                assert "\n" not in str(error)
+                continue
+            decoded = data.vocabulary.decode(data.ids)
+            if layout == RUNNING:
+                assert decoded == text and data.split.train == int(0.9 * len(text))
+                assert steps_per_epoch(data, 4) is None
+            else:
+                assert decoded == "\n" + "".join(d + "\n" for d in documents)
+                assert data.split.train + data.split.held_out == len(documents)

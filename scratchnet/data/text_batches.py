@@ -28,7 +28,16 @@ from scratchnet.core import rng
 from scratchnet.core.errors import DatasetError
 from scratchnet.data.text import DOCUMENTS, TextData
 
-__all__ = ["HELD_OUT", "IGNORE_INDEX", "PARTS", "TRAIN", "evaluation_batches", "target_count", "training_batch"]
+__all__ = [
+    "HELD_OUT",
+    "IGNORE_INDEX",
+    "PARTS",
+    "TRAIN",
+    "evaluation_batches",
+    "steps_per_epoch",
+    "target_count",
+    "training_batch",
+]
 
 IGNORE_INDEX = -100  # a target the loss skips (PyTorch's CrossEntropyLoss default)
 TRAIN, HELD_OUT = "train", "held_out"
@@ -47,6 +56,14 @@ def training_batch(data: TextData, step: int, batch_size: int, context: int, see
     else:
         rows = _block_rows(data, step, batch_size, context, seed)
     return _pack(rows, _input_pad(data), data.backend)
+
+
+def steps_per_epoch(data: TextData, batch_size: int) -> int | None:
+    """The steps of ``batch_size`` documents that make one pass over the training documents, or None for
+    running text, whose blocks are drawn at random positions and have no epochs."""
+    if data.layout != DOCUMENTS:
+        return None
+    return -(-len(data.train_documents) // batch_size)
 
 
 def _block_rows(data: TextData, step: int, batch_size: int, context: int, seed: int) -> list[Row]:
