@@ -92,7 +92,7 @@ def _step_documents(data: TextData, step: int, batch_size: int, seed: int) -> li
     return chosen
 
 
-@lru_cache(maxsize=2)  # a step spans at most two epochs
+@lru_cache(maxsize=2)  # a step mostly lies within one epoch, at times across two
 def _epoch_order(seed: int, epoch: int, count: int) -> list[int]:
     return rng.permutation(seed, epoch, count)
 
