@@ -21,6 +21,7 @@ import numpy.lib.format as npformat
 import numpy.typing as npt
 
 from scratchnet.core.errors import DatasetError
+from scratchnet.data.recorded import excerpt
 
 __all__ = ["MAX_NPZ_BYTES", "NPY_HEADER_BYTES", "Arrays", "npy_header", "read_entry", "read_npz"]
 
@@ -183,7 +184,7 @@ def _labels(
     if y.dtype.kind == "U":
         unknown = next((v for v in y.tolist() if v not in given), None)
         if unknown is not None:
-            raise DatasetError(f"{name}: the label {unknown!r} is not one of class_names")
+            raise DatasetError(f"{name}: the label {excerpt(unknown)} is not one of class_names")
         return [str(v) for v in y.tolist()], given
     bad = (y < 0) | (y >= len(given))
     if bad.any():

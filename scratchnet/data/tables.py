@@ -380,7 +380,7 @@ class _Reader:
                     self.check_line(chunk, start, offset, width, features)
                 numbers = self.numbered(start, len(chunk))
                 raise DatasetError(
-                    f"{self.path} lines {numbers[0]}-{numbers[-1]}: not a table of numbers ({error})"
+                    f"{self.path} lines {numbers[0]}-{numbers[-1]}: not a table of numbers ({escaped(str(error), 120)})"
                 ) from None
             finite = np.isfinite(block)
             if not finite.all():
