@@ -22,6 +22,7 @@ from scratchnet.core.text import printable
 from scratchnet.data import DATASETS, Dataset, load_dataset
 from scratchnet.data.images import Feeder
 from scratchnet.data.own import Layout, load_labelled, recorded_test
+from scratchnet.data.recorded import shown_path
 from scratchnet.io.model import LoadedModel
 from scratchnet.teaching.explain import dataset_of
 from scratchnet.training.metrics import ClassReport, class_report, confusion_table, per_class_table, percent
@@ -129,7 +130,9 @@ def dataset_for(model: Model, args: argparse.Namespace) -> Dataset:
         return fits(model, load_labelled(data_path, layout, model.names()), args, data_path)
     source = model.metadata.get("source")
     if args.dataset is None and model.layout.format is not None and isinstance(source, dict):
-        return fits(model, recorded_test(model.layout, source, model.names()), args, str(source.get("path")))
+        # a recorded path is read only while it holds what the model records of it (data/recorded.py)
+        test = source.get("test") if isinstance(source.get("test"), str) else source.get("path")
+        return fits(model, recorded_test(model.layout, source, model.names()), args, shown_path(test))
     name = args.dataset or model.dataset
     if name is None:
         raise ConfigError(f"{args.model} does not say which dataset it was trained on; pass --dataset")

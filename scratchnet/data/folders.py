@@ -9,11 +9,18 @@ of files, and filled picture by picture.
 
 Pillow is the optional ``png`` extra (``pip install scratchnet[png]``). A file that Pillow cannot
 read (not an image, truncated, damaged) is a :class:`~scratchnet.core.errors.DatasetError` naming it.
+
+A picture's size is read from its header (Pillow does that without decoding it) and checked before
+it is decoded: at most MAX_PICTURE_PIXELS each, and at most MAX_TOTAL_PIXELS for all the pictures
+read at once; the array of a folder's pictures is checked against MAX_IMAGES_BYTES before it is
+allocated. A name that is not a regular file (a FIFO, a device) is refused unopened.
 """
 
 from __future__ import annotations
 
 import os
+import stat
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,12 +31,54 @@ import numpy.typing as npt
 
 from scratchnet.core.errors import DatasetError
 
-__all__ = ["IMAGE_SUFFIXES", "Folder", "class_folders", "image_files", "read_folder", "read_picture", "read_pictures"]
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "MAX_IMAGES_BYTES",
+    "MAX_PICTURE_PIXELS",
+    "MAX_TOTAL_PIXELS",
+    "Folder",
+    "PixelBudget",
+    "class_folders",
+    "image_files",
+    "read_folder",
+    "read_picture",
+    "read_pictures",
+]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm")
 PILLOW_HINT = "reading images needs Pillow: pip install scratchnet[png] (or pip install pillow)"
 GREY_MODES = ("1", "L", "LA", "La", "I", "F", "I;16", "I;16B", "I;16L", "I;16N")
 MAX_SIDE = 4096  # a larger --image-size would be gigabytes for a few thousand pictures
+#: The most pixels one picture may declare (8192x8192), checked before it is decoded.
+MAX_PICTURE_PIXELS = 1 << 26
+#: The most pixels the pictures read at once (a folder, or predict's pictures) may declare in all,
+#: checked before each is decoded: a quarter of a million 12-megapixel photos take hours to decode.
+MAX_TOTAL_PIXELS = 1 << 35
+#: The largest array of pictures (pictures x channels x height x width bytes), checked before it is allocated.
+MAX_IMAGES_BYTES = 2 << 30
+
+
+class PixelBudget:
+    """The pixels pictures declare, counted before each is decoded: a DatasetError for a picture of
+    more than MAX_PICTURE_PIXELS, or once all of them declare more than ``total``."""
+
+    def __init__(self, total: int = MAX_TOTAL_PIXELS) -> None:
+        self.total = total
+        self.spent = 0
+
+    def spend(self, name: str, width: int, height: int) -> None:
+        pixels = width * height
+        if pixels > MAX_PICTURE_PIXELS:
+            raise DatasetError(
+                f"{name}: {height}x{width} pixels (height x width), more than the {MAX_PICTURE_PIXELS:,} a picture "
+                "may have"
+            )
+        self.spent += pixels
+        if self.spent > self.total:
+            raise DatasetError(
+                f"{name}: the pictures read so far hold more than {self.total:,} pixels in all, the most that are "
+                "read at once"
+            )
 
 
 @dataclass(frozen=True, eq=False)
@@ -97,15 +146,28 @@ def channels_of(picture: Any) -> int:
 
 
 def read_picture(
-    path: str | os.PathLike[str], channels: int | None = None, size: tuple[int, int] | None = None
+    path: str | os.PathLike[str],
+    channels: int | None = None,
+    size: tuple[int, int] | None = None,
+    budget: PixelBudget | None = None,
 ) -> tuple[npt.NDArray[np.uint8], tuple[int, int]]:
     """The picture at ``path`` as uint8 ``(channels, height, width)`` (channels by default: its own,
     1 or 3), resized to ``size`` (height, width) when that is given and differs; with the picture's
-    own size."""
+    own size. Its declared size is spent from ``budget`` (a fresh one by default) before it is
+    decoded."""
     image = _pillow()
     name = os.fspath(path)
+    budget = PixelBudget() if budget is None else budget
     try:
-        with image.open(name) as picture:
+        if not stat.S_ISREG(os.stat(name).st_mode):
+            raise DatasetError(f"{name}: not a regular file")
+        with warnings.catch_warnings():
+            # Pillow warns of (and from twice that refuses) pictures far over MAX_PICTURE_PIXELS: the
+            # budget below refuses them in one line
+            warnings.simplefilter("ignore", image.DecompressionBombWarning)
+            picture = image.open(name)
+        with picture:
+            budget.spend(name, int(picture.width), int(picture.height))
             picture.load()
             own = (int(picture.height), int(picture.width))
             wanted = channels_of(picture) if channels is None else channels
@@ -115,7 +177,9 @@ def read_picture(
             pixels = np.asarray(converted, dtype=np.uint8)
     except FileNotFoundError:
         raise DatasetError(f"{name}: no such image file") from None
-    except (OSError, ValueError, SyntaxError, EOFError, image.DecompressionBombError) as error:
+    except image.DecompressionBombError:
+        raise DatasetError(f"{name}: more than the {MAX_PICTURE_PIXELS:,} pixels a picture may have") from None
+    except (OSError, ValueError, SyntaxError, EOFError) as error:
         raise DatasetError(f"{name}: not a readable image ({error})") from None
     if pixels.ndim == 2:
         pixels = pixels[None]
@@ -142,15 +206,23 @@ def read_pictures(
 ) -> tuple[npt.NDArray[np.uint8], int, tuple[int, int], int]:
     """The pictures ``files`` as one uint8 ``(n, channels, height, width)`` array, with their channels,
     size and how many were resized. Channels and size default to the first picture's; a picture of
-    another size is refused unless ``resize``."""
-    first, own = read_picture(files[0], channels, size if resize else None)
+    another size is refused unless ``resize``. The pictures' declared sizes are checked before each
+    is decoded (:class:`PixelBudget`), the array's size before it is allocated (MAX_IMAGES_BYTES)."""
+    budget = PixelBudget()
+    first, own = read_picture(files[0], channels, size if resize else None, budget)
     channels = int(first.shape[0])
     shape = (int(first.shape[1]), int(first.shape[2]))
+    needed = len(files) * channels * shape[0] * shape[1]
+    if needed > MAX_IMAGES_BYTES:
+        raise DatasetError(
+            f"{files[0]}: {len(files):,} pictures of {channels}x{shape[0]}x{shape[1]} are {needed:,} bytes, more than "
+            f"the {MAX_IMAGES_BYTES:,} read at once; give --image-size H,W to make them smaller"
+        )
     images = np.empty((len(files), channels, *shape), np.uint8)
     images[0] = first
     resized = int(own != shape)
     for k, path in enumerate(files[1:], start=1):
-        pixels, own = read_picture(path, channels, shape if resize else None)
+        pixels, own = read_picture(path, channels, shape if resize else None, budget)
         if pixels.shape[1:] != shape:
             raise DatasetError(
                 f"{path}: {own[0]}x{own[1]} pixels (height x width), but {files[0]} is {shape[0]}x{shape[1]}; "

@@ -205,12 +205,12 @@ def read_idx(path: str | os.PathLike[str], *, sha256: str | None = None) -> NDAr
 
     name = os.fspath(path)
     raw = read_decompressed(path)
-    dims, offset = _parse(raw, name)
-    if sha256 is not None:
+    if sha256 is not None:  # first: nothing of a file that is not the published one is looked at
         actual = hashlib.sha256(raw).hexdigest()
         if actual != sha256.lower():
             raise DatasetError(
                 f"{name}: checksum mismatch (sha256 of the decompressed data is {actual}, expected {sha256}); "
                 "the file is damaged or is not the file its name says"
             )
+    dims, offset = _parse(raw, name)
     return np.frombuffer(raw, dtype=np.uint8, offset=offset).reshape(dims)

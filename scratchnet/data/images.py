@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -18,8 +19,10 @@ import numpy as np
 import numpy.typing as npt
 
 from scratchnet.core.architecture import default_sample
-from scratchnet.core.errors import ConfigError, ScratchnetError, ShapeError
+from scratchnet.core.errors import ConfigError, DatasetError, ScratchnetError, ShapeError
 from scratchnet.core.rng import derive_seed
+from scratchnet.data.arrays import npy_header
+from scratchnet.data.folders import MAX_PICTURE_PIXELS, PixelBudget
 from scratchnet.vectorized import rng as vector_rng
 
 Images = npt.NDArray[np.uint8]
@@ -321,13 +324,31 @@ def read_npy(name: str) -> Any:
     if magic != NPY_MAGIC:
         raise ScratchnetError(f"{name}: not a .npy file (it does not begin as one does); save images with numpy.save")
     try:
-        return np.load(name, allow_pickle=False)
-    except ValueError as error:
-        if "allow_pickle" in str(error):  # an object array: Python objects, which scratchnet never unpickles
+        with open(name, "rb") as handle:
+            # the header first: its shape bounds what is allocated (MAX_PICTURE_PIXELS values)
+            dtype, shape, fortran, _ = npy_header(name, name, handle)
+            count = math.prod(shape)
+            if count > MAX_PICTURE_PIXELS:
+                raise ScratchnetError(
+                    f"{name}: its header declares shape {shape!s:.60}, {count:,} values, more than the "
+                    f"{MAX_PICTURE_PIXELS:,} a picture may have"
+                )
+            data = bytearray(count * dtype.itemsize)  # writable, as numpy.load's arrays are
+            got = handle.readinto(data)
+    except DatasetError as error:
+        if "object array" in str(error):  # Python objects, which scratchnet never unpickles
             raise ScratchnetError(f"{name}: holds Python objects, not numbers; give an array of pixel values") from None
-        raise ScratchnetError(f"{name}: not a readable .npy file ({error})") from None
-    except (OSError, EOFError) as error:
-        raise ScratchnetError(f"{name}: not a readable .npy file ({error})") from None
+        raise
+    except OSError as error:
+        raise ScratchnetError(f"{name}: not a readable .npy file ({error.strerror or error})") from None
+    if got != len(data):
+        raise ScratchnetError(
+            f"{name}: not a readable .npy file (its data is {got:,} bytes, its header declares "
+            f"{count * dtype.itemsize:,})"
+        )
+    if dtype.itemsize == 0:
+        return np.empty(shape, dtype)
+    return np.frombuffer(data, dtype).reshape(shape, order="F" if fortran else "C")
 
 
 def read_png(path: str) -> Images:
@@ -342,12 +363,18 @@ def read_png_with_alpha(path: str) -> tuple[Images, Images | None]:
     except ImportError:
         raise ScratchnetError(f"{path}: {PNG_HINT}") from None
     try:
-        with Image.open(path) as picture:
+        with warnings.catch_warnings():  # Pillow's warning of a huge picture: refused below, in one line
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            opened = Image.open(path)
+        with opened as picture:
+            PixelBudget().spend(path, int(picture.width), int(picture.height))  # before it is decoded
             transparent = "A" in picture.getbands() or "transparency" in picture.info
             if not transparent:
                 return np.asarray(picture.convert("L"), dtype=np.uint8), None
             both = np.asarray(picture.convert("LA"), dtype=np.uint8)
-    except (UnidentifiedImageError, OSError, ValueError) as error:
+    except Image.DecompressionBombError:
+        raise ScratchnetError(f"{path}: more than the {MAX_PICTURE_PIXELS:,} pixels a picture may have") from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError) as error:
         raise ScratchnetError(f"{path}: not a readable PNG ({error})") from None
     grey, alpha = both[..., 0], both[..., 1]
     return grey, (None if bool(np.all(alpha == 255)) else alpha)

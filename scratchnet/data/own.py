@@ -38,6 +38,7 @@ from scratchnet.core.errors import DatasetError
 from scratchnet.data.arrays import read_npz
 from scratchnet.data.datasets import Dataset
 from scratchnet.data.folders import read_folder, read_pictures
+from scratchnet.data.recorded import check_recorded, escaped, excerpt, fingerprint, shown_path
 from scratchnet.data.tables import LABEL, is_number, read_csv
 from scratchnet.vectorized import rng as vector_rng
 
@@ -240,10 +241,10 @@ def _indices(labels: Sequence[str], names: Sequence[str], where: Where, path: st
         if k is None and is_number(label):
             k = values.get(float(label))
         if k is None:
-            shown = ", ".join(names[:10]) + (", ..." if len(names) > 10 else "")
+            shown = ", ".join(escaped(name) for name in names[:10]) + (", ..." if len(names) > 10 else "")
             raise DatasetError(
-                f"{where(row)}: the label {label!r} is not one of the {len(names)} classes the training data has "
-                f"({shown})"
+                f"{where(row)}: the label {excerpt(label)} is not one of the {len(names)} classes the training data "
+                f"has ({shown})"
             )
         result[row] = k
     return result
@@ -452,7 +453,21 @@ def load_data(
     """The dataset in ``path`` (a ``.csv`` file, a folder of class folders or an ``.npz``; see the
     module's text), with its test set from ``test`` or a stratified ``test_fraction`` of ``path``
     (default DEFAULT_TEST_FRACTION; 0: no test set). Every problem is a DatasetError naming the file
-    and the row or the picture."""
+    and the row or the picture. The source records each file's fingerprint
+    (:func:`scratchnet.data.recorded.fingerprint`), so that a model's recorded paths are read again
+    only while they hold the same data."""
+    return _load_data(path, test, test_fraction, options, name, fingerprinted=True)
+
+
+def _load_data(
+    path: str | os.PathLike[str],
+    test: str | os.PathLike[str] | None,
+    test_fraction: float | None,
+    options: DataOptions,
+    name: str | None,
+    *,
+    fingerprinted: bool,
+) -> Dataset:
     if test is not None and test_fraction is not None:
         raise DatasetError("give a test file or a test fraction, not both")
     fraction = DEFAULT_TEST_FRACTION if test_fraction is None else test_fraction
@@ -472,6 +487,9 @@ def load_data(
     source = {**samples.source, "path": os.path.abspath(os.fspath(path))}
     source["test"] = None if test is None else os.path.abspath(os.fspath(test))
     source["test_fraction"] = None if test is not None else fraction
+    if fingerprinted:
+        source["fingerprint"] = fingerprint(path)
+        source["test_fingerprint"] = None if test is None else fingerprint(test)
     x = samples.x
     if test is not None:
         tested = load_labelled(test, samples.layout(), names)
@@ -520,19 +538,20 @@ def load_labelled(path: str | os.PathLike[str], layout: Layout, class_names: Seq
 
 def recorded_test(layout: Layout, source: Mapping[str, Any], class_names: Sequence[str]) -> Dataset:
     """The test set a model's training used, from its ``source`` metadata: the test file, or the
-    held-out rows of the training file (the same rows: the split does not depend on the run)."""
-    test, path, fraction = source.get("test"), source.get("path"), source.get("test_fraction")
+    held-out rows of the training file (the same rows: the split does not depend on the run). A
+    recorded path is read only while it holds what the model records of it
+    (:func:`scratchnet.data.recorded.check_recorded`); else a DatasetError asks for ``--data``."""
+    test, fraction = source.get("test"), source.get("test_fraction")
     if isinstance(test, str):
-        if not os.path.exists(test):
-            raise DatasetError(f"the model's test data {test} is not there any more; give the test data with --data")
-        return load_labelled(test, layout, class_names)
-    if not isinstance(path, str) or not isinstance(fraction, (int, float)) or not fraction:
+        return load_labelled(check_recorded(test, source.get("test_fingerprint"), "its test data"), layout, class_names)
+    if type(fraction) not in (int, float) or not fraction:
         raise DatasetError("the model does not record a test set; give the test data with --data")
-    if not os.path.exists(path):
-        raise DatasetError(f"the model's training data {path} is not there any more; give the test data with --data")
-    data = load_data(path, test_fraction=float(fraction), options=layout.options)
+    path = check_recorded(source.get("path"), source.get("fingerprint"), "its training data")
+    data = _load_data(path, None, float(fraction), layout.options, None, fingerprinted=False)
     if data.class_names != tuple(class_names) or Layout.of(data).shape != layout.shape:
-        raise DatasetError(f"{path} has changed since the model was trained on it; give the test data with --data")
+        raise DatasetError(
+            f"{shown_path(path)} has changed since the model was trained on it; give the test data with --data"
+        )
     return Dataset(
         data.name,
         data.train_images[:0],

@@ -21,19 +21,31 @@ import bisect
 import csv
 import math
 import os
-from collections.abc import Iterator, Sequence
+import re
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from scratchnet.core.errors import DatasetError
+from scratchnet.data.recorded import escaped, excerpt
 
-__all__ = ["CHUNK_BYTES", "Table", "is_number", "read_csv"]
+__all__ = ["CHUNK_BYTES", "MAX_COLUMNS", "MAX_LINE_CHARS", "Table", "is_number", "read_csv"]
 
 CHUNK_BYTES = 4 << 20  # text per chunk: 4 MB is ~2,400 rows of Kaggle's 785 columns
+#: The most columns a CSV file may have (a header of more is refused before it is split into cells).
+MAX_COLUMNS = 100_000
+#: The longest line a CSV file may have, in characters: 100,000 columns of 80 characters each. A
+#: longer line is refused once this much of it is read, never read whole.
+MAX_LINE_CHARS = 8 << 20
+# A line whose quoted cells all close on it: a quoted cell ("..." with "" for a quote, then any
+# text up to the comma, as the csv module reads it) or an unquoted one (a quote inside it is text).
+_CELL = r'(?:"(?:[^"]|"")*+"[^,]*+|[^",][^,]*+|)'
+_CLOSED = re.compile(rf"{_CELL}(?:,{_CELL})*+")
 PIXEL_MAX = 255
 LABEL = "label"  # the label column's default name
 
@@ -124,12 +136,30 @@ def read_csv(
         handle.close()
 
 
-def _cells(line: str) -> list[str]:
-    """One line's cells, as the ``csv`` module splits them (quotes removed)."""
+Where = Callable[[], str]
+
+
+def _cells(line: str, where: Where) -> list[str]:
+    """One line's cells, as the ``csv`` module splits them (quotes removed); a DatasetError naming
+    the line (``where()``) for a cell longer than the module's field limit or another csv error."""
     try:
         return next(csv.reader([line]), [])
-    except csv.Error:
-        return [line]  # a broken quote: one cell that is no number
+    except csv.Error as error:
+        if "field limit" in str(error):
+            raise DatasetError(
+                f"{where()}: a cell of more than {csv.field_size_limit():,} characters, the most a CSV cell may have"
+            ) from None
+        raise DatasetError(f"{where()}: not a row of CSV cells ({error})") from None
+
+
+def _check_quotes(line: str, where: Where) -> None:
+    """A DatasetError when a quoted cell of ``line`` is still open at its end: a line break inside
+    quotes (valid CSV), which this reader does not join (see the module's text)."""
+    if '"' in line and not _CLOSED.fullmatch(line):
+        raise DatasetError(
+            f"{where()}: a quoted cell goes on past the end of the line (a line break inside quotes, or a stray "
+            "quote); scratchnet reads one row per line, so a cell cannot hold a line break: remove it"
+        )
 
 
 def _blank(line: str) -> bool:
@@ -149,13 +179,27 @@ class _Reader:
         self.names: list[str] = []
 
     def lines(self) -> Iterator[tuple[int, list[str]]]:
-        """Chunks of non-blank lines, each with the line number of its first line; blank lines are
-        skipped and remembered. The line numbers of a chunk's lines are consecutive except at blanks,
-        which :meth:`numbered` accounts for."""
+        """Chunks of non-blank lines (without their line break), each with the line number of its first
+        line; blank lines are skipped and remembered. The line numbers of a chunk's lines are
+        consecutive except at blanks, which :meth:`numbered` accounts for. The text is read
+        ``chunk_bytes`` characters at a time, so a line longer than MAX_LINE_CHARS is refused once
+        that much of it is read."""
+        rest = ""
         while True:
-            chunk = self.handle.readlines(self.chunk_bytes)
-            if not chunk:
+            text = self.handle.read(self.chunk_bytes)
+            if not text and not rest:
                 return
+            joined = rest + text
+            chunk = joined.split("\n")
+            rest = chunk.pop() if text else ""
+            if len(joined) > MAX_LINE_CHARS and max([len(rest), *map(len, chunk)]) > MAX_LINE_CHARS:
+                long = next((k for k, line in enumerate(chunk) if len(line) > MAX_LINE_CHARS), len(chunk))
+                raise DatasetError(
+                    f"{self.path} line {self.line + long + 1}: longer than {MAX_LINE_CHARS:,} characters, the "
+                    "longest line a CSV file may have"
+                )
+            if not chunk:
+                continue
             first = self.line + 1
             self.line += len(chunk)
             if any(_blank(line) for line in chunk):
@@ -186,7 +230,14 @@ class _Reader:
         if head is None:
             raise DatasetError(f"{self.path}: the file is empty")
         first_line, lines = head
-        top = _cells(lines[0])
+        where = f"{self.path} line {self.numbered(first_line, 1)[0]}"
+        commas = lines[0].count(",")
+        if commas >= MAX_COLUMNS and '"' not in lines[0]:  # refused before it is split into cells
+            raise DatasetError(f"{where}: {commas + 1:,} columns, more than the {MAX_COLUMNS:,} a CSV file may have")
+        _check_quotes(lines[0], lambda: where)
+        top = _cells(lines[0], lambda: where)
+        if len(top) > MAX_COLUMNS:
+            raise DatasetError(f"{where}: {len(top):,} columns, more than the {MAX_COLUMNS:,} a CSV file may have")
         # a word is a header's name, unless it is in the label column given by position (a row of data
         # whose label is a word, in a file without a header)
         by_position = label_column.strip() if label_column is not None and label_column.strip().isdigit() else None
@@ -194,9 +245,10 @@ class _Reader:
             cell.strip() and not is_number(cell.strip()) and str(k) != by_position for k, cell in enumerate(top)
         )
         names = [cell.strip() for cell in top] if header else [str(k) for k in range(len(top))]
-        duplicate = next((n for k, n in enumerate(names) if n in names[:k]), None)
+        seen: set[str] = set()
+        duplicate = next((n for n in names if n in seen or seen.add(n)), None)  # type: ignore[func-returns-value]
         if duplicate is not None:
-            raise DatasetError(f"{self.path}: the header names the column {duplicate!r} twice")
+            raise DatasetError(f"{self.path}: the header names the column {excerpt(duplicate)} twice")
         self.names = names
         label = self.label_index(names, header, label_column, label_required)
         features = self.feature_indices(names, label, wanted, header)
@@ -204,15 +256,16 @@ class _Reader:
             lines, first_line = lines[1:], self.numbered(first_line, 1)[0] + 1
         store = _Store(len(features))
         if lines:  # room for the rows the file's size suggests, from the length of the first lines
-            per_row = sum(len(line) for line in lines) / len(lines)
+            per_row = sum(len(line) + 1 for line in lines) / len(lines)  # with its line break
             store.reserve(int(self.size / per_row * 1.02) + 16)
         labels: list[str] | None = [] if label is not None else None
         pending: Iterator[tuple[int, list[str]]] = iter([(first_line, lines)] if lines else [])
         for start, chunk in _chained(pending, chunks):
+            rows = self.quoted_rows(chunk, start)
             block = self.parse(chunk, start, len(names), features, store.array.dtype == np.uint8)
             store.add(block)
             if labels is not None and label is not None:
-                labels += self.labels_of(chunk, start, label, len(names))
+                labels += self.labels_of(chunk, start, label, len(names), rows)
         if store.rows == 0:
             raise DatasetError(
                 f"{self.path}: the file has a header but no rows of data"
@@ -232,7 +285,7 @@ class _Reader:
     def label_index(self, names: list[str], header: bool, label_column: str | None, required: bool) -> int | None:
         if label_column is None:
             return None
-        if label_column in names and header:
+        if header and label_column in names:
             return names.index(label_column)
         text = label_column.strip()
         if text.isdigit() and text.isascii():
@@ -249,12 +302,12 @@ class _Reader:
             return None
         if not header:
             raise DatasetError(
-                f"{self.path}: the first row is numbers, not a header, so no column is named {label_column!r}; "
+                f"{self.path}: the first row is numbers, not a header, so no column is named {excerpt(label_column)}; "
                 "give the label column's position with --label-column N (0 for the first column)"
             )
-        shown = ", ".join(names[:8]) + (", ..." if len(names) > 8 else "")
+        shown = ", ".join(escaped(name) for name in names[:8]) + (", ..." if len(names) > 8 else "")
         raise DatasetError(
-            f"{self.path}: no column is named {label_column!r} (the columns are {shown}); name the label column "
+            f"{self.path}: no column is named {excerpt(label_column)} (the columns are {shown}); name the label column "
             "with --label-column NAME, or give its position (0 for the first column)"
         )
 
@@ -271,19 +324,37 @@ class _Reader:
                     f"header) has {len(features)} beside the label"
                 )
         else:
-            missing = [n for n in wanted if n not in names]
+            index = {n: k for k, n in enumerate(names)}
+            missing = [n for n in wanted if n not in index]
             if missing:
-                shown = ", ".join(repr(n) for n in missing[:5]) + (", ..." if len(missing) > 5 else "")
+                shown = ", ".join(excerpt(n) for n in missing[:5]) + (", ..." if len(missing) > 5 else "")
                 raise DatasetError(
                     f"{self.path}: the model was trained on {len(wanted)} feature columns, and this file has no "
                     f"column {shown}"
                 )
-            features = [names.index(n) for n in wanted]
-            if label is not None and label in features:
-                raise DatasetError(f"{self.path}: the label column {names[label]!r} is one of the model's features")
+            features = [index[n] for n in wanted]
+            if label is not None and label in set(features):
+                raise DatasetError(
+                    f"{self.path}: the label column {excerpt(names[label])} is one of the model's features"
+                )
         if not features:
             raise DatasetError(f"{self.path}: there are no feature columns beside the label column")
         return features
+
+    def quoted_rows(self, chunk: list[str], start: int) -> list[list[str]] | None:
+        """The cells of every line of ``chunk`` when a line holds a quote (None when none does); a
+        DatasetError for a quoted cell that goes on past the end of its line (:func:`_check_quotes`).
+        The csv module joins such a cell with the next line, so fewer rows than lines show one."""
+        if not any('"' in line for line in chunk):
+            return None
+        try:
+            rows = list(csv.reader(chunk))
+        except csv.Error:
+            rows = [_cells(line, partial(self.located, chunk, start, k)) for k, line in enumerate(chunk)]
+        if len(rows) != len(chunk) or not _CLOSED.fullmatch(chunk[-1]):  # the last line has no next one
+            for k, line in enumerate(chunk):
+                _check_quotes(line, partial(self.located, chunk, start, k))
+        return rows
 
     def parse(self, chunk: list[str], start: int, width: int, features: list[int], pixels: bool) -> npt.NDArray[Any]:
         """The feature columns of ``chunk``, ``(lines, len(features))``: uint8 when ``pixels`` (the
@@ -293,7 +364,9 @@ class _Reader:
         commas = width - 1
         if any(line.count(",") != commas for line in chunk):  # NumPy skips extra cells it was not asked for
             for offset, line in enumerate(chunk):
-                if line.count(",") != commas and ('"' not in line or len(_cells(line)) != width):
+                if line.count(",") != commas and (
+                    '"' not in line or len(_cells(line, partial(self.located, chunk, start, offset))) != width
+                ):
                     self.raise_at(chunk, start, offset, width, features)
         block: npt.NDArray[Any] | None = None
         if pixels:
@@ -307,14 +380,15 @@ class _Reader:
                     self.check_line(chunk, start, offset, width, features)
                 numbers = self.numbered(start, len(chunk))
                 raise DatasetError(
-                    f"{self.path} lines {numbers[0]}-{numbers[-1]}: not a table of numbers ({error})"
+                    f"{self.path} lines {numbers[0]}-{numbers[-1]}: not a table of numbers ({escaped(str(error), 120)})"
                 ) from None
             finite = np.isfinite(block)
             if not finite.all():
                 row, column = (int(k[0]) for k in np.nonzero(~finite))
+                where = self.located(chunk, start, row)
                 raise DatasetError(
-                    f"{self.located(chunk, start, row)}, column {self.column_name(features[column])}: "
-                    f"{_cells(chunk[row])[features[column]].strip()[:40]!r} is not a finite number"
+                    f"{where}, column {self.column_name(features[column])}: "
+                    f"{excerpt(_cells(chunk[row], lambda: where)[features[column]].strip())} is not a finite number"
                 )
         if block.shape != (len(chunk), len(features)):
             raise DatasetError(f"{self.path}: lines from {start} could not be read as {len(features)} numbers each")
@@ -340,8 +414,8 @@ class _Reader:
     def check_line(self, chunk: list[str], start: int, offset: int, width: int, features: list[int]) -> None:
         """A DatasetError for line ``offset`` of ``chunk`` if it is not ``width`` cells with numbers
         in the feature columns."""
-        cells = _cells(chunk[offset])
         where = f"{self.path} line {self.numbered(start, offset + 1)[-1]}"
+        cells = _cells(chunk[offset], lambda: where)
         if len(cells) != width:
             raise DatasetError(
                 f"{where} has {len(cells)} cell{'s' if len(cells) != 1 else ''}, but the rows have {width} "
@@ -352,22 +426,27 @@ class _Reader:
             if not cell:
                 raise DatasetError(f"{where}, column {self.column_name(k)}: the cell is empty")
             if not is_number(cell):
-                raise DatasetError(f"{where}, column {self.column_name(k)}: {cell[:40]!r} is not a number")
+                raise DatasetError(f"{where}, column {self.column_name(k)}: {excerpt(cell)} is not a number")
             if not math.isfinite(float(np.float32(float(cell)))):
-                raise DatasetError(f"{where}, column {self.column_name(k)}: {cell[:40]!r} is not a finite number")
+                raise DatasetError(f"{where}, column {self.column_name(k)}: {excerpt(cell)} is not a finite number")
 
     def column_name(self, k: int) -> str:
-        return repr(self.names[k])
+        return excerpt(self.names[k])
 
     def located(self, chunk: list[str], start: int, row: int) -> str:
         """Where row ``row`` of a chunk is: ``train.csv line 17``."""
         return f"{self.path} line {self.numbered(start, row + 1)[-1]}"
 
-    def labels_of(self, chunk: list[str], start: int, label: int, width: int) -> list[str]:
-        """The label cell of every line of ``chunk``, stripped of blanks and quotes; a DatasetError for
-        an empty one."""
-        if any('"' in line for line in chunk):
-            cells = [_cells(line)[label].strip() for line in chunk]
+    def labels_of(
+        self, chunk: list[str], start: int, label: int, width: int, rows: list[list[str]] | None
+    ) -> list[str]:
+        """The label cell of every line of ``chunk``, stripped of blanks and quotes (``rows``: the
+        lines' cells, when a line holds a quote); a DatasetError for an empty one."""
+        if rows is not None:
+            ragged = next((k for k, row in enumerate(rows) if len(row) != width), None)
+            if ragged is not None:
+                self.check_line(chunk, start, ragged, width, [])
+            cells = [row[label].strip() for row in rows]
         elif label == 0:
             cells = [line.split(",", 1)[0].strip() for line in chunk]
         elif label == width - 1:
