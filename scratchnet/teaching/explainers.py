@@ -28,6 +28,8 @@ from scratchnet.teaching.explanation import Explanation, LayerOutput
 # What explain and follow receive: teaching.forward_pass's ForwardPass, which reads this table, so it
 # cannot be imported here (not even for its type: the package has no import cycles).
 ForwardPass = Any
+# What a backward rule's functions receive: teaching.backward_pass's BackwardPass (the same reason).
+BackwardPass = Any
 
 NEURON = "neuron"  # units chosen by --neuron: one per output value, each a weighted sum (a Dense layer)
 CHANNEL = "channel"  # units chosen by --channel (and --row, --col): one per output value of (C,) or (C, H, W)
@@ -53,6 +55,34 @@ UNKNOWN_ACTIVATION = Activation("4", "a = f(z)", "f'(z)")
 
 
 @dataclass(frozen=True)
+class BackwardRule:
+    """How ``explain --backward`` shows a layer type's step of the backward pass (eq. 6.2).
+
+    - ``equations``, ``function``, ``rule``: its equation numbers (``"3.2-3.4"``), the loops function
+      (``"Dense.backward"``) and its formulas, printed on the layer's line.
+    - ``arrives``, ``sends``: the names of the gradient that arrives (``"dL/dz"``: a layer whose
+      output is a weighted sum calls it delta) and of the one it sends back.
+    - ``note(backward_pass, layer)``: an optional line of this layer's own numbers (how many
+      gradients a ReLU let through ...).
+    - ``parameter(backward_pass, layer, array, index)``: one value of one of its trained arrays,
+      term by term: ``(rows, value)``, each row (text, its number as printed or ""), ending with
+      the value they add up to.
+    - ``input_terms(backward_pass, layer, i)``: the terms of the gradient it sends back to its
+      input ``i`` as (index k, weight, delta[k]) with dL/dx[i] = sum_k weight * delta[k] (eq. 3.4),
+      for a layer whose inputs each see every delta of its output (Dense); None otherwise.
+    """
+
+    equations: str
+    function: str
+    rule: str
+    arrives: str = "dL/da"
+    sends: str = "dL/dx"
+    note: Callable[[BackwardPass, int], str] | None = None
+    parameter: Callable[[BackwardPass, int, str, tuple[int, ...]], tuple[list[tuple[str, str]], float]] | None = None
+    input_terms: Callable[[BackwardPass, int, int], list[tuple[int, float, float]]] | None = None
+
+
+@dataclass(frozen=True)
 class Explainer:
     """The teaching side of one layer type; every field is optional.
 
@@ -70,6 +100,7 @@ class Explainer:
       layer reads or which activation follows it.
     - ``feature_maps``: its units make feature maps (Conv2D): explain draws its block's maps.
     - ``drawn``: the page draws its output (its block's, when it heads one).
+    - ``backward``: its step of the backward pass, as ``explain --backward`` shows it.
     """
 
     kind: str
@@ -86,6 +117,7 @@ class Explainer:
     passes_through: bool = False
     feature_maps: bool = False
     drawn: bool = False
+    backward: BackwardRule | None = None
 
 
 EXPLAINERS: dict[str, Explainer] = {}
