@@ -91,7 +91,7 @@ def run_backward(
     return BackwardPass(network, values, label, loss, start, arrives, sends, grads, network.params(), top, grid)
 
 
-WEIGHT = re.compile(r"^\s*([A-Za-z0-9_.]+)\s*\[([-0-9,\s\]\[]*)\]\s*$")
+WEIGHT = re.compile(r"^\s*([A-Za-z0-9_.]+)\s*\[(.*)\]\s*$")
 
 
 def weight_name(name: str, index: Index) -> str:

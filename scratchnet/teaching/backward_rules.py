@@ -88,9 +88,10 @@ def where_from(bp: BackwardPass, index: int, p: int, what: str = "delta") -> tup
         return rows, value
     rule = entry.backward
     if rule is not None and rule.input_terms is not None and len(shape) == 1:
-        terms = [(f"{k}", [w, d], w * d) for k, w, d in rule.input_terms(bp, after, p)]
+        equation, found = rule.input_terms(bp, after, p)
+        terms = [(f"{k}", [w, d], w * d) for k, w, d in found]
         head = (
-            f"({rule.equations}) {rule.function} of layer {after}: {name} = sum_k W[k][{p}] * delta[k] "
+            f"({equation}) {rule.function} of layer {after}: {name} = sum_k W[k][{p}] * delta[k] "
             f"over its {len(terms)} neurons"
         )
         rows = [(head, "")]
@@ -148,10 +149,10 @@ def with_penalty(
     return rows, value + extra
 
 
-def dense_input_terms(bp: BackwardPass, index: int, i: int) -> list[tuple[int, float, float]]:
+def dense_input_terms(bp: BackwardPass, index: int, i: int) -> tuple[str, list[tuple[int, float, float]]]:
     """dL/dx[i] = sum_k W[k][i] * delta[k] (eq. 3.4): the terms (k, W[k][i], delta[k])."""
     deltas = bp.arrives[index]
-    return [(k, neuron.weights[i], deltas[k]) for k, neuron in enumerate(bp.layer(index).neurons)]
+    return "3.4", [(k, neuron.weights[i], deltas[k]) for k, neuron in enumerate(bp.layer(index).neurons)]
 
 
 def dense_parameter(bp: BackwardPass, index: int, array: str, where: Index) -> tuple[Rows, float]:
@@ -159,7 +160,7 @@ def dense_parameter(bp: BackwardPass, index: int, array: str, where: Index) -> t
     j = where[0]
     delta_rows, delta = where_from(bp, index, j)
     if len(where) == 1:
-        rows: Rows = [(f"(3.3) Dense.backward: dL/db[j] = delta[j] (one sample, B = 1), here j = {j}, where", "")]
+        rows: Rows = [(f"(3.3) Dense.backward: dL/db[j] = delta[j] (one sample, B = 1), here j = {j}", "")]
         rows += [(f"  delta[{j}] = dL/dz[{j}] of layer {index} comes from:", ""), *indent(delta_rows)]
         rows.append((f"dL/db[{j}] = delta[{j}]", num(delta)))
         return with_penalty(bp, index, array, where, rows, delta)

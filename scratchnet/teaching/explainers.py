@@ -67,9 +67,9 @@ class BackwardRule:
     - ``parameter(backward_pass, layer, array, index)``: one value of one of its trained arrays,
       term by term: ``(rows, value)``, each row (text, its number as printed or ""), ending with
       the value they add up to.
-    - ``input_terms(backward_pass, layer, i)``: the terms of the gradient it sends back to its
-      input ``i`` as (index k, weight, delta[k]) with dL/dx[i] = sum_k weight * delta[k] (eq. 3.4),
-      for a layer whose inputs each see every delta of its output (Dense); None otherwise.
+    - ``input_terms(backward_pass, layer, i)``: the gradient it sends back to its input ``i`` as a
+      sum, dL/dx[i] = sum_k weight * delta[k]: (its equation, the terms as (k, weight, delta[k])),
+      for a layer whose inputs each see every delta of its output (Dense, eq. 3.4); None otherwise.
     """
 
     equations: str
@@ -79,7 +79,7 @@ class BackwardRule:
     sends: str = "dL/dx"
     note: Callable[[BackwardPass, int], str] | None = None
     parameter: Callable[[BackwardPass, int, str, tuple[int, ...]], tuple[list[tuple[str, str]], float]] | None = None
-    input_terms: Callable[[BackwardPass, int, int], list[tuple[int, float, float]]] | None = None
+    input_terms: Callable[[BackwardPass, int, int], tuple[str, list[tuple[int, float, float]]]] | None = None
 
 
 @dataclass(frozen=True)
