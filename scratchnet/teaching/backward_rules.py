@@ -66,6 +66,16 @@ def where_from(bp: BackwardPass, index: int, p: int, what: str = "delta") -> tup
     """Where the gradient arriving at value p of layer ``index``'s output comes from, one layer back
     (two through an elementwise activation): the loss (6.1), an activation (4), a Dense layer's sum
     (3.4) or another layer's rule; and its value."""
+    rows, value = _where_from(bp, index, p, what)
+    after = next_layer(bp, index)
+    for skipped in range(index + 1, len(bp.sites) if after is None else after):
+        rule = explainer_of(bp.kind(skipped)).backward
+        equation = f" ({rule.equations})" if rule is not None else ""
+        rows.append((f"through layer {skipped} ({bp.names[skipped]}), the identity at inference{equation}", ""))
+    return rows, value
+
+
+def _where_from(bp: BackwardPass, index: int, p: int, what: str) -> tuple[Rows, float]:
     shape = shape_of(bp.arrives[index])
     value = flatten(bp.arrives[index])[p]
     name = f"{what}{at(p, shape)}"
