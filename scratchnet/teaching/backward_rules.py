@@ -13,6 +13,7 @@ from scratchnet.loops.tensor import flatten, shape_of
 from scratchnet.teaching.backward_pass import BackwardPass, Index, value_at
 from scratchnet.teaching.explain_text import num
 from scratchnet.teaching.explainers import explainer_of
+from scratchnet.teaching.explanation import position
 
 Rows = list[tuple[str, str]]
 """Lines of a term-by-term gradient: (text, its number as printed, or "" for none)."""
@@ -57,7 +58,12 @@ def input_name(bp: BackwardPass, index: int, i: int) -> str:
     while previous >= 0 and explainer_of(bp.kind(previous)).passes_through:
         previous -= 1
     if previous >= 0:
-        return f"value {i} of the output of layer {previous} ({bp.names[previous]})"
+        before = shape_of(bp.values[previous])  # a Flatten's input: name the value by its place in its maps (14.1)
+        place = ""
+        if len(before) == 3 and math.prod(before) == len(flatten(bp.values[index])):
+            c, r, s = position(i, before)
+            place = f" (ch {c}, row {r}, col {s})"
+        return f"value {i}{place} of the output of layer {previous} ({bp.names[previous]})"
     place = f" (row {i // bp.grid[1]}, col {i % bp.grid[1]})" if len(bp.grid) == 2 else ""
     return f"input {i}{place} of the network"
 
@@ -129,7 +135,9 @@ def term_table(heads: list[str], product: str, terms: list[Term], total: str, to
     shown = [term for term in ranked[:top] if term[2] != 0.0]
     rest = ranked[len(shown) :]
     width = max([len(heads[0]), *(len(term[0]) for term in shown)])
-    rows: Rows = [("  " + f"{heads[0]:>{width}}" + "".join(f"{head:>15}" for head in heads[1:]), product)]
+    rows: Rows = (
+        [("  " + f"{heads[0]:>{width}}" + "".join(f"{head:>15}" for head in heads[1:]), product)] if shown else []
+    )
     for label, factors, value in shown:
         rows.append(("  " + f"{label:>{width}}" + "".join(f"{num(f):>15}" for f in factors), num(value)))
     if rest:
