@@ -6,8 +6,9 @@ in a printout, the line of the forward pass, the equation of one of its units, h
 explained and printed, which layers belong to the block of the layer before them, for an
 activation, its equation and derivative, and its step of the backward pass (``explain --backward``).
 :mod:`scratchnet.teaching.explain`, :mod:`scratchnet.teaching.explain_text`, ``serve`` and ``plot``
-ask this table; none of them names a layer type. The built-in types are registered in :mod:`scratchnet.teaching.layer_explainers`;
-a new type is one :func:`register_explainer` call (docs/layers.md).
+ask this table; none of them names a layer type. The built-in types are registered in
+:mod:`scratchnet.teaching.layer_explainers`; a new type is one :func:`register_explainer` call
+(docs/layers.md).
 
 Blocks: a layer that ``heads_block`` (a Dense or Conv2D layer) and the layers right after it that
 ``join_block`` (BatchNorm, Dropout, an elementwise activation) are one block; the block's last
