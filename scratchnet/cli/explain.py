@@ -17,7 +17,9 @@ DESCRIPTION = (
     "gradient of that loss for the neuron's weights and bias. In a convolutional network, also the "
     "feature maps of each Conv2D layer, drawn in shaded blocks, and one unit of each Conv2D, pooling "
     "and BatchNorm layer: its window term by term, its maximum or mean, or its normalization. Each "
-    "step names its equation in spec/math.md and the function computing it."
+    "step names its equation in spec/math.md and the function computing it. With --backward: the "
+    "backward pass of that image layer by layer, one weight's gradient term by term (--weight) and its "
+    "finite-difference check."
 )
 
 
@@ -75,10 +77,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="K",
         help="terms w[i]*x[i] shown one by one, the rest summed (default 8)",
     )
+    parser.add_argument(
+        "--backward",
+        action="store_true",
+        help="show the backward pass instead: what each layer receives and sends back, one weight's gradient "
+        "term by term and a finite difference",
+    )
+    parser.add_argument(
+        "--weight",
+        metavar="NAME[I,...]",
+        help="with --backward: the weight or bias to follow, e.g. 0.weight[3,100] or 2.bias[7] "
+        "(default: the weight with the largest |gradient|)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     from scratchnet.cli.evaluate import dataset_for, load_for_inference
+
+    check_backward_flags(args)
 
     model = load_for_inference(args.model, "loops")  # fed with the scaling training used
     names = class_names_of(model.metadata)
@@ -108,6 +124,22 @@ def run(args: argparse.Namespace) -> int:
         names = names or data.class_names
         source = f"{data.name} test {noun} {index}"
     inputs: list[Any] = model.feeder.inputs(image[None])[0]
+    source = printable(f"{source} with model {args.model} (loops backend)")  # class names: !r
+    if args.backward:
+        from scratchnet.teaching.explain_backward import explain_backward
+
+        text = explain_backward(
+            model.network,
+            inputs,
+            label,
+            weight=args.weight,
+            top=args.top,
+            class_names=names,
+            source=source,
+            image_shape=model.layout.shape if model.layout.kind == "image" else (),
+        )
+        print(text)
+        return 0
     explanation = explain(
         model.network,
         inputs,
@@ -120,8 +152,20 @@ def run(args: argparse.Namespace) -> int:
         top=args.top,
         maps=args.maps,
         class_names=names,
-        source=printable(f"{source} with model {args.model} (loops backend)"),  # class names: !r
+        source=source,
         image_shape=model.layout.shape if model.layout.kind == "image" else (),
     )
     print(format_explanation(explanation))
     return 0
+
+
+def check_backward_flags(args: argparse.Namespace) -> None:
+    """--weight goes with --backward; the forward explain's choices of a unit do not."""
+    if args.weight is not None and not args.backward:
+        raise ConfigError("--weight goes with --backward (explain MODEL --backward --weight 0.weight[3,100])")
+    if args.backward:
+        given = [flag for flag in ("layer", "neuron", "channel", "row", "col") if getattr(args, flag) is not None]
+        if given:
+            raise ConfigError(
+                f"--{given[0]} chooses a unit of the forward explain; with --backward choose a weight with --weight"
+            )

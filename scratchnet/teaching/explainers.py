@@ -3,11 +3,12 @@
 The layer registry (:mod:`scratchnet.core.registry`) says what a layer type computes; this table
 says how ``scratchnet explain`` and ``scratchnet serve``'s page show it: the short name of a layer
 in a printout, the line of the forward pass, the equation of one of its units, how one unit is
-explained and printed, which layers belong to the block of the layer before them, and, for an
-activation, its equation and derivative. :mod:`scratchnet.teaching.explain`,
-:mod:`scratchnet.teaching.explain_text`, ``serve`` and ``plot`` ask this table; none of them names
-a layer type. The built-in types are registered in :mod:`scratchnet.teaching.layer_explainers`;
-a new type is one :func:`register_explainer` call (docs/layers.md).
+explained and printed, which layers belong to the block of the layer before them, for an
+activation, its equation and derivative, and its step of the backward pass (``explain --backward``).
+:mod:`scratchnet.teaching.explain`, :mod:`scratchnet.teaching.explain_text`, ``serve`` and ``plot``
+ask this table; none of them names a layer type. The built-in types are registered in
+:mod:`scratchnet.teaching.layer_explainers`; a new type is one :func:`register_explainer` call
+(docs/layers.md).
 
 Blocks: a layer that ``heads_block`` (a Dense or Conv2D layer) and the layers right after it that
 ``join_block`` (BatchNorm, Dropout, an elementwise activation) are one block; the block's last
@@ -28,6 +29,8 @@ from scratchnet.teaching.explanation import Explanation, LayerOutput
 # What explain and follow receive: teaching.forward_pass's ForwardPass, which reads this table, so it
 # cannot be imported here (not even for its type: the package has no import cycles).
 ForwardPass = Any
+# What a backward rule's functions receive: teaching.backward_pass's BackwardPass (the same reason).
+BackwardPass = Any
 
 NEURON = "neuron"  # units chosen by --neuron: one per output value, each a weighted sum (a Dense layer)
 CHANNEL = "channel"  # units chosen by --channel (and --row, --col): one per output value of (C,) or (C, H, W)
@@ -53,6 +56,34 @@ UNKNOWN_ACTIVATION = Activation("4", "a = f(z)", "f'(z)")
 
 
 @dataclass(frozen=True)
+class BackwardRule:
+    """How ``explain --backward`` shows a layer type's step of the backward pass (eq. 6.2).
+
+    - ``equations``, ``function``, ``rule``: its equation numbers (``"3.2-3.4"``), the loops function
+      (``"Dense.backward"``) and its formulas, printed on the layer's line.
+    - ``arrives``, ``sends``: the names of the gradient that arrives (``"dL/dz"``: a layer whose
+      output is a weighted sum calls it delta) and of the one it sends back.
+    - ``note(backward_pass, layer)``: an optional line of this layer's own numbers (how many
+      gradients a ReLU let through ...).
+    - ``parameter(backward_pass, layer, array, index)``: one value of one of its trained arrays,
+      term by term: ``(rows, value)``, each row (text, its number as printed or ""), ending with
+      the value they add up to.
+    - ``input_terms(backward_pass, layer, i)``: the gradient it sends back to its input ``i`` as a
+      sum, dL/dx[i] = sum_k weight * delta[k]: (its equation, the terms as (k, weight, delta[k])),
+      for a layer whose inputs each see every delta of its output (Dense, eq. 3.4); None otherwise.
+    """
+
+    equations: str
+    function: str
+    rule: str
+    arrives: str = "dL/da"
+    sends: str = "dL/dx"
+    note: Callable[[BackwardPass, int], str] | None = None
+    parameter: Callable[[BackwardPass, int, str, tuple[int, ...]], tuple[list[tuple[str, str]], float]] | None = None
+    input_terms: Callable[[BackwardPass, int, int], tuple[str, list[tuple[int, float, float]]]] | None = None
+
+
+@dataclass(frozen=True)
 class Explainer:
     """The teaching side of one layer type; every field is optional.
 
@@ -70,6 +101,7 @@ class Explainer:
       layer reads or which activation follows it.
     - ``feature_maps``: its units make feature maps (Conv2D): explain draws its block's maps.
     - ``drawn``: the page draws its output (its block's, when it heads one).
+    - ``backward``: its step of the backward pass, as ``explain --backward`` shows it.
     """
 
     kind: str
@@ -86,6 +118,7 @@ class Explainer:
     passes_through: bool = False
     feature_maps: bool = False
     drawn: bool = False
+    backward: BackwardRule | None = None
 
 
 EXPLAINERS: dict[str, Explainer] = {}

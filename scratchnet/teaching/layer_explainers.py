@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from scratchnet.teaching import backward_rules as back
 from scratchnet.teaching import explain_text as text
 from scratchnet.teaching.explain_neuron import explain_neuron
 from scratchnet.teaching.explain_units import (
@@ -19,7 +20,7 @@ from scratchnet.teaching.explain_units import (
     follow_pool,
     follow_same,
 )
-from scratchnet.teaching.explainers import CHANNEL, NEURON, Activation, Explainer, register_explainer
+from scratchnet.teaching.explainers import CHANNEL, NEURON, Activation, BackwardRule, Explainer, register_explainer
 
 
 def _pair(value: tuple[int, int]) -> str:
@@ -52,6 +53,15 @@ register_explainer(
         format=text.format_neuron,
         heads_block=True,
         drawn=True,
+        backward=BackwardRule(
+            "3.2-3.4",
+            "Dense.backward",
+            "dL/dW[j][i] = delta[j] * x[i]; dL/db[j] = delta[j]; dL/dx[i] = sum_j delta[j] * W[j][i]",
+            arrives="dL/dz",
+            note=back.dense_note,
+            parameter=back.dense_parameter,
+            input_terms=back.dense_input_terms,
+        ),
     )
 )
 register_explainer(
@@ -61,6 +71,9 @@ register_explainer(
         summary=text.dropout_summary,
         joins_block=True,
         passes_through=True,
+        backward=BackwardRule(
+            "7.3", "Dropout.backward", "dL/dx = dL/da * mask; at inference dL/dx = dL/da", note=back.dropout_note
+        ),
     )
 )
 # Each elementwise activation: the equation of f, its rule, and its derivative (spec/math.md section 4).
@@ -71,7 +84,14 @@ for _kind, _activation in (
     ("Tanh", Activation("4.4", "a = tanh z", "f'(z) = 1 - a^2")),
     ("Identity", Activation("4.5", "a = z", "f'(z) = 1", trivial=True)),
 ):
-    register_explainer(Explainer(_kind, activation=_activation, joins_block=True))
+    _rule = BackwardRule(
+        _activation.equation,
+        "Elementwise.backward",
+        f"dL/dz = dL/da * f'(z), {_activation.derivative}",
+        sends="dL/dz",
+        note=back.elementwise_note,
+    )
+    register_explainer(Explainer(_kind, activation=_activation, joins_block=True, backward=_rule))
 register_explainer(
     Explainer(
         "Softmax",
@@ -84,6 +104,9 @@ register_explainer(
             function="softmax",
             outputs="Softmax outputs (4.6) softmax, p[k] = e^(z[k] - m) / sum_j e^(z[j] - m):",
             backward=("4.7", "Softmax.backward: delta = p[j] (g[j] - sum_k g[k] p[k])"),
+        ),
+        backward=BackwardRule(
+            "4.7", "Softmax.backward", "dL/dz[k] = p[k] (g[k] - sum_j g[j] p[j])", arrives="dL/dp", sends="dL/dz"
         ),
     )
 )
@@ -103,6 +126,16 @@ register_explainer(
         heads_block=True,
         feature_maps=True,
         drawn=True,
+        backward=BackwardRule(
+            "12.5-12.7",
+            "Conv2D.backward",
+            "dL/dw[o][c][u][v] = sum_i sum_j delta[o][i][j] * x[c][i*sh + u - ph][j*sw + v - pw]; "
+            "dL/db[o] = sum_i sum_j delta[o][i][j]; dL/dx[c][r][s] = sum of delta[o][i][j] * w[o][c][u][v] "
+            "over the windows and taps that read (r, s)",
+            arrives="dL/dz",
+            note=back.conv_note,
+            parameter=back.conv_parameter,
+        ),
     )
 )
 register_explainer(
@@ -116,6 +149,12 @@ register_explainer(
         format=text.format_pool,
         follow=follow_pool,
         drawn=True,
+        backward=BackwardRule(
+            "13.2",
+            "MaxPool2D.backward",
+            "dL/dx[c][r][s] = dL/da[c][i][j] where (r, s) is the first maximum of window (i, j), else 0",
+            note=back.max_pool_note,
+        ),
     )
 )
 register_explainer(
@@ -133,9 +172,23 @@ register_explainer(
         format=text.format_pool,
         follow=follow_pool,
         drawn=True,
+        backward=BackwardRule(
+            "13.4",
+            "AvgPool2D.backward",
+            "dL/dx[c][r][s] = sum over the windows (i, j) holding (r, s) of dL/da[c][i][j] / (kh * kw)",
+            note=back.avg_pool_note,
+        ),
     )
 )
-register_explainer(Explainer("Flatten", summary=text.flatten_summary))
+register_explainer(
+    Explainer(
+        "Flatten",
+        summary=text.flatten_summary,
+        backward=BackwardRule(
+            "14.2", "Flatten.backward", "dL/dx[c][h][w] = dL/da[(c*H + h)*W + w]", note=back.flatten_note
+        ),
+    )
+)
 register_explainer(
     Explainer(
         "BatchNorm",
@@ -151,5 +204,14 @@ register_explainer(
         format=text.format_norm,
         follow=follow_same,
         joins_block=True,
+        backward=BackwardRule(
+            "15.7, 15.8, 15.10",
+            "BatchNorm.backward",
+            "dL/dgamma[c] = sum_k g_k * x_hat_k; dL/dbeta[c] = sum_k g_k; at inference "
+            "dL/dx_k = gamma[c] * g_k / sqrt(running_var[c] + eps)",
+            arrives="dL/dy",
+            note=back.norm_note,
+            parameter=back.norm_parameter,
+        ),
     )
 )
