@@ -28,15 +28,16 @@ REQUIRED: Any = object()
 """The default of an option that must be given."""
 
 # The kinds an option may have, and the Python values each accepts from a description.
-OPTION_KINDS = ("int", "float", "str", "pair")
+OPTION_KINDS = ("int", "float", "str", "pair", "bool")
 
 
 @dataclass(frozen=True)
 class Option:
     """One option of a layer type: its name, kind, default, and an optional check of its value.
 
-    ``kind`` is ``"int"``, ``"float"`` (an int is accepted and converted), ``"str"``, or ``"pair"``:
-    an int, or a list of two ints for (height, width), given to the layer as a tuple of two ints.
+    ``kind`` is ``"int"``, ``"float"`` (an int is accepted and converted), ``"str"``, ``"bool"``
+    (true or false), or ``"pair"``: an int, or a list of two ints for (height, width), given to the
+    layer as a tuple of two ints.
     ``check`` returns why a value is invalid (a phrase that names the option), or None. A default of
     None means "not set": the builder fills it (a Dropout's seed is derived from the network's seed),
     or, with ``default_from``, it takes the value of that other option (a pool's stride is its kernel
@@ -80,6 +81,8 @@ class LayerType:
       (a Dense layer's in_features, a convolution's in_channels).
     - ``width``: the option that sets how many units or channels the layer outputs (a check may
       run on a copy of the network with smaller widths).
+    - ``reads_tokens``: the layer reads token ids (an Embedding): it may only be a network's first
+      layer, and only of a network whose input is tokens (``"vocabulary"`` in the architecture).
     """
 
     name: str
@@ -98,6 +101,7 @@ class LayerType:
     positional: tuple[str, ...] = ()
     from_input: Callable[[Shape], dict[str, Any]] | None = None
     width: str | None = None
+    reads_tokens: bool = False
 
     def option(self, name: str) -> Option:
         return next(option for option in self.options if option.name == name)
@@ -135,6 +139,10 @@ def convert_option(option: Option, value: Any) -> Any:
     (without the layer's name, which the caller adds)."""
     if value is None and option.default is None:
         return None
+    if option.kind == "bool":
+        if not isinstance(value, bool):
+            raise ConfigError(f"option {option.name!r} must be true or false, got {value!r}")
+        return value
     if option.kind == "pair":
         if isinstance(value, (list, tuple)) and len(value) == 2 and all(_is_int(v) for v in value):
             return (int(value[0]), int(value[1]))
@@ -209,6 +217,8 @@ def describe_shape(shape: Shape) -> str:
 
 
 def _dense_output(options: Mapping[str, Any], shape: Shape) -> Shape:
+    if len(shape) == 2 and shape[1] == options["in_features"]:  # a sequence: the same layer at each position (16.1)
+        return (shape[0], options["out_features"])
     if shape != (options["in_features"],):
         hint = " (a Flatten before it makes them one row)" if len(shape) > 1 else ""
         raise ConfigError(
@@ -222,7 +232,7 @@ def _same_shape(options: Mapping[str, Any], shape: Shape) -> Shape:
 
 
 def _softmax_output(options: Mapping[str, Any], shape: Shape) -> Shape:
-    if len(shape) != 1:
+    if len(shape) not in (1, 2):  # one row of scores, or one per position of a sequence (16.2)
         raise ConfigError(f"normalizes one row of scores per sample, but its input has shape {describe_shape(shape)}")
     return shape
 
@@ -243,7 +253,7 @@ register(
         math="3",
         positional=("out_features",),
         width="out_features",
-        from_input=lambda shape: {"in_features": math.prod(shape)},
+        from_input=lambda shape: {"in_features": shape[-1] if len(shape) == 2 else math.prod(shape)},
     )
 )
 register(
@@ -416,6 +426,168 @@ register(
         output_shape=_batch_norm_output,
         math="15",
         from_input=lambda shape: {"num_features": shape[0]},
+    )
+)
+
+# --- sequence layers (spec/math.md, sections 16-20) ------------------------------------------------
+# A token network's samples are T token ids, shape (T,); the layers after its Embedding see (T, C).
+
+
+def _sequence(shape: Shape, dim: int) -> None:
+    """ConfigError unless ``shape`` is a sequence (T, dim)."""
+    if len(shape) != 2 or shape[1] != dim:
+        raise ConfigError(
+            f"expects a sequence of {dim} values per position (T, {dim}), "
+            f"but the layer before gives {describe_shape(shape)}"
+        )
+
+
+def _embedding_output(options: Mapping[str, Any], shape: Shape) -> Shape:
+    if len(shape) != 1:
+        raise ConfigError(f"reads a sequence of token ids (T,), but its input has shape {describe_shape(shape)}")
+    return (shape[0], options["embedding_dim"])
+
+
+def _position_output(options: Mapping[str, Any], shape: Shape) -> Shape:
+    _sequence(shape, options["dim"])
+    if shape[0] > options["max_length"]:
+        raise ConfigError(f"holds {options['max_length']} positions, but the sequences are {shape[0]} long")
+    return shape
+
+
+def _last_axis(options: Mapping[str, Any], shape: Shape) -> Shape:
+    if shape[-1] != options["dim"]:
+        raise ConfigError(
+            f"normalizes the last axis of {options['dim']} values, but the layer before gives {describe_shape(shape)}"
+        )
+    return shape
+
+
+def _norm_arrays(options: Mapping[str, Any], shape: Shape) -> dict[str, Shape]:
+    dim = (options["dim"],)
+    arrays: dict[str, Shape] = {"weight": dim} if options["affine"] else {}
+    if options["affine"] and options.get("bias", False):
+        arrays["bias"] = dim
+    return arrays
+
+
+def _attention_output(options: Mapping[str, Any], shape: Shape) -> Shape:
+    _sequence(shape, options["dim"])
+    if options["dim"] % options["heads"] != 0:
+        raise ConfigError(f"splits {options['dim']} values into {options['heads']} heads, which does not divide them")
+    return shape
+
+
+def _attention_arrays(options: Mapping[str, Any], shape: Shape) -> dict[str, Shape]:
+    dim = options["dim"]
+    arrays: dict[str, Shape] = {"in_proj_weight": (3 * dim, dim)}
+    if options["bias"]:
+        arrays["in_proj_bias"] = (3 * dim,)
+    arrays["out_proj.weight"] = (dim, dim)
+    if options["bias"]:
+        arrays["out_proj.bias"] = (dim,)
+    return arrays
+
+
+def _approximation(value: str) -> str | None:
+    return None if value in ("none", "tanh") else f"approximate must be 'none' or 'tanh', got {value!r}"
+
+
+def _last_dim(shape: Shape) -> dict[str, Any]:
+    return {"dim": shape[-1]}
+
+
+register(
+    LayerType(
+        name="Embedding",
+        options=(
+            Option("num_embeddings", "int", check=at_least_one("num_embeddings")),
+            Option("embedding_dim", "int", check=at_least_one("embedding_dim")),
+            Option("init", "str", "gpt_normal", check=initializer),
+        ),
+        arrays=lambda o, shape: {"weight": (o["num_embeddings"], o["embedding_dim"])},
+        output_shape=_embedding_output,
+        penalized=("weight",),
+        seeded=True,
+        reads_tokens=True,
+        math="17",
+        positional=("embedding_dim",),
+        width="embedding_dim",
+    )
+)
+register(
+    LayerType(
+        name="PositionEmbedding",
+        options=(
+            Option("max_length", "int", check=at_least_one("max_length")),
+            Option("dim", "int", check=at_least_one("dim")),
+            Option("init", "str", "gpt_normal", check=initializer),
+        ),
+        arrays=lambda o, shape: {"weight": (o["max_length"], o["dim"])},
+        output_shape=_position_output,
+        penalized=("weight",),
+        seeded=True,
+        math="17",
+        positional=("max_length",),
+        from_input=_last_dim,
+    )
+)
+register(
+    LayerType(
+        name="LayerNorm",
+        options=(
+            Option("dim", "int", check=at_least_one("dim")),
+            Option("eps", "float", 1e-5, check=_positive_float("eps")),
+            Option("affine", "bool", True),
+            Option("bias", "bool", True),
+        ),
+        arrays=_norm_arrays,
+        output_shape=_last_axis,
+        math="18",
+        from_input=_last_dim,
+    )
+)
+register(
+    LayerType(
+        name="RMSNorm",
+        options=(
+            Option("dim", "int", check=at_least_one("dim")),
+            Option("eps", "float", 1e-5, check=_positive_float("eps")),
+            Option("affine", "bool", True),
+        ),
+        arrays=_norm_arrays,
+        output_shape=_last_axis,
+        math="18",
+        from_input=_last_dim,
+    )
+)
+register(
+    LayerType(
+        name="GELU",
+        options=(Option("approximate", "str", "none", check=_approximation),),
+        positional=("approximate",),
+        output_shape=_same_shape,
+        shape_preserving=True,
+        math="19",
+    )
+)
+register(
+    LayerType(
+        name="CausalSelfAttention",
+        options=(
+            Option("dim", "int", check=at_least_one("dim")),
+            Option("heads", "int", check=at_least_one("heads")),
+            Option("bias", "bool", True),
+            Option("dropout", "float", 0.0, check=_rate),
+            Option("init", "str", "gpt_normal", check=initializer),
+        ),
+        arrays=_attention_arrays,
+        output_shape=_attention_output,
+        penalized=("in_proj_weight", "out_proj.weight"),
+        seeded=True,
+        math="20",
+        positional=("heads",),
+        from_input=_last_dim,
     )
 )
 
