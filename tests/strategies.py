@@ -86,3 +86,52 @@ def cnn_architectures(draw: st.DrawFn) -> dict[str, Any]:
     architecture = notation.parse(", ".join(items))
     architecture["l2"] = draw(st.sampled_from([0.0, 0.0, 0.01]))
     return architecture
+
+
+@st.composite
+def transformer_architectures(draw: st.DrawFn) -> dict[str, Any]:
+    """A small transformer-like stack on token ids (no residual connections yet): Embedding, maybe
+    PositionEmbedding, a LayerNorm or RMSNorm, CausalSelfAttention, maybe a second norm, Dense-GELU,
+    and a Dense layer to the vocabulary; vocabulary 2-8, sequences of 1-6 tokens, dim 2-8 divisible
+    by the heads, either GELU, any init, maybe attention dropout, a padding ignore_index."""
+    vocabulary, length = draw(st.integers(2, 8)), draw(st.integers(1, 6))
+    dim = draw(st.integers(2, 8))
+    heads = draw(st.sampled_from([h for h in range(1, dim + 1) if dim % h == 0]))
+    init = draw(st.sampled_from(["gpt_normal", "he_normal", "glorot_uniform"]))
+
+    def norm() -> dict[str, Any]:
+        if draw(st.booleans()):
+            affine = draw(st.booleans())
+            return {"type": "LayerNorm", "dim": dim, "affine": affine, "bias": affine and draw(st.booleans())}
+        return {"type": "RMSNorm", "dim": dim, "affine": draw(st.booleans())}
+
+    layers: list[dict[str, Any]] = [
+        {"type": "Embedding", "num_embeddings": vocabulary, "embedding_dim": dim, "init": init}
+    ]
+    if draw(st.booleans()):
+        layers.append(
+            {"type": "PositionEmbedding", "max_length": length + draw(st.integers(0, 2)), "dim": dim, "init": init}
+        )
+    layers.append(norm())
+    attention = {"type": "CausalSelfAttention", "dim": dim, "heads": heads, "bias": draw(st.booleans()), "init": init}
+    attention["dropout"] = draw(st.sampled_from([0.0, 0.0, 0.25]))
+    layers.append(attention)
+    if draw(st.booleans()):
+        layers.append(norm())
+    hidden = draw(st.integers(1, 8))
+    layers += [
+        {"type": "Dense", "in_features": dim, "out_features": hidden, "init": init},
+        {"type": "GELU", "approximate": draw(st.sampled_from(["none", "tanh"]))},
+        {"type": "Dense", "in_features": hidden, "out_features": vocabulary, "init": init},
+        {"type": "Softmax"},
+    ]
+    loss: dict[str, Any] = {"type": "CrossEntropy"}
+    if draw(st.booleans()):
+        loss["ignore_index"] = -1  # makemore's padding value
+    return {
+        "vocabulary": vocabulary,
+        "input_shape": [length],
+        "layers": layers,
+        "loss": loss,
+        "l2": draw(st.sampled_from([0.0, 0.0, 0.01])),
+    }

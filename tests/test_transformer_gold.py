@@ -169,14 +169,15 @@ def gpt(vocabulary: int, length: int, dim: int, heads: int, norm: str, approxima
     }
 
 
-class TorchStack(torch.nn.Module):  # type: ignore[misc]
+class TorchStack(torch.nn.Module):  # type: ignore[misc,name-defined]
     """The same stack in PyTorch, its parameters loaded from ours."""
 
     def __init__(self, vocabulary: int, length: int, dim: int, heads: int, norm: str, approximate: str) -> None:
         super().__init__()
-        make_norm = (
-            (lambda: torch.nn.LayerNorm(dim)) if norm == "LayerNorm" else (lambda: torch.nn.RMSNorm(dim, eps=1e-5))
-        )
+
+        def make_norm() -> Any:
+            return torch.nn.LayerNorm(dim) if norm == "LayerNorm" else torch.nn.RMSNorm(dim, eps=1e-5)
+
         self.embedding = torch.nn.Embedding(vocabulary, dim)
         self.positions = torch.nn.Parameter(torch.zeros(length + 1, dim))
         self.norm1, self.norm2 = make_norm(), make_norm()
