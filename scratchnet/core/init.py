@@ -16,7 +16,7 @@ INITIALIZERS = ("he_normal", "he_uniform", "glorot_normal", "glorot_uniform", "u
 WEIGHT_STREAM = 0  # the stream of a layer's seed that its weights come from
 BIAS_STREAM = 1  # ... and its biases
 # A layer with two weights (attention's in_proj_weight and out_proj.weight) draws the second from
-# these streams (eq. 20.9).
+# these streams (eq. 10.11).
 SECOND_WEIGHT_STREAM = 2
 SECOND_BIAS_STREAM = 3
 GPT_STD = 0.02  # GPT-2's N(0, 0.02) for every weight and embedding (eq. 10.11)
