@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from strategies import OPTIMIZER_SPECS, transformer_architectures
+from strategies import transformer_architectures
 from test_crosscheck import failures, record
 
 from scratchnet import loops, vectorized
@@ -23,12 +23,25 @@ from scratchnet.core.errors import ConfigError, LabelError, ScratchnetError, Sha
 BACKENDS = ("loops", "vectorized")
 
 
+# Every optimizer, at the step sizes of a GPT's training (nanoGPT's Adam runs at 1e-3 to 6e-4): the
+# shared OPTIMIZER_SPECS' SGD step of 0.1 with momentum 0.9 moves an N(0, 0.02) embedding row by
+# hundreds of times its size, where the norm after it has a Hessian of 1 / rms^2 ~ 2500, so that three
+# steps multiply the backends' 1e-16 roundings by 1e5: chaos, not a difference between the backends.
+TRANSFORMER_OPTIMIZERS = (
+    {"type": "sgd", "lr": 0.01, "momentum": 0.9},
+    {"type": "adagrad", "lr": 0.01, "eps": 1e-3},
+    {"type": "rmsprop", "lr": 0.001, "centered": True, "eps": 1e-3},
+    {"type": "adam", "lr": 0.001, "eps": 1e-3},
+    {"type": "adamw", "lr": 0.001, "weight_decay": 0.1, "eps": 1e-3},
+)
+
+
 @settings(max_examples=60, deadline=None)
 @given(
     description=transformer_architectures(),
     batch=st.integers(1, 4),
     seed=st.integers(0, 2**32),
-    spec=st.sampled_from(OPTIMIZER_SPECS),
+    spec=st.sampled_from(TRANSFORMER_OPTIMIZERS),
 )
 def test_backends_agree_on_random_transformer_stacks_with_every_optimizer(
     description: dict[str, Any], batch: int, seed: int, spec: dict[str, Any]

@@ -115,19 +115,25 @@ class GELU(Elementwise):
         self.approximate = approximate
 
     def f(self, z: float) -> float:
-        if self.approximate == "tanh":  # (19.3)
-            return 0.5 * z * (1.0 + math.tanh(SQRT_2_OVER_PI * (z + GELU_CUBIC * z * z * z)))
-        return 0.5 * z * (1.0 + math.erf(z * INV_SQRT_2))  # (19.1): Phi(z) = (1 + erf(z / sqrt 2)) / 2
+        if self.approximate == "tanh":  # (19.3): (1 + tanh u) / 2 = sigmoid(2u)
+            return z * sigmoid(2.0 * SQRT_2_OVER_PI * (z + GELU_CUBIC * z * z * z))
+        return z * normal_cdf(z)  # (19.1)
 
     def derivative(self, z: float, a: float) -> float:
         if self.approximate == "tanh":  # (19.4)
-            u = math.tanh(SQRT_2_OVER_PI * (z + GELU_CUBIC * z * z * z))
-            return 0.5 * (1.0 + u) + 0.5 * z * (1.0 - u * u) * SQRT_2_OVER_PI * (1.0 + 3.0 * GELU_CUBIC * z * z)
+            s = sigmoid(2.0 * SQRT_2_OVER_PI * (z + GELU_CUBIC * z * z * z))
+            return s + 2.0 * z * s * (1.0 - s) * SQRT_2_OVER_PI * (1.0 + 3.0 * GELU_CUBIC * z * z)
         # (19.2): Phi(z) + z phi(z), phi(z) = e^(-z^2 / 2) / sqrt(2 pi)
-        return 0.5 * (1.0 + math.erf(z * INV_SQRT_2)) + z * math.exp(-0.5 * z * z) * INV_SQRT_2PI
+        return normal_cdf(z) + z * math.exp(-0.5 * z * z) * INV_SQRT_2PI
 
     def describe(self) -> dict[str, Any]:
         return {"type": "GELU", "approximate": self.approximate}
+
+
+def normal_cdf(z: float) -> float:
+    """Phi(z) = erfc(-z / sqrt 2) / 2 (eq. 19.1): for z < 0 this keeps every digit of a small Phi,
+    which (1 + erf(z / sqrt 2)) / 2 would lose to cancellation."""
+    return 0.5 * math.erfc(-z * INV_SQRT_2)
 
 
 INV_SQRT_2 = 1.0 / math.sqrt(2.0)

@@ -10,7 +10,7 @@ import numpy as np
 from scratchnet.core.errors import ConfigError, ShapeError
 from scratchnet.core.network import ParameterFree
 from scratchnet.vectorized import memory
-from scratchnet.vectorized.erf import erf
+from scratchnet.vectorized.erf import erfc
 from scratchnet.vectorized.memory import Workspace, flat_in, in_blocks, result_like, storage_order
 from scratchnet.vectorized.tensor import Array
 
@@ -158,34 +158,32 @@ class Identity(Elementwise):
 class GELU(Activation):
     """a = z Phi(z), Phi the standard normal distribution function (eq. 19.1), or its tanh
     approximation with ``approximate="tanh"`` (eq. 19.3), as PyTorch's nn.GELU. Phi comes from the
-    array erf of scratchnet/vectorized/erf.py; forward keeps Phi(z) (or the tanh) for backward."""
+    array erfc of scratchnet/vectorized/erf.py; forward keeps Phi(z) (or (1 + tanh u) / 2) for backward."""
 
     def __init__(self, approximate: str = "none") -> None:
         super().__init__()
         if approximate not in ("none", "tanh"):
             raise ConfigError(f"GELU approximate must be 'none' or 'tanh', got {approximate!r}")
         self.approximate = approximate
-        self.kept: Array = np.zeros(0)  # Phi(z), or tanh(u) of eq. 19.3
+        self.kept: Array = np.zeros(0)  # Phi(z), or sigmoid(2u) of eq. 19.3
 
     def forward(self, inputs: Array, training: bool = False) -> Array:
         self.inputs = inputs
-        if self.approximate == "tanh":  # (19.3)
-            self.kept = np.tanh(SQRT_2_OVER_PI * (inputs + GELU_CUBIC * inputs * inputs * inputs))
-            outputs: Array = 0.5 * inputs * (1.0 + self.kept)
-            return outputs
-        self.kept = 0.5 * (1.0 + erf(inputs * INV_SQRT_2))  # (19.1): Phi(z) = (1 + erf(z / sqrt 2)) / 2
+        if self.approximate == "tanh":  # (19.3): (1 + tanh u) / 2 = sigmoid(2u)
+            self.kept = sigmoid(2.0 * SQRT_2_OVER_PI * (inputs + GELU_CUBIC * inputs * inputs * inputs))
+        else:  # (19.1): Phi(z) = erfc(-z / sqrt 2) / 2, every digit kept for z < 0
+            self.kept = 0.5 * erfc(inputs * -INV_SQRT_2)
         return inputs * self.kept
 
     def backward(self, grad_outputs: Array, need_input_grad: bool = True) -> Array:
         """dL/dz = dL/da * f'(z), f' by eq. 19.2 or 19.4 (``need_input_grad`` is ignored)."""
-        z = self.inputs
-        if self.approximate == "tanh":  # (19.4)
-            u = self.kept
+        z, s = self.inputs, self.kept
+        if self.approximate == "tanh":  # (19.4), with s = sigmoid(2u): 1 - tanh(u)^2 = 4 s (1 - s)
             slope = SQRT_2_OVER_PI * (1.0 + 3.0 * GELU_CUBIC * z * z)
-            tanh_form: Array = grad_outputs * (0.5 * (1.0 + u) + 0.5 * z * (1.0 - u * u) * slope)
+            tanh_form: Array = grad_outputs * (s + 2.0 * z * s * (1.0 - s) * slope)
             return tanh_form
         # (19.2): Phi(z) + z phi(z), phi(z) = e^(-z^2 / 2) / sqrt(2 pi)
-        exact: Array = grad_outputs * (self.kept + z * np.exp(-0.5 * z * z) * INV_SQRT_2PI)
+        exact: Array = grad_outputs * (s + z * np.exp(-0.5 * z * z) * INV_SQRT_2PI)
         return exact
 
     def describe(self) -> dict[str, Any]:

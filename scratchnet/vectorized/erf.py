@@ -1,13 +1,14 @@
-"""The error function on arrays, for GELU (spec/math.md, eq. 19.5-19.8).
+"""The error function and its complement on arrays, for GELU (spec/math.md, eq. 19.5-19.9).
 
-NumPy has no erf, and ``math.erf`` one element at a time is far too slow, so this is W. J. Cody's
+NumPy has no erf, and ``math.erf`` one element at a time is far too slow, so these are W. J. Cody's
 rational Chebyshev approximation ("Rational Chebyshev approximations for the error function",
 Math. Comp. 23 (1969) 631-637), with the coefficients of his later Fortran routine CALERF
 (Netlib SPECFUN, 1990). In float64 it is accurate to about one rounding (relative 1e-16), so
 that GELU agrees with the loops backend's ``math.erf`` far within the cross-check's 1e-12.
 
 |x| is split into three ranges, each evaluated only on its own elements (one gather, one
-polynomial pair, one scatter); beyond |x| = 6, erf(x) rounds to +-1 in float64.
+polynomial pair, one scatter); beyond |x| = 6, erf(x) rounds to +-1 in float64. ``erfc`` computes
+the complement directly where it is small, which GELU needs for negative inputs.
 """
 
 from __future__ import annotations
@@ -90,6 +91,22 @@ def exp_minus_square(y: Array) -> Array:
     return result
 
 
+def tail(y: Array) -> Array:
+    """erfc(y) for y > 0.46875 (eq. 19.6, 19.7), computed directly, not as 1 - erf(y): a small erfc
+    keeps all its digits. Far out it underflows to 0, as erfc does."""
+    result = np.empty_like(y)
+    middle = y <= MIDDLE
+    if middle.any():
+        ym = y[middle]
+        result[middle] = exp_minus_square(ym) * rational(ym, C, D)  # (19.6)
+    large = ~middle
+    if large.any():
+        yl = np.minimum(y[large], 40.0)  # erfc(40) = 0 in float64, and so is that of any larger y, infinity too
+        inverse_square = 1.0 / (yl * yl)
+        result[large] = exp_minus_square(yl) * (INV_SQRT_PI - inverse_square * rational(inverse_square, P, Q)) / yl
+    return result
+
+
 def erf(x: Array) -> Array:
     """erf(x) elementwise for a float array (eq. 19.5-19.8)."""
     y = np.abs(x)
@@ -98,16 +115,23 @@ def erf(x: Array) -> Array:
     if small.any():
         xs = x[small]
         result[small] = xs * rational(xs * xs, A, B)  # (19.5)
-    middle = (y > SMALL) & (y <= MIDDLE)
-    if middle.any():
-        ym = y[middle]
-        erfc = exp_minus_square(ym) * rational(ym, C, D)  # (19.6)
-        result[middle] = np.copysign((0.5 - erfc) + 0.5, x[middle])
-    large = (y > MIDDLE) & (y < LARGE)
-    if large.any():
-        yl = y[large]
-        inverse_square = 1.0 / (yl * yl)
-        tail = (INV_SQRT_PI - inverse_square * rational(inverse_square, P, Q)) / yl
-        erfc = exp_minus_square(yl) * tail  # (19.7)
-        result[large] = np.copysign((0.5 - erfc) + 0.5, x[large])
+    rest = (y > SMALL) & (y < LARGE)
+    if rest.any():  # erf = sign(x) (1 - erfc(|x|)), as (1/2 - erfc) + 1/2 (19.6, 19.7)
+        result[rest] = np.copysign((0.5 - tail(y[rest])) + 0.5, x[rest])
+    return result
+
+
+def erfc(x: Array) -> Array:
+    """erfc(x) = 1 - erf(x) elementwise (eq. 19.9), accurate in every digit also where it is small
+    (large x): GELU's Phi(z) = erfc(-z / sqrt 2) / 2 for negative z."""
+    y = np.abs(x)
+    result = np.empty_like(x)
+    small = y <= SMALL
+    if small.any():
+        xs = x[small]
+        result[small] = (0.5 - xs * rational(xs * xs, A, B)) + 0.5  # 1 - (19.5), between 1/2 and 3/2
+    rest = ~small  # (and NaN)
+    if rest.any():
+        erfc_y = tail(y[rest])
+        result[rest] = np.where(x[rest] > 0.0, erfc_y, 2.0 - erfc_y)  # erfc(-y) = 2 - erfc(y)
     return result
