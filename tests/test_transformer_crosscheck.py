@@ -230,3 +230,46 @@ def test_attention_records_its_weights_causally(backend: str) -> None:
     assert weights.shape == (2, 2, 4, 4)
     assert np.allclose(weights.sum(axis=-1), 1.0, rtol=0, atol=1e-15)
     assert np.all(np.triu(np.ones((4, 4)), k=1) * weights == 0.0)
+
+
+NO_NUMPY = """
+    from scratchnet.builders import build_network
+    from scratchnet.loops import Adam
+
+    description = {
+        "vocabulary": 3,
+        "input_shape": [3],
+        "layers": [
+            {"type": "Embedding", "num_embeddings": 3, "embedding_dim": 4},
+            {"type": "PositionEmbedding", "max_length": 3, "dim": 4},
+            {"type": "RMSNorm", "dim": 4},
+            {"type": "CausalSelfAttention", "dim": 4, "heads": 2},
+            {"type": "LayerNorm", "dim": 4},
+            {"type": "Dense", "in_features": 4, "out_features": 8, "init": "he_normal"},
+            {"type": "GELU"},
+            {"type": "Dense", "in_features": 8, "out_features": 3, "init": "he_normal"},
+            {"type": "Softmax"},
+        ],
+        "loss": {"type": "CrossEntropy"},
+    }
+    net = build_network(description, backend="loops", seed=1)
+    ids, targets = [[0, 1, 2], [2, 1, 0]], [[1, 2, -100], [1, 0, -100]]
+    optimizer = Adam(lr=0.05)
+    first = net.loss(net.forward(ids), targets)
+    for _ in range(30):
+        net.loss(net.forward(ids, training=True), targets)
+        net.backward()
+        optimizer.step(net)
+    last = net.loss(net.forward(ids), targets)
+    assert last < first / 2, (first, last)
+    assert "numpy" not in sys.modules
+    print("a token network trained without numpy", first, last)
+    """
+
+
+def test_the_loops_backend_trains_a_token_network_without_numpy() -> None:
+    from subprocesses import run_without
+
+    result = run_without("numpy", NO_NUMPY)
+    assert result.returncode == 0, result.stderr
+    assert "trained without numpy" in result.stdout

@@ -437,8 +437,3 @@ LOSS_TYPES = ("CrossEntropy", "MeanSquaredError", "BinaryCrossEntropy")
 def output_for_loss(loss: str) -> str | None:
     """The layer type a loss must follow (it reads that layer's input, the logits), or None."""
     return next((entry.name for entry in LAYER_TYPES.values() if entry.fused_loss == loss), None)
-
-
-# The sequence layer types (spec/math.md, sections 16-20) are registered in a module of their own,
-# which needs the names above.
-from scratchnet.core import sequence_types  # noqa: E402, F401

@@ -1,6 +1,7 @@
 """The sequence layer types of the layer registry (spec/math.md, sections 16-20): Embedding,
-PositionEmbedding, LayerNorm, RMSNorm, GELU and CausalSelfAttention, registered when
-:mod:`scratchnet.core.registry` is imported (it imports this module at its end). Standard library only.
+PositionEmbedding, LayerNorm, RMSNorm, GELU and CausalSelfAttention, registered when any part of
+:mod:`scratchnet.core` is imported (``scratchnet/core/__init__.py`` imports this module). Standard
+library only.
 
 A token network's samples are T token ids, shape ``(T,)``; the layers after its Embedding see
 ``(T, C)``: T positions of C values each.
