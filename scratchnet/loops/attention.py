@@ -107,12 +107,13 @@ class CausalSelfAttention:
             for h in range(self.heads):
                 cols = slice(h * d, (h + 1) * d)  # head h's d values
                 head_weights, head_dropped = [], []
-                for t in range(length):
+                for t in range(length):  # position t sees s = 0..t
                     scores = [scale * dot(q[t][cols], k[s][cols]) for s in range(t + 1)]  # (20.2)
                     a, _ = softmax_and_log_sum_exp(scores)  # (20.3)
                     a_used = a if masks is None else [a_s * m for a_s, m in zip(a, masks[n][h][t])]  # (20.5)
+                    # (20.4): o_t = sum_{s <= t} a[t][s] v_s, value by value of the head
                     o[t][cols] = [sum(a_used[s] * v[s][j] for s in range(t + 1)) for j in range(cols.start, cols.stop)]
-                    head_weights.append(a)  # (20.4): o_t = sum_{s <= t} a[t][s] v_s, in the line above
+                    head_weights.append(a)
                     head_dropped.append(a_used)
                 weights.append(head_weights)
                 dropped.append(head_dropped)
