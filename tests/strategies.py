@@ -86,3 +86,76 @@ def cnn_architectures(draw: st.DrawFn) -> dict[str, Any]:
     architecture = notation.parse(", ".join(items))
     architecture["l2"] = draw(st.sampled_from([0.0, 0.0, 0.01]))
     return architecture
+
+
+@st.composite
+def transformer_architectures(draw: st.DrawFn) -> dict[str, Any]:
+    """A small transformer-like stack on token ids (no residual connections yet): Embedding, maybe
+    PositionEmbedding, then one or two blocks of a LayerNorm or RMSNorm, CausalSelfAttention, maybe a
+    second norm and Dense-GELU-Dense, and a norm and a Dense layer to the vocabulary; vocabulary 2-8, sequences
+    of 1-6 tokens, dim 2-8 divisible by the heads, either GELU, any init, maybe attention dropout, a
+    padding ignore_index."""
+    vocabulary, length = draw(st.integers(2, 8)), draw(st.integers(1, 6))
+    dim = draw(st.integers(2, 8))
+    heads = draw(st.sampled_from([h for h in range(1, dim + 1) if dim % h == 0]))
+    # GPT's N(0, 0.02) for the tables; the layers in between are He or Glorot: without the residual
+    # connections that carry a GPT's signal past them, a chain of N(0, 0.02) layers shrinks the
+    # activations to 1e-6, below a norm's sqrt(eps), and the probabilities to uniform within 1e-4, so
+    # that gradients of few, repeated tokens cancel to a size at which rounding shows at 1e-12.
+    table_init = draw(st.sampled_from(["gpt_normal", "he_normal", "glorot_uniform"]))
+    init = draw(st.sampled_from(["he_normal", "glorot_uniform"]))
+
+    def norm() -> dict[str, Any]:
+        # LayerNorm over 2 values is degenerate, as batch norm over 2 (see above): its outputs are
+        # +-|d| / sqrt(d^2 + eps) whatever the inputs, and its input gradient, eps / (d^2 + eps) of
+        # the upstream one, is what is left of a cancellation, so each backend's rounding shows at
+        # 1e-11 once an adaptive optimizer has rescaled the tiny gradients behind it. From 3 values on
+        # the gradient is of the upstream one's size.
+        if dim >= 3 and draw(st.booleans()):
+            affine = draw(st.booleans())
+            return {"type": "LayerNorm", "dim": dim, "affine": affine, "bias": affine and draw(st.booleans())}
+        return {"type": "RMSNorm", "dim": dim, "affine": draw(st.booleans())}
+
+    layers: list[dict[str, Any]] = [
+        {"type": "Embedding", "num_embeddings": vocabulary, "embedding_dim": dim, "init": table_init}
+    ]
+    if draw(st.booleans()):
+        layers.append(
+            {
+                "type": "PositionEmbedding",
+                "max_length": length + draw(st.integers(0, 2)),
+                "dim": dim,
+                "init": table_init,
+            }
+        )
+    for _ in range(draw(st.integers(1, 2))):  # one or two blocks, without residual connections yet
+        layers.append(norm())
+        attention = {"type": "CausalSelfAttention", "dim": dim, "heads": heads, "bias": draw(st.booleans())}
+        attention.update(init=init, dropout=draw(st.sampled_from([0.0, 0.0, 0.25])))
+        layers.append(attention)
+        if draw(st.booleans()):
+            layers.append(norm())
+        # The MLP widens (GPT's is 4 dim): a narrower one funnels a block through a few sums that may
+        # cancel, whose rounding a norm in its eps regime (rms < sqrt(eps)) then magnifies 300 times.
+        hidden = draw(st.integers(dim, 4 * dim))
+        layers += [
+            {"type": "Dense", "in_features": dim, "out_features": hidden, "init": init},
+            {"type": "GELU", "approximate": draw(st.sampled_from(["none", "tanh"]))},
+            {"type": "Dense", "in_features": hidden, "out_features": dim, "init": init},
+        ]
+    # As in GPT, a norm before the scores.
+    layers += [
+        norm(),
+        {"type": "Dense", "in_features": dim, "out_features": vocabulary, "init": init},
+        {"type": "Softmax"},
+    ]
+    loss: dict[str, Any] = {"type": "CrossEntropy"}
+    if draw(st.booleans()):
+        loss["ignore_index"] = -1  # makemore's padding value
+    return {
+        "vocabulary": vocabulary,
+        "input_shape": [length],
+        "layers": layers,
+        "loss": loss,
+        "l2": draw(st.sampled_from([0.0, 0.0, 0.01])),
+    }

@@ -53,13 +53,15 @@ def build_network(
         if backend == "vectorized" and entry.arrays(options, input_shape):
             kwargs["dtype"] = dtype
         layers.append(module.LAYERS[entry.name](**kwargs))
-    loss = module.LOSSES[checked.description["loss"]["type"]]()
+    loss_options = {key: value for key, value in checked.description["loss"].items() if key != "type"}
+    loss = module.LOSSES[checked.description["loss"]["type"]](**loss_options)
     return module.Network(
         layers,
         loss,
         l2=float(checked.description.get("l2", 0.0)),
         l1=float(checked.description.get("l1", 0.0)),
         input_shape=checked.input_shape,
+        vocabulary=checked.vocabulary,
     )
 
 

@@ -79,6 +79,30 @@ def random_batch(sample_shape: int | Shape, classes: int, batch: int, seed: int)
     return inputs, labels
 
 
+def random_tokens(
+    length: int, vocabulary: int, classes: int, batch: int, seed: int, ignore_index: int = -100
+) -> tuple[list[list[int]], list[list[int]]]:
+    """``batch`` sequences of ``length`` token ids uniform in 0..vocabulary-1, and targets uniform in
+    0..classes-1 of which about a quarter are ``ignore_index`` (padding; never the first position of
+    the first sequence, so that something is counted), from streams 1000-1002 of ``seed``."""
+    ids = [int(u * vocabulary) for u in rng.uniforms(seed, 1000, batch * length)]
+    targets = [int(u * classes) for u in rng.uniforms(seed, 1001, batch * length)]
+    padded = rng.uniforms(seed, 1002, batch * length)
+    targets = [ignore_index if u < 0.25 and k > 0 else y for k, (y, u) in enumerate(zip(targets, padded))]
+    rows = range(0, batch * length, length)
+    return [ids[k : k + length] for k in rows], [targets[k : k + length] for k in rows]
+
+
+def random_inputs(description: Mapping[str, Any], batch: int, seed: int) -> tuple[list[Any], list[Any]]:
+    """A random batch the architecture reads and its labels: :func:`random_batch`, or for a token
+    network :func:`random_tokens` of its longest sequence."""
+    checked = plan(description)
+    if checked.vocabulary is None:
+        return random_batch(checked.input_shape, checked.classes, batch, seed)
+    ignore = int(checked.description["loss"].get("ignore_index", -100))
+    return random_tokens(checked.input_shape[0], checked.vocabulary, checked.classes, batch, seed, ignore)
+
+
 def shape_of_description(description: Mapping[str, Any]) -> tuple[Shape, int]:
     """(one sample's input shape, the number of outputs) of an architecture, as the registry infers them."""
     checked = plan(description)
@@ -102,8 +126,7 @@ def cross_check(
     loops_net = build_network(description, backend="loops", seed=seed)
     vector_net = build_network(description, backend="vectorized", dtype="float64", seed=seed)
     vector_net.set_params(loops_net.params())
-    input_shape, classes = shape_of_description(description)
-    inputs, labels = random_batch(input_shape, classes, batch, seed)
+    inputs, labels = random_inputs(description, batch, seed)
 
     results = []
     loops_out = loops_net.forward(inputs, training=True)
@@ -137,7 +160,7 @@ def cross_check(
 
 
 def gradient_check(
-    net: Any, inputs: Any, labels: Sequence[int], *, max_per_tensor: int = 0, seed: int = 0, step: float = FD_STEP
+    net: Any, inputs: Any, labels: Sequence[Any], *, max_per_tensor: int = 0, seed: int = 0, step: float = FD_STEP
 ) -> list[Comparison]:
     """Compare ``net``'s backpropagated gradients with central differences
     (L(p + h) - L(p - h)) / 2h, for every parameter element, or for ``max_per_tensor`` elements
@@ -208,8 +231,7 @@ def full_check(
 ) -> CheckReport:
     """The cross-check plus a finite-difference check of each of ``gradient_backends`` on
     ``max_per_tensor`` elements of every tensor (0: all of them)."""
-    input_shape, classes = shape_of_description(description)
-    inputs, labels = random_batch(input_shape, classes, batch, seed)
+    inputs, labels = random_inputs(description, batch, seed)
     gradients = {}
     for backend in gradient_backends:
         net = build_network(description, backend=backend, dtype="float64", seed=seed)

@@ -9,7 +9,10 @@ An architecture is a dict such as::
      "loss": {"type": "CrossEntropy"}, "l2": 0.0, "l1": 0.0}
 
 with an optional ``"input_shape"`` (one sample's shape, e.g. ``[1, 28, 28]``), needed when the layers
-do not imply it (a Dense first layer implies ``[in_features]``). Layer types are looked up in the
+do not imply it (a Dense first layer implies ``[in_features]``). A network that reads token ids
+(a language model) also has ``"vocabulary": V`` (its ids are 0..V-1) and ``"input_shape": [T]``, the
+longest sequence it reads; its first layer is an Embedding of V ids, and its output has one row of
+scores per position, ``(T, classes)`` (spec/math.md, section 16). Layer types are looked up in the
 registry (never by ``getattr`` on a name read from a file). Standard library only; building a
 network from an architecture is :mod:`scratchnet.builders`.
 """
@@ -28,7 +31,7 @@ from scratchnet.core.walk import array_name
 
 ACTIVATIONS = {"relu": "ReLU", "leaky_relu": "LeakyReLU", "sigmoid": "Sigmoid", "tanh": "Tanh", "identity": "Identity"}
 LOSSES = {"cross_entropy": "CrossEntropy", "mse": "MeanSquaredError", "bce": "BinaryCrossEntropy"}
-FIELDS = ("layers", "loss", "l2", "l1", "input_shape")
+FIELDS = ("layers", "loss", "l2", "l1", "input_shape", "vocabulary")
 MNIST_SIDE = 28
 MNIST_PIXELS = MNIST_SIDE * MNIST_SIDE
 DTYPES = ("float32", "float64")  # what a vectorized network computes in and a model file stores
@@ -63,8 +66,14 @@ class Plan:
 
     @property
     def classes(self) -> int:
-        """The number of outputs per sample (the network's output is flat)."""
-        return math.prod(self.output_shape)
+        """The number of scores per sample (per position of a sequence: its output is (T, classes))."""
+        return self.output_shape[-1]
+
+    @property
+    def vocabulary(self) -> int | None:
+        """The number of token ids a token network reads (ids 0..vocabulary-1), else None."""
+        value = self.description.get("vocabulary")
+        return None if value is None else int(value)
 
     @property
     def parameter_count(self) -> int:
@@ -130,8 +139,10 @@ def validate(description: Mapping[str, Any]) -> dict[str, Any]:
             raise ConfigError(f"layer {index} has {error}") from None
         options_of(layer, f"layer {index}")
     loss = description.get("loss")
-    if not isinstance(loss, Mapping) or loss.get("type") not in LOSS_TYPES or set(loss) != {"type"}:
+    if not isinstance(loss, Mapping) or loss.get("type") not in LOSS_TYPES or set(loss) - {"ignore_index"} != {"type"}:
         raise ConfigError(f"'loss' must be an object {{\"type\": one of {', '.join(LOSS_TYPES)}}}, got {loss!r}")
+    if "ignore_index" in loss and (loss["type"] != "CrossEntropy" or not _is_integer(loss["ignore_index"])):
+        raise ConfigError(f"'ignore_index' is an integer option of CrossEntropy only, got {loss!r}")
     for key in ("l2", "l1"):
         value = description.get(key, 0.0)
         if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0.0 <= value < math.inf:
@@ -145,7 +156,41 @@ def validate(description: Mapping[str, Any]) -> dict[str, Any]:
         ):
             raise ConfigError(f"'input_shape' must be a non-empty list of positive integers, got {shape!r:.80}")
         check_shape(shape, "'input_shape' has")
+    if "vocabulary" in description:
+        vocabulary = description["vocabulary"]
+        if not _is_integer(vocabulary) or vocabulary < 1:
+            raise ConfigError(f"'vocabulary' must be a positive integer, got {vocabulary!r:.80}")
     return dict(description)
+
+
+def _is_integer(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def check_tokens(description: Mapping[str, Any], input_shape: Shape) -> None:
+    """A token network (``"vocabulary"`` given) reads (T,) ids into a first Embedding of that many
+    ids; a layer that reads tokens stands first in a token network only (ConfigError otherwise)."""
+    vocabulary = description.get("vocabulary")
+    for index, layer in enumerate(description["layers"]):
+        if layer_type(layer["type"]).reads_tokens and (index > 0 or vocabulary is None):
+            where = "first layer of a network" if index > 0 else "network"
+            raise ConfigError(
+                f"layer {index} ({layer['type']}) reads token ids: it must be the {where} with a 'vocabulary'"
+            )
+    if vocabulary is None:
+        return
+    first = description["layers"][0]
+    if not layer_type(first["type"]).reads_tokens:
+        raise ConfigError(
+            f"a network with a 'vocabulary' reads token ids: its first layer must read them, not {first['type']}"
+        )
+    if len(input_shape) != 1:
+        raise ConfigError(f"a token network's 'input_shape' is [T], its longest sequence, got {list(input_shape)}")
+    options = options_of(first, "layer 0")
+    if options.get("num_embeddings") != vocabulary:
+        raise ConfigError(
+            f"layer 0 ({first['type']}) holds {options.get('num_embeddings')} ids, but the vocabulary has {vocabulary}"
+        )
 
 
 def implied_input_shape(layers: Sequence[Mapping[str, Any]]) -> Shape | None:
@@ -176,6 +221,7 @@ def plan(description: Mapping[str, Any]) -> Plan:
     else:
         raise ConfigError("the architecture needs an 'input_shape': its layers do not imply one")
     check_shape(shape, "the input has")
+    check_tokens(description, shape)
     all_options, input_shapes, arrays = [], [], []
     for index, layer in enumerate(layers):
         entry = layer_type(layer["type"])
@@ -203,12 +249,15 @@ def plan(description: Mapping[str, Any]) -> Plan:
     last = layers[-1]["type"]
     if needed is not None and last != needed:
         raise ConfigError(f"{loss} reads the logits of a final {needed} layer, but the last layer is {last}")
-    if len(shape) != 1:
+    sequence = "vocabulary" in description and len(shape) == 2  # one row of scores per position
+    if len(shape) != 1 and not sequence:
         raise ConfigError(
             f"the network's output must be one row of scores per sample, got shape {describe_shape(shape)}"
         )
     check_count(sum(math.prod(array.shape) for array in arrays), MAX_PARAMETERS, "numbers in its arrays")
     check_count(shape[0], MAX_CLASSES, "outputs per sample (classes)")
+    if sequence and loss != "CrossEntropy":
+        raise ConfigError(f"a sequence of scores per sample is trained with CrossEntropy, not {loss}")
     return Plan(description, tuple(all_options), tuple(input_shapes), shape, tuple(arrays))
 
 

@@ -12,9 +12,14 @@ from typing import Literal
 
 from scratchnet.core.errors import ConfigError
 
-INITIALIZERS = ("he_normal", "he_uniform", "glorot_normal", "glorot_uniform", "uniform", "zeros")
+INITIALIZERS = ("he_normal", "he_uniform", "glorot_normal", "glorot_uniform", "uniform", "zeros", "gpt_normal")
 WEIGHT_STREAM = 0  # the stream of a layer's seed that its weights come from
 BIAS_STREAM = 1  # ... and its biases
+# A layer with two weights (attention's in_proj_weight and out_proj.weight) draws the second from
+# these streams (eq. 10.11).
+SECOND_WEIGHT_STREAM = 2
+SECOND_BIAS_STREAM = 3
+GPT_STD = 0.02  # GPT-2's N(0, 0.02) for every weight and embedding (eq. 10.11)
 
 Distribution = tuple[Literal["normal", "symmetric", "classic", "zeros"], float]
 """("normal", std): std * N(0, 1); ("symmetric", limit): U(-limit, limit) as limit * (2u - 1);
@@ -42,6 +47,8 @@ def weight_distribution(name: str, fan_in: int, fan_out: int) -> Distribution:
         return ("zeros", 0.0)
     if name == "uniform":  # the classic tutorial's U(-0.5, 0.5)
         return ("classic", 0.5)
+    if name == "gpt_normal":  # GPT-2's N(0, 0.02), whatever the fans (eq. 10.11)
+        return ("normal", GPT_STD)
     if name in ("he_normal", "glorot_normal"):
         variance = 2.0 / fan_in if name == "he_normal" else 2.0 / (fan_in + fan_out)
         return ("normal", math.sqrt(variance))

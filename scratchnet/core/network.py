@@ -18,7 +18,9 @@ class Sequential(Generic[BatchT, ParamT]):
     arrays the layer registry marks penalized: the weights, not the biases (eq. 7.1, 7.2).
 
     Arrays are named ``"<layer index>.<name>"``, e.g. ``"0.weight"``, ``"0.bias"``, ``"2.weight"``.
-    ``input_shape`` (one sample's shape) is needed only when the layers do not imply it.
+    ``input_shape`` (one sample's shape) is needed only when the layers do not imply it;
+    ``vocabulary`` makes the input token ids 0..vocabulary-1, ``input_shape`` ``(T,)`` the longest
+    sequence (spec/math.md, section 16).
     """
 
     def __init__(
@@ -29,16 +31,25 @@ class Sequential(Generic[BatchT, ParamT]):
         l2: float = 0.0,
         l1: float = 0.0,
         input_shape: Sequence[int] | None = None,
+        vocabulary: int | None = None,
     ) -> None:
-        description = {"layers": [layer.describe() for layer in layers], "loss": loss.describe(), "l2": l2, "l1": l1}
+        description: dict[str, Any] = {
+            "layers": [layer.describe() for layer in layers],
+            "loss": loss.describe(),
+            "l2": l2,
+            "l1": l1,
+        }
         if input_shape is not None:
             description["input_shape"] = list(input_shape)
+        if vocabulary is not None:
+            description["vocabulary"] = vocabulary
         self.plan: Plan = plan(description)  # ConfigError when the layers do not fit together or the loss
         self.layers = list(layers)
         self.loss_function = loss
         self.l2 = l2
         self.l1 = l1
         self.input_shape = self.plan.input_shape
+        self.vocabulary = self.plan.vocabulary
         self.fused = output_for_loss(loss.describe()["type"]) is not None  # the loss reads the logits
         self.penalized = [array.name for array in self.plan.arrays if array.penalized]
         self.trained = [array.name for array in self.plan.arrays if array.trained]
@@ -67,15 +78,16 @@ class Sequential(Generic[BatchT, ParamT]):
     def describe(self) -> dict[str, Any]:
         """The architecture as plain data: the layers, the loss, the penalties (and the input shape
         when the layers do not imply it)."""
-        return canonical(
-            {
-                "layers": [layer.describe() for layer in self.layers],
-                "loss": self.loss_function.describe(),
-                "l2": self.l2,
-                "l1": self.l1,
-                "input_shape": list(self.input_shape),
-            }
-        )
+        description = {
+            "layers": [layer.describe() for layer in self.layers],
+            "loss": self.loss_function.describe(),
+            "l2": self.l2,
+            "l1": self.l1,
+            "input_shape": list(self.input_shape),
+        }
+        if self.vocabulary is not None:
+            description["vocabulary"] = self.vocabulary
+        return canonical(description)
 
 
 class ParameterFree(Generic[ParamT]):

@@ -33,15 +33,16 @@ REQUIRED: Any = object()
 SEED_MAXIMUM = (1 << 64) - 1  # a seed is a 64-bit integer (scratchnet.core.rng), not a size
 
 # The kinds an option may have, and the Python values each accepts from a description.
-OPTION_KINDS = ("int", "float", "str", "pair")
+OPTION_KINDS = ("int", "float", "str", "pair", "bool")
 
 
 @dataclass(frozen=True)
 class Option:
     """One option of a layer type: its name, kind, default, and an optional check of its value.
 
-    ``kind`` is ``"int"``, ``"float"`` (an int is accepted and converted), ``"str"``, or ``"pair"``:
-    an int, or a list of two ints for (height, width), given to the layer as a tuple of two ints.
+    ``kind`` is ``"int"``, ``"float"`` (an int is accepted and converted), ``"str"``, ``"bool"``
+    (true or false), or ``"pair"``: an int, or a list of two ints for (height, width), given to the
+    layer as a tuple of two ints.
     ``check`` returns why a value is invalid (a phrase that names the option), or None. A default of
     None means "not set": the builder fills it (a Dropout's seed is derived from the network's seed),
     or, with ``default_from``, it takes the value of that other option (a pool's stride is its kernel
@@ -92,6 +93,8 @@ class LayerType:
       block), the descriptions of the layers it holds, which it runs in order on its own input; None
       for an ordinary layer. :func:`scratchnet.core.walk.walk` visits them, and their arrays are
       named by their path, ``"3.0.weight"`` for the weight of layer 0 inside layer 3.
+    - ``reads_tokens``: the layer reads token ids (an Embedding): it may only be a network's first
+      layer, and only of a network whose input is tokens (``"vocabulary"`` in the architecture).
     """
 
     name: str
@@ -111,6 +114,7 @@ class LayerType:
     from_input: Callable[[Shape], dict[str, Any]] | None = None
     width: str | None = None
     children: Callable[[Mapping[str, Any]], Sequence[Mapping[str, Any]]] | None = None
+    reads_tokens: bool = False
 
     def option(self, name: str) -> Option:
         return next(option for option in self.options if option.name == name)
@@ -148,6 +152,10 @@ def convert_option(option: Option, value: Any) -> Any:
     (without the layer's name, which the caller adds)."""
     if value is None and option.default is None:
         return None
+    if option.kind == "bool":
+        if not isinstance(value, bool):
+            raise ConfigError(f"option {option.name!r} must be true or false, got {value!r}")
+        return value
     if option.kind == "pair":
         if isinstance(value, (list, tuple)) and len(value) == 2 and all(_is_int(v) for v in value):
             return (int(value[0]), int(value[1]))
@@ -224,6 +232,8 @@ def describe_shape(shape: Shape) -> str:
 
 
 def _dense_output(options: Mapping[str, Any], shape: Shape) -> Shape:
+    if len(shape) == 2 and shape[1] == options["in_features"]:  # a sequence: the same layer at each position (16.1)
+        return (shape[0], options["out_features"])
     if shape != (options["in_features"],):
         hint = " (a Flatten before it makes them one row)" if len(shape) > 1 else ""
         raise ConfigError(
@@ -237,7 +247,7 @@ def _same_shape(options: Mapping[str, Any], shape: Shape) -> Shape:
 
 
 def _softmax_output(options: Mapping[str, Any], shape: Shape) -> Shape:
-    if len(shape) != 1:
+    if len(shape) not in (1, 2):  # one row of scores, or one per position of a sequence (16.2)
         raise ConfigError(f"normalizes one row of scores per sample, but its input has shape {describe_shape(shape)}")
     return shape
 
@@ -258,7 +268,7 @@ register(
         math="3",
         positional=("out_features",),
         width="out_features",
-        from_input=lambda shape: {"in_features": math.prod(shape)},
+        from_input=lambda shape: {"in_features": shape[-1] if len(shape) == 2 else math.prod(shape)},
     )
 )
 register(

@@ -3,13 +3,15 @@
 from collections.abc import Callable
 
 from scratchnet.core.interface import Layer
-from scratchnet.loops.activations import Identity, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
+from scratchnet.loops.activations import GELU, Identity, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
+from scratchnet.loops.attention import CausalSelfAttention
 from scratchnet.loops.convolution import Conv2D
+from scratchnet.loops.embedding import Embedding, PositionEmbedding
 from scratchnet.loops.layers import Dense, Dropout
 from scratchnet.loops.losses import BinaryCrossEntropy, CrossEntropy, MeanSquaredError
 from scratchnet.loops.network import Network
 from scratchnet.loops.neuron import Neuron
-from scratchnet.loops.normalization import BatchNorm
+from scratchnet.loops.normalization import BatchNorm, LayerNorm, RMSNorm
 from scratchnet.loops.optimizers import SGD, Adagrad, Adam, AdamW, RMSprop
 from scratchnet.loops.pooling import AvgPool2D, MaxPool2D
 from scratchnet.loops.reshape import Flatten
@@ -33,6 +35,12 @@ LAYERS: dict[str, Callable[..., Layer[Batch, Param]]] = {
     "AvgPool2D": AvgPool2D,
     "Flatten": Flatten,
     "BatchNorm": BatchNorm,
+    "Embedding": Embedding,
+    "PositionEmbedding": PositionEmbedding,
+    "LayerNorm": LayerNorm,
+    "RMSNorm": RMSNorm,
+    "GELU": GELU,
+    "CausalSelfAttention": CausalSelfAttention,
 }
 LOSSES: dict[str, type] = {
     "CrossEntropy": CrossEntropy,
@@ -42,6 +50,7 @@ LOSSES: dict[str, type] = {
 OPTIMIZERS: dict[str, type] = {"SGD": SGD, "Adagrad": Adagrad, "RMSprop": RMSprop, "Adam": Adam, "AdamW": AdamW}
 
 __all__ = [
+    "GELU",
     "LAYERS",
     "LOSSES",
     "OPTIMIZERS",
@@ -52,17 +61,22 @@ __all__ = [
     "AvgPool2D",
     "BatchNorm",
     "BinaryCrossEntropy",
+    "CausalSelfAttention",
     "Conv2D",
     "CrossEntropy",
     "Dense",
     "Dropout",
+    "Embedding",
     "Flatten",
     "Identity",
+    "LayerNorm",
     "LeakyReLU",
     "MaxPool2D",
     "MeanSquaredError",
     "Network",
     "Neuron",
+    "PositionEmbedding",
+    "RMSNorm",
     "RMSprop",
     "ReLU",
     "Sigmoid",

@@ -10,7 +10,7 @@ from typing import Any
 
 from scratchnet.core.errors import ConfigError
 from scratchnet.core.network import ParameterFree
-from scratchnet.loops.tensor import Batch, Param, elementwise
+from scratchnet.loops.tensor import Batch, Param, elementwise, is_sequence_batch
 
 
 class Activation(ParameterFree[Param]):
@@ -104,6 +104,44 @@ class Identity(Elementwise):
         return 1.0
 
 
+class GELU(Elementwise):
+    """a = z Phi(z), Phi the standard normal distribution function (eq. 19.1), or its tanh
+    approximation with ``approximate="tanh"`` (eq. 19.3), as PyTorch's nn.GELU."""
+
+    def __init__(self, approximate: str = "none") -> None:
+        super().__init__()
+        if approximate not in ("none", "tanh"):
+            raise ConfigError(f"GELU approximate must be 'none' or 'tanh', got {approximate!r}")
+        self.approximate = approximate
+
+    def f(self, z: float) -> float:
+        if self.approximate == "tanh":  # (19.3): (1 + tanh u) / 2 = sigmoid(2u)
+            return z * sigmoid(2.0 * SQRT_2_OVER_PI * (z + GELU_CUBIC * z * z * z))
+        return z * normal_cdf(z)  # (19.1)
+
+    def derivative(self, z: float, a: float) -> float:
+        if self.approximate == "tanh":  # (19.4)
+            s = sigmoid(2.0 * SQRT_2_OVER_PI * (z + GELU_CUBIC * z * z * z))
+            return s + 2.0 * z * s * (1.0 - s) * SQRT_2_OVER_PI * (1.0 + 3.0 * GELU_CUBIC * z * z)
+        # (19.2): Phi(z) + z phi(z), phi(z) = e^(-z^2 / 2) / sqrt(2 pi)
+        return normal_cdf(z) + z * math.exp(-0.5 * z * z) * INV_SQRT_2PI
+
+    def describe(self) -> dict[str, Any]:
+        return {"type": "GELU", "approximate": self.approximate}
+
+
+def normal_cdf(z: float) -> float:
+    """Phi(z) = erfc(-z / sqrt 2) / 2 (eq. 19.1): for z < 0 this keeps every digit of a small Phi,
+    which (1 + erf(z / sqrt 2)) / 2 would lose to cancellation."""
+    return 0.5 * math.erfc(-z * INV_SQRT_2)
+
+
+INV_SQRT_2 = 1.0 / math.sqrt(2.0)
+INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+GELU_CUBIC = 0.044715  # the tanh approximation's cubic term (Hendrycks and Gimpel, 2016)
+
+
 class Softmax(Activation):
     """p_k = e^(z_k - m) / sum_j e^(z_j - m), with m = max_j z_j so no exponent overflows (eq. 4.6).
 
@@ -114,10 +152,16 @@ class Softmax(Activation):
 
     def __init__(self) -> None:
         super().__init__()
-        self.log_sum_exp: list[float] = []
+        self.log_sum_exp: list[Any] = []
 
     def forward(self, inputs: Batch, training: bool = False) -> Batch:
+        """Each row on its own; for a batch of sequences each position's row, the last axis (eq. 16.2)."""
         self.inputs = inputs
+        if is_sequence_batch(inputs):  # log_sum_exp[n][t]
+            sequences = [[softmax_and_log_sum_exp(row) for row in sample] for sample in inputs]
+            self.outputs = [[p for p, _ in sample] for sample in sequences]
+            self.log_sum_exp = [[lse for _, lse in sample] for sample in sequences]
+            return self.outputs
         rows = [softmax_and_log_sum_exp(row) for row in inputs]
         self.outputs = [p for p, _ in rows]
         self.log_sum_exp = [lse for _, lse in rows]
@@ -126,6 +170,13 @@ class Softmax(Activation):
     def backward(self, grad_outputs: Batch, need_input_grad: bool = True) -> Batch:
         """dL/dz_k = p_k (g_k - sum_j g_j p_j), the softmax Jacobian applied to g = dL/dp (eq. 4.7);
         ``need_input_grad`` is ignored, as in every parameter-free layer."""
+        if is_sequence_batch(self.outputs):  # each position's row on its own (eq. 16.2)
+            layer = Softmax()
+            grads = []
+            for g_sample, p_sample in zip(grad_outputs, self.outputs):
+                layer.outputs = p_sample
+                grads.append(layer.backward(g_sample))
+            return grads
         grad_inputs = []
         for g_row, p_row in zip(grad_outputs, self.outputs):
             weighted = sum(g * p for g, p in zip(g_row, p_row))

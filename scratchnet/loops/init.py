@@ -32,13 +32,13 @@ def draw(distribution: Distribution, count: int, seed: int, stream: int) -> list
     return [scale * (2.0 * u - 1.0) for u in rng.uniforms(seed, stream, count)]
 
 
-def initial_weight(name: str, shape: Shape, seed: int) -> Param:
-    """A weight of ``shape`` ``(out, in, *kernel)`` drawn by scheme ``name`` (eq. 10.5-10.9)."""
-    values = draw(weight_distribution(name, *fans(shape)), math.prod(shape), seed, WEIGHT_STREAM)
+def initial_weight(name: str, shape: Shape, seed: int, stream: int = WEIGHT_STREAM) -> Param:
+    """A weight of ``shape`` ``(out, in, *kernel)`` drawn by scheme ``name`` (eq. 10.5-10.9, 10.11)."""
+    values = draw(weight_distribution(name, *fans(shape)), math.prod(shape), seed, stream)
     weight: Param = reshape(values, shape)
     return weight
 
 
-def initial_bias(name: str, size: int, seed: int) -> Vector:
+def initial_bias(name: str, size: int, seed: int, stream: int = BIAS_STREAM) -> Vector:
     """The bias vector, ``(size,)`` (eq. 10.10)."""
-    return draw(bias_distribution(name), size, seed, BIAS_STREAM)
+    return draw(bias_distribution(name), size, seed, stream)

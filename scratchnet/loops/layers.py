@@ -11,14 +11,26 @@ from scratchnet.core.init import check_initializer
 from scratchnet.core.network import ParameterFree
 from scratchnet.loops.init import initial_bias, initial_weight
 from scratchnet.loops.neuron import Neuron, NonzeroInputs, nonzero
-from scratchnet.loops.tensor import Batch, Param, as_batch, as_tensor, elementwise, flatten, reshape, shape_of
+from scratchnet.loops.tensor import (
+    Batch,
+    Param,
+    as_batch,
+    as_tensor,
+    by_sample,
+    elementwise,
+    flatten,
+    is_sequence_batch,
+    reshape,
+    shape_of,
+)
 
 
 class Dense:
     """A fully connected layer: a list of ``out_features`` neurons, each seeing all ``in_features`` inputs.
 
     Parameters are ``weight`` ``(out_features, in_features)`` (row j is neuron j's weights) and
-    ``bias`` ``(out_features,)``.
+    ``bias`` ``(out_features,)``. Given a batch of sequences ``(N, T, in_features)`` it is applied at
+    every position, as PyTorch's nn.Linear on the last axis (eq. 16.1).
     """
 
     def __init__(self, in_features: int, out_features: int, *, init: str = "he_normal", seed: int = 0) -> None:
@@ -32,9 +44,16 @@ class Dense:
         self.neurons = [Neuron(row, b) for row, b in zip(weights, bias)]
         self.inputs: Batch = []
         self.nonzero_inputs: list[NonzeroInputs] = []
+        self.positions = 0  # T of the last forward pass when it read sequences, else 0
 
     def forward(self, inputs: Batch, training: bool = False) -> Batch:
-        """z[n][j] = sum_i W[j][i] x[n][i] + b[j]: every neuron on every sample (eq. 3.1)."""
+        """z[n][j] = sum_i W[j][i] x[n][i] + b[j]: every neuron on every sample (eq. 3.1); a batch
+        of sequences is N * T rows, z[n][t][j] = sum_i W[j][i] x[n][t][i] + b[j] (eq. 16.1)."""
+        if is_sequence_batch(inputs):
+            outputs = self.forward([row for sample in inputs for row in sample], training)
+            self.positions = len(inputs[0])
+            return by_sample(outputs, self.positions)
+        self.positions = 0
         self.inputs = as_batch(inputs, (self.in_features,), "Dense.forward")
         # Once per sample, shared by every neuron, here and in backward: only nonzero x_i add to z.
         self.nonzero_inputs = [nonzero(x) for x in self.inputs]
@@ -46,6 +65,12 @@ class Dense:
         With ``need_input_grad=False`` (the first layer: nobody needs dL/dx of the data) dL/dx is
         not computed and an empty list is returned.
         """
+        if self.positions:  # sequences: N * T rows, as in forward (eq. 16.1)
+            rows = [row for sample in grad_outputs for row in sample]
+            positions, self.positions = self.positions, 0
+            grad_rows = self.backward(rows, need_input_grad)
+            self.positions = positions
+            return by_sample(grad_rows, positions) if need_input_grad else []
         if len(grad_outputs) != len(self.inputs):
             raise ShapeError(f"Dense.backward: {len(grad_outputs)} gradient rows for a batch of {len(self.inputs)}")
         for neuron in self.neurons:

@@ -12,7 +12,7 @@ import math
 from typing import Any
 
 from scratchnet.loops.activations import log_sum_exp
-from scratchnet.loops.tensor import Batch
+from scratchnet.loops.tensor import Batch, is_sequence_batch
 
 
 def targets(labels: list[int], classes: int) -> Batch:
@@ -23,27 +23,68 @@ def targets(labels: list[int], classes: int) -> Batch:
 
 
 class CrossEntropy:
-    """L = (1/B) sum_n (log sum_k e^z[n][k] - z[n][y_n]), the mean of -log p[n][y_n] (eq. 5.2)."""
+    """L = (1/B) sum_n (log sum_k e^z[n][k] - z[n][y_n]), the mean of -log p[n][y_n] (eq. 5.2).
 
-    def value(self, logits: Batch, labels: list[int], output_layer: Any = None) -> float:
+    For sequences, logits ``(N, T, K)`` and targets ``(N, T)``: the mean over the positions whose
+    target is not ``ignore_index`` (eq. 16.3, 16.4), as PyTorch's nn.CrossEntropyLoss.
+    """
+
+    def __init__(self, ignore_index: int = -100) -> None:
+        self.ignore_index = ignore_index
+
+    def value(self, logits: Batch, labels: list[Any], output_layer: Any = None) -> float:
         """``output_layer``: the network's final Softmax, whose forward pass kept log sum_k e^z[n][k]
         of each row (eq. 5.2); without it they are computed here."""
+        if is_sequence_batch(logits):
+            return self.sequence_value(logits, labels, output_layer)
         log_sums = None if output_layer is None else output_layer.log_sum_exp
         if log_sums is None:
             log_sums = [log_sum_exp(z) for z in logits]
         total: float = sum(lse - z[y] for lse, z, y in zip(log_sums, logits, labels))
         return total / len(logits)
 
-    def gradient(self, logits: Batch, probabilities: Batch, labels: list[int]) -> Batch:
+    def gradient(self, logits: Batch, probabilities: Batch, labels: list[Any]) -> Batch:
         """dL/dz = (p - one-hot(y)) / B, the fused softmax + cross-entropy gradient (eq. 5.3);
         ``probabilities`` are the softmax outputs the forward pass computed from ``logits``."""
+        if is_sequence_batch(logits):
+            return self.sequence_gradient(probabilities, labels)
         batch = len(logits)
         return [
             [(p - t) / batch for p, t in zip(p_row, t_row)]
             for p_row, t_row in zip(probabilities, targets(labels, len(logits[0])))
         ]
 
+    def sequence_value(self, logits: Batch, labels: list[list[int]], output_layer: Any = None) -> float:
+        """L = (1/M) sum over counted (n, t) of (log sum_k e^z[n][t][k] - z[n][t][y]) (eq. 16.3),
+        M the number of counted positions; 0 when none is counted (PyTorch gives NaN)."""
+        log_sums = None if output_layer is None else output_layer.log_sum_exp
+        if log_sums is None:
+            log_sums = [[log_sum_exp(z) for z in sample] for sample in logits]
+        total, counted = 0.0, 0
+        for z_sample, lse_sample, y_sample in zip(logits, log_sums, labels):
+            for z, lse, y in zip(z_sample, lse_sample, y_sample):
+                if y != self.ignore_index:
+                    total += lse - z[y]
+                    counted += 1
+        return total / counted if counted else 0.0
+
+    def sequence_gradient(self, probabilities: Batch, labels: list[list[int]]) -> Batch:
+        """dL/dz[n][t] = (p[n][t] - one-hot(y[n][t])) / M at a counted position, 0 at an ignored one (eq. 16.4)."""
+        counted = sum(y != self.ignore_index for row in labels for y in row)
+        grads = []
+        for p_sample, y_sample in zip(probabilities, labels):
+            rows = []
+            for p, y in zip(p_sample, y_sample):
+                if y == self.ignore_index:
+                    rows.append([0.0] * len(p))
+                else:
+                    rows.append([(p_k - (1.0 if k == y else 0.0)) / counted for k, p_k in enumerate(p)])
+            grads.append(rows)
+        return grads
+
     def describe(self) -> dict[str, Any]:
+        if self.ignore_index != -100:  # PyTorch's default is not written down
+            return {"type": "CrossEntropy", "ignore_index": self.ignore_index}
         return {"type": "CrossEntropy"}
 
 

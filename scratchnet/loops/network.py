@@ -8,7 +8,18 @@ from typing import Any
 from scratchnet.core.errors import ScratchnetError
 from scratchnet.core.interface import Layer, Loss
 from scratchnet.core.network import Sequential
-from scratchnet.loops.tensor import Batch, Param, as_batch, check_labels, flatten, reshape, shape_of
+from scratchnet.loops.tensor import (
+    Batch,
+    Param,
+    as_batch,
+    as_tokens,
+    check_labels,
+    check_targets,
+    flatten,
+    is_sequence_batch,
+    reshape,
+    shape_of,
+)
 
 
 class Network(Sequential[Batch, Param]):
@@ -24,16 +35,21 @@ class Network(Sequential[Batch, Param]):
         l2: float = 0.0,
         l1: float = 0.0,
         input_shape: Sequence[int] | None = None,
+        vocabulary: int | None = None,
     ) -> None:
-        super().__init__(layers, loss, l2=l2, l1=l1, input_shape=input_shape)
+        super().__init__(layers, loss, l2=l2, l1=l1, input_shape=input_shape, vocabulary=vocabulary)
         self.outputs: Batch = []
         self.loss_inputs: Batch = []
-        self.labels: list[int] = []
+        self.labels: list[Any] = []
         self.penalty_grads: dict[str, list[float]] = {}  # d/dw of the penalties, from the last backward
 
     def forward(self, inputs: Sequence[Any], training: bool = False) -> Batch:
-        """The output of the last layer for each sample (probabilities when it is a Softmax)."""
-        activations = as_batch(inputs, self.input_shape, "Network.forward")
+        """The output of the last layer for each sample (probabilities when it is a Softmax); a
+        token network reads (N, T) ids, T at most its input length, and gives (N, T, classes)."""
+        if self.vocabulary is not None:
+            activations = as_tokens(inputs, self.vocabulary, self.input_shape[0], "Network.forward")
+        else:
+            activations = as_batch(inputs, self.input_shape, "Network.forward")
         for layer in self.layers:
             if layer is self.layers[-1]:
                 self.loss_inputs = activations  # the logits, when the loss is fused with this layer
@@ -51,7 +67,12 @@ class Network(Sequential[Batch, Param]):
         """
         if outputs is not self.outputs:
             raise ScratchnetError("Network.loss needs the outputs returned by the latest forward() call")
-        self.labels = check_labels(labels, len(outputs), len(outputs[0]), "Network.loss")
+        if is_sequence_batch(outputs):  # targets (N, T), ignore_index at padded positions (eq. 16.3)
+            ignore = self.loss_function.describe().get("ignore_index", -100)
+            shape = (len(outputs), len(outputs[0]))
+            self.labels = check_targets(labels, shape, len(outputs[0][0]), ignore, "Network.loss")
+        else:
+            self.labels = check_labels(labels, len(outputs), len(outputs[0]), "Network.loss")
         value = self.loss_function.value(self.loss_inputs, self.labels, self.layers[-1])
         return value + self.penalty()
 
@@ -81,9 +102,12 @@ class Network(Sequential[Batch, Param]):
             for name in self.penalized:  # d/dw of the penalties: l2 w + l1 sign(w) (eq. 7.1, 7.2)
                 self.penalty_grads[name] = [self.l2 * w + self.l1 * sign(w) for w in flatten(params[name])]
 
-    def predict(self, inputs: Sequence[Any]) -> list[int]:
-        """The predicted class of each sample: the largest output, or output >= 0.5 for a single one."""
+    def predict(self, inputs: Sequence[Any]) -> list[Any]:
+        """The predicted class of each sample: the largest output, or output >= 0.5 for a single one
+        (of each position of a sequence: the largest score)."""
         outputs = self.forward(inputs)
+        if is_sequence_batch(outputs):
+            return [[max(range(len(row)), key=row.__getitem__) for row in sample] for sample in outputs]
         if len(outputs[0]) == 1:
             return [1 if row[0] >= 0.5 else 0 for row in outputs]
         return [max(range(len(row)), key=row.__getitem__) for row in outputs]

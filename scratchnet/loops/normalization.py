@@ -1,4 +1,5 @@
-"""Batch normalization, ``BatchNorm`` (spec/math.md, section 15), as PyTorch's BatchNorm1d/BatchNorm2d."""
+"""Normalization layers: ``BatchNorm`` (spec/math.md, section 15), as PyTorch's BatchNorm1d/BatchNorm2d,
+and ``LayerNorm`` and ``RMSNorm`` over the last axis (section 18)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 
 from scratchnet.core.errors import ConfigError, ShapeError
 from scratchnet.loops.convolution import check_gradients, shape_name
-from scratchnet.loops.tensor import Batch, Param, as_batch, as_tensor, flatten, reshape, shape_of
+from scratchnet.loops.tensor import Batch, Param, as_batch, as_tensor, by_sample, flatten, reshape, shape_of
 
 Planes = list[list[list[float]]]
 """A batch by channel: ``planes[c][n]`` is channel c of sample n as a flat list (one value for a
@@ -167,3 +168,159 @@ class BatchNorm:
 
     def describe(self) -> dict[str, Any]:
         return {"type": "BatchNorm", "num_features": self.num_features, "momentum": self.momentum, "eps": self.eps}
+
+
+class LastAxisNorm:
+    """What LayerNorm and RMSNorm share: each row of the last axis normalized on its own, then
+    scaled by ``weight`` (and shifted by ``bias``) when ``affine``; the rows are those of a
+    ``(N, dim)`` or ``(N, T, dim)`` batch. Subclasses give ``normalize`` and ``normalize_backward``."""
+
+    def __init__(self, name: str, dim: int, eps: float, affine: bool, bias: bool) -> None:
+        if dim < 1:
+            raise ConfigError(f"{name} needs at least one value per row, got {dim}")
+        if not 0.0 < eps < math.inf:
+            raise ConfigError(f"{name} eps must be a finite number > 0, got {eps!r}")
+        self.name, self.dim, self.eps, self.affine = name, dim, eps, affine
+        self.has_bias = affine and bias
+        self.weight = [1.0] * dim if affine else []  # gamma
+        self.bias = [0.0] * dim if self.has_bias else []  # beta
+        self.grad_weight = [0.0] * len(self.weight)
+        self.grad_bias = [0.0] * len(self.bias)
+        self.x_hat: list[list[float]] = []  # each row's normalized values, from the last forward pass
+        self.inv_std: list[float] = []  # each row's 1 / sqrt(var + eps) (or 1 / rms)
+        self.positions = 0  # T of the last forward pass when it read sequences, else 0
+
+    def normalize(self, x: list[float]) -> tuple[list[float], float]:
+        """(x_hat, 1 / its scale) of one row."""
+        raise NotImplementedError
+
+    def normalize_backward(self, g_hat: list[float], x_hat: list[float], inv_std: float) -> list[float]:
+        """dL/dx of one row, given g_hat = dL/dx_hat."""
+        raise NotImplementedError
+
+    def forward(self, inputs: Batch, training: bool = False) -> Batch:
+        """y = gamma * x_hat + beta on every row of the last axis (eq. 18.3)."""
+        rows = self.rows(inputs)
+        self.x_hat, self.inv_std, outputs = [], [], []
+        for x in rows:
+            x_hat, inv_std = self.normalize(x)
+            self.x_hat.append(x_hat)
+            self.inv_std.append(inv_std)
+            if not self.affine:
+                outputs.append(list(x_hat))
+            elif self.has_bias:
+                outputs.append([gamma * xh + beta for gamma, xh, beta in zip(self.weight, x_hat, self.bias)])
+            else:
+                outputs.append([gamma * xh for gamma, xh in zip(self.weight, x_hat)])
+        return by_sample(outputs, self.positions) if self.positions else outputs
+
+    def backward(self, grad_outputs: Batch, need_input_grad: bool = True) -> Batch:
+        """dL/dgamma = sum_rows g * x_hat and dL/dbeta = sum_rows g (eq. 18.4), and dL/dx by the
+        subclass's rule for one row, given dL/dx_hat = gamma * g."""
+        rows = [row for sample in grad_outputs for row in sample] if self.positions else grad_outputs
+        if len(rows) != len(self.x_hat) or any(len(g) != self.dim for g in rows):
+            raise ShapeError(
+                f"{self.name}.backward: gradients of shape {shape_of(grad_outputs)} for the last forward pass"
+            )
+        if self.affine:
+            self.grad_weight = [0.0] * self.dim
+            for g, x_hat in zip(rows, self.x_hat):
+                self.grad_weight = [total + gk * xh for total, gk, xh in zip(self.grad_weight, g, x_hat)]
+        if self.has_bias:
+            self.grad_bias = [sum(g[k] for g in rows) for k in range(self.dim)]
+        if not need_input_grad:
+            return []
+        grad_inputs = []
+        for g, x_hat, inv_std in zip(rows, self.x_hat, self.inv_std):
+            g_hat = [gamma * gk for gamma, gk in zip(self.weight, g)] if self.affine else g
+            grad_inputs.append(self.normalize_backward(g_hat, x_hat, inv_std))
+        return by_sample(grad_inputs, self.positions) if self.positions else grad_inputs
+
+    def rows(self, inputs: Sequence[Any]) -> list[list[float]]:
+        """The rows of the last axis of a (N, dim) or (N, T, dim) batch, as floats."""
+        if hasattr(inputs, "tolist"):
+            inputs = inputs.tolist()
+        shape = shape_of(inputs)
+        if len(shape) not in (2, 3) or shape[-1] != self.dim or shape[0] == 0:
+            raise ShapeError(f"{self.name}.forward: expects rows of {self.dim} values (last axis), got shape {shape}")
+        self.positions = shape[1] if len(shape) == 3 else 0
+        if self.positions:
+            return [[float(x) for x in row] for sample in inputs for row in sample]
+        return [[float(x) for x in row] for row in inputs]
+
+    def params(self) -> dict[str, Param]:
+        """Copies of gamma (``weight``) and beta (``bias``), those the layer has."""
+        named: dict[str, Param] = {}
+        if self.affine:
+            named["weight"] = list(self.weight)
+        if self.has_bias:
+            named["bias"] = list(self.bias)
+        return named
+
+    def grads(self) -> dict[str, Param]:
+        """Copies of dL/dgamma and dL/dbeta from the last backward pass."""
+        named: dict[str, Param] = {}
+        if self.affine:
+            named["weight"] = list(self.grad_weight)
+        if self.has_bias:
+            named["bias"] = list(self.grad_bias)
+        return named
+
+    def set_params(self, named: Mapping[str, Any]) -> None:
+        """Replace gamma and beta (nested lists, NumPy arrays, ...)."""
+        names = sorted(self.params())
+        if sorted(named) != names:
+            raise ShapeError(f"{self.name}.set_params: expected the arrays {names}, got {sorted(named)}")
+        try:
+            values = {name: as_tensor(named[name], (self.dim,), name) for name in names}
+        except ShapeError:
+            given = ", ".join(f"{name} {shape_name(named[name])}" for name in names)
+            raise ShapeError(f"{self.name}.set_params: {given} do not all fit ({self.dim},)") from None
+        self.weight = values.get("weight", [])
+        self.bias = values.get("bias", [])
+
+
+class LayerNorm(LastAxisNorm):
+    """Each row of the last axis to mean 0 and variance 1, then scaled and shifted: PyTorch's
+    nn.LayerNorm(dim, eps, elementwise_affine=affine, bias=bias) (eq. 18.1-18.5)."""
+
+    def __init__(self, dim: int, *, eps: float = 1e-5, affine: bool = True, bias: bool = True) -> None:
+        super().__init__("LayerNorm", dim, eps, affine, bias)
+
+    def normalize(self, x: list[float]) -> tuple[list[float], float]:
+        """x_hat = (x - mu) / sqrt(var + eps), mu and the biased var over the row (eq. 18.1, 18.2)."""
+        mean = sum(x) / self.dim
+        var = sum((value - mean) ** 2 for value in x) / self.dim
+        inv_std = 1.0 / math.sqrt(var + self.eps)
+        return [(value - mean) * inv_std for value in x], inv_std
+
+    def normalize_backward(self, g_hat: list[float], x_hat: list[float], inv_std: float) -> list[float]:
+        """dL/dx = (1 / sqrt(var + eps)) (g_hat - mean(g_hat) - x_hat mean(g_hat x_hat)) (eq. 18.5)."""
+        mean_g = sum(g_hat) / self.dim
+        mean_gx = sum(g * xh for g, xh in zip(g_hat, x_hat)) / self.dim
+        return [inv_std * (g - mean_g - xh * mean_gx) for g, xh in zip(g_hat, x_hat)]
+
+    def describe(self) -> dict[str, Any]:
+        return {"type": "LayerNorm", "dim": self.dim, "eps": self.eps, "affine": self.affine, "bias": self.has_bias}
+
+
+class RMSNorm(LastAxisNorm):
+    """Each row of the last axis divided by its root mean square, then scaled: PyTorch's
+    nn.RMSNorm(dim, eps, elementwise_affine=affine) (eq. 18.6-18.8); no mean is subtracted and
+    there is no bias (microgpt's is ``affine=False``)."""
+
+    def __init__(self, dim: int, *, eps: float = 1e-5, affine: bool = True) -> None:
+        super().__init__("RMSNorm", dim, eps, affine, False)
+
+    def normalize(self, x: list[float]) -> tuple[list[float], float]:
+        """x_hat = x / sqrt(mean(x^2) + eps) (eq. 18.6)."""
+        inv_rms = 1.0 / math.sqrt(sum(value * value for value in x) / self.dim + self.eps)
+        return [value * inv_rms for value in x], inv_rms
+
+    def normalize_backward(self, g_hat: list[float], x_hat: list[float], inv_std: float) -> list[float]:
+        """dL/dx = (1 / rms) (g_hat - x_hat mean(g_hat x_hat)) (eq. 18.8)."""
+        mean_gx = sum(g * xh for g, xh in zip(g_hat, x_hat)) / self.dim
+        return [inv_std * (g - xh * mean_gx) for g, xh in zip(g_hat, x_hat)]
+
+    def describe(self) -> dict[str, Any]:
+        return {"type": "RMSNorm", "dim": self.dim, "eps": self.eps, "affine": self.affine}

@@ -111,3 +111,75 @@ def elementwise(function: Any, *tensors: Any) -> Any:
     if first and isinstance(first[0], list):
         return [elementwise(function, *items) for items in zip(*tensors)]
     return [function(*values) for values in zip(*tensors)]
+
+
+def is_sequence_batch(batch: Any) -> bool:
+    """Whether ``batch`` is a batch of sequences, ``batch[n][t][c]`` (three axes of numbers)."""
+    try:
+        return isinstance(batch[0][0], (list, tuple)) and not isinstance(batch[0][0][0], (list, tuple))
+    except (IndexError, TypeError):
+        return False
+
+
+def as_tokens(inputs: Any, vocabulary: int, longest: int | None, where: str) -> list[list[int]]:
+    """``inputs`` as a batch of token id sequences ``ids[n][t]``, each id an integer in
+    0..vocabulary-1, every sequence of one length T (at most ``longest``): a one-line LabelError
+    naming the first bad id, or ShapeError, otherwise (spec/math.md, section 16)."""
+    if hasattr(inputs, "tolist"):
+        inputs = inputs.tolist()
+    if not isinstance(inputs, (list, tuple)) or not inputs or not all(isinstance(s, (list, tuple)) for s in inputs):
+        raise ShapeError(f"{where}: expected a non-empty batch of token id sequences (N, T)")
+    length = len(inputs[0])
+    if length == 0 or any(len(sequence) != length for sequence in inputs):
+        raise ShapeError(f"{where}: the sequences of a batch must all have one length T >= 1")
+    if longest is not None and length > longest:
+        raise ShapeError(f"{where}: sequences of {length} tokens, but the network reads at most {longest}")
+    ids = []
+    for n, sequence in enumerate(inputs):
+        row = []
+        for t, value in enumerate(sequence):
+            if not whole_number(value):
+                raise LabelError(f"{where}: token {value!r} (sample {n}, position {t}) is not an integer id")
+            if not 0 <= int(value) < vocabulary:
+                raise LabelError(
+                    f"{where}: token id {int(value)} (sample {n}, position {t}) "
+                    f"is outside the vocabulary 0..{vocabulary - 1}"
+                )
+            row.append(int(value))
+        ids.append(row)
+    return ids
+
+
+def check_targets(labels: Any, shape: tuple[int, int], classes: int, ignore_index: int, where: str) -> list[list[int]]:
+    """Targets of a sequence, ``labels[n][t]``, of ``shape`` (N, T): each an integer class in
+    0..classes-1 or ``ignore_index`` (a padded position the loss skips, eq. 16.3)."""
+    if hasattr(labels, "tolist"):
+        labels = labels.tolist()
+    if len(labels) != shape[0] or any(not isinstance(row, (list, tuple)) or len(row) != shape[1] for row in labels):
+        raise ShapeError(
+            f"{where}: targets of shape {shape_of(labels)} for outputs of {shape[0]} x {shape[1]} positions"
+        )
+    checked = []
+    for n, row in enumerate(labels):
+        for t, label in enumerate(row):
+            if not whole_number(label):
+                raise LabelError(f"{where}: target {label!r} (sample {n}, position {t}) is not an integer")
+            if not (0 <= int(label) < classes or int(label) == ignore_index):
+                raise LabelError(
+                    f"{where}: target {int(label)} (sample {n}, position {t}) is outside 0..{classes - 1} "
+                    f"and is not the ignore_index {ignore_index}"
+                )
+        checked.append([int(label) for label in row])
+    return checked
+
+
+def by_sample(rows: list[Any], positions: int) -> Batch:
+    """N * T rows, position by position, as a batch of N sequences of T rows each."""
+    return [rows[start : start + positions] for start in range(0, len(rows), positions)]
+
+
+def whole_number(value: Any) -> bool:
+    """Whether ``value`` is an int, or a float with an integer value (not a bool, NaN or infinity)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return isinstance(value, int) or value.is_integer()

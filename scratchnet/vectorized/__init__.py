@@ -4,12 +4,14 @@ first: ``(batch, features)`` for flat samples, ``(batch, channels, height, width
 from collections.abc import Callable
 
 from scratchnet.core.interface import Layer
-from scratchnet.vectorized.activations import Identity, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
+from scratchnet.vectorized.activations import GELU, Identity, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
+from scratchnet.vectorized.attention import CausalSelfAttention
 from scratchnet.vectorized.convolution import Conv2D
+from scratchnet.vectorized.embedding import Embedding, PositionEmbedding
 from scratchnet.vectorized.layers import Dense, Dropout
 from scratchnet.vectorized.losses import BinaryCrossEntropy, CrossEntropy, MeanSquaredError
 from scratchnet.vectorized.network import Network
-from scratchnet.vectorized.normalization import BatchNorm
+from scratchnet.vectorized.normalization import BatchNorm, LayerNorm, RMSNorm
 from scratchnet.vectorized.optimizers import SGD, Adagrad, Adam, AdamW, RMSprop
 from scratchnet.vectorized.pooling import AvgPool2D, MaxPool2D
 from scratchnet.vectorized.reshape import Flatten
@@ -33,6 +35,12 @@ LAYERS: dict[str, Callable[..., Layer[Array, Array]]] = {
     "AvgPool2D": AvgPool2D,
     "Flatten": Flatten,
     "BatchNorm": BatchNorm,
+    "Embedding": Embedding,
+    "PositionEmbedding": PositionEmbedding,
+    "LayerNorm": LayerNorm,
+    "RMSNorm": RMSNorm,
+    "GELU": GELU,
+    "CausalSelfAttention": CausalSelfAttention,
 }
 LOSSES: dict[str, type] = {
     "CrossEntropy": CrossEntropy,
@@ -42,6 +50,7 @@ LOSSES: dict[str, type] = {
 OPTIMIZERS: dict[str, type] = {"SGD": SGD, "Adagrad": Adagrad, "RMSprop": RMSprop, "Adam": Adam, "AdamW": AdamW}
 
 __all__ = [
+    "GELU",
     "LAYERS",
     "LOSSES",
     "OPTIMIZERS",
@@ -52,16 +61,21 @@ __all__ = [
     "AvgPool2D",
     "BatchNorm",
     "BinaryCrossEntropy",
+    "CausalSelfAttention",
     "Conv2D",
     "CrossEntropy",
     "Dense",
     "Dropout",
+    "Embedding",
     "Flatten",
     "Identity",
+    "LayerNorm",
     "LeakyReLU",
     "MaxPool2D",
     "MeanSquaredError",
     "Network",
+    "PositionEmbedding",
+    "RMSNorm",
     "RMSprop",
     "ReLU",
     "Sigmoid",

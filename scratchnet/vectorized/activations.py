@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -9,6 +10,7 @@ import numpy as np
 from scratchnet.core.errors import ConfigError, ShapeError
 from scratchnet.core.network import ParameterFree
 from scratchnet.vectorized import memory
+from scratchnet.vectorized.erf import erfc
 from scratchnet.vectorized.memory import Workspace, flat_in, in_blocks, result_like, storage_order
 from scratchnet.vectorized.tensor import Array
 
@@ -153,6 +155,47 @@ class Identity(Elementwise):
         return np.ones_like(z)
 
 
+class GELU(Activation):
+    """a = z Phi(z), Phi the standard normal distribution function (eq. 19.1), or its tanh
+    approximation with ``approximate="tanh"`` (eq. 19.3), as PyTorch's nn.GELU. Phi comes from the
+    array erfc of scratchnet/vectorized/erf.py; forward keeps Phi(z) (or (1 + tanh u) / 2) for backward."""
+
+    def __init__(self, approximate: str = "none") -> None:
+        super().__init__()
+        if approximate not in ("none", "tanh"):
+            raise ConfigError(f"GELU approximate must be 'none' or 'tanh', got {approximate!r}")
+        self.approximate = approximate
+        self.kept: Array = np.zeros(0)  # Phi(z), or sigmoid(2u) of eq. 19.3
+
+    def forward(self, inputs: Array, training: bool = False) -> Array:
+        self.inputs = inputs
+        if self.approximate == "tanh":  # (19.3): (1 + tanh u) / 2 = sigmoid(2u)
+            self.kept = sigmoid(2.0 * SQRT_2_OVER_PI * (inputs + GELU_CUBIC * inputs * inputs * inputs))
+        else:  # (19.1): Phi(z) = erfc(-z / sqrt 2) / 2, every digit kept for z < 0
+            self.kept = 0.5 * erfc(inputs * -INV_SQRT_2)
+        return inputs * self.kept
+
+    def backward(self, grad_outputs: Array, need_input_grad: bool = True) -> Array:
+        """dL/dz = dL/da * f'(z), f' by eq. 19.2 or 19.4 (``need_input_grad`` is ignored)."""
+        z, s = self.inputs, self.kept
+        if self.approximate == "tanh":  # (19.4), with s = sigmoid(2u): 1 - tanh(u)^2 = 4 s (1 - s)
+            slope = SQRT_2_OVER_PI * (1.0 + 3.0 * GELU_CUBIC * z * z)
+            tanh_form: Array = grad_outputs * (s + 2.0 * z * s * (1.0 - s) * slope)
+            return tanh_form
+        # (19.2): Phi(z) + z phi(z), phi(z) = e^(-z^2 / 2) / sqrt(2 pi)
+        exact: Array = grad_outputs * (s + z * np.exp(-0.5 * z * z) * INV_SQRT_2PI)
+        return exact
+
+    def describe(self) -> dict[str, Any]:
+        return {"type": "GELU", "approximate": self.approximate}
+
+
+INV_SQRT_2 = 1.0 / math.sqrt(2.0)
+INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+GELU_CUBIC = 0.044715  # the tanh approximation's cubic term (Hendrycks and Gimpel, 2016)
+
+
 class Softmax(Activation):
     """p_k = e^(z_k - m) / sum_j e^(z_j - m), with m the row maximum so no exponent overflows (eq. 4.6).
 
@@ -173,7 +216,7 @@ class Softmax(Activation):
         """dL/dz_k = p_k (g_k - sum_j g_j p_j), the softmax Jacobian applied to g = dL/dp (eq. 4.7);
         ``need_input_grad`` is ignored, as in every parameter-free layer."""
         p = self.outputs
-        weighted = np.sum(grad_outputs * p, axis=1, keepdims=True)
+        weighted = np.sum(grad_outputs * p, axis=-1, keepdims=True)  # each row of the last axis (eq. 16.2)
         grad_inputs: Array = p * (grad_outputs - weighted)
         return grad_inputs
 
@@ -186,24 +229,26 @@ def sigmoid(z: Array) -> Array:
 
 
 def row_sums(a: Array) -> Array:
-    """sum_j a[n][j] for each row n, as a matrix-vector product: for the ten columns of a classifier's
-    output this is several times faster than np.sum(a, axis=1), which is slow along a short axis."""
-    sums: Array = a @ np.ones(a.shape[1], a.dtype)
+    """sum_j a[..., j] for each row of the last axis, as a matrix-vector product: for the ten columns
+    of a classifier's output this is several times faster than np.sum(a, axis=-1), which is slow
+    along a short axis."""
+    sums: Array = a @ np.ones(a.shape[-1], a.dtype)
     return sums
 
 
 def softmax_and_log_sum_exp(z: Array) -> tuple[Array, Array]:
     """Softmax of each row (eq. 4.6) and log sum_j e^(z_j) of each row (eq. 5.2), from one exponential:
-    with m the row maximum and s = sum_j e^(z_j - m), p = e^(z - m) / s and log sum_j e^(z_j) = m + log s."""
-    m = z.max(axis=1)
-    exps: Array = np.exp(z - m[:, None])
+    with m the row maximum and s = sum_j e^(z_j - m), p = e^(z - m) / s and log sum_j e^(z_j) = m + log s.
+    The rows are those of the last axis, so a batch of sequences (N, T, K) has N * T (eq. 16.2)."""
+    m = z.max(axis=-1)
+    exps: Array = np.exp(z - m[..., None])
     sums = row_sums(exps)
-    exps /= sums[:, None]
+    exps /= sums[..., None]
     return exps, m + np.log(sums)
 
 
 def log_sum_exp(z: Array) -> Array:
     """log sum_j e^(z_j) of each row, as m + log sum_j e^(z_j - m): finite for any finite logits (eq. 5.2)."""
-    m = z.max(axis=1)
-    result: Array = m + np.log(row_sums(np.exp(z - m[:, None])))
+    m = z.max(axis=-1)
+    result: Array = m + np.log(row_sums(np.exp(z - m[..., None])))
     return result

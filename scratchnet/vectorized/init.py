@@ -38,12 +38,14 @@ def draw(distribution: Distribution, count: int, seed: int, stream: int) -> Arra
     return scale * (2.0 * vector_rng.uniforms(seed, stream, count) - 1.0)
 
 
-def initial_weight(name: str, shape: tuple[int, ...], seed: int, dtype: np.dtype[Any]) -> Array:
-    """A weight of ``shape`` ``(out, in, *kernel)`` drawn by scheme ``name`` (eq. 10.5-10.9)."""
-    values = draw(weight_distribution(name, *fans(shape)), math.prod(shape), seed, WEIGHT_STREAM)
+def initial_weight(
+    name: str, shape: tuple[int, ...], seed: int, dtype: np.dtype[Any], stream: int = WEIGHT_STREAM
+) -> Array:
+    """A weight of ``shape`` ``(out, in, *kernel)`` drawn by scheme ``name`` (eq. 10.5-10.9, 10.11)."""
+    values = draw(weight_distribution(name, *fans(shape)), math.prod(shape), seed, stream)
     return values.reshape(shape).astype(dtype)
 
 
-def initial_bias(name: str, size: int, seed: int, dtype: np.dtype[Any]) -> Array:
+def initial_bias(name: str, size: int, seed: int, dtype: np.dtype[Any], stream: int = BIAS_STREAM) -> Array:
     """The bias vector, ``(size,)`` (eq. 10.10)."""
-    return draw(bias_distribution(name), size, seed, BIAS_STREAM).astype(dtype)
+    return draw(bias_distribution(name), size, seed, stream).astype(dtype)

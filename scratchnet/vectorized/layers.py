@@ -19,7 +19,8 @@ class Dense:
     """A fully connected layer: ``out_features`` neurons, each seeing all ``in_features`` inputs.
 
     Parameters are ``weight`` ``(out_features, in_features)`` (row j is neuron j's weights) and
-    ``bias`` ``(out_features,)``.
+    ``bias`` ``(out_features,)``. Given a batch of sequences ``(N, T, in_features)`` it is applied at
+    every position, as PyTorch's nn.Linear on the last axis (eq. 16.1).
     """
 
     def __init__(
@@ -36,9 +37,17 @@ class Dense:
         self.grad_weight = np.zeros_like(self.weight)
         self.grad_bias = np.zeros_like(self.bias)
         self.inputs: Array = np.zeros((0, in_features), self.dtype)
+        self.positions = 0  # T of the last forward pass when it read sequences, else 0
 
     def forward(self, inputs: Array, training: bool = False) -> Array:
-        """z = x W^T + b: every neuron on every sample (eq. 3.1)."""
+        """z = x W^T + b: every neuron on every sample (eq. 3.1); a batch of sequences is N * T
+        rows, one matrix product (eq. 16.1)."""
+        if np.ndim(inputs) == 3:
+            sequences = np.asarray(inputs)
+            rows = self.forward(sequences.reshape(-1, sequences.shape[2]), training)
+            self.positions = sequences.shape[1]
+            return rows.reshape(sequences.shape[0], self.positions, self.out_features)
+        self.positions = 0
         self.inputs = as_batch(inputs, (self.in_features,), self.dtype, "Dense.forward")
         z = self.inputs @ self.weight.T
         z += self.bias
@@ -50,6 +59,11 @@ class Dense:
         With ``need_input_grad=False`` (the first layer: nobody needs dL/dx of the data) dL/dx is
         not computed and an empty array is returned.
         """
+        if self.positions:  # sequences: N * T rows, as in forward (eq. 16.1)
+            positions, self.positions = self.positions, 0
+            grad_rows = self.backward(grad_outputs.reshape(-1, self.out_features), need_input_grad)
+            self.positions = positions
+            return grad_rows.reshape(-1, positions, self.in_features) if need_input_grad else grad_rows
         if grad_outputs.shape != (self.inputs.shape[0], self.out_features):
             raise ShapeError(
                 f"Dense.backward: gradient of shape {grad_outputs.shape} for outputs of shape "

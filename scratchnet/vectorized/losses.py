@@ -20,11 +20,20 @@ def targets(labels: Labels, classes: int, dtype: np.dtype[Any]) -> Array:
 
 
 class CrossEntropy:
-    """L = (1/B) sum_n (log sum_k e^z[n][k] - z[n][y_n]), the mean of -log p[n][y_n] (eq. 5.2)."""
+    """L = (1/B) sum_n (log sum_k e^z[n][k] - z[n][y_n]), the mean of -log p[n][y_n] (eq. 5.2).
+
+    For sequences, logits ``(N, T, K)`` and targets ``(N, T)``: the mean over the positions whose
+    target is not ``ignore_index`` (eq. 16.3, 16.4), as PyTorch's nn.CrossEntropyLoss.
+    """
+
+    def __init__(self, ignore_index: int = -100) -> None:
+        self.ignore_index = ignore_index
 
     def value(self, logits: Array, labels: Labels, output_layer: Any = None) -> float:
         """``output_layer``: the network's final Softmax, whose forward pass kept log sum_k e^z[n][k]
         of each row (eq. 5.2); without it they are computed here."""
+        if logits.ndim == 3:
+            return self.sequence_value(logits, labels, output_layer)
         log_sums = None if output_layer is None else output_layer.log_sum_exp
         if log_sums is None:
             log_sums = log_sum_exp(logits)
@@ -34,12 +43,39 @@ class CrossEntropy:
     def gradient(self, logits: Array, probabilities: Array, labels: Labels) -> Array:
         """dL/dz = (p - one-hot(y)) / B, the fused softmax + cross-entropy gradient (eq. 5.3);
         ``probabilities`` are the softmax outputs the forward pass computed from ``logits``."""
+        if logits.ndim == 3:
+            return self.sequence_gradient(probabilities, labels)
         grad = probabilities.copy()
         grad[np.arange(len(labels)), labels] -= 1.0  # p - one-hot(y): only the label's column changes
         grad /= logits.shape[0]
         return grad
 
+    def sequence_value(self, logits: Array, labels: Labels, output_layer: Any = None) -> float:
+        """L = (1/M) sum over counted (n, t) of (log sum_k e^z[n][t][k] - z[n][t][y]) (eq. 16.3),
+        M the number of counted positions; 0 when none is counted (PyTorch gives NaN)."""
+        log_sums = None if output_layer is None else output_layer.log_sum_exp
+        if log_sums is None:
+            log_sums = log_sum_exp(logits)
+        counted = labels.ravel() != self.ignore_index
+        rows = np.flatnonzero(counted)
+        picked = logits.reshape(-1, logits.shape[2])[rows, labels.ravel()[rows]]
+        return float((log_sums.ravel()[rows] - picked).sum()) / len(rows) if len(rows) else 0.0
+
+    def sequence_gradient(self, probabilities: Array, labels: Labels) -> Array:
+        """dL/dz[n][t] = (p[n][t] - one-hot(y[n][t])) / M at a counted position, 0 at an ignored one (eq. 16.4)."""
+        classes = probabilities.shape[2]
+        flat = labels.ravel()
+        rows = np.flatnonzero(flat != self.ignore_index)
+        grad = np.zeros((flat.size, classes), probabilities.dtype)
+        grad[rows] = probabilities.reshape(-1, classes)[rows]
+        grad[rows, flat[rows]] -= 1.0
+        if len(rows):
+            grad /= len(rows)
+        return grad.reshape(probabilities.shape)
+
     def describe(self) -> dict[str, Any]:
+        if self.ignore_index != -100:  # PyTorch's default is not written down
+            return {"type": "CrossEntropy", "ignore_index": self.ignore_index}
         return {"type": "CrossEntropy"}
 
 

@@ -11,7 +11,7 @@ import numpy.typing as npt
 from scratchnet.core.errors import ConfigError, ScratchnetError
 from scratchnet.core.interface import Layer, Loss
 from scratchnet.core.network import Sequential
-from scratchnet.vectorized.tensor import Array, Labels, as_batch, check_labels
+from scratchnet.vectorized.tensor import Array, Labels, as_batch, as_tokens, check_labels, check_targets
 
 
 class Network(Sequential[Array, Array]):
@@ -27,8 +27,9 @@ class Network(Sequential[Array, Array]):
         l2: float = 0.0,
         l1: float = 0.0,
         input_shape: Sequence[int] | None = None,
+        vocabulary: int | None = None,
     ) -> None:
-        super().__init__(layers, loss, l2=l2, l1=l1, input_shape=input_shape)
+        super().__init__(layers, loss, l2=l2, l1=l1, input_shape=input_shape, vocabulary=vocabulary)
         dtypes = {value.dtype for layer in layers for value in layer.params().values()}
         if len(dtypes) > 1:
             raise ConfigError(f"every layer needs the same dtype, got {sorted(str(d) for d in dtypes)}")
@@ -42,8 +43,12 @@ class Network(Sequential[Array, Array]):
         self.labels: Labels | None = None
 
     def forward(self, inputs: Any, training: bool = False) -> Array:
-        """The output of the last layer for each sample (probabilities when it is a Softmax)."""
-        activations = as_batch(inputs, self.input_shape, self.dtype, "Network.forward")
+        """The output of the last layer for each sample (probabilities when it is a Softmax); a
+        token network reads (N, T) ids, T at most its input length, and gives (N, T, classes)."""
+        if self.vocabulary is not None:  # integer ids, which the first layer (an Embedding) reads
+            activations: Array = as_tokens(inputs, self.vocabulary, self.input_shape[0], "Network.forward")  # type: ignore[assignment]
+        else:
+            activations = as_batch(inputs, self.input_shape, self.dtype, "Network.forward")
         for layer in self.layers:
             if layer is self.layers[-1]:
                 self.loss_inputs = activations  # the logits, when the loss is fused with this layer
@@ -61,7 +66,12 @@ class Network(Sequential[Array, Array]):
         """
         if outputs is not self.outputs:
             raise ScratchnetError("Network.loss needs the outputs returned by the latest forward() call")
-        self.labels = check_labels(labels, outputs.shape[0], outputs.shape[1], "Network.loss")
+        if outputs.ndim == 3:  # targets (N, T), ignore_index at padded positions (eq. 16.3)
+            ignore = self.loss_function.describe().get("ignore_index", -100)
+            shape = (outputs.shape[0], outputs.shape[1])
+            self.labels = check_targets(labels, shape, outputs.shape[2], ignore, "Network.loss")
+        else:
+            self.labels = check_labels(labels, outputs.shape[0], outputs.shape[1], "Network.loss")
         value = self.loss_function.value(self.loss_inputs, self.labels, self.layers[-1])
         return value + self.penalty()
 
@@ -96,6 +106,9 @@ class Network(Sequential[Array, Array]):
     def predict(self, inputs: Any) -> npt.NDArray[np.intp]:
         """The predicted class of each sample: the largest output, or output >= 0.5 for a single one."""
         outputs = self.forward(inputs)
+        if outputs.ndim == 3:  # the largest score at each position of a sequence
+            positions: npt.NDArray[np.intp] = np.argmax(outputs, axis=-1)
+            return positions
         if outputs.shape[1] == 1:
             return (outputs[:, 0] >= 0.5).astype(np.intp)
         classes: npt.NDArray[np.intp] = np.argmax(outputs, axis=1)
@@ -117,9 +130,11 @@ def share_storage(
     gradients into another, leaving each layer with views of its parts; returns the two flat arrays.
 
     A layer keeps array ``name`` in its attribute ``name`` and the gradient in ``grad_<name>``
-    (the convention of :class:`scratchnet.core.interface.Layer`), which is how they are found here.
+    (the convention of :class:`scratchnet.core.interface.Layer`), which is how they are found here;
+    a dotted name ``part.name`` (attention's ``out_proj.weight``) is attribute ``name`` of the
+    layer's attribute ``part``.
     """
-    located = [(layers[int(index)], name) for index, name in (key.split(".", 1) for key in names)]
+    located = [owner(layers[int(index)], name) for index, name in (key.split(".", 1) for key in names)]
     total = sum(getattr(layer, name).size for layer, name in located)
     parameters, gradients = np.empty(total, dtype), np.zeros(total, dtype)
     offset = 0
@@ -131,3 +146,12 @@ def share_storage(
         setattr(layer, name, parameters[part].reshape(value.shape))
         setattr(layer, f"grad_{name}", gradients[part].reshape(value.shape))
     return parameters, gradients
+
+
+def owner(layer: Any, name: str) -> tuple[Any, str]:
+    """The object holding array ``name`` of ``layer`` and its attribute name there: ``(layer, name)``,
+    or for ``"out_proj.weight"``, ``(layer.out_proj, "weight")``."""
+    *path, attribute = name.split(".")
+    for part in path:
+        layer = getattr(layer, part)
+    return layer, attribute

@@ -1,4 +1,5 @@
-"""Batch normalization, ``BatchNorm`` (spec/math.md, section 15), as PyTorch's BatchNorm1d/2d.
+"""Batch normalization, ``BatchNorm`` (spec/math.md, section 15), as PyTorch's BatchNorm1d/2d, and
+``LayerNorm`` and ``RMSNorm`` over the last axis (section 18).
 
 It normalizes each channel (axis 1) of ``(N, C)`` or ``(N, C, H, W)`` batches over every other axis:
 in training with the batch's own mean and biased variance, at inference with the running ones.
@@ -124,3 +125,130 @@ class BatchNorm:
 
     def describe(self) -> dict[str, Any]:
         return {"type": "BatchNorm", "num_features": self.num_features, "momentum": self.momentum, "eps": self.eps}
+
+
+class LastAxisNorm:
+    """What LayerNorm and RMSNorm share: each row of the last axis normalized on its own, then
+    scaled by ``weight`` (and shifted by ``bias``) when ``affine``. Subclasses give ``normalize``
+    and ``normalize_backward`` on the (rows, dim) matrix of every row."""
+
+    def __init__(self, name: str, dim: int, eps: float, affine: bool, bias: bool, dtype: str) -> None:
+        if dim < 1:
+            raise ConfigError(f"{name} needs at least one value per row, got {dim}")
+        if not 0.0 < eps < float("inf"):
+            raise ConfigError(f"{name} eps must be a finite number > 0, got {eps!r}")
+        self.name, self.dim, self.eps, self.affine = name, dim, float(eps), affine
+        self.has_bias = affine and bias
+        self.dtype = check_dtype(dtype)
+        self.weight = np.ones(dim if affine else 0, self.dtype)  # gamma
+        self.bias = np.zeros(dim if self.has_bias else 0, self.dtype)  # beta
+        self.grad_weight = np.zeros_like(self.weight)
+        self.grad_bias = np.zeros_like(self.bias)
+        self.x_hat: Array = np.zeros((0, dim), self.dtype)  # every row's normalized values
+        self.inv_std: Array = np.zeros((0, 1), self.dtype)  # every row's 1 / sqrt(var + eps) (or 1 / rms)
+
+    def normalize(self, x: Array) -> tuple[Array, Array]:
+        raise NotImplementedError
+
+    def normalize_backward(self, g_hat: Array) -> Array:
+        raise NotImplementedError
+
+    def forward(self, inputs: Array, training: bool = False) -> Array:
+        """y = gamma * x_hat + beta on every row of the last axis (eq. 18.3)."""
+        if inputs.ndim not in (2, 3) or inputs.shape[-1] != self.dim:
+            raise ShapeError(
+                f"{self.name}.forward: expects rows of {self.dim} values (last axis), got shape {inputs.shape}"
+            )
+        self.x_hat, self.inv_std = self.normalize(inputs.reshape(-1, self.dim))
+        if not self.affine:
+            return self.x_hat.reshape(inputs.shape)
+        outputs = self.x_hat * self.weight
+        if self.has_bias:
+            outputs += self.bias
+        return outputs.reshape(inputs.shape)
+
+    def backward(self, grad_outputs: Array, need_input_grad: bool = True) -> Array:
+        """dL/dgamma = sum_rows g * x_hat and dL/dbeta = sum_rows g (eq. 18.4), and dL/dx by the
+        subclass's rule, given dL/dx_hat = gamma * g."""
+        g = grad_outputs.reshape(-1, self.dim)
+        if g.shape != self.x_hat.shape:
+            raise ShapeError(f"{self.name}.backward: gradients of shape {grad_outputs.shape} for the last forward pass")
+        if self.affine:
+            np.sum(g * self.x_hat, axis=0, out=self.grad_weight)
+        if self.has_bias:
+            np.sum(g, axis=0, out=self.grad_bias)
+        if not need_input_grad:
+            return grad_outputs[:0]
+        return self.normalize_backward(g * self.weight if self.affine else g).reshape(grad_outputs.shape)
+
+    def params(self) -> dict[str, Array]:
+        named = {}
+        if self.affine:
+            named["weight"] = self.weight
+        if self.has_bias:
+            named["bias"] = self.bias
+        return named
+
+    def grads(self) -> dict[str, Array]:
+        named = {}
+        if self.affine:
+            named["weight"] = self.grad_weight
+        if self.has_bias:
+            named["bias"] = self.grad_bias
+        return named
+
+    def set_params(self, named: Mapping[str, Any]) -> None:
+        if set(named) != set(self.params()):
+            raise ShapeError(
+                f"{self.name}.set_params: expected the arrays {sorted(self.params())}, got {sorted(named)}"
+            )
+        copy_params(self.name, self.params(), named)
+
+
+class LayerNorm(LastAxisNorm):
+    """Each row of the last axis to mean 0 and variance 1, then scaled and shifted: PyTorch's
+    nn.LayerNorm(dim, eps, elementwise_affine=affine, bias=bias) (eq. 18.1-18.5)."""
+
+    def __init__(
+        self, dim: int, *, eps: float = 1e-5, affine: bool = True, bias: bool = True, dtype: str = "float64"
+    ) -> None:
+        super().__init__("LayerNorm", dim, eps, affine, bias, dtype)
+
+    def normalize(self, x: Array) -> tuple[Array, Array]:
+        """x_hat = (x - mu) / sqrt(var + eps), mu and the biased var over each row (eq. 18.1, 18.2)."""
+        centered = x - x.mean(axis=1, keepdims=True)
+        inv_std = 1.0 / np.sqrt((centered * centered).mean(axis=1, keepdims=True) + self.eps)
+        centered *= inv_std
+        return centered, inv_std
+
+    def normalize_backward(self, g_hat: Array) -> Array:
+        """dL/dx = (1 / sqrt(var + eps)) (g_hat - mean(g_hat) - x_hat mean(g_hat x_hat)) (eq. 18.5)."""
+        mean_g = g_hat.mean(axis=1, keepdims=True)
+        mean_gx = (g_hat * self.x_hat).mean(axis=1, keepdims=True)
+        grad: Array = self.inv_std * (g_hat - mean_g - self.x_hat * mean_gx)
+        return grad
+
+    def describe(self) -> dict[str, Any]:
+        return {"type": "LayerNorm", "dim": self.dim, "eps": self.eps, "affine": self.affine, "bias": self.has_bias}
+
+
+class RMSNorm(LastAxisNorm):
+    """Each row of the last axis divided by its root mean square, then scaled: PyTorch's
+    nn.RMSNorm(dim, eps, elementwise_affine=affine) (eq. 18.6-18.8)."""
+
+    def __init__(self, dim: int, *, eps: float = 1e-5, affine: bool = True, dtype: str = "float64") -> None:
+        super().__init__("RMSNorm", dim, eps, affine, False, dtype)
+
+    def normalize(self, x: Array) -> tuple[Array, Array]:
+        """x_hat = x / sqrt(mean(x^2) + eps) (eq. 18.6)."""
+        inv_rms = 1.0 / np.sqrt((x * x).mean(axis=1, keepdims=True) + self.eps)
+        return x * inv_rms, inv_rms
+
+    def normalize_backward(self, g_hat: Array) -> Array:
+        """dL/dx = (1 / rms) (g_hat - x_hat mean(g_hat x_hat)) (eq. 18.8)."""
+        mean_gx = (g_hat * self.x_hat).mean(axis=1, keepdims=True)
+        grad: Array = self.inv_std * (g_hat - self.x_hat * mean_gx)
+        return grad
+
+    def describe(self) -> dict[str, Any]:
+        return {"type": "RMSNorm", "dim": self.dim, "eps": self.eps, "affine": self.affine}

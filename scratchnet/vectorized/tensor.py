@@ -84,3 +84,49 @@ def copy_params(where: str, own: Mapping[str, Array], named: Mapping[str, Any]) 
     for name, target in own.items():
         if given[name] is not target:
             np.copyto(target, given[name], casting="unsafe")
+
+
+def as_tokens(inputs: Any, vocabulary: int, longest: int | None, where: str) -> Labels:
+    """``inputs`` as an (N, T) integer array of token ids in 0..vocabulary-1, T at most ``longest``:
+    a one-line LabelError naming the first bad id, or ShapeError, otherwise (spec/math.md, section 16)."""
+    try:
+        ids = np.asarray(inputs)
+    except (ValueError, TypeError):
+        raise ShapeError(f"{where}: the token ids are not a rectangular batch (N, T)") from None
+    if ids.ndim != 2 or 0 in ids.shape:
+        raise ShapeError(f"{where}: expected a non-empty batch of token id sequences (N, T), got shape {ids.shape}")
+    if longest is not None and ids.shape[1] > longest:
+        raise ShapeError(f"{where}: sequences of {ids.shape[1]} tokens, but the network reads at most {longest}")
+    if ids.dtype.kind not in "iu":
+        whole = np.isfinite(ids) & (np.mod(ids, 1) == 0) if ids.dtype.kind == "f" else np.zeros(ids.shape, bool)
+        if not whole.all():
+            n, t = (int(i) for i in np.argwhere(~whole)[0])
+            raise LabelError(f"{where}: token {ids[n, t]!r} (sample {n}, position {t}) is not an integer id")
+    if ids.min() < 0 or ids.max() >= vocabulary:
+        n, t = (int(i) for i in np.argwhere((ids < 0) | (ids >= vocabulary))[0])
+        raise LabelError(
+            f"{where}: token id {int(ids[n, t])} (sample {n}, position {t}) "
+            f"is outside the vocabulary 0..{vocabulary - 1}"
+        )
+    return ids.astype(np.intp, copy=False)
+
+
+def check_targets(labels: Any, shape: tuple[int, int], classes: int, ignore_index: int, where: str) -> Labels:
+    """Targets of a sequence, an (N, T) integer array: each a class in 0..classes-1 or
+    ``ignore_index`` (a padded position the loss skips, eq. 16.3)."""
+    array = np.asarray(labels)
+    if array.shape != shape:
+        raise ShapeError(f"{where}: targets of shape {array.shape} for outputs of {shape[0]} x {shape[1]} positions")
+    if array.dtype.kind not in "iu":
+        whole = np.isfinite(array) & (np.mod(array, 1) == 0) if array.dtype.kind == "f" else np.zeros(shape, bool)
+        if not whole.all():
+            n, t = (int(i) for i in np.argwhere(~whole)[0])
+            raise LabelError(f"{where}: target {array[n, t]!r} (sample {n}, position {t}) is not an integer")
+    bad = ((array < 0) | (array >= classes)) & (array != ignore_index)
+    if bad.any():
+        n, t = (int(i) for i in np.argwhere(bad)[0])
+        raise LabelError(
+            f"{where}: target {int(array[n, t])} (sample {n}, position {t}) is outside 0..{classes - 1} "
+            f"and is not the ignore_index {ignore_index}"
+        )
+    return array.astype(np.intp, copy=False)

@@ -1,0 +1,185 @@
+"""Multi-head causal self-attention on arrays, ``CausalSelfAttention`` (spec/math.md, section 20);
+see scratchnet/loops/attention.py. Every head of every sample at once, as arrays of shape
+(N, heads, T, d): the scores of a head are one batched matrix product."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from scratchnet.core.errors import ConfigError, ShapeError
+from scratchnet.core.init import SECOND_BIAS_STREAM, SECOND_WEIGHT_STREAM, check_initializer
+from scratchnet.vectorized import rng
+from scratchnet.vectorized.init import initial_bias, initial_weight
+from scratchnet.vectorized.tensor import Array, check_dtype, copy_params
+
+DROPOUT_STREAMS = 4  # the k-th training pass draws its dropout mask from stream 4 + k of the seed (eq. 20.5)
+
+
+class Projection:
+    """The output projection's arrays, ``out_proj.weight`` and ``out_proj.bias``, held as attributes
+    ``weight`` and ``bias`` (gradients ``grad_weight``, ``grad_bias``) of ``layer.out_proj``."""
+
+    def __init__(self, weight: Array, bias: Array) -> None:
+        self.weight, self.bias = weight, bias
+        self.grad_weight, self.grad_bias = np.zeros_like(weight), np.zeros_like(bias)
+
+
+class CausalSelfAttention:
+    """y = attention(x) for ``(N, T, dim)`` batches: ``heads`` heads of ``d = dim / heads`` values,
+    every position attending to itself and the positions before it (eq. 20.1-20.6).
+
+    After each forward pass ``attention_weights`` ``(N, heads, T, T)`` holds the weights of that pass
+    (0 above the diagonal), for the teaching tools.
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        heads: int,
+        *,
+        bias: bool = True,
+        dropout: float = 0.0,
+        init: str = "gpt_normal",
+        seed: int = 0,
+        dtype: str = "float64",
+    ) -> None:
+        if dim < 1 or heads < 1 or dim % heads != 0:
+            raise ConfigError(f"CausalSelfAttention needs heads that divide dim, got dim {dim} and {heads} heads")
+        if not 0.0 <= dropout < 1.0:
+            raise ConfigError(f"dropout rate must be in [0, 1), got {dropout}")
+        self.dim, self.heads, self.head_dim = dim, heads, dim // heads
+        self.bias, self.dropout, self.init, self.seed = bias, dropout, check_initializer(init), seed
+        self.dtype = check_dtype(dtype)
+        self.in_proj_weight = initial_weight(init, (3 * dim, dim), seed, self.dtype)
+        self.in_proj_bias = initial_bias(init, 3 * dim if bias else 0, seed, self.dtype)
+        self.out_proj = Projection(
+            initial_weight(init, (dim, dim), seed, self.dtype, SECOND_WEIGHT_STREAM),
+            initial_bias(init, dim if bias else 0, seed, self.dtype, SECOND_BIAS_STREAM),
+        )
+        self.grad_in_proj_weight = np.zeros_like(self.in_proj_weight)
+        self.grad_in_proj_bias = np.zeros_like(self.in_proj_bias)
+        self.calls = 0  # training passes with dropout so far: the stream of the next mask
+        empty = np.zeros((0, 0, 0, 0), self.dtype)
+        self.inputs: Array = np.zeros((0, 0, dim), self.dtype)
+        self.queries, self.keys, self.values, self.outputs = empty, empty, empty, empty  # (N, H, T, d)
+        self.attention_weights: Array = empty  # a (N, H, T, T)
+        self.dropped: Array = empty  # a~ = a * mask, the weights the values were summed with
+        self.mask: Array | None = None
+
+    def forward(self, inputs: Array, training: bool = False) -> Array:
+        """Every head of every sample through eq. 20.1-20.6 at once."""
+        if inputs.ndim != 3 or inputs.shape[2] != self.dim or 0 in inputs.shape:
+            raise ShapeError(
+                f"CausalSelfAttention.forward: expects a batch of shape (N, T, {self.dim}), got {inputs.shape}"
+            )
+        batch, length, _ = inputs.shape
+        self.inputs = inputs
+        qkv = inputs.reshape(-1, self.dim) @ self.in_proj_weight.T  # (20.1), (N T, 3 dim)
+        if self.bias:
+            qkv += self.in_proj_bias
+        # (N T, 3 dim) -> (3, N, H, T, d): q, k and v of each head
+        heads = qkv.reshape(batch, length, 3, self.heads, self.head_dim).transpose(2, 0, 3, 1, 4)
+        self.queries, self.keys, self.values = heads[0], heads[1], heads[2]
+        scores = self.queries @ self.keys.transpose(0, 1, 3, 2)  # (20.2), (N, H, T, T)
+        scores *= 1.0 / math.sqrt(self.head_dim)
+        scores[..., np.triu(np.ones((length, length), bool), k=1)] = -np.inf  # s > t: weight e^-inf = 0
+        scores -= scores.max(axis=-1, keepdims=True)  # (20.3): the softmax of each row, s <= t
+        weights = np.exp(scores, out=scores)
+        weights /= weights.sum(axis=-1, keepdims=True)
+        self.attention_weights = weights
+        self.mask = self.dropout_mask(batch, length) if training and self.dropout > 0.0 else None
+        self.dropped = weights if self.mask is None else weights * self.mask  # (20.5)
+        self.outputs = self.dropped @ self.values  # (20.4), (N, H, T, d)
+        joined = self.outputs.transpose(0, 2, 1, 3).reshape(-1, self.dim)  # the heads side by side
+        y = joined @ self.out_proj.weight.T  # (20.6)
+        if self.bias:
+            y += self.out_proj.bias
+        return y.reshape(batch, length, self.dim)
+
+    def backward(self, grad_outputs: Array, need_input_grad: bool = True) -> Array:
+        """dL/dx and every parameter's gradient, equation by equation backwards (eq. 20.7-20.11)."""
+        batch, length, _ = self.inputs.shape
+        if grad_outputs.shape != self.inputs.shape:
+            raise ShapeError(
+                f"CausalSelfAttention.backward: gradients of shape {grad_outputs.shape} for {self.inputs.shape}"
+            )
+        scale = 1.0 / math.sqrt(self.head_dim)
+        grad_y = grad_outputs.reshape(-1, self.dim)
+        joined = self.outputs.transpose(0, 2, 1, 3).reshape(-1, self.dim)
+        # (20.7): the output projection
+        np.matmul(grad_y.T, joined, out=self.out_proj.grad_weight)
+        if self.bias:
+            grad_y.sum(axis=0, out=self.out_proj.grad_bias)
+        grad_o = (grad_y @ self.out_proj.weight).reshape(batch, length, self.heads, self.head_dim).transpose(0, 2, 1, 3)
+        # (20.8): dL/da~ = dL/do v^T, dL/dv = a~^T dL/do; then through the dropout mask (20.5)
+        grad_a = grad_o @ self.values.transpose(0, 1, 3, 2)
+        grad_v = self.dropped.transpose(0, 1, 3, 2) @ grad_o
+        if self.mask is not None:
+            grad_a *= self.mask
+        # (20.9): the softmax backward (eq. 4.7) on each row; 0 above the diagonal, where a = 0
+        a = self.attention_weights
+        grad_scores = a * (grad_a - (grad_a * a).sum(axis=-1, keepdims=True))
+        grad_scores *= scale
+        # (20.10): score[t][s] = scale * q_t . k_s
+        grad_q = grad_scores @ self.keys
+        grad_k = grad_scores.transpose(0, 1, 3, 2) @ self.queries
+        # (20.11): the input projection; (3, N, H, T, d) -> (N T, 3 dim)
+        grad_qkv = np.stack((grad_q, grad_k, grad_v)).transpose(1, 3, 0, 2, 4).reshape(-1, 3 * self.dim)
+        x = self.inputs.reshape(-1, self.dim)
+        np.matmul(grad_qkv.T, x, out=self.grad_in_proj_weight)
+        if self.bias:
+            grad_qkv.sum(axis=0, out=self.grad_in_proj_bias)
+        if not need_input_grad:
+            return grad_outputs[:0]
+        grad_x: Array = (grad_qkv @ self.in_proj_weight).reshape(batch, length, self.dim)
+        return grad_x
+
+    def dropout_mask(self, batch: int, length: int) -> Array:
+        """mask[n][h][t][s] = 1 / (1 - rate) if u >= rate, else 0, u the uniform of index
+        ((n * heads + h) * T + t) * T + s of stream 4 + k of the seed, for the k-th pass (eq. 20.5)."""
+        draws = rng.uniforms(self.seed, DROPOUT_STREAMS + self.calls, batch * self.heads * length * length)
+        self.calls += 1
+        mask: Array = np.where(draws >= self.dropout, 1.0 / (1.0 - self.dropout), 0.0).astype(self.dtype)
+        return mask.reshape(batch, self.heads, length, length)
+
+    def params(self) -> dict[str, Array]:
+        """The live arrays, by PyTorch's names."""
+        named = {"in_proj_weight": self.in_proj_weight}
+        if self.bias:
+            named["in_proj_bias"] = self.in_proj_bias
+        named["out_proj.weight"] = self.out_proj.weight
+        if self.bias:
+            named["out_proj.bias"] = self.out_proj.bias
+        return named
+
+    def grads(self) -> dict[str, Array]:
+        """The live gradients of the last backward pass, named like :meth:`params`."""
+        named = {"in_proj_weight": self.grad_in_proj_weight}
+        if self.bias:
+            named["in_proj_bias"] = self.grad_in_proj_bias
+        named["out_proj.weight"] = self.out_proj.grad_weight
+        if self.bias:
+            named["out_proj.bias"] = self.out_proj.grad_bias
+        return named
+
+    def set_params(self, named: Mapping[str, Any]) -> None:
+        """Copy every array in (arrays or nested lists), named like :meth:`params`."""
+        if set(named) != set(self.params()):
+            raise ShapeError(
+                f"CausalSelfAttention.set_params: expected the arrays {sorted(self.params())}, got {sorted(named)}"
+            )
+        copy_params("CausalSelfAttention", self.params(), named)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "type": "CausalSelfAttention",
+            "dim": self.dim,
+            "heads": self.heads,
+            "bias": self.bias,
+            "dropout": self.dropout,
+            "init": self.init,
+        }
