@@ -295,3 +295,11 @@ def test_shapes_and_types_that_are_not_images_are_refused() -> None:
         augment.affine_images(np.zeros((2, 4, 4), np.int64), 10.0, 0.0, 0, 0)
     with pytest.raises(ShapeError):
         augment_lists.crop_images([[1, 2], [3, 4]], 1, 0, 0)
+
+
+def test_large_batches_are_warped_in_chunks_alike() -> None:
+    # 3 images of 160x160: more pixels than WARP_CHUNK, so the NumPy version warps them in chunks.
+    batch = np.random.default_rng(9).integers(0, 256, (3, 160, 160)).astype(np.uint8)
+    assert augment.WARP_CHUNK < 3 * 160 * 160
+    expected = augment_lists.affine_images(batch.tolist(), 30.0, 0.2, seed=2, stream=5)
+    assert augment.affine_images(batch, 30.0, 0.2, seed=2, stream=5).tolist() == expected

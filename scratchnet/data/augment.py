@@ -37,6 +37,10 @@ from scratchnet.data.augment_checks import (
 )
 from scratchnet.vectorized import rng as vector_rng
 
+# Pixels warped at once: a batch's temporaries of up to this many float64 (512 kB) are reused from the heap,
+# where larger ones are mapped afresh on each call (a 128-image MNIST batch: ~4 ms in chunks, ~18 ms at once).
+WARP_CHUNK = 65536
+
 
 def shift_images(images: npt.NDArray[Any], max_shift: int, seed: int, stream: int) -> npt.NDArray[Any]:
     """Each image moved by its own random (dy, dx), each in -max_shift..max_shift, filling with 0
@@ -118,6 +122,13 @@ def warp_images(
     n, channels, height, width = planes.shape
     if len(angles) != n or len(scales) != n:
         raise ShapeError(f"warp_images needs one angle and one scale per image ({n}), got {len(angles)}, {len(scales)}")
+    step = max(1, WARP_CHUNK // (channels * height * width))
+    if n > step:  # a few images at a time: each image's pixels depend on it alone
+        parts = [
+            warp_images(images[k : k + step], angles[k : k + step], scales[k : k + step], fill=fill)
+            for k in range(0, n, step)
+        ]
+        return np.concatenate(parts)
     radians = [a * (math.pi / 180.0) for a in angles]
     cos = np.array([math.cos(r) for r in radians])[:, None, None]
     sin = np.array([math.sin(r) for r in radians])[:, None, None]
