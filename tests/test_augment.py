@@ -303,3 +303,16 @@ def test_large_batches_are_warped_in_chunks_alike() -> None:
     assert augment.WARP_CHUNK < 3 * 160 * 160
     expected = augment_lists.affine_images(batch.tolist(), 30.0, 0.2, seed=2, stream=5)
     assert augment.affine_images(batch, 30.0, 0.2, seed=2, stream=5).tolist() == expected
+
+
+def test_empty_batches_stay_empty() -> None:
+    for empty in (np.zeros((0, 5, 5), np.uint8), np.zeros((2, 3, 0, 5))):
+        for result in (
+            augment.affine_images(empty, 10.0, 0.1, 0, 0),
+            augment.erase_images(empty, 0.5, 0, 0, fill="noise"),
+            augment.crop_images(empty, 2, 0, 0),
+            augment.flip_images(empty, 0, 0),
+        ):
+            assert result.shape == empty.shape and result.dtype == empty.dtype
+    assert augment_lists.affine_images([], 10.0, 0.1, 0, 0) == augment_lists.erase_images([], 0.5, 0, 0) == []
+    assert augment_lists.crop_images([], 2, 0, 0) == augment_lists.shift_images([], 2, 0, 0) == []

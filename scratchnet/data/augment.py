@@ -122,6 +122,8 @@ def warp_images(
     n, channels, height, width = planes.shape
     if len(angles) != n or len(scales) != n:
         raise ShapeError(f"warp_images needs one angle and one scale per image ({n}), got {len(angles)}, {len(scales)}")
+    if n == 0 or images.size == 0:
+        return images.copy()
     step = max(1, WARP_CHUNK // (channels * height * width))
     if n > step:  # a few images at a time: each image's pixels depend on it alone
         parts = [
@@ -242,8 +244,7 @@ def _planes(images: npt.NDArray[Any]) -> npt.NDArray[Any]:
         )
     if images.dtype != np.uint8 and images.dtype.kind != "f":
         raise ShapeError(f"augmentations take uint8 or float pixels, got {images.dtype}")
-    n, height, width = images.shape[0], images.shape[-2], images.shape[-1]
-    return images.reshape(n, -1, height, width)
+    return images[:, None] if images.ndim == 3 else images
 
 
 def _windows(padded: npt.NDArray[Any], rows: npt.NDArray[np.intp], cols: npt.NDArray[np.intp]) -> npt.NDArray[Any]:
