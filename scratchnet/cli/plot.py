@@ -200,9 +200,8 @@ def augmentation_rows(args: argparse.Namespace) -> tuple[list[tuple[str, list[An
         steps.append((f"pad {args.crop}, crop", lambda b: augment.crop_images(b, args.crop, key, 0)))
     if args.rotate or args.scale:
         degrees, factor = args.rotate or 0.0, args.scale or 0.0
-        steps.append(
-            (f"rotate ±{degrees:g}°\nscale ±{factor:g}", lambda b: augment.affine_images(b, degrees, factor, key, 0))
-        )
+        what = "\n".join(([f"rotate ±{degrees:g}°"] if degrees else []) + ([f"scale ±{factor:g}"] if factor else []))
+        steps.append((what, lambda b: augment.affine_images(b, degrees, factor, key, 0)))
     if args.erase:
         fill = "noise" if args.erase_noise else 0.0
         steps.append((f"erase (p {args.erase:g})", lambda b: augment.erase_images(b, args.erase, key, 0, fill=fill)))

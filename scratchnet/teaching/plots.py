@@ -425,11 +425,11 @@ def plot_augmentations(
     dpi: int = DPI,
 ) -> None:
     """One row per augmentation: its name, then the images it made (each ``(H, W)`` grey 0..255 or
-    ``(H, W, 3)`` RGB), as many columns as the longest row; the figure is 1 inch per image."""
+    ``(H, W, 3)`` RGB), as many columns as the longest row: 0.9 inch per image, 4 inches wide at least."""
     if not rows or not all(images for _, images in rows):
         raise ConfigError("there are no images to draw")
     cols = max(len(images) for _, images in rows)
-    figure = new_figure("augmentations", dpi, (1.4 + 0.9 * cols, 0.5 + 0.95 * len(rows)))
+    figure = new_figure("augmentations", dpi, (max(4.0, 1.4 + 0.9 * cols), 0.5 + 0.95 * len(rows)))
     grid = figure.subplots(len(rows), cols + 1, squeeze=False, gridspec_kw={"width_ratios": [1.5] + [1] * cols})
     for (name, images), axes_row in zip(rows, grid):
         for n, axes in enumerate(axes_row):
