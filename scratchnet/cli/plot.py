@@ -8,14 +8,14 @@ import os
 from pathlib import Path
 from typing import Any
 
-from scratchnet.cli.options import non_negative_int, positive_int
+from scratchnet.cli.options import non_negative_float, non_negative_int, positive_int, rate, seed
 from scratchnet.core.architecture import plan
 from scratchnet.core.errors import ConfigError
 from scratchnet.core.walk import walk
 from scratchnet.io.model import LoadedModel, check_replaceable, load_model, make_folder, read_model
 from scratchnet.teaching.explain import EXPLAINERS, class_names_of, dataset_of
 
-KINDS = ("curves", "confusion", "misclassified", "weights", "filters", "feature-maps")
+KINDS = ("curves", "confusion", "misclassified", "weights", "filters", "feature-maps", "augmentations")
 
 
 DESCRIPTION = (
@@ -25,13 +25,21 @@ DESCRIPTION = (
     "hidden neuron (the first 64). filters: the kernels of a convolutional network's first Conv2D layer "
     "(or --layer K), one small image per output channel. feature-maps: test image --index N and the "
     "feature maps the first Conv2D layer (or --layer K) makes of it, computed with the loops backend. "
+    "augmentations: test image --index N of the model's test set (or of --dataset, --data; no model needed) "
+    "and versions of it made by each augmentation given (--shift, --flip, --crop, --rotate and --scale, "
+    "--erase), one row each, then by all of them together. "
     'Needs matplotlib: pip install "scratchnet[plot]".'
 )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("kind", choices=KINDS, help="what to draw")
-    parser.add_argument("model", metavar="MODEL.json", help="the model (NAME, NAME.json or NAME.npz)")
+    parser.add_argument(
+        "model",
+        metavar="MODEL.json",
+        nargs="?",
+        help="the model (NAME, NAME.json or NAME.npz; optional for augmentations)",
+    )
     parser.add_argument("--out", required=True, metavar="FILE.png", help="the PNG file to write")
     parser.add_argument("--dataset", help="test set for confusion/misclassified (default: the model's dataset)")
     parser.add_argument("--data-dir", metavar="DIR", help="folder holding mnist/ and fashion-mnist/")
@@ -46,7 +54,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--channel", type=non_negative_int, metavar="C", help="filters: input channel C only (default: each)"
     )
-    parser.add_argument("--index", type=non_negative_int, metavar="N", help="feature-maps: test image N (default 0)")
+    parser.add_argument(
+        "--index", type=non_negative_int, metavar="N", help="feature-maps, augmentations: test image N (default 0)"
+    )
+    add_augmentation_arguments(parser)
+
+
+def add_augmentation_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags of plot augmentations (spec/math.md, section 22)."""
+    group = parser.add_argument_group("augmentations (spec/math.md, section 22)")
+    group.add_argument("--shift", type=positive_int, metavar="PX", help="random shifts of up to PX pixels")
+    group.add_argument("--flip", action="store_true", default=None, help="mirror left to right, half of the time")
+    group.add_argument("--crop", type=positive_int, metavar="PX", help="pad by PX zeros, crop back at random")
+    group.add_argument("--rotate", type=non_negative_float, metavar="DEG", help="rotations by up to DEG degrees")
+    group.add_argument("--scale", type=rate, metavar="S", help="scalings by a factor in [1 - S, 1 + S]")
+    group.add_argument("--erase", type=non_negative_float, metavar="P", help="random erasing with probability P")
+    group.add_argument(
+        "--erase-noise", action="store_true", default=None, help="erase with random pixels (default: with 0, black)"
+    )
+    group.add_argument("--count", type=positive_int, metavar="N", help="versions per row (default 8, at most 16)")
+    group.add_argument("--seed", type=seed, help="the augmentations' seed (default 0)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -58,6 +85,15 @@ def run(args: argparse.Namespace) -> int:
     check_replaceable(args.out)  # a link, a device or a FIFO is never replaced: refused before any work
     make_folder(Path(args.out), "write")  # as scratchnet train and save do: missing folders are created
     check_options(args)
+    if args.kind == "augmentations":
+        rows, source = augmentation_rows(args)
+        title = "" if args.model is None else os.path.basename(str(args.model))
+        plots.plot_augmentations(rows, args.out, source=source, title=title, dpi=args.dpi)
+        width, height = plots.png_size(args.out)
+        print(f"wrote {args.out} ({width}x{height} px)")
+        return 0
+    if args.model is None:
+        raise ConfigError(f"plot {args.kind} draws a model: give its file (scratchnet plot {args.kind} MODEL.json)")
     if args.kind == "feature-maps":
         check_maps_layer(args.model, args.layer)  # before the loops network is built (slow for a large MLP)
     loaded = load_model(args.model, backend="loops" if args.kind == "feature-maps" else "vectorized")
@@ -120,12 +156,91 @@ def check_options(args: argparse.Namespace) -> None:
     used = {
         "layer": ("filters", "feature-maps"),
         "channel": ("filters",),
-        "index": ("feature-maps",),
-        "data": ("confusion", "misclassified", "feature-maps"),
+        "index": ("feature-maps", "augmentations"),
+        "data": ("confusion", "misclassified", "feature-maps", "augmentations"),
+        **{name: ("augmentations",) for name in (*AUGMENTATIONS, "erase_noise", "count", "seed")},
     }
     for option, kinds in used.items():
         if getattr(args, option) is not None and args.kind not in kinds:
-            raise ConfigError(f"--{option} goes with plot {' and '.join(kinds)}, not {args.kind}")
+            drawn = [kind for kind in kinds if kind != "augmentations"] or ["augmentations"]
+            too = " (plot augmentations takes it too)" if len(drawn) < len(kinds) else ""
+            flag = option.replace("_", "-")
+            raise ConfigError(f"--{flag} goes with plot {' and '.join(drawn)}, not {args.kind}{too}")
+
+
+AUGMENTATIONS = ("shift", "flip", "crop", "rotate", "scale", "erase")
+
+
+def augmentation_rows(args: argparse.Namespace) -> tuple[list[tuple[str, list[Any]]], str]:
+    """The rows of plot augmentations: ("original", [the image]), then (what, --count versions) for each
+    augmentation given and, with two or more, for all of them in this order; and the image's name."""
+    import numpy as np
+
+    from scratchnet.data import augment
+
+    if all(getattr(args, name) is None for name in AUGMENTATIONS):
+        raise ConfigError("plot augmentations needs one or more of --shift, --flip, --crop, --rotate, --scale, --erase")
+    count = 8 if args.count is None else args.count
+    if count > 16:
+        raise ConfigError(f"--count {count}: at most 16 versions per row")
+    if args.rotate is not None and args.rotate > 180:
+        raise ConfigError(f"--rotate {args.rotate:g}: rotations go up to 180 degrees either way")
+    if args.erase is not None and args.erase > 1:
+        raise ConfigError(f"--erase {args.erase:g}: a probability, from 0 to 1")
+    if args.erase_noise and args.erase is None:
+        raise ConfigError("--erase-noise says what --erase P fills the rectangle with: give --erase too")
+    image, scale, source = augmentation_image(args)
+    key = 0 if args.seed is None else args.seed
+    steps: list[tuple[str, Any]] = []
+    if args.shift:
+        steps.append((f"shift ±{args.shift} px", lambda b: augment.shift_images(b, args.shift, key, 0)))
+    if args.flip:
+        steps.append(("mirror (p 0.5)", lambda b: augment.flip_images(b, key, 0)))
+    if args.crop:
+        steps.append((f"pad {args.crop}, crop", lambda b: augment.crop_images(b, args.crop, key, 0)))
+    if args.rotate or args.scale:
+        degrees, factor = args.rotate or 0.0, args.scale or 0.0
+        what = "\n".join(([f"rotate ±{degrees:g}°"] if degrees else []) + ([f"scale ±{factor:g}"] if factor else []))
+        steps.append((what, lambda b: augment.affine_images(b, degrees, factor, key, 0)))
+    if args.erase:
+        fill = "noise" if args.erase_noise else 0.0
+        steps.append((f"erase (p {args.erase:g})", lambda b: augment.erase_images(b, args.erase, key, 0, fill=fill)))
+    batch = np.repeat(image[None], count, axis=0)
+    rows: list[tuple[str, list[Any]]] = [("original", [shown(image, scale)])]
+    rows += [(what, [shown(x, scale) for x in step(batch)]) for what, step in steps]
+    if len(steps) > 1:
+        for _, step in steps:
+            batch = step(batch)
+        rows.append(("all, in\nthis order", [shown(x, scale) for x in batch]))
+    return rows, source
+
+
+def augmentation_image(args: argparse.Namespace) -> tuple[Any, float, str]:
+    """Test image --index N of the model's test set, or of --dataset or --data without a model; its pixel
+    scale and its name."""
+    if args.model is not None:
+        _, data = test_set(load_model(args.model, backend="vectorized"), args, "vectorized")
+    elif args.data is not None:
+        from scratchnet.data.own import load_data
+
+        if args.dataset is not None:
+            raise ConfigError("--data and --dataset are two test sets: give one")
+        data = load_data(args.data)
+    elif args.dataset is not None:
+        from scratchnet.cli.train import check_data_dir
+        from scratchnet.data.datasets import load_dataset
+
+        check_data_dir(args.data_dir)
+        data = load_dataset(args.dataset, args.data_dir, splits=("test",))
+    else:
+        raise ConfigError("plot augmentations draws a test image: give a model, --dataset NAME or --data PATH")
+    index = 0 if args.index is None else args.index
+    if data.test_images.ndim < 3:
+        raise ConfigError("the data is a table of features, not images: there is nothing to augment")
+    if index >= len(data.test_labels):
+        raise ConfigError(f"--index {index}: {data.name} has test images 0..{len(data.test_labels) - 1}")
+    label = data.class_names[int(data.test_labels[index])]
+    return data.test_images[index], data.scale, f"{data.name} test image {index} ({label})"
 
 
 def conv_layers(loaded: LoadedModel) -> list[int]:

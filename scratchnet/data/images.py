@@ -1,5 +1,6 @@
 """Images: loading one 28x28 grey image (.npy, or PNG with Pillow), drawing it in a terminal, and
-turning batches of samples into network inputs (scaling, normalisation, seeded random shifts).
+turning batches of samples into network inputs (scaling, normalisation); the seeded random shifts and
+mirroring, importable from here, live in :mod:`scratchnet.data.augment` with the other augmentations.
 
 Images stay uint8 ``(n, 28, 28)`` (or ``(n, height, width)``, ``(n, channels, height, width)``)
 until a batch is fed to a network; :func:`to_inputs` scales just that batch, so a dataset never
@@ -20,10 +21,10 @@ import numpy.typing as npt
 
 from scratchnet.core.architecture import default_sample
 from scratchnet.core.errors import ConfigError, DatasetError, ScratchnetError, ShapeError
-from scratchnet.core.rng import derive_seed
 from scratchnet.data.arrays import npy_header
+from scratchnet.data.augment import flip_images as flip_images  # their home is data/augment.py
+from scratchnet.data.augment import shift_images as shift_images
 from scratchnet.data.folders import MAX_PICTURE_PIXELS, PixelBudget
-from scratchnet.vectorized import rng as vector_rng
 
 Images = npt.NDArray[np.uint8]
 SIDE = 28
@@ -164,45 +165,6 @@ def to_inputs(
     if isinstance(std, tuple) or std != 1.0:
         flat /= np.asarray(std, dtype)
     return flat
-
-
-def shift_images(images: npt.NDArray[Any], max_shift: int, seed: int, stream: int) -> npt.NDArray[Any]:
-    """Each image moved by its own random (dy, dx), each in -max_shift..max_shift, filling with 0;
-    images ``(n, height, width)`` or ``(n, channels, height, width)`` (every channel moved alike).
-
-    The shifts are uniforms of stream ``stream`` of ``seed`` (scratchnet.core.rng), so a batch gets the same
-    shifts on every run, in either backend, and after a resume.
-    """
-    if max_shift <= 0:
-        return images
-    n, height, width = images.shape[0], images.shape[-2], images.shape[-1]
-    draws = vector_rng.uniforms(derive_seed(seed, 77), stream, 2 * n)
-    offsets = np.floor(draws * (2 * max_shift + 1)).astype(np.intp) - max_shift
-    dy, dx = offsets[:n], offsets[n:]
-    planes = images.reshape(n, -1, height, width)  # a grey image is one plane
-    padded = np.pad(planes, ((0, 0), (0, 0), (max_shift, max_shift), (max_shift, max_shift)))
-    rows = (max_shift - dy)[:, None] + np.arange(height)[None, :]  # output row r reads padded row r + s - dy
-    cols = (max_shift - dx)[:, None] + np.arange(width)[None, :]
-    shifted: npt.NDArray[Any] = padded[
-        np.arange(n)[:, None, None, None],
-        np.arange(planes.shape[1])[None, :, None, None],
-        rows[:, None, :, None],
-        cols[:, None, None, :],
-    ]
-    return shifted.reshape(images.shape)
-
-
-def flip_images(images: npt.NDArray[Any], seed: int, stream: int) -> npt.NDArray[Any]:
-    """Each image mirrored left to right with probability 1/2 (uniforms of stream ``stream`` of ``seed``);
-    images ``(n, height, width)`` or ``(n, channels, height, width)``.
-
-    For datasets whose classes look the same mirrored (Fashion-MNIST's clothes), not for digits.
-    """
-    draws = vector_rng.uniforms(derive_seed(seed, 78), stream, images.shape[0])
-    flipped = images.copy()
-    chosen = draws < 0.5
-    flipped[chosen] = images[chosen, ..., ::-1]
-    return flipped
 
 
 # ---- one image from a file ----

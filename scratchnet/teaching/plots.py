@@ -1,5 +1,6 @@
 """Plots of a trained model as PNG files: training curves, confusion matrix, misclassified images,
-first-layer weights; for a convolutional network, its kernels (filters) and one image's feature maps.
+first-layer weights; for a convolutional network, its kernels (filters) and one image's feature maps;
+and an image's augmented versions.
 
 matplotlib is optional (``pip install "scratchnet[plot]"``) and imported only when a plot is drawn,
 always with its non-interactive Agg canvas (no display needed). Each function takes plain data and
@@ -26,6 +27,7 @@ SIZES: dict[str, tuple[float, float]] = {  # inches; at the default 100 dpi, 100
     "weights": (8.0, 8.0),
     "filters": (8.0, 8.0),
     "feature-maps": (10.0, 8.0),
+    "augmentations": (8.6, 6.2),  # 8 versions in 6 rows; plot_augmentations sizes it to its rows
 }
 MAX_FILTERS = 64  # kernels drawn when one input channel is shown
 MAX_GRID = 16  # output channels (rows) and input channels (columns) drawn when every input channel is shown
@@ -411,4 +413,31 @@ def plot_feature_maps(
         fontsize=10,
     )
     figure.tight_layout()
+    save(figure, out)
+
+
+def plot_augmentations(
+    rows: Sequence[tuple[str, Sequence[Any]]],
+    out: str | os.PathLike[str],
+    *,
+    source: str = "the image",
+    title: str = "",
+    dpi: int = DPI,
+) -> None:
+    """One row per augmentation: its name, then the images it made (each ``(H, W)`` grey 0..255 or
+    ``(H, W, 3)`` RGB), as many columns as the longest row: 0.9 inch per image, 4 inches wide at least."""
+    if not rows or not all(images for _, images in rows):
+        raise ConfigError("there are no images to draw")
+    cols = max(len(images) for _, images in rows)
+    figure = new_figure("augmentations", dpi, (max(4.0, 1.4 + 0.9 * cols), 0.5 + 0.95 * len(rows)))
+    grid = figure.subplots(len(rows), cols + 1, squeeze=False, gridspec_kw={"width_ratios": [1.5] + [1] * cols})
+    for (name, images), axes_row in zip(rows, grid):
+        for n, axes in enumerate(axes_row):
+            axes.axis("off")
+            if n == 0:
+                axes.text(1.0, 0.5, name, ha="right", va="center", fontsize=9, transform=axes.transAxes)
+            elif n <= len(images):
+                axes.imshow(images[n - 1], cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+    figure.suptitle(f"{title + ': ' if title else ''}{source} and its augmented versions", fontsize=10)
+    figure.tight_layout(pad=0.4, h_pad=0.3, w_pad=0.2)
     save(figure, out)
