@@ -161,7 +161,7 @@ def fits(model: Model, data: Dataset, args: argparse.Namespace, where: str) -> D
 
 
 def evaluate(model: Model, data: Dataset) -> ClassReport:
-    from scratchnet.training.train import predict_classes
+    from scratchnet.training.inference import predict_classes
 
     predictions = predict_classes(model.network, data.test_images, model.feeder)
     return class_report(data.test_labels, predictions, model.class_names or data.class_names)

@@ -80,6 +80,9 @@ class LayerType:
       (a Dense layer's in_features, a convolution's in_channels).
     - ``width``: the option that sets how many units or channels the layer outputs (a check may
       run on a copy of the network with smaller widths).
+    - ``counters``: attributes of the built layer that count its training passes (Dropout's
+      ``calls``, the stream of its next mask); a training checkpoint keeps them, so that a resumed
+      run draws the same random numbers.
     """
 
     name: str
@@ -98,6 +101,7 @@ class LayerType:
     positional: tuple[str, ...] = ()
     from_input: Callable[[Shape], dict[str, Any]] | None = None
     width: str | None = None
+    counters: tuple[str, ...] = ()
 
     def option(self, name: str) -> Option:
         return next(option for option in self.options if option.name == name)
@@ -254,6 +258,7 @@ register(
         output_shape=_same_shape,
         shape_preserving=True,
         seeded=True,
+        counters=("calls",),
         math="7",
     )
 )

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from scratchnet.core.errors import ConfigError
-from scratchnet.training.train import TrainConfig
+from scratchnet.training.config import TrainConfig
 
 
 @dataclass(frozen=True)
