@@ -107,8 +107,9 @@ class Loop:
         """Step until the run ends (True) or a stop is requested (False)."""
         self.stop_requested = False
         try:
-            while not self.finished and not self.stop_requested:
-                self.step()
+            with np.errstate(all="ignore"):  # a blown-up loss is the NaN guard's to report, not a warning
+                while not self.finished and not self.stop_requested:
+                    self.step()
             if not self.finished:
                 self.pause()
                 self.emit("on_stop")
