@@ -360,8 +360,8 @@ def run(job: Run) -> TrainResult:
         stopper = StopOnCtrlC()
         loop = job.loop()
         with stopper.catching(loop):
-            loop.run()
-        if stopper.requested:
+            finished = loop.run()
+        if stopper.requested or not finished:  # Ctrl-C, or a callback that asked the loop to stop
             raise interrupted(job)
         return finish(job)
     except KeyboardInterrupt:
