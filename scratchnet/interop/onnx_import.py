@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     import onnx
 
 Array = npt.NDArray[Any]
-DTYPES = {1: "float32", 11: "float64"}  # TensorProto.FLOAT, TensorProto.DOUBLE
+ONNX_DTYPES = {1: "float32", 11: "float64"}  # TensorProto.FLOAT, TensorProto.DOUBLE
 
 
 def as_written(value: float) -> float:
@@ -506,7 +506,7 @@ def _graph_input(
     if kind != "tensor_type":
         raise InteropError(f"{where}: input {value.name!r} is a {kind}, not a tensor")
     tensor = value.type.tensor_type
-    if tensor.elem_type not in DTYPES:
+    if tensor.elem_type not in ONNX_DTYPES:
         from onnx import TensorProto
 
         element = TensorProto.DataType.Name(tensor.elem_type) if tensor.elem_type else "of no type"
@@ -522,7 +522,7 @@ def _graph_input(
             )
         sample.append(int(dim.dim_value))
     batch = int(dims[0].dim_value) if dims[0].HasField("dim_value") else None
-    return value.name, tuple(sample), batch, DTYPES[tensor.elem_type]
+    return value.name, tuple(sample), batch, ONNX_DTYPES[tensor.elem_type]
 
 
 def _chain(graph: onnx.GraphProto, source: str, where: str) -> list[tuple[onnx.NodeProto, int]]:
