@@ -29,7 +29,14 @@ from scratchnet.core.init import INITIALIZERS
 from scratchnet.core.settings import OPTIMIZERS
 from scratchnet.data import DATASETS
 from scratchnet.data.own import data_name
-from scratchnet.training.config import RUN_FIELDS, SCHEDULES, SettingError, TrainConfig, optimizer_settings
+from scratchnet.training.config import (
+    MLP_SETTINGS,
+    RUN_FIELDS,
+    SCHEDULES,
+    SettingError,
+    TrainConfig,
+    optimizer_settings,
+)
 from scratchnet.training.recipes import RECIPES, recipe_settings
 from scratchnet.training.train import (
     RESUME_OVERRIDES,
@@ -79,7 +86,7 @@ OWN_DATA_DEFAULTS = {"augment": 0, "flip": False, "validation": 0}
 DEFAULT_DATASET = "mnist"
 
 # The flags of the MLP that --layers replaces.
-MLP_ONLY = ("hidden", "activation", "dropout")
+MLP_ONLY = MLP_SETTINGS
 
 
 RECIPE_HELP = (

@@ -176,8 +176,8 @@ class TrainConfig:
 TUPLE_SETTINGS = ("hidden", "betas", "image_shape", "image_size")
 # The settings that say how to read your own data: each needs ``data``.
 DATA_SETTINGS = ("test", "test_fraction", "label_column", "image_shape", "table", "channels", "image_size")
-# The flat settings that name the network (without ``init``, which the notation may take too).
-NETWORK_SETTINGS = ("hidden", "activation", "dropout", "layers")
+# The flat settings of an MLP, which write its notation; ``layers`` replaces them.
+MLP_SETTINGS = ("hidden", "activation", "dropout")
 # The flat settings of the run part.
 RUN_FIELDS = (
     "epochs",

@@ -468,10 +468,8 @@ def describe_run(config: TrainConfig, network: Network[Any, Any], optimizer: Opt
     parts = [f"network {shown}"]
     if config.dropout:
         parts.append(f"dropout {config.dropout:g}")
-    parts.append(
-        f"{checked.parameter_count:,} parameters, {config.backend}"
-        + (f" {config.dtype}" if config.backend == "vectorized" else "")
-    )
+    dtype = getattr(next(iter(network.params().values()), None), "dtype", None)  # arrays have one, lists not
+    parts.append(f"{checked.parameter_count:,} parameters, {config.backend}" + ("" if dtype is None else f" {dtype}"))
     spec = optimizer.describe()
     opt = f"{spec['type']} lr {spec['lr']:g}"
     if config.lr_schedule != "constant":
