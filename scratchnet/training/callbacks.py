@@ -25,6 +25,7 @@ from scratchnet.data.images import Feeder
 from scratchnet.training.divergence import divergence_message
 from scratchnet.training.loop import Callback, Loop
 from scratchnet.training.progress import Progress
+from scratchnet.training.task import Classification, Task
 
 Log = Callable[[str], None]
 Hook = Callable[[int, int, Any], None]
@@ -67,20 +68,19 @@ class Validation(Callback):
             record[loop.task.metric] = loop.task.evaluate(loop.network, self.samples, self.targets, self.feeder)
 
 
-def format_record(record: Mapping[str, Any], epochs: int) -> str:
+def format_record(record: Mapping[str, Any], epochs: int, task: Task | None = None) -> str:
     """``epoch  3/20  loss 0.1234  train 96.50%  val 97.10%  lr 0.001  4.2 s  12000 img/s`` (or
-    ``step 500 (epoch 1.25)  ...`` for a record of a run that reports every N steps)."""
+    ``step 500 (epoch 1.25)  ...`` for a record of a run that reports every N steps); the task
+    (default: a classifier) writes its metrics."""
     width = len(str(epochs))
-    val = record.get("validation_accuracy")
-    val_text = "-" if val is None else f"{100 * val:.2f}%"
     where = (
         f"step {record['step']} (epoch {record['epoch']:g})"
         if "step" in record
         else f"epoch {record['epoch']:>{width}}/{epochs}"
     )
-    train = f"  train {100 * record['train_accuracy']:.2f}%" if "train_accuracy" in record else ""
+    metrics = (task or Classification()).format_metrics(record)
     return (
-        f"{where}  loss {record['loss']:.4f}{train}  val {val_text}  lr {record['lr']:.3g}  "
+        f"{where}  loss {record['loss']:.4f}  {metrics}  lr {record['lr']:.3g}  "
         f"{record['seconds']:.1f} s  {record['images_per_second']:.0f} img/s"
     )
 
@@ -92,7 +92,7 @@ class ReportLine(Callback):
         self.epochs, self.log = epochs, log
 
     def on_record(self, loop: Loop, record: dict[str, Any]) -> None:
-        self.log(format_record(record, self.epochs))
+        self.log(format_record(record, self.epochs, loop.task))
 
 
 class Checkpointing(Callback):

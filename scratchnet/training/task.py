@@ -5,13 +5,14 @@ for a count to add up (:meth:`Task.score`: right answers for a classifier); at a
 for the record's training metrics from those sums (:meth:`Task.train_metrics`), and the validation
 callback asks for the held-out metrics (:meth:`Task.evaluate`). :class:`Classification` is today's
 task: labels, accuracy, the confusion matrix. A next-token task (token sequences, the loss in nats
-per token, sampling) implements the same four methods, with its own batches, and the loop is
-unchanged.
+per token, sampling) implements the same methods, with its own batches, and the loop and the
+callbacks are unchanged.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 import numpy as np
@@ -35,6 +36,7 @@ class Task(Protocol):
     def score(self, outputs: Any, targets: Any) -> int: ...
     def train_metrics(self, score: int, seen: int) -> dict[str, Any]: ...
     def evaluate(self, network: AnyNetwork, samples: Any, targets: Any, feeder: Feeder) -> float: ...
+    def format_metrics(self, record: Mapping[str, Any]) -> str: ...
 
 
 class Classification:
@@ -58,6 +60,11 @@ class Classification:
         if len(targets) == 0:
             return math.nan
         return float(np.mean(predict_classes(network, samples, feeder) == targets))
+
+    def format_metrics(self, record: Mapping[str, Any]) -> str:
+        """A record's metrics as its report line shows them: ``train 96.50%  val 97.10%``."""
+        val = record.get(self.metric)
+        return f"train {100 * record['train_accuracy']:.2f}%  val {'-' if val is None else f'{100 * val:.2f}%'}"
 
     def confusion(self, labels: Any, predictions: Any, classes: int) -> npt.NDArray[np.int64]:
         """The ``classes x classes`` counts: row = true class, column = predicted class."""
