@@ -16,7 +16,7 @@ from scratchnet.checks.narrow import CHECK_CHANNELS, CHECK_WIDTH, checked_copy
 from scratchnet.cli import main
 from scratchnet.core import notation
 from scratchnet.core.architecture import mlp, plan
-from scratchnet.core.errors import ConfigError
+from scratchnet.core.errors import ConfigError, TrainingError
 from scratchnet.training.checkpoint import RunState
 from scratchnet.training.config import TrainConfig, optimizer_settings, optimizer_spec
 from scratchnet.training.feeding import Batches, feeder_of, split_dataset
@@ -54,6 +54,8 @@ def test_one_step_at_a_time_and_paused_runs_give_the_same_model_as_one_run() -> 
     stepped = fresh_loop(config)
     losses = [stepped.step() for _ in range(2 * stepped.steps_per_epoch)]
     assert stepped.finished and len(losses) == 20 and all(np.isfinite(losses))
+    with pytest.raises(TrainingError, match="the run has finished its 2 epochs: there is no step left"):
+        stepped.step()
     paused = fresh_loop(config, (StopAt(3), StopAt(14)))
     assert paused.run() is False and paused.global_step == 3 and paused.state.step == 3
     assert paused.run() is False and paused.global_step == 14

@@ -22,6 +22,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from scratchnet.core.errors import TrainingError
 from scratchnet.core.interface import Network, Optimizer
 from scratchnet.training.checkpoint import RunState
 from scratchnet.training.task import Task
@@ -121,6 +122,8 @@ class Loop:
     def step(self) -> float:
         """One optimizer step (and the epoch's end and the record it completes); the batch's loss."""
         state = self.state
+        if self.finished:
+            raise TrainingError(f"the run has finished its {self.epochs} epochs: there is no step left")
         if self._clock is None:
             self.start_clock()
         if not self._in_epoch:
