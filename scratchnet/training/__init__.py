@@ -1,6 +1,7 @@
 """Training, split by job (docs/training.md, "The training API"):
 
 * ``config``: the run's settings (``TrainConfig``, flat as files record them) and their four parts;
+* ``optimizer``: the optimizer part: its ``build_optimizer`` spec, and an optimizer object's mapping;
 * ``recipes``: named recipes as data (network, optimizer, data, run);
 * ``feeding``: the data, its validation split, and the seeded batches;
 * ``task``: what the network predicts and how it is scored (``Classification``);
