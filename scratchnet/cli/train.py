@@ -23,6 +23,7 @@ from scratchnet.cli.options import (
     seed,
 )
 from scratchnet.cli.output import stdout_lost, warn, when_stdout_closes
+from scratchnet.cli.train_settings import CONFIG_FLAGS, DATA_FLAGS, flag_of, recipe_defaults, show_settings
 from scratchnet.core.architecture import ACTIVATION_LAYERS, DTYPES
 from scratchnet.core.errors import ConfigError, DatasetError
 from scratchnet.core.init import INITIALIZERS
@@ -31,7 +32,6 @@ from scratchnet.data import DATASETS
 from scratchnet.data.own import data_name
 from scratchnet.training.config import (
     MLP_SETTINGS,
-    RUN_FIELDS,
     SCHEDULES,
     SettingError,
     TrainConfig,
@@ -47,38 +47,6 @@ from scratchnet.training.train import (
     train,
 )
 
-# Flags that map one to one onto TrainConfig fields (flag dest -> field).
-CONFIG_FLAGS = (
-    "hidden",
-    "layers",
-    "activation",
-    "dropout",
-    "init",
-    "optimizer",
-    "lr",
-    "momentum",
-    "nesterov",
-    "weight_decay",
-    "betas",
-    "lr_schedule",
-    "lr_min",
-    "lr_step",
-    "lr_gamma",
-    "lr_time_decay",
-    "epochs",
-    "batch_size",
-    "seed",
-    "backend",
-    "dtype",
-    "limit",
-    "validation",
-    "augment",
-    "flip",
-)
-
-
-# The flags of your own data (flag dest = TrainConfig field): how to read --data and --test.
-DATA_FLAGS = ("data", "test", "test_fraction", "label_column", "image_shape", "table", "channels", "image_size")
 # The recipe settings that are MNIST's and Fashion-MNIST's, not your data's: with --data they take
 # these values unless a flag gives them (shifts and mirroring suit some images only; your data has a
 # test set of its own, so no validation split is held out besides).
@@ -237,62 +205,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             action.help = f"{action.help or action.dest.replace('_', ' ')} [{recipe_defaults(action.dest)}]"
 
 
-# How a setting left as None reads in --help and --show.
-UNSET = {
-    "init": "he_normal for relu, glorot_normal otherwise",
-    "momentum": "the optimizer's default",
-    "nesterov": "no",
-    "weight_decay": "the optimizer's default (0)",
-    "betas": "the optimizer's default (0.9,0.999)",
-    "lr_min": "0 (cosine only)",
-    "lr_step": "1 (step only)",
-    "lr_gamma": "0.1 (step only)",
-    "lr_time_decay": "0 (inverse_time only)",
-    "optimizer_options": "none (the optimizer's defaults)",
-    "report_every_steps": "none (every report_every epochs)",
-    "limit": "all",
-    "layers": "an MLP",
-    "test": "none: a part of --data held out",
-    "test_fraction": "0.2 (without --test)",
-    "label_column": "label",
-    "image_shape": "784 columns are 28x28, others a table",
-    "channels": "the first picture's",
-    "image_size": "the first picture's",
-}
-
-
-def setting_text(field: str, value: Any) -> str:
-    """A setting's value as the command line writes it: ``800,800``, ``full``, ``yes``."""
-    if value is None:
-        return UNSET.get(field, "none")
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, tuple):
-        return ",".join(str(v) for v in value)
-    if isinstance(value, dict):
-        return json.dumps(value)
-    if field == "batch_size" and value == 0:
-        return "full"
-    if isinstance(value, float):
-        return f"{value:g}"
-    return str(value)
-
-
-def recipe_defaults(field: str) -> str:
-    """What each recipe sets ``field`` to: ``recipes: default 20 (fashion-mnist 40), classic 500, small 5``."""
-    parts = []
-    for name in RECIPES:
-        values = {
-            dataset: setting_text(field, getattr(TrainConfig(dataset=dataset, **recipe_settings(name, dataset)), field))
-            for dataset in DATASETS
-        }
-        first = values[next(iter(DATASETS))]
-        others = [f"{dataset} {value}" for dataset, value in values.items() if value != first]
-        parts.append(f"{name} {first}" + (f" ({', '.join(others)})" if others else ""))
-    texts = {part.split(" ", 1)[1] for part in parts}
-    return f"every recipe: {texts.pop()}" if len(texts) == 1 else "recipes: " + ", ".join(parts)
-
-
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
     """The recipe's settings for the dataset, with every flag the user gave on top.
 
@@ -340,55 +252,6 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         return TrainConfig(dataset=dataset, recipe=args.recipe, **settings)
     except SettingError as error:  # named by the flags the user knows, not by TrainConfig's fields
         raise ConfigError(error.naming(lambda field: flag_of(field, old=args.lr_decay is not None))) from None
-
-
-def flag_of(field: str, old: bool = False) -> str:
-    """The flag of a TrainConfig field (``lr_min`` -> ``--lr-min``; with ``old``, ``lr_time_decay`` is
-    the ``--lr-decay`` the user gave); a recipe-only field by its name."""
-    if field == "lr_time_decay" and old:
-        return "--lr-decay"
-    if field == "optimizer_options":
-        return "(--optimizer) options"
-    return "--" + field.replace("_", "-") if field in CONFIG_FLAGS + DATA_FLAGS else f"the recipe's {field}"
-
-
-# The parts of a run as --show groups its settings (the TrainConfig fields of each).
-SHOWN_PARTS = {
-    "network": ("layers", "hidden", "activation", "dropout", "init"),
-    "optimizer": (
-        "optimizer",
-        "lr",
-        "momentum",
-        "nesterov",
-        "weight_decay",
-        "betas",
-        "optimizer_options",
-        "lr_schedule",
-        "lr_min",
-        "lr_step",
-        "lr_gamma",
-        "lr_time_decay",
-    ),
-    "data": DATA_FLAGS,
-    "run": RUN_FIELDS,
-}
-
-
-def show_settings(config: TrainConfig, given: set[str]) -> str:
-    """What ``--show`` prints: the recipe, then each part of the run (the network also as its
-    notation), one line per setting as its flag, the flags given marked."""
-    recipe = RECIPES.get(str(config.recipe))
-    lines = [f"recipe {config.recipe} for {config.data_name}" + (f": {recipe.summary}" if recipe else "")]
-    for part, names in SHOWN_PARTS.items():
-        if part == "data" and config.data is None:
-            continue
-        lines.append(f" {part}" + (f": {config.network().layers}" if part == "network" else ""))
-        for name in names:
-            if (config.layers is not None and name in MLP_ONLY) or (name == "layers" and config.layers is None):
-                continue  # with --layers the network is written there, not as an MLP's widths
-            mark = "  (given)" if name in given else ""
-            lines.append(f"  {flag_of(name):<28} {setting_text(name, getattr(config, name))}{mark}")
-    return "\n".join(lines)
 
 
 def default_out(config: TrainConfig) -> Path:
