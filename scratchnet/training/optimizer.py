@@ -7,19 +7,48 @@ them. Every option of every optimizer is reachable: those without a flat setting
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from scratchnet.core.errors import ConfigError
 from scratchnet.core.settings import optimizer_type
 
-if TYPE_CHECKING:
-    from scratchnet.training.config import TrainConfig
+
+class OptimizerSettings(Protocol):
+    """The flat settings of the optimizer part (a TrainConfig's), read-only."""
+
+    @property
+    def optimizer(self) -> str: ...
+    @property
+    def lr(self) -> float: ...
+    @property
+    def momentum(self) -> float | None: ...
+    @property
+    def nesterov(self) -> bool | None: ...
+    @property
+    def weight_decay(self) -> float | None: ...
+    @property
+    def betas(self) -> tuple[float, float] | None: ...
+    @property
+    def optimizer_options(self) -> dict[str, Any] | None: ...
+    @property
+    def lr_schedule(self) -> str: ...
+    @property
+    def lr_min(self) -> float | None: ...
+    @property
+    def lr_step(self) -> int | None: ...
+    @property
+    def lr_gamma(self) -> float | None: ...
+    @property
+    def lr_time_decay(self) -> float | None: ...
+    @property
+    def epochs(self) -> int: ...
+
 
 # The optimizer options that have flat settings of their own (so not in ``optimizer_options``).
 OPTIMIZER_FIELDS = ("lr", "momentum", "nesterov", "weight_decay", "betas")
 
 
-def optimizer_spec(config: TrainConfig, steps: int) -> dict[str, Any]:
+def optimizer_spec(config: OptimizerSettings, steps: int) -> dict[str, Any]:
     """The ``build_optimizer`` spec of the run: the optimizer's settings and its schedule, in steps
     (``steps`` per epoch)."""
     spec: dict[str, Any] = {"type": optimizer_type(config.optimizer), "lr": config.lr}
