@@ -7,7 +7,8 @@ from typing import Any
 from hypothesis import strategies as st
 
 from scratchnet.core import notation
-from scratchnet.core.architecture import ACTIVATIONS, LOSSES, mlp
+from scratchnet.core.architecture import ACTIVATION_LAYERS as ACTIVATIONS
+from scratchnet.core.architecture import LOSSES, mlp
 
 
 @st.composite

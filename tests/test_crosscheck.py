@@ -76,7 +76,7 @@ def test_cross_entropy_from_the_softmax_log_sums_equals_the_loss_from_the_logits
     from scratchnet.builders import build_network
     from scratchnet.core.architecture import mlp
 
-    net = build_network(mlp([2, 3]), backend=backend, dtype="float64", seed=0)
+    net: Any = build_network(mlp([2, 3]), backend=backend, dtype="float64", seed=0)  # a backend's own Network
     net.set_params({"0.weight": [[1.0, 0.0], [0.0, 1.0], [0.0, 0.0]], "0.bias": [0.0, 0.0, 0.0]})
     inputs, labels = [[1.0, 2.0], [-800.0, 0.0]], [0, 0]  # the second sample's p_0 is e^-800: 0.0
     outputs = net.forward(inputs)

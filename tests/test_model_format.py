@@ -23,7 +23,8 @@ from subprocesses import run_scratchnet, run_without
 import scratchnet
 from scratchnet.builders import BACKENDS, build_network
 from scratchnet.cli import main
-from scratchnet.core.architecture import ACTIVATIONS, LOSSES, mlp
+from scratchnet.core.architecture import ACTIVATION_LAYERS as ACTIVATIONS
+from scratchnet.core.architecture import LOSSES, mlp
 from scratchnet.core.errors import ConfigError, ModelFormatError, ScratchnetError
 from scratchnet.io import load_model
 from scratchnet.io.manifest import Limits, dump_document

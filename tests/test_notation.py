@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from scratchnet.checks import narrow
 from scratchnet.core import notation
 from scratchnet.core.architecture import mlp, plan
 from scratchnet.core.errors import ConfigError
@@ -92,6 +93,6 @@ def test_a_wrong_item_is_one_line_naming_it(text: str, message: str) -> None:
 
 def test_narrowed_keeps_the_layer_types_and_caps_the_widths() -> None:
     text = "conv(32, 5, padding=2), batchnorm, relu, maxpool(2), conv(out_channels=64, kernel_size=3), dense(128)"
-    assert notation.narrowed(text, 4) == (
+    assert narrow.narrowed(text, 4) == (
         "conv(4, 5, padding=2), batchnorm, relu, maxpool(2), conv(out_channels=4, kernel_size=3), dense(4)"
     )

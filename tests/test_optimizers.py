@@ -23,7 +23,8 @@ from scratchnet.checks.crosscheck import (
     random_batch,
     shape_of_description,
 )
-from scratchnet.core.architecture import ACTIVATIONS, LOSSES, mlp
+from scratchnet.core.architecture import ACTIVATION_LAYERS as ACTIVATIONS
+from scratchnet.core.architecture import LOSSES, mlp
 from scratchnet.core.errors import ConfigError, ScratchnetError, ShapeError
 from scratchnet.core.schedules import Constant, Cosine, InverseTime, Step, build_schedule
 from scratchnet.core.settings import OPTIMIZERS

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from scratchnet.builders import build_network
 from scratchnet.core import notation
 from scratchnet.data.images import Feeder, flip_images, shift_images, to_inputs
-from scratchnet.training import train as train_module
+from scratchnet.training import inference as train_module
 from scratchnet.training.progress import Progress
 
 

@@ -438,7 +438,8 @@ def test_the_network_shares_flat_storage_with_the_new_layers_through_an_optimize
         size = params[name].size
         np.testing.assert_array_equal(flat[offset : offset + size], params[name].ravel())
         offset += size
-    running = net.layers[1].running_var
+    batchnorm: Any = net.layers[1]
+    running = batchnorm.running_var
     assert not np.shares_memory(running, flat) and not np.all(running == 1.0)  # the layer moved it itself
     assert "1.running_mean.exp_avg" not in optimizer.export_state()["arrays"]
 

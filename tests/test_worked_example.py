@@ -37,7 +37,7 @@ def as_lists(value: Any) -> Any:
 
 @pytest.mark.parametrize("backend", ["loops", "vectorized"])
 def test_worked_example(backend: str) -> None:
-    net = build_network(mlp([2, 2, 2]), backend=backend, dtype="float64")
+    net: Any = build_network(mlp([2, 2, 2]), backend=backend, dtype="float64")  # a backend's own Network
     net.set_params({"0.weight": W1, "0.bias": B1, "2.weight": W2, "2.bias": B2})
     out = net.forward([[1.0, 2.0]])
     assert as_lists(out)[0] == pytest.approx(P, rel=1e-14)

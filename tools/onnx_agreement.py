@@ -32,7 +32,8 @@ from scratchnet.interop import export_model
 from scratchnet.interop.extras import require
 from scratchnet.io.model import load_model
 from scratchnet.teaching.explain import dataset_of
-from scratchnet.training.train import TrainConfig, predict_probabilities, train
+from scratchnet.training.inference import predict_probabilities
+from scratchnet.training.train import TrainConfig, train
 
 # The models the measurement trains: an MLP with Dropout (which the export removes) and a CNN with
 # every kind of layer a convolutional network has here (padding, BatchNorm, both poolings).

@@ -6,12 +6,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from scratchnet.core.architecture import plan
 from scratchnet.core.errors import ConfigError
+from scratchnet.core.interface import Network
 from scratchnet.core.registry import layer_type
 from scratchnet.core.rng import derive_seed
+
+if TYPE_CHECKING:
+    from scratchnet.loops.network import Network as LoopsNetwork
+    from scratchnet.vectorized.network import Network as VectorizedNetwork
 
 BACKENDS = ("vectorized", "loops")
 
@@ -30,12 +35,25 @@ def backend_module(backend: str) -> ModuleType:
     raise ConfigError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
 
 
+@overload
+def build_network(
+    description: Mapping[str, Any], *, backend: Literal["loops"], dtype: str = ..., seed: int = ...
+) -> LoopsNetwork: ...
+@overload
+def build_network(
+    description: Mapping[str, Any], *, backend: Literal["vectorized"] = ..., dtype: str = ..., seed: int = ...
+) -> VectorizedNetwork: ...
+@overload
+def build_network(
+    description: Mapping[str, Any], *, backend: str, dtype: str = ..., seed: int = ...
+) -> Network[Any, Any]: ...
 def build_network(
     description: Mapping[str, Any], *, backend: str = "vectorized", dtype: str = "float64", seed: int = 0
-) -> Any:
+) -> Network[Any, Any]:
     """A network of ``backend`` with the architecture ``description``; layer i draws its initial
     parameters (or dropout masks) from ``derive_seed(seed, i)``. The loops backend computes in
-    float64 whatever ``dtype`` says."""
+    float64 whatever ``dtype`` says. Typed as that backend's Network when ``backend`` is a literal,
+    else as the :class:`~scratchnet.core.interface.Network` Protocol both satisfy."""
     checked = plan(description)  # every shape is known before anything is allocated
     module = backend_module(backend)
     if backend == "vectorized":
@@ -55,7 +73,7 @@ def build_network(
         layers.append(module.LAYERS[entry.name](**kwargs))
     loss_options = {key: value for key, value in checked.description["loss"].items() if key != "type"}
     loss = module.LOSSES[checked.description["loss"]["type"]](**loss_options)
-    return module.Network(
+    network: Network[Any, Any] = module.Network(
         layers,
         loss,
         l2=float(checked.description.get("l2", 0.0)),
@@ -63,13 +81,14 @@ def build_network(
         input_shape=checked.input_shape,
         vocabulary=checked.vocabulary,
     )
+    return network
 
 
 if TYPE_CHECKING:  # mypy proves here that each backend satisfies the Protocols; nothing runs (the layers:
     # each backend's LAYERS table is typed as makers of Layers)
     import scratchnet.loops as _loops
     import scratchnet.vectorized as _vectorized
-    from scratchnet.core.interface import Loss, Network, Optimizer
+    from scratchnet.core.interface import Loss, Optimizer
     from scratchnet.loops.tensor import Batch as _LoopsBatch
     from scratchnet.loops.tensor import Param as _LoopsParam
     from scratchnet.vectorized.tensor import Array as _Array

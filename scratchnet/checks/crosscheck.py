@@ -20,6 +20,7 @@ from typing import Any
 from scratchnet.builders import build_network
 from scratchnet.core import rng
 from scratchnet.core.architecture import plan
+from scratchnet.core.interface import Network
 from scratchnet.loops.tensor import Shape, reshape, shape_of
 from scratchnet.loops.tensor import flatten as flatten_nested
 
@@ -144,7 +145,8 @@ def cross_check(
     loops_opt, vector_opt = make_optimizers() if make_optimizers else (loops.SGD(lr), vectorized.SGD(lr))
     for step in range(steps):
         if step > 0:  # the first step uses the gradients compared above
-            for net in (loops_net, vector_net):
+            nets: tuple[Network[Any, Any], ...] = (loops_net, vector_net)
+            for net in nets:
                 out = net.forward(inputs, training=True)
                 net.loss(out, labels)
                 net.backward()

@@ -15,13 +15,13 @@ from scratchnet.checks.crosscheck import (
     Comparison,
     full_check,
 )
+from scratchnet.checks.narrow import CHECK_MAX_PARAMS, CHECK_WIDTH, narrowed_architecture
 from scratchnet.cli.options import int_list, positive_int, rate, seed
 from scratchnet.core import notation
-from scratchnet.core.architecture import ACTIVATIONS, LOSSES, mlp, plan
+from scratchnet.core.architecture import ACTIVATION_LAYERS, LOSSES, mlp, plan
 from scratchnet.core.errors import ConfigError
 from scratchnet.core.jsonread import MAX_BYTES as MAX_JSON_BYTES
 from scratchnet.core.jsonread import read_json
-from scratchnet.training.train import CHECK_MAX_PARAMS, CHECK_WIDTH
 
 DESCRIPTION = (
     "Build the architecture in both backends from the same parameters and compare forward, "
@@ -40,7 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "'input(1x12x12), conv(4, 3), relu, maxpool(2), flatten, dense(10)'; --loss applies",
     )
     which.add_argument("--architecture", metavar="FILE.json", help="an architecture as JSON (what a model file holds)")
-    parser.add_argument("--activation", choices=sorted(ACTIVATIONS), default="relu", help="hidden activation")
+    parser.add_argument("--activation", choices=sorted(ACTIVATION_LAYERS), default="relu", help="hidden activation")
     parser.add_argument("--loss", choices=sorted(LOSSES), default="cross_entropy")
     parser.add_argument("--dropout", type=rate, default=0.0, help="dropout rate after each hidden layer")
     parser.add_argument("--batch", type=positive_int, default=4, help="random samples to check on (default 4)")
@@ -95,8 +95,7 @@ def narrowed(args: argparse.Namespace, description: dict[str, Any]) -> tuple[dic
     size = f"{checked.parameter_count:,} parameters"
     if args.layers is None or args.full or checked.parameter_count <= CHECK_MAX_PARAMS:
         return description, f"{notation.outline(description)} ({size})"
-    widths = [args.layers[0], *(min(width, CHECK_WIDTH) for width in args.layers[1:-1]), args.layers[-1]]
-    copy = mlp(widths, activation=args.activation, loss=args.loss, dropout=args.dropout)
+    copy = narrowed_architecture(description, CHECK_WIDTH)
     return copy, (
         f"{plan(copy).outline()}, a copy of {checked.outline()} ({size}) with the same layer types, narrowed to "
         f"hidden width {CHECK_WIDTH} as scratchnet train checks it (--full checks every parameter, slowly)"

@@ -170,7 +170,7 @@ OVERFLOW_CHUNK = 500  # test images run layer by layer at a time when finding wh
 
 def evaluate(model: Model, data: Dataset) -> ClassReport:
     """The report on ``data``'s test set; NumPy's overflow warnings become one line naming the layer."""
-    from scratchnet.training.train import predict_classes
+    from scratchnet.training.inference import predict_classes
 
     with watched() as flags:
         predictions = predict_classes(model.network, data.test_images, model.feeder)

@@ -14,6 +14,8 @@ from scratchnet.core.errors import ConfigError
 from scratchnet.core.walk import walk
 from scratchnet.io.model import LoadedModel, check_replaceable, load_model, make_folder, read_model
 from scratchnet.teaching.explain import EXPLAINERS, class_names_of, dataset_of
+from scratchnet.training.inference import predict_classes
+from scratchnet.training.metrics import confusion_matrix
 
 KINDS = ("curves", "confusion", "misclassified", "weights", "filters", "feature-maps", "augmentations")
 
@@ -116,10 +118,7 @@ def run(args: argparse.Namespace) -> int:
         if args.kind == "misclassified" and images.ndim == 2:
             raise ConfigError("the model takes a table of features, not images: there are no images to draw")
         if args.kind == "confusion":
-            classes = len(names)
-            matrix = [[0] * classes for _ in range(classes)]
-            for y, p in zip(labels, predicted):
-                matrix[y][p] += 1
+            matrix = confusion_matrix(labels, predicted, len(names)).tolist()
             plots.plot_confusion(matrix, names, args.out, title=title, dpi=args.dpi)
         else:
             every = [n for n, (y, p) in enumerate(zip(labels, predicted)) if y != p]
@@ -354,8 +353,6 @@ def test_predictions(
     class names and the pixel scale."""
     model, data = test_set(loaded, args, "vectorized")
     images = data.test_images
-    predicted: list[int] = []
-    for start in range(0, len(images), 1000):
-        predicted.extend(int(p) for p in loaded.network.predict(model.feeder.inputs(images[start : start + 1000])))
+    predicted = [int(p) for p in predict_classes(loaded.network, images, model.feeder)]
     names = list(class_names_of(loaded.metadata) or data.class_names)
     return images, [int(y) for y in data.test_labels], predicted, names, data.scale

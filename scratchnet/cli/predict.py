@@ -120,7 +120,7 @@ def describe(
 
 
 def probabilities_of(model: Model, images: npt.NDArray[Any]) -> npt.NDArray[np.float64]:
-    from scratchnet.training.train import predict_probabilities
+    from scratchnet.training.inference import predict_probabilities
 
     return predict_probabilities(model.network, images, model.feeder)
 

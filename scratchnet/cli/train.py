@@ -4,8 +4,8 @@ data (a CSV file, a folder of class folders, an .npz), from a recipe and flags."
 from __future__ import annotations
 
 import argparse
+import json
 import os
-from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -23,19 +23,24 @@ from scratchnet.cli.options import (
     seed,
 )
 from scratchnet.cli.output import stdout_lost, warn, when_stdout_closes
-from scratchnet.core.architecture import ACTIVATIONS, DTYPES
+from scratchnet.cli.train_settings import CONFIG_FLAGS, DATA_FLAGS, flag_of, recipe_defaults, show_settings
+from scratchnet.core.architecture import ACTIVATION_LAYERS, DTYPES
 from scratchnet.core.errors import ConfigError, DatasetError
 from scratchnet.core.init import INITIALIZERS
 from scratchnet.core.settings import OPTIMIZERS
 from scratchnet.core.text import printable
 from scratchnet.data import DATASETS
 from scratchnet.data.own import data_name
-from scratchnet.training.recipes import RECIPES, recipe_settings
-from scratchnet.training.train import (
-    RESUME_OVERRIDES,
+from scratchnet.training.config import (
+    MLP_SETTINGS,
     SCHEDULES,
     SettingError,
     TrainConfig,
+    optimizer_settings,
+)
+from scratchnet.training.recipes import RECIPES, recipe_settings
+from scratchnet.training.train import (
+    RESUME_OVERRIDES,
     TrainingInterrupted,
     TrainResult,
     model_path_for_checkpoint,
@@ -43,38 +48,6 @@ from scratchnet.training.train import (
     train,
 )
 
-# Flags that map one to one onto TrainConfig fields (flag dest -> field).
-CONFIG_FLAGS = (
-    "hidden",
-    "layers",
-    "activation",
-    "dropout",
-    "init",
-    "optimizer",
-    "lr",
-    "momentum",
-    "nesterov",
-    "weight_decay",
-    "betas",
-    "lr_schedule",
-    "lr_min",
-    "lr_step",
-    "lr_gamma",
-    "lr_decay",
-    "epochs",
-    "batch_size",
-    "seed",
-    "backend",
-    "dtype",
-    "limit",
-    "validation",
-    "augment",
-    "flip",
-)
-
-
-# The flags of your own data (flag dest = TrainConfig field): how to read --data and --test.
-DATA_FLAGS = ("data", "test", "test_fraction", "label_column", "image_shape", "table", "channels", "image_size")
 # The recipe settings that are MNIST's and Fashion-MNIST's, not your data's: with --data they take
 # these values unless a flag gives them (shifts and mirroring suit some images only; your data has a
 # test set of its own, so no validation split is held out besides).
@@ -82,7 +55,48 @@ OWN_DATA_DEFAULTS = {"augment": 0, "flip": False, "validation": 0}
 DEFAULT_DATASET = "mnist"
 
 # The flags of the MLP that --layers replaces.
-MLP_ONLY = ("hidden", "activation", "dropout")
+MLP_ONLY = MLP_SETTINGS
+
+
+RECIPE_HELP = (
+    "starting settings: default (the best MLP found for the dataset; small when --backend loops), classic (the "
+    "784-10-10 tutorial network), small (784-32-10), cnn (a convolutional network with batch norm), cnn-small (one "
+    "convolution, for --backend loops); flags override them"
+)
+DATA_DIR_HELP = (
+    "folder holding mnist/ and fashion-mnist/ (default: $SCRATCHNET_DATA_DIR, else the user cache, else download)"
+)
+OUT_HELP = "model file (default: models/DATASET[-RECIPE][-BACKEND].json; a folder: that name in it)"
+RESUME_HELP = "continue the run saved in CHECKPOINT, with its settings (--lr and --weight-decay may change)"
+NO_CHECK_HELP = "skip the loops-vs-vectorized cross-check before training"
+DATA_HELP = (
+    "train on a CSV file (a 'label' column, the other columns numbers), a folder of class folders "
+    "(PATH/CLASS/*.png) or an .npz (arrays x, y and optionally class_names) instead of --dataset"
+)
+TEST_FRACTION_HELP = (
+    "without --test: hold out this part of --data for testing, stratified by class (default 0.2; 0: none)"
+)
+LABEL_COLUMN_HELP = "CSV: the label column's name (default 'label'), or its position (0 for the first column)"
+IMAGE_SHAPE_HELP = (
+    "CSV, .npz: the rows are images of this shape, C,H,W or H,W (default: 784 columns are 28x28, others a table "
+    "of features)"
+)
+TABLE_HELP = "CSV, .npz: read the columns as a table of features, even 784 of them"
+IMAGE_SIZE_HELP = "folder: resize every picture to H,W (default: the first picture's size, which all must have)"
+LAYERS_HELP = (
+    "any network in the compact notation instead of an MLP, e.g. 'conv(32, 3), relu, maxpool(2), flatten': the "
+    "input and the output layer are added (docs/training.md)"
+)
+INIT_HELP = "weight initializer (default: he_normal for ReLU, glorot_normal otherwise)"
+OPTIMIZER_HELP = (
+    'the optimizer, or a JSON object of every option merged over the recipe\'s, e.g. \'{"type": "adam", '
+    '"eps": 1e-7}\' or \'{"type": "rmsprop", "alpha": 0.9, "centered": true}\' (docs/training.md)'
+)
+TIME_DECAY_HELP = "inverse_time: lr / (1 + D * step) (--lr-decay is its old name)"
+BATCH_HELP = "images per step (full: all of them, gradient descent)"
+BACKEND_HELP = "loops: pure Python, slow (picks the small recipe when none is given)"
+VALIDATION_HELP = "hold out the last N training images for validation (the first N in the classic recipe)"
+FLIP_HELP = "mirror half the training images left to right (clothes yes, digits no)"
 
 
 def batch_size(text: str) -> int:
@@ -109,190 +123,87 @@ DESCRIPTION = (
 )
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    run_group = parser.add_argument_group("run")
-    run_group.add_argument(
-        "--recipe",
-        choices=sorted(RECIPES),
-        help="starting settings: default (the best MLP found for the dataset; small when "
-        "--backend loops), classic (the 784-10-10 tutorial network), small (784-32-10), cnn (a "
-        "convolutional network with batch norm), cnn-small (one convolution, for --backend loops); "
-        "flags override them",
-    )
-    run_group.add_argument("--dataset", choices=sorted(DATASETS), help="a built-in dataset (default mnist)")
-    run_group.add_argument(
-        "--data-dir",
-        metavar="DIR",
-        help="folder holding mnist/ and fashion-mnist/ "
-        "(default: $SCRATCHNET_DATA_DIR, else the user cache, else download)",
-    )
-    run_group.add_argument(
-        "--out",
-        metavar="PATH",
-        help="model file (default: models/DATASET[-RECIPE][-BACKEND].json; a folder: that name in it)",
-    )
-    run_group.add_argument("--checkpoint", metavar="PATH", help="checkpoint file (default: OUT with .checkpoint.json)")
-    run_group.add_argument(
-        "--resume",
-        metavar="CHECKPOINT",
-        help="continue the run saved in CHECKPOINT, with its settings (--lr and --weight-decay may change)",
-    )
-    run_group.add_argument(
-        "--show", action="store_true", help="print the settings the recipe and the flags give, and exit"
-    )
-    run_group.add_argument(
-        "--no-check",
-        dest="check",
-        action="store_false",
-        help="skip the loops-vs-vectorized cross-check before training",
-    )
-    own = parser.add_argument_group("your own data (docs/own-data.md)")
-    own.add_argument(
-        "--data",
-        metavar="PATH",
-        help="train on a CSV file (a 'label' column, the other columns numbers), a folder of class folders "
-        "(PATH/CLASS/*.png) or an .npz (arrays x, y and optionally class_names) instead of --dataset",
-    )
-    own.add_argument("--test", metavar="PATH", help="the test set: a file or folder of the same kind as --data")
-    own.add_argument(
-        "--test-fraction",
-        type=fraction,
-        metavar="F",
-        help="without --test: hold out this part of --data for testing, stratified by class (default 0.2; 0: none)",
-    )
-    own.add_argument(
-        "--label-column",
-        metavar="NAME",
-        help="CSV: the label column's name (default 'label'), or its position (0 for the first column)",
-    )
-    own.add_argument(
-        "--image-shape",
-        type=image_shape,
-        metavar="C,H,W",
-        help="CSV, .npz: the rows are images of this shape, C,H,W or H,W (default: 784 columns are 28x28, "
-        "others a table of features)",
-    )
-    own.add_argument(
-        "--table",
-        action="store_true",
-        default=None,
-        help="CSV, .npz: read the columns as a table of features, even 784 of them",
-    )
-    own.add_argument(
-        "--channels", type=int, choices=(1, 3), help="folder: 1 grey, 3 RGB (default: as the first picture)"
-    )
-    own.add_argument(
-        "--image-size",
-        type=image_size,
-        metavar="H,W",
-        help="folder: resize every picture to H,W (default: the first picture's size, which all must have)",
-    )
-    net = parser.add_argument_group("network")
-    net.add_argument("--hidden", type=int_list, metavar="W1,W2,...", help="hidden layer widths, e.g. 512,256")
-    net.add_argument(
-        "--layers",
-        metavar="TEXT",
-        help="any network in the compact notation instead of an MLP, e.g. 'conv(32, 3), relu, maxpool(2), "
-        "flatten': the input and the output layer are added (docs/training.md)",
-    )
-    net.add_argument("--activation", choices=sorted(ACTIVATIONS), help="the hidden layers' activation")
-    net.add_argument("--dropout", type=rate, metavar="RATE", help="dropout after each hidden layer, in [0, 1)")
-    net.add_argument(
-        "--init", choices=INITIALIZERS, help="weight initializer (default: he_normal for ReLU, glorot_normal otherwise)"
-    )
-    opt = parser.add_argument_group("optimizer")
-    opt.add_argument("--optimizer", choices=sorted(OPTIMIZERS), help="the optimizer (PyTorch's definitions)")
-    opt.add_argument("--lr", type=positive_float, help="learning rate")
-    opt.add_argument("--momentum", type=rate, help="momentum (sgd, rmsprop)")
-    opt.add_argument("--nesterov", action="store_true", default=None, help="Nesterov momentum (sgd)")
-    opt.add_argument("--weight-decay", type=non_negative_float, metavar="WD", help="weight decay")
-    opt.add_argument("--betas", type=betas, metavar="B1,B2", help="Adam's betas, e.g. 0.9,0.999")
-    opt.add_argument("--lr-schedule", choices=SCHEDULES, help="learning-rate schedule over the run")
-    opt.add_argument("--lr-min", type=non_negative_float, metavar="LR", help="final rate of the cosine schedule")
-    opt.add_argument("--lr-step", type=positive_int, metavar="EPOCHS", help="epochs between step decays")
-    opt.add_argument("--lr-gamma", type=positive_float, metavar="G", help="factor of each step decay")
-    opt.add_argument("--lr-decay", type=non_negative_float, metavar="D", help="inverse_time: lr / (1 + D * step)")
-    loop = parser.add_argument_group("training")
-    loop.add_argument("--epochs", type=positive_int, help="passes over the training images")
-    loop.add_argument(
-        "--batch-size", type=batch_size, metavar="N|full", help="images per step (full: all of them, gradient descent)"
-    )
-    loop.add_argument("--seed", type=seed, help="the seed of the weights, the order, the shifts and the dropout")
-    loop.add_argument(
-        "--backend", choices=BACKENDS, help="loops: pure Python, slow (picks the small recipe when none is given)"
-    )
-    loop.add_argument("--dtype", choices=DTYPES, help="vectorized backend precision")
-    loop.add_argument("--limit", type=positive_int, metavar="N", help="train on the first N images only")
-    loop.add_argument(
-        "--validation",
-        type=non_negative_int,
-        metavar="N",
-        help="hold out the last N training images for validation (the first N in the classic recipe)",
-    )
-    loop.add_argument(
-        "--augment", type=non_negative_int, metavar="PX", help="random shifts of up to PX pixels (0: off)"
-    )
-    loop.add_argument(
-        "--flip",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="mirror half the training images left to right (clothes yes, digits no)",
-    )
-    for action in parser._actions:  # every setting's help says what each recipe sets it to
-        if action.dest in CONFIG_FLAGS:
-            action.help = f"{action.help or action.dest.replace('_', ' ')} [{recipe_defaults(action.dest)}]"
+def optimizer_choice(text: str) -> str | dict[str, Any]:
+    """An optimizer's name, or a JSON object of its options (``{"type": "adam", "eps": 1e-7}``)."""
+    if text.lstrip().startswith("{"):
+        try:
+            value = json.loads(text)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(f"not a JSON object: {error}") from None
+        if not isinstance(value, dict):
+            raise argparse.ArgumentTypeError('expected a JSON object such as \'{"type": "adam", "eps": 1e-7}\'')
+        return value
+    if text not in OPTIMIZERS:
+        choices = ", ".join(repr(name) for name in sorted(OPTIMIZERS))
+        raise argparse.ArgumentTypeError(f"invalid choice: {text!r} (choose from {choices}, or a JSON object)")
+    return text
 
 
-# How a setting left as None reads in --help and --show.
-UNSET = {
-    "init": "he_normal for relu, glorot_normal otherwise",
-    "momentum": "the optimizer's default",
-    "nesterov": "no",
-    "weight_decay": "the optimizer's default (0)",
-    "betas": "the optimizer's default (0.9,0.999)",
-    "lr_min": "0 (cosine only)",
-    "lr_step": "1 (step only)",
-    "lr_gamma": "0.1 (step only)",
-    "lr_decay": "0 (inverse_time only)",
-    "limit": "all",
-    "layers": "an MLP",
-    "test": "none: a part of --data held out",
-    "test_fraction": "0.2 (without --test)",
-    "label_column": "label",
-    "image_shape": "784 columns are 28x28, others a table",
-    "channels": "the first picture's",
-    "image_size": "the first picture's",
+# The flags of ``scratchnet train``, by the part of the run they describe: (flags, argparse options).
+FLAG_GROUPS: dict[str, list[tuple[tuple[str, ...], dict[str, Any]]]] = {
+    "where (the recipe, the files)": [
+        (("--recipe",), {"choices": sorted(RECIPES), "help": RECIPE_HELP}),
+        (("--data-dir",), {"metavar": "DIR", "help": DATA_DIR_HELP}),
+        (("--out",), {"metavar": "PATH", "help": OUT_HELP}),
+        (("--checkpoint",), {"metavar": "PATH", "help": "checkpoint file (default: OUT with .checkpoint.json)"}),
+        (("--resume",), {"metavar": "CHECKPOINT", "help": RESUME_HELP}),
+        (("--show",), {"action": "store_true", "help": "print the settings the recipe and the flags give, and exit"}),
+        (("--no-check",), {"dest": "check", "action": "store_false", "help": NO_CHECK_HELP}),
+    ],
+    "the data (your own: docs/own-data.md)": [
+        (("--dataset",), {"choices": sorted(DATASETS), "help": "a built-in dataset (default mnist)"}),
+        (("--data",), {"metavar": "PATH", "help": DATA_HELP}),
+        (("--test",), {"metavar": "PATH", "help": "the test set: a file or folder of the same kind as --data"}),
+        (("--test-fraction",), {"type": fraction, "metavar": "F", "help": TEST_FRACTION_HELP}),
+        (("--label-column",), {"metavar": "NAME", "help": LABEL_COLUMN_HELP}),
+        (("--image-shape",), {"type": image_shape, "metavar": "C,H,W", "help": IMAGE_SHAPE_HELP}),
+        (("--table",), {"action": "store_true", "default": None, "help": TABLE_HELP}),
+        (("--channels",), {"type": int, "choices": (1, 3), "help": "folder: 1 grey, 3 RGB (default: the first's)"}),
+        (("--image-size",), {"type": image_size, "metavar": "H,W", "help": IMAGE_SIZE_HELP}),
+    ],
+    "the network (the compact notation; --hidden, --activation and --dropout write an MLP's)": [
+        (("--layers",), {"metavar": "TEXT", "help": LAYERS_HELP}),
+        (("--hidden",), {"type": int_list, "metavar": "W1,W2,...", "help": "hidden layer widths, e.g. 512,256"}),
+        (("--activation",), {"choices": sorted(ACTIVATION_LAYERS), "help": "the hidden layers' activation"}),
+        (("--dropout",), {"type": rate, "metavar": "RATE", "help": "dropout after each hidden layer, in [0, 1)"}),
+        (("--init",), {"choices": INITIALIZERS, "help": INIT_HELP}),
+    ],
+    "the optimizer (PyTorch's definitions; docs/training.md)": [
+        (("--optimizer",), {"type": optimizer_choice, "metavar": "NAME|JSON", "help": OPTIMIZER_HELP}),
+        (("--lr",), {"type": positive_float, "help": "learning rate"}),
+        (("--momentum",), {"type": rate, "help": "momentum (sgd, rmsprop)"}),
+        (("--nesterov",), {"action": "store_true", "default": None, "help": "Nesterov momentum (sgd)"}),
+        (("--weight-decay",), {"type": non_negative_float, "metavar": "WD", "help": "weight decay"}),
+        (("--betas",), {"type": betas, "metavar": "B1,B2", "help": "Adam's betas, e.g. 0.9,0.999"}),
+        (("--lr-schedule",), {"choices": SCHEDULES, "help": "learning-rate schedule over the run"}),
+        (("--lr-min",), {"type": non_negative_float, "metavar": "LR", "help": "final rate of the cosine schedule"}),
+        (("--lr-step",), {"type": positive_int, "metavar": "EPOCHS", "help": "epochs between step decays"}),
+        (("--lr-gamma",), {"type": positive_float, "metavar": "G", "help": "factor of each step decay"}),
+        (("--lr-time-decay",), {"type": non_negative_float, "metavar": "D", "help": TIME_DECAY_HELP}),
+        (("--lr-decay",), {"type": non_negative_float, "help": argparse.SUPPRESS}),  # the old --lr-time-decay
+    ],
+    "the run": [
+        (("--epochs",), {"type": positive_int, "help": "passes over the training images"}),
+        (("--batch-size",), {"type": batch_size, "metavar": "N|full", "help": BATCH_HELP}),
+        (("--seed",), {"type": seed, "help": "the seed of the weights, the order, the shifts and the dropout"}),
+        (("--backend",), {"choices": BACKENDS, "help": BACKEND_HELP}),
+        (("--dtype",), {"choices": DTYPES, "help": "vectorized backend precision"}),
+        (("--limit",), {"type": positive_int, "metavar": "N", "help": "train on the first N images only"}),
+        (("--validation",), {"type": non_negative_int, "metavar": "N", "help": VALIDATION_HELP}),
+        (("--augment",), {"type": non_negative_int, "metavar": "PX", "help": "random shifts of up to PX pixels"}),
+        (("--flip",), {"action": argparse.BooleanOptionalAction, "default": None, "help": FLIP_HELP}),
+    ],
 }
 
 
-def setting_text(field: str, value: Any) -> str:
-    """A setting's value as the command line writes it: ``800,800``, ``full``, ``yes``."""
-    if value is None:
-        return UNSET.get(field, "none")
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, tuple):
-        return ",".join(str(v) for v in value)
-    if field == "batch_size" and value == 0:
-        return "full"
-    if isinstance(value, float):
-        return f"{value:g}"
-    return str(value)
-
-
-def recipe_defaults(field: str) -> str:
-    """What each recipe sets ``field`` to: ``recipes: default 20 (fashion-mnist 40), classic 500, small 5``."""
-    parts = []
-    for name in RECIPES:
-        values = {
-            dataset: setting_text(field, getattr(TrainConfig(dataset=dataset, **recipe_settings(name, dataset)), field))
-            for dataset in DATASETS
-        }
-        first = values[next(iter(DATASETS))]
-        others = [f"{dataset} {value}" for dataset, value in values.items() if value != first]
-        parts.append(f"{name} {first}" + (f" ({', '.join(others)})" if others else ""))
-    texts = {part.split(" ", 1)[1] for part in parts}
-    return f"every recipe: {texts.pop()}" if len(texts) == 1 else "recipes: " + ", ".join(parts)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    for title, flags in FLAG_GROUPS.items():
+        group = parser.add_argument_group(title)
+        for names, options in flags:
+            group.add_argument(*names, **options)
+    for action in parser._actions:  # every setting's help says what each recipe sets it to
+        if action.dest in CONFIG_FLAGS and action.help != argparse.SUPPRESS:
+            action.help = f"{action.help or action.dest.replace('_', ' ')} [{recipe_defaults(action.dest)}]"
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
@@ -300,7 +211,9 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 
     Without --recipe the default recipe is used, or the small one with --backend loops: the default
     network would take the pure-Python backend hours per epoch. With --data the recipe's settings of
-    MNIST's images that are not your data's (OWN_DATA_DEFAULTS) are left out."""
+    MNIST's images that are not your data's (OWN_DATA_DEFAULTS) are left out. An --optimizer JSON
+    object is merged over the recipe's optimizer (:func:`optimizer_settings`), and the optimizer
+    flags over that."""
     if args.recipe is None:
         args.recipe = "small" if args.backend == "loops" else "default"
     if args.data is not None and args.dataset is not None:
@@ -322,37 +235,24 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
                 f"{', '.join(given)} describe an MLP; this network is given in its layers "
                 "(--layers, or the recipe's): write them there, e.g. dropout(0.25)"
             )
+    if args.lr_decay is not None and args.lr_time_decay is None:
+        args.lr_time_decay = args.lr_decay  # the old name of --lr-time-decay
+    if isinstance(args.optimizer, dict):
+        merged = optimizer_settings(args.optimizer)
+        if "lr_schedule" in merged:  # a schedule of its own: the recipe's schedule options do not apply
+            for name in ("lr_min", "lr_step", "lr_gamma", "lr_time_decay"):
+                settings.pop(name, None)
+        settings.update(merged)
     for name in CONFIG_FLAGS + DATA_FLAGS:
         value = getattr(args, name)
-        if value is not None:
+        if value is not None and not (name == "optimizer" and isinstance(value, dict)):
             settings[name] = tuple(value) if name in ("hidden", "betas") else value
     if args.data is not None:
         dataset = data_name(args.data)
     try:
         return TrainConfig(dataset=dataset, recipe=args.recipe, **settings)
     except SettingError as error:  # named by the flags the user knows, not by TrainConfig's fields
-        raise ConfigError(error.naming(flag_of)) from None
-
-
-def flag_of(field: str) -> str:
-    """The flag of a TrainConfig field (``lr_min`` -> ``--lr-min``); a recipe-only field by its name."""
-    return "--" + field.replace("_", "-") if field in CONFIG_FLAGS + DATA_FLAGS else f"the recipe's {field}"
-
-
-def show_settings(config: TrainConfig, given: set[str]) -> str:
-    """What ``--show`` prints: the recipe, then one line per setting as its flag, the flags given marked."""
-    recipe = RECIPES.get(str(config.recipe))
-    lines = [f"recipe {config.recipe} for {config.data_name}" + (f": {recipe.summary}" if recipe else "")]
-    for item in fields(TrainConfig):
-        if item.name in ("dataset", "recipe") or (config.layers is not None and item.name in MLP_ONLY):
-            continue  # with --layers the network is written there, not as an MLP's widths
-        if item.name in DATA_FLAGS and config.data is None:
-            continue
-        if item.name == "layers" and config.layers is None:
-            continue
-        mark = "  (given)" if item.name in given else ""
-        lines.append(f"  {flag_of(item.name):<28} {setting_text(item.name, getattr(config, item.name))}{mark}")
-    return "\n".join(lines)
+        raise ConfigError(error.naming(lambda field: flag_of(field, old=args.lr_decay is not None))) from None
 
 
 def default_out(config: TrainConfig) -> Path:
@@ -419,7 +319,7 @@ def train_command(args: argparse.Namespace) -> int:
         if args.resume is not None:
             given = [
                 name
-                for name in CONFIG_FLAGS + DATA_FLAGS + ("dataset",)
+                for name in CONFIG_FLAGS + DATA_FLAGS + ("dataset", "lr_decay")
                 if getattr(args, name) is not None and name not in RESUME_FLAGS
             ]
             if given:

@@ -29,7 +29,13 @@ from scratchnet.core.errors import ConfigError, quoted_list
 from scratchnet.core.registry import LOSS_TYPES, Shape, describe_shape, layer_type, options_of, output_for_loss
 from scratchnet.core.walk import array_name
 
-ACTIVATIONS = {"relu": "ReLU", "leaky_relu": "LeakyReLU", "sigmoid": "Sigmoid", "tanh": "Tanh", "identity": "Identity"}
+ACTIVATION_LAYERS = {
+    "relu": "ReLU",
+    "leaky_relu": "LeakyReLU",
+    "sigmoid": "Sigmoid",
+    "tanh": "Tanh",
+    "identity": "Identity",
+}
 LOSSES = {"cross_entropy": "CrossEntropy", "mse": "MeanSquaredError", "bce": "BinaryCrossEntropy"}
 FIELDS = ("layers", "loss", "l2", "l1", "input_shape", "vocabulary")
 MNIST_SIDE = 28
@@ -288,7 +294,7 @@ def mlp(
     """
     if len(sizes) < 2 or any(int(size) != size or size < 1 for size in sizes):
         raise ConfigError(f"layer sizes must be at least two positive integers, got {list(sizes)}")
-    for name, table in (("activation", ACTIVATIONS), ("loss", LOSSES), ("output", ACTIVATIONS)):
+    for name, table in (("activation", ACTIVATION_LAYERS), ("loss", LOSSES), ("output", ACTIVATION_LAYERS)):
         value = {"activation": activation, "loss": loss, "output": output}[name]
         if value not in table:
             raise ConfigError(f"unknown {name} {value!r}; choose one of {', '.join(table)}")
@@ -300,9 +306,9 @@ def mlp(
     for index, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
         layers.append({"type": "Dense", "in_features": int(fan_in), "out_features": int(fan_out), "init": init})
         if index < len(sizes) - 2:
-            layers.append({"type": ACTIVATIONS[activation]})
+            layers.append({"type": ACTIVATION_LAYERS[activation]})
             if dropout > 0.0:
                 layers.append({"type": "Dropout", "rate": float(dropout)})
     loss_type = LOSSES[loss]
-    layers.append({"type": output_for_loss(loss_type) or ACTIVATIONS[output]})
+    layers.append({"type": output_for_loss(loss_type) or ACTIVATION_LAYERS[output]})
     return validate({"layers": layers, "loss": {"type": loss_type}, "l2": float(l2), "l1": float(l1)})

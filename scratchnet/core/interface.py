@@ -9,7 +9,7 @@ backend class satisfies these (``scratchnet/builders/network.py``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol, TypeVar
 
 BatchT = TypeVar("BatchT")
@@ -60,6 +60,9 @@ class Trainable(Protocol[ParamT]):
 
 class Network(Protocol[BatchT, ParamT]):
     """Layers and a loss: forward, loss, backward, predict, and named parameters and gradients."""
+
+    @property
+    def layers(self) -> Sequence[Any]: ...
 
     def forward(self, inputs: Any, training: bool = False) -> BatchT: ...
     def loss(self, outputs: BatchT, labels: Any) -> float: ...

@@ -188,30 +188,6 @@ def _written(value: Any) -> str:
     return str(value)
 
 
-def narrowed(text: str, width: int) -> str:
-    """``text`` (items without ``input``) with every layer's width (the option its registry entry
-    names as ``width``: out_channels, out_features) at most ``width``: the same layer types, less work."""
-    items = []
-    for item in split_top_level(text):
-        if not item.strip():
-            continue
-        name, positional, named = parse_item(item)
-        entry = resolve(name)
-        if entry.width is not None:
-            if entry.width in named:
-                named[entry.width] = min(int(named[entry.width]), width)
-            elif entry.width in entry.positional[: len(positional)]:
-                index = entry.positional.index(entry.width)
-                positional[index] = min(int(positional[index]), width)
-        arguments = [_text(value) for value in positional] + [f"{key}={_text(value)}" for key, value in named.items()]
-        items.append(f"{name}({', '.join(arguments)})" if arguments else name)
-    return ", ".join(items)
-
-
-def _text(value: Any) -> str:
-    return "x".join(map(str, value)) if isinstance(value, list) else str(value)
-
-
 def outline(description: Mapping[str, Any]) -> str:
     """How a summary line names a network: ``784-128-10`` (the widths) for a network of flat
     samples, the compact notation for others (whose shapes alone would hide their layers)."""

@@ -95,6 +95,9 @@ class LayerType:
       named by their path, ``"3.0.weight"`` for the weight of layer 0 inside layer 3.
     - ``reads_tokens``: the layer reads token ids (an Embedding): it may only be a network's first
       layer, and only of a network whose input is tokens (``"vocabulary"`` in the architecture).
+    - ``counters``: attributes of the built layer that count its training passes (Dropout's
+      ``calls``, the stream of its next mask); a training checkpoint keeps them, so that a resumed
+      run draws the same random numbers.
     """
 
     name: str
@@ -115,6 +118,7 @@ class LayerType:
     width: str | None = None
     children: Callable[[Mapping[str, Any]], Sequence[Mapping[str, Any]]] | None = None
     reads_tokens: bool = False
+    counters: tuple[str, ...] = ()
 
     def option(self, name: str) -> Option:
         return next(option for option in self.options if option.name == name)
@@ -279,6 +283,7 @@ register(
         output_shape=_same_shape,
         shape_preserving=True,
         seeded=True,
+        counters=("calls",),
         math="7",
     )
 )

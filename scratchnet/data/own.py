@@ -48,13 +48,13 @@ __all__ = [
     "DataOptions",
     "Layout",
     "Unlabelled",
-    "class_names_of",
     "data_format",
     "data_name",
     "load_data",
     "load_labelled",
     "load_unlabelled",
     "recorded_test",
+    "sorted_class_names",
 ]
 
 FORMATS = ("csv", "folder", "npz")
@@ -222,7 +222,7 @@ def data_name(path: str | os.PathLike[str]) -> str:
     return name or Path(os.path.abspath(where)).name or "data"
 
 
-def class_names_of(labels: Sequence[str]) -> tuple[str, ...]:
+def sorted_class_names(labels: Sequence[str]) -> tuple[str, ...]:
     """The distinct labels sorted: by their value when every one is a number, else as text."""
     unique = sorted(set(labels))
     if all(is_number(label) for label in unique):
@@ -476,7 +476,7 @@ def _load_data(
     samples = _read(path, options, None, labelled=True)
     where = os.fspath(path)
     assert samples.labels is not None
-    names = samples.class_names or class_names_of(samples.labels)
+    names = samples.class_names or sorted_class_names(samples.labels)
     labels = _indices(samples.labels, names, samples.where, where)
     present = np.unique(labels)
     if len(present) < 2:

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     import onnx
 
 Array = npt.NDArray[Any]
-DTYPES = {1: "float32", 11: "float64"}  # TensorProto.FLOAT, TensorProto.DOUBLE
+ONNX_DTYPES = {1: "float32", 11: "float64"}  # TensorProto.FLOAT, TensorProto.DOUBLE
 
 
 def describe_node(node: onnx.NodeProto, position: int) -> str:
@@ -77,7 +77,7 @@ def graph_input(
     if kind != "tensor_type":
         raise InteropError(f"{where}: input {value.name!r} is a {kind}, not a tensor")
     tensor = value.type.tensor_type
-    if tensor.elem_type not in DTYPES:
+    if tensor.elem_type not in ONNX_DTYPES:
         from onnx import TensorProto
 
         element = TensorProto.DataType.Name(tensor.elem_type) if tensor.elem_type else "of no type"
@@ -93,7 +93,7 @@ def graph_input(
             )
         sample.append(int(dim.dim_value))
     batch = int(dims[0].dim_value) if dims[0].HasField("dim_value") else None
-    return value.name, tuple(sample), batch, DTYPES[tensor.elem_type]
+    return value.name, tuple(sample), batch, ONNX_DTYPES[tensor.elem_type]
 
 
 def chain_of(graph: onnx.GraphProto, source: str, where: str) -> list[tuple[onnx.NodeProto, int]]:
@@ -154,7 +154,7 @@ def check_output(graph: onnx.GraphProto, dtype: str, batch: int | None, classes:
     if kind != "tensor_type":
         raise InteropError(f"{where}: output {value.name!r} is declared a {kind or 'value of no type'}, not a tensor")
     tensor = value.type.tensor_type
-    if tensor.elem_type and DTYPES.get(tensor.elem_type) != dtype:
+    if tensor.elem_type and ONNX_DTYPES.get(tensor.elem_type) != dtype:
         element = TensorProto.DataType.Name(tensor.elem_type)
         raise InteropError(f"{where}: output {value.name!r} is declared {element}, but the graph computes {dtype}")
     if not tensor.HasField("shape"):

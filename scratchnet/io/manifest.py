@@ -24,8 +24,8 @@ from scratchnet.io.npy import NpyArray
 
 __all__ = [
     "DIGEST_FIELD",
-    "DTYPES",
     "FORMAT",
+    "NPY_DESCRS",
     "OPTIMIZER_PREFIX",
     "SUPPORTED_VERSIONS",
     "VERSION",
@@ -50,7 +50,7 @@ FORMAT = "scratchnet-model"
 VERSION = 2  # the newest version; a writer writes the lowest one that can hold the model (lowest_version)
 SUPPORTED_VERSIONS = (1, 2)
 # The file's "dtype" and the .npy descr of every array in it.
-DTYPES = {"float32": "<f4", "float64": "<f8"}  # each of scratchnet.core.architecture.DTYPES, as a .npy descr
+NPY_DESCRS = {"float32": "<f4", "float64": "<f8"}  # each of scratchnet.core.architecture.DTYPES, as a .npy descr
 DIGEST_FIELD = "document_sha256"
 # Optimizer arrays sit in the same .npz as the parameters, under this prefix.
 OPTIMIZER_PREFIX = "optimizer."
@@ -375,9 +375,9 @@ def parse_document(raw: bytes, name: str, limits: Limits = Limits()) -> Document
             name, f"unknown top-level fields {quoted_list(unknown)} (readers accept only the fields of the spec)"
         )
     dtype_name = document["dtype"]
-    if dtype_name not in DTYPES:
-        raise fail(name, f"'dtype' must be one of {sorted(DTYPES)}, got {_short(dtype_name)}")
-    dtype = DTYPES[dtype_name]
+    if dtype_name not in NPY_DESCRS:
+        raise fail(name, f"'dtype' must be one of {sorted(NPY_DESCRS)}, got {_short(dtype_name)}")
+    dtype = NPY_DESCRS[dtype_name]
     problem = bare_file_name_problem(document["arrays"])
     if problem is not None:
         raise fail(name, f"'arrays' {problem}")

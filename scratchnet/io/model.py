@@ -23,8 +23,8 @@ from scratchnet.builders import BACKENDS, build_network
 from scratchnet.core.errors import ConfigError, ModelFormatError, ScratchnetError, ShapeError
 from scratchnet.core.version import __version__
 from scratchnet.io.manifest import (
-    DTYPES,
     FORMAT,
+    NPY_DESCRS,
     OPTIMIZER_PREFIX,
     Document,
     Limits,
@@ -145,7 +145,7 @@ def save(
         check_replaceable(target)
     architecture = check_model_architecture(net.describe())
     dtype_name = _dtype_name(net, dtype)
-    code = DTYPES[dtype_name]
+    code = NPY_DESCRS[dtype_name]
     shapes = expected_parameters(architecture)
     params = net.params()
     if set(params) != set(shapes):
@@ -245,8 +245,8 @@ def _dtype_name(net: Any, dtype: str | None) -> str:
     if dtype is None:
         # The vectorized network has a NumPy dtype; the loops one computes in float64.
         dtype = str(getattr(net, "dtype", "float64"))
-    if dtype not in DTYPES:
-        raise ConfigError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}")
+    if dtype not in NPY_DESCRS:
+        raise ConfigError(f"dtype must be one of {sorted(NPY_DESCRS)}, got {dtype!r}")
     return dtype
 
 

@@ -48,6 +48,7 @@ from scratchnet.teaching.explain import (
     layer_names,
     neuron_layers,
 )
+from scratchnet.training.inference import predict_classes
 
 MAX_SIDE = 1024  # the largest image width or height the API takes
 MAX_TOP = 100  # the most terms of a weighted sum an explanation lists one by one
@@ -297,13 +298,12 @@ class Session:
         """Predict every test image, a chunk at a time (so that the page's requests get their turns)."""
         assert self.test is not None
         images, labels = self.test.test_images, self.test.test_labels
-        predicted = []
         try:
-            for start in range(0, len(images), MISCLASSIFIED_CHUNK):
-                inputs = self.feeder.inputs(images[start : start + MISCLASSIFIED_CHUNK])
-                with self.lock, np.errstate(all="ignore"):  # an overflow is said when a request meets it
-                    predicted.append(np.argmax(self.network.forward(inputs), axis=1))
-            self._wrong = np.flatnonzero(np.concatenate(predicted) != labels)
+            with np.errstate(all="ignore"):  # an overflow is said when a request meets it
+                predicted = predict_classes(
+                    self.network, images, self.feeder, guard=lambda: self.lock, most=MISCLASSIFIED_CHUNK
+                )
+            self._wrong = np.flatnonzero(predicted != labels)
         finally:
             self._wrong_found.set()
 

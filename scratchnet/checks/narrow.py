@@ -1,0 +1,90 @@
+"""Narrowing a network for the cross-check: the same layer types, less work.
+
+The loops backend computes every product in Python, so a big network is cross-checked as a
+narrower copy: every layer's width (the option its registry entry names as ``width``:
+``out_features``, ``out_channels``) capped, except the output layer's. A network of flat samples
+(an MLP) is narrowed to hidden widths of at most :data:`CHECK_WIDTH` when it has more than
+:data:`CHECK_MAX_PARAMS` parameters; a network of images always, to at most :data:`CHECK_CHANNELS`
+channels, on the smallest square image (from 8 pixels up) its layers fit. ``scratchnet train`` and
+``scratchnet check`` both narrow this way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from scratchnet.core import notation
+from scratchnet.core.architecture import LOSSES, plan
+from scratchnet.core.errors import ConfigError
+
+CHECK_MAX_PARAMS = 250_000  # above this a network of flat samples is checked as a narrower copy
+CHECK_WIDTH = 64  # the hidden width of that narrower copy
+CHECK_CHANNELS = 4  # the channels (and widths) of a network of images' narrower copy
+SMALLEST_SIDE = 8  # the smallest square image a narrowed network of images is tried on
+
+
+def _width_of(item: str) -> str | None:
+    name, _, _ = notation.parse_item(item)
+    return None if name.strip().lower() == "input" else notation.resolve(name).width
+
+
+def narrowed(text: str, width: int, *, keep_last: bool = False) -> str:
+    """``text`` (items in the compact notation) with every layer's width at most ``width``; with
+    ``keep_last``, the last layer that has a width (the output layer) keeps its own."""
+    items = [item for item in notation.split_top_level(text) if item.strip()]
+    widths = [index for index, item in enumerate(items) if _width_of(item) is not None]
+    kept = widths[-1] if keep_last and widths else None
+    return ", ".join(item.strip() if index == kept else _narrowed_item(item, width) for index, item in enumerate(items))
+
+
+def _narrowed_item(item: str, width: int) -> str:
+    name, positional, named = notation.parse_item(item)
+    option = _width_of(item)
+    if option is not None:
+        entry = notation.resolve(name)
+        if option in named:
+            named[option] = min(int(named[option]), width)
+        elif option in entry.positional[: len(positional)]:
+            index = entry.positional.index(option)
+            positional[index] = min(int(positional[index]), width)
+    arguments = [_text(value) for value in positional] + [f"{key}={_text(value)}" for key, value in named.items()]
+    return f"{name}({', '.join(arguments)})" if arguments else name
+
+
+def _text(value: Any) -> str:
+    return "x".join(map(str, value)) if isinstance(value, list) else str(value)
+
+
+def narrowed_architecture(
+    description: Mapping[str, Any], width: int, input_shape: tuple[int, ...] | None = None
+) -> dict[str, Any]:
+    """``description`` with every width but the output layer's at most ``width``, for inputs of
+    ``input_shape`` (default: its own); ConfigError when its layers do not fit that input."""
+    checked = plan(description)
+    layers = notation.notation(checked.description).split(", ", 1)[1]  # without its input(...)
+    loss = next(key for key, name in LOSSES.items() if name == checked.description["loss"]["type"])
+    shape = checked.input_shape if input_shape is None else input_shape
+    copy = notation.parse(narrowed(layers, width, keep_last=True), input_shape=shape, loss=loss)
+    copy.update({key: checked.description[key] for key in ("l2", "l1") if key in checked.description})
+    return copy
+
+
+def checked_copy(description: Mapping[str, Any]) -> tuple[dict[str, Any], str]:
+    """The architecture the cross-check runs on (see the module's text), and how a line names it."""
+    full = plan(description)
+    if len(full.input_shape) == 1:
+        if full.parameter_count <= CHECK_MAX_PARAMS:
+            return full.description, notation.outline(full.description)
+        copy = narrowed_architecture(full.description, CHECK_WIDTH)
+        return copy, f"{plan(copy).outline()} (the layer types of {full.outline()}, narrowed)"
+    shape = full.input_shape
+    for side in range(SMALLEST_SIDE, max(shape[-2:]) + 1):
+        try:
+            copy = narrowed_architecture(full.description, CHECK_CHANNELS, (*shape[:-2], side, side))
+        except ConfigError:
+            continue
+        if plan(copy).description != full.description:
+            return copy, f"{notation.notation(copy)} (the layer types of the run's network, narrowed)"
+        break
+    return full.description, notation.notation(full.description)

@@ -1,0 +1,71 @@
+"""The task seam: what the network predicts and how a prediction is scored, as one object the loop calls.
+
+The loop knows nothing of labels or accuracy. Each step it asks the task for the batch's loss and
+for a count to add up (:meth:`Task.score`: right answers for a classifier); at a report it asks
+for the record's training metrics from those sums (:meth:`Task.train_metrics`), and the validation
+callback asks for the held-out metrics (:meth:`Task.evaluate`). :class:`Classification` is today's
+task: labels, accuracy, the confusion matrix. A next-token task (token sequences, the loss in nats
+per token, sampling) implements the same methods, with its own batches, and the loop and the
+callbacks are unchanged.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from scratchnet.core.interface import Network
+from scratchnet.data.images import Feeder
+from scratchnet.training.inference import argmax_rows, predict_classes
+from scratchnet.training.metrics import confusion_matrix
+
+AnyNetwork = Network[Any, Any]
+
+
+class Task(Protocol):
+    """What the loop needs of a task. ``metric`` names the held-out metric the records carry
+    (``validation_accuracy``), ``unit`` what a sample is called in the speed figure."""
+
+    metric: str
+
+    def loss(self, network: AnyNetwork, outputs: Any, targets: Any) -> float: ...
+    def score(self, outputs: Any, targets: Any) -> int: ...
+    def train_metrics(self, score: int, seen: int) -> dict[str, Any]: ...
+    def evaluate(self, network: AnyNetwork, samples: Any, targets: Any, feeder: Feeder) -> float: ...
+    def format_metrics(self, record: Mapping[str, Any]) -> str: ...
+
+
+class Classification:
+    """One class per sample: the loss is the network's (cross-entropy of the softmax), the score the
+    number of samples whose largest output is their label, the metric the accuracy."""
+
+    metric = "validation_accuracy"
+
+    def loss(self, network: AnyNetwork, outputs: Any, targets: Any) -> float:
+        return network.loss(outputs, targets)
+
+    def score(self, outputs: Any, targets: Any) -> int:
+        """The right answers of a batch (its outputs and labels as the network took them)."""
+        return int(np.sum(argmax_rows(outputs) == np.asarray(targets)))
+
+    def train_metrics(self, score: int, seen: int) -> dict[str, Any]:
+        return {"train_accuracy": score / seen}
+
+    def evaluate(self, network: AnyNetwork, samples: Any, targets: Any, feeder: Feeder) -> float:
+        """The accuracy on held-out samples (NaN for none), predicted in chunks."""
+        if len(targets) == 0:
+            return math.nan
+        return float(np.mean(predict_classes(network, samples, feeder) == targets))
+
+    def format_metrics(self, record: Mapping[str, Any]) -> str:
+        """A record's metrics as its report line shows them: ``train 96.50%  val 97.10%``."""
+        val = record.get(self.metric)
+        return f"train {100 * record['train_accuracy']:.2f}%  val {'-' if val is None else f'{100 * val:.2f}%'}"
+
+    def confusion(self, labels: Any, predictions: Any, classes: int) -> npt.NDArray[np.int64]:
+        """The ``classes x classes`` counts: row = true class, column = predicted class."""
+        return confusion_matrix(labels, predictions, classes)
