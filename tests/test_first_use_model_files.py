@@ -53,10 +53,11 @@ def same(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> bool:
 WRITE_TEMPS = """
 import os, signal, sys, time
 from pathlib import Path
+import scratchnet.io.atomic as atomic
 import scratchnet.io.model as model_io
 json_path, npz_path = model_io.model_paths(sys.argv[1])
 for target in (npz_path, json_path):
-    model_io._write_temp(target, lambda f: f.write(b"x" * 1000))
+    atomic._write_temp(target, lambda f: f.write(b"x" * 1000))
 print("written", flush=True)
 if sys.argv[2] == "die":
     os.kill(os.getpid(), signal.SIGKILL)
@@ -171,7 +172,7 @@ def test_a_save_that_fails_removes_the_folders_it_made_and_keeps_the_others(
     def disk_full(*args: Any) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(model_module, "_write_pair", disk_full)
+    monkeypatch.setattr(model_module, "write_pair", disk_full)
     (tmp_path / "kept").mkdir()
     with pytest.raises(ModelWriteError, match="No space left on device"):
         scratchnet.save(net(), tmp_path / "kept" / "new" / "deeper" / "m")

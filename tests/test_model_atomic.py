@@ -27,7 +27,7 @@ from scratchnet.io.model import ModelWriteError
 ROOT = Path(__file__).resolve().parent.parent
 SIZES = [784, 256, 10]  # about 1.6 MB of float64 parameters
 
-# argv: path, seed, stage. Each stage ends where _write_pair makes its next call: "npz-written" at the
+# argv: path, seed, stage. Each stage ends where write_pair makes its next call: "npz-written" at the
 # .json's _write_temp, "json-written" at the .npz's os.replace, "npz-renamed" at the .json's os.replace
 # (after the directory fsync). The child pauses there once; the handler of an interrupt may rename again.
 SAVER = f"""
@@ -36,7 +36,7 @@ import sys
 import time
 from pathlib import Path
 import scratchnet
-import scratchnet.io.model as model_io
+import scratchnet.io.atomic as atomic
 from scratchnet.builders import build_network
 from scratchnet.core.architecture import mlp
 path, seed, stage = sys.argv[1], int(sys.argv[2]), sys.argv[3]
@@ -49,7 +49,7 @@ def pause_at(reached):
         while True:
             time.sleep(3600)
 
-real_write_temp, real_replace = model_io._write_temp, os.replace
+real_write_temp, real_replace = atomic._write_temp, os.replace
 
 def write_temp(target, write):
     if Path(target).suffix == ".json":
@@ -60,7 +60,7 @@ def replace(source, destination):
     pause_at({{".npz": "json-written", ".json": "npz-renamed"}}.get(Path(destination).suffix))
     return real_replace(source, destination)
 
-model_io._write_temp = write_temp
+atomic._write_temp = write_temp
 os.replace = replace
 net = build_network(mlp({SIZES!r}), backend="vectorized", seed=seed)
 scratchnet.save(net, path, metadata={{"training": {{"seed": seed}}}})
