@@ -14,12 +14,12 @@ from typing import Any
 
 import numpy as np
 import pytest
+from subprocesses import run_scratchnet
 
 from scratchnet.builders import build_network
 from scratchnet.core import notation
 from scratchnet.core.errors import ConfigError, LabelError
 from scratchnet.teaching.explain_backward import explain_backward
-from tests.subprocesses import run_scratchnet
 
 LAST = re.compile(r"^dL/d(\S+)\[([0-9,]+)\] = (\S+); finite difference (\S+)$")
 

@@ -15,8 +15,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from scratchnet.core.errors import DatasetError, ScratchnetError
-from scratchnet.data.own import DataOptions, load_data
+from scratchnet.data.own import DataOptions
 from scratchnet.data.own import sorted_class_names as class_names_of
+from scratchnet.data.own_sets import load_data
 from scratchnet.data.tables import read_csv
 
 

@@ -13,7 +13,8 @@ import pytest
 from scratchnet.cli import main
 from scratchnet.core.errors import DatasetError
 from scratchnet.data.folders import read_folder
-from scratchnet.data.own import DataOptions, load_data
+from scratchnet.data.own import DataOptions
+from scratchnet.data.own_sets import load_data
 
 Image = pytest.importorskip("PIL.Image")
 ImageDraw = pytest.importorskip("PIL.ImageDraw")

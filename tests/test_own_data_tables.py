@@ -15,7 +15,8 @@ import pytest
 from scratchnet.cli import main
 from scratchnet.core.errors import ConfigError, DatasetError
 from scratchnet.data.images import Feeder
-from scratchnet.data.own import Layout, load_data
+from scratchnet.data.own import Layout
+from scratchnet.data.own_sets import load_data
 from scratchnet.io.model import load_model
 from scratchnet.training.train import TrainConfig, TrainingInterrupted, resume, train
 

@@ -32,7 +32,7 @@ FLOAT32_MAX = float(np.finfo(np.float32).max)  # about 3.4e38
 
 def model_file(folder: Path, name: str, first: float = 0.01, second: float = 0.01) -> Path:
     """An MLP 784-16-10 of float32 whose weights are all ``first`` (layer 0) and ``second`` (layer 2)."""
-    net = build_network(notation.parse("input(784), dense(16), relu, dense(10)"), dtype="float32", seed=1)
+    net: Any = build_network(notation.parse("input(784), dense(16), relu, dense(10)"), dtype="float32", seed=1)
     net.layers[0].weight[...] = first
     net.layers[2].weight[...] = second
     net.layers[0].bias[...] = 0.0

@@ -121,7 +121,7 @@ def test_the_loss_averages_over_the_counted_positions_only(backend: str) -> None
     the logits is (p - one-hot) / 2 there and 0 at the ignored ones (eq. 16.3, 16.4)."""
     import math
 
-    net = build_network(stack(*STACKS[0]), backend=backend, seed=2)
+    net: Any = build_network(stack(*STACKS[0]), backend=backend, seed=2)
     ids, targets = [[1, 2, 3, 4]], [[0, -100, 3, -100]]
     out = net.forward(ids)
     loss = net.loss(out, targets)

@@ -93,7 +93,7 @@ def reset_peak() -> None:
 
 def measure(path: str, what: str) -> dict[str, Any]:
     """Load ``path`` with ``what`` (read_csv or load_data) in this process; the figures as a dict."""
-    from scratchnet.data.own import load_data
+    from scratchnet.data.own_sets import load_data
     from scratchnet.data.tables import read_csv
 
     reset_peak()

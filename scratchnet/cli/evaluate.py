@@ -21,7 +21,8 @@ from scratchnet.core.errors import ConfigError, DatasetError
 from scratchnet.core.text import printable
 from scratchnet.data import DATASETS, Dataset, load_dataset
 from scratchnet.data.images import Feeder
-from scratchnet.data.own import Layout, load_labelled, recorded_test
+from scratchnet.data.own import Layout
+from scratchnet.data.own_sets import load_labelled, recorded_test
 from scratchnet.data.recorded import shown_path
 from scratchnet.io.model import LoadedModel
 from scratchnet.teaching.explain import dataset_of

@@ -220,7 +220,7 @@ def augmentation_image(args: argparse.Namespace) -> tuple[Any, float, str]:
     if args.model is not None:
         _, data = test_set(load_model(args.model, backend="vectorized"), args, "vectorized")
     elif args.data is not None:
-        from scratchnet.data.own import load_data
+        from scratchnet.data.own_sets import load_data
 
         if args.dataset is not None:
             raise ConfigError("--data and --dataset are two test sets: give one")

@@ -241,7 +241,7 @@ def picture_for(model: Model, path: str, args: argparse.Namespace) -> tuple[npt.
     """The picture at ``path`` as the model takes its samples, and notes on what was done to it:
     for a model of MNIST-style digits as MNIST draws them (inverted when on white, preprocessed);
     for a model of your own pictures in its channels and size (resized when it is another size)."""
-    from scratchnet.data.own import load_pictures
+    from scratchnet.data.own_sets import load_pictures
 
     shape = model.plan().input_shape
     if model.layout.kind == "features":
@@ -314,7 +314,7 @@ def labels_of(model: Model, samples: npt.NDArray[Any]) -> list[str]:
 
 
 def predict_csv(model: Model, args: argparse.Namespace) -> int:
-    from scratchnet.data.own import load_unlabelled
+    from scratchnet.data.own_sets import load_unlabelled
 
     rows = load_unlabelled(args.csv, model.layout)
     if math.prod(model.plan().input_shape) != rows.x[0].size:
@@ -339,7 +339,7 @@ def predict_folder(model: Model, args: argparse.Namespace) -> int:
     if digits_model(model, args.preprocess):
         samples = np.stack([picture_for(model, os.fspath(f), args)[0] for f in files])
     else:
-        from scratchnet.data.own import load_pictures
+        from scratchnet.data.own_sets import load_pictures
 
         samples = load_pictures(files, model.layout).x
     labels = labels_of(model, samples)

@@ -23,7 +23,8 @@ if TYPE_CHECKING:  # what the lazy names are, for type checkers
         resolve_data_dir,
     )
     from scratchnet.data.idx import read_idx, read_idx_bytes
-    from scratchnet.data.own import DataOptions, Layout, load_data
+    from scratchnet.data.own import DataOptions, Layout
+    from scratchnet.data.own_sets import load_data
 
 # Each public name and the module that defines it: everything datasets.py exports, the IDX reader's two
 # entry points and the reader of your own data.
@@ -40,7 +41,7 @@ _HOMES = {
     "read_idx_bytes": "idx",
     "DataOptions": "own",
     "Layout": "own",
-    "load_data": "own",
+    "load_data": "own_sets",
 }
 
 __all__ = [  # written out, so that type checkers see what the package exports

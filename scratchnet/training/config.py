@@ -60,7 +60,7 @@ class TrainConfig:
     ``hidden``, ``activation`` and ``dropout`` are then unused.
 
     ``data`` trains on your own data instead of ``dataset`` (which is then unused): a ``.csv`` file,
-    a folder of class folders or an ``.npz`` (:func:`scratchnet.data.own.load_data`), with the test
+    a folder of class folders or an ``.npz`` (:func:`scratchnet.data.own_sets.load_data`), with the test
     set from the file ``test`` or a stratified ``test_fraction`` held out (default 0.2), and the
     reading options ``label_column``, ``image_shape`` (or ``table``), ``channels`` and
     ``image_size``. The validation split, the shifts and the mirroring keep their meanings, but

@@ -19,7 +19,8 @@ from scratchnet.core.errors import ConfigError
 from scratchnet.core.rng import derive_seed, permutation
 from scratchnet.data import Dataset, load_dataset
 from scratchnet.data.images import Feeder, flip_images, shift_images, standardization, take_images
-from scratchnet.data.own import Layout, load_data
+from scratchnet.data.own import Layout
+from scratchnet.data.own_sets import load_data
 from scratchnet.training.config import RunSettings, SettingError, TrainConfig
 
 SHUFFLE_LABEL = 1001  # derive_seed(seed, SHUFFLE_LABEL): the seed of the epoch orders
