@@ -284,29 +284,7 @@ def load_dataset(
             found[f.filename] = path
 
     if missing:
-        target = base / spec.name
-        hint = (
-            f"put {', '.join(missing)} in {target}{os.sep} "
-            f"(or pass --data-dir DIR / set {DATA_DIR_ENV}=DIR for a DIR holding {spec.name}{os.sep}); "
-            f"looked in {base}"
-        )
-        if not download:
-            raise DatasetError(f"{spec.name}: dataset files not found and downloading is off; {hint}")
-        try:
-            # Into <dir>/<name>/, unless the files found are directly in <dir>: the missing ones join them.
-            destination = base if found and not target.is_dir() else target
-            for f in wanted:
-                if f.filename in missing:
-                    found[f.filename] = download_file(
-                        f.filename,
-                        spec.mirrors if mirrors is None else mirrors,
-                        destination,
-                        f.sha256,
-                        progress=progress,
-                        timeout=timeout,
-                    )
-        except DatasetError as exc:
-            raise DatasetError(f"{spec.name}: dataset files not found and the download failed ({exc}); {hint}") from exc
+        found.update(_download_missing(spec, wanted, missing, bool(found), base, download, mirrors, progress, timeout))
 
     num_classes = len(spec.class_names)
     parts = []
@@ -331,3 +309,43 @@ def load_dataset(
         test_labels=test_labels,
         class_names=spec.class_names,
     )
+
+
+def _download_missing(
+    spec: DatasetSpec,
+    wanted: Sequence[FileSpec],
+    missing: Sequence[str],
+    some_found: bool,
+    base: Path,
+    download: bool,
+    mirrors: Sequence[str] | None,
+    progress: bool,
+    timeout: float,
+) -> dict[str, Path]:
+    """The ``missing`` files of ``spec`` downloaded and verified, by name; DatasetError saying where to put
+    them when downloading is off or fails."""
+    target = base / spec.name
+    hint = (
+        f"put {', '.join(missing)} in {target}{os.sep} "
+        f"(or pass --data-dir DIR / set {DATA_DIR_ENV}=DIR for a DIR holding {spec.name}{os.sep}); "
+        f"looked in {base}"
+    )
+    if not download:
+        raise DatasetError(f"{spec.name}: dataset files not found and downloading is off; {hint}")
+    # Into <dir>/<name>/, unless the files found are directly in <dir>: the missing ones join them.
+    destination = base if some_found and not target.is_dir() else target
+    downloaded: dict[str, Path] = {}
+    try:
+        for f in wanted:
+            if f.filename in missing:
+                downloaded[f.filename] = download_file(
+                    f.filename,
+                    spec.mirrors if mirrors is None else mirrors,
+                    destination,
+                    f.sha256,
+                    progress=progress,
+                    timeout=timeout,
+                )
+    except DatasetError as exc:
+        raise DatasetError(f"{spec.name}: dataset files not found and the download failed ({exc}); {hint}") from exc
+    return downloaded

@@ -33,6 +33,7 @@ import numpy.typing as npt
 
 from scratchnet.core.errors import DatasetError
 from scratchnet.data.recorded import escaped, excerpt
+from scratchnet.data.table_store import RowStore
 
 __all__ = ["CHUNK_BYTES", "MAX_COLUMNS", "MAX_LINE_CHARS", "Table", "is_number", "read_csv"]
 
@@ -46,7 +47,6 @@ MAX_LINE_CHARS = 8 << 20
 # text up to the comma, as the csv module reads it) or an unquoted one (a quote inside it is text).
 _CELL = r'(?:"(?:[^"]|"")*+"[^,]*+|[^",][^,]*+|)'
 _CLOSED = re.compile(rf"{_CELL}(?:,{_CELL})*+")
-PIXEL_MAX = 255
 LABEL = "label"  # the label column's default name
 
 
@@ -254,7 +254,7 @@ class _Reader:
         features = self.feature_indices(names, label, wanted, header)
         if header:  # the data starts on the line after the header's (which blank lines may precede)
             lines, first_line = lines[1:], self.numbered(first_line, 1)[0] + 1
-        store = _Store(len(features))
+        store = RowStore(len(features))
         if lines:  # room for the rows the file's size suggests, from the length of the first lines
             per_row = sum(len(line) + 1 for line in lines) / len(lines)  # with its line break
             store.reserve(int(self.size / per_row * 1.02) + 16)
@@ -462,47 +462,3 @@ class _Reader:
 def _chained(*parts: Iterator[tuple[int, list[str]]]) -> Iterator[tuple[int, list[str]]]:
     for part in parts:
         yield from part
-
-
-class _Store:
-    """The rows read so far, in one array that grows by half when full: uint8 while every value is a
-    pixel (an integer in 0..255), float32 from the first chunk that holds another value."""
-
-    def __init__(self, columns: int) -> None:
-        self.columns = columns
-        self.array: npt.NDArray[Any] = np.empty((0, columns), np.uint8)
-        self.rows = 0
-
-    def add(self, block: npt.NDArray[Any]) -> None:
-        """Append ``block``: uint8 pixels, or finite float32 values (which make the array float32,
-        unless they are pixels too)."""
-        if self.array.dtype == np.uint8 and block.dtype != np.uint8:
-            if _pixels(block):
-                block = block.astype(np.uint8)
-            else:
-                self.array = self.array.astype(np.float32)
-        if self.rows + len(block) > len(self.array):
-            self.reserve(max(self.rows + len(block), len(self.array) + len(self.array) // 2))
-        self.array[self.rows : self.rows + len(block)] = block
-        self.rows += len(block)
-
-    def reserve(self, rows: int) -> None:
-        """Room for ``rows`` rows in all."""
-        if rows > len(self.array):
-            bigger = np.empty((rows, self.columns), self.array.dtype)
-            bigger[: self.rows] = self.array[: self.rows]
-            self.array = bigger
-
-    def values(self) -> npt.NDArray[Any]:
-        """The rows read; copied when the array holds much more room than rows, so that none is kept."""
-        kept = self.array[: self.rows]
-        return kept.copy() if len(self.array) > self.rows + self.rows // 16 + 16 else kept
-
-
-def _pixels(block: npt.NDArray[np.float32]) -> bool:
-    """Whether every value of ``block`` is an integer in 0..255."""
-    if block.size == 0:
-        return True
-    if float(block.min()) < 0.0 or float(block.max()) > PIXEL_MAX:
-        return False
-    return bool(np.array_equal(block, block.astype(np.uint8)))
