@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -335,3 +336,32 @@ def test_check_takes_label_smoothing() -> None:
     too_big = run_scratchnet("check", "--layers", "4,3,3", "--label-smoothing", "1.5")
     assert too_big.returncode == 2 and "Traceback" not in too_big.stderr
     assert "--label-smoothing: expected a number in [0, 1], got '1.5'" in too_big.stderr
+
+
+# --- the teaching tools -----------------------------------------------------------------------------
+
+
+def test_explain_shows_the_smoothed_target_and_its_equations() -> None:
+    """explain and explain --backward name eq. 5.7/5.8 and print p - q, q = (1 - eps) one-hot + eps/K."""
+    from scratchnet.teaching.explain import explain
+    from scratchnet.teaching.explain_backward import explain_backward
+    from scratchnet.teaching.explain_text import format_explanation
+
+    net = build_network(mlp([4, 3, 3], label_smoothing=0.3), backend="loops", seed=1)
+    x = [0.5, -1.0, 0.25, 2.0]
+    text = format_explanation(explain(net, x, 2, layer=2, neuron=1))
+    backward = explain_backward(net, x, 2, weight="2.bias[1]")
+    p = net.forward([x])[0]
+    for output in (text, backward):
+        found = re.search(r"p\[1\] - q\[1\] = (\S+) - (\S+)\s+(?:= )?(\S+)$", output, re.M)
+        assert found is not None, output
+        p_1, q_1, delta = (float(found.group(k)) for k in (1, 2, 3))
+        assert p_1 == pytest.approx(p[1], rel=1e-5) and q_1 == 0.1  # 0.3 / 3
+        assert delta == pytest.approx(p[1] - 0.1, rel=1e-5)
+    assert "(5.7) CrossEntropy.value" in text and "label smoothing eps = 0.3" in text
+    assert "(5.8) CrossEntropy.gradient (one sample, B = 1)" in backward
+    loss_line = next(line for line in text.splitlines() if line.startswith("Loss for the true label"))
+    z = net.loss_inputs[0]
+    lse = math.log(sum(math.exp(v) for v in z))
+    expected = 0.7 * (lse - z[2]) + 0.1 * sum(lse - v for v in z)
+    assert float(loss_line.split()[-1]) == pytest.approx(expected, rel=1e-5)
