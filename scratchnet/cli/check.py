@@ -16,7 +16,7 @@ from scratchnet.checks.crosscheck import (
     full_check,
 )
 from scratchnet.checks.narrow import CHECK_MAX_PARAMS, CHECK_WIDTH, narrowed_architecture
-from scratchnet.cli.options import int_list, positive_int, rate, seed
+from scratchnet.cli.options import int_list, label_smoothing, positive_int, rate, seed
 from scratchnet.core import notation
 from scratchnet.core.architecture import ACTIVATION_LAYERS, LOSSES, mlp, plan
 from scratchnet.core.errors import ConfigError
@@ -42,6 +42,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     which.add_argument("--architecture", metavar="FILE.json", help="an architecture as JSON (what a model file holds)")
     parser.add_argument("--activation", choices=sorted(ACTIVATION_LAYERS), default="relu", help="hidden activation")
     parser.add_argument("--loss", choices=sorted(LOSSES), default="cross_entropy")
+    parser.add_argument(
+        "--label-smoothing",
+        metavar="EPS",
+        type=label_smoothing,
+        default=0.0,
+        help="cross-entropy's label smoothing in [0, 1] with --layers or --network (default 0)",
+    )
     parser.add_argument("--dropout", type=rate, default=0.0, help="dropout rate after each hidden layer")
     parser.add_argument("--batch", type=positive_int, default=4, help="random samples to check on (default 4)")
     parser.add_argument("--steps", type=positive_int, default=3, help="SGD steps before comparing parameters")
@@ -68,8 +75,10 @@ def run(args: argparse.Namespace) -> int:
 def architecture_of(args: argparse.Namespace) -> dict[str, Any]:
     """The architecture the flags name; ConfigError for a bad notation or file."""
     if args.network is not None:
-        return notation.parse(args.network, loss=args.loss)
+        return notation.parse(args.network, loss=args.loss, label_smoothing=args.label_smoothing)
     if args.architecture is not None:
+        if args.label_smoothing:
+            raise ConfigError("--label-smoothing goes with --layers or --network; an architecture file names its loss")
         try:
             with open(args.architecture, "rb") as handle:
                 data = read_json(handle.read(MAX_JSON_BYTES + 1), "the file")
@@ -84,7 +93,9 @@ def architecture_of(args: argparse.Namespace) -> dict[str, Any]:
         except ConfigError as error:
             raise ConfigError(f"{args.architecture}: {error}") from None
     layers = args.layers if args.layers is not None else [784, 128, 10]
-    return mlp(layers, activation=args.activation, loss=args.loss, dropout=args.dropout)
+    return mlp(
+        layers, activation=args.activation, loss=args.loss, dropout=args.dropout, label_smoothing=args.label_smoothing
+    )
 
 
 def narrowed(args: argparse.Namespace, description: dict[str, Any]) -> tuple[dict[str, Any], str]:

@@ -90,7 +90,8 @@ def describe(files: ModelFiles) -> str:
     if untrained:
         total += f", {sum(math.prod(a.shape) for a in untrained)} untrained values in {len(untrained)} arrays"
     lines.append(f"{total} ({_size(nbytes)})")
-    loss = architecture["loss"]["type"]
+    options = ", ".join(f"{k} {_number(v)}" for k, v in architecture["loss"].items() if k != "type")
+    loss = architecture["loss"]["type"] + (f" ({options})" if options else "")
     lines.append(f"loss: {loss}, l2 {_number(architecture.get('l2', 0.0))}, l1 {_number(architecture.get('l1', 0.0))}")
     metadata = document.metadata
     lines.append(f"saved: by scratchnet {metadata['scratchnet_version']} at {metadata['created']}")

@@ -76,6 +76,14 @@ def rate(text: str) -> float:
     return value
 
 
+def label_smoothing(text: str) -> float:
+    """A label-smoothing eps in [0, 1] (spec/math.md eq. 5.7)."""
+    value = non_negative_float(text)
+    if value > 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}")
+    return value
+
+
 def dimensions(text: str, counts: tuple[int, ...], expected: str) -> tuple[int, ...]:
     """``text`` as ``count`` positive integers separated by commas (or ``x``), ``count`` one of
     ``counts``; otherwise an argparse error saying what was ``expected``."""

@@ -26,7 +26,8 @@ from typing import Any
 
 from scratchnet.core.bounds import MAX_CLASSES, MAX_LAYERS, MAX_PARAMETERS, check_count, check_shape
 from scratchnet.core.errors import ConfigError, quoted_list
-from scratchnet.core.registry import LOSS_TYPES, Shape, describe_shape, layer_type, options_of, output_for_loss
+from scratchnet.core.loss_options import check_loss, loss_description
+from scratchnet.core.registry import Shape, describe_shape, layer_type, options_of, output_for_loss
 from scratchnet.core.walk import array_name
 
 ACTIVATION_LAYERS = {
@@ -144,11 +145,7 @@ def validate(description: Mapping[str, Any]) -> dict[str, Any]:
         except ConfigError as error:
             raise ConfigError(f"layer {index} has {error}") from None
         options_of(layer, f"layer {index}")
-    loss = description.get("loss")
-    if not isinstance(loss, Mapping) or loss.get("type") not in LOSS_TYPES or set(loss) - {"ignore_index"} != {"type"}:
-        raise ConfigError(f"'loss' must be an object {{\"type\": one of {', '.join(LOSS_TYPES)}}}, got {loss!r}")
-    if "ignore_index" in loss and (loss["type"] != "CrossEntropy" or not _is_integer(loss["ignore_index"])):
-        raise ConfigError(f"'ignore_index' is an integer option of CrossEntropy only, got {loss!r}")
+    check_loss(description.get("loss"))  # its type and options (scratchnet.core.loss_options)
     for key in ("l2", "l1"):
         value = description.get(key, 0.0)
         if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0.0 <= value < math.inf:
@@ -286,11 +283,13 @@ def mlp(
     init: str | None = None,
     l2: float = 0.0,
     l1: float = 0.0,
+    label_smoothing: float = 0.0,
 ) -> dict[str, Any]:
     """The architecture of a multilayer perceptron with layer widths ``sizes`` (inputs first).
 
     Hidden layers use ``activation`` (then dropout when ``dropout`` > 0). The final layer is
     Softmax for cross-entropy, Sigmoid for binary cross-entropy, and ``output`` for mean squared error.
+    ``label_smoothing`` (cross-entropy only) is written into the loss when not 0 (eq. 5.7).
     """
     if len(sizes) < 2 or any(int(size) != size or size < 1 for size in sizes):
         raise ConfigError(f"layer sizes must be at least two positive integers, got {list(sizes)}")
@@ -311,4 +310,5 @@ def mlp(
                 layers.append({"type": "Dropout", "rate": float(dropout)})
     loss_type = LOSSES[loss]
     layers.append({"type": output_for_loss(loss_type) or ACTIVATION_LAYERS[output]})
-    return validate({"layers": layers, "loss": {"type": loss_type}, "l2": float(l2), "l1": float(l1)})
+    loss_spec = loss_description(loss_type, label_smoothing=label_smoothing)
+    return validate({"layers": layers, "loss": loss_spec, "l2": float(l2), "l1": float(l1)})

@@ -21,6 +21,7 @@ from typing import Any
 
 from scratchnet.core.architecture import LOSSES, canonical, plan, validate
 from scratchnet.core.errors import ConfigError
+from scratchnet.core.loss_options import loss_description
 from scratchnet.core.registry import LAYER_TYPES, LayerType, Shape, options_of, output_for_loss
 
 _ITEM = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?:\((.*)\))?\s*$", re.S)
@@ -97,12 +98,19 @@ def parse_item(text: str) -> tuple[str, list[Any], dict[str, Any]]:
 
 
 def parse(
-    text: str, *, input_shape: Sequence[int] | None = None, loss: str = "cross_entropy", init: str | None = None
+    text: str,
+    *,
+    input_shape: Sequence[int] | None = None,
+    loss: str = "cross_entropy",
+    init: str | None = None,
+    label_smoothing: float = 0.0,
 ) -> dict[str, Any]:
     """The architecture ``text`` describes (see the module's docstring); ``init`` is the default
-    initializer of the layers that take one. ConfigError naming the item that is wrong."""
+    initializer of the layers that take one; ``label_smoothing`` (cross-entropy only) is written into
+    the loss when not 0 (spec/math.md eq. 5.7). ConfigError naming the item that is wrong."""
     if loss not in LOSSES:
         raise ConfigError(f"unknown loss {loss!r}; choose one of {', '.join(LOSSES)}")
+    loss_spec = loss_description(LOSSES[loss], label_smoothing=label_smoothing)
     items = [item for item in split_top_level(text) if item.strip()]
     if not items:
         raise ConfigError("an architecture needs at least one layer")
@@ -137,7 +145,7 @@ def parse(
         layers.append({"type": needed})
     assert start is not None  # every layer above needed it
     description = {"input_shape": list(start), "layers": layers}
-    description.update({"loss": {"type": loss_type}, "l2": 0.0, "l1": 0.0})
+    description.update({"loss": loss_spec, "l2": 0.0, "l1": 0.0})
     plan(description)  # the whole chain fits
     return canonical(validate(description))
 

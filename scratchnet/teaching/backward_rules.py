@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+from scratchnet.loops.losses import smoothed_targets
 from scratchnet.loops.tensor import flatten, shape_of
 from scratchnet.teaching.backward_pass import BackwardPass, Index, value_at
 from scratchnet.teaching.explain_text import num
@@ -123,6 +124,10 @@ def _start(bp: BackwardPass, p: int, name: str, value: float) -> Rows:
     outputs = flatten(bp.values[-1])
     k = len(outputs)
     target = (1.0 if bp.label == p else 0.0) if k > 1 else float(bp.label)
+    eps = getattr(bp.network.loss_function, "label_smoothing", 0.0)
+    if kind == "CrossEntropy" and eps:  # the target is q = (1 - eps) one-hot(y) + eps/K (eq. 5.7)
+        q = smoothed_targets(bp.label, k, eps)[p]
+        return [(f"(5.8) CrossEntropy.gradient: delta[{p}] = p[{p}] - q[{p}] = {num(outputs[p])} - {q:g}", num(value))]
     if kind not in STARTS:
         return [(f"(6.1) {kind}.gradient: {name}", num(value))]
     equation, text = STARTS[kind]

@@ -261,6 +261,7 @@ def explain(
         loss=loss,
         penalty=network.penalty() if label is not None else 0.0,
         log_sum_exp=lse,
+        label_smoothing=float(getattr(network.loss_function, "label_smoothing", 0.0)),
     )
 
 

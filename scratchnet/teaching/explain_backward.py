@@ -33,7 +33,7 @@ from scratchnet.teaching.backward_rules import Rows
 from scratchnet.teaching.explain import as_network_input, check_explainable, forward_values, image_grid
 from scratchnet.teaching.explain_text import num
 from scratchnet.teaching.explainers import EXPLAINERS, explainer_of
-from scratchnet.teaching.explanation import LOSSES
+from scratchnet.teaching.explanation import loss_equations
 
 
 def check_backward(network: Network) -> None:
@@ -93,7 +93,7 @@ def _forward_line(bp: BackwardPass, names: Sequence[str]) -> list[str]:
     outputs = bp.values[-1]
     predicted = max(range(len(outputs)), key=outputs.__getitem__) if len(outputs) > 1 else int(outputs[0] >= 0.5)
     loss_kind = type(bp.network.loss_function).__name__
-    equation = LOSSES.get(loss_kind, ("5", "", ""))[0]
+    equation = (loss_equations(bp.network.loss_function) or ("5", "", ""))[0]
     penalty = " with the weight penalty (7.1, 7.2)" if bp.network.l2 or bp.network.l1 else ""
     return [
         f"Forward pass at inference (6) Network.forward: predicted {_class(names, predicted)}; "
@@ -104,7 +104,7 @@ def _forward_line(bp: BackwardPass, names: Sequence[str]) -> list[str]:
 def _layers(bp: BackwardPass) -> list[str]:
     """Each layer's step, last first (6.2), each gradient summed up by :func:`stats`."""
     loss_kind = type(bp.network.loss_function).__name__
-    start_equation = LOSSES.get(loss_kind, ("", "", "6.1"))[2]
+    start_equation = (loss_equations(bp.network.loss_function) or ("", "", "6.1"))[2]
     out = [
         "Backward pass, layer by layer (6.2) Network.backward, from the last layer to the first; each gradient",
         "summed up as: its values, how many are not 0, their range, the largest |value| and the root mean square.",

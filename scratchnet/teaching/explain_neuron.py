@@ -9,7 +9,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from scratchnet.loops.losses import BinaryCrossEntropy, CrossEntropy, MeanSquaredError
+from scratchnet.loops.losses import BinaryCrossEntropy, CrossEntropy, MeanSquaredError, smoothed_targets
 from scratchnet.loops.neuron import Neuron, nonzero
 from scratchnet.loops.tensor import shape_of
 from scratchnet.teaching.explain_text import num
@@ -100,6 +100,10 @@ def _backprop(site: _Site, label: int) -> Backprop:
     loss = fp.network.loss_function
     classes = len(fp.values[-1])
     target = (1.0 if label == j else 0.0) if classes > 1 else float(label)
+    if site.is_output and isinstance(loss, CrossEntropy) and loss.label_smoothing:  # q of eq. 5.7
+        q = smoothed_targets(label, classes, loss.label_smoothing)[j]
+        text = f"CrossEntropy.gradient: delta = dL/dz[{j}] = p[{j}] - q[{j}] = {num(a_values[j])} - {q:g}"
+        return _gradients(site, delta, [("5.8", text, delta)])
     if site.is_output and isinstance(loss, CrossEntropy):
         text = f"CrossEntropy.gradient: delta = dL/dz[{j}] = p[{j}] - t[{j}] = {num(a_values[j])} - {target:g}"
         return _gradients(site, delta, [("5.3", text, delta)])

@@ -396,7 +396,12 @@ def _format_outputs(ex: Explanation) -> list[str]:
     equation, function, _ = LOSSES.get(ex.loss_kind, ("5", ex.loss_kind, ""))
     y = ex.label
     assert y is not None
-    if ex.log_sum_exp is not None:
+    if ex.log_sum_exp is not None and ex.label_smoothing:
+        out.append(
+            f"Loss for the true label (5.7) {function}, label smoothing eps = {ex.label_smoothing:g}: "
+            f"L = (1 - eps) (logsumexp(z) - z[{y}]) + (eps/K) sum_k (logsumexp(z) - z[k]) = {num(ex.loss)}"
+        )
+    elif ex.log_sum_exp is not None:
         digits = _digits_to_show(ex.log_sum_exp, ex.logits[y])
         out.append(
             f"Loss for the true label ({equation}) {function}: L = logsumexp(z) - z[{y}] = "

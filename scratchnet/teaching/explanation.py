@@ -16,6 +16,15 @@ LOSSES: dict[str, tuple[str, str, str]] = {  # loss type: (equation, value funct
     "MeanSquaredError": ("5.4", "MeanSquaredError.value", "5.4"),
     "BinaryCrossEntropy": ("5.5", "BinaryCrossEntropy.value", "5.6"),
 }
+SMOOTHED = ("5.7", "CrossEntropy.value, log_sum_exp", "5.8")  # cross-entropy with label smoothing
+
+
+def loss_equations(loss: object) -> tuple[str, str, str] | None:
+    """The LOSSES entry of a built loss (eq. 5.7 and 5.8 for a label-smoothed cross-entropy), or None."""
+    kind = type(loss).__name__
+    if kind == "CrossEntropy" and float(getattr(loss, "label_smoothing", 0.0)) != 0.0:
+        return SMOOTHED
+    return LOSSES.get(kind)
 
 
 @dataclass(frozen=True)
@@ -225,6 +234,7 @@ class Explanation:
     loss: float | None  # the data loss for the label (eq. 5.x), without penalties
     penalty: float  # l2/l1 penalty (eq. 7.1, 7.2), added to the loss in training
     log_sum_exp: float | None  # logsumexp(z) for cross-entropy (eq. 5.2)
+    label_smoothing: float = 0.0  # cross-entropy's eps (eq. 5.7), 0 without
 
 
 def position(p: int, shape: tuple[int, ...]) -> tuple[int, ...]:
