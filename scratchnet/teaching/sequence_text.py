@@ -47,10 +47,8 @@ def rms_norm_summary(item: LayerOutput) -> str:
 
 
 def attention_summary(item: LayerOutput) -> str:
-    return (
-        "(20.1-20.6) CausalSelfAttention.forward: per head, each position a weighted sum of the values of "
-        f"itself and the positions before it, then W_o: {_rows(item)}"
-    )
+    rule = "each position attends to itself and the ones before it"
+    return f"(20.1-20.6) CausalSelfAttention.forward: {rule}: {_rows(item)}"
 
 
 def shade(weight: float) -> str:
@@ -94,8 +92,9 @@ def _quoted(ex: TokenExplanation, positions: Sequence[int]) -> str:
 def _format_probabilities(ex: TokenExplanation) -> list[str]:
     last = len(ex.ids) - 1
     out = [
-        f"Next token after position {last} ({_quoted(ex, [last])}): (4.6) softmax of its scores, "
-        f"p[k] = e^(z[k] - m) / sum_j e^(z[j] - m); the {len(ex.top)} most likely of {len(ex.probabilities)}:"
+        f"Next character after {_quoted(ex, range(0 if ex.boundary is None else 1, last + 1))} (the scores at "
+        f"position {last}): (4.6) softmax, p[k] = e^(z[k] - m) / sum_j e^(z[j] - m); the {len(ex.top)} most "
+        f"likely of {len(ex.probabilities)}:"
     ]
     width = max(len(label) for label in ex.token_labels) + 2
     for k, p in ex.top:
