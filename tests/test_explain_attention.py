@@ -7,18 +7,21 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
+from scratchnet import loops
 from scratchnet.builders import build_network
-from scratchnet.core import notation
+from scratchnet.core import notation, registry
 from scratchnet.core.errors import ConfigError, DatasetError
 from scratchnet.data.text import Vocabulary
 from scratchnet.io.model import load_model, save
 from scratchnet.teaching.explain_tokens import explain_tokens
+from scratchnet.teaching.explainers import EXPLAINERS, Explainer
 from scratchnet.teaching.sequence_text import format_token_explanation
 from tests.subprocesses import run_scratchnet
 
@@ -241,3 +244,90 @@ def test_a_model_without_a_recorded_vocabulary_is_refused(tmp_path: Path) -> Non
     result = run_scratchnet("explain", str(path), "--text", "em")
     assert result.returncode != 0 and "records no vocabulary" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+# ---- a container: walked into with core.walk, as the residual block will be ----
+
+
+def block_children(options: Mapping[str, Any]) -> Sequence[Mapping[str, Any]]:
+    dim = options["dim"]
+    return [
+        {"type": "LayerNorm", "dim": dim},
+        {"type": "CausalSelfAttention", "dim": dim, "heads": options["heads"], "init": "glorot_uniform"},
+    ]
+
+
+def block_arrays(options: Mapping[str, Any], shape: registry.Shape) -> dict[str, registry.Shape]:
+    dim = options["dim"]
+    return {
+        "0.weight": (dim,),
+        "0.bias": (dim,),
+        "1.in_proj_weight": (3 * dim, dim),
+        "1.in_proj_bias": (3 * dim,),
+        "1.out_proj.weight": (dim, dim),
+        "1.out_proj.bias": (dim,),
+    }
+
+
+class AddBlock:
+    """y = x + attention(norm(x)), a container defined here and nowhere in the package; it keeps the
+    layers it holds in ``layers`` (docs/layers.md), which is all explain needs of it."""
+
+    def __init__(self, dim: int, heads: int, seed: int = 0) -> None:
+        self.dim, self.heads = dim, heads
+        self.layers = [
+            loops.LAYERS["LayerNorm"](dim=dim),
+            loops.LAYERS["CausalSelfAttention"](dim=dim, heads=heads, init="glorot_uniform", seed=seed),
+        ]
+
+    def forward(self, inputs: Any, training: bool = False) -> Any:
+        inner = inputs
+        for layer in self.layers:
+            inner = layer.forward(inner, training)
+        return [[[a + b for a, b in zip(x, f)] for x, f in zip(xs, fs)] for xs, fs in zip(inputs, inner)]
+
+    def params(self) -> dict[str, Any]:
+        return {f"{i}.{name}": value for i, layer in enumerate(self.layers) for name, value in layer.params().items()}
+
+    def describe(self) -> dict[str, Any]:
+        return {"type": "AddBlock", "dim": self.dim, "heads": self.heads}
+
+
+ADD_BLOCK = registry.LayerType(
+    name="AddBlock",
+    options=(registry.Option("dim", "int"), registry.Option("heads", "int")),
+    output_shape=lambda options, shape: tuple(shape),
+    arrays=block_arrays,
+    math="(a test container)",
+    seeded=True,
+    children=block_children,
+)
+
+
+def test_an_attention_layer_inside_a_container_is_found_by_the_walk_and_explained(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(registry.LAYER_TYPES, "AddBlock", ADD_BLOCK)
+    monkeypatch.setitem(loops.LAYERS, "AddBlock", AddBlock)
+    monkeypatch.setitem(EXPLAINERS, "AddBlock", Explainer("AddBlock", name=lambda o: f"AddBlock({o['dim']})"))
+    described = architecture(VOCABULARY.size)
+    described["layers"][2:4] = [{"type": "AddBlock", "dim": 8, "heads": 2}]
+    net = build_network(described, backend="loops", seed=5)
+    ex = explain_tokens(net, "emma", VOCABULARY, layer=2, head=1)
+    assert [line.place for line in ex.forward][:5] == ["0", "1", "2", "2.0", "2.1"]
+    assert [(item.place, item.head) for item in ex.heads] == [("2.1", 0), ("2.1", 1), *(("5", h) for h in range(4))]
+    inner = net.layers[2].layers[1]
+    assert ex.heads[1].weights == [row[: t + 1] for t, row in enumerate(inner.attention_weights[0][1])]
+    terms = ex.terms
+    assert terms is not None and (terms.place, terms.head, terms.position) == ("2.1", 1, 4)
+    scores, weights, output = numpy_head(inner, 1, 4)
+    assert [term.score for term in terms.terms] == pytest.approx(list(scores), abs=1e-12)
+    assert [term.weight for term in terms.terms] == pytest.approx(list(weights), abs=1e-12)
+    assert terms.weighted_sum == pytest.approx(list(output), abs=1e-12)
+    probabilities = net.forward([ids_of("emma")])[0][-1]
+    assert ex.probabilities == probabilities
+    text = format_token_explanation(ex)
+    assert (
+        "  layer 2.1   CausalSelfAttention(8, 2 heads)" in text
+        and "Layer 2.1 (CausalSelfAttention(8, 2 heads))" in text
+    )
