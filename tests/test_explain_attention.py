@@ -148,6 +148,8 @@ def test_the_terms_are_q_dot_k_over_sqrt_d_its_softmax_and_the_weighted_sum_of_t
     assert terms.weighted_sum == pytest.approx(list(output), abs=1e-12)
     assert terms.layer_output == pytest.approx(list(output), abs=1e-12)  # the layer's own o_t, head 2's values
     assert terms.layer_output == layer.outputs[0][3][4:6]
+    o = np.array(layer.outputs[0][3])  # the 4 heads' o_3 side by side, through W_o (20.6)
+    assert terms.projected == pytest.approx(list(np.array(layer.out_proj_weight) @ o + layer.out_proj_bias), abs=1e-12)
     text = format_token_explanation(ex)
     assert "Layer 6 (CausalSelfAttention(8, 4 heads)), head 2, position 3 ('m'): chosen with --layer and --head" in text
     for s, score in enumerate(scores):  # each score printed to 6 digits on its key position's line

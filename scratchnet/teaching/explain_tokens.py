@@ -103,8 +103,8 @@ def explain_tokens(
             )
     ids = token_ids(network, text, vocabulary)
     labels = [printable(vocabulary.decode([i])) for i in ids]
-    outputs = network.forward([ids], False)[0]  # (T, classes): the network's own forward (eq. 6)
-    forward = _run(network.layers, sites, ids, 0)  # each layer's output, containers' layers included
+    forward: list[ForwardLine] = []
+    outputs = _run(network.layers, sites, ids, 0, forward)  # (T, classes), as Network.forward (eq. 6)
     last = outputs[-1]
     is_probability = activation_of(sites[-1].kind).function == "softmax"
     probabilities = list(last) if is_probability else softmax_and_log_sum_exp(list(last))[0]
@@ -118,7 +118,7 @@ def explain_tokens(
     ]
     terms = None
     if attention:
-        terms = _chosen_terms(attention, heads, layer, head, position, len(ids))
+        terms = _chosen_terms(attention, heads, layer, head, position, len(ids), forward)
     elif layer is not None or head is not None or position is not None:
         raise ConfigError("--layer, --head and --position choose an attention head; this model has none")
     return TokenExplanation(
@@ -151,18 +151,18 @@ def _layer_at(network: Network, path: tuple[int, ...]) -> Any:
     return found
 
 
-def _run(layers: Sequence[Any], sites: Sequence[LayerSite], x: Any, depth: int) -> list[ForwardLine]:
-    """Each layer's output for one sample ``x``, in network order; a container's own line, then the
-    layers it holds, run in order on its input (eq. 6)."""
-    lines: list[ForwardLine] = []
+def _run(layers: Sequence[Any], sites: Sequence[LayerSite], x: Any, depth: int, lines: list[ForwardLine]) -> Any:
+    """Run one sample ``x`` through ``layers`` as Network.forward does (eq. 6) and return the output,
+    adding each layer's line to ``lines``: a container's own, then those of the layers it holds, run
+    in order on its input."""
     for item, site in zip(layers, sites):
         y = item.forward([x], False)[0]
         name = layer_name(site.kind, site.options)
         lines.append(ForwardLine(site.prefix, depth, LayerOutput(site.index, name, site.kind, flatten(y), shape_of(y))))
         if site.children:
-            lines.extend(_run(item.layers, site.children, x, depth + 1))
+            _run(item.layers, site.children, x, depth + 1, lines)
         x = y
-    return lines
+    return x
 
 
 def _rows(weights: Sequence[Sequence[float]]) -> list[list[float]]:
@@ -181,6 +181,7 @@ def _chosen_terms(
     head: int | None,
     position: int | None,
     length: int,
+    forward: Sequence[ForwardLine],
 ) -> AttentionTerms:
     """The terms of the chosen head at the chosen position, with one-line errors for a choice out of range."""
     places = ", ".join(site.prefix for site, _ in attention)
@@ -209,12 +210,18 @@ def _chosen_terms(
         site, found = next((s, f) for s, f in attention if s.prefix == best.place)
         head = best.head
         why = f"the head with the sharpest weights at position {position} (the lowest entropy)"
-    return attention_terms(site, found, head, position, why)
+    output = next(line.output for line in forward if line.place == site.prefix)
+    return attention_terms(
+        site, found, head, position, output.outputs[position * found.dim : (position + 1) * found.dim], why
+    )
 
 
-def attention_terms(site: LayerSite, found: Any, head: int, t: int, why: str = "") -> AttentionTerms:
+def attention_terms(
+    site: LayerSite, found: Any, head: int, t: int, projected: Sequence[float], why: str = ""
+) -> AttentionTerms:
     """Head ``head`` of attention layer ``found`` (after a forward pass of one sample) at position
-    ``t``, term by term from the layer's own q, k and v (eq. 20.2-20.4)."""
+    ``t``, term by term from the layer's own q, k and v (eq. 20.2-20.4); ``projected`` is the layer's
+    output y_t (20.6)."""
     d = found.head_dim
     cols = slice(head * d, (head + 1) * d)
     q = list(found.queries[0][t][cols])
@@ -244,6 +251,6 @@ def attention_terms(site: LayerSite, found: Any, head: int, t: int, why: str = "
         total=total,
         weighted_sum=weighted_sum,
         layer_output=list(found.outputs[0][t][cols]),
-        projected=list(found.forward([found.inputs[0]], False)[0][t]),
+        projected=list(projected),
         why=why,
     )

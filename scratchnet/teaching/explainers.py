@@ -104,7 +104,7 @@ class Explainer:
     - ``backward``: its step of the backward pass, as ``explain --backward`` shows it.
     - ``attention``: its loops layer is an attention layer that keeps, after each forward pass,
       ``attention_weights[n][h][t][s]``, ``queries``, ``keys``, ``values`` and ``outputs`` (per
-      sample, position and value), ``heads`` and ``head_dim``: ``explain --text`` draws its heads'
+      sample, position and value), ``dim``, ``heads`` and ``head_dim``: ``explain --text`` draws its heads'
       weights and explains one head term by term (eq. 20.2-20.4).
     """
 
