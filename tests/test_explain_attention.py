@@ -23,7 +23,7 @@ from scratchnet.io.model import load_model, save
 from scratchnet.teaching.explain_tokens import explain_tokens
 from scratchnet.teaching.explainers import EXPLAINERS, Explainer
 from scratchnet.teaching.sequence_text import format_token_explanation
-from tests.subprocesses import run_scratchnet
+from tests.subprocesses import run_scratchnet, run_without
 
 CHARACTERS = "aemn"
 VOCABULARY = Vocabulary(CHARACTERS, boundary=True)  # ids: a 0, e 1, m 2, n 3, the boundary 4
@@ -333,3 +333,21 @@ def test_an_attention_layer_inside_a_container_is_found_by_the_walk_and_explaine
         "  layer 2.1   CausalSelfAttention(8, 2 heads)" in text
         and "Layer 2.1 (CausalSelfAttention(8, 2 heads))" in text
     )
+
+
+def test_the_explanation_needs_no_numpy(token_model: Path) -> None:
+    """The library side (the model read into the loops backend, explained and printed); the CLI's explain
+    imports NumPy for its image paths, so it is run here as a library."""
+    script = f"""
+        from scratchnet.io.model import load_model
+        from scratchnet.teaching.explain_tokens import explain_tokens, vocabulary_of
+        from scratchnet.teaching.sequence_text import format_token_explanation
+
+        loaded = load_model({str(token_model)!r}, backend="loops")
+        vocabulary = vocabulary_of(loaded.metadata)
+        print(format_token_explanation(explain_tokens(loaded.network, "emma", vocabulary, top=3)))
+        assert "numpy" not in sys.modules
+        """
+    result = run_without("numpy", script)
+    assert result.returncode == 0, result.stderr
+    assert "Next character after 'emma'" in result.stdout and "(20.4) the weighted sum" in result.stdout
