@@ -32,7 +32,7 @@ COMMANDS = {
     "inspect": "describe a saved model and verify its checksums",
     "check": "cross-check the two backends and the gradients on an architecture",
     "explain": "run one image through a saved model with the loops backend and explain it neuron by neuron "
-    "(--backward: the backward pass and one weight's gradient)",
+    "(--backward: the backward pass and one weight's gradient; --text: a language model's attention)",
     "export": "write a model as ONNX, as safetensors or as a PyTorch script that loads it",
     "import": "read an ONNX or a safetensors file (from PyTorch, say) as a scratchnet model",
     "plot": "draw a model's training curves, confusion matrix, misclassified images, weights, filters "

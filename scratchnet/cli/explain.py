@@ -19,7 +19,8 @@ DESCRIPTION = (
     "and BatchNorm layer: its window term by term, its maximum or mean, or its normalization. Each "
     "step names its equation in spec/math.md and the function computing it. With --backward: the "
     "backward pass of that image layer by layer, one weight's gradient term by term (--weight) and its "
-    "finite-difference check."
+    "finite-difference check. With --text, for a language model: the next-character probabilities after the "
+    "text, every attention head's weights as a heat map, and one head at one position term by term."
 )
 
 
@@ -31,6 +32,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--image",
         metavar="FILE",
         help="an image: .npy or .png, .jpg, ... (Pillow), prepared as predict --image prepares it (see --preprocess)",
+    )
+    source.add_argument(
+        "--text",
+        metavar="TEXT",
+        help="a language model: the text to read (the next-character probabilities after it, each head's "
+        "attention weights, and one head term by term)",
     )
     parser.add_argument("--label", type=non_negative_int, metavar="Y", help="the true class of --image (for the loss)")
     add_picture_arguments(parser)
@@ -46,7 +53,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--layer",
         type=non_negative_int,
         metavar="L",
-        help="explain a neuron of layer L only (an index in the network's layer list, as in 0.weight)",
+        help="explain a neuron of layer L only (an index in the network's layer list, as in 0.weight); with "
+        "--text, the attention layer L (or the first one inside container layer L) explained term by term",
     )
     parser.add_argument(
         "--neuron",
@@ -75,7 +83,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=positive_int,
         default=8,
         metavar="K",
-        help="terms w[i]*x[i] shown one by one, the rest summed (default 8)",
+        help="terms w[i]*x[i] shown one by one, the rest summed; with --text, the next characters listed (default 8)",
+    )
+    parser.add_argument(
+        "--head",
+        type=non_negative_int,
+        metavar="H",
+        help="with --text: the attention head explained term by term (default: the sharpest at --position)",
+    )
+    parser.add_argument(
+        "--position",
+        type=non_negative_int,
+        metavar="T",
+        help="with --text: the query position explained term by term (default: the last; for a documents "
+        "model, position 0 is the boundary token before the text)",
     )
     parser.add_argument(
         "--backward",
@@ -97,6 +118,12 @@ def run(args: argparse.Namespace) -> int:
     check_backward_flags(args)
 
     model = load_for_inference(args.model, "loops")  # fed with the scaling training used
+    if args.text is not None or model.network.vocabulary is not None:
+        from scratchnet.cli.explain_tokens import run_text
+
+        return run_text(model, args)
+    if args.head is not None or args.position is not None:
+        raise ConfigError("--head and --position go with --text, for a language model")
     names = class_names_of(model.metadata)
     if args.image is not None:
         from scratchnet.cli.predict import picture_for

@@ -97,6 +97,11 @@ def _at(p: int, shape: tuple[int, ...]) -> str:
     return "".join(f"[{k}]" for k in position(p, shape)) if len(shape) > 1 else f"[{p}]"
 
 
+def layer_summary(item: LayerOutput) -> str:
+    """The forward pass's line for one layer (of any shape), as :func:`format_explanation` prints it."""
+    return _summary(item)
+
+
 def _summary(item: LayerOutput) -> str:
     """The forward pass's line for one layer: its explainer's, an activation's, or its outputs' range."""
     summary = explainer_of(item.kind).summary
@@ -126,11 +131,23 @@ def activation_summary(item: LayerOutput) -> str:
 
 def dense_summary(item: LayerOutput) -> str:
     v = item.outputs
+    if len(item.shape) == 2:  # a sequence: the layer at every position (16.1)
+        size = f"{item.shape[0]} positions of {item.shape[1]} values"
+        return f"(16.1) Dense.forward at each position: z has {size}, from {num(min(v))} to {num(max(v))}"
     return f"(3.1) Dense.forward: z has {len(v)} values, from {num(min(v))} to {num(max(v))}"
 
 
 def softmax_summary(item: LayerOutput) -> str:
     v = item.outputs
+    if len(item.shape) == 2:  # a sequence: one softmax per position (16.2)
+        rows, size = item.shape
+        sums = [math.fsum(v[t * size : (t + 1) * size]) for t in range(rows)]
+        last = v[(rows - 1) * size :]
+        best = max(range(size), key=last.__getitem__)
+        return (
+            f"(16.2) softmax at each position: each of the {rows} rows of p sums to 1 (from {num(min(sums))} to "
+            f"{num(max(sums))}), largest p[{rows - 1}][{best}] = {num(last[best])} at the last position"
+        )
     best = max(range(len(v)), key=v.__getitem__)
     return f"(4.6) softmax: p sums to {num(math.fsum(v))}, largest p[{best}] = {num(v[best])}"
 

@@ -102,6 +102,10 @@ class Explainer:
     - ``feature_maps``: its units make feature maps (Conv2D): explain draws its block's maps.
     - ``drawn``: the page draws its output (its block's, when it heads one).
     - ``backward``: its step of the backward pass, as ``explain --backward`` shows it.
+    - ``attention``: its loops layer is an attention layer that keeps, after each forward pass,
+      ``attention_weights[n][h][t][s]``, ``queries``, ``keys``, ``values`` and ``outputs`` (per
+      sample, position and value), ``dim``, ``heads`` and ``head_dim``: ``explain --text`` draws its heads'
+      weights and explains one head term by term (eq. 20.2-20.4).
     """
 
     kind: str
@@ -119,6 +123,7 @@ class Explainer:
     feature_maps: bool = False
     drawn: bool = False
     backward: BackwardRule | None = None
+    attention: bool = False
 
 
 EXPLAINERS: dict[str, Explainer] = {}

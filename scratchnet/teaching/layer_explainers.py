@@ -11,6 +11,7 @@ from typing import Any
 
 from scratchnet.teaching import backward_rules as back
 from scratchnet.teaching import explain_text as text
+from scratchnet.teaching import sequence_text as seq
 from scratchnet.teaching.explain_neuron import explain_neuron
 from scratchnet.teaching.explain_units import (
     explain_avg_pool,
@@ -213,5 +214,75 @@ register_explainer(
             note=back.norm_note,
             parameter=back.norm_parameter,
         ),
+    )
+)
+
+# The sequence layers (spec/math.md, sections 17-20). A container (a layer type whose registry entry
+# has children, such as a residual block) needs an explainer of its own (its name and line); the
+# layers it holds are walked by scratchnet.core.walk and shown at their places (3.0, 3.1 ...).
+register_explainer(
+    Explainer(
+        "Embedding",
+        name=lambda o: f"Embedding({o['num_embeddings']}, {o['embedding_dim']})",
+        summary=seq.embedding_summary,
+        equation=("17.1", "Embedding.forward", "x[t] = W[id[t]]"),
+    )
+)
+register_explainer(
+    Explainer(
+        "PositionEmbedding",
+        name=lambda o: f"PositionEmbedding({o['max_length']}, {o['dim']})",
+        summary=seq.position_summary,
+        equation=("17.3", "PositionEmbedding.forward", "y[t][c] = x[t][c] + P[t][c]"),
+    )
+)
+register_explainer(
+    Explainer(
+        "LayerNorm",
+        name=lambda o: f"LayerNorm({o['dim']})",
+        summary=seq.layer_norm_summary,
+        equation=("18.1-18.3", "LayerNorm.forward", "y[c] = gamma[c] * (x[c] - mu) / sqrt(var + eps) + beta[c]"),
+    )
+)
+register_explainer(
+    Explainer(
+        "RMSNorm",
+        name=lambda o: f"RMSNorm({o['dim']})",
+        summary=seq.rms_norm_summary,
+        equation=("18.6, 18.7", "RMSNorm.forward", "y[c] = gamma[c] * x[c] / sqrt((1/D) sum_j x[j]^2 + eps)"),
+    )
+)
+_GELU_KIND = "GELU"
+_GELU = Activation(
+    "19.1",
+    "a = z Phi(z), Phi(z) = erfc(-z / sqrt 2) / 2 (with approximate='tanh': a = z sigma(2w), 19.3)",
+    "f'(z) = Phi(z) + z phi(z) (19.2; 19.4 with approximate='tanh')",
+)
+register_explainer(
+    Explainer(
+        _GELU_KIND,
+        name=lambda o: _GELU_KIND if o["approximate"] == "none" else f"{_GELU_KIND}({o['approximate']})",
+        activation=_GELU,
+        joins_block=True,
+        backward=BackwardRule(
+            _GELU.equation,
+            "Elementwise.backward",
+            f"dL/dz = dL/da * f'(z), {_GELU.derivative}",
+            sends="dL/dz",
+            note=back.elementwise_note,
+        ),
+    )
+)
+register_explainer(
+    Explainer(
+        "CausalSelfAttention",
+        name=lambda o: f"CausalSelfAttention({o['dim']}, {o['heads']} heads)",
+        summary=seq.attention_summary,
+        equation=(
+            "20.2-20.4",
+            "CausalSelfAttention.forward",
+            "o_t^h = sum_{s <= t} softmax_s(q_t^h . k_s^h / sqrt(d)) v_s^h",
+        ),
+        attention=True,
     )
 )
