@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from subprocesses import run_scratchnet, run_without
 
 from scratchnet import loops
 from scratchnet.builders import build_network
@@ -23,7 +24,6 @@ from scratchnet.io.model import load_model, save
 from scratchnet.teaching.explain_tokens import explain_tokens
 from scratchnet.teaching.explainers import EXPLAINERS, Explainer
 from scratchnet.teaching.sequence_text import format_token_explanation
-from tests.subprocesses import run_scratchnet, run_without
 
 CHARACTERS = "aemn"
 VOCABULARY = Vocabulary(CHARACTERS, boundary=True)  # ids: a 0, e 1, m 2, n 3, the boundary 4
