@@ -49,7 +49,8 @@ def _layer_norm(g: LayerGraph) -> str:
     """LayerNormalization over the last axis (18.1)-(18.3); its Scale is required: ones without ``affine``."""
     if g.opset < LAYER_NORMALIZATION_OPSET:
         raise ConfigError(
-            f"LayerNorm exports as LayerNormalization, which needs --opset {LAYER_NORMALIZATION_OPSET} or later"
+            f"layer {g.site.prefix} (LayerNorm) exports as LayerNormalization, "
+            f"which needs --opset {LAYER_NORMALIZATION_OPSET} or later"
         )
     o = g.options
     scale = g.array("weight") if o["affine"] else g.constant("ones", [1.0] * o["dim"])
