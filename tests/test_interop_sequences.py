@@ -333,3 +333,41 @@ def test_token_models_go_through_safetensors_and_the_command_line(tmp_path: Path
     }
     (note,) = export_model(tmp_path / "gpt.json", "onnx", tmp_path / "again.onnx").notes  # the exact GELU's Erf
     assert note.startswith("ONNX Runtime's CPU provider runs Erf in float32 only")
+
+
+def test_a_containers_layers_export_in_place(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The export walks layers through scratchnet.core.walk: a container type (here a test-only
+    # residual block of fixed layers, y = x + tanh(x W^T + b)) exports its layers in place, named by
+    # their paths ("1.0.weight", node "1.0.Dense"), and its own nodes around them.
+    from scratchnet.core.registry import LAYER_TYPES, LayerType, _same_shape
+    from scratchnet.interop.onnx_export import EXPORTERS
+    from scratchnet.interop.onnx_nodes import OUT, Composite
+    from scratchnet.interop.portable import Portable
+
+    inner = [{"type": "Dense", "in_features": 3, "out_features": 3}, {"type": "Tanh"}]
+    block = LayerType("TestBlock", (), _same_shape, "none", children=lambda options: inner)
+    monkeypatch.setitem(LAYER_TYPES, "TestBlock", block)
+    monkeypatch.setitem(
+        EXPORTERS,
+        "TestBlock",
+        lambda o, s: Composite(lambda g: g.node("Add", [g.x, g.layers(g.site.children, g.x)], OUT)),
+    )
+    architecture = {
+        "layers": [{"type": "Dense", "in_features": 2, "out_features": 3}, {"type": "TestBlock"}, {"type": "Identity"}],
+        "loss": {"type": "MeanSquaredError"},
+    }
+    rng = np.random.default_rng(5)
+    arrays = {name: rng.normal(0.0, 1.0, shape) for name, shape in [("0.weight", (3, 2)), ("0.bias", (3,))]}
+    arrays |= {"1.0.weight": rng.normal(0.0, 1.0, (3, 3)), "1.0.bias": rng.normal(0.0, 1.0, 3)}
+    proto = to_onnx(Portable(architecture, arrays, "float64", {}))
+    assert [node.name for node in proto.graph.node] == [
+        "0.Dense",
+        "1.0.Dense",
+        "1.1.Tanh",
+        "1.TestBlock.out",
+        "2.Identity",
+    ]
+    x = rng.normal(0.0, 1.0, (4, 2))
+    h = x @ arrays["0.weight"].T + arrays["0.bias"]
+    expected = h + np.tanh(h @ arrays["1.0.weight"].T + arrays["1.0.bias"])
+    np.testing.assert_allclose(run_onnxruntime(proto, x), expected, rtol=0, atol=1e-12)
