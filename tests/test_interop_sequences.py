@@ -344,7 +344,7 @@ def test_a_containers_layers_export_in_place(monkeypatch: pytest.MonkeyPatch) ->
     from scratchnet.interop.onnx_nodes import OUT, Composite
     from scratchnet.interop.portable import Portable
 
-    inner = [{"type": "Dense", "in_features": 3, "out_features": 3}, {"type": "Tanh"}]
+    inner: list[dict[str, Any]] = [{"type": "Dense", "in_features": 3, "out_features": 3}, {"type": "Tanh"}]
     block = LayerType("TestBlock", (), _same_shape, "none", children=lambda options: inner)
     monkeypatch.setitem(LAYER_TYPES, "TestBlock", block)
     monkeypatch.setitem(
