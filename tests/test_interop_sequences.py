@@ -335,14 +335,22 @@ def test_token_models_go_through_safetensors_and_the_command_line(tmp_path: Path
     assert note.startswith("ONNX Runtime's CPU provider runs Erf in float32 only")
 
 
-def test_a_containers_layers_export_in_place(monkeypatch: pytest.MonkeyPatch) -> None:
-    # The export walks layers through scratchnet.core.walk: a container type (here a test-only
-    # residual block of fixed layers, y = x + tanh(x W^T + b)) exports its layers in place, named by
-    # their paths ("1.0.weight", node "1.0.Dense"), and its own nodes around them.
+BLOCK_CLASS = """
+class TestBlock(nn.Sequential):
+    def forward(self, x):
+        return x + super().forward(x)
+"""
+
+
+@pytest.fixture
+def container(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """A test-only container type, a residual block of fixed layers, y = x + tanh(x W^T + b), registered
+    with its ONNX nodes and its PyTorch class for one test; and a model with random arrays around it."""
     from scratchnet.core.registry import LAYER_TYPES, LayerType, _same_shape
     from scratchnet.interop.onnx_export import EXPORTERS
     from scratchnet.interop.onnx_nodes import OUT, Composite
     from scratchnet.interop.portable import Portable
+    from scratchnet.interop.torch_names import TORCH_CLASSES, TORCH_MODULES
 
     inner: list[dict[str, Any]] = [{"type": "Dense", "in_features": 3, "out_features": 3}, {"type": "Tanh"}]
     block = LayerType("TestBlock", (), _same_shape, "none", children=lambda options: inner)
@@ -352,14 +360,27 @@ def test_a_containers_layers_export_in_place(monkeypatch: pytest.MonkeyPatch) ->
         "TestBlock",
         lambda o, s: Composite(lambda g: g.node("Add", [g.x, g.layers(g.site.children, g.x)], OUT)),
     )
+    monkeypatch.setitem(TORCH_MODULES, "TestBlock", lambda o, s: "TestBlock")
+    monkeypatch.setitem(TORCH_CLASSES, "TestBlock", BLOCK_CLASS)
     architecture = {
         "layers": [{"type": "Dense", "in_features": 2, "out_features": 3}, {"type": "TestBlock"}, {"type": "Identity"}],
         "loss": {"type": "MeanSquaredError"},
     }
     rng = np.random.default_rng(5)
-    arrays = {name: rng.normal(0.0, 1.0, shape) for name, shape in [("0.weight", (3, 2)), ("0.bias", (3,))]}
+    arrays = {"0.weight": rng.normal(0.0, 1.0, (3, 2)), "0.bias": rng.normal(0.0, 1.0, 3)}
     arrays |= {"1.0.weight": rng.normal(0.0, 1.0, (3, 3)), "1.0.bias": rng.normal(0.0, 1.0, 3)}
-    proto = to_onnx(Portable(architecture, arrays, "float64", {}))
+    return Portable(architecture, arrays, "float64", {})
+
+
+def _block_outputs(arrays: dict[str, Any], x: Any) -> Any:
+    h = x @ arrays["0.weight"].T + arrays["0.bias"]
+    return h + np.tanh(h @ arrays["1.0.weight"].T + arrays["1.0.bias"])
+
+
+def test_a_containers_layers_export_to_onnx_in_place(container: Any) -> None:
+    # The export walks layers through scratchnet.core.walk: a container's layers export in place,
+    # named by their paths ("1.0.weight", node "1.0.Dense"), and its own nodes around them.
+    proto = to_onnx(container)
     assert [node.name for node in proto.graph.node] == [
         "0.Dense",
         "1.0.Dense",
@@ -367,7 +388,19 @@ def test_a_containers_layers_export_in_place(monkeypatch: pytest.MonkeyPatch) ->
         "1.TestBlock.out",
         "2.Identity",
     ]
-    x = rng.normal(0.0, 1.0, (4, 2))
-    h = x @ arrays["0.weight"].T + arrays["0.bias"]
-    expected = h + np.tanh(h @ arrays["1.0.weight"].T + arrays["1.0.bias"])
-    np.testing.assert_allclose(run_onnxruntime(proto, x), expected, rtol=0, atol=1e-12)
+    x = np.random.default_rng(6).normal(0.0, 1.0, (4, 2))
+    np.testing.assert_allclose(run_onnxruntime(proto, x), _block_outputs(container.arrays, x), rtol=0, atol=1e-12)
+
+
+def test_a_containers_layers_are_its_children_in_the_pytorch_script(container: Any, tmp_path: Path) -> None:
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("safetensors")
+    from scratchnet.interop.pytorch_script import write_pytorch
+
+    files = write_pytorch(container, tmp_path / "block.py")
+    assert "        TestBlock(  # 1: TestBlock\n            nn.Linear(3, 3),  # 1.0: Dense\n" in files[1].read_text()
+    module = _script(files[1]).load()  # strict: "1.0.weight" is the Linear inside the block
+    x = np.random.default_rng(6).normal(0.0, 1.0, (4, 2))
+    with torch.no_grad():
+        theirs = module(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(theirs, _block_outputs(container.arrays, x), rtol=0, atol=1e-12)

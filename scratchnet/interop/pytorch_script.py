@@ -16,6 +16,7 @@ from pathlib import Path
 
 from scratchnet.core.errors import InteropError
 from scratchnet.core.version import __version__
+from scratchnet.core.walk import LayerSite, walk
 from scratchnet.interop.files import write_atomically
 from scratchnet.interop.portable import Portable, portable_metadata
 from scratchnet.interop.safetensors_io import write_safetensors
@@ -68,18 +69,31 @@ if __name__ == "__main__":
 '''
 
 
+def _module_lines(site: LayerSite, depth: int, classes: list[str]) -> list[str]:
+    """The lines building the module of ``site`` at indentation ``depth`` (of 4 spaces), and the classes
+    it needs added to ``classes``. A container's entry names its class, which takes the modules of
+    its layers (so that they are its children ``0``, ``1``...: ``3.0.weight``)."""
+    module = TORCH_MODULES.get(site.kind)
+    if module is None:
+        raise InteropError(f"layer {site.prefix} ({site.kind}) has no PyTorch module in scratchnet's export")
+    if site.kind in TORCH_CLASSES and TORCH_CLASSES[site.kind] not in classes:
+        classes.append(TORCH_CLASSES[site.kind])
+    indent = "    " * depth
+    expression = module(site.options, site.input_shape)
+    if not site.children:
+        return [f"{indent}{expression},  # {site.prefix}: {site.kind}"]
+    inner = [line for child in site.children for line in _module_lines(child, depth + 1, classes)]
+    return [f"{indent}{expression}(  # {site.prefix}: {site.kind}", *inner, f"{indent}),"]
+
+
 def pytorch_script(model: Portable, weights: str, source: str) -> str:
     """The Python file building ``model`` as a ``torch.nn.Sequential`` that loads the safetensors
     file ``weights`` (a name beside it); ``source`` names the scratchnet model in its docstring."""
     checked = model.plan
-    lines, classes = [], []
-    for index, (kind, options, shape) in enumerate(checked.layers()):
-        if kind in TORCH_CLASSES and TORCH_CLASSES[kind] not in classes:
-            classes.append(TORCH_CLASSES[kind])
-        module = TORCH_MODULES.get(kind)
-        if module is None:
-            raise InteropError(f"layer {index} ({kind}) has no PyTorch module in scratchnet's export")
-        lines.append(f"        {module(options, shape)},  # {index}: {kind}")
+    lines: list[str] = []
+    classes: list[str] = []
+    for site in walk(checked):
+        lines += _module_lines(site, 2, classes)
     portable_metadata(model.metadata)  # refuses a non-finite number before the script could print one
     last = checked.description["layers"][-1]["type"]
     logits = "the scores before the final Softmax" if last == "Softmax" else f"the network without its final {last}"
@@ -94,7 +108,7 @@ def pytorch_script(model: Portable, weights: str, source: str) -> str:
         version=__version__,
         weights=weights,
         input_text=input_text,
-        classes="".join(f"\n\n{source.strip()}\n" for source in classes),
+        classes="".join(f"\n\n{code.strip()}\n" for code in classes),
         logits=logits,
         dtype=model.dtype,
         input_shape=tuple(checked.input_shape),
