@@ -392,7 +392,7 @@ def from_onnx(proto: onnx.ModelProto, where: str = "the ONNX model", *, loss: st
     if not opsets:
         raise InteropError(f"{where}: imports no ai.onnx operator set")
     graph = proto.graph
-    if needs_recorded(graph, {entry.key: entry.value for entry in proto.metadata_props}, where):
+    if needs_recorded(graph, {entry.key: entry.value for entry in proto.metadata_props}, where, IMPORTERS):
         return from_recorded(proto, where, loss=loss)  # token ids, attention: only as scratchnet exports them
     constants = constants_of(graph, where)
     source, input_shape, batch, dtype = graph_input(graph, constants, where)

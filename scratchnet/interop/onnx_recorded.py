@@ -12,7 +12,7 @@ edited node) is refused with one line naming the first node that differs.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,19 +21,14 @@ import numpy as np
 from scratchnet.core.architecture import Plan, canonical, plan
 from scratchnet.core.errors import ConfigError, InteropError
 from scratchnet.core.jsonread import JSONInputError, read_json
-from scratchnet.core.walk import every_layer, walk
-from scratchnet.interop.onnx_export import ARCHITECTURE_KEY, to_onnx
+from scratchnet.core.walk import LayerSite, every_layer, walk
+from scratchnet.interop.onnx_export import ARCHITECTURE_KEY, EXPORTERS, to_onnx
 from scratchnet.interop.onnx_graph import DTYPES, Array, constants_of, describe_node
+from scratchnet.interop.onnx_nodes import Node
 from scratchnet.interop.portable import Portable, check_arrays, check_names, read_portable_metadata
 
 if TYPE_CHECKING:
     import onnx
-
-# The layer types whose export the chain importer reads back node by node (on rows or images).
-CHAIN_TYPES = frozenset(
-    {"Dense", "Dropout", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Identity", "Softmax"}
-    | {"Conv2D", "MaxPool2D", "AvgPool2D", "Flatten", "BatchNorm"}
-)
 
 
 def reads_tokens(graph: onnx.GraphProto) -> bool:
@@ -44,18 +39,24 @@ def reads_tokens(graph: onnx.GraphProto) -> bool:
     return bool(graph.input) and graph.input[0].type.tensor_type.elem_type in integers
 
 
-def needs_recorded(graph: onnx.GraphProto, props: Mapping[str, str], where: str) -> bool:
+def needs_recorded(graph: onnx.GraphProto, props: Mapping[str, str], where: str, chain_ops: Collection[str]) -> bool:
     """Whether the graph is read by its recorded architecture: it reads token ids, or the architecture
-    it records has a layer that is not one operator of the chain (see the module's docstring)."""
+    it records has a layer that does not export as one of the operators ``chain_ops`` that the chain
+    importer reads (see the module's docstring)."""
     if reads_tokens(graph):
         return True
     if ARCHITECTURE_KEY not in props:
         return False
     checked = _recorded_plan(props, where, None)
-    return checked.vocabulary is not None or any(
-        site.kind not in CHAIN_TYPES or (site.kind == "Dense" and len(site.input_shape) != 1)
-        for site in every_layer(walk(checked))
-    )
+    sites = every_layer(walk(checked))
+    return checked.vocabulary is not None or not all(_one_operator(site, chain_ops) for site in sites)
+
+
+def _one_operator(site: LayerSite, chain_ops: Collection[str]) -> bool:
+    """Whether the layer at ``site`` exports as one of ``chain_ops`` (or as nothing: a Dropout)."""
+    exporter = EXPORTERS.get(site.kind)
+    made = None if exporter is None else exporter(site.options, site.input_shape)
+    return exporter is not None and (made is None or (isinstance(made, Node) and made.op in chain_ops))
 
 
 def _recorded_plan(props: Mapping[str, str], where: str, loss: str | None) -> Plan:
