@@ -93,3 +93,71 @@ def cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, 
 def files_in(folder: Path) -> list[str]:
     """Every file under ``folder`` (hidden temporary files too), relative, sorted."""
     return sorted(str(path.relative_to(folder)) for path in folder.rglob("*") if path.is_file())
+
+
+# --- token networks: each sequence layer type (options away from their defaults too), and a GPT-like stack
+
+VOCABULARY, CONTEXT, WIDTH = 7, 6, 8
+
+
+def token_network(*middle: dict[str, Any], width: int = WIDTH) -> dict[str, Any]:
+    """A token network: Embedding, the layers ``middle`` (on ``width`` values per position), a Dense to
+    the vocabulary's scores and a Softmax."""
+    return {
+        "vocabulary": VOCABULARY,
+        "input_shape": [CONTEXT],
+        "layers": [
+            {"type": "Embedding", "num_embeddings": VOCABULARY, "embedding_dim": WIDTH},
+            *middle,
+            {"type": "Dense", "in_features": width, "out_features": VOCABULARY},
+            {"type": "Softmax"},
+        ],
+        "loss": {"type": "CrossEntropy"},
+    }
+
+
+GPT_LIKE = token_network(
+    {"type": "PositionEmbedding", "max_length": CONTEXT, "dim": WIDTH},
+    {"type": "LayerNorm", "dim": WIDTH},
+    {"type": "CausalSelfAttention", "dim": WIDTH, "heads": 2},
+    {"type": "Dropout", "rate": 0.1},
+    {"type": "RMSNorm", "dim": WIDTH},
+    {"type": "Dense", "in_features": WIDTH, "out_features": 4 * WIDTH},
+    {"type": "GELU", "approximate": "tanh"},
+    {"type": "Dense", "in_features": 4 * WIDTH, "out_features": WIDTH},
+    {"type": "LayerNorm", "dim": WIDTH},
+    {"type": "CausalSelfAttention", "dim": WIDTH, "heads": 4, "bias": False},
+    {"type": "GELU"},
+)
+
+SEQUENCE_NETWORKS: dict[str, dict[str, Any]] = {
+    "embedding": token_network(),
+    "positions": token_network({"type": "PositionEmbedding", "max_length": CONTEXT + 2, "dim": WIDTH}),
+    "layernorm": token_network({"type": "LayerNorm", "dim": WIDTH, "eps": 0.001}),
+    "layernorm without bias": token_network({"type": "LayerNorm", "dim": WIDTH, "bias": False}),
+    "layernorm without affine": token_network({"type": "LayerNorm", "dim": WIDTH, "affine": False}),
+    "rmsnorm": token_network({"type": "RMSNorm", "dim": WIDTH, "eps": 0.01}),
+    "rmsnorm without affine": token_network({"type": "RMSNorm", "dim": WIDTH, "affine": False}),
+    "gelu": token_network({"type": "GELU"}),
+    "gelu tanh": token_network({"type": "GELU", "approximate": "tanh"}),
+    "attention": token_network({"type": "CausalSelfAttention", "dim": WIDTH, "heads": 2}),
+    "attention without bias": token_network({"type": "CausalSelfAttention", "dim": WIDTH, "heads": 4, "bias": False}),
+    "dense on a sequence": token_network(
+        {"type": "Dense", "in_features": WIDTH, "out_features": 5}, {"type": "Tanh"}, width=5
+    ),
+    "gpt-like": GPT_LIKE,
+}
+
+
+def random_network(architecture: dict[str, Any], *, dtype: str = "float32", seed: int = 0) -> Any:
+    """A vectorized network of ``architecture`` with random parameters (normal, deviation 0.5: every
+    array matters to the outputs), not saved."""
+    rng = np.random.default_rng(seed)
+    net = build_network(architecture, backend="vectorized", dtype=dtype, seed=seed)
+    net.set_params({info.name: rng.normal(0.0, 0.5, info.shape) for info in plan(architecture).arrays})
+    return net
+
+
+def random_tokens(count: int, length: int, seed: int = 1) -> npt.NDArray[Any]:
+    """``count`` sequences of ``length`` random token ids, int64."""
+    return np.random.default_rng(seed).integers(0, VOCABULARY, (count, length), dtype=np.int64)

@@ -18,14 +18,17 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from scratchnet.core.errors import ConfigError
+
+if TYPE_CHECKING:
+    from scratchnet.interop.portable import Portable
 
 FORMATS = ("onnx", "safetensors", "pytorch")
 SUFFIXES = {"onnx": ".onnx", "safetensors": ".safetensors", "pytorch": ".py"}
 
-__all__ = ["FORMATS", "SUFFIXES", "Exported", "default_output", "export_model", "import_model"]
+__all__ = ["FORMATS", "SUFFIXES", "Exported", "default_output", "export_model", "export_network", "import_model"]
 
 
 def default_output(model: str | os.PathLike[str], to: str) -> Path:
@@ -66,21 +69,52 @@ def export_model(
     for written in (target, target.with_suffix(".safetensors")) if to == "pytorch" else (target,):
         check_replaceable(written)  # a link, a device or a FIFO there: refused before the model is read
     if to == "onnx":
-        from scratchnet.interop.onnx_export import DEFAULT_OPSET, check_opset, float64_caveat, write_onnx
+        from scratchnet.interop.onnx_export import DEFAULT_OPSET, check_opset
+
+        check_opset(DEFAULT_OPSET if opset is None else opset)  # before the model is read: a usage error first
+    return _export(read_scratchnet(model, dtype), to, target, opset, str(model))
+
+
+def export_network(
+    network: Any,
+    to: str,
+    out: str | os.PathLike[str],
+    *,
+    metadata: dict[str, Any] | None = None,
+    opset: int | None = None,
+    dtype: str | None = None,
+) -> Exported:
+    """Export a built network (of either backend, in memory: no model file needed) to format ``to``
+    at ``out``, as :func:`export_model` exports a saved one; ``metadata`` is what a saved model's
+    would hold (``dataset``, ``class_names``, ``input`` scaling)."""
+    if to not in FORMATS:
+        raise ConfigError(f"unknown export format {to!r}; choose one of {', '.join(FORMATS)}")
+    if opset is not None and to != "onnx":
+        raise ConfigError("--opset applies to --to onnx only")
+    from scratchnet.interop.portable import portable_of
+    from scratchnet.io.model import check_replaceable
+
+    target = Path(os.fspath(out))
+    for written in (target, target.with_suffix(".safetensors")) if to == "pytorch" else (target,):
+        check_replaceable(written)
+    return _export(portable_of(network, metadata, dtype), to, target, opset, "network")
+
+
+def _export(source: Portable, to: str, target: Path, opset: int | None, name: str) -> Exported:
+    """Write the Portable ``source`` as ``to`` at ``target``."""
+    if to == "onnx":
+        from scratchnet.interop.onnx_export import DEFAULT_OPSET, float64_caveat, write_onnx
 
         chosen = DEFAULT_OPSET if opset is None else opset
-        check_opset(chosen)  # before the model is read: a usage error first
-        source = read_scratchnet(model, dtype)
-        caveat = float64_caveat(source)
+        caveat = float64_caveat(source, chosen)
         return Exported([write_onnx(source, target, chosen)], [caveat] if caveat else [])
-    source = read_scratchnet(model, dtype)
     if to == "safetensors":
         from scratchnet.interop.safetensors_io import write_safetensors
 
         return Exported([write_safetensors(source, target)], [])
     from scratchnet.interop.pytorch_script import write_pytorch
 
-    return Exported(write_pytorch(source, target, str(model)), [])
+    return Exported(write_pytorch(source, target, name), [])
 
 
 def import_model(

@@ -1,18 +1,22 @@
-"""A scratchnet model as an ONNX inference graph: one standard operator per layer.
+"""A scratchnet model as an ONNX inference graph: standard operators, one per layer where one does it.
 
-:data:`EXPORTERS` maps each layer type to its operator; the layer's arrays become initializers under
-their own names (``0.weight``), and each operator reads the previous one's output. The graph takes
-``input`` of shape ``(batch, *input_shape)``, ``batch`` symbolic, and gives ``output`` of shape
-``(batch, classes)``: the network's ``forward`` in inference mode (Dropout removed, BatchNorm with its
-running statistics). The metadata that says how to feed the model and read its output (dataset,
-class names, input scaling) goes into ``metadata_props``. Every model is checked with
+:data:`EXPORTERS` maps each layer type to its operator, or to a few of them
+(:mod:`scratchnet.interop.onnx_sequence`: attention, the norms, GELU, the embeddings, Dense on a
+sequence); the layer's arrays become initializers under their own names (``0.weight``), and each
+layer reads the previous one's output. The layers are visited by :func:`scratchnet.core.walk.walk`,
+so that a container's layers export in place. The graph takes ``input`` of shape
+``(batch, *input_shape)``, ``batch`` symbolic (token ids: int64 ``(batch, sequence)``, both symbolic),
+and gives ``output`` of shape ``(batch, classes)`` (``(batch, sequence, classes)``): the network's
+``forward`` in inference mode (Dropout removed, BatchNorm with its running statistics). The metadata
+that says how to feed the model and read its output (dataset, class names, input scaling) and the
+architecture (JSON) go into ``metadata_props``. Every model is checked with
 ``onnx.checker.check_model(..., full_check=True)`` before it is written.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+import json
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,8 +24,11 @@ from typing import TYPE_CHECKING, Any
 from scratchnet.core.errors import ConfigError, InteropError
 from scratchnet.core.registry import Shape
 from scratchnet.core.version import __version__
+from scratchnet.core.walk import LayerSite, array_name, walk
 from scratchnet.interop.extras import require
 from scratchnet.interop.files import write_atomically
+from scratchnet.interop.onnx_nodes import Composite, GraphParts, LayerGraph, Node
+from scratchnet.interop.onnx_sequence import SEQUENCE_EXPORTERS, dense
 from scratchnet.interop.portable import Portable, portable_metadata
 
 if TYPE_CHECKING:
@@ -29,19 +36,10 @@ if TYPE_CHECKING:
 
 DEFAULT_OPSET = 18  # ai.onnx opset 18 (2022): run by ONNX Runtime 1.14 and later
 MIN_OPSET = 13  # from 13 on, Softmax normalizes the axis it is given instead of flattening its input
-INPUT, OUTPUT, BATCH = "input", "output", "batch"
+INPUT, OUTPUT, BATCH, SEQUENCE = "input", "output", "batch", "sequence"
+ARCHITECTURE_KEY = "architecture"  # the metadata property recording the network's architecture (JSON)
 # Operators ONNX Runtime's CPU provider runs in float32 only (it has no double kernel for them).
-FLOAT32_ONLY = ("Conv", "AveragePool")
-
-
-@dataclass(frozen=True)
-class Node:
-    """The operator a layer becomes: ``op`` reading the previous output, then the layer's ``arrays``
-    (by their names in the layer: ``"weight"``), with ``attributes``."""
-
-    op: str
-    arrays: tuple[str, ...] = ()
-    attributes: dict[str, Any] = field(default_factory=dict)
+FLOAT32_ONLY = ("Conv", "AveragePool", "Erf")  # and Gelu with approximate="none", which it runs by Erf
 
 
 def one_minus(value: float) -> float:
@@ -65,11 +63,11 @@ def _batch_norm(options: Mapping[str, Any], shape: Shape) -> Node:
     return Node("BatchNormalization", ("weight", "bias", "running_mean", "running_var"), attributes)
 
 
-Exporter = Callable[[Mapping[str, Any], Shape], Node | None]
+Exporter = Callable[[Mapping[str, Any], Shape], Node | Composite | None]
 
-# Each layer type's operator, given the layer's options and input shape; None: the layer is left out.
+# Each layer type's operator(s), given the layer's options and input shape; None: the layer is left out.
 EXPORTERS: dict[str, Exporter] = {
-    "Dense": lambda o, s: Node("Gemm", ("weight", "bias"), {"transB": 1}),  # x W^T + b, W as (out, in)
+    "Dense": dense,  # Gemm with transB=1 for rows, MatMul + Add on the last axis of a sequence
     "Dropout": lambda o, s: None,  # an inference graph: dropout is the identity
     "ReLU": lambda o, s: Node("Relu"),
     "LeakyReLU": lambda o, s: Node("LeakyRelu", attributes={"alpha": o["alpha"]}),
@@ -82,6 +80,7 @@ EXPORTERS: dict[str, Exporter] = {
     "AvgPool2D": lambda o, s: Node("AveragePool", attributes={**_window(o), "pads": [0, 0, 0, 0]}),
     "Flatten": lambda o, s: Node("Flatten", attributes={"axis": 1}),
     "BatchNorm": _batch_norm,
+    **SEQUENCE_EXPORTERS,
 }
 
 
@@ -103,24 +102,21 @@ def to_onnx(model: Portable, opset: int = DEFAULT_OPSET) -> onnx.ModelProto:
 
     checked = model.plan
     element = TensorProto.FLOAT if model.dtype == "float32" else TensorProto.DOUBLE
-    nodes = []
-    current = INPUT
-    for index, kind, node in operators(model):
-        inputs = [current, *(f"{index}.{name}" for name in node.arrays)]
-        current = f"{index}.out"
-        nodes.append(helper.make_node(node.op, inputs, [current], name=f"{index}.{kind}", **node.attributes))
+    parts = graph_parts(model, opset)
+    nodes = parts.nodes
     if nodes:
-        nodes[-1].output[0] = OUTPUT
+        nodes[-1].output[0] = OUTPUT  # the last node gives the network's output, read by no other node
     else:  # every layer was left out (Dropout only): the graph is the identity
         nodes.append(helper.make_node("Identity", [INPUT], [OUTPUT], name="identity"))
     initializers = [numpy_helper.from_array(value, name) for name, value in model.arrays.items()]
-    graph = helper.make_graph(
-        nodes,
-        "scratchnet",
-        [helper.make_tensor_value_info(INPUT, element, [BATCH, *checked.input_shape])],
-        [helper.make_tensor_value_info(OUTPUT, element, [BATCH, *checked.output_shape])],
-        initializers,
-    )
+    initializers += [numpy_helper.from_array(value, name) for name, value in parts.constants.items()]
+    if checked.vocabulary is not None:  # token ids (N, T), T dynamic; scores (N, T, classes)
+        source = helper.make_tensor_value_info(INPUT, TensorProto.INT64, [BATCH, SEQUENCE])
+        result = helper.make_tensor_value_info(OUTPUT, element, [BATCH, SEQUENCE, *checked.output_shape[1:]])
+    else:
+        source = helper.make_tensor_value_info(INPUT, element, [BATCH, *checked.input_shape])
+        result = helper.make_tensor_value_info(OUTPUT, element, [BATCH, *checked.output_shape])
+    graph = helper.make_graph(nodes, "scratchnet", [source], [result], initializers)
     opsets = [helper.make_opsetid("", opset)]
     proto = helper.make_model(
         graph,
@@ -130,12 +126,47 @@ def to_onnx(model: Portable, opset: int = DEFAULT_OPSET) -> onnx.ModelProto:
         ir_version=helper.find_min_ir_version_for(opsets),
         doc_string="exported by scratchnet: the network's forward pass in inference mode",
     )
-    helper.set_model_props(proto, portable_metadata(model.metadata))
+    props = portable_metadata(model.metadata)
+    props[ARCHITECTURE_KEY] = json.dumps(model.architecture, sort_keys=True)
+    helper.set_model_props(proto, props)
     try:
         checker.check_model(proto, full_check=True)
     except Exception as error:  # onnx raises several types; any of them means a bug here
         raise InteropError(f"the exported graph fails onnx.checker: {str(error).splitlines()[0]}") from None
     return proto
+
+
+def graph_parts(model: Portable, opset: int) -> GraphParts:
+    """The nodes of every layer (containers' layers in place, through :func:`scratchnet.core.walk.walk`)
+    and the constants they need besides the arrays."""
+
+    def export_layers(sites: Sequence[LayerSite], x: str) -> str:
+        for site in sites:
+            x = _export_layer(parts, site, x)
+        return x
+
+    parts = GraphParts(model.dtype, opset, export_layers)
+    export_layers(walk(model.plan), INPUT)
+    return parts
+
+
+def _export_layer(parts: GraphParts, site: LayerSite, x: str) -> str:
+    """Add the layer at ``site`` reading ``x``; return its output (``x`` when the layer is left out)."""
+    from onnx import helper
+
+    exporter = EXPORTERS.get(site.kind)
+    if exporter is None:
+        raise InteropError(f"layer {site.prefix} ({site.kind}) has no ONNX operator in scratchnet's export")
+    made = exporter(site.options, site.input_shape)
+    if made is None:
+        return x
+    if isinstance(made, Composite):
+        return made.build(LayerGraph(parts, site, x))
+    inputs = [x, *(array_name(site.path, name) for name in made.arrays)]
+    output = f"{site.prefix}.out"
+    name = f"{site.prefix}.{site.kind}"
+    parts.nodes.append(helper.make_node(made.op, inputs, [output], name=name, **made.attributes))
+    return output
 
 
 def write_onnx(model: Portable, target: Path, opset: int = DEFAULT_OPSET) -> Path:
@@ -144,24 +175,16 @@ def write_onnx(model: Portable, target: Path, opset: int = DEFAULT_OPSET) -> Pat
     return write_atomically(target, proto.SerializeToString())
 
 
-def operators(model: Portable) -> list[tuple[int, str, Node]]:
-    """(layer index, layer type, operator) of every layer the graph keeps, in order."""
-    found = []
-    for index, (kind, options, shape) in enumerate(model.plan.layers()):
-        exporter = EXPORTERS.get(kind)
-        if exporter is None:
-            raise InteropError(f"layer {index} ({kind}) has no ONNX operator in scratchnet's export")
-        node = exporter(options, shape)
-        if node is not None:
-            found.append((index, kind, node))
-    return found
+def _float32_only(node: onnx.NodeProto) -> bool:
+    exact_gelu = node.op_type == "Gelu" and all(a.s != b"tanh" for a in node.attribute if a.name == "approximate")
+    return node.op_type in FLOAT32_ONLY or exact_gelu
 
 
-def float64_caveat(model: Portable) -> str | None:
+def float64_caveat(model: Portable, opset: int = DEFAULT_OPSET) -> str | None:
     """A note when ONNX Runtime's CPU provider cannot run the exported float64 model, else None."""
     if model.dtype != "float64":
         return None
-    ops = sorted({node.op for _, _, node in operators(model) if node.op in FLOAT32_ONLY})
+    ops = sorted({node.op_type for node in graph_parts(model, opset).nodes if _float32_only(node)})
     if not ops:
         return None
     return (

@@ -6,6 +6,8 @@ maps each operator to the layer it becomes and names the attributes it understan
 that is not in it, an attribute that is not, or a value scratchnet cannot express (a grouped
 convolution, padding on a pooling) is refused with one line naming the node. ``MatMul`` followed by
 ``Add`` of a constant is one Dense layer; a ``Dropout`` is left out (the graph is read for inference).
+A graph of token ids or with layers of several operators (attention) is read only as scratchnet
+exported it, by the architecture it records (:mod:`scratchnet.interop.onnx_recorded`).
 
 The loss recorded is the one the last layer is fused with (CrossEntropy after a Softmax,
 BinaryCrossEntropy after a Sigmoid), else MeanSquaredError, which leaves the outputs as they are. A
@@ -31,6 +33,7 @@ from scratchnet.interop.extras import require
 from scratchnet.interop.files import first_line, read_bounded
 from scratchnet.interop.onnx_export import one_minus
 from scratchnet.interop.onnx_graph import chain_of, check_output, constants_of, describe_node, graph_input
+from scratchnet.interop.onnx_recorded import from_recorded, needs_recorded
 from scratchnet.interop.portable import Portable, check_arrays, read_portable_metadata
 
 if TYPE_CHECKING:
@@ -389,6 +392,8 @@ def from_onnx(proto: onnx.ModelProto, where: str = "the ONNX model", *, loss: st
     if not opsets:
         raise InteropError(f"{where}: imports no ai.onnx operator set")
     graph = proto.graph
+    if needs_recorded(graph, {entry.key: entry.value for entry in proto.metadata_props}, where, IMPORTERS):
+        return from_recorded(proto, where, loss=loss)  # token ids, attention: only as scratchnet exports them
     constants = constants_of(graph, where)
     source, input_shape, batch, dtype = graph_input(graph, constants, where)
     chain = chain_of(graph, source, where)

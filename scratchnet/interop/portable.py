@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from scratchnet.builders import build_network
-from scratchnet.core.architecture import DTYPES, Plan, plan
+from scratchnet.core.architecture import DTYPES, Plan, canonical, plan
 from scratchnet.core.errors import ConfigError, InteropError, ScratchnetError, quoted_list
 from scratchnet.core.jsonread import JSONInputError, read_json
 from scratchnet.data.images import Feeder
@@ -59,6 +59,22 @@ def read_scratchnet(path: str | os.PathLike[str], dtype: str | None = None) -> P
     arrays = {name: np.array(value, dtype=target) for name, value in loaded.network.params().items()}
     step = None if loaded.optimizer_state is None else int(loaded.optimizer_state["step"])
     return Portable(loaded.architecture, arrays, target, dict(loaded.metadata), optimizer_step=step)
+
+
+def portable_of(network: Any, metadata: Mapping[str, Any] | None = None, dtype: str | None = None) -> Portable:
+    """A built network of either backend (in memory, never saved) as a Portable: its architecture
+    (``describe()``), its arrays in ``dtype`` (default: the network's; float64 for loops) and
+    ``metadata`` (dataset, class names, input scaling), for :func:`scratchnet.interop.export_network`."""
+    target = str(getattr(network, "dtype", "float64")) if dtype is None else dtype
+    if target not in DTYPES:
+        raise ConfigError(f"dtype must be one of {', '.join(DTYPES)}, got {target!r}")
+    try:
+        checked = plan(network.describe())
+    except ConfigError as error:
+        raise InteropError(f"the network does not describe a valid architecture: {error}") from None
+    params = network.params()
+    arrays = {info.name: np.array(params[info.name], dtype=target).reshape(info.shape) for info in checked.arrays}
+    return Portable(canonical(checked.description), arrays, target, dict(metadata or {}))
 
 
 def write_scratchnet(model: Portable, target: Path, metadata: Mapping[str, Any]) -> Path:

@@ -3,7 +3,9 @@ its tensors from the safetensors file written beside it.
 
 The Sequential has one module per scratchnet layer (:data:`~scratchnet.interop.torch_names.TORCH_MODULES`),
 so its state dict has scratchnet's names, and ``load_state_dict(strict=True)`` checks that every
-tensor is there with its shape. A final Softmax is kept as ``nn.Softmax(dim=1)``: the module computes
+tensor is there with its shape. The modules PyTorch has no class for (the position table, causal
+self-attention) are written into the file (:data:`~scratchnet.interop.torch_names.TORCH_CLASSES`),
+under the names scratchnet gives their tensors. A final Softmax is kept as ``nn.Softmax(dim=1)``: the module computes
 what scratchnet's ``forward`` does, probabilities, and ``model[:-1]`` gives the logits (what
 ``torch.nn.CrossEntropyLoss`` takes, to train on in PyTorch).
 """
@@ -14,16 +16,17 @@ from pathlib import Path
 
 from scratchnet.core.errors import InteropError
 from scratchnet.core.version import __version__
+from scratchnet.core.walk import LayerSite, walk
 from scratchnet.interop.files import write_atomically
 from scratchnet.interop.portable import Portable, portable_metadata
 from scratchnet.interop.safetensors_io import write_safetensors
-from scratchnet.interop.torch_names import TORCH_MODULES
+from scratchnet.interop.torch_names import TORCH_CLASSES, TORCH_MODULES
 
 _TEMPLATE = '''\
 """A scratchnet model as a torch.nn.Sequential (written by scratchnet {version} export --to pytorch).
 
     model = load()               # the module, in eval mode, with the tensors of WEIGHTS
-    probabilities = model(x)     # x: a batch of shape (N, {shape}), inputs scaled as INPUT says
+    probabilities = model(x)     # x: {input_text}
     logits = model[:-1](x)       # {logits}
 
 Running this file loads the model and prints it. Needs torch and safetensors.
@@ -45,7 +48,7 @@ DTYPE = torch.{dtype}
 INPUT_SHAPE = {input_shape!r}  # one sample
 INPUT = {input!r}  # inputs are (pixel / scale - mean) / std
 CLASS_NAMES = {class_names!r}
-
+{classes}
 
 def build() -> nn.Sequential:
     """The network, with PyTorch's initial parameters."""
@@ -66,24 +69,46 @@ if __name__ == "__main__":
 '''
 
 
+def _module_lines(site: LayerSite, depth: int, classes: list[str]) -> list[str]:
+    """The lines building the module of ``site`` at indentation ``depth`` (of 4 spaces), and the classes
+    it needs added to ``classes``. A container's entry names its class, which takes the modules of
+    its layers (so that they are its children ``0``, ``1``...: ``3.0.weight``)."""
+    module = TORCH_MODULES.get(site.kind)
+    if module is None:
+        raise InteropError(f"layer {site.prefix} ({site.kind}) has no PyTorch module in scratchnet's export")
+    if site.kind in TORCH_CLASSES and TORCH_CLASSES[site.kind] not in classes:
+        classes.append(TORCH_CLASSES[site.kind])
+    indent = "    " * depth
+    expression = module(site.options, site.input_shape)
+    if not site.children:
+        return [f"{indent}{expression},  # {site.prefix}: {site.kind}"]
+    inner = [line for child in site.children for line in _module_lines(child, depth + 1, classes)]
+    return [f"{indent}{expression}(  # {site.prefix}: {site.kind}", *inner, f"{indent}),"]
+
+
 def pytorch_script(model: Portable, weights: str, source: str) -> str:
     """The Python file building ``model`` as a ``torch.nn.Sequential`` that loads the safetensors
     file ``weights`` (a name beside it); ``source`` names the scratchnet model in its docstring."""
     checked = model.plan
-    lines = []
-    for index, (kind, options, shape) in enumerate(checked.layers()):
-        module = TORCH_MODULES.get(kind)
-        if module is None:
-            raise InteropError(f"layer {index} ({kind}) has no PyTorch module in scratchnet's export")
-        lines.append(f"        {module(options, shape)},  # {index}: {kind}")
+    lines: list[str] = []
+    classes: list[str] = []
+    for site in walk(checked):
+        lines += _module_lines(site, 2, classes)
     portable_metadata(model.metadata)  # refuses a non-finite number before the script could print one
     last = checked.description["layers"][-1]["type"]
     logits = "the scores before the final Softmax" if last == "Softmax" else f"the network without its final {last}"
+    sample = ", ".join(map(str, checked.input_shape))
+    input_text = (
+        f"a batch of shape (N, {sample}), inputs scaled as INPUT says"
+        if checked.vocabulary is None
+        else f"token ids 0..{checked.vocabulary - 1}, (N, T) with T <= {sample}, as torch.long"
+    )
     return _TEMPLATE.format(
         source=source,
         version=__version__,
         weights=weights,
-        shape=", ".join(map(str, checked.input_shape)),
+        input_text=input_text,
+        classes="".join(f"\n\n{code.strip()}\n" for code in classes),
         logits=logits,
         dtype=model.dtype,
         input_shape=tuple(checked.input_shape),

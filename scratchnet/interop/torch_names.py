@@ -19,6 +19,7 @@ import numpy.typing as npt
 
 from scratchnet.core.architecture import Plan
 from scratchnet.core.registry import Shape
+from scratchnet.core.walk import array_name, every_layer, walk
 from scratchnet.interop.portable import Portable
 
 
@@ -41,7 +42,7 @@ TORCH_MODULES: dict[str, Callable[[Mapping[str, Any], Shape], str]] = {
     "Sigmoid": lambda o, s: "nn.Sigmoid()",
     "Tanh": lambda o, s: "nn.Tanh()",
     "Identity": lambda o, s: "nn.Identity()",
-    "Softmax": lambda o, s: "nn.Softmax(dim=1)",
+    "Softmax": lambda o, s: "nn.Softmax(dim=1)" if len(s) == 1 else "nn.Softmax(dim=-1)",
     "Conv2D": lambda o, s: (
         f"nn.Conv2d({o['in_channels']}, {o['out_channels']}, kernel_size={_pair(o['kernel_size'])}, "
         f"stride={_pair(o['stride'])}, padding={_pair(o['padding'])})"
@@ -51,6 +52,46 @@ TORCH_MODULES: dict[str, Callable[[Mapping[str, Any], Shape], str]] = {
     "AvgPool2D": lambda o, s: f"nn.AvgPool2d(kernel_size={_pair(o['kernel_size'])}, stride={_pair(o['stride'])})",
     "Flatten": lambda o, s: "nn.Flatten()",
     "BatchNorm": _batch_norm,
+    "Embedding": lambda o, s: f"nn.Embedding({o['num_embeddings']}, {o['embedding_dim']})",
+    "PositionEmbedding": lambda o, s: f"PositionEmbedding({o['max_length']}, {o['dim']})",
+    "LayerNorm": lambda o, s: (
+        f"nn.LayerNorm({o['dim']}, eps={o['eps']!r}, elementwise_affine={o['affine']!r}, bias={o['bias']!r})"
+    ),
+    # PyTorch's default eps is the dtype's machine epsilon: scratchnet's is always written
+    "RMSNorm": lambda o, s: f"nn.RMSNorm({o['dim']}, eps={o['eps']!r}, elementwise_affine={o['affine']!r})",
+    "GELU": lambda o, s: f"nn.GELU(approximate={o['approximate']!r})",
+    "CausalSelfAttention": lambda o, s: (
+        f"CausalSelfAttention({o['dim']}, {o['heads']}, bias={o['bias']!r}, dropout={o['dropout']!r})"
+    ),
+}
+
+# The modules PyTorch has no class for, written into the script that uses them (their tensors are
+# named as scratchnet names them): GPT-2's position table, and nn.MultiheadAttention with its causal mask.
+TORCH_CLASSES: dict[str, str] = {
+    "PositionEmbedding": '''
+class PositionEmbedding(nn.Module):
+    """GPT-2's learned positions, added to the input: y[n, t] = x[n, t] + weight[t] (spec/math.md 17.3)."""
+
+    def __init__(self, max_length: int, dim: int) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(max_length, dim).normal_(0.0, 0.02))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.weight[: x.shape[1]]
+''',
+    "CausalSelfAttention": '''
+class CausalSelfAttention(nn.MultiheadAttention):
+    """Self-attention in which position t sees the positions s <= t (spec/math.md 20): its tensors
+    are nn.MultiheadAttention's (in_proj_weight, in_proj_bias, out_proj.weight, out_proj.bias)."""
+
+    def __init__(self, dim: int, heads: int, bias: bool = True, dropout: float = 0.0) -> None:
+        super().__init__(dim, heads, dropout=dropout, bias=bias, batch_first=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        length = x.shape[1]
+        future = torch.ones(length, length, dtype=torch.bool, device=x.device).triu(1)  # True: s > t, masked
+        return super().forward(x, x, x, attn_mask=future, need_weights=False)[0]
+''',
 }
 
 # Tensors a PyTorch module keeps beyond the registry's arrays: BatchNorm's count of training batches.
@@ -59,8 +100,8 @@ COUNTERS = {"BatchNorm": "num_batches_tracked"}
 
 def counter_names(checked: Plan) -> list[str]:
     """The ``"<index>.num_batches_tracked"`` names of the plan's BatchNorm layers."""
-    layers = checked.description["layers"]
-    return [f"{index}.{COUNTERS[layer['type']]}" for index, layer in enumerate(layers) if layer["type"] in COUNTERS]
+    sites = every_layer(walk(checked))  # a container's layers too: "3.0.num_batches_tracked"
+    return [array_name(site.path, COUNTERS[site.kind]) for site in sites if site.kind in COUNTERS]
 
 
 def training_steps(model: Portable) -> int:
@@ -89,11 +130,11 @@ def state_dict(model: Portable) -> dict[str, npt.NDArray[Any]]:
     """What ``torch.nn.Sequential(...).state_dict()`` holds for ``model``, in its order: the arrays,
     each BatchNorm's ``num_batches_tracked`` (int64, no axes) after its running statistics."""
     steps = training_steps(model)
-    counters = {name.split(".", 1)[0]: name for name in counter_names(model.plan)}
+    counters = {name.rsplit(".", 1)[0]: name for name in counter_names(model.plan)}  # by the layer's prefix
     tensors: dict[str, npt.NDArray[Any]] = {}
     for name, value in model.arrays.items():
         tensors[name] = value
-        index = name.split(".", 1)[0]
-        if index in counters and name.endswith(".running_var"):
-            tensors[counters[index]] = np.array(steps, dtype=np.int64)
+        prefix = name.rsplit(".", 1)[0]
+        if prefix in counters and name.endswith(".running_var"):
+            tensors[counters[prefix]] = np.array(steps, dtype=np.int64)
     return tensors
