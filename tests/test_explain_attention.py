@@ -318,7 +318,8 @@ def test_an_attention_layer_inside_a_container_is_found_by_the_walk_and_explaine
     ex = explain_tokens(net, "emma", VOCABULARY, layer=2, head=1)
     assert [line.place for line in ex.forward][:5] == ["0", "1", "2", "2.0", "2.1"]
     assert [(item.place, item.head) for item in ex.heads] == [("2.1", 0), ("2.1", 1), *(("5", h) for h in range(4))]
-    inner = net.layers[2].layers[1]
+    block: Any = net.layers[2]
+    inner = block.layers[1]
     assert ex.heads[1].weights == [row[: t + 1] for t, row in enumerate(inner.attention_weights[0][1])]
     terms = ex.terms
     assert terms is not None and (terms.place, terms.head, terms.position) == ("2.1", 1, 4)

@@ -23,7 +23,7 @@ from scratchnet.core.errors import ConfigError, InteropError
 from scratchnet.core.jsonread import JSONInputError, read_json
 from scratchnet.core.walk import LayerSite, every_layer, walk
 from scratchnet.interop.onnx_export import ARCHITECTURE_KEY, EXPORTERS, to_onnx
-from scratchnet.interop.onnx_graph import DTYPES, Array, constants_of, describe_node
+from scratchnet.interop.onnx_graph import ONNX_DTYPES, Array, constants_of, describe_node
 from scratchnet.interop.onnx_nodes import Node
 from scratchnet.interop.portable import Portable, check_arrays, check_names, read_portable_metadata
 
@@ -85,7 +85,7 @@ def from_recorded(proto: onnx.ModelProto, where: str, *, loss: str | None = None
     constants = constants_of(graph, where)
     arrays = {name: constants[name] for name in checked.shapes() if name in constants}
     check_names(checked, arrays, where)
-    dtype = DTYPES.get(graph.output[0].type.tensor_type.elem_type) if len(graph.output) == 1 else None
+    dtype = ONNX_DTYPES.get(graph.output[0].type.tensor_type.elem_type) if len(graph.output) == 1 else None
     if dtype is None:
         raise InteropError(f"{where}: the graph does not have one float32 or float64 output")
     for name, value in arrays.items():
