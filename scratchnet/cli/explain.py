@@ -49,6 +49,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="your own test data for --index (a CSV file, a folder of class folders, an .npz; default: the "
         "model's test set)",
     )
+    add_unit_arguments(parser)
+    add_text_arguments(parser)
+    add_backward_arguments(parser)
+
+
+def add_unit_arguments(parser: argparse.ArgumentParser) -> None:
+    """Which layer and unit explain shows, and how much of it."""
     parser.add_argument(
         "--layer",
         type=non_negative_int,
@@ -85,6 +92,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="K",
         help="terms w[i]*x[i] shown one by one, the rest summed; with --text, the next characters listed (default 8)",
     )
+
+
+def add_text_arguments(parser: argparse.ArgumentParser) -> None:
+    """--text's choices: the head and the position explained term by term."""
     parser.add_argument(
         "--head",
         type=non_negative_int,
@@ -98,6 +109,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="with --text: the query position explained term by term (default: the last; for a documents "
         "model, position 0 is the boundary token before the text)",
     )
+
+
+def add_backward_arguments(parser: argparse.ArgumentParser) -> None:
+    """--backward and the weight it follows."""
     parser.add_argument(
         "--backward",
         action="store_true",
