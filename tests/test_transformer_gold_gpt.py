@@ -132,3 +132,73 @@ def test_a_two_block_gpt_matches_pytorch_with_ignored_positions(
     for name, grad in grads.items():
         close(f"GPT grad {name}", grad, parameters[name].grad)
     assert max(value for key, value in LARGEST_SEEN.items() if key.startswith("GPT")) <= 1e-10
+
+
+def residual_cnn() -> dict[str, Any]:
+    """A padded convolution, batch norm and relu inside a residual block, between a convolution and pooling."""
+    return {
+        "input_shape": [2, 6, 6],
+        "layers": [
+            {"type": "Conv2D", "in_channels": 2, "out_channels": 3, "kernel_size": 3, "padding": 1},
+            {
+                "type": "Residual",
+                "layers": [
+                    {"type": "Conv2D", "in_channels": 3, "out_channels": 3, "kernel_size": 3, "padding": 1},
+                    {"type": "BatchNorm", "num_features": 3},
+                    {"type": "ReLU"},
+                ],
+            },
+            {"type": "MaxPool2D", "kernel_size": 2},
+            {"type": "Flatten"},
+            {"type": "Dense", "in_features": 27, "out_features": 4},
+            {"type": "Softmax"},
+        ],
+        "loss": {"type": "CrossEntropy"},
+    }
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_residual_cnn_matches_pytorch_and_its_safetensors_load_strictly(backend: str, tmp_path: Any) -> None:
+    import scratchnet
+    from scratchnet.cli import main
+
+    net = build_network(residual_cnn(), backend=backend, seed=2)
+    theirs = nn.Sequential(
+        nn.Conv2d(2, 3, 3, padding=1),
+        Residual(nn.Conv2d(3, 3, 3, padding=1), nn.BatchNorm2d(3), nn.ReLU()),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(27, 4),
+    ).double()
+    inputs = np.random.default_rng(0).normal(size=(3, 2, 6, 6))
+    labels = [0, 3, 1]
+    out = net.forward(inputs.tolist() if backend == "loops" else inputs, training=True)
+    loss = net.loss(out, labels)
+    net.backward()
+    scratchnet.save(net, tmp_path / "r")  # after one training pass: running statistics moved
+    assert (
+        main(["export", str(tmp_path / "r.json"), "--to", "safetensors", "--out", str(tmp_path / "r.safetensors")]) == 0
+    )
+    from safetensors.torch import load_file
+
+    state = load_file(str(tmp_path / "r.safetensors"))
+    assert "1.1.num_batches_tracked" in state and "1.1.running_var" in state
+    theirs.load_state_dict(state, strict=True)  # the running statistics after our pass
+    with torch.no_grad():
+        theirs[1][1].running_mean.zero_()
+        theirs[1][1].running_var.fill_(1.0)
+    theirs.train()
+    logits = theirs(torch.tensor(inputs))
+    expected = nn.functional.cross_entropy(logits, torch.tensor(labels))
+    expected.backward()
+    close("residual CNN probabilities", out, torch.softmax(logits, dim=-1))
+    close("residual CNN loss", loss, expected)
+    close("residual CNN running_var", net.params()["1.1.running_var"], theirs[1][1].running_var)
+    # The convolution's bias before a batch norm has a gradient of 0 (the norm subtracts the mean),
+    # so each side's is rounding, 1e-17: gradients are compared relative to all of them together.
+    parameters = dict(theirs.named_parameters())
+    scale = max(float(parameters[name].grad.abs().max()) for name in net.grads())
+    for name, grad in net.grads().items():
+        difference = float(np.abs(np.asarray(grad, dtype=np.float64) - parameters[name].grad.numpy()).max())
+        LARGEST_SEEN[f"residual CNN grad {name}"] = difference / scale
+        assert difference <= 1e-10 * scale, (name, difference, scale)

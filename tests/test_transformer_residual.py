@@ -1,4 +1,4 @@
-"""Residual (spec/math.md, section 21): GPTs of one or two blocks of two residuals, and a residual
+"""Residual (spec/math.md, section 22): GPTs of one or two blocks of two residuals, and a residual
 CNN. The loops reference and the vectorized backend agree (float64, relative 1e-12) on random GPTs
 for the forward pass, the loss with ignored positions, every gradient and the parameters after
 three steps of every optimizer; both agree with central finite differences; dropout inside a block
@@ -143,7 +143,7 @@ def test_the_finite_difference_check_catches_a_residual_that_forgets_its_skip_pa
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_a_residual_adds_its_input_to_its_layers_output(backend: str) -> None:
-    """y = x + f(x) (eq. 21.1) and dL/dx = dL/dy + dL/dx through f (eq. 21.2), by hand: f = Dense
+    """y = x + f(x) (eq. 22.1) and dL/dx = dL/dy + dL/dx through f (eq. 22.2), by hand: f = Dense
     with W = [[2, 0], [1, -1]], b = [0.5, 0], so y = x + W x + b and dL/dx = g + W^T g."""
     module: Any = loops if backend == "loops" else vectorized
     dense = module.Dense(2, 2)

@@ -1,5 +1,5 @@
 """The container layer types of the layer registry: layers that hold other layers (spec/math.md,
-section 21). ``Residual`` runs the layers it holds, f, on its input x and gives y = x + f(x): a
+section 22). ``Residual`` runs the layers it holds, f, on its input x and gives y = x + f(x): a
 transformer block is two of them, and a residual CNN's block one. Registered when any part of
 :mod:`scratchnet.core` is imported (``scratchnet/core/__init__.py`` imports this module). Standard
 library only.
@@ -34,7 +34,7 @@ def chain_output(layers: Sequence[Mapping[str, Any]], shape: Shape) -> Shape:
 
 def _residual_output(options: Mapping[str, Any], shape: Shape) -> Shape:
     inner = chain_output(options["layers"], shape)
-    if inner != shape:  # y = x + f(x) (eq. 21.1) adds two tensors of one shape
+    if inner != shape:  # y = x + f(x) (eq. 22.1) adds two tensors of one shape
         raise ConfigError(
             f"adds its input {describe_shape(shape)} to its layers' output {describe_shape(inner)}: "
             "they must have the same shape"
@@ -48,6 +48,6 @@ register(
         options=(Option("layers", "layers"),),
         output_shape=_residual_output,
         children=lambda options: options["layers"],
-        math="21",
+        math="22",
     )
 )

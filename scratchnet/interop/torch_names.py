@@ -19,6 +19,7 @@ import numpy.typing as npt
 
 from scratchnet.core.architecture import Plan
 from scratchnet.core.registry import Shape
+from scratchnet.core.walk import array_name, every_layer, walk
 from scratchnet.interop.portable import Portable
 
 
@@ -58,9 +59,10 @@ COUNTERS = {"BatchNorm": "num_batches_tracked"}
 
 
 def counter_names(checked: Plan) -> list[str]:
-    """The ``"<index>.num_batches_tracked"`` names of the plan's BatchNorm layers."""
-    layers = checked.description["layers"]
-    return [f"{index}.{COUNTERS[layer['type']]}" for index, layer in enumerate(layers) if layer["type"] in COUNTERS]
+    """The ``"<path>.num_batches_tracked"`` names of the plan's BatchNorm layers, those inside
+    containers included (``"1.1.num_batches_tracked"``)."""
+    sites = every_layer(walk(checked))
+    return [array_name(site.path, COUNTERS[site.kind]) for site in sites if site.kind in COUNTERS]
 
 
 def training_steps(model: Portable) -> int:
@@ -89,11 +91,11 @@ def state_dict(model: Portable) -> dict[str, npt.NDArray[Any]]:
     """What ``torch.nn.Sequential(...).state_dict()`` holds for ``model``, in its order: the arrays,
     each BatchNorm's ``num_batches_tracked`` (int64, no axes) after its running statistics."""
     steps = training_steps(model)
-    counters = {name.split(".", 1)[0]: name for name in counter_names(model.plan)}
+    counters = {name.rsplit(".", 1)[0]: name for name in counter_names(model.plan)}
     tensors: dict[str, npt.NDArray[Any]] = {}
     for name, value in model.arrays.items():
         tensors[name] = value
-        index = name.split(".", 1)[0]
-        if index in counters and name.endswith(".running_var"):
-            tensors[counters[index]] = np.array(steps, dtype=np.int64)
+        holder = name.rsplit(".", 1)[0]  # the layer's path: "3" of "3.running_var", "1.1" of "1.1.running_var"
+        if holder in counters and name.endswith(".running_var"):
+            tensors[counters[holder]] = np.array(steps, dtype=np.int64)
     return tensors

@@ -1,5 +1,5 @@
 """A residual connection: ``Residual(layers)`` gives y = x + f(x), f the layers it holds run in
-order (spec/math.md, section 21)."""
+order (spec/math.md, section 22)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from scratchnet.loops.tensor import Batch, Param, elementwise
 
 
 class Residual(Container[Batch, Param]):
-    """y = x + f(x), where f is ``layers`` run in order on x (eq. 21.1); its arrays are its layers',
+    """y = x + f(x), where f is ``layers`` run in order on x (eq. 22.1); its arrays are its layers',
     named ``"<index>.<name>"`` (``"1.in_proj_weight"``). f must give back x's shape."""
 
     def __init__(self, layers: Sequence[Layer[Batch, Param]]) -> None:
@@ -21,7 +21,7 @@ class Residual(Container[Batch, Param]):
         super().__init__(layers)
 
     def forward(self, inputs: Batch, training: bool = False) -> Batch:
-        """y[n][...] = x[n][...] + f(x)[n][...] (eq. 21.1)."""
+        """y[n][...] = x[n][...] + f(x)[n][...] (eq. 22.1)."""
         f = inputs
         for layer in self.layers:
             f = layer.forward(f, training)
@@ -29,7 +29,7 @@ class Residual(Container[Batch, Param]):
         return y
 
     def backward(self, grad_outputs: Batch, need_input_grad: bool = True) -> Batch:
-        """dL/dx = dL/dy + dL/dx through f: the gradient takes both paths (eq. 21.2). Each held
+        """dL/dx = dL/dy + dL/dx through f: the gradient takes both paths (eq. 22.2). Each held
         layer stores its own gradients on the way back; with ``need_input_grad=False`` the first
         of them skips dL/dx too, and an empty batch is returned."""
         grad = grad_outputs

@@ -1,5 +1,5 @@
 """A residual connection: ``Residual(layers)`` gives y = x + f(x), f the layers it holds run in
-order (spec/math.md, section 21)."""
+order (spec/math.md, section 22)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from scratchnet.vectorized.tensor import Array
 
 
 class Residual(Container[Array, Array]):
-    """y = x + f(x), where f is ``layers`` run in order on x (eq. 21.1); its arrays are its layers',
+    """y = x + f(x), where f is ``layers`` run in order on x (eq. 22.1); its arrays are its layers',
     named ``"<index>.<name>"`` (``"1.in_proj_weight"``). f must give back x's shape."""
 
     def __init__(self, layers: Sequence[Layer[Array, Array]]) -> None:
@@ -23,7 +23,7 @@ class Residual(Container[Array, Array]):
         super().__init__(layers)
 
     def forward(self, inputs: Array, training: bool = False) -> Array:
-        """y = x + f(x) (eq. 21.1): a new array, for a held layer may return x itself (Identity)."""
+        """y = x + f(x) (eq. 22.1): a new array, for a held layer may return x itself (Identity)."""
         f = inputs
         for layer in self.layers:
             f = layer.forward(f, training)
@@ -31,7 +31,7 @@ class Residual(Container[Array, Array]):
         return y
 
     def backward(self, grad_outputs: Array, need_input_grad: bool = True) -> Array:
-        """dL/dx = dL/dy + dL/dx through f: the gradient takes both paths (eq. 21.2); with
+        """dL/dx = dL/dy + dL/dx through f: the gradient takes both paths (eq. 22.2); with
         ``need_input_grad=False`` the first held layer skips dL/dx too, and an empty array is returned."""
         grad = grad_outputs
         for index in reversed(range(len(self.layers))):
