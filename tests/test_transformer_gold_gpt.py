@@ -202,3 +202,31 @@ def test_a_residual_cnn_matches_pytorch_and_its_safetensors_load_strictly(backen
         difference = float(np.abs(np.asarray(grad, dtype=np.float64) - parameters[name].grad.numpy()).max())
         LARGEST_SEEN[f"residual CNN grad {name}"] = difference / scale
         assert difference <= 1e-10 * scale, (name, difference, scale)
+
+
+def test_export_to_pytorch_writes_a_residual_module_that_loads_strictly(tmp_path: Any) -> None:
+    import importlib.util
+
+    import scratchnet
+    from scratchnet.cli import main
+
+    description = residual_cnn()
+    description["layers"][1]["layers"].append({"type": "Residual", "layers": [{"type": "Tanh"}]})  # nested
+    net = build_network(description, backend="vectorized", seed=1)
+    inputs = np.random.default_rng(1).normal(size=(4, 2, 6, 6))
+    net.forward(inputs, training=True)  # running statistics move
+    scratchnet.save(net, tmp_path / "r")
+    assert main(["export", str(tmp_path / "r.json"), "--to", "pytorch", "--out", str(tmp_path / "r.py")]) == 0
+    spec = importlib.util.spec_from_file_location("exported_residual", tmp_path / "r.py")
+    assert spec is not None and spec.loader is not None
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    model = script.load()  # load_state_dict(strict=True)
+    assert type(model[1]).__name__ == "Residual" and type(model[1][3]).__name__ == "Residual"
+    assert list(model.state_dict())[2:9] == [
+        "1.0.weight", "1.0.bias", "1.1.weight", "1.1.bias", "1.1.running_mean", "1.1.running_var",
+        "1.1.num_batches_tracked",
+    ]  # fmt: skip
+    with torch.no_grad():
+        theirs = model(torch.tensor(inputs)).numpy()
+    close("exported residual CNN probabilities", net.forward(inputs), theirs)

@@ -14,10 +14,11 @@ from pathlib import Path
 
 from scratchnet.core.errors import InteropError
 from scratchnet.core.version import __version__
+from scratchnet.core.walk import every_layer, walk
 from scratchnet.interop.files import write_atomically
 from scratchnet.interop.portable import Portable, portable_metadata
 from scratchnet.interop.safetensors_io import write_safetensors
-from scratchnet.interop.torch_names import TORCH_MODULES
+from scratchnet.interop.torch_names import CLASSES, TORCH_MODULES
 
 _TEMPLATE = '''\
 """A scratchnet model as a torch.nn.Sequential (written by scratchnet {version} export --to pytorch).
@@ -46,7 +47,7 @@ INPUT_SHAPE = {input_shape!r}  # one sample
 INPUT = {input!r}  # inputs are (pixel / scale - mean) / std
 CLASS_NAMES = {class_names!r}
 
-
+{classes}
 def build() -> nn.Sequential:
     """The network, with PyTorch's initial parameters."""
     return nn.Sequential(
@@ -76,6 +77,8 @@ def pytorch_script(model: Portable, weights: str, source: str) -> str:
         if module is None:
             raise InteropError(f"layer {index} ({kind}) has no PyTorch module in scratchnet's export")
         lines.append(f"        {module(options, shape)},  # {index}: {kind}")
+    kinds = {site.kind for site in every_layer(walk(checked))}
+    classes = "".join(f"\n{CLASSES[kind]}\n" for kind in sorted(kinds) if kind in CLASSES)
     portable_metadata(model.metadata)  # refuses a non-finite number before the script could print one
     last = checked.description["layers"][-1]["type"]
     logits = "the scores before the final Softmax" if last == "Softmax" else f"the network without its final {last}"
@@ -90,6 +93,7 @@ def pytorch_script(model: Portable, weights: str, source: str) -> str:
         input=model.metadata.get("input"),
         class_names=model.metadata.get("class_names"),
         modules="\n".join(lines),
+        classes=classes,
     )
 
 

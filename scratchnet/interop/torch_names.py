@@ -18,7 +18,8 @@ import numpy as np
 import numpy.typing as npt
 
 from scratchnet.core.architecture import Plan
-from scratchnet.core.registry import Shape
+from scratchnet.core.errors import InteropError
+from scratchnet.core.registry import Shape, layer_type, options_of
 from scratchnet.core.walk import array_name, every_layer, walk
 from scratchnet.interop.portable import Portable
 
@@ -52,6 +53,36 @@ TORCH_MODULES: dict[str, Callable[[Mapping[str, Any], Shape], str]] = {
     "AvgPool2D": lambda o, s: f"nn.AvgPool2d(kernel_size={_pair(o['kernel_size'])}, stride={_pair(o['stride'])})",
     "Flatten": lambda o, s: "nn.Flatten()",
     "BatchNorm": _batch_norm,
+}
+
+
+def _residual(options: Mapping[str, Any], shape: Shape) -> str:
+    """``Residual(<its modules>)``: the script defines ``Residual`` as an ``nn.Sequential`` whose
+    forward adds its input (:data:`CLASSES`), so its modules' tensors are named ``3.0.weight``."""
+    modules = []
+    for description in options["layers"]:
+        entry = layer_type(description["type"])
+        held = options_of(description, "a held layer")
+        module = TORCH_MODULES.get(entry.name)
+        if module is None:
+            raise InteropError(
+                f"a Residual holds a {entry.name} layer, which has no PyTorch module in scratchnet's export"
+            )
+        modules.append(module(held, shape))
+        shape = tuple(entry.output_shape(held, shape))
+    return f"Residual({', '.join(modules)})"
+
+
+TORCH_MODULES["Residual"] = _residual
+
+# Classes the script defines when a layer type's module needs one, by type.
+CLASSES = {
+    "Residual": (
+        "class Residual(nn.Sequential):\n"
+        '    """y = x + f(x), f the modules it holds in order (scratchnet\'s Residual)."""\n\n'
+        "    def forward(self, x: torch.Tensor) -> torch.Tensor:\n"
+        "        return x + super().forward(x)\n"
+    )
 }
 
 # Tensors a PyTorch module keeps beyond the registry's arrays: BatchNorm's count of training batches.
