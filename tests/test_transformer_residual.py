@@ -215,3 +215,19 @@ def test_dropout_inside_a_block_draws_its_seed_from_its_path_and_the_same_masks_
         assert np.array_equal(masks[0], masks[1]) and 0 < (masks[0] == 0).sum() < masks[0].size
         assert np.allclose(outputs[0], outputs[1], rtol=1e-12, atol=1e-15)
     assert not np.array_equal(np.asarray(nets[0].forward(inputs)), np.asarray(nets[0].forward(inputs, training=True)))
+
+
+def test_nesting_and_the_layers_inside_containers_are_bounded() -> None:
+    layer: dict[str, Any] = {"type": "Dense", "in_features": 2, "out_features": 2}
+    for _ in range(20):
+        layer = {"type": "Residual", "layers": [layer]}
+    deep = {"layers": [layer, {"type": "Softmax"}], "loss": {"type": "CrossEntropy"}, "input_shape": [2]}
+    with pytest.raises(ConfigError, match=r"^layer 0(\.0){16} \(Residual\) nests containers more than 16 deep$"):
+        plan(deep)
+    wide = {
+        "layers": [{"type": "Residual", "layers": [{"type": "ReLU"}] * 10_000}, {"type": "Softmax"}],
+        "loss": {"type": "CrossEntropy"},
+        "input_shape": [2],
+    }
+    with pytest.raises(ConfigError, match="the architecture has 10002 layers, more than the limit of 10000"):
+        plan(wide)
