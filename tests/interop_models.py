@@ -130,6 +130,34 @@ GPT_LIKE = token_network(
     {"type": "GELU"},
 )
 
+# Two GPT blocks, each two residual lines (nanoGPT's Block): x + attn(ln(x)), then x + mlp(ln(x)).
+GPT_BLOCKS = token_network(
+    {"type": "PositionEmbedding", "max_length": CONTEXT, "dim": WIDTH},
+    *(
+        block
+        for _ in range(2)
+        for block in (
+            {
+                "type": "Residual",
+                "layers": [
+                    {"type": "LayerNorm", "dim": WIDTH},
+                    {"type": "CausalSelfAttention", "dim": WIDTH, "heads": 2},
+                ],
+            },
+            {
+                "type": "Residual",
+                "layers": [
+                    {"type": "LayerNorm", "dim": WIDTH},
+                    {"type": "Dense", "in_features": WIDTH, "out_features": 4 * WIDTH},
+                    {"type": "GELU"},
+                    {"type": "Dense", "in_features": 4 * WIDTH, "out_features": WIDTH},
+                ],
+            },
+        )
+    ),
+    {"type": "LayerNorm", "dim": WIDTH},
+)
+
 SEQUENCE_NETWORKS: dict[str, dict[str, Any]] = {
     "embedding": token_network(),
     "positions": token_network({"type": "PositionEmbedding", "max_length": CONTEXT + 2, "dim": WIDTH}),
@@ -146,6 +174,7 @@ SEQUENCE_NETWORKS: dict[str, dict[str, Any]] = {
         {"type": "Dense", "in_features": WIDTH, "out_features": 5}, {"type": "Tanh"}, width=5
     ),
     "gpt-like": GPT_LIKE,
+    "gpt blocks": GPT_BLOCKS,
 }
 
 

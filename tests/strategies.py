@@ -160,3 +160,67 @@ def transformer_architectures(draw: st.DrawFn) -> dict[str, Any]:
         "loss": loss,
         "l2": draw(st.sampled_from([0.0, 0.0, 0.01])),
     }
+
+
+@st.composite
+def gpt_architectures(draw: st.DrawFn) -> dict[str, Any]:
+    """A small GPT on token ids: Embedding, maybe PositionEmbedding, one or two blocks of two
+    Residuals (nanoGPT's Block: x + attention(norm(x)), then x + mlp(norm(x)), maybe with dropout in
+    either), a final norm and a Dense layer to the vocabulary; vocabulary 2-8, sequences of 1-6
+    tokens, dim 2-8 divisible by the heads, LayerNorm or RMSNorm, either GELU, GPT's N(0, 0.02) or
+    He or Glorot init, padded positions (random_tokens pads about a quarter; maybe ignore_index -1)."""
+    vocabulary, length = draw(st.integers(2, 8)), draw(st.integers(1, 6))
+    dim = draw(st.integers(2, 8))
+    heads = draw(st.sampled_from([h for h in range(1, dim + 1) if dim % h == 0]))
+    # With the residual connections carrying the signal past each block, GPT's N(0, 0.02) is drawn for
+    # every layer too (the stacks without them above cannot take it).
+    table_init = draw(st.sampled_from(["gpt_normal", "he_normal", "glorot_uniform"]))
+    init = draw(st.sampled_from(["gpt_normal", "he_normal", "glorot_uniform"]))
+
+    def norm() -> dict[str, Any]:
+        if dim >= 3 and draw(st.booleans()):  # LayerNorm over 2 values is degenerate (see above)
+            affine = draw(st.booleans())
+            return {"type": "LayerNorm", "dim": dim, "affine": affine, "bias": affine and draw(st.booleans())}
+        return {"type": "RMSNorm", "dim": dim, "affine": draw(st.booleans())}
+
+    layers: list[dict[str, Any]] = [
+        {"type": "Embedding", "num_embeddings": vocabulary, "embedding_dim": dim, "init": table_init}
+    ]
+    if draw(st.booleans()):
+        layers.append(
+            {
+                "type": "PositionEmbedding",
+                "max_length": length + draw(st.integers(0, 2)),
+                "dim": dim,
+                "init": table_init,
+            }
+        )
+    for _ in range(draw(st.integers(1, 2))):
+        attention = {"type": "CausalSelfAttention", "dim": dim, "heads": heads, "bias": draw(st.booleans())}
+        attention.update(init=init, dropout=draw(st.sampled_from([0.0, 0.0, 0.25])))
+        layers.append({"type": "Residual", "layers": [norm(), attention]})
+        hidden = draw(st.integers(dim, 4 * dim))
+        mlp_layers = [
+            norm(),
+            {"type": "Dense", "in_features": dim, "out_features": hidden, "init": init},
+            {"type": "GELU", "approximate": draw(st.sampled_from(["none", "tanh"]))},
+            {"type": "Dense", "in_features": hidden, "out_features": dim, "init": init},
+        ]
+        if draw(st.booleans()):
+            mlp_layers.append({"type": "Dropout", "rate": 0.2})
+        layers.append({"type": "Residual", "layers": mlp_layers})
+    layers += [
+        norm(),
+        {"type": "Dense", "in_features": dim, "out_features": vocabulary, "init": init},
+        {"type": "Softmax"},
+    ]
+    loss: dict[str, Any] = {"type": "CrossEntropy"}
+    if draw(st.booleans()):
+        loss["ignore_index"] = -1
+    return {
+        "vocabulary": vocabulary,
+        "input_shape": [length],
+        "layers": layers,
+        "loss": loss,
+        "l2": draw(st.sampled_from([0.0, 0.0, 0.01])),
+    }

@@ -69,15 +69,21 @@ def test_every_sequence_layer_agrees_with_onnx_runtime_in_float32(opset: int) ->
     assert max(worst.values()) <= 1e-5, worst
 
 
+def every_description(layers: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``layers`` and, after each container, the layers it holds, all the way down."""
+    return [found for layer in layers for found in (layer, *every_description(layer.get("layers", [])))]
+
+
 def test_float64_graphs_agree_to_float64_rounding_but_erf_needs_float32() -> None:
     # ONNX Runtime's CPU provider has no double Erf: the exact GELU runs in float32 only, and the
     # export says so. LayerNormalization's epsilon is a float32 attribute (0.001 is not one exactly:
     # 5e-11 off, which moves the outputs by about that); RMSNorm's eps is a tensor of the model's dtype.
     for name in NAMES:
-        tolerance = 1e-9 if any(layer["type"] == "LayerNorm" for layer in SEQUENCE_NETWORKS[name]["layers"]) else 1e-13
+        layers = every_description(SEQUENCE_NETWORKS[name]["layers"])  # a Residual's layers too
+        tolerance = 1e-9 if any(layer["type"] == "LayerNorm" for layer in layers) else 1e-13
         network = random_network(SEQUENCE_NETWORKS[name], dtype="float64")
         portable = portable_of(network)
-        if any(layer == {"type": "GELU"} for layer in SEQUENCE_NETWORKS[name]["layers"]):
+        if any(layer == {"type": "GELU"} for layer in layers):
             from scratchnet.interop.onnx_export import float64_caveat
 
             assert float64_caveat(portable, 18) is not None and "Erf" in str(float64_caveat(portable, 18))

@@ -453,9 +453,9 @@ CASES: dict[str, tuple[Callable[[Path], object], str, str]] = {
         "format is 'keras'",
     ),
     "unknown version": (
-        lambda d: reseal(d / "m.json", lambda doc: doc.update(version=3)),
+        lambda d: reseal(d / "m.json", lambda doc: doc.update(version=4)),
         "m.json",
-        "format version 3 is not supported (this reader supports versions 1 and 2)",
+        "format version 4 is not supported (this reader supports versions 1, 2 and 3)",
     ),
     "document edited": (
         lambda d: (d / "m.json").write_text((d / "m.json").read_text().replace('"epochs": 2', '"epochs": 3')),
@@ -620,7 +620,7 @@ def test_saved_files_validate_against_the_json_schema(tmp_path: Path) -> None:
         assert errors == []
     bad = dict(documents[0], surprise=1)
     assert not validator.is_valid(bad)
-    assert not validator.is_valid(dict(documents[0], version=3))
+    assert not validator.is_valid(dict(documents[0], version=4))
     assert not validator.is_valid(dict(documents[0], arrays="sub/m.npz"))
     with_shape = dict(documents[0], architecture=dict(documents[0]["architecture"], input_shape=[4]))
     assert validator.is_valid(dict(with_shape, version=2)) and not validator.is_valid(with_shape)  # version 1

@@ -13,6 +13,7 @@ from scratchnet.core.errors import ConfigError
 from scratchnet.core.interface import Network
 from scratchnet.core.registry import layer_type
 from scratchnet.core.rng import derive_seed
+from scratchnet.core.walk import LayerSite, walk
 
 if TYPE_CHECKING:
     from scratchnet.loops.network import Network as LoopsNetwork
@@ -58,19 +59,7 @@ def build_network(
     module = backend_module(backend)
     if backend == "vectorized":
         module.check_dtype(dtype)
-    layers: list[Any] = []
-    for index, (kind, options, input_shape) in enumerate(checked.layers()):
-        entry = layer_type(kind)
-        if entry.name not in module.LAYERS:
-            raise ConfigError(f"layer {index}: the {backend} backend has no {entry.name} layer")
-        kwargs = {name: value for name, value in options.items() if value is not None}
-        if entry.seeded and "seed" not in kwargs:
-            kwargs["seed"] = derive_seed(seed, index)
-        if entry.needs_input_shape:
-            kwargs["input_shape"] = input_shape
-        if backend == "vectorized" and entry.arrays(options, input_shape):
-            kwargs["dtype"] = dtype
-        layers.append(module.LAYERS[entry.name](**kwargs))
+    layers = [_build(site, module, backend, dtype, seed) for site in walk(checked)]
     loss_options = {key: value for key, value in checked.description["loss"].items() if key != "type"}
     loss = module.LOSSES[checked.description["loss"]["type"]](**loss_options)
     network: Network[Any, Any] = module.Network(
@@ -82,6 +71,26 @@ def build_network(
         vocabulary=checked.vocabulary,
     )
     return network
+
+
+def _build(site: LayerSite, module: ModuleType, backend: str, dtype: str, seed: int) -> Any:
+    """The layer at ``site``, of ``module``: a seeded one draws from ``derive_seed(seed, *path)``
+    (``derive_seed(seed, i)`` for layer i, ``derive_seed(seed, 3, 0)`` inside layer 3); a
+    container's option of kind "layers" is given the layers it holds, built."""
+    entry = layer_type(site.kind)
+    if entry.name not in module.LAYERS:
+        raise ConfigError(f"layer {site.prefix}: the {backend} backend has no {entry.name} layer")
+    kwargs = {name: value for name, value in site.options.items() if value is not None}
+    for option in entry.options:
+        if option.kind == "layers":
+            kwargs[option.name] = [_build(child, module, backend, dtype, seed) for child in site.children]
+    if entry.seeded and "seed" not in kwargs:
+        kwargs["seed"] = derive_seed(seed, *site.path)
+    if entry.needs_input_shape:
+        kwargs["input_shape"] = site.input_shape
+    if backend == "vectorized" and entry.arrays(site.options, site.input_shape):
+        kwargs["dtype"] = dtype
+    return module.LAYERS[entry.name](**kwargs)
 
 
 if TYPE_CHECKING:  # mypy proves here that each backend satisfies the Protocols; nothing runs (the layers:

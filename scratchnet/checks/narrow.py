@@ -24,21 +24,43 @@ CHECK_CHANNELS = 4  # the channels (and widths) of a network of images' narrower
 SMALLEST_SIDE = 8  # the smallest square image a narrowed network of images is tried on
 
 
-def _width_of(item: str) -> str | None:
-    name, _, _ = notation.parse_item(item)
-    return None if name.strip().lower() == "input" else notation.resolve(name).width
-
-
 def narrowed(text: str, width: int, *, keep_last: bool = False) -> str:
-    """``text`` (items in the compact notation) with every layer's width at most ``width``; with
-    ``keep_last``, the last layer that has a width (the output layer) keeps its own."""
+    """``text`` (items in the compact notation, without ``input``) with every layer's width (the
+    option its registry entry names as ``width``: out_channels, out_features, embedding_dim) at most
+    ``width``, inside containers too; with ``keep_last``, the last top-level layer that has a width
+    (the output layer) keeps its own."""
     items = [item for item in notation.split_top_level(text) if item.strip()]
     widths = [index for index, item in enumerate(items) if _width_of(item) is not None]
     kept = widths[-1] if keep_last and widths else None
     return ", ".join(item.strip() if index == kept else _narrowed_item(item, width) for index, item in enumerate(items))
 
 
+def narrowed_network(text: str, width: int, length: int) -> str:
+    """``text`` (a whole network, its ``input`` first) :func:`narrowed` to ``width``, and a token
+    input's sequences cut to at most ``length`` (attention's work grows with their square)."""
+    items = [item for item in notation.split_top_level(text) if item.strip()]
+    tokens = notation.TOKENS_INPUT.match(items[0]) if items else None
+    if tokens is not None:
+        start = f"input(tokens {tokens.group(1)} x {min(int(tokens.group(2)), length)})"
+    elif items and notation.parse_item(items[0])[0].strip().lower() == "input":
+        start = items[0].strip()
+    else:
+        return narrowed(text, width)
+    return ", ".join([start, narrowed(", ".join(items[1:]), width)])
+
+
+def _width_of(item: str) -> str | None:
+    if notation.container_items(item) is not None:
+        return None
+    name, _, _ = notation.parse_item(item)
+    return None if name.strip().lower() == "input" else notation.resolve(name).width
+
+
 def _narrowed_item(item: str, width: int) -> str:
+    container = notation.container_items(item)
+    if container is not None:
+        name = notation.parse_item(item.split("(", 1)[0])[0]
+        return f"{name}({narrowed(', '.join(container[1]), width)})"
     name, positional, named = notation.parse_item(item)
     option = _width_of(item)
     if option is not None:
@@ -53,7 +75,7 @@ def _narrowed_item(item: str, width: int) -> str:
 
 
 def _text(value: Any) -> str:
-    return "x".join(map(str, value)) if isinstance(value, list) else str(value)
+    return "x".join(map(str, value)) if isinstance(value, list) else notation.written(value)
 
 
 def narrowed_architecture(

@@ -15,13 +15,21 @@ from scratchnet.checks.crosscheck import (
     Comparison,
     full_check,
 )
-from scratchnet.checks.narrow import CHECK_MAX_PARAMS, CHECK_WIDTH, narrowed_architecture
+from scratchnet.checks.narrow import (
+    CHECK_CHANNELS,
+    CHECK_MAX_PARAMS,
+    CHECK_WIDTH,
+    narrowed_architecture,
+    narrowed_network,
+)
 from scratchnet.cli.options import int_list, label_smoothing, positive_int, rate, seed
 from scratchnet.core import notation
 from scratchnet.core.architecture import ACTIVATION_LAYERS, LOSSES, mlp, plan
 from scratchnet.core.errors import ConfigError
 from scratchnet.core.jsonread import MAX_BYTES as MAX_JSON_BYTES
 from scratchnet.core.jsonread import read_json
+
+CHECK_LENGTH = 8  # a token network's narrower copy reads sequences of at most this many tokens
 
 DESCRIPTION = (
     "Build the architecture in both backends from the same parameters and compare forward, "
@@ -56,8 +64,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--full",
         action="store_true",
-        help=f"check an MLP of more than {CHECK_MAX_PARAMS:,} parameters at its own widths (slow: the loops "
-        f"backend computes every product in Python); without it the hidden layers are narrowed to {CHECK_WIDTH}",
+        help=f"check a network of more than {CHECK_MAX_PARAMS:,} parameters at its own widths (slow: the loops "
+        f"backend computes every product in Python); without it an MLP's hidden layers are narrowed to "
+        f"{CHECK_WIDTH}, and a --network's widths to {CHECK_CHANNELS} (or the fewest multiples of it that fit) "
+        f"and its token sequences to {CHECK_LENGTH}",
     )
 
 
@@ -99,18 +109,49 @@ def architecture_of(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def narrowed(args: argparse.Namespace, description: dict[str, Any]) -> tuple[dict[str, Any], str]:
-    """The architecture to check and what the first line says of it. An MLP (--layers) of more than
+    """The architecture to check and what the first line says of it. A network of more than
     CHECK_MAX_PARAMS parameters is checked, as ``scratchnet train`` checks it, as a copy with the same
-    layer types and hidden widths of at most CHECK_WIDTH, unless --full."""
+    layer types, unless --full: an MLP (--layers) with hidden widths of at most CHECK_WIDTH, a
+    --network with widths of at most CHECK_CHANNELS (:func:`narrowed_copy`)."""
     checked = plan(description)
     size = f"{checked.parameter_count:,} parameters"
-    if args.layers is None or args.full or checked.parameter_count <= CHECK_MAX_PARAMS:
+    if args.full or checked.parameter_count <= CHECK_MAX_PARAMS:
+        return description, f"{notation.outline(description)} ({size})"
+    if args.network is not None:
+        copy = narrowed_copy(args.network, args.loss, checked.parameter_count)
+        if copy is None:
+            return description, f"{notation.outline(description)} ({size})"
+        return copy, (
+            f"{notation.outline(copy)}, a copy of the network ({size}) with the same layer types, narrowed "
+            "(--full checks every parameter, slowly)"
+        )
+    if args.layers is None:
         return description, f"{notation.outline(description)} ({size})"
     copy = narrowed_architecture(description, CHECK_WIDTH)
     return copy, (
         f"{plan(copy).outline()}, a copy of {checked.outline()} ({size}) with the same layer types, narrowed to "
         f"hidden width {CHECK_WIDTH} as scratchnet train checks it (--full checks every parameter, slowly)"
     )
+
+
+def narrowed_copy(text: str, loss: str, parameters: int) -> dict[str, Any] | None:
+    """The narrowest copy of the network ``text`` that still fits together: widths of at most
+    CHECK_CHANNELS, else twice, four times ... that (a width must stay a multiple of attention's
+    heads), token sequences of at most CHECK_LENGTH; None when no copy is smaller. Its layers start
+    from He-normal weights where none is named: with GPT's N(0, 0.02) tables, a norm over 4 values
+    has a curvature of 1 / rms^2 ~ 2500, at which central differences with a step of 1e-5 are off
+    by 1e-5 of the gradient, the tolerance itself."""
+    width = CHECK_CHANNELS
+    while True:
+        try:
+            copy = notation.parse(narrowed_network(text, width, CHECK_LENGTH), loss=loss, init="he_normal")
+        except ConfigError:
+            copy = None
+        if copy is not None:
+            return copy if plan(copy).parameter_count < parameters else None
+        if width > CHECK_MAX_PARAMS:
+            return None
+        width *= 2
 
 
 def format_report(report: CheckReport) -> str:

@@ -14,8 +14,9 @@ from typing import Any
 
 from scratchnet.core.architecture import Plan, plan
 from scratchnet.core.errors import ConfigError
-from scratchnet.core.registry import describe_shape
+from scratchnet.core.registry import describe_shape, layer_type, options_of
 from scratchnet.core.text import printable
+from scratchnet.core.walk import LayerSite, every_layer, walk
 from scratchnet.io.manifest import OPTIMIZER_PREFIX
 from scratchnet.io.model import ModelFiles, model_paths, read_model
 from scratchnet.io.resign import fix_checksum
@@ -79,7 +80,13 @@ def describe(files: ModelFiles) -> str:
     ]
     checked = plan(architecture)
     shape = checked.input_shape
-    lines.append(f"input: {shape[0]} features" if len(shape) == 1 else f"input: shape {describe_shape(shape)}")
+    if checked.vocabulary is not None:
+        lines.append(
+            f"input: sequences of up to {shape[0]} token ids, "
+            f"0..{checked.vocabulary - 1} (vocabulary {checked.vocabulary})"
+        )
+    else:
+        lines.append(f"input: {shape[0]} features" if len(shape) == 1 else f"input: shape {describe_shape(shape)}")
     lines.append("")
     lines += _table(checked)
     trained = [array for array in checked.arrays if array.trained]
@@ -120,17 +127,24 @@ def describe(files: ModelFiles) -> str:
 
 
 def _table(checked: Plan) -> list[str]:
-    layers: Sequence[Mapping[str, Any]] = checked.description["layers"]
+    """One row per layer; a container's layers follow it, indented, at their paths (``3.0``), and its
+    count is that of every layer it holds."""
     rows = [("layer", "type", "output", "options", "parameters", "count")]
-    for index, layer in enumerate(layers):
-        arrays = [array for array in checked.arrays if array.name.split(".", 1)[0] == str(index)]
-        text = ", ".join(f"{key} {_number(value)}" for key, value in layer.items() if key != "type")
-        params = ", ".join(
-            f"{array.name.split('.', 1)[1]} {array.shape}" + ("" if array.trained else " (untrained)")
-            for array in arrays
+    for site in every_layer(walk(checked)):
+        depth = len(site.path) - 1
+        own = [array for array in checked.arrays if _holder(array.name) == site.prefix]
+        inside = [array for array in checked.arrays if array.name.startswith(site.prefix + ".")]
+        text = ", ".join(
+            f"{key} {_number(value)}" if not _is_layers(value) else f"{key} {len(value)}"
+            for key, value in _given(checked, site).items()
         )
-        count = str(sum(math.prod(array.shape) for array in arrays if array.trained)) if arrays else ""
-        rows.append((str(index), layer["type"], describe_shape(checked.output_of(index)), text, params, count))
+        params = ", ".join(
+            f"{array.name[len(site.prefix) + 1 :]} {array.shape}" + ("" if array.trained else " (untrained)")
+            for array in own
+        )
+        count = str(sum(math.prod(array.shape) for array in inside if array.trained)) if inside else ""
+        output = layer_type(site.kind).output_shape(site.options, site.input_shape)
+        rows.append(("  " * depth + site.prefix, "  " * depth + site.kind, describe_shape(output), text, params, count))
     widths = [max(len(row[column]) for row in rows) for column in range(6)]
     right = {0, 2, 5}  # numbers are right-aligned
     return [
@@ -139,6 +153,30 @@ def _table(checked: Plan) -> list[str]:
         ).rstrip()
         for row in rows
     ]
+
+
+def _holder(name: str) -> str:
+    """The path of the layer holding array ``name``: ``"3.1"`` for ``"3.1.out_proj.weight"``."""
+    parts = name.split(".")
+    digits = 0
+    while digits < len(parts) - 1 and parts[digits].isdigit():
+        digits += 1
+    return ".".join(parts[:digits])
+
+
+def _is_layers(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(item, Mapping) for item in value) and bool(value)
+
+
+def _given(checked: Plan, site: LayerSite) -> dict[str, Any]:
+    """The options the architecture gives the layer at ``site`` (as written, not with defaults)."""
+    layers: Sequence[Mapping[str, Any]] = checked.description["layers"]
+    layer: Mapping[str, Any] = layers[site.path[0]]
+    for index in site.path[1:]:
+        children = layer_type(layer["type"]).children
+        assert children is not None  # the walk went into it: a container
+        layer = children(options_of(layer, "a layer"))[index]
+    return {key: value for key, value in layer.items() if key != "type"}
 
 
 def _training(training: Mapping[str, Any], dataset: Any = None) -> list[str]:

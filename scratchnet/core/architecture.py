@@ -145,6 +145,9 @@ def validate(description: Mapping[str, Any]) -> dict[str, Any]:
         except ConfigError as error:
             raise ConfigError(f"layer {index} has {error}") from None
         options_of(layer, f"layer {index}")
+    total = count_layers(layers)
+    if total > MAX_LAYERS:
+        raise ConfigError(f"the architecture has {total} layers, more than the limit of {MAX_LAYERS}")
     check_loss(description.get("loss"))  # its type and options (scratchnet.core.loss_options)
     for key in ("l2", "l1"):
         value = description.get(key, 0.0)
@@ -225,28 +228,15 @@ def plan(description: Mapping[str, Any]) -> Plan:
         raise ConfigError("the architecture needs an 'input_shape': its layers do not imply one")
     check_shape(shape, "the input has")
     check_tokens(description, shape)
-    all_options, input_shapes, arrays = [], [], []
+    all_options: list[dict[str, Any]] = []
+    input_shapes: list[Shape] = []
+    arrays: list[ArrayInfo] = []
     for index, layer in enumerate(layers):
-        entry = layer_type(layer["type"])
         options = options_of(layer, f"layer {index}")
-        try:
-            output = entry.output_shape(options, shape)
-        except ConfigError as error:
-            raise ConfigError(f"layer {index} ({entry.name}) {error}") from None
-        check_shape(output, f"layer {index} ({entry.name}) gives")
-        for name, array_shape in entry.arrays(options, shape).items():
-            arrays.append(
-                ArrayInfo(
-                    array_name((index,), name),
-                    tuple(array_shape),
-                    trained=name not in entry.untrained,
-                    penalized=name in entry.penalized,
-                    non_negative=name in entry.non_negative,
-                )
-            )
+        output = _place((index,), layer, options, shape, arrays)
         all_options.append(options)
         input_shapes.append(shape)
-        shape = tuple(output)
+        shape = output
     loss = description["loss"]["type"]
     needed = output_for_loss(loss)
     last = layers[-1]["type"]
@@ -262,6 +252,52 @@ def plan(description: Mapping[str, Any]) -> Plan:
     if sequence and loss != "CrossEntropy":
         raise ConfigError(f"a sequence of scores per sample is trained with CrossEntropy, not {loss}")
     return Plan(description, tuple(all_options), tuple(input_shapes), shape, tuple(arrays))
+
+
+def _place(
+    path: tuple[int, ...], layer: Mapping[str, Any], options: dict[str, Any], shape: Shape, arrays: list[ArrayInfo]
+) -> Shape:
+    """The output shape of the layer at ``path`` on inputs of ``shape``, its arrays (and those of the
+    layers it holds, when it is a container, named by their paths) appended to ``arrays``;
+    ConfigError naming the layer by its path (``layer 3.1 (Dense) expects ...``)."""
+    entry = layer_type(layer["type"])
+    where = f"layer {'.'.join(map(str, path))} ({entry.name})"
+    if entry.reads_tokens and len(path) > 1:
+        raise ConfigError(f"{where} reads token ids: it must be the first layer of a network with a 'vocabulary'")
+    if entry.children is not None:
+        inner = shape
+        for index, child in enumerate(entry.children(options)):
+            child_path = (*path, index)
+            inner = _place(
+                child_path, child, options_of(child, f"layer {'.'.join(map(str, child_path))}"), inner, arrays
+            )
+    try:
+        output = tuple(entry.output_shape(options, shape))
+    except ConfigError as error:
+        raise ConfigError(f"{where} {error}") from None
+    check_shape(output, f"{where} gives")
+    for name, array_shape in entry.arrays(options, shape).items():
+        arrays.append(
+            ArrayInfo(
+                array_name(path, name),
+                tuple(array_shape),
+                trained=name not in entry.untrained,
+                penalized=name in entry.penalized,
+                non_negative=name in entry.non_negative,
+            )
+        )
+    return output
+
+
+def count_layers(layers: Sequence[Mapping[str, Any]]) -> int:
+    """The number of layers in ``layers``, those inside containers included."""
+    total = 0
+    for layer in layers:
+        total += 1
+        entry = layer_type(layer.get("type"))
+        if entry.children is not None:
+            total += count_layers(entry.children(options_of(layer, "a layer")))
+    return total
 
 
 def canonical(description: Mapping[str, Any]) -> dict[str, Any]:

@@ -21,6 +21,7 @@ __all__ = [
     "MAX_AXES",
     "MAX_CLASSES",
     "MAX_LAYERS",
+    "MAX_NESTING",
     "MAX_PARAMETERS",
     "MAX_SAMPLE_VALUES",
     "MAX_SIZE",
@@ -34,7 +35,8 @@ MAX_AXES = 8  # axes of one sample's shape (scratchnet's layers use 1 or 3)
 MAX_SAMPLE_VALUES = 1 << 24  # 16,777,216: the values of one sample, at the input and after every layer
 MAX_PARAMETERS = 1 << 28  # 268,435,456 numbers in all of a network's arrays (1 GiB in float32)
 MAX_CLASSES = 1 << 20  # 1,048,576 outputs per sample (the classes a command names and lists)
-MAX_LAYERS = 10_000
+MAX_LAYERS = 10_000  # layers of a network, those inside its containers included
+MAX_NESTING = 16  # containers inside containers (a residual block in a residual block is 2)
 
 
 def option_problem(name: str, kind: str, value: Any, maximum: int) -> str | None:

@@ -57,23 +57,18 @@ class Sequential(Generic[BatchT, ParamT]):
         self.first_layer_trained = any(name.startswith("0.") for name in self.trained)
 
     def params(self) -> dict[str, ParamT]:
-        """Every array, trained or not, as ``{"<layer>.<name>": array}``, in layer order."""
-        return {f"{i}.{name}": value for i, layer in enumerate(self.layers) for name, value in layer.params().items()}
+        """Every array, trained or not, as ``{"<layer>.<name>": array}``, in layer order (a
+        container's as ``"<layer>.<its layer>.<name>"``)."""
+        return named_arrays(self.layers, "params")
 
     def grads(self) -> dict[str, ParamT]:
         """The gradients of the last backward pass, keyed and shaped like :meth:`params`, for the
         trained arrays only."""
-        return {f"{i}.{name}": value for i, layer in enumerate(self.layers) for name, value in layer.grads().items()}
+        return named_arrays(self.layers, "grads")
 
     def set_params(self, named: Mapping[str, Any]) -> None:
         """Load every array keyed like :meth:`params` (either backend's tensors, or anything iterable)."""
-        expected = set(self.params())
-        if set(named) != expected:
-            missing, extra = sorted(expected - set(named)), sorted(set(named) - expected)
-            raise ShapeError(f"set_params: missing {missing}, unexpected {extra}")
-        for i, layer in enumerate(self.layers):
-            own = {key.split(".", 1)[1]: value for key, value in named.items() if key.split(".", 1)[0] == str(i)}
-            layer.set_params(own)
+        load_arrays(self.layers, named, "set_params")
 
     def describe(self) -> dict[str, Any]:
         """The architecture as plain data: the layers, the loss, the penalties (and the input shape
@@ -88,6 +83,46 @@ class Sequential(Generic[BatchT, ParamT]):
         if self.vocabulary is not None:
             description["vocabulary"] = self.vocabulary
         return canonical(description)
+
+
+def named_arrays(layers: Sequence[Any], method: str) -> dict[str, Any]:
+    """``{"<index>.<name>": array}`` of each layer's ``params()`` or ``grads()`` (``method``), in
+    order: a layer that holds layers names its own arrays the same way, hence ``"3.0.weight"``."""
+    return {f"{i}.{name}": value for i, layer in enumerate(layers) for name, value in getattr(layer, method)().items()}
+
+
+def load_arrays(layers: Sequence[Any], named: Mapping[str, Any], where: str) -> None:
+    """Give each of ``layers`` its arrays of ``named`` (keyed as :func:`named_arrays` keys them),
+    without the ``"<index>."`` in front; ShapeError when the names are not exactly the layers'."""
+    expected = set(named_arrays(layers, "params"))
+    if set(named) != expected:
+        missing, extra = sorted(expected - set(named)), sorted(set(named) - expected)
+        raise ShapeError(f"{where}: missing {missing}, unexpected {extra}")
+    for i, layer in enumerate(layers):
+        own = {key.split(".", 1)[1]: value for key, value in named.items() if key.split(".", 1)[0] == str(i)}
+        layer.set_params(own)
+
+
+class Container(Generic[BatchT, ParamT]):
+    """What both backends' container layers share (``Residual``): the layers they hold, and their
+    arrays named by the index of the layer that holds them, ``"0.weight"`` for the first one's
+    weight, which the network then names ``"3.0.weight"`` (:mod:`scratchnet.core.walk`). Each
+    backend's subclass writes forward and backward."""
+
+    def __init__(self, layers: Sequence[Layer[BatchT, ParamT]]) -> None:
+        self.layers = list(layers)
+
+    def params(self) -> dict[str, ParamT]:
+        return named_arrays(self.layers, "params")
+
+    def grads(self) -> dict[str, ParamT]:
+        return named_arrays(self.layers, "grads")
+
+    def set_params(self, named: Mapping[str, Any]) -> None:
+        load_arrays(self.layers, named, f"{type(self).__name__}.set_params")
+
+    def describe(self) -> dict[str, Any]:
+        return {"type": type(self).__name__, "layers": [layer.describe() for layer in self.layers]}
 
 
 class ParameterFree(Generic[ParamT]):

@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from scratchnet.core.bounds import MAX_SIZE, option_problem
+from scratchnet.core.bounds import MAX_NESTING, MAX_SIZE, option_problem
 from scratchnet.core.errors import ConfigError
 from scratchnet.core.init import INITIALIZERS
 
@@ -33,7 +33,7 @@ REQUIRED: Any = object()
 SEED_MAXIMUM = (1 << 64) - 1  # a seed is a 64-bit integer (scratchnet.core.rng), not a size
 
 # The kinds an option may have, and the Python values each accepts from a description.
-OPTION_KINDS = ("int", "float", "str", "pair", "bool")
+OPTION_KINDS = ("int", "float", "str", "pair", "bool", "layers")
 
 
 @dataclass(frozen=True)
@@ -41,8 +41,9 @@ class Option:
     """One option of a layer type: its name, kind, default, and an optional check of its value.
 
     ``kind`` is ``"int"``, ``"float"`` (an int is accepted and converted), ``"str"``, ``"bool"``
-    (true or false), or ``"pair"``: an int, or a list of two ints for (height, width), given to the
-    layer as a tuple of two ints.
+    (true or false), ``"pair"``: an int, or a list of two ints for (height, width), given to the
+    layer as a tuple of two ints, or ``"layers"``: a non-empty list of layer descriptions, each
+    checked as a layer is (a container's layers; the builder gives the class those layers, built).
     ``check`` returns why a value is invalid (a phrase that names the option), or None. A default of
     None means "not set": the builder fills it (a Dropout's seed is derived from the network's seed),
     or, with ``default_from``, it takes the value of that other option (a pool's stride is its kernel
@@ -98,6 +99,8 @@ class LayerType:
     - ``counters``: attributes of the built layer that count its training passes (Dropout's
       ``calls``, the stream of its next mask); a training checkpoint keeps them, so that a resumed
       run draws the same random numbers.
+    - ``aliases``: other names the compact notation reads it by, the first the one it writes
+      (``attention`` for CausalSelfAttention).
     """
 
     name: str
@@ -119,6 +122,7 @@ class LayerType:
     children: Callable[[Mapping[str, Any]], Sequence[Mapping[str, Any]]] | None = None
     reads_tokens: bool = False
     counters: tuple[str, ...] = ()
+    aliases: tuple[str, ...] = ()
 
     def option(self, name: str) -> Option:
         return next(option for option in self.options if option.name == name)
@@ -156,6 +160,13 @@ def convert_option(option: Option, value: Any) -> Any:
     (without the layer's name, which the caller adds)."""
     if value is None and option.default is None:
         return None
+    if option.kind == "layers":
+        if not isinstance(value, (list, tuple)) or not value:
+            raise ConfigError(f"option {option.name!r} must be a non-empty list of layers, got {value!r:.80}")
+        for index, layer in enumerate(value):
+            if not isinstance(layer, Mapping) or not isinstance(layer.get("type"), str):
+                raise ConfigError(f"option {option.name!r}: its layer {index} must be an object with a string 'type'")
+        return [dict(layer) for layer in value]
     if option.kind == "bool":
         if not isinstance(value, bool):
             raise ConfigError(f"option {option.name!r} must be true or false, got {value!r}")
@@ -196,6 +207,11 @@ def options_of(spec: Mapping[str, Any], where: str) -> dict[str, Any]:
             problem = option_problem(option.name, option.kind, value, option.maximum)
         if problem is not None:
             raise ConfigError(f"{where} ({entry.name}): {problem}")
+        if option.kind == "layers":  # each held layer is checked as a layer is, named by its path
+            if where.count(".") >= MAX_NESTING:
+                raise ConfigError(f"{where} ({entry.name}) nests containers more than {MAX_NESTING} deep")
+            for index, layer in enumerate(value):
+                options_of(layer, f"{where}.{index}")
         options[option.name] = value
     for option in entry.options:
         if option.default_from is not None and options[option.name] is None:

@@ -124,6 +124,7 @@ register(
         math="17",
         positional=("max_length",),
         from_input=_last_dim,
+        aliases=("positions",),
     )
 )
 register(
@@ -182,5 +183,6 @@ register(
         math="20",
         positional=("heads",),
         from_input=_last_dim,
+        aliases=("attention",),
     )
 )

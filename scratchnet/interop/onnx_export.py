@@ -27,7 +27,7 @@ from scratchnet.core.version import __version__
 from scratchnet.core.walk import LayerSite, array_name, walk
 from scratchnet.interop.extras import require
 from scratchnet.interop.files import write_atomically
-from scratchnet.interop.onnx_nodes import Composite, GraphParts, LayerGraph, Node
+from scratchnet.interop.onnx_nodes import OUT, Composite, GraphParts, LayerGraph, Node
 from scratchnet.interop.onnx_sequence import SEQUENCE_EXPORTERS, dense
 from scratchnet.interop.portable import Portable, portable_metadata
 
@@ -81,6 +81,8 @@ EXPORTERS: dict[str, Exporter] = {
     "Flatten": lambda o, s: Node("Flatten", attributes={"axis": 1}),
     "BatchNorm": _batch_norm,
     **SEQUENCE_EXPORTERS,
+    # y = x + f(x) (eq. 23.1): the held layers export in place under their own names (3.0.weight), then Add.
+    "Residual": lambda o, s: Composite(lambda g: g.node("Add", [g.x, g.layers(g.site.children, g.x)], OUT)),
 }
 
 

@@ -94,6 +94,18 @@ class CausalSelfAttention(nn.MultiheadAttention):
 ''',
 }
 
+
+# A container's module is its class, called with the modules of the layers it holds (pytorch_script):
+# Residual is an nn.Sequential whose forward adds its input, so its modules' tensors are "3.0.weight".
+TORCH_MODULES["Residual"] = lambda o, s: "Residual"
+TORCH_CLASSES["Residual"] = '''
+class Residual(nn.Sequential):
+    """y = x + f(x), f the modules it holds in order (scratchnet's Residual, spec/math.md 23)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + super().forward(x)
+'''
+
 # Tensors a PyTorch module keeps beyond the registry's arrays: BatchNorm's count of training batches.
 COUNTERS = {"BatchNorm": "num_batches_tracked"}
 

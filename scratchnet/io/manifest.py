@@ -18,6 +18,7 @@ from typing import Any
 from scratchnet.core.architecture import plan
 from scratchnet.core.errors import ConfigError, ModelFormatError, quoted_list
 from scratchnet.core.jsonread import MAX_DEPTH, JSONInputError, read_json
+from scratchnet.core.walk import every_layer, walk
 from scratchnet.io.array_values import first_negative, first_non_finite, value_at
 from scratchnet.io.metadata import input_problem, metadata_problem
 from scratchnet.io.npy import NpyArray
@@ -44,11 +45,12 @@ __all__ = [
     "sha256_hex",
     "trained_parameters",
     "verify_arrays",
+    "version_3_features",
 ]
 
 FORMAT = "scratchnet-model"
-VERSION = 2  # the newest version; a writer writes the lowest one that can hold the model (lowest_version)
-SUPPORTED_VERSIONS = (1, 2)
+VERSION = 3  # the newest version; a writer writes the lowest one that can hold the model (lowest_version)
+SUPPORTED_VERSIONS = (1, 2, 3)
 # The file's "dtype" and the .npy descr of every array in it.
 NPY_DESCRS = {"float32": "<f4", "float64": "<f8"}  # each of scratchnet.core.architecture.DTYPES, as a .npy descr
 DIGEST_FIELD = "document_sha256"
@@ -147,12 +149,33 @@ def check_model_architecture(architecture: Any, version: int = VERSION) -> dict[
     description = plan(architecture).description
     if "input_shape" in description and version < 2:
         raise ConfigError(f"'input_shape' needs format version 2 or later, but the file is version {version}")
+    needs = version_3_features(description)
+    if needs and version < 3:
+        raise ConfigError(f"{needs[0]} needs format version 3 or later, but the file is version {version}")
     return description
 
 
+def version_3_features(architecture: Mapping[str, Any]) -> list[str]:
+    """What in ``architecture`` a version 2 reader cannot understand (section 5): token inputs
+    (``'vocabulary'``), CrossEntropy's ``'ignore_index'``, and layers that hold layers."""
+    found = []
+    if "vocabulary" in architecture:
+        found.append("'vocabulary' (token inputs)")
+    loss = architecture.get("loss")
+    if isinstance(loss, Mapping) and "ignore_index" in loss:
+        found.append("the loss's 'ignore_index'")
+    containers = [site.prefix for site in every_layer(walk(plan(architecture))) if site.children]
+    if containers:
+        found.append(f"layer {containers[0]}'s list of layers")
+    return found
+
+
 def lowest_version(architecture: Mapping[str, Any]) -> int:
-    """The lowest format version that can hold ``architecture`` (section 5): 2 when it has an
-    ``input_shape`` (its layers do not imply one), else 1. New layer types need no new version."""
+    """The lowest format version that can hold ``architecture`` (section 5): 3 when it has token
+    inputs, an ``ignore_index`` or a container layer; else 2 when it has an ``input_shape`` (its
+    layers do not imply one); else 1. New flat layer types need no new version."""
+    if version_3_features(architecture):
+        return 3
     return 2 if "input_shape" in architecture else 1
 
 
@@ -355,7 +378,7 @@ def parse_document(raw: bytes, name: str, limits: Limits = Limits()) -> Document
     if not _is_int(version):
         raise fail(name, f"'version' must be an integer, got {_short(version)}")
     if version not in SUPPORTED_VERSIONS:
-        supported = " and ".join(str(v) for v in SUPPORTED_VERSIONS)
+        supported = ", ".join(str(v) for v in SUPPORTED_VERSIONS[:-1]) + f" and {SUPPORTED_VERSIONS[-1]}"
         raise fail(name, f"format version {version} is not supported (this reader supports versions {supported})")
     missing = [key for key in _REQUIRED if key not in document]
     if missing:

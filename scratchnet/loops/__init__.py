@@ -15,6 +15,7 @@ from scratchnet.loops.normalization import BatchNorm, LayerNorm, RMSNorm
 from scratchnet.loops.optimizers import SGD, Adagrad, Adam, AdamW, RMSprop
 from scratchnet.loops.pooling import AvgPool2D, MaxPool2D
 from scratchnet.loops.reshape import Flatten
+from scratchnet.loops.residual import Residual
 from scratchnet.loops.tensor import Batch, Param
 
 # The classes the builder makes for each layer type, loss and optimizer the registry
@@ -41,6 +42,7 @@ LAYERS: dict[str, Callable[..., Layer[Batch, Param]]] = {
     "RMSNorm": RMSNorm,
     "GELU": GELU,
     "CausalSelfAttention": CausalSelfAttention,
+    "Residual": Residual,
 }
 LOSSES: dict[str, type] = {
     "CrossEntropy": CrossEntropy,
@@ -79,6 +81,7 @@ __all__ = [
     "RMSNorm",
     "RMSprop",
     "ReLU",
+    "Residual",
     "Sigmoid",
     "Softmax",
     "Tanh",

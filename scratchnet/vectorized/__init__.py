@@ -15,6 +15,7 @@ from scratchnet.vectorized.normalization import BatchNorm, LayerNorm, RMSNorm
 from scratchnet.vectorized.optimizers import SGD, Adagrad, Adam, AdamW, RMSprop
 from scratchnet.vectorized.pooling import AvgPool2D, MaxPool2D
 from scratchnet.vectorized.reshape import Flatten
+from scratchnet.vectorized.residual import Residual
 from scratchnet.vectorized.tensor import Array, check_dtype
 
 # The classes the builder makes for each layer type, loss and optimizer the registry
@@ -41,6 +42,7 @@ LAYERS: dict[str, Callable[..., Layer[Array, Array]]] = {
     "RMSNorm": RMSNorm,
     "GELU": GELU,
     "CausalSelfAttention": CausalSelfAttention,
+    "Residual": Residual,
 }
 LOSSES: dict[str, type] = {
     "CrossEntropy": CrossEntropy,
@@ -78,6 +80,7 @@ __all__ = [
     "RMSNorm",
     "RMSprop",
     "ReLU",
+    "Residual",
     "Sigmoid",
     "Softmax",
     "Tanh",

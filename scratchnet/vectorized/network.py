@@ -132,7 +132,7 @@ def share_storage(
     A layer keeps array ``name`` in its attribute ``name`` and the gradient in ``grad_<name>``
     (the convention of :class:`scratchnet.core.interface.Layer`), which is how they are found here;
     a dotted name ``part.name`` (attention's ``out_proj.weight``) is attribute ``name`` of the
-    layer's attribute ``part``.
+    layer's attribute ``part``, and a number is a held layer of a container (``"3.0.weight"``).
     """
     located = [owner(layers[int(index)], name) for index, name in (key.split(".", 1) for key in names)]
     total = sum(getattr(layer, name).size for layer, name in located)
@@ -150,8 +150,9 @@ def share_storage(
 
 def owner(layer: Any, name: str) -> tuple[Any, str]:
     """The object holding array ``name`` of ``layer`` and its attribute name there: ``(layer, name)``,
-    or for ``"out_proj.weight"``, ``(layer.out_proj, "weight")``."""
+    for ``"out_proj.weight"`` ``(layer.out_proj, "weight")``, and for ``"0.weight"`` of a container
+    ``(layer.layers[0], "weight")``."""
     *path, attribute = name.split(".")
     for part in path:
-        layer = getattr(layer, part)
+        layer = layer.layers[int(part)] if part.isdigit() else getattr(layer, part)
     return layer, attribute

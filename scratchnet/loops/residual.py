@@ -1,0 +1,41 @@
+"""A residual connection: ``Residual(layers)`` gives y = x + f(x), f the layers it holds run in
+order (spec/math.md, section 23)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from scratchnet.core.errors import ConfigError
+from scratchnet.core.interface import Layer
+from scratchnet.core.network import Container
+from scratchnet.loops.tensor import Batch, Param, elementwise
+
+
+class Residual(Container[Batch, Param]):
+    """y = x + f(x), where f is ``layers`` run in order on x (eq. 23.1); its arrays are its layers',
+    named ``"<index>.<name>"`` (``"1.in_proj_weight"``). f must give back x's shape."""
+
+    def __init__(self, layers: Sequence[Layer[Batch, Param]]) -> None:
+        if not layers:
+            raise ConfigError("Residual needs at least one layer")
+        super().__init__(layers)
+
+    def forward(self, inputs: Batch, training: bool = False) -> Batch:
+        """y[n][...] = x[n][...] + f(x)[n][...] (eq. 23.1)."""
+        f = inputs
+        for layer in self.layers:
+            f = layer.forward(f, training)
+        y: Batch = elementwise(lambda x_i, f_i: x_i + f_i, inputs, f)
+        return y
+
+    def backward(self, grad_outputs: Batch, need_input_grad: bool = True) -> Batch:
+        """dL/dx = dL/dy + dL/dx through f: the gradient takes both paths (eq. 23.2). Each held
+        layer stores its own gradients on the way back; with ``need_input_grad=False`` the first
+        of them skips dL/dx too, and an empty batch is returned."""
+        grad = grad_outputs
+        for index in reversed(range(len(self.layers))):
+            grad = self.layers[index].backward(grad, need_input_grad or index > 0)
+        if not need_input_grad:
+            return []
+        grad_inputs: Batch = elementwise(lambda g_y, g_f: g_y + g_f, grad_outputs, grad)
+        return grad_inputs
