@@ -492,3 +492,13 @@ def test_serve_refuses_json_it_cannot_hold_with_a_400(tmp_path_factory: pytest.T
             answer = reply.json()
             assert (reply.status, answer["status"]) == (400, 400), reply.body[:200]
             assert phrase in answer["error"] and b"Traceback" not in reply.body
+
+
+def test_a_token_networks_class_bound_counts_its_classes_not_its_positions(monkeypatch: pytest.MonkeyPatch) -> None:
+    from scratchnet.core import architecture
+    from scratchnet.core.notation import parse
+
+    monkeypatch.setattr(architecture, "MAX_CLASSES", 10)
+    parse("input(tokens 5 x 40), embedding(4), dense(5)")  # 40 positions of 5 classes: within 10 classes
+    with pytest.raises(ConfigError, match="outputs per sample"):
+        parse("input(tokens 12 x 3), embedding(4), dense(12)")  # 12 classes

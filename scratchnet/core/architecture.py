@@ -248,7 +248,7 @@ def plan(description: Mapping[str, Any]) -> Plan:
             f"the network's output must be one row of scores per sample, got shape {describe_shape(shape)}"
         )
     check_count(sum(math.prod(array.shape) for array in arrays), MAX_PARAMETERS, "numbers in its arrays")
-    check_count(shape[0], MAX_CLASSES, "outputs per sample (classes)")
+    check_count(shape[-1], MAX_CLASSES, "outputs per sample (classes)")  # (classes,) or (T, classes)
     if sequence and loss != "CrossEntropy":
         raise ConfigError(f"a sequence of scores per sample is trained with CrossEntropy, not {loss}")
     return Plan(description, tuple(all_options), tuple(input_shapes), shape, tuple(arrays))
