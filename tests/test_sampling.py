@@ -14,7 +14,7 @@ from test_decoding import gpt_stack
 from scratchnet.builders import build_network
 from scratchnet.core import rng
 from scratchnet.core.decoding import Decoder
-from scratchnet.core.errors import ConfigError, DatasetError
+from scratchnet.core.errors import ConfigError, DatasetError, ScratchnetError
 from scratchnet.core.sampling import Policy, draw, generate, sample_text, uniform
 from scratchnet.data.text import Vocabulary
 
@@ -93,6 +93,12 @@ def test_bad_settings_are_one_line_errors() -> None:
         with pytest.raises(ConfigError) as error:
             generate(model, [0], **settings)  # type: ignore[arg-type]
         assert "\n" not in str(error.value)
+
+
+def test_scores_that_are_not_finite_are_a_one_line_error() -> None:
+    for bad in (math.nan, math.inf, -math.inf):
+        with pytest.raises(ScratchnetError, match=f"score of token 2 is {bad}"):
+            Policy().weights([0.0, 1.0, bad])
 
 
 def test_draws_follow_the_distribution_and_the_seed() -> None:

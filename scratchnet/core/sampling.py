@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from scratchnet.core import rng
-from scratchnet.core.errors import ConfigError
+from scratchnet.core.errors import ConfigError, ScratchnetError
 
 
 class LanguageModel(Protocol):
@@ -66,6 +66,9 @@ class Policy:
         rules leave out (eq. 23.4-23.6)."""
         if not logits:
             raise ConfigError("there are no logits to sample from")
+        if not all(map(math.isfinite, logits)):
+            bad = next(i for i, z in enumerate(logits) if not math.isfinite(z))
+            raise ScratchnetError(f"the model's score of token {bad} is {logits[bad]}: there is nothing to sample from")
         if self.temperature == 0.0:  # (23.4): greedy, the first of the largest scores
             best = max(range(len(logits)), key=logits.__getitem__)
             return [1.0 if i == best else 0.0 for i in range(len(logits))]
