@@ -9,6 +9,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 
 import pytest
+from subprocesses import run_without
 from test_decoding import gpt_stack
 
 from scratchnet.builders import build_network
@@ -170,3 +171,34 @@ def test_both_backends_sample_the_identical_string(boundary: bool) -> None:
         assert texts[0].startswith("ab")
         samples.add(texts[0])
     assert len(samples) == len(policies)  # the settings and seeds matter
+
+
+SAMPLE_WITHOUT_NUMPY = """
+    import sys
+
+    from scratchnet.builders import build_network
+    from scratchnet.core.decoding import Decoder
+    from scratchnet.core.sampling import Policy, sample_text
+    from scratchnet.data.text import Vocabulary
+
+    vocabulary = Vocabulary("abc", boundary=True)
+    layers = [
+        {"type": "Embedding", "num_embeddings": 4, "embedding_dim": 4},
+        {"type": "PositionEmbedding", "max_length": 5, "dim": 4},
+        {"type": "RMSNorm", "dim": 4, "affine": False},
+        {"type": "CausalSelfAttention", "dim": 4, "heads": 2, "bias": False},
+        {"type": "Dense", "in_features": 4, "out_features": 4, "init": "he_normal"},
+        {"type": "Softmax"},
+    ]
+    description = {"vocabulary": 4, "input_shape": [5], "layers": layers, "loss": {"type": "CrossEntropy"}}
+    decoder = Decoder(build_network(description, backend="loops", seed=1))
+    text = "".join(sample_text(decoder, vocabulary, prefix="a", length=12, policy=Policy(top_p=0.9), seed=2))
+    assert "numpy" not in sys.modules
+    print("sampled without numpy", repr(text))
+    """
+
+
+def test_the_loops_backend_samples_without_numpy() -> None:
+    result = run_without("numpy", SAMPLE_WITHOUT_NUMPY)
+    assert result.returncode == 0, result.stderr
+    assert "sampled without numpy 'a" in result.stdout
