@@ -1,4 +1,4 @@
-"""Incremental decoding with a key/value cache (spec/math.md, section 23): fed one token at a time, a
+"""Incremental decoding with a key/value cache (spec/math.md, section 24): fed one token at a time, a
 network of either backend gives at every position what its full forward pass gives there (float64,
 within 1e-12), the two backends agree within 1e-12, a container that steps its children works, and
 misuse is a one-line error."""

@@ -1,4 +1,4 @@
-"""Sampling (spec/math.md, section 23): temperature, top-k and top-p by hand, the seeded draw, the window
+"""Sampling (spec/math.md, section 24): temperature, top-k and top-p by hand, the seeded draw, the window
 that slides past the context, text from a prefix that stops at the boundary token and streams, and both
 backends sampling the identical string from the same weights and seed."""
 
@@ -48,7 +48,7 @@ def one_hot(token: int, size: int = 10) -> list[float]:
 
 def test_temperature_divides_the_logits() -> None:
     assert Policy().probabilities(LOGITS) == pytest.approx([0.1, 0.2, 0.3, 0.4], rel=1e-12)
-    # T = 1/2 squares each probability, T = 2 takes its square root, before normalizing (eq. 23.4)
+    # T = 1/2 squares each probability, T = 2 takes its square root, before normalizing (eq. 24.4)
     assert Policy(0.5).probabilities(LOGITS) == pytest.approx([1 / 30, 4 / 30, 9 / 30, 16 / 30], rel=1e-12)
     roots = [1.0, math.sqrt(2.0), math.sqrt(3.0), 2.0]
     assert Policy(2.0).probabilities(LOGITS) == pytest.approx([r / sum(roots) for r in roots], rel=1e-12)

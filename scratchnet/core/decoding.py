@@ -1,5 +1,5 @@
 """Incremental decoding: a token network fed one new position at a time, each attention layer keeping
-the keys and values of the positions before it (spec/math.md, section 23). Standard library only.
+the keys and values of the positions before it (spec/math.md, section 24). Standard library only.
 
 A layer that can decode has a method ``step(inputs, cache)``: given the new position of each sequence,
 ``(N, 1, C)`` (token ids ``(N, 1)`` for the first layer), it returns that position's output, exactly

@@ -1,4 +1,4 @@
-"""Sampling text from a language model (spec/math.md, section 23): temperature, top-k, top-p (nucleus)
+"""Sampling text from a language model (spec/math.md, section 24): temperature, top-k, top-p (nucleus)
 and a seeded draw, one token at a time, streamed as the characters come. Standard library only.
 
 The rules work on the next-token logits as Python floats, whichever backend computed them, and every
@@ -46,7 +46,7 @@ class TextVocabulary(Protocol):
 class Policy:
     """How the next token is chosen from the logits: ``temperature`` (0 takes the most likely token,
     greedy), then at most the ``top_k`` likeliest tokens, then the smallest set of the likeliest whose
-    probability reaches ``top_p`` (eq. 23.4-23.7). None keeps every token."""
+    probability reaches ``top_p`` (eq. 24.4-24.7). None keeps every token."""
 
     temperature: float = 1.0
     top_k: int | None = None
@@ -63,24 +63,24 @@ class Policy:
 
     def weights(self, logits: Sequence[float]) -> list[float]:
         """Each token's weight, proportional to its probability of being drawn; 0 for a token the
-        rules leave out (eq. 23.4-23.6)."""
+        rules leave out (eq. 24.4-24.6)."""
         if not logits:
             raise ConfigError("there are no logits to sample from")
         if not all(map(math.isfinite, logits)):
             bad = next(i for i, z in enumerate(logits) if not math.isfinite(z))
             raise ScratchnetError(f"the model's score of token {bad} is {logits[bad]}: there is nothing to sample from")
-        if self.temperature == 0.0:  # (23.4): greedy, the first of the largest scores
+        if self.temperature == 0.0:  # (24.4): greedy, the first of the largest scores
             best = max(range(len(logits)), key=logits.__getitem__)
             return [1.0 if i == best else 0.0 for i in range(len(logits))]
         scaled = [z / self.temperature for z in logits]
         kept = list(range(len(scaled)))
-        if self.top_k is not None and self.top_k < len(scaled):  # (23.5): ties with the k-th are kept
+        if self.top_k is not None and self.top_k < len(scaled):  # (24.5): ties with the k-th are kept
             kth = sorted(scaled, reverse=True)[self.top_k - 1]
             kept = [i for i in kept if scaled[i] >= kth]
         m = max(scaled[i] for i in kept)
         weights = [0.0] * len(scaled)
         for i in kept:
-            weights[i] = math.exp(scaled[i] - m)  # (23.4): softmax(z / T), not yet divided by its sum
+            weights[i] = math.exp(scaled[i] - m)  # (24.4): softmax(z / T), not yet divided by its sum
         if self.top_p is not None:
             weights = nucleus(weights, self.top_p)
         return weights
@@ -93,7 +93,7 @@ class Policy:
 
 
 def nucleus(weights: Sequence[float], top_p: float) -> list[float]:
-    """Top-p (eq. 23.6): the likeliest tokens (ties: the smaller id first) until their share of the
+    """Top-p (eq. 24.6): the likeliest tokens (ties: the smaller id first) until their share of the
     total reaches ``top_p``; the weights of the others set to 0."""
     order = sorted((i for i, w in enumerate(weights) if w > 0.0), key=lambda i: (-weights[i], i))
     total = 0.0
@@ -109,7 +109,7 @@ def nucleus(weights: Sequence[float], top_p: float) -> list[float]:
 
 
 def draw(weights: Sequence[float], u: float) -> int:
-    """The token of the uniform ``u`` in [0, 1) (eq. 23.7): the first id whose cumulative weight, in id
+    """The token of the uniform ``u`` in [0, 1) (eq. 24.7): the first id whose cumulative weight, in id
     order, exceeds u times the total; a token of weight 0 is never drawn."""
     cumulative, running = [], 0.0
     for w in weights:
@@ -123,7 +123,7 @@ def draw(weights: Sequence[float], u: float) -> int:
 
 
 def uniform(seed: int, sample: int, index: int) -> float:
-    """The uniform of the ``index``-th new token of sample number ``sample`` (eq. 10.2, 23.7)."""
+    """The uniform of the ``index``-th new token of sample number ``sample`` (eq. 10.2, 24.7)."""
     return rng.uniforms(seed, sample, 1, start=index)[0]
 
 
@@ -141,7 +141,7 @@ def generate(
     """Up to ``length`` new token ids after ``start``, each as soon as it is drawn; ends early at
     ``stop`` (not yielded). The model reads at most ``model.length`` positions: when a new token would
     not fit, the cache starts again from the last ``keep`` tokens (half the context unless given;
-    ``keep = model.length`` is nanoGPT's crop, re-reading the whole window at every token) (eq. 23.8).
+    ``keep = model.length`` is nanoGPT's crop, re-reading the whole window at every token) (eq. 24.8).
     Bad settings are one-line ConfigErrors raised here, before the first token."""
     context = model.length
     keep = max(1, context // 2) if keep is None else keep
@@ -176,7 +176,7 @@ def tokens_after(
         if index + 1 == length:
             return
         window.append(token)
-        if len(window) > model.length:  # (23.8): the cache is full; read the last `keep` tokens again
+        if len(window) > model.length:  # (24.8): the cache is full; read the last `keep` tokens again
             window = window[-keep:]
             read(model, window)
         else:

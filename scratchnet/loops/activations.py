@@ -26,7 +26,7 @@ class Activation(ParameterFree[Param]):
 
     def step(self, inputs: Batch, cache: Cache) -> Batch:
         """The new position of each sequence, ``(N, 1, C)``: an activation reads each position alone, so
-        a step is the forward pass (spec/math.md, section 23; ``cache`` is unused, taken as every
+        a step is the forward pass (spec/math.md, section 24; ``cache`` is unused, taken as every
         layer's step takes it)."""
         return self.forward(inputs)
 

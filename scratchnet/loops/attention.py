@@ -47,7 +47,7 @@ def project_backward(g: Vector, x: Vector, weight: Matrix, grad_weight: Matrix, 
 
 
 def empty_cache(batch: int) -> tuple[list[Matrix], list[Matrix]]:
-    """Keys ``k[n][s]`` and values ``v[n][s]`` of each of ``batch`` sequences, no position yet (eq. 23.1)."""
+    """Keys ``k[n][s]`` and values ``v[n][s]`` of each of ``batch`` sequences, no position yet (eq. 24.1)."""
     return [[] for _ in range(batch)], [[] for _ in range(batch)]
 
 
@@ -139,7 +139,7 @@ class CausalSelfAttention:
 
     def step(self, inputs: Batch, cache: Cache) -> Batch:
         """The new position t = ``cache.position`` of each sequence, ``(N, 1, dim)``: its query against
-        the keys and values of positions 0..t, those of 0..t-1 kept in ``cache`` (eq. 23.1-23.3).
+        the keys and values of positions 0..t, those of 0..t-1 kept in ``cache`` (eq. 24.1-24.3).
         Row t of :meth:`forward` on the whole sequence, computed in the same order."""
         batch = self.check(inputs)
         if len(batch[0]) != 1:
@@ -154,14 +154,14 @@ class CausalSelfAttention:
         for n, (x_t,) in enumerate(batch):
             qkv = project(x_t, self.in_proj_weight, self.in_proj_bias)  # (20.1), at position t only
             q_t = qkv[: self.dim]
-            keys[n].append(qkv[self.dim : 2 * self.dim])  # (23.1): k_t and v_t join the cache
+            keys[n].append(qkv[self.dim : 2 * self.dim])  # (24.1): k_t and v_t join the cache
             values[n].append(qkv[2 * self.dim :])
             o_t: Vector = []
             for h in range(self.heads):
                 cols = slice(h * d, (h + 1) * d)
-                scores = [scale * dot(q_t[cols], k_s[cols]) for k_s in keys[n]]  # (23.2): s = 0..t
+                scores = [scale * dot(q_t[cols], k_s[cols]) for k_s in keys[n]]  # (24.2): s = 0..t
                 a, _ = softmax_and_log_sum_exp(scores)
-                # (23.3): o_t = sum_{s <= t} a[t][s] v_s, value by value of the head
+                # (24.3): o_t = sum_{s <= t} a[t][s] v_s, value by value of the head
                 o_t += [sum(a_s * v_s[j] for a_s, v_s in zip(a, values[n])) for j in range(cols.start, cols.stop)]
             results.append([project(o_t, self.out_proj_weight, self.out_proj_bias)])  # (20.6)
         return results

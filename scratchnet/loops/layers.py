@@ -63,7 +63,7 @@ class Dense:
 
     def step(self, inputs: Batch, cache: Cache) -> Batch:
         """The new position of each sequence, ``(N, 1, in_features)``: z = W x + b at that position
-        alone (eq. 16.1, section 23; ``cache`` is unused, taken as every layer's step takes it).
+        alone (eq. 16.1, section 24; ``cache`` is unused, taken as every layer's step takes it).
 
         Each neuron sums over every input in order, where :meth:`forward` sums over the nonzero ones:
         the same number (a zero input adds nothing), but a language model's rows have no zeros to skip,
@@ -149,7 +149,7 @@ class Dropout(ParameterFree[Param]):
         return outputs
 
     def step(self, inputs: Batch, cache: Cache) -> Batch:
-        """Decoding is inference, where dropout is the identity (spec/math.md, section 23; ``cache`` is
+        """Decoding is inference, where dropout is the identity (spec/math.md, section 24; ``cache`` is
         unused, taken as every layer's step takes it)."""
         return self.forward(inputs)
 

@@ -104,7 +104,7 @@ class CausalSelfAttention:
     def step(self, inputs: Array, cache: Cache) -> Array:
         """The new position t = ``cache.position`` of each sequence, ``(N, 1, dim)``: its query against
         the keys and values of positions 0..t, kept in ``cache`` as ``(N, H, length, d)`` arrays filled
-        up to t (eq. 23.1-23.3)."""
+        up to t (eq. 24.1-24.3)."""
         if inputs.ndim != 3 or inputs.shape[1:] != (1, self.dim):
             raise ShapeError(
                 f"CausalSelfAttention.step: expects one new position (N, 1, {self.dim}), got {inputs.shape}"
@@ -120,13 +120,13 @@ class CausalSelfAttention:
         if self.bias:
             qkv += self.in_proj_bias
         q, k, v = qkv.reshape(batch, 3, self.heads, 1, self.head_dim).transpose(1, 0, 2, 3, 4)  # (N, H, 1, d) each
-        keys[:, :, t], values[:, :, t] = k[:, :, 0], v[:, :, 0]  # (23.1): k_t and v_t join the cache
-        scores = q @ keys[:, :, : t + 1].transpose(0, 1, 3, 2)  # (23.2), (N, H, 1, t + 1)
+        keys[:, :, t], values[:, :, t] = k[:, :, 0], v[:, :, 0]  # (24.1): k_t and v_t join the cache
+        scores = q @ keys[:, :, : t + 1].transpose(0, 1, 3, 2)  # (24.2), (N, H, 1, t + 1)
         scores *= 1.0 / math.sqrt(self.head_dim)
         scores -= scores.max(axis=-1, keepdims=True)
         weights = np.exp(scores, out=scores)
         weights /= weights.sum(axis=-1, keepdims=True)
-        outputs = weights @ values[:, :, : t + 1]  # (23.3), (N, H, 1, d)
+        outputs = weights @ values[:, :, : t + 1]  # (24.3), (N, H, 1, d)
         y: Array = outputs.reshape(batch, self.dim) @ self.out_proj.weight.T  # the heads side by side, (20.6)
         if self.bias:
             y += self.out_proj.bias

@@ -69,7 +69,7 @@ class Embedding(Table):
 
     def step(self, inputs: Any, cache: Cache) -> Array:
         """The new token of each sequence, ``(N, 1)``: a lookup reads one position alone, so a step is
-        the forward pass (spec/math.md, section 23; ``cache`` is unused, taken as every layer's step takes it)."""
+        the forward pass (spec/math.md, section 24; ``cache`` is unused, taken as every layer's step takes it)."""
         return self.forward(inputs)
 
     def backward(self, grad_outputs: Array, need_input_grad: bool = True) -> Array:
@@ -121,7 +121,7 @@ class PositionEmbedding(Table):
 
     def step(self, inputs: Array, cache: Cache) -> Array:
         """y = x + P[t] for the new position t = ``cache.position`` of each sequence, ``(N, 1, dim)``
-        (eq. 17.3 at one position, section 23); a position past ``max_length`` is a one-line ShapeError."""
+        (eq. 17.3 at one position, section 24); a position past ``max_length`` is a one-line ShapeError."""
         t = cache.position
         if t >= self.max_length:
             raise ShapeError(f"PositionEmbedding.step: position {t + 1}, but the layer holds {self.max_length}")

@@ -56,7 +56,7 @@ class Dense:
 
     def step(self, inputs: Array, cache: Cache) -> Array:
         """The new position of each sequence, ``(N, 1, in_features)``: the layer reads each position
-        alone (eq. 16.1), so a step is the forward pass (spec/math.md, section 23; ``cache`` is unused,
+        alone (eq. 16.1), so a step is the forward pass (spec/math.md, section 24; ``cache`` is unused,
         taken as every layer's step takes it)."""
         return self.forward(inputs)
 
@@ -133,7 +133,7 @@ class Dropout(ParameterFree[Array]):
         return inputs * self.mask
 
     def step(self, inputs: Array, cache: Cache) -> Array:
-        """Decoding is inference, where dropout is the identity (spec/math.md, section 23; ``cache`` is
+        """Decoding is inference, where dropout is the identity (spec/math.md, section 24; ``cache`` is
         unused, taken as every layer's step takes it)."""
         return self.forward(inputs)
 

@@ -170,7 +170,7 @@ class LastAxisNorm:
 
     def step(self, inputs: Array, cache: Cache) -> Array:
         """The new position of each sequence, ``(N, 1, dim)``: each row is normalized on its own, so a
-        step is the forward pass (spec/math.md, section 23; ``cache`` is unused, taken as every layer's
+        step is the forward pass (spec/math.md, section 24; ``cache`` is unused, taken as every layer's
         step takes it)."""
         return self.forward(inputs)
 
