@@ -110,9 +110,9 @@ def test_reset_starts_again_from_position_zero(backend: str) -> None:
     assert decoder.feed([4]) != first
 
 
-class Residual:
+class ToyResidual:
     """A container as the module docstring of scratchnet/core/decoding.py describes one: y = x + f(x),
-    f a list of layers, stepped by stepping its children (for this test; the real one is registered)."""
+    f a list of layers, stepped by stepping its children (a stand-in for scratchnet's Residual)."""
 
     def __init__(self, layers: list[Any]) -> None:
         self.layers = layers
@@ -130,7 +130,7 @@ class Residual:
 @pytest.mark.parametrize("module", [loops, vectorized])
 def test_a_container_steps_its_children_with_the_same_cache(module: Any) -> None:
     dim, length = 6, 5
-    block = Residual(
+    block = ToyResidual(
         [
             module.LayerNorm(dim),
             module.CausalSelfAttention(dim, 3, init="glorot_uniform", seed=1),
