@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from scratchnet.core.decoding import Cache
 from scratchnet.core.errors import ConfigError
 from scratchnet.core.network import ParameterFree
 from scratchnet.loops.tensor import Batch, Param, elementwise, is_sequence_batch
@@ -19,6 +20,15 @@ class Activation(ParameterFree[Param]):
     def __init__(self) -> None:
         self.inputs: Batch = []
         self.outputs: Batch = []
+
+    def forward(self, inputs: Batch, training: bool = False) -> Batch:
+        raise NotImplementedError
+
+    def step(self, inputs: Batch, cache: Cache) -> Batch:
+        """The new position of each sequence, ``(N, 1, C)``: an activation reads each position alone, so
+        a step is the forward pass (spec/math.md, section 24; ``cache`` is unused, taken as every
+        layer's step takes it)."""
+        return self.forward(inputs)
 
 
 class Elementwise(Activation):

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from operator import mul
 from typing import Any
 
 from scratchnet.core import rng
+from scratchnet.core.decoding import Cache
 from scratchnet.core.errors import ConfigError, ShapeError
 from scratchnet.core.init import SECOND_BIAS_STREAM, SECOND_WEIGHT_STREAM, check_initializer
 from scratchnet.loops.activations import softmax_and_log_sum_exp
@@ -27,7 +29,7 @@ DROPOUT_STREAMS = 4  # the k-th training pass draws its dropout mask from stream
 
 def project(x: Vector, weight: Matrix, bias: Vector) -> Vector:
     """W x + b for one position (eq. 3.1 on one row); no bias when ``bias`` is empty."""
-    z = [sum(w * value for w, value in zip(row, x)) for row in weight]
+    z = [sum(map(mul, row, x)) for row in weight]  # sum_i W[j][i] x[i], in the order of i
     return [value + b for value, b in zip(z, bias)] if bias else z
 
 
@@ -44,8 +46,14 @@ def project_backward(g: Vector, x: Vector, weight: Matrix, grad_weight: Matrix, 
     return grad_x
 
 
+def empty_cache(batch: int) -> tuple[list[Matrix], list[Matrix]]:
+    """Keys ``k[n][s]`` and values ``v[n][s]`` of each of ``batch`` sequences, no position yet (eq. 24.1)."""
+    return [[] for _ in range(batch)], [[] for _ in range(batch)]
+
+
 def dot(a: Vector, b: Vector) -> float:
-    return sum(x * y for x, y in zip(a, b))
+    total: float = sum(map(mul, a, b))
+    return total
 
 
 class CausalSelfAttention:
@@ -127,6 +135,35 @@ class CausalSelfAttention:
         self.attention_weights = [
             [[a_t + [0.0] * (length - len(a_t)) for a_t in head] for head in sample] for sample in self.weights
         ]
+        return results
+
+    def step(self, inputs: Batch, cache: Cache) -> Batch:
+        """The new position t = ``cache.position`` of each sequence, ``(N, 1, dim)``: its query against
+        the keys and values of positions 0..t, those of 0..t-1 kept in ``cache`` (eq. 24.1-24.3).
+        Row t of :meth:`forward` on the whole sequence, computed in the same order."""
+        batch = self.check(inputs)
+        if len(batch[0]) != 1:
+            raise ShapeError(
+                f"CausalSelfAttention.step: expects one new position (N, 1, {self.dim}), got {len(batch[0])}"
+            )
+        keys, values = cache.state(self, lambda: empty_cache(len(batch)))
+        if len(keys) != len(batch):
+            raise ShapeError(f"CausalSelfAttention.step: {len(batch)} sequences, but the cache holds {len(keys)}")
+        scale, d = 1.0 / math.sqrt(self.head_dim), self.head_dim
+        results = []
+        for n, (x_t,) in enumerate(batch):
+            qkv = project(x_t, self.in_proj_weight, self.in_proj_bias)  # (20.1), at position t only
+            q_t = qkv[: self.dim]
+            keys[n].append(qkv[self.dim : 2 * self.dim])  # (24.1): k_t and v_t join the cache
+            values[n].append(qkv[2 * self.dim :])
+            o_t: Vector = []
+            for h in range(self.heads):
+                cols = slice(h * d, (h + 1) * d)
+                scores = [scale * dot(q_t[cols], k_s[cols]) for k_s in keys[n]]  # (24.2): s = 0..t
+                a, _ = softmax_and_log_sum_exp(scores)
+                # (24.3): o_t = sum_{s <= t} a[t][s] v_s, value by value of the head
+                o_t += [sum(a_s * v_s[j] for a_s, v_s in zip(a, values[n])) for j in range(cols.start, cols.stop)]
+            results.append([project(o_t, self.out_proj_weight, self.out_proj_bias)])  # (20.6)
         return results
 
     def backward(self, grad_outputs: Batch, need_input_grad: bool = True) -> Batch:

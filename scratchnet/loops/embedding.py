@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from scratchnet.core.decoding import Cache
 from scratchnet.core.errors import ConfigError, ShapeError
 from scratchnet.core.init import check_initializer
 from scratchnet.loops.convolution import check_gradients, shape_name
@@ -65,6 +66,11 @@ class Embedding(Table):
         self.ids = as_tokens(inputs, self.num_embeddings, None, "Embedding.forward")
         return [[list(self.weight[i]) for i in sequence] for sequence in self.ids]
 
+    def step(self, inputs: Batch, cache: Cache) -> Batch:
+        """The new token of each sequence, ``(N, 1)``: a lookup reads one position alone, so a step is
+        the forward pass (spec/math.md, section 24; ``cache`` is unused, taken as every layer's step takes it)."""
+        return self.forward(inputs)
+
     def backward(self, grad_outputs: Batch, need_input_grad: bool = True) -> Batch:
         """dL/dW[i] = sum of dL/dx[n][t] over the positions that read id i (eq. 17.2), a scatter-add.
         Token ids have no gradient: an empty list is returned whatever ``need_input_grad`` says."""
@@ -113,6 +119,14 @@ class PositionEmbedding(Table):
             [[float(x) + p for x, p in zip(row, position)] for row, position in zip(sample, self.weight)]
             for sample in inputs
         ]
+
+    def step(self, inputs: Batch, cache: Cache) -> Batch:
+        """y = x + P[t] for the new position t = ``cache.position`` of each sequence, ``(N, 1, dim)``
+        (eq. 17.3 at one position, section 24); a position past ``max_length`` is a one-line ShapeError."""
+        t = cache.position
+        if t >= self.max_length:
+            raise ShapeError(f"PositionEmbedding.step: position {t + 1}, but the layer holds {self.max_length}")
+        return [[[float(x) + p for x, p in zip(row, self.weight[t])] for row in sample] for sample in inputs]
 
     def backward(self, grad_outputs: Batch, need_input_grad: bool = True) -> Batch:
         """dL/dP[t] = sum_n dL/dy[n][t] (eq. 17.4), over the batch only; dL/dx = dL/dy."""

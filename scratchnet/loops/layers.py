@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from operator import mul
 from typing import Any
 
 from scratchnet.core import rng
+from scratchnet.core.decoding import Cache
 from scratchnet.core.errors import ConfigError, ShapeError
 from scratchnet.core.init import check_initializer
 from scratchnet.core.network import ParameterFree
@@ -58,6 +60,17 @@ class Dense:
         # Once per sample, shared by every neuron, here and in backward: only nonzero x_i add to z.
         self.nonzero_inputs = [nonzero(x) for x in self.inputs]
         return [[neuron.forward(x) for neuron in self.neurons] for x in self.nonzero_inputs]
+
+    def step(self, inputs: Batch, cache: Cache) -> Batch:
+        """The new position of each sequence, ``(N, 1, in_features)``: z = W x + b at that position
+        alone (eq. 16.1, section 24; ``cache`` is unused, taken as every layer's step takes it).
+
+        Each neuron sums over every input in order, where :meth:`forward` sums over the nonzero ones:
+        the same number (a zero input adds nothing), but a language model's rows have no zeros to skip,
+        and the plain sum is several times faster there."""
+        if any(len(sample) != 1 or len(sample[0]) != self.in_features for sample in inputs):
+            raise ShapeError(f"Dense.step: expects one new position (N, 1, {self.in_features}), got {shape_of(inputs)}")
+        return [[[sum(map(mul, neuron.weights, x)) + neuron.bias for neuron in self.neurons]] for (x,) in inputs]
 
     def backward(self, grad_outputs: Batch, need_input_grad: bool = True) -> Batch:
         """Given dL/dz, sum each neuron's gradients over the batch and return dL/dx (eq. 3.2-3.4).
@@ -134,6 +147,11 @@ class Dropout(ParameterFree[Param]):
         self.mask = reshape([scale if u >= self.rate else 0.0 for u in draws], shape_of(inputs))
         outputs: Batch = elementwise(lambda x, m: x * m, inputs, self.mask)
         return outputs
+
+    def step(self, inputs: Batch, cache: Cache) -> Batch:
+        """Decoding is inference, where dropout is the identity (spec/math.md, section 24; ``cache`` is
+        unused, taken as every layer's step takes it)."""
+        return self.forward(inputs)
 
     def backward(self, grad_outputs: Batch, need_input_grad: bool = True) -> Batch:
         """dL/dx = dL/da * mask (``need_input_grad`` is ignored: this is all the layer computes)."""

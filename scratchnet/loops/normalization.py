@@ -7,6 +7,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from scratchnet.core.decoding import Cache
 from scratchnet.core.errors import ConfigError, ShapeError
 from scratchnet.loops.convolution import check_gradients, shape_name
 from scratchnet.loops.tensor import Batch, Param, as_batch, as_tensor, by_sample, flatten, reshape, shape_of
@@ -213,6 +214,12 @@ class LastAxisNorm:
             else:
                 outputs.append([gamma * xh for gamma, xh in zip(self.weight, x_hat)])
         return by_sample(outputs, self.positions) if self.positions else outputs
+
+    def step(self, inputs: Batch, cache: Cache) -> Batch:
+        """The new position of each sequence, ``(N, 1, dim)``: each row is normalized on its own, so a
+        step is the forward pass (spec/math.md, section 24; ``cache`` is unused, taken as every layer's
+        step takes it)."""
+        return self.forward(inputs)
 
     def backward(self, grad_outputs: Batch, need_input_grad: bool = True) -> Batch:
         """dL/dgamma = sum_rows g * x_hat and dL/dbeta = sum_rows g (eq. 18.4), and dL/dx by the

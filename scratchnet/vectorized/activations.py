@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from scratchnet.core.decoding import Cache
 from scratchnet.core.errors import ConfigError, ShapeError
 from scratchnet.core.network import ParameterFree
 from scratchnet.vectorized import memory
@@ -21,6 +22,15 @@ class Activation(ParameterFree[Array]):
     def __init__(self) -> None:
         self.inputs: Array = np.zeros((0, 0))
         self.outputs: Array = np.zeros((0, 0))
+
+    def forward(self, inputs: Array, training: bool = False) -> Array:
+        raise NotImplementedError
+
+    def step(self, inputs: Array, cache: Cache) -> Array:
+        """The new position of each sequence, ``(N, 1, C)``: an activation reads each position alone, so
+        a step is the forward pass (spec/math.md, section 24; ``cache`` is unused, taken as every
+        layer's step takes it)."""
+        return self.forward(inputs)
 
 
 class Elementwise(Activation):

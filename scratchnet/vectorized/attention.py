@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from scratchnet.core.decoding import Cache
 from scratchnet.core.errors import ConfigError, ShapeError
 from scratchnet.core.init import SECOND_BIAS_STREAM, SECOND_WEIGHT_STREAM, check_initializer
 from scratchnet.vectorized import rng
@@ -99,6 +100,37 @@ class CausalSelfAttention:
         if self.bias:
             y += self.out_proj.bias
         return y.reshape(batch, length, self.dim)
+
+    def step(self, inputs: Array, cache: Cache) -> Array:
+        """The new position t = ``cache.position`` of each sequence, ``(N, 1, dim)``: its query against
+        the keys and values of positions 0..t, kept in ``cache`` as ``(N, H, length, d)`` arrays filled
+        up to t (eq. 24.1-24.3)."""
+        if inputs.ndim != 3 or inputs.shape[1:] != (1, self.dim):
+            raise ShapeError(
+                f"CausalSelfAttention.step: expects one new position (N, 1, {self.dim}), got {inputs.shape}"
+            )
+        batch, t = inputs.shape[0], cache.position
+        shape = (batch, self.heads, cache.length, self.head_dim)
+        keys, values = cache.state(self, lambda: (np.zeros(shape, self.dtype), np.zeros(shape, self.dtype)))
+        if keys.shape != shape or t >= cache.length:
+            raise ShapeError(
+                f"CausalSelfAttention.step: position {t + 1} of {batch} sequences for a cache {keys.shape}"
+            )
+        qkv = inputs.reshape(batch, self.dim) @ self.in_proj_weight.T  # (20.1), at position t only
+        if self.bias:
+            qkv += self.in_proj_bias
+        q, k, v = qkv.reshape(batch, 3, self.heads, 1, self.head_dim).transpose(1, 0, 2, 3, 4)  # (N, H, 1, d) each
+        keys[:, :, t], values[:, :, t] = k[:, :, 0], v[:, :, 0]  # (24.1): k_t and v_t join the cache
+        scores = q @ keys[:, :, : t + 1].transpose(0, 1, 3, 2)  # (24.2), (N, H, 1, t + 1)
+        scores *= 1.0 / math.sqrt(self.head_dim)
+        scores -= scores.max(axis=-1, keepdims=True)
+        weights = np.exp(scores, out=scores)
+        weights /= weights.sum(axis=-1, keepdims=True)
+        outputs = weights @ values[:, :, : t + 1]  # (24.3), (N, H, 1, d)
+        y: Array = outputs.reshape(batch, self.dim) @ self.out_proj.weight.T  # the heads side by side, (20.6)
+        if self.bias:
+            y += self.out_proj.bias
+        return y.reshape(batch, 1, self.dim)
 
     def backward(self, grad_outputs: Array, need_input_grad: bool = True) -> Array:
         """dL/dx and every parameter's gradient, equation by equation backwards (eq. 20.7-20.11)."""

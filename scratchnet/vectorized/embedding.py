@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from scratchnet.core.decoding import Cache
 from scratchnet.core.errors import ConfigError, ShapeError
 from scratchnet.core.init import check_initializer
 from scratchnet.vectorized.init import initial_weight
@@ -66,6 +67,11 @@ class Embedding(Table):
         vectors: Array = self.weight[self.ids]
         return vectors
 
+    def step(self, inputs: Any, cache: Cache) -> Array:
+        """The new token of each sequence, ``(N, 1)``: a lookup reads one position alone, so a step is
+        the forward pass (spec/math.md, section 24; ``cache`` is unused, taken as every layer's step takes it)."""
+        return self.forward(inputs)
+
     def backward(self, grad_outputs: Array, need_input_grad: bool = True) -> Array:
         """dL/dW[i] = sum of dL/dx[n][t] over the positions that read id i (eq. 17.2): a scatter-add,
         position by position in C order, as the loops backend adds them. Token ids have no gradient:
@@ -111,6 +117,15 @@ class PositionEmbedding(Table):
             )
         self.length = inputs.shape[1]
         outputs: Array = inputs + self.weight[: self.length]
+        return outputs
+
+    def step(self, inputs: Array, cache: Cache) -> Array:
+        """y = x + P[t] for the new position t = ``cache.position`` of each sequence, ``(N, 1, dim)``
+        (eq. 17.3 at one position, section 24); a position past ``max_length`` is a one-line ShapeError."""
+        t = cache.position
+        if t >= self.max_length:
+            raise ShapeError(f"PositionEmbedding.step: position {t + 1}, but the layer holds {self.max_length}")
+        outputs: Array = inputs + self.weight[t]
         return outputs
 
     def backward(self, grad_outputs: Array, need_input_grad: bool = True) -> Array:

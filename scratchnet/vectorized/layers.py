@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from scratchnet.core.decoding import Cache
 from scratchnet.core.errors import ConfigError, ShapeError
 from scratchnet.core.init import check_initializer
 from scratchnet.core.network import ParameterFree
@@ -52,6 +53,12 @@ class Dense:
         z = self.inputs @ self.weight.T
         z += self.bias
         return z
+
+    def step(self, inputs: Array, cache: Cache) -> Array:
+        """The new position of each sequence, ``(N, 1, in_features)``: the layer reads each position
+        alone (eq. 16.1), so a step is the forward pass (spec/math.md, section 24; ``cache`` is unused,
+        taken as every layer's step takes it)."""
+        return self.forward(inputs)
 
     def backward(self, grad_outputs: Array, need_input_grad: bool = True) -> Array:
         """Given dL/dz, the gradients summed over the batch, and dL/dx (eq. 3.2-3.4).
@@ -124,6 +131,11 @@ class Dropout(ParameterFree[Array]):
         self.calls += 1
         self.mask = np.where(draws >= self.rate, 1.0 / (1.0 - self.rate), 0.0).astype(inputs.dtype)
         return inputs * self.mask
+
+    def step(self, inputs: Array, cache: Cache) -> Array:
+        """Decoding is inference, where dropout is the identity (spec/math.md, section 24; ``cache`` is
+        unused, taken as every layer's step takes it)."""
+        return self.forward(inputs)
 
     def backward(self, grad_outputs: Array, need_input_grad: bool = True) -> Array:
         """dL/dx = dL/da * mask (``need_input_grad`` is ignored: this is all the layer computes)."""

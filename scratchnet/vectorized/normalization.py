@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from scratchnet.core.decoding import Cache
 from scratchnet.core.errors import ConfigError, ShapeError
 from scratchnet.vectorized.tensor import Array, check_dtype, copy_params
 
@@ -166,6 +167,12 @@ class LastAxisNorm:
         if self.has_bias:
             outputs += self.bias
         return outputs.reshape(inputs.shape)
+
+    def step(self, inputs: Array, cache: Cache) -> Array:
+        """The new position of each sequence, ``(N, 1, dim)``: each row is normalized on its own, so a
+        step is the forward pass (spec/math.md, section 24; ``cache`` is unused, taken as every layer's
+        step takes it)."""
+        return self.forward(inputs)
 
     def backward(self, grad_outputs: Array, need_input_grad: bool = True) -> Array:
         """dL/dgamma = sum_rows g * x_hat and dL/dbeta = sum_rows g (eq. 18.4), and dL/dx by the
