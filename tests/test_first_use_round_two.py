@@ -47,9 +47,12 @@ def test_model_files_doc_names_the_versions_scratchnet_writes(tmp_path: Path) ->
     scratchnet.save(scratchnet.build_network(mlp([4, 3, 2]), seed=0), tmp_path / "mlp")
     cnn = parse("input(1x6x6), conv(2, 3), relu, flatten, dense(3)")
     scratchnet.save(scratchnet.build_network(cnn, seed=0), tmp_path / "cnn")
-    versions = {name: json.loads((tmp_path / f"{name}.json").read_text())["version"] for name in ("mlp", "cnn")}
-    assert versions == {"mlp": 1, "cnn": 2}
-    assert "an MLP's file is version 1 and a\nCNN's version 2" in doc
+    gpt = parse("input(tokens 5 x 4), embedding(4), residual(layernorm, attention(2)), dense(5)")
+    scratchnet.save(scratchnet.build_network(gpt, seed=0), tmp_path / "gpt")
+    names = ("mlp", "cnn", "gpt")
+    versions = {name: json.loads((tmp_path / f"{name}.json").read_text())["version"] for name in names}
+    assert versions == {"mlp": 1, "cnn": 2, "gpt": 3}
+    assert "an MLP's file is version 1, a CNN's version 2 and a GPT's\nversion 3" in doc
 
 
 # ---- item 30: a hand-edited model ----
