@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from strategies import transformer_architectures
+from strategies import gpt_architectures, transformer_architectures
 
 from scratchnet import loops, vectorized
 from scratchnet.builders import build_network
@@ -65,11 +65,26 @@ def assert_close(got: np.ndarray, expected: np.ndarray) -> None:
 def test_the_cached_steps_give_the_full_forward_pass_at_every_position(
     description: dict[str, Any], batch: int, seed: int
 ) -> None:
+    check_decoding(description, batch, seed)
+
+
+@settings(max_examples=25, deadline=None)
+@given(description=gpt_architectures(), batch=st.integers(1, 3), seed=st.integers(0, 2**32))
+def test_gpts_of_residual_blocks_decode_as_their_full_forward_pass(
+    description: dict[str, Any], batch: int, seed: int
+) -> None:
+    # Residual.step: y_t = x_t + f(x_t), its layers stepping with their own part of the cache
+    check_decoding(description, batch, seed)
+
+
+def check_decoding(description: dict[str, Any], batch: int, seed: int) -> None:
+    """The cached steps equal the full forward pass at every position, in each backend, and the
+    backends agree."""
     length, vocabulary = description["input_shape"][0], description["vocabulary"]
     ids, _ = random_tokens(length, vocabulary, vocabulary, batch, seed)
     steps = {}
     for backend in BACKENDS:
-        network = build_network(description, backend=backend, seed=seed)
+        network: Any = build_network(description, backend=backend, seed=seed)
         full = np.asarray(network.forward(ids))
         logits = np.asarray(network.loss_inputs)  # what the final Softmax read
         outputs, step_logits = decoded(network, ids)
@@ -151,7 +166,7 @@ def test_a_container_steps_its_children_with_the_same_cache(module: Any) -> None
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_misuse_is_a_one_line_error(backend: str) -> None:
-    network = build_network(gpt_stack(length=3), backend=backend, seed=2)
+    network: Any = build_network(gpt_stack(length=3), backend=backend, seed=2)
     decoder = Decoder(network)
     decoder.feed([1, 2, 3])
     errors: list[ScratchnetError] = []

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from scratchnet.core.decoding import Cache, step_layers
 from scratchnet.core.errors import ConfigError
 from scratchnet.core.interface import Layer
 from scratchnet.core.network import Container
@@ -39,3 +40,9 @@ class Residual(Container[Batch, Param]):
             return []
         grad_inputs: Batch = elementwise(lambda g_y, g_f: g_y + g_f, grad_outputs, grad)
         return grad_inputs
+
+    def step(self, inputs: Batch, cache: Cache) -> Batch:
+        """One new position (spec/math.md section 24): y_t = x_t + f(x_t), f's layers stepping in order,
+        each with its own part of ``cache`` (an attention layer's keys and values)."""
+        y: Batch = elementwise(lambda x_i, f_i: x_i + f_i, inputs, step_layers(self.layers, inputs, cache))
+        return y

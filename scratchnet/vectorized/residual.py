@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from scratchnet.core.decoding import Cache, step_layers
 from scratchnet.core.errors import ConfigError
 from scratchnet.core.interface import Layer
 from scratchnet.core.network import Container
@@ -40,3 +41,8 @@ class Residual(Container[Array, Array]):
             return np.zeros((0,), grad_outputs.dtype)
         grad_inputs: Array = np.add(grad_outputs, grad)
         return grad_inputs
+
+    def step(self, inputs: Array, cache: Cache) -> Array:
+        """One new position (spec/math.md section 24): y_t = x_t + f(x_t), f's layers stepping in order."""
+        y: Array = np.add(inputs, step_layers(self.layers, inputs, cache))
+        return y
