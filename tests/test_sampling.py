@@ -85,7 +85,7 @@ def test_the_draw_takes_the_first_token_whose_cumulative_weight_exceeds_u() -> N
 def test_bad_settings_are_one_line_errors() -> None:
     for settings in ({"temperature": -1.0}, {"temperature": math.inf}, {"top_k": 0}, {"top_k": 2.5}):
         with pytest.raises(ConfigError):
-            Policy(**settings)  # type: ignore[arg-type]
+            Policy(**settings)
     for top_p in (0.0, 1.5, math.nan, True):
         with pytest.raises(ConfigError, match="top-p"):
             Policy(top_p=top_p)
