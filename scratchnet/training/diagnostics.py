@@ -223,13 +223,14 @@ class Diagnostics(Callback):
                 continue
             layer = name.split(".", 1)[0]
             where = "below" if median < low else "above"
-            shown = (
-                f"{10**median:.2g} (log10 {median:.2f}" if math.isfinite(median) else "0 (" if median < 0 else "NaN ("
-            )
+            if math.isfinite(median):
+                shown = f"{10**median:.2g} (log10 {median:.2f}; the median of steps {self.window(step)})"
+            else:
+                shown = f"{'0' if median < 0 else 'NaN'} (the median of steps {self.window(step)})"
             self.say(
                 f"layer {layer}",
                 "update ratio",
-                f"layer {layer} ({name}): update-to-data ratio {shown}, the median of steps {self.window(step)}) is "
+                f"layer {layer} ({name}): update-to-data ratio {shown} is "
                 f"{where} the sane band 1e{low:g}..1e{high:g} (about 1e-3 is the rule of thumb): "
                 + ("raise the learning rate" if where == "below" else "lower the learning rate"),
             )
