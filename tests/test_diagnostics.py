@@ -212,3 +212,29 @@ def test_train_diagnostics_keeps_the_model_and_records_into_the_file(data_dir: P
         f"scratchnet plot: error: {tmp_path / 'plain.json'} has no diagnostics in its history: "
         "train it with scratchnet train --diagnostics"
     ]
+
+
+def test_a_resumed_run_goes_on_sampling_and_ends_with_the_same_model(tmp_path: Path) -> None:
+    """Interrupted at step 15 of 20 (epoch 2, after its 5th step): the checkpoint keeps the history up
+    to its last record, so samples 11..15 are lost; the resumed run samples from step 16 on."""
+    from test_train import interrupt_at
+
+    from scratchnet.training.train import TrainingInterrupted, checkpoint_path_for, resume
+
+    data, config = synthetic(), TrainConfig(**SMALL)  # type: ignore[arg-type]
+    whole = train(config, dataset=data, log=quiet, check=False, callbacks=(Diagnostics(1),))
+    with pytest.raises(TrainingInterrupted):
+        train(
+            config,
+            dataset=data,
+            out=tmp_path / "b.json",
+            log=quiet,
+            check=False,
+            hook=interrupt_at(1, 4),
+            callbacks=(Diagnostics(1),),
+        )
+    resumed = resume(checkpoint_path_for(tmp_path / "b.json"), dataset=data, log=quiet, callbacks=(Diagnostics(1),))
+    assert same_params(whole.network, resumed.network)
+    assert [s["step"] for s in samples_of(whole.history)] == list(range(1, 21))
+    assert [s["step"] for s in samples_of(resumed.history)] == [*range(1, 11), *range(16, 21)]
+    assert samples_of(resumed.history)[-1] == samples_of(whole.history)[-1]
