@@ -238,3 +238,34 @@ def test_a_resumed_run_goes_on_sampling_and_ends_with_the_same_model(tmp_path: P
     assert [s["step"] for s in samples_of(whole.history)] == list(range(1, 21))
     assert [s["step"] for s in samples_of(resumed.history)] == [*range(1, 11), *range(16, 21)]
     assert samples_of(resumed.history)[-1] == samples_of(whole.history)[-1]
+
+
+def test_a_long_run_samples_less_often_to_keep_the_model_file_small(monkeypatch: pytest.MonkeyPatch) -> None:
+    import scratchnet.training.diagnostics as diagnostics
+
+    monkeypatch.setattr(diagnostics, "BUDGET", 2000)  # bytes: a few samples of this network
+    warnings: list[str] = []
+    loop = tiny_loop("dense(6), relu, dense(3)", "vectorized", INPUTS, Diagnostics(1, warnings.append), 1e-3, 12)
+    loop.run()
+    samples = samples_of(loop.state.history)
+    size = len(json.dumps(samples[0]))
+    every = math.ceil(11 * size / 2000)
+    assert every > 1 and [s["step"] for s in samples] == [1, *range(every + 1, 13, every)]
+    assert warnings == [
+        f"diagnostics every 1 steps would take 0 MiB of the model file over the 11 steps left; "
+        f"recording every {every} steps instead"
+    ]
+    assert sum(len(json.dumps(s)) for s in samples[1:]) <= 2000
+
+
+def test_a_paused_loop_goes_on_sampling_when_run_again() -> None:
+    from test_training_loop import StopAt
+
+    watch = Diagnostics(2)
+    loop = tiny_loop("dense(6), tanh, dense(3)", "loops", INPUTS, watch, epochs=9)
+    loop.callbacks = (watch, StopAt(4))
+    assert loop.run() is False and loop.global_step == 4
+    assert all("forward" not in vars(layer) for layer in loop.network.layers)  # put back while paused
+    assert loop.run() is True
+    assert [s["step"] for s in samples_of(loop.state.history)] == [1, 3, 5, 7, 9]
+    assert all([e["type"] for e in s["layers"]] == ["Dense", "Tanh", "Dense"] for s in samples_of(loop.state.history))

@@ -23,6 +23,7 @@ and kind.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -43,6 +44,7 @@ RATIO_BAND = (-4.0, -2.0)  # log10 of the update-to-data ratio: 1e-4 .. 1e-2 aro
 RATIO_WINDOW = 5  # the band is judged on the median of this many samples (Adam's first steps are larger)
 ANNEALED = 0.1  # samples taken while a schedule has the rate below this part of its base are not judged
 DIGITS = 4  # significant digits kept in the history
+BUDGET = 4 * 1024 * 1024  # bytes of a run's samples in the model file: a quarter of a document's 16 MiB limit
 
 
 def saturated_fraction(kind: str, outputs: Floats) -> float | None:
@@ -95,14 +97,16 @@ class Diagnostics(Callback):
         self.outputs: dict[int, Any] = {}  # layer index -> its output in the step being watched
         self.watching = False  # the step under way is sampled: its layers' outputs are caught
         self.layers: list[Any] = []  # the layers whose forward is wrapped
+        self.attached = False  # ... from the first step of a run (or of a run() after a pause) to its end
         self.weights: list[str] = []  # the arrays the ratio is taken of
         self.sample: dict[str, Any] | None = None  # the sample being taken: filled by on_loss, then on_step_end
         self.before: dict[str, Floats] = {}
+        self.sized = False  # the size of the samples has been checked against BUDGET
 
     # The loop's hooks.
 
     def on_epoch_start(self, loop: Loop) -> None:
-        if not self.layers:
+        if not self.attached:
             self.attach(loop)
         self.watching = self.due(loop.global_step)
 
@@ -143,7 +147,7 @@ class Diagnostics(Callback):
         layers = list(loop.network.layers)
         for index, layer in enumerate(layers[:-1]):
             layer.forward = self.catching(index, layer.forward)
-        self.layers = layers[:-1]
+        self.layers, self.attached = layers[:-1], True
         self.weights = [array.name for array in plan(loop.network.describe()).arrays if array.penalized]
 
     def catching(self, index: int, forward: Callable[..., Any]) -> Callable[..., Any]:
@@ -159,7 +163,7 @@ class Diagnostics(Callback):
         for layer in self.layers:
             if "forward" in vars(layer):
                 del layer.forward
-        self.layers, self.outputs = [], {}
+        self.layers, self.outputs, self.attached = [], {}, False
 
     def activations(self) -> list[dict[str, Any]]:
         """The statistics of each caught layer output."""
@@ -188,9 +192,26 @@ class Diagnostics(Callback):
         ratios = {name: update_ratio(self.before[name], as_floats(params[name])) for name in self.weights}
         sample["update_ratio"] = {name: kept(ratio) for name, ratio in ratios.items()}
         self.samples.append(sample)
+        if not self.sized:
+            self.fit_budget(loop, len(json.dumps(sample)))
         if self.warn is not None:
             annealed = loop.lr() < ANNEALED * loop.optimizer.lr  # a schedule near its end: small steps are meant
             self.check(sample, {} if annealed else ratios)
+
+    def fit_budget(self, loop: Loop, size: int) -> None:
+        """After the first sample (``size`` bytes of JSON): sample less often if the rest of the run
+        would take more than BUDGET bytes of the model file, and say so."""
+        self.sized = True
+        left = loop.epochs * loop.steps_per_epoch - loop.global_step
+        every = max(self.every, math.ceil(left * size / BUDGET))
+        if every != self.every:
+            if self.warn is not None:
+                needed = left // self.every * size / 2**20
+                self.warn(
+                    f"diagnostics every {self.every} steps would take {needed:.0f} MiB of the model file over the "
+                    f"{left} steps left; recording every {every} steps instead"
+                )
+            self.every = every
 
     def check(self, sample: dict[str, Any], ratios: dict[str, float]) -> None:
         """One line for a layer mostly dead or saturated, or a weight whose ratio (the median of its
