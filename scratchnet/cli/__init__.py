@@ -27,6 +27,7 @@ from scratchnet.core.version import __version__
 # (``inspect``, ``demo spiral``) run where NumPy is missing.
 COMMANDS = {
     "train": "train an MLP or a convolutional network on MNIST, Fashion-MNIST or your own data and save it",
+    "lr-find": "sweep the learning rate over a few hundred steps of the run train would make, and suggest one",
     "evaluate": "test accuracy, per-class precision and recall and the confusion matrix of a model",
     "predict": "draw a test image (or your own) and show the model's top-3 classes",
     "inspect": "describe a saved model and verify its checksums",
@@ -41,7 +42,7 @@ COMMANDS = {
     "demo": "small demonstrations that run in seconds (spiral: why hidden layers need a non-linearity)",
 }
 # The module of a command whose name is not a module name (``import`` is a Python keyword).
-MODULES = {"import": "import_model"}
+MODULES = {"import": "import_model", "lr-find": "lr_find"}
 
 
 class Parser(argparse.ArgumentParser):

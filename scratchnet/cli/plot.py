@@ -17,11 +17,13 @@ from scratchnet.teaching.explain import EXPLAINERS, class_names_of, dataset_of
 from scratchnet.training.inference import predict_classes
 from scratchnet.training.metrics import confusion_matrix
 
-KINDS = ("curves", "confusion", "misclassified", "weights", "filters", "feature-maps", "augmentations")
+KINDS = ("curves", "diagnostics", "confusion", "misclassified", "weights", "filters", "feature-maps", "augmentations")
 
 
 DESCRIPTION = (
     "curves: loss and training/validation accuracy per epoch from the model's saved history. "
+    "diagnostics: what scratchnet train --diagnostics recorded, over the steps: each layer's activation std and "
+    "dead or saturated part, each array's gradient std, each weight's update-to-data ratio with the 1e-3 line. "
     "confusion: the confusion matrix on the test set. misclassified: a grid of misclassified test images "
     "with their true and predicted labels. weights: the first layer's weights as 28x28 images, one per "
     "hidden neuron (the first 64). filters: the kernels of a convolutional network's first Conv2D layer "
@@ -109,6 +111,10 @@ def run(args: argparse.Namespace) -> int:
         plots.plot_feature_maps(maps.maps, image, args.out, source=source, layer_name=name, title=title, dpi=args.dpi)
     elif args.kind == "curves":
         plots.plot_curves(history_of(loaded, args.model), args.out, title=title, dpi=args.dpi)
+    elif args.kind == "diagnostics":
+        from scratchnet.teaching.training_plots import plot_diagnostics
+
+        plot_diagnostics(diagnostics_of(loaded, args.model), args.out, title=title, dpi=args.dpi)
     elif args.kind == "weights":
         plots.plot_weights(
             first_layer_weights(loaded), args.out, title=title, dpi=args.dpi, shape=weight_image_shape(loaded)
@@ -148,6 +154,16 @@ def history_of(loaded: LoadedModel, path: str) -> list[dict[str, Any]]:
             f"{path} has no training history (metadata.training.history); models saved by scratchnet train have one"
         )
     return history
+
+
+def diagnostics_of(loaded: LoadedModel, path: str) -> list[dict[str, Any]]:
+    """The diagnostics samples ``scratchnet train --diagnostics`` kept in the model's history."""
+    from scratchnet.training.diagnostics import samples_of
+
+    samples = samples_of(history_of(loaded, path))
+    if not samples:
+        raise ConfigError(f"{path} has no diagnostics in its history: train it with scratchnet train --diagnostics")
+    return samples
 
 
 def check_options(args: argparse.Namespace) -> None:

@@ -38,6 +38,7 @@ from scratchnet.training.config import (
     TrainConfig,
     optimizer_settings,
 )
+from scratchnet.training.diagnostics import DEFAULT_EVERY, Diagnostics
 from scratchnet.training.recipes import RECIPES, recipe_settings
 from scratchnet.training.train import (
     RESUME_OVERRIDES,
@@ -97,6 +98,11 @@ BATCH_HELP = "images per step (full: all of them, gradient descent)"
 BACKEND_HELP = "loops: pure Python, slow (picks the small recipe when none is given)"
 VALIDATION_HELP = "hold out the last N training images for validation (the first N in the classic recipe)"
 FLIP_HELP = "mirror half the training images left to right (clothes yes, digits no)"
+DIAGNOSTICS_HELP = (
+    f"every N steps (default {DEFAULT_EVERY}), record each layer's activations (mean, std, saturated or dead part), "
+    "each array's gradient std and each weight's update-to-data ratio into the history, and warn about a layer "
+    "mostly dead or a ratio far from 1e-3 (scratchnet plot diagnostics draws them)"
+)
 
 
 def batch_size(text: str) -> int:
@@ -192,6 +198,12 @@ FLAG_GROUPS: dict[str, list[tuple[tuple[str, ...], dict[str, Any]]]] = {
         (("--validation",), {"type": non_negative_int, "metavar": "N", "help": VALIDATION_HELP}),
         (("--augment",), {"type": non_negative_int, "metavar": "PX", "help": "random shifts of up to PX pixels"}),
         (("--flip",), {"action": argparse.BooleanOptionalAction, "default": None, "help": FLIP_HELP}),
+    ],
+    "diagnostics (docs/training.md; they do not change the trained model)": [
+        (
+            ("--diagnostics",),
+            {"type": positive_int, "nargs": "?", "const": DEFAULT_EVERY, "metavar": "N", "help": DIAGNOSTICS_HELP},
+        ),
     ],
 }
 
@@ -330,12 +342,25 @@ def train_command(args: argparse.Namespace) -> int:
                     f"drop {flags}"
                 )
             overrides = {name: getattr(args, name) for name in RESUME_FLAGS if getattr(args, name) is not None}
-            result = resume(args.resume, data_dir=args.data_dir, out=output_path(args), log=log, overrides=overrides)
+            result = resume(
+                args.resume,
+                data_dir=args.data_dir,
+                out=output_path(args),
+                log=log,
+                overrides=overrides,
+                callbacks=diagnostics_of(args),
+            )
         else:
             config = config_from_args(args)
             out = output_path(args, config)
             result = train(
-                config, data_dir=args.data_dir, out=out, checkpoint=args.checkpoint, log=log, check=args.check
+                config,
+                data_dir=args.data_dir,
+                out=out,
+                checkpoint=args.checkpoint,
+                log=log,
+                check=args.check,
+                callbacks=diagnostics_of(args),
             )
     except TrainingInterrupted as stop:
         warn(f"scratchnet train: {stop}")
@@ -345,6 +370,13 @@ def train_command(args: argparse.Namespace) -> int:
         saved = f"model saved to {result.out}; " if result.out is not None else ""
         warn(f"scratchnet train: {saved}test accuracy {100 * result.test_accuracy:.2f}%")
     return 0
+
+
+def diagnostics_of(args: argparse.Namespace) -> tuple[Diagnostics, ...]:
+    """The --diagnostics callback, whose warnings go to stderr, one line each."""
+    if args.diagnostics is None:
+        return ()
+    return (Diagnostics(args.diagnostics, warn=lambda line: warn(f"scratchnet train: warning: {line}")),)
 
 
 def summarise(result: TrainResult) -> None:
