@@ -15,6 +15,7 @@ from scratchnet.cli.options import (
     image_shape,
     image_size,
     int_list,
+    label_smoothing,
     non_negative_float,
     non_negative_int,
     positive_float,
@@ -51,7 +52,7 @@ from scratchnet.training.train import (
 # The recipe settings that are MNIST's and Fashion-MNIST's, not your data's: with --data they take
 # these values unless a flag gives them (shifts and mirroring suit some images only; your data has a
 # test set of its own, so no validation split is held out besides).
-OWN_DATA_DEFAULTS = {"augment": 0, "flip": False, "validation": 0}
+OWN_DATA_DEFAULTS = {"augment": 0, "flip": False, "crop": 0, "rotate": 0.0, "scale": 0.0, "erase": 0.0, "validation": 0}
 DEFAULT_DATASET = "mnist"
 
 # The flags of the MLP that --layers replaces.
@@ -97,6 +98,15 @@ BATCH_HELP = "images per step (full: all of them, gradient descent)"
 BACKEND_HELP = "loops: pure Python, slow (picks the small recipe when none is given)"
 VALIDATION_HELP = "hold out the last N training images for validation (the first N in the classic recipe)"
 FLIP_HELP = "mirror half the training images left to right (clothes yes, digits no)"
+CROP_HELP = "random crops: pad each training image by PX pixels of black, cut out its size at a random place (0..8)"
+ROTATE_HELP = "rotate each training image by a random angle in [-DEG, DEG] (bilinear; 0..180)"
+SCALE_HELP = "scale each training image by a random factor in [1 - S, 1 + S] (bilinear; S in [0, 1))"
+ERASE_HELP = (
+    "random erasing: with probability P, blank a random rectangle of each training image (2-40%% of its area, "
+    "height/width 0.3 to 3.3)"
+)
+ERASE_NOISE_HELP = "fill --erase's rectangles with random pixels rather than black"
+SMOOTHING_HELP = "the cross-entropy's label smoothing eps in [0, 1]: train towards 1 - eps + eps/K on the label"
 
 
 def batch_size(text: str) -> int:
@@ -167,6 +177,7 @@ FLAG_GROUPS: dict[str, list[tuple[tuple[str, ...], dict[str, Any]]]] = {
         (("--activation",), {"choices": sorted(ACTIVATION_LAYERS), "help": "the hidden layers' activation"}),
         (("--dropout",), {"type": rate, "metavar": "RATE", "help": "dropout after each hidden layer, in [0, 1)"}),
         (("--init",), {"choices": INITIALIZERS, "help": INIT_HELP}),
+        (("--label-smoothing",), {"type": label_smoothing, "metavar": "EPS", "help": SMOOTHING_HELP}),
     ],
     "the optimizer (PyTorch's definitions; docs/training.md)": [
         (("--optimizer",), {"type": optimizer_choice, "metavar": "NAME|JSON", "help": OPTIMIZER_HELP}),
@@ -192,6 +203,11 @@ FLAG_GROUPS: dict[str, list[tuple[tuple[str, ...], dict[str, Any]]]] = {
         (("--validation",), {"type": non_negative_int, "metavar": "N", "help": VALIDATION_HELP}),
         (("--augment",), {"type": non_negative_int, "metavar": "PX", "help": "random shifts of up to PX pixels"}),
         (("--flip",), {"action": argparse.BooleanOptionalAction, "default": None, "help": FLIP_HELP}),
+        (("--crop",), {"type": non_negative_int, "metavar": "PX", "help": CROP_HELP}),
+        (("--rotate",), {"type": non_negative_float, "metavar": "DEG", "help": ROTATE_HELP}),
+        (("--scale",), {"type": non_negative_float, "metavar": "S", "help": SCALE_HELP}),
+        (("--erase",), {"type": non_negative_float, "metavar": "P", "help": ERASE_HELP}),
+        (("--erase-noise",), {"action": argparse.BooleanOptionalAction, "default": None, "help": ERASE_NOISE_HELP}),
     ],
 }
 
