@@ -23,7 +23,7 @@ from scratchnet.io.model import load_model
 from scratchnet.training.config import TrainConfig
 from scratchnet.training.feeding import AUGMENT_LABEL, Batches, augmented, check_fits, feeder_of
 from scratchnet.training.loop import Callback, Loop
-from scratchnet.training.recipes import RECIPES, recipe_settings
+from scratchnet.training.recipes import RECIPES, Recipe, recipe_settings
 from scratchnet.training.train import TrainingInterrupted, checkpoint_path_for, resume, train
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -323,6 +323,22 @@ def test_old_settings_load_with_every_new_setting_off() -> None:
     assert {name: getattr(config, name) for name in NEW_FIELDS} == NEW_FIELDS
     assert config.network().architecture((4,), 3)["loss"] == {"type": "CrossEntropy"}
     assert not config.run_settings().augmenting
+
+
+def test_a_recipe_names_the_new_settings_as_data() -> None:
+    recipe = Recipe(
+        "augmented",
+        "a test recipe",
+        network={"layers": "conv(4, 3), relu, flatten", "label_smoothing": 0.1},
+        optimizer={"type": "adam", "lr": 0.002},
+        run={"crop": 2, "rotate": 8.0, "scale": 0.1, "erase": 0.25},
+        per_dataset={"fashion-mnist": {"flip": True, "rotate": 0.0, "erase_noise": True}},
+    )
+    digits = TrainConfig(**recipe.settings_for("mnist"))
+    assert (digits.crop, digits.rotate, digits.scale, digits.erase, digits.erase_noise) == (2, 8.0, 0.1, 0.25, False)
+    assert digits.network().architecture((28, 28), 10)["loss"] == {"type": "CrossEntropy", "label_smoothing": 0.1}
+    clothes = TrainConfig(dataset="fashion-mnist", **recipe.settings_for("fashion-mnist"))
+    assert (clothes.flip, clothes.rotate, clothes.erase_noise, clothes.crop) == (True, 0.0, True, 2)
 
 
 def test_the_recipes_give_the_settings_they_gave_before() -> None:

@@ -29,8 +29,9 @@ class Recipe:
     """A recipe as data, in the run's four parts: the ``network`` (the compact notation as ``layers``,
     or an MLP's ``hidden``/``activation``/``dropout``, which write it), the ``optimizer`` (an object
     as ``--optimizer`` takes it: ``{"type": "adam", "lr": 0.001, "schedule": {"type": "cosine"}}``),
-    the ``data`` options and the ``run`` settings. ``per_dataset`` overrides any of them for one
-    dataset, as flat settings."""
+    the ``data`` options and the ``run`` settings (the augmentations among them: ``augment``, ``flip``,
+    ``crop``, ``rotate``, ``scale``, ``erase``, ``erase_noise``; the loss's ``label_smoothing`` goes with
+    the network). ``per_dataset`` overrides any of them for one dataset, as flat settings."""
 
     name: str
     summary: str
