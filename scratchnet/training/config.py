@@ -291,7 +291,7 @@ class RunSettings:
     @property
     def augmenting(self) -> bool:
         """Whether any augmentation is on (without, a full batch is the same in every step)."""
-        return bool(self.augment or self.flip or self.crop or self.rotate or self.scale or self.erase)
+        return any(getattr(self, name) for name in AUGMENTATIONS)
 
     def steps_per_epoch(self, train_size: int) -> int:
         size = train_size if self.batch_size == 0 else self.batch_size
@@ -432,7 +432,8 @@ def is_number(value: Any) -> bool:
 
 
 def check_augmentations(config: TrainConfig) -> None:
-    """The crops, the rotation and scaling, and the erasing (scratchnet.data.augment_checks's ranges)."""
+    """The crops (up to 8 pixels, as the shifts), the rotation and scaling, and the erasing (the ranges
+    of scratchnet.data.augment_checks)."""
     need(
         isinstance(config.crop, int) and not isinstance(config.crop, bool) and 0 <= config.crop <= 8,
         f"<crop> (pixels of padding around a random crop) must be in 0..8, got {config.crop!r}",
