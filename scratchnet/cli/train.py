@@ -61,8 +61,9 @@ MLP_ONLY = MLP_SETTINGS
 
 RECIPE_HELP = (
     "starting settings: default (the best MLP found for the dataset; small when --backend loops), classic (the "
-    "784-10-10 tutorial network), small (784-32-10), cnn (a convolutional network with batch norm), cnn-small (one "
-    "convolution, for --backend loops); flags override them"
+    "784-10-10 tutorial network), small (784-32-10), cnn (a convolutional network with batch norm), cnn-residual (a "
+    "candidate with residual blocks, not yet measured), cnn-small (one convolution, for --backend loops); flags "
+    "override them"
 )
 DATA_DIR_HELP = (
     "folder holding mnist/ and fashion-mnist/ (default: $SCRATCHNET_DATA_DIR, else the user cache, else download)"
