@@ -15,6 +15,7 @@ from scratchnet.cli.options import (
     image_shape,
     image_size,
     int_list,
+    label_smoothing,
     non_negative_float,
     non_negative_int,
     positive_float,
@@ -52,7 +53,7 @@ from scratchnet.training.train import (
 # The recipe settings that are MNIST's and Fashion-MNIST's, not your data's: with --data they take
 # these values unless a flag gives them (shifts and mirroring suit some images only; your data has a
 # test set of its own, so no validation split is held out besides).
-OWN_DATA_DEFAULTS = {"augment": 0, "flip": False, "validation": 0}
+OWN_DATA_DEFAULTS = {"augment": 0, "flip": False, "crop": 0, "rotate": 0.0, "scale": 0.0, "erase": 0.0, "validation": 0}
 DEFAULT_DATASET = "mnist"
 
 # The flags of the MLP that --layers replaces.
@@ -61,8 +62,9 @@ MLP_ONLY = MLP_SETTINGS
 
 RECIPE_HELP = (
     "starting settings: default (the best MLP found for the dataset; small when --backend loops), classic (the "
-    "784-10-10 tutorial network), small (784-32-10), cnn (a convolutional network with batch norm), cnn-small (one "
-    "convolution, for --backend loops); flags override them"
+    "784-10-10 tutorial network), small (784-32-10), cnn (a convolutional network with batch norm), cnn-residual (a "
+    "candidate with residual blocks, not yet measured), cnn-small (one convolution, for --backend loops); flags "
+    "override them"
 )
 DATA_DIR_HELP = (
     "folder holding mnist/ and fashion-mnist/ (default: $SCRATCHNET_DATA_DIR, else the user cache, else download)"
@@ -103,6 +105,15 @@ DIAGNOSTICS_HELP = (
     "each array's gradient std and each weight's update-to-data ratio into the history, and warn about a layer "
     "mostly dead or a ratio far from 1e-3 (scratchnet plot diagnostics draws them)"
 )
+CROP_HELP = "random crops: pad each training image by PX pixels of black, cut out its size at a random place (0..8)"
+ROTATE_HELP = "rotate each training image by a random angle in [-DEG, DEG] (bilinear; 0..180)"
+SCALE_HELP = "scale each training image by a random factor in [1 - S, 1 + S] (bilinear; S in [0, 1))"
+ERASE_HELP = (
+    "random erasing: with probability P, blank a random rectangle of each training image (2-40%% of its area, "
+    "height/width 0.3 to 3.3)"
+)
+ERASE_NOISE_HELP = "fill --erase's rectangles with random pixels rather than black"
+SMOOTHING_HELP = "the cross-entropy's label smoothing eps in [0, 1]: train towards 1 - eps + eps/K on the label"
 
 
 def batch_size(text: str) -> int:
@@ -173,6 +184,7 @@ FLAG_GROUPS: dict[str, list[tuple[tuple[str, ...], dict[str, Any]]]] = {
         (("--activation",), {"choices": sorted(ACTIVATION_LAYERS), "help": "the hidden layers' activation"}),
         (("--dropout",), {"type": rate, "metavar": "RATE", "help": "dropout after each hidden layer, in [0, 1)"}),
         (("--init",), {"choices": INITIALIZERS, "help": INIT_HELP}),
+        (("--label-smoothing",), {"type": label_smoothing, "metavar": "EPS", "help": SMOOTHING_HELP}),
     ],
     "the optimizer (PyTorch's definitions; docs/training.md)": [
         (("--optimizer",), {"type": optimizer_choice, "metavar": "NAME|JSON", "help": OPTIMIZER_HELP}),
@@ -198,6 +210,11 @@ FLAG_GROUPS: dict[str, list[tuple[tuple[str, ...], dict[str, Any]]]] = {
         (("--validation",), {"type": non_negative_int, "metavar": "N", "help": VALIDATION_HELP}),
         (("--augment",), {"type": non_negative_int, "metavar": "PX", "help": "random shifts of up to PX pixels"}),
         (("--flip",), {"action": argparse.BooleanOptionalAction, "default": None, "help": FLIP_HELP}),
+        (("--crop",), {"type": non_negative_int, "metavar": "PX", "help": CROP_HELP}),
+        (("--rotate",), {"type": non_negative_float, "metavar": "DEG", "help": ROTATE_HELP}),
+        (("--scale",), {"type": non_negative_float, "metavar": "S", "help": SCALE_HELP}),
+        (("--erase",), {"type": non_negative_float, "metavar": "P", "help": ERASE_HELP}),
+        (("--erase-noise",), {"action": argparse.BooleanOptionalAction, "default": None, "help": ERASE_NOISE_HELP}),
     ],
     "diagnostics (docs/training.md; they do not change the trained model)": [
         (

@@ -18,6 +18,7 @@ CONFIG_FLAGS = (
     "activation",
     "dropout",
     "init",
+    "label_smoothing",
     "optimizer",
     "lr",
     "momentum",
@@ -38,6 +39,11 @@ CONFIG_FLAGS = (
     "validation",
     "augment",
     "flip",
+    "crop",
+    "rotate",
+    "scale",
+    "erase",
+    "erase_noise",
 )
 
 
@@ -111,7 +117,7 @@ def flag_of(field: str, old: bool = False) -> str:
 
 # The parts of a run as --show groups its settings (the TrainConfig fields of each).
 SHOWN_PARTS = {
-    "network": ("layers", "hidden", "activation", "dropout", "init"),
+    "network": ("layers", "hidden", "activation", "dropout", "init", "label_smoothing"),
     "optimizer": (
         "optimizer",
         "lr",

@@ -2,12 +2,12 @@
 
 * **the network** (:class:`NetworkSpec`): the compact notation of :mod:`scratchnet.core.notation`,
   without the input and the output layer; ``hidden``/``activation``/``dropout`` are a convenience
-  that writes the notation of an MLP (:func:`mlp_layers`);
+  that writes the notation of an MLP (:func:`mlp_layers`); ``label_smoothing`` is its loss's;
 * **the optimizer**: the nested ``build_optimizer`` spec (schedule included) of
   :mod:`scratchnet.builders.optimizer`, which ``core/optimizers`` checks (:func:`optimizer_spec`);
 * **the data**: the dataset, or your own file and its :class:`~scratchnet.data.own.DataOptions`;
 * **the run** (:class:`RunSettings`): epochs, batch size, seed, backend, dtype, validation,
-  augmentation and reporting.
+  augmentation (:data:`AUGMENTATIONS`, in the order a batch gets them) and reporting.
 
 :class:`TrainConfig` is the flat form of the four, as model files and checkpoints record it
 (``metadata.training.config``; spec/model-format.md gives the mapping): every file written before
@@ -57,7 +57,14 @@ class TrainConfig:
     :mod:`scratchnet.core.notation` (for a convolutional network), without the input and the output
     layer: the input is the dataset's images (``(channels, height, width)``), or a table's
     features, and a Dense layer with one unit per class and the Softmax are added after it;
-    ``hidden``, ``activation`` and ``dropout`` are then unused.
+    ``hidden``, ``activation`` and ``dropout`` are then unused. ``label_smoothing`` is the
+    cross-entropy's eps in [0, 1] (spec/math.md eq. 5.7), written into the network's loss.
+
+    The augmentations of each training batch, in this order (:data:`AUGMENTATIONS`,
+    :mod:`scratchnet.data.augment`): the shifts (``augment``), the mirroring (``flip``), random crops
+    of the image padded by ``crop`` pixels, a random rotation by up to ``rotate`` degrees and scaling
+    by a factor in [1 - ``scale``, 1 + ``scale``], and random erasing of a rectangle with probability
+    ``erase`` (filled with black, or with random pixels when ``erase_noise``). All off (0) by default.
 
     ``data`` trains on your own data instead of ``dataset`` (which is then unused): a ``.csv`` file,
     a folder of class folders or an ``.npz`` (:func:`scratchnet.data.own_sets.load_data`), with the test
@@ -109,6 +116,12 @@ class TrainConfig:
     image_size: tuple[int, int] | None = None
     optimizer_options: dict[str, Any] | None = None
     report_every_steps: int | None = None
+    crop: int = 0
+    rotate: float = 0.0
+    scale: float = 0.0
+    erase: float = 0.0
+    erase_noise: bool = False
+    label_smoothing: float = 0.0
 
     def __post_init__(self) -> None:
         check_config(self)
@@ -131,9 +144,10 @@ class TrainConfig:
     def network(self) -> NetworkSpec:
         """The network part: ``layers``, or the notation the MLP settings write."""
         if self.layers is not None:
-            return NetworkSpec(self.layers, flat=False, init=self.init)
+            return NetworkSpec(self.layers, flat=False, init=self.init, label_smoothing=self.label_smoothing)
         init = self.init or ("he_normal" if self.activation in ("relu", "leaky_relu") else "glorot_normal")
-        return NetworkSpec(mlp_layers(self.hidden, self.activation, self.dropout), flat=True, init=init)
+        layers = mlp_layers(self.hidden, self.activation, self.dropout)
+        return NetworkSpec(layers, flat=True, init=init, label_smoothing=self.label_smoothing)
 
     def run_settings(self) -> RunSettings:
         """The run part."""
@@ -193,11 +207,19 @@ RUN_FIELDS = (
     "validation_split",
     "augment",
     "flip",
+    "crop",
+    "rotate",
+    "scale",
+    "erase",
+    "erase_noise",
     "input_mean",
     "input_std",
     "report_every",
     "report_every_steps",
 )
+# The run's augmentations, in the order each training batch gets them (scratchnet.training.feeding.augmented):
+# each draws from a stream of its own (scratchnet.data.augment_checks), so turning one on changes no other.
+AUGMENTATIONS = ("augment", "flip", "crop", "rotate", "scale", "erase", "erase_noise")
 # Flat settings renamed since files were first written: old name -> new name.
 RENAMED = {"lr_decay": "lr_time_decay"}  # Adagrad has an lr_decay of its own (optimizer_options)
 # The schedule each schedule option belongs to, and the value files written before the options could
@@ -214,11 +236,13 @@ LEGACY_SCHEDULE_DEFAULTS = {
 class NetworkSpec:
     """The network part: ``layers`` in the compact notation, without the input and the output layer.
     ``flat``: each sample is fed flattened (an MLP's ``(784,)``), else in its shape (``(1, 28, 28)``).
-    ``init`` is the initializer of every layer that takes one and is not given one."""
+    ``init`` is the initializer of every layer that takes one and is not given one; ``label_smoothing``
+    the cross-entropy's eps (not written into the loss when 0)."""
 
     layers: str
     flat: bool = False
     init: str | None = None
+    label_smoothing: float = 0.0
 
     def architecture(self, sample_shape: tuple[int, ...], classes: int) -> dict[str, Any]:
         """The architecture for samples of ``sample_shape`` (images ``(28, 28)`` or ``(3, 32, 32)``,
@@ -228,7 +252,9 @@ class NetworkSpec:
             shape: tuple[int, ...] = (math.prod(sample_shape),)
         else:
             shape = (1, *sample_shape) if len(sample_shape) == 2 else sample_shape
-        return notation.parse(f"{self.layers}, dense({classes})", input_shape=shape, init=self.init)
+        return notation.parse(
+            f"{self.layers}, dense({classes})", input_shape=shape, init=self.init, label_smoothing=self.label_smoothing
+        )
 
 
 def mlp_layers(hidden: tuple[int, ...], activation: str, dropout: float) -> str:
@@ -252,10 +278,20 @@ class RunSettings:
     validation_split: str = "end"
     augment: int = 0
     flip: bool = False
+    crop: int = 0
+    rotate: float = 0.0
+    scale: float = 0.0
+    erase: float = 0.0
+    erase_noise: bool = False
     input_mean: float = 0.0
     input_std: float = 1.0
     report_every: int = 1
     report_every_steps: int | None = None
+
+    @property
+    def augmenting(self) -> bool:
+        """Whether any augmentation is on (without, a full batch is the same in every step)."""
+        return any(getattr(self, name) for name in AUGMENTATIONS)
 
     def steps_per_epoch(self, train_size: int) -> int:
         size = train_size if self.batch_size == 0 else self.batch_size
@@ -309,6 +345,10 @@ def check_network(config: TrainConfig) -> None:
     need(
         config.layers is None or config.dropout == 0.0,
         "with <layers>, dropout goes into the layers themselves (e.g. 'dropout(0.25)')",
+    )
+    need(
+        is_number(config.label_smoothing) and 0.0 <= config.label_smoothing <= 1.0,
+        f"<label_smoothing> (the cross-entropy's eps) must be in [0, 1], got {config.label_smoothing!r}",
     )
 
 
@@ -373,6 +413,7 @@ def check_run(config: TrainConfig) -> None:
         f"<validation_split> must be 'end' or 'start', got {config.validation_split!r}",
     )
     need(0 <= config.augment <= 8, f"<augment> (pixels of random shift) must be in 0..8, got {config.augment}")
+    check_augmentations(config)
     need(
         math.isfinite(config.input_mean) and math.isfinite(config.input_std) and config.input_std > 0.0,
         f"input normalisation needs a finite <input_mean> and an <input_std> > 0, got {config.input_mean}, "
@@ -382,6 +423,37 @@ def check_run(config: TrainConfig) -> None:
     need(
         config.report_every_steps is None or config.report_every_steps >= 1,
         f"<report_every_steps> must be >= 1, got {config.report_every_steps}",
+    )
+
+
+def is_number(value: Any) -> bool:
+    """A finite int or float that is not a bool (a JSON file may hold anything)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def check_augmentations(config: TrainConfig) -> None:
+    """The crops (up to 8 pixels, as the shifts), the rotation and scaling, and the erasing (the ranges
+    of scratchnet.data.augment_checks)."""
+    need(
+        isinstance(config.crop, int) and not isinstance(config.crop, bool) and 0 <= config.crop <= 8,
+        f"<crop> (pixels of padding around a random crop) must be in 0..8, got {config.crop!r}",
+    )
+    need(
+        is_number(config.rotate) and 0.0 <= config.rotate <= 180.0,
+        f"<rotate> (degrees of random rotation either way) must be in [0, 180], got {config.rotate!r}",
+    )
+    need(
+        is_number(config.scale) and 0.0 <= config.scale < 1.0,
+        f"<scale> (random scaling by 1 - S to 1 + S) must be in [0, 1), got {config.scale!r}",
+    )
+    need(
+        is_number(config.erase) and 0.0 <= config.erase <= 1.0,
+        f"<erase> (the probability of random erasing) must be in [0, 1], got {config.erase!r}",
+    )
+    need(isinstance(config.erase_noise, bool), f"<erase_noise> must be true or false, got {config.erase_noise!r}")
+    need(
+        not config.erase_noise or config.erase > 0.0,
+        "<erase_noise> says what <erase> fills its rectangles with: give <erase> a probability too",
     )
 
 

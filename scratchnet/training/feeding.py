@@ -2,8 +2,10 @@
 
 Everything random is a pure function of the seed (:mod:`scratchnet.core.rng`): the order of each
 epoch is ``permutation`` of stream ``epoch`` of ``derive_seed(seed, SHUFFLE_LABEL)``, and the
-shifts and mirrorings of each batch come from ``derive_seed(seed, AUGMENT_LABEL, epoch)``, so a
-batch depends only on (seed, epoch, step): a resumed run draws exactly the batches it would have.
+augmentations of each batch (:func:`augmented`) draw from stream ``step`` of
+``derive_seed(seed, AUGMENT_LABEL, epoch)``, each augmentation from a seed of its own derived from
+that one, so a batch depends only on (seed, epoch, step): a resumed run draws exactly the batches it
+would have, and both backends get the same batches (the loops backend as lists of the same numbers).
 """
 
 from __future__ import annotations
@@ -18,13 +20,14 @@ import numpy.typing as npt
 from scratchnet.core.errors import ConfigError
 from scratchnet.core.rng import derive_seed, permutation
 from scratchnet.data import Dataset, load_dataset
-from scratchnet.data.images import Feeder, flip_images, shift_images, standardization, take_images
+from scratchnet.data.augment import affine_images, crop_images, erase_images, flip_images, shift_images
+from scratchnet.data.images import Feeder, standardization, take_images
 from scratchnet.data.own import Layout
 from scratchnet.data.own_sets import load_data
 from scratchnet.training.config import RunSettings, SettingError, TrainConfig
 
 SHUFFLE_LABEL = 1001  # derive_seed(seed, SHUFFLE_LABEL): the seed of the epoch orders
-AUGMENT_LABEL = 1002  # derive_seed(seed, AUGMENT_LABEL, epoch): the seed of an epoch's shifts
+AUGMENT_LABEL = 1002  # derive_seed(seed, AUGMENT_LABEL, epoch): the seed of an epoch's augmentations
 
 
 def load_training_data(config: TrainConfig, data_dir: str | os.PathLike[str] | None = None) -> Dataset:
@@ -35,13 +38,19 @@ def load_training_data(config: TrainConfig, data_dir: str | os.PathLike[str] | N
 
 
 def check_fits(config: TrainConfig, data: Dataset) -> None:
-    """SettingError for a setting the loaded data cannot take: shifts and mirroring of a table."""
+    """SettingError for a setting the loaded data cannot take: an augmentation of a table."""
     if data.kind != "features":
         return
     if config.augment or config.flip:
         raise SettingError(
             f"<augment> and <flip> shift and mirror images; {data.name} is a table of {data.sample_shape[0]} "
             "features: leave them out"
+        )
+    given = [f"<{name}>" for name in ("crop", "rotate", "scale", "erase") if getattr(config, name)]
+    if given:
+        raise SettingError(
+            f"{', '.join(given)} change images; {data.name} is a table of {data.sample_shape[0]} features: "
+            "leave them out"
         )
     if config.input_mean != 0.0 or config.input_std != 1.0:
         raise SettingError(
@@ -53,6 +62,18 @@ def check_fits(config: TrainConfig, data: Dataset) -> None:
 def noun_of(data: Dataset) -> str:
     """What the samples are called in messages: ``images``, or ``rows`` of a table."""
     return "rows" if data.kind == "features" else "images"
+
+
+def describe_augmentations(config: TrainConfig | RunSettings) -> list[str]:
+    """The run's augmentations as the report says them, in the order a batch gets them."""
+    said = [f"shifts up to {config.augment} px"] if config.augment else []
+    said += ["random flips"] if config.flip else []
+    said += [f"random crops (padding {config.crop} px)"] if config.crop else []
+    said += [f"rotations up to {config.rotate:g} degrees"] if config.rotate else []
+    said += [f"scaling by {1 - config.scale:g} to {1 + config.scale:g}"] if config.scale else []
+    noise = " with noise" if config.erase_noise else ""
+    said += [f"random erasing (p {config.erase:g}{noise})"] if config.erase else []
+    return said
 
 
 @dataclass(frozen=True, eq=False)
@@ -126,12 +147,31 @@ def feeder_of(
     return Feeder(config.backend, config.dtype, config.input_mean, config.input_std, shape, scale)
 
 
+def augmented(settings: RunSettings, images: npt.NDArray[Any], epoch: int, step: int) -> npt.NDArray[Any]:
+    """Batch ``step`` of epoch ``epoch`` augmented as ``settings`` say, in this order: shifted, mirrored,
+    cropped from the padded image, rotated and scaled, erased (spec/math.md section 22). Each
+    augmentation draws from its own seed, derived from the epoch's (so turning one on leaves the
+    others' draws as they were), and stream ``step``; with all of them off the batch is returned as is."""
+    seed = derive_seed(settings.seed, AUGMENT_LABEL, epoch)
+    if settings.augment:
+        images = shift_images(images, settings.augment, seed, step)
+    if settings.flip:
+        images = flip_images(images, seed, step)
+    if settings.crop:
+        images = crop_images(images, settings.crop, seed, step)
+    if settings.rotate or settings.scale:
+        images = affine_images(images, settings.rotate, settings.scale, seed, step)
+    if settings.erase:
+        images = erase_images(images, settings.erase, seed, step, fill="noise" if settings.erase_noise else 0.0)
+    return images
+
+
 class Batches:
     """The training batches of a run: batch ``step`` of epoch ``epoch`` is a pure function of the seed.
 
     ``batch(epoch, step)`` gives ``(inputs, targets, size)``: the inputs as the network takes them
     (the feeder's), and the labels in the same form (an array with arrays, a list with lists). Full
-    -batch gradient descent without shifts sees the same batch every step: it is converted once."""
+    -batch gradient descent without augmentations sees the same batch every step: it is converted once."""
 
     def __init__(self, settings: RunSettings, images: npt.NDArray[Any], labels: npt.NDArray[Any], feeder: Feeder):
         self.settings, self.images, self.labels, self.feeder = settings, images, labels, feeder
@@ -151,16 +191,11 @@ class Batches:
 
     def batch(self, epoch: int, step: int) -> tuple[Any, Any, int]:
         settings = self.settings
-        fixed = self.steps == 1 and not settings.augment and not settings.flip
+        fixed = self.steps == 1 and not settings.augmenting
         if fixed and self._whole is not None:
             return self._whole
         indices = self.order(epoch)[step * self.size : (step + 1) * self.size]
-        images = take_images(self.images, indices)
-        seed = derive_seed(settings.seed, AUGMENT_LABEL, epoch)
-        if settings.augment:
-            images = shift_images(images, settings.augment, seed, step)
-        if settings.flip:
-            images = flip_images(images, seed, step)
+        images = augmented(settings, take_images(self.images, indices), epoch, step)
         inputs = self.feeder.inputs(images)
         labels = self.labels[indices].astype(np.intp)
         batch = (inputs, labels if isinstance(inputs, np.ndarray) else labels.tolist(), len(indices))

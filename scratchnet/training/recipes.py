@@ -9,7 +9,11 @@
   and biases uniform in [-0.5, 0.5], full-batch gradient descent at learning rate 0.1 for 500
   iterations, the first 1,000 training images held out as the dev set (about 85% dev accuracy);
 * ``small``: a 784-32-10 network that the pure-Python loops backend trains in minutes
-  (``--backend loops --limit 2000``).
+  (``--backend loops --limit 2000``);
+* ``cnn-residual``: a candidate for issue 29's targets, not yet measured: a convolution, then two
+  residual blocks (``Residual``, y = x + f(x)), with label smoothing and the new augmentations; its
+  settings are first guesses, sized by their cost per step against ``cnn`` (about the wider
+  Fashion-MNIST network's), for the runs on a quiet machine to settle.
 
 Flags given on the command line override a recipe's settings.
 """
@@ -29,8 +33,9 @@ class Recipe:
     """A recipe as data, in the run's four parts: the ``network`` (the compact notation as ``layers``,
     or an MLP's ``hidden``/``activation``/``dropout``, which write it), the ``optimizer`` (an object
     as ``--optimizer`` takes it: ``{"type": "adam", "lr": 0.001, "schedule": {"type": "cosine"}}``),
-    the ``data`` options and the ``run`` settings. ``per_dataset`` overrides any of them for one
-    dataset, as flat settings."""
+    the ``data`` options and the ``run`` settings (the augmentations among them: ``augment``, ``flip``,
+    ``crop``, ``rotate``, ``scale``, ``erase``, ``erase_noise``; the loss's ``label_smoothing`` goes with
+    the network). ``per_dataset`` overrides any of them for one dataset, as flat settings."""
 
     name: str
     summary: str
@@ -56,6 +61,14 @@ CNN_LAYERS = (
 FASHION_CNN_LAYERS = (
     "conv(32, 5), batchnorm, relu, maxpool(2), conv(64, 5), batchnorm, relu, maxpool(2), "
     "flatten, dropout(0.2), dense(256), relu, dropout(0.2)"
+)
+# Two basic residual blocks (He et al., 2016: conv-BN-ReLU-conv-BN, added to the input, then ReLU) after a
+# 5x5 convolution: 12x12x32 after the first pooling, 6x6x32 after the second; about 3.8M multiply-adds
+# per image, as FASHION_CNN_LAYERS (3.7M).
+BLOCK_32 = "residual(conv(32, 3, padding=1), batchnorm, relu, conv(32, 3, padding=1), batchnorm), relu"
+RESIDUAL_CNN_LAYERS = (
+    f"conv(32, 5), batchnorm, relu, maxpool(2), {BLOCK_32}, maxpool(2), {BLOCK_32}, "
+    "flatten, dropout(0.25), dense(128), relu, dropout(0.25)"
 )
 VECTORIZED_FLOAT32 = {"dtype": "float32", "backend": "vectorized"}
 
@@ -103,6 +116,26 @@ RECIPES: dict[str, Recipe] = {
                 "flip": True,
                 "validation": 0,
             }
+        },
+    ),
+    "cnn-residual": Recipe(
+        "cnn-residual",
+        "a candidate, not yet measured: a 5x5 convolution (32 channels) and two residual blocks of two 3x3 "
+        "convolutions with batch norm, a 128-unit ReLU layer, label smoothing 0.1; random crops, rotations "
+        "and scalings (Fashion-MNIST: mirroring, crops and random erasing); Adam with a cosine schedule",
+        network={"layers": RESIDUAL_CNN_LAYERS, "label_smoothing": 0.1},
+        optimizer={"type": "adam", "lr": 0.002, "schedule": {"type": "cosine", "min_lr": 0.0}},
+        run={
+            "batch_size": 128,
+            "epochs": 15,
+            "validation": 0,
+            "crop": 2,
+            "rotate": 10.0,
+            "scale": 0.1,
+            **VECTORIZED_FLOAT32,
+        },
+        per_dataset={
+            "fashion-mnist": {"epochs": 25, "rotate": 0.0, "scale": 0.0, "flip": True, "erase": 0.5},
         },
     ),
     "cnn-small": Recipe(

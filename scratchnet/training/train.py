@@ -6,7 +6,7 @@ class folders or an ``.npz``; :mod:`scratchnet.data.own`), images or a table of 
 architecture (loops against vectorized on a couple of samples), then runs the loop
 (:mod:`scratchnet.training.loop`) with its callbacks and returns a :class:`TrainResult`.
 Everything random is a pure function of the seed (scratchnet.core.rng): the initial weights, the
-order of each epoch, the shifts of each batch and the dropout masks, so a run is repeatable in
+order of each epoch, the augmentations of each batch and the dropout masks, so a run is repeatable in
 either backend.
 
 Faults:
@@ -71,6 +71,7 @@ from scratchnet.training.feeding import (
     Batches,
     Split,
     check_fits,
+    describe_augmentations,
     describe_data,
     feeder_of,
     load_training_data,
@@ -468,6 +469,8 @@ def describe_run(config: TrainConfig, network: Network[Any, Any], optimizer: Opt
     parts = [f"network {shown}"]
     if config.dropout:
         parts.append(f"dropout {config.dropout:g}")
+    if config.label_smoothing:
+        parts.append(f"label smoothing {config.label_smoothing:g}")
     dtype = getattr(next(iter(network.params().values()), None), "dtype", None)  # arrays have one, lists not
     parts.append(f"{checked.parameter_count:,} parameters, {config.backend}" + ("" if dtype is None else f" {dtype}"))
     spec = optimizer.describe()
@@ -476,10 +479,10 @@ def describe_run(config: TrainConfig, network: Network[Any, Any], optimizer: Opt
         opt += f" {config.lr_schedule} schedule"
     parts.append(opt)
     epochs = f"{config.epochs} epoch" + ("s" if config.epochs != 1 else "")
-    parts.append(
-        f"batch {'full' if config.batch_size == 0 else config.batch_size}, {epochs}"
-        + (f", shifts up to {config.augment} px" if config.augment else "")
-        + (", random flips" if config.flip else "")
-        + f", seed {config.seed}"
-    )
+    batches = [
+        f"batch {'full' if config.batch_size == 0 else config.batch_size}",
+        epochs,
+        *describe_augmentations(config),
+    ]
+    parts.append(", ".join([*batches, f"seed {config.seed}"]))
     return "; ".join(parts)
