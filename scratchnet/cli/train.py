@@ -24,6 +24,7 @@ from scratchnet.cli.options import (
 )
 from scratchnet.cli.output import stdout_lost, warn, when_stdout_closes
 from scratchnet.cli.train_settings import CONFIG_FLAGS, DATA_FLAGS, flag_of, recipe_defaults, show_settings
+from scratchnet.cli.train_text import add_text_arguments, default_text_out, is_text_checkpoint, is_text_run, text_config
 from scratchnet.core.architecture import ACTIVATION_LAYERS, DTYPES
 from scratchnet.core.errors import ConfigError, DatasetError
 from scratchnet.core.init import INITIALIZERS
@@ -39,6 +40,7 @@ from scratchnet.training.config import (
     optimizer_settings,
 )
 from scratchnet.training.recipes import RECIPES, recipe_settings
+from scratchnet.training.text_train import resume_text, train_text
 from scratchnet.training.train import (
     RESUME_OVERRIDES,
     TrainingInterrupted,
@@ -201,6 +203,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         group = parser.add_argument_group(title)
         for names, options in flags:
             group.add_argument(*names, **options)
+    add_text_arguments(parser)
     for action in parser._actions:  # every setting's help says what each recipe sets it to
         if action.dest in CONFIG_FLAGS and action.help != argparse.SUPPRESS:
             action.help = f"{action.help or action.dest.replace('_', ' ')} [{recipe_defaults(action.dest)}]"
@@ -330,7 +333,16 @@ def train_command(args: argparse.Namespace) -> int:
                     f"drop {flags}"
                 )
             overrides = {name: getattr(args, name) for name in RESUME_FLAGS if getattr(args, name) is not None}
-            result = resume(args.resume, data_dir=args.data_dir, out=output_path(args), log=log, overrides=overrides)
+            if is_text_checkpoint(args.resume):
+                result = resume_text(args.resume, out=output_path(args), log=log)
+            else:
+                result = resume(
+                    args.resume, data_dir=args.data_dir, out=output_path(args), log=log, overrides=overrides
+                )
+        elif is_text_run(args):
+            text, settings = text_config(args)
+            out = Path(args.out) if args.out else default_text_out(text)
+            result = train_text(text, settings, out=out, checkpoint=args.checkpoint, log=log, check=args.check)
         else:
             config = config_from_args(args)
             out = output_path(args, config)
