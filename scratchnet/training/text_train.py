@@ -12,6 +12,7 @@ size, SHA-256 and split (``metadata["source"]``) and the text settings (``metada
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from scratchnet.core import notation
 from scratchnet.core.architecture import plan
 from scratchnet.core.errors import ConfigError
 from scratchnet.core.interface import Network, Optimizer
-from scratchnet.data.text import DEFAULT_SPLIT_SEED, DOCUMENTS, TextData, load_recorded_text, load_text
+from scratchnet.data.text import DEFAULT_SPLIT_SEED, DOCUMENTS, TextData, Vocabulary, load_recorded_text, load_text
 from scratchnet.data.text_batches import steps_per_epoch
 from scratchnet.io.model import load_model
 from scratchnet.training.callbacks import Checkpointing, NaNGuard, ProgressBar, ReportLine, StopOnCtrlC
@@ -237,9 +238,7 @@ def resume_text(
         loaded = load_model(ckpt, backend=config.backend)
         metadata = loaded.metadata
         settings = TextSettings.from_dict(metadata.get("text"))
-        from scratchnet.teaching.explain_tokens import vocabulary_of
-
-        data = load_recorded_text(metadata.get("source", {}), vocabulary_of(metadata, str(ckpt)), config.backend)
+        data = load_recorded_text(metadata.get("source", {}), recorded_vocabulary(metadata, ckpt), config.backend)
         log(data.description)
         network: Network[Any, Any] = loaded.network
         set_counters(network, section.get("dropout_calls", []), ckpt)
@@ -254,6 +253,14 @@ def resume_text(
         epochs, steps = job.length
         log(f"resuming {ckpt} at step {state.epoch * steps + state.step} of {epochs * steps}")
         return run_text(job)
+
+
+def recorded_vocabulary(metadata: Mapping[str, Any], where: object) -> Vocabulary:
+    """The vocabulary a language model records (``metadata["vocabulary"]``); ConfigError when none."""
+    recorded = metadata.get("vocabulary")
+    if not isinstance(recorded, Mapping):
+        raise ConfigError(f"{where} records no vocabulary: it is not a language model")
+    return Vocabulary.from_dict(recorded)
 
 
 def run_text(job: TextRun) -> TrainResult:
