@@ -18,7 +18,10 @@ from scratchnet.training.text_train import TextSettings, resume_text, train_text
 from scratchnet.training.train import TrainingInterrupted
 from tests.subprocesses import run_scratchnet
 
-SMALL_GPT = "embedding(16), positions(16), residual(rmsnorm, attention(4)), residual(rmsnorm, dense(32), relu, dense(16)), rmsnorm"
+SMALL_GPT = (
+    "embedding(16), positions(16), residual(rmsnorm, attention(4)), residual(rmsnorm, dense(32), relu, dense(16)), "
+    "rmsnorm"
+)
 NUMBER = r"([0-9.]+)"
 
 
