@@ -182,6 +182,7 @@ FLAG_GROUPS: dict[str, list[tuple[tuple[str, ...], dict[str, Any]]]] = {
         (("--lr-step",), {"type": positive_int, "metavar": "EPOCHS", "help": "epochs between step decays"}),
         (("--lr-gamma",), {"type": positive_float, "metavar": "G", "help": "factor of each step decay"}),
         (("--lr-time-decay",), {"type": non_negative_float, "metavar": "D", "help": TIME_DECAY_HELP}),
+        (("--lr-warmup",), {"type": non_negative_int, "metavar": "STEPS", "help": "cosine: steps of warmup first"}),
         (("--lr-decay",), {"type": non_negative_float, "help": argparse.SUPPRESS}),  # the old --lr-time-decay
     ],
     "the run": [
@@ -243,7 +244,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     if isinstance(args.optimizer, dict):
         merged = optimizer_settings(args.optimizer)
         if "lr_schedule" in merged:  # a schedule of its own: the recipe's schedule options do not apply
-            for name in ("lr_min", "lr_step", "lr_gamma", "lr_time_decay"):
+            for name in ("lr_min", "lr_step", "lr_gamma", "lr_time_decay", "lr_warmup"):
                 settings.pop(name, None)
         settings.update(merged)
     for name in CONFIG_FLAGS + DATA_FLAGS:
