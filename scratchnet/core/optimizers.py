@@ -17,7 +17,10 @@ from scratchnet.core.settings import check_nesterov, flag, fraction, learning_ra
 
 
 class Rule:
-    """The base rate ``lr``, an optional ``schedule``, and the number of steps taken."""
+    """The base rate ``lr``, an optional ``schedule``, and the number of steps taken; ``max_grad_norm``
+    (None: off) clips the gradients to that global norm before each step (eq. 8.15)."""
+
+    max_grad_norm: float | None = None
 
     def __init__(self, lr: float, schedule: Schedule | None) -> None:
         self.lr = learning_rate(lr)
@@ -36,10 +39,20 @@ class Rule:
         """The constructor arguments besides ``lr`` and ``schedule``."""
         return {}
 
+    def clip_coefficient(self, norm: float) -> float:
+        """The factor every gradient is multiplied by before the step, for gradients of global norm
+        ``norm``: ``min(1, max_grad_norm / (norm + 1e-6))``, PyTorch's ``clip_grad_norm_`` (eq. 8.15)."""
+        if self.max_grad_norm is None:
+            return 1.0
+        return min(1.0, self.max_grad_norm / (norm + 1e-6))
+
     def describe(self) -> dict[str, Any]:
         """The optimizer as plain data, for ``scratchnet.builders.build_optimizer``."""
         schedule = None if self.schedule is None else self.schedule.describe()
-        return {"type": type(self).__name__, "lr": self.lr, **self.settings(), "schedule": schedule}
+        described = {"type": type(self).__name__, "lr": self.lr, **self.settings(), "schedule": schedule}
+        if self.max_grad_norm is not None:  # written only when on, so other optimizers describe as before
+            described["max_grad_norm"] = self.max_grad_norm
+        return described
 
 
 class SGD(Rule):
