@@ -66,3 +66,28 @@ def test_the_optimizer_json_reaches_clipping_and_it_is_recorded() -> None:
     assert "max_grad_norm" not in build_optimizer({"type": "Adam"}, "loops").describe()
     with pytest.raises(ConfigError, match="max_grad_norm must be > 0"):
         TrainConfig(**optimizer_settings({"type": "adam", "max_grad_norm": 0}))
+
+
+DECAY = {"type": "AdamW", "lr": 0.05, "weight_decay": 0.5, "decay_matrices_only": True, "max_grad_norm": 1.0}
+
+
+def test_weight_decay_on_matrices_only_matches_pytorchs_parameter_groups() -> None:
+    loops, vectorized = trained("loops", DECAY), trained("vectorized", DECAY)
+    for name, value in loops["last"].items():
+        np.testing.assert_allclose(vectorized["last"][name], value, rtol=1e-12, atol=1e-14, err_msg=name)
+    torch = pytest.importorskip("torch")
+    first = {name: torch.tensor(value, requires_grad=True) for name, value in vectorized["first"].items()}
+    w1, b1, w2, b2 = (first[n] for n in ("0.weight", "0.bias", "2.weight", "2.bias"))
+    groups = [{"params": [w1, w2], "weight_decay": 0.5}, {"params": [b1, b2], "weight_decay": 0.0}]
+    optimizer = torch.optim.AdamW(groups, lr=0.05)
+    x, y = torch.tensor(INPUTS, dtype=torch.float64), torch.tensor(LABELS)
+    for _ in range(3):
+        optimizer.zero_grad()
+        torch.nn.functional.cross_entropy(torch.tanh(x @ w1.T + b1) @ w2.T + b2, y).backward()
+        torch.nn.utils.clip_grad_norm_([w1, b1, w2, b2], 1.0)
+        optimizer.step()
+    for name, tensor in first.items():
+        np.testing.assert_allclose(vectorized["last"][name], tensor.detach().numpy(), rtol=1e-10, atol=1e-12)
+    everywhere = trained("vectorized", {**DECAY, "decay_matrices_only": False})
+    assert not np.allclose(everywhere["last"]["0.bias"], vectorized["last"]["0.bias"])
+    assert build_optimizer(DECAY, "loops").describe()["decay_matrices_only"] is True

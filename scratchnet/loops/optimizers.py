@@ -48,7 +48,8 @@ class Optimizer(optimizers.Rule):
             p, g = flatten(params[name]), flatten(grad)
             if scale < 1.0:
                 g = [scale * x for x in g]
-            self.update(name, p, g, eta)
+            with self.decay_for(self.shapes[name]):
+                self.update(name, p, g, eta)
             params[name] = reshape(p, self.shapes[name])
         network.set_params(params)
         self.steps += 1

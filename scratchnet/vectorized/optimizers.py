@@ -69,7 +69,8 @@ class Optimizer(optimizers.Rule):
         grads = network.grads()
         every = network.params()
         params = {name: every[name] for name in grads}  # the trained arrays: those with a gradient
-        flat = flat_arrays(network, params, grads)
+        # the decay differs by array with decay_matrices_only: then one array at a time (eq. 8.16)
+        flat = None if self.decay_matrices_only else flat_arrays(network, params, grads)
         if self.max_grad_norm is not None:  # eq. 8.15; scaled copies: the live gradients are never written
             norm = math.sqrt(
                 float(np.vdot(flat[1], flat[1])) if flat else sum(float(np.vdot(g, g)) for g in grads.values())
@@ -83,7 +84,8 @@ class Optimizer(optimizers.Rule):
             self.unflatten_state()
             self.check_state(params)
             for name, grad in grads.items():
-                self.update(name, params[name], grad, eta)
+                with self.decay_for(params[name].shape):
+                    self.update(name, params[name], grad, eta)
         else:
             flat_params, flat_grads = flat
             parts = chunks(flat_params.size)
