@@ -175,3 +175,19 @@ def test_a_language_model_trains_in_the_loops_backend(names: Path) -> None:
     result = train_text(config, TextSettings(steps=4, eval_every=2), check=False, log=quiet)
     assert all(math.isfinite(record["loss"]) for record in result.history)
     assert math.isfinite(result.validation_accuracy)  # the held-out loss
+
+
+def test_the_command_line_resumes_a_text_checkpoint_exactly(names: Path, tmp_path: Path) -> None:
+    config = TrainConfig(data=str(names), layers=SMALL_GPT, batch_size=4, lr=0.01, validation=0)
+    settings = TextSettings(steps=6, eval_every=2)
+    whole = train_text(config, settings, out=tmp_path / "whole.json", check=False, log=quiet)
+    with pytest.raises(TrainingInterrupted) as stop:
+        train_text(config, settings, out=tmp_path / "cut.json", check=False, log=quiet, callbacks=(StopAt(3),))
+    refused = run_scratchnet("train", "--resume", str(stop.value.checkpoint), "--steps", "9")
+    assert refused.returncode != 0 and "drop --steps" in refused.stderr
+    resumed = run_scratchnet("train", "--resume", str(stop.value.checkpoint))
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resuming" in resumed.stdout and "at step 3 of 6" in resumed.stdout
+    final = load_model(tmp_path / "cut.json").network.params()
+    for name, value in whole.network.params().items():
+        np.testing.assert_array_equal(final[name], value, err_msg=name)

@@ -24,7 +24,14 @@ from scratchnet.cli.options import (
 )
 from scratchnet.cli.output import stdout_lost, warn, when_stdout_closes
 from scratchnet.cli.train_settings import CONFIG_FLAGS, DATA_FLAGS, flag_of, recipe_defaults, show_settings
-from scratchnet.cli.train_text import add_text_arguments, default_text_out, is_text_checkpoint, is_text_run, text_config
+from scratchnet.cli.train_text import (
+    TEXT_DESTS,
+    add_text_arguments,
+    default_text_out,
+    is_text_checkpoint,
+    is_text_run,
+    text_config,
+)
 from scratchnet.core.architecture import ACTIVATION_LAYERS, DTYPES
 from scratchnet.core.errors import ConfigError, DatasetError
 from scratchnet.core.init import INITIALIZERS
@@ -334,6 +341,11 @@ def train_command(args: argparse.Namespace) -> int:
                     f"drop {flags}"
                 )
             overrides = {name: getattr(args, name) for name in RESUME_FLAGS if getattr(args, name) is not None}
+            text_given = [f"--{name.replace('_', '-')}" for name in TEXT_DESTS if getattr(args, name) is not None]
+            if text_given:
+                raise ConfigError(
+                    f"--resume continues the checkpoint's run with its own settings; drop {', '.join(text_given)}"
+                )
             if is_text_checkpoint(args.resume):
                 result = resume_text(args.resume, out=output_path(args), log=log)
             else:
