@@ -26,9 +26,9 @@ def build_optimizer(spec: Mapping[str, Any], backend: str) -> Any:
         raise ConfigError(f"an optimizer is an object with a 'type', got {spec!r:.80}")
     kind = optimizer_type(spec["type"])
     options = OPTIONS[kind]
-    unknown = sorted(set(spec) - {"type", "schedule", *options})
+    unknown = sorted(set(spec) - {"type", "schedule", "max_grad_norm", "decay_matrices_only", *options})
     if unknown:
-        takes = sorted([*options, "schedule"])
+        takes = sorted([*options, "decay_matrices_only", "max_grad_norm", "schedule"])
         raise ConfigError(f"{kind} has unknown options {quoted_list(unknown)}; it takes {takes}")
     kwargs: dict[str, Any] = {}
     for key, value in spec.items():
@@ -42,4 +42,13 @@ def build_optimizer(spec: Mapping[str, Any], backend: str) -> Any:
                 kwargs[key] = finite(f"{kind} {key}", value)
     schedule = build_schedule(spec.get("schedule"))
     module = backend_module(backend)
-    return module.OPTIMIZERS[kind](**kwargs, schedule=schedule)
+    optimizer = module.OPTIMIZERS[kind](**kwargs, schedule=schedule)
+    clip = spec.get("max_grad_norm")
+    if clip is not None:
+        clip = finite(f"{kind} max_grad_norm", clip)
+        if clip <= 0.0:
+            raise ConfigError(f"{kind} max_grad_norm must be > 0, got {clip!r}")
+        optimizer.max_grad_norm = clip
+    if "decay_matrices_only" in spec:
+        optimizer.decay_matrices_only = flag(f"{kind} decay_matrices_only", spec["decay_matrices_only"])
+    return optimizer

@@ -194,7 +194,13 @@ def overflow_of(model: Model, data: Dataset) -> str | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    model = load_for_inference(args.model, args.backend)
+    from scratchnet.cli.evaluate_text import is_language_model, run_text
+    from scratchnet.io.model import load_model
+
+    loaded = load_model(args.model, backend=args.backend)
+    if is_language_model(loaded.metadata):
+        return run_text(args, loaded)
+    model = model_of(loaded, args.backend)
     data = dataset_for(model, args)
     started = time.perf_counter()
     report = evaluate(model, data)

@@ -25,6 +25,14 @@ from scratchnet.cli.options import (
 )
 from scratchnet.cli.output import stdout_lost, warn, when_stdout_closes
 from scratchnet.cli.train_settings import CONFIG_FLAGS, DATA_FLAGS, flag_of, recipe_defaults, show_settings
+from scratchnet.cli.train_text import (
+    TEXT_DESTS,
+    add_text_arguments,
+    default_text_out,
+    is_text_checkpoint,
+    is_text_run,
+    text_config,
+)
 from scratchnet.core.architecture import ACTIVATION_LAYERS, DTYPES
 from scratchnet.core.errors import ConfigError, DatasetError
 from scratchnet.core.init import INITIALIZERS
@@ -41,6 +49,7 @@ from scratchnet.training.config import (
 )
 from scratchnet.training.diagnostics import DEFAULT_EVERY, Diagnostics
 from scratchnet.training.recipes import RECIPES, recipe_settings
+from scratchnet.training.text_train import resume_text, train_text
 from scratchnet.training.train import (
     RESUME_OVERRIDES,
     TrainingInterrupted,
@@ -198,6 +207,7 @@ FLAG_GROUPS: dict[str, list[tuple[tuple[str, ...], dict[str, Any]]]] = {
         (("--lr-step",), {"type": positive_int, "metavar": "EPOCHS", "help": "epochs between step decays"}),
         (("--lr-gamma",), {"type": positive_float, "metavar": "G", "help": "factor of each step decay"}),
         (("--lr-time-decay",), {"type": non_negative_float, "metavar": "D", "help": TIME_DECAY_HELP}),
+        (("--lr-warmup",), {"type": non_negative_int, "metavar": "STEPS", "help": "cosine: steps of warmup first"}),
         (("--lr-decay",), {"type": non_negative_float, "help": argparse.SUPPRESS}),  # the old --lr-time-decay
     ],
     "the run": [
@@ -230,6 +240,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         group = parser.add_argument_group(title)
         for names, options in flags:
             group.add_argument(*names, **options)
+    add_text_arguments(parser)
     for action in parser._actions:  # every setting's help says what each recipe sets it to
         if action.dest in CONFIG_FLAGS and action.help != argparse.SUPPRESS:
             action.help = f"{action.help or action.dest.replace('_', ' ')} [{recipe_defaults(action.dest)}]"
@@ -269,7 +280,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     if isinstance(args.optimizer, dict):
         merged = optimizer_settings(args.optimizer)
         if "lr_schedule" in merged:  # a schedule of its own: the recipe's schedule options do not apply
-            for name in ("lr_min", "lr_step", "lr_gamma", "lr_time_decay"):
+            for name in ("lr_min", "lr_step", "lr_gamma", "lr_time_decay", "lr_warmup"):
                 settings.pop(name, None)
         settings.update(merged)
     for name in CONFIG_FLAGS + DATA_FLAGS:
@@ -359,14 +370,26 @@ def train_command(args: argparse.Namespace) -> int:
                     f"drop {flags}"
                 )
             overrides = {name: getattr(args, name) for name in RESUME_FLAGS if getattr(args, name) is not None}
-            result = resume(
-                args.resume,
-                data_dir=args.data_dir,
-                out=output_path(args),
-                log=log,
-                overrides=overrides,
-                callbacks=diagnostics_of(args),
-            )
+            text_given = [f"--{name.replace('_', '-')}" for name in TEXT_DESTS if getattr(args, name) is not None]
+            if text_given:
+                raise ConfigError(
+                    f"--resume continues the checkpoint's run with its own settings; drop {', '.join(text_given)}"
+                )
+            if is_text_checkpoint(args.resume):
+                result = resume_text(args.resume, out=output_path(args), log=log)
+            else:
+                result = resume(
+                    args.resume,
+                    data_dir=args.data_dir,
+                    out=output_path(args),
+                    log=log,
+                    overrides=overrides,
+                    callbacks=diagnostics_of(args),
+                )
+        elif is_text_run(args):
+            text, settings = text_config(args)
+            out = Path(args.out) if args.out else default_text_out(text)
+            result = train_text(text, settings, out=out, checkpoint=args.checkpoint, log=log, check=args.check)
         else:
             config = config_from_args(args)
             out = output_path(args, config)

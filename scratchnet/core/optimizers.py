@@ -9,6 +9,8 @@ and write only the update rule, e.g. ``class SGD(optimizers.SGD, Optimizer)``.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from scratchnet.core.schedules import Schedule, check_schedule
@@ -17,7 +19,11 @@ from scratchnet.core.settings import check_nesterov, flag, fraction, learning_ra
 
 
 class Rule:
-    """The base rate ``lr``, an optional ``schedule``, and the number of steps taken."""
+    """The base rate ``lr``, an optional ``schedule``, and the number of steps taken; ``max_grad_norm``
+    (None: off) clips the gradients to that global norm before each step (eq. 8.15)."""
+
+    max_grad_norm: float | None = None
+    decay_matrices_only: bool = False  # weight decay on arrays of 2 or more axes only (nanoGPT's; eq. 8.16)
 
     def __init__(self, lr: float, schedule: Schedule | None) -> None:
         self.lr = learning_rate(lr)
@@ -36,10 +42,36 @@ class Rule:
         """The constructor arguments besides ``lr`` and ``schedule``."""
         return {}
 
+    @contextmanager
+    def decay_for(self, shape: tuple[int, ...]) -> Iterator[None]:
+        """Within the block the weight decay is the one an array of ``shape`` gets: 0 for a vector (a bias,
+        a norm's gain) when ``decay_matrices_only`` is on (eq. 8.16), else the optimizer's own."""
+        kept = getattr(self, "weight_decay", 0.0)
+        if not self.decay_matrices_only or len(shape) >= 2 or not kept:
+            yield
+            return
+        self.weight_decay = 0.0
+        try:
+            yield
+        finally:
+            self.weight_decay = kept
+
+    def clip_coefficient(self, norm: float) -> float:
+        """The factor every gradient is multiplied by before the step, for gradients of global norm
+        ``norm``: ``min(1, max_grad_norm / (norm + 1e-6))``, PyTorch's ``clip_grad_norm_`` (eq. 8.15)."""
+        if self.max_grad_norm is None:
+            return 1.0
+        return min(1.0, self.max_grad_norm / (norm + 1e-6))
+
     def describe(self) -> dict[str, Any]:
         """The optimizer as plain data, for ``scratchnet.builders.build_optimizer``."""
         schedule = None if self.schedule is None else self.schedule.describe()
-        return {"type": type(self).__name__, "lr": self.lr, **self.settings(), "schedule": schedule}
+        described = {"type": type(self).__name__, "lr": self.lr, **self.settings(), "schedule": schedule}
+        if self.max_grad_norm is not None:  # written only when on, so other optimizers describe as before
+            described["max_grad_norm"] = self.max_grad_norm
+        if self.decay_matrices_only:
+            described["decay_matrices_only"] = True
+        return described
 
 
 class SGD(Rule):

@@ -84,29 +84,58 @@ class Step:
 
 class Cosine:
     """Cosine annealing from lr down to ``min_lr`` over ``total_steps`` steps, then ``min_lr``:
-    eta_t = min_lr + (lr - min_lr) * (1 + cos(pi * min(t, T) / T)) / 2 (eq. 9.4).
+    eta_t = min_lr + (lr - min_lr) * (1 + cos(pi * min(t, T) / T)) / 2 (eq. 9.4). With
+    ``warmup_steps`` W > 0, nanoGPT's warmup comes first: eta_t = lr * (t + 1) / (W + 1) for t < W,
+    then the cosine over the T - W steps left (eq. 9.5).
     ``total_steps`` >= 1, 0 <= ``min_lr`` <= the optimizer's lr (checked by the optimizer)."""
 
-    def __init__(self, total_steps: int, min_lr: float = 0.0) -> None:
+    def __init__(self, total_steps: int, min_lr: float = 0.0, warmup_steps: int = 0) -> None:
         self.total_steps = whole("Cosine total_steps", total_steps, 1)
         self.min_lr = finite("Cosine min_lr", min_lr)
+        self.warmup_steps = whole("Cosine warmup_steps", warmup_steps, 0)
         if self.min_lr < 0.0:
             raise ConfigError(f"Cosine min_lr must be >= 0, got {min_lr!r}")
+        if self.warmup_steps >= self.total_steps:
+            raise ConfigError(
+                f"Cosine warmup_steps ({self.warmup_steps}) must be fewer than its total_steps ({self.total_steps})"
+            )
 
     def rate(self, base_lr: float, t: int) -> float:
-        progress = min(t, self.total_steps) / self.total_steps
+        warmup = self.warmup_steps
+        if t < warmup:
+            return base_lr * (t + 1) / (warmup + 1)
+        span = self.total_steps - warmup
+        progress = min(t - warmup, span) / span
         return self.min_lr + (base_lr - self.min_lr) * (1.0 + math.cos(math.pi * progress)) / 2.0
 
     def describe(self) -> dict[str, Any]:
-        return {"type": "Cosine", "total_steps": self.total_steps, "min_lr": self.min_lr}
+        described: dict[str, Any] = {"type": "Cosine", "total_steps": self.total_steps, "min_lr": self.min_lr}
+        if self.warmup_steps:  # written only when used, so a file without warmup reads as it always did
+            described["warmup_steps"] = self.warmup_steps
+        return described
+
+
+class Linear:
+    """Linear decay from lr to 0 over ``total_steps`` steps, then 0, as microgpt decays its rate:
+    eta_t = lr * (1 - min(t, T) / T) (eq. 9.6). ``total_steps`` >= 1."""
+
+    def __init__(self, total_steps: int) -> None:
+        self.total_steps = whole("Linear total_steps", total_steps, 1)
+
+    def rate(self, base_lr: float, t: int) -> float:
+        return base_lr * (1.0 - min(t, self.total_steps) / self.total_steps)
+
+    def describe(self) -> dict[str, Any]:
+        return {"type": "Linear", "total_steps": self.total_steps}
 
 
 # The closed table of schedules a file or a flag may name: snake_case name -> (class, options).
-SCHEDULES: dict[str, tuple[type[Constant | InverseTime | Step | Cosine], tuple[str, ...]]] = {
+SCHEDULES: dict[str, tuple[type[Constant | InverseTime | Step | Cosine | Linear], tuple[str, ...]]] = {
     "constant": (Constant, ()),
     "inverse_time": (InverseTime, ("decay",)),
     "step": (Step, ("step_size", "gamma")),
-    "cosine": (Cosine, ("total_steps", "min_lr")),
+    "cosine": (Cosine, ("total_steps", "min_lr", "warmup_steps")),
+    "linear": (Linear, ("total_steps",)),
 }
 
 
@@ -148,7 +177,7 @@ def check_schedule(schedule: Any, base_lr: float) -> Schedule | None:
     """
     if schedule is None:
         return None
-    if not isinstance(schedule, (Constant, InverseTime, Step, Cosine)):
+    if not isinstance(schedule, (Constant, InverseTime, Step, Cosine, Linear)):
         raise ConfigError(
             f"schedule must be one of {', '.join(c.__name__ for c, _ in SCHEDULES.values())}, "
             f"got {type(schedule).__name__}"

@@ -40,10 +40,16 @@ class Optimizer(optimizers.Rule):
         eta = self.current_lr()
         params, grads = network.params(), network.grads()
         self.check_state({name: params[name] for name in grads})
+        scale = 1.0
+        if self.max_grad_norm is not None:  # eq. 8.15: the norm of every gradient entry together
+            scale = self.clip_coefficient(math.sqrt(sum(x * x for grad in grads.values() for x in flatten(grad))))
         for name, grad in grads.items():
             self.shapes[name] = shape_of(params[name])
             p, g = flatten(params[name]), flatten(grad)
-            self.update(name, p, g, eta)
+            if scale < 1.0:
+                g = [scale * x for x in g]
+            with self.decay_for(self.shapes[name]):
+                self.update(name, p, g, eta)
             params[name] = reshape(p, self.shapes[name])
         network.set_params(params)
         self.steps += 1

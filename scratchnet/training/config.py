@@ -34,7 +34,7 @@ from scratchnet.training.optimizer import OPTIMIZER_FIELDS
 from scratchnet.training.optimizer import optimizer_settings as optimizer_settings  # re-exported
 from scratchnet.training.optimizer import optimizer_spec as optimizer_spec  # re-exported
 
-SCHEDULES = ("constant", "cosine", "step", "inverse_time")
+SCHEDULES = ("constant", "cosine", "step", "inverse_time", "linear")
 SPLITS = ("end", "start")
 SEED_MAX = 2**64 - 1  # seeds are 64-bit (scratchnet.core.rng): a larger one would be cut to its low bits
 
@@ -122,6 +122,7 @@ class TrainConfig:
     erase: float = 0.0
     erase_noise: bool = False
     label_smoothing: float = 0.0
+    lr_warmup: int | None = None  # cosine: steps of linear warmup first (default 0; eq. 9.5)
 
     def __post_init__(self) -> None:
         check_config(self)
@@ -229,6 +230,7 @@ LEGACY_SCHEDULE_DEFAULTS = {
     "lr_step": ("step", 1),
     "lr_gamma": ("step", 0.1),
     "lr_time_decay": ("inverse_time", 0.0),
+    "lr_warmup": ("cosine", 0),
 }
 
 
@@ -384,6 +386,10 @@ def check_optimizer(config: TrainConfig) -> None:
     need(
         config.lr_time_decay is None or config.lr_time_decay >= 0.0,
         f"<lr_time_decay> must be >= 0, got {config.lr_time_decay}",
+    )
+    need(
+        config.lr_warmup is None or (isinstance(config.lr_warmup, int) and config.lr_warmup >= 0),
+        f"<lr_warmup> (steps of warmup) must be an integer >= 0, got {config.lr_warmup}",
     )
     options = config.optimizer_options
     need(options is None or isinstance(options, dict), f"<optimizer_options> must be an object, got {options!r}")

@@ -41,6 +41,8 @@ class OptimizerSettings(Protocol):
     @property
     def lr_time_decay(self) -> float | None: ...
     @property
+    def lr_warmup(self) -> int | None: ...
+    @property
     def epochs(self) -> int: ...
 
 
@@ -63,18 +65,28 @@ def optimizer_spec(config: OptimizerSettings, steps: int) -> dict[str, Any]:
     if config.lr_schedule == "cosine":
         min_lr = 0.0 if config.lr_min is None else config.lr_min
         schedule = {"type": "Cosine", "total_steps": config.epochs * steps, "min_lr": min_lr}
+        if config.lr_warmup:
+            schedule["warmup_steps"] = config.lr_warmup
     elif config.lr_schedule == "step":
         step_size = (1 if config.lr_step is None else config.lr_step) * steps
         gamma = 0.1 if config.lr_gamma is None else config.lr_gamma
         schedule = {"type": "Step", "step_size": step_size, "gamma": gamma}
     elif config.lr_schedule == "inverse_time":
         schedule = {"type": "InverseTime", "decay": 0.0 if config.lr_time_decay is None else config.lr_time_decay}
+    elif config.lr_schedule == "linear":
+        schedule = {"type": "Linear", "total_steps": config.epochs * steps}
     spec["schedule"] = schedule
     return spec
 
 
 # How a ``--optimizer`` JSON object's schedule keys map onto the flat settings.
-SCHEDULE_KEYS = {"min_lr": "lr_min", "step_epochs": "lr_step", "gamma": "lr_gamma", "decay": "lr_time_decay"}
+SCHEDULE_KEYS = {
+    "min_lr": "lr_min",
+    "step_epochs": "lr_step",
+    "gamma": "lr_gamma",
+    "decay": "lr_time_decay",
+    "warmup_steps": "lr_warmup",
+}
 
 
 def optimizer_settings(given: Mapping[str, Any]) -> dict[str, Any]:

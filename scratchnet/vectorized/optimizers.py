@@ -69,12 +69,23 @@ class Optimizer(optimizers.Rule):
         grads = network.grads()
         every = network.params()
         params = {name: every[name] for name in grads}  # the trained arrays: those with a gradient
-        flat = flat_arrays(network, params, grads)
+        # the decay differs by array with decay_matrices_only: then one array at a time (eq. 8.16)
+        flat = None if self.decay_matrices_only else flat_arrays(network, params, grads)
+        if self.max_grad_norm is not None:  # eq. 8.15; scaled copies: the live gradients are never written
+            norm = math.sqrt(
+                float(np.vdot(flat[1], flat[1])) if flat else sum(float(np.vdot(g, g)) for g in grads.values())
+            )
+            scale = self.clip_coefficient(norm)
+            if scale < 1.0 and flat is not None:
+                flat = (flat[0], flat[1] * scale)
+            elif scale < 1.0:
+                grads = {name: grad * scale for name, grad in grads.items()}
         if flat is None:
             self.unflatten_state()
             self.check_state(params)
             for name, grad in grads.items():
-                self.update(name, params[name], grad, eta)
+                with self.decay_for(params[name].shape):
+                    self.update(name, params[name], grad, eta)
         else:
             flat_params, flat_grads = flat
             parts = chunks(flat_params.size)
