@@ -143,8 +143,11 @@ def evaluate(formula: Callable[[Array], Array], x: Array, where: Mask, result: A
 
 
 def erfc_small(x: Array) -> Array:
-    """1 - (19.5) for |x| <= 0.46875: between 1/2 and 3/2."""
-    result: Array = (0.5 - x * rational(x * x, A, B)) + 0.5
+    """1 - (19.5) for |x| <= 0.46875: between 1/2 and 3/2; (1/2 - x R1) + 1/2 in place."""
+    result = rational(x * x, A, B)
+    result *= x
+    np.subtract(0.5, result, out=result)
+    result += 0.5
     return result
 
 
