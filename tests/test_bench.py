@@ -191,3 +191,64 @@ def test_bench_runs_the_cnn_configuration_through_bench_cnn_with_its_own_flags(
     with pytest.raises(SystemExit):  # an unknown configuration: refused before anything runs
         bench.main()
     assert len(given) == 1
+
+
+# --- tools/bench_gpt_step.py: one training step of nanoGPT's CPU configuration ------------------
+
+
+@pytest.fixture(scope="module")
+def bench_gpt_step(bench: ModuleType) -> ModuleType:
+    return tool("bench_gpt_step")  # registered, as `import bench_gpt_step` in tools/bench.py finds it
+
+
+def test_the_gpt_step_is_nanogpts_cpu_configuration_on_shifted_token_blocks(bench_gpt_step: ModuleType) -> None:
+    params = bench_gpt_step.initial_params("float32")
+    # per block: c_attn 3 C^2 and c_proj C^2 without biases, two LayerNorm weights C, the MLP's
+    # C x 4C and 4C x C with biases 4C and C; then wte V x C, wpe T x C, ln_f C, a head V x C + V
+    c, v, t = 128, 65, 64
+    block = 4 * c * c + 2 * c + 2 * 4 * c * c + 4 * c + c
+    assert sum(value.size for value in params.values()) == 4 * block + v * c + t * c + c + v * c + v == 815041
+    assert all(str(value.dtype) == "float32" for value in params.values())
+    assert set(bench_gpt_step.torch_names()) == set(params)  # every array has its twin, one to one
+    first, second = bench_gpt_step.batches(2), bench_gpt_step.batches(2)
+    for (inputs, targets), (again, _) in zip(first, second):
+        assert inputs.shape == targets.shape == (12, 64)
+        np.testing.assert_array_equal(inputs[:, 1:], targets[:, :-1])  # the next token is the target
+        np.testing.assert_array_equal(inputs, again)  # a fixed generator: the same batches in every child
+        assert inputs.min() >= 0 and targets.max() < 65
+    assert not np.array_equal(first[0][0], first[1][0])
+
+
+def test_the_gpt_twin_check_agrees_to_1e_10_after_one_adamw_step(
+    bench_gpt_step: ModuleType, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("torch")
+    assert bench_gpt_step.main(["--check"]) == 0
+    printed = capsys.readouterr().out
+    assert "agree to 1e-10" in printed and "over 37 arrays of 815041 values" in printed
+    result = bench_gpt_step.check()
+    assert result["loss_difference"] <= 1e-10 and result["parameter_difference"] <= 1e-10
+    assert 3.5 < result["loss"] < 5.0  # about log 65 = 4.17 at GPT's small initial weights
+    assert result["smallest_move"] > 1e-4  # the step moved every array (AdamW's first step is about lr)
+
+
+def test_bench_runs_the_gpt_step_in_alternating_children_and_prints_the_table(
+    bench: ModuleType, bench_gpt_step: ModuleType, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("torch")
+    command = ["bench.py", "--configs", "gpt-step", "--steps", "2", "--rounds", "1", "--threads", "1"]
+    monkeypatch.setattr(sys, "argv", command)
+    assert bench.main() == 0
+    printed = capsys.readouterr().out
+    assert "gpt-step: nanoGPT's CPU configuration, 4 layers, 4 heads, 128 dimensions, context 64, batch 12" in printed
+    assert "agree to 1e-10" in printed
+    table = [line.split() for line in printed.splitlines()]
+    rows = {row[1]: row for row in table if row[:1] == ["1"] and row[1] in ("scratchnet", "torch")}
+    assert set(rows) == {"scratchnet", "torch"}
+    ours, theirs = rows["scratchnet"], rows["torch"]
+    assert float(ours[2]) > 0 and float(theirs[2]) > 0
+    assert float(ours[3]) == pytest.approx(float(ours[2]) / float(theirs[2]), abs=0.02)  # the ratio
+    assert float(ours[5]) > 0 and float(theirs[3]) > 0  # each child's peak RSS, MB
+    # the same weights and batches: both children's last losses agree to float32 rounding
+    losses = [float(line.rsplit("last loss ", 1)[1]) for line in printed.splitlines() if "last loss" in line]
+    assert len(losses) == 2 and losses[0] == pytest.approx(losses[1], abs=2e-3)

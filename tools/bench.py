@@ -20,6 +20,8 @@ apart from the rest, and the tool prints that split against the bound (``--skip-
 Without PyTorch it prints scratchnet's own figures and how to install PyTorch's CPU build.
 tools/bench_cnn.py does the same for a convolutional network (Keras's mnist_convnet);
 ``--configs mnist_convnet`` runs it from here, after any MLP configurations asked for.
+tools/bench_gpt_step.py times one training step of nanoGPT's CPU configuration against a PyTorch
+twin; ``--configs gpt-step`` runs it from here, last.
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ CONFIGS: dict[str, dict[str, Any]] = {
 }
 SEED = 0
 CNN_CONFIG = "mnist_convnet"  # run by tools/bench_cnn.py
+GPT_CONFIG = "gpt-step"  # run by tools/bench_gpt_step.py
 
 
 # ---------------------------------------------------------------------------------------------
@@ -476,7 +479,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-dir", default=os.environ.get("SCRATCHNET_DATA_DIR"))
     parser.add_argument("--epochs", type=int, default=3, help="timed epochs per run, after one warm-up epoch")
-    parser.add_argument("--rounds", type=int, default=2, help="alternating runs of each library per configuration")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=None,
+        help=f"alternating runs of each library per configuration (2; {GPT_CONFIG}: 3)",
+    )
     parser.add_argument(
         "--threads", default="auto", help="BLAS/torch threads: a number, 'auto' (all cores) or a list like 1,2"
     )
@@ -484,7 +492,11 @@ def main() -> int:
     parser.add_argument(
         "--configs",
         default=",".join(CONFIGS),
-        help=f"comma-separated among: {', '.join(CONFIGS)}, {CNN_CONFIG} (the CNN of tools/bench_cnn.py)",
+        help=f"comma-separated among: {', '.join(CONFIGS)}, {CNN_CONFIG} (the CNN of tools/bench_cnn.py), "
+        f"{GPT_CONFIG} (tools/bench_gpt_step.py)",
+    )
+    parser.add_argument(
+        "--steps", type=int, default=None, help=f"timed steps per run of {GPT_CONFIG} (its default: 20)"
     )
     parser.add_argument("--skip-loops", action="store_true", help="do not measure the loops backend")
     parser.add_argument("--skip-numpy", action="store_true", help="do not run the plain NumPy reference")
@@ -497,9 +509,29 @@ def main() -> int:
         child_main(args)
         return 0
     names = args.configs.split(",")
-    unknown = [name for name in names if name not in CONFIGS and name != CNN_CONFIG]
+    unknown = [name for name in names if name not in CONFIGS and name not in (CNN_CONFIG, GPT_CONFIG)]
     if unknown:
-        parser.error(f"unknown configuration {unknown[0]!r}; choose among {', '.join(CONFIGS)}, {CNN_CONFIG}")
+        parser.error(
+            f"unknown configuration {unknown[0]!r}; choose among {', '.join(CONFIGS)}, {CNN_CONFIG}, {GPT_CONFIG}"
+        )
+    if GPT_CONFIG in names:  # its own tool, after the others
+        names.remove(GPT_CONFIG)
+        status = main_others(args, names) if names else 0
+        return status or run_gpt_bench(args)
+    return main_others(args, names)
+
+
+def main_others(args: argparse.Namespace, names: list[str]) -> int:
+    """The MLP configurations among ``names``, then the CNN if asked for."""
+    rounds = args.rounds
+    args.rounds = 2 if rounds is None else rounds
+    try:
+        return main_mlp_and_cnn(args, names)
+    finally:
+        args.rounds = rounds
+
+
+def main_mlp_and_cnn(args: argparse.Namespace, names: list[str]) -> int:
     if CNN_CONFIG in names:  # its own tool, with the same alternation and columns; after the MLPs
         names.remove(CNN_CONFIG)
         status = main_mlp(args, names) if names else 0
@@ -516,6 +548,16 @@ def run_cnn_bench(args: argparse.Namespace) -> int:
     argv += ["--data-dir", args.data_dir] if args.data_dir else []
     argv += ["--skip-numpy"] if args.skip_numpy else []
     return bench_cnn.main(argv)
+
+
+def run_gpt_bench(args: argparse.Namespace) -> int:
+    """tools/bench_gpt_step.py with this run's threads (its own default 2,1 for 'auto'), rounds and steps."""
+    import bench_gpt_step  # here: it imports this module
+
+    argv = [] if args.threads == "auto" else ["--threads", args.threads]
+    argv += [] if args.rounds is None else ["--rounds", str(args.rounds)]
+    argv += [] if args.steps is None else ["--steps", str(args.steps)]
+    return bench_gpt_step.main(argv)
 
 
 def main_mlp(args: argparse.Namespace, names: list[str]) -> int:

@@ -182,7 +182,8 @@ class GELU(Activation):
         if self.approximate == "tanh":  # (19.3): (1 + tanh u) / 2 = sigmoid(2u)
             self.kept = sigmoid(2.0 * SQRT_2_OVER_PI * (inputs + GELU_CUBIC * inputs * inputs * inputs))
         else:  # (19.1): Phi(z) = erfc(-z / sqrt 2) / 2, every digit kept for z < 0
-            self.kept = 0.5 * erfc(inputs * -INV_SQRT_2)
+            self.kept = erfc(inputs * -INV_SQRT_2)
+            self.kept *= 0.5
         return inputs * self.kept
 
     def backward(self, grad_outputs: Array, need_input_grad: bool = True) -> Array:
@@ -192,8 +193,15 @@ class GELU(Activation):
             slope = SQRT_2_OVER_PI * (1.0 + 3.0 * GELU_CUBIC * z * z)
             tanh_form: Array = grad_outputs * (s + 2.0 * z * s * (1.0 - s) * slope)
             return tanh_form
-        # (19.2): Phi(z) + z phi(z), phi(z) = e^(-z^2 / 2) / sqrt(2 pi)
-        exact: Array = grad_outputs * (s + z * np.exp(-0.5 * z * z) * INV_SQRT_2PI)
+        # (19.2): Phi(z) + z phi(z), phi(z) = e^(-z^2 / 2) / sqrt(2 pi); in place on one array,
+        # the operations of grad * (s + z e^((-z / 2) z) / sqrt(2 pi)) in that order
+        exact: Array = np.multiply(z, -0.5)
+        exact *= z
+        np.exp(exact, out=exact)
+        exact *= z
+        exact *= INV_SQRT_2PI
+        exact += s
+        exact *= grad_outputs
         return exact
 
     def describe(self) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from scratchnet.core.decoding import Cache
 from scratchnet.core.errors import ConfigError, ShapeError
@@ -70,6 +71,7 @@ class CausalSelfAttention:
         self.attention_weights: Array = empty  # a (N, H, T, T)
         self.dropped: Array = empty  # a~ = a * mask, the weights the values were summed with
         self.mask: Array | None = None
+        self.upper: npt.NDArray[np.bool_] = np.zeros((0, 0), bool)  # see future
 
     def forward(self, inputs: Array, training: bool = False) -> Array:
         """Every head of every sample through eq. 20.1-20.6 at once."""
@@ -87,7 +89,7 @@ class CausalSelfAttention:
         self.queries, self.keys, self.values = heads[0], heads[1], heads[2]
         scores = self.queries @ self.keys.transpose(0, 1, 3, 2)  # (20.2), (N, H, T, T)
         scores *= 1.0 / math.sqrt(self.head_dim)
-        scores[..., np.triu(np.ones((length, length), bool), k=1)] = -np.inf  # s > t: weight e^-inf = 0
+        np.copyto(scores, -np.inf, where=self.future(length))  # s > t: weight e^-inf = 0
         scores -= scores.max(axis=-1, keepdims=True)  # (20.3): the softmax of each row, s <= t
         weights = np.exp(scores, out=scores)
         weights /= weights.sum(axis=-1, keepdims=True)
@@ -154,7 +156,9 @@ class CausalSelfAttention:
             grad_a *= self.mask
         # (20.9): the softmax backward (eq. 4.7) on each row; 0 above the diagonal, where a = 0
         a = self.attention_weights
-        grad_scores = a * (grad_a - (grad_a * a).sum(axis=-1, keepdims=True))
+        weighted = np.multiply(grad_a, a).sum(axis=-1, keepdims=True)
+        grad_scores = np.subtract(grad_a, weighted, out=grad_a)  # in place: grad_a is not needed again
+        grad_scores *= a
         grad_scores *= scale
         # (20.10): score[t][s] = scale * q_t . k_s
         grad_q = grad_scores @ self.keys
@@ -169,6 +173,12 @@ class CausalSelfAttention:
             return grad_outputs[:0]
         grad_x: Array = (grad_qkv @ self.in_proj_weight).reshape(batch, length, self.dim)
         return grad_x
+
+    def future(self, length: int) -> npt.NDArray[np.bool_]:
+        """The (T, T) mask of the positions s > t each row t must not see, kept for the last T."""
+        if self.upper.shape != (length, length):
+            self.upper = np.triu(np.ones((length, length), bool), k=1)
+        return self.upper
 
     def dropout_mask(self, batch: int, length: int) -> Array:
         """mask[n][h][t][s] = 1 / (1 - rate) if u >= rate, else 0, u the uniform of index

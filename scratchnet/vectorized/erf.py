@@ -13,9 +13,10 @@ the complement directly where it is small, which GELU needs for negative inputs.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
+import numpy.typing as npt
 
 from scratchnet.vectorized.tensor import Array
 
@@ -68,19 +69,26 @@ Q = (
 )
 INV_SQRT_PI = 5.6418958354775628695e-1
 SMALL, MIDDLE, LARGE = 0.46875, 4.0, 6.0
+WHOLE_SHARE = 0.125  # see evaluate
+Mask = npt.NDArray[np.bool_]
 
 
 def rational(y: Array, top: Sequence[float], bottom: Sequence[float]) -> Array:
     """Cody's form of a ratio of polynomials in y: numerator and denominator in Horner's scheme,
-    the numerator's leading coefficient last in ``top``, the denominator monic."""
+    the numerator's leading coefficient last in ``top``, the denominator monic. In place on two
+    arrays: the same operations as written out, without a temporary per step."""
     steps = len(bottom) - 1
-    numerator = top[-1] * y
+    numerator = np.multiply(y, top[-1])
     denominator = y.copy()
     for i in range(steps):
-        numerator = (numerator + top[i]) * y
-        denominator = (denominator + bottom[i]) * y
-    result: Array = (numerator + top[steps]) / (denominator + bottom[steps])
-    return result
+        numerator += top[i]
+        numerator *= y
+        denominator += bottom[i]
+        denominator *= y
+    numerator += top[steps]
+    denominator += bottom[steps]
+    numerator /= denominator
+    return numerator
 
 
 def exp_minus_square(y: Array) -> Array:
@@ -91,19 +99,69 @@ def exp_minus_square(y: Array) -> Array:
     return result
 
 
+def middle_tail(y: Array) -> Array:
+    """erfc(y) for 0.46875 < y <= 4 (eq. 19.6)."""
+    result: Array = exp_minus_square(y) * rational(y, C, D)
+    return result
+
+
+def large_tail(y: Array) -> Array:
+    """erfc(y) for y > 4 (eq. 19.7). Far out it underflows to 0, as erfc does."""
+    y = np.minimum(y, 40.0)  # erfc(40) = 0 in float64, and so is that of any larger y, infinity too
+    inverse_square = 1.0 / (y * y)
+    result: Array = exp_minus_square(y) * (INV_SQRT_PI - inverse_square * rational(inverse_square, P, Q)) / y
+    return result
+
+
 def tail(y: Array) -> Array:
     """erfc(y) for y > 0.46875 (eq. 19.6, 19.7), computed directly, not as 1 - erf(y): a small erfc
-    keeps all its digits. Far out it underflows to 0, as erfc does."""
+    keeps all its digits."""
     result = np.empty_like(y)
     middle = y <= MIDDLE
     if middle.any():
-        ym = y[middle]
-        result[middle] = exp_minus_square(ym) * rational(ym, C, D)  # (19.6)
+        result[middle] = middle_tail(y[middle])  # (19.6)
     large = ~middle
     if large.any():
-        yl = np.minimum(y[large], 40.0)  # erfc(40) = 0 in float64, and so is that of any larger y, infinity too
-        inverse_square = 1.0 / (yl * yl)
-        result[large] = exp_minus_square(yl) * (INV_SQRT_PI - inverse_square * rational(inverse_square, P, Q)) / yl
+        result[large] = large_tail(y[large])  # (19.7)
+    return result
+
+
+def evaluate(formula: Callable[[Array], Array], x: Array, where: Mask, result: Array) -> None:
+    """result[where] = formula(x[where]). A range that holds more than WHOLE_SHARE of the elements is
+    evaluated on the whole array and its elements copied out: every element goes through the same
+    operations either way, so the values are the same, but a boolean gather and scatter cost more
+    than the formula's passes over the elements of the other ranges (whose values, even infinite
+    or NaN, are discarded, so their warnings are silenced)."""
+    count = np.count_nonzero(where)
+    if count == 0:
+        return
+    if count <= WHOLE_SHARE * where.size:
+        result[where] = formula(x[where])
+        return
+    with np.errstate(all="ignore"):
+        np.copyto(result, formula(x), where=where)
+
+
+def erfc_small(x: Array) -> Array:
+    """1 - (19.5) for |x| <= 0.46875: between 1/2 and 3/2; (1/2 - x R1) + 1/2 in place."""
+    result = rational(x * x, A, B)
+    result *= x
+    np.subtract(0.5, result, out=result)
+    result += 0.5
+    return result
+
+
+def erfc_middle(x: Array) -> Array:
+    """(19.6) for 0.46875 < |x| <= 4, with erfc(-y) = 2 - erfc(y)."""
+    erfc_y = middle_tail(np.abs(x))
+    result: Array = np.where(x > 0.0, erfc_y, 2.0 - erfc_y)
+    return result
+
+
+def erfc_large(x: Array) -> Array:
+    """(19.7) for |x| > 4 (and NaN), with erfc(-y) = 2 - erfc(y)."""
+    erfc_y = large_tail(np.abs(x))
+    result: Array = np.where(x > 0.0, erfc_y, 2.0 - erfc_y)
     return result
 
 
@@ -123,15 +181,15 @@ def erf(x: Array) -> Array:
 
 def erfc(x: Array) -> Array:
     """erfc(x) = 1 - erf(x) elementwise (eq. 19.9), accurate in every digit also where it is small
-    (large x): GELU's Phi(z) = erfc(-z / sqrt 2) / 2 for negative z."""
+    (large x): GELU's Phi(z) = erfc(-z / sqrt 2) / 2 for negative z. Each range of |x| by
+    :func:`evaluate`: on its own elements, or on the whole array when it holds most of them."""
     y = np.abs(x)
     result = np.empty_like(x)
     small = y <= SMALL
-    if small.any():
-        xs = x[small]
-        result[small] = (0.5 - xs * rational(xs * xs, A, B)) + 0.5  # 1 - (19.5), between 1/2 and 3/2
-    rest = ~small  # (and NaN)
-    if rest.any():
-        erfc_y = tail(y[rest])
-        result[rest] = np.where(x[rest] > 0.0, erfc_y, 2.0 - erfc_y)  # erfc(-y) = 2 - erfc(y)
+    evaluate(erfc_small, x, small, result)
+    middle = y <= MIDDLE
+    middle &= ~small
+    evaluate(erfc_middle, x, middle, result)
+    middle |= small
+    evaluate(erfc_large, x, ~middle, result)  # |x| > 4, and NaN
     return result

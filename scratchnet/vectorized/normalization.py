@@ -224,15 +224,19 @@ class LayerNorm(LastAxisNorm):
     def normalize(self, x: Array) -> tuple[Array, Array]:
         """x_hat = (x - mu) / sqrt(var + eps), mu and the biased var over each row (eq. 18.1, 18.2)."""
         centered = x - x.mean(axis=1, keepdims=True)
-        inv_std = 1.0 / np.sqrt((centered * centered).mean(axis=1, keepdims=True) + self.eps)
+        variance = np.square(centered).mean(axis=1, keepdims=True)
+        variance += self.eps
+        inv_std = 1.0 / np.sqrt(variance, out=variance)
         centered *= inv_std
         return centered, inv_std
 
     def normalize_backward(self, g_hat: Array) -> Array:
         """dL/dx = (1 / sqrt(var + eps)) (g_hat - mean(g_hat) - x_hat mean(g_hat x_hat)) (eq. 18.5)."""
         mean_g = g_hat.mean(axis=1, keepdims=True)
-        mean_gx = (g_hat * self.x_hat).mean(axis=1, keepdims=True)
-        grad: Array = self.inv_std * (g_hat - mean_g - self.x_hat * mean_gx)
+        mean_gx = np.multiply(g_hat, self.x_hat).mean(axis=1, keepdims=True)
+        grad: Array = g_hat - mean_g  # then in place, the same operations in the same order
+        grad -= np.multiply(self.x_hat, mean_gx)
+        grad *= self.inv_std
         return grad
 
     def describe(self) -> dict[str, Any]:
@@ -254,7 +258,9 @@ class RMSNorm(LastAxisNorm):
     def normalize_backward(self, g_hat: Array) -> Array:
         """dL/dx = (1 / rms) (g_hat - x_hat mean(g_hat x_hat)) (eq. 18.8)."""
         mean_gx = (g_hat * self.x_hat).mean(axis=1, keepdims=True)
-        grad: Array = self.inv_std * (g_hat - self.x_hat * mean_gx)
+        grad: Array = np.multiply(self.x_hat, mean_gx)  # then in place, the same operations
+        np.subtract(g_hat, grad, out=grad)
+        grad *= self.inv_std
         return grad
 
     def describe(self) -> dict[str, Any]:
