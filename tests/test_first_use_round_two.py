@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from subprocesses import ROOT, run_scratchnet
+from subprocesses import ROOT, run_python, run_scratchnet
 
 import scratchnet
 from scratchnet.core.architecture import mlp
@@ -269,3 +269,162 @@ def test_an_unknown_flag_is_reported_by_its_subcommand_with_the_closest_flag() -
     assert far.stderr.splitlines()[-1] == (
         "scratchnet inspect: error: unrecognized arguments: --zzz (scratchnet inspect --help lists its flags)"
     )
+
+
+# ---- item 1: a trained model is never destroyed unasked ----
+
+
+def write_table(path: Path, rows: int = 60) -> Path:
+    """A CSV table of 4 features and 3 classes, well apart: a tiny run learns it."""
+    rng = np.random.default_rng(1)
+    labels = np.arange(rows) % 3
+    points = labels[:, None] * 3.0 + rng.normal(0.0, 0.5, (rows, 4))
+    lines = ["a,b,c,d,label"] + [",".join(f"{v:.3f}" for v in p) + f",{'xyz'[k]}" for p, k in zip(points, labels)]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+TINY = ("--hidden", "8", "--epochs", "1", "--batch-size", "16", "--no-check")
+
+
+def test_a_run_without_out_over_a_model_takes_the_next_free_name_and_says_so_first(tmp_path: Path) -> None:
+    write_table(tmp_path / "train.csv")
+    first = run_scratchnet("train", "--data", "train.csv", *TINY, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    model = tmp_path / "models" / "train.json"
+    kept = model.read_bytes()
+    accuracy = json.loads(kept)["metadata"]["training"]["final_metrics"]["test_accuracy"]
+    for number in (2, 3):
+        again = run_scratchnet("train", "--data", "train.csv", *TINY, cwd=tmp_path)
+        assert again.returncode == 0, again.stderr
+        assert again.stdout.splitlines()[0].startswith(
+            f"note: models/train.json holds a model (test accuracy {100 * accuracy:.2f}%, train, saved "
+        )
+        assert again.stdout.splitlines()[0].endswith(
+            f"which is kept; this run saves to models/train-{number}.json "
+            "(--out models/train.json --overwrite replaces it)"
+        )
+        assert f"model saved to models/train-{number}.json" in again.stdout
+        assert model.read_bytes() == kept
+    assert scratchnet.load_model(tmp_path / "models" / "train-3.json").metadata["dataset"] == "train"
+
+
+def test_an_explicit_out_over_a_model_needs_overwrite(tmp_path: Path) -> None:
+    table = write_table(tmp_path / "train.csv")
+    out = tmp_path / "mine.json"
+    assert run_scratchnet("train", "--data", str(table), *TINY, "--out", str(out)).returncode == 0
+    kept = out.read_bytes()
+    accuracy = json.loads(kept)["metadata"]["training"]["final_metrics"]["test_accuracy"]
+    refused = run_scratchnet("train", "--data", str(table), *TINY, "--out", str(out))
+    assert refused.returncode == 1 and refused.stdout == ""
+    assert refused.stderr.splitlines() == [
+        f"scratchnet train: error: {out} exists; give --overwrite to replace it, or another --out (it holds a model: "
+        f"test accuracy {100 * accuracy:.2f}%, train, saved {json.loads(kept)['metadata']['created']})"
+    ]
+    assert out.read_bytes() == kept
+    done = run_scratchnet("train", "--data", str(table), *TINY, "--seed", "3", "--out", str(out), "--overwrite")
+    assert done.returncode == 0, done.stderr
+    assert "it replaced the previous model" in done.stdout and out.read_bytes() != kept
+
+
+def interrupted_run(table: Path, out: Path) -> Path:
+    """Stop a 2-epoch run on ``table`` by Ctrl-C at its first step: its unfinished checkpoint."""
+    stop = (
+        "import signal\n"
+        "from scratchnet.training.train import TrainConfig, train\n"
+        "def hook(epoch, step, network):\n"
+        "    if step == 0: signal.raise_signal(signal.SIGINT)\n"
+        f"config = TrainConfig(data={str(table)!r}, hidden=(8,), epochs=2, batch_size=16, validation=0)\n"
+        f"try: train(config, out={str(out)!r}, log=lambda line: None, check=False, hook=hook)\n"
+        "except Exception as error: print(type(error).__name__)\n"
+    )
+    assert "TrainingInterrupted" in run_python("-c", stop).stdout
+    checkpoint = out.with_name(out.stem + ".checkpoint.json")
+    assert checkpoint.exists() and not out.exists()
+    return checkpoint
+
+
+def test_resuming_into_its_own_model_needs_no_flag(tmp_path: Path) -> None:
+    table = write_table(tmp_path / "train.csv")
+    out = tmp_path / "m.json"
+    assert run_scratchnet("train", "--data", str(table), *TINY, "--out", str(out)).returncode == 0
+    checkpoint = interrupted_run(table, tmp_path / "run.json")
+    elsewhere = run_scratchnet("train", "--resume", str(checkpoint), "--out", str(out))
+    assert elsewhere.returncode == 1 and "give --overwrite" in elsewhere.stderr
+    resumed = run_scratchnet("train", "--resume", str(checkpoint))
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"model saved to {tmp_path / 'run.json'}" in resumed.stdout
+
+
+def test_import_export_and_predict_never_write_over_a_file_unasked(tmp_path: Path) -> None:
+    table = write_table(tmp_path / "train.csv")
+    model = tmp_path / "m.json"
+    assert run_scratchnet("train", "--data", str(table), *TINY, "--out", str(model)).returncode == 0
+    exported = run_scratchnet("export", str(model), "--to", "safetensors")
+    assert exported.returncode == 0, exported.stderr
+    tensors = tmp_path / "m.safetensors"
+    written = tensors.read_bytes()
+    again = run_scratchnet("export", str(model), "--to", "safetensors")
+    assert again.returncode == 1 and "give --overwrite" in again.stderr and tensors.read_bytes() == written
+    assert run_scratchnet("export", str(model), "--to", "safetensors", "--overwrite").returncode == 0
+    kept = model.read_bytes()
+    imported = run_scratchnet("import", str(tensors), "--out", str(model))
+    assert imported.returncode == 1 and imported.stderr.splitlines()[0].startswith(
+        f"scratchnet import: error: {model} exists; give --overwrite to replace it, or another --out (it holds a "
+        "model: test accuracy "
+    )
+    assert "give --overwrite" in imported.stderr and model.read_bytes() == kept
+    default = run_scratchnet("import", str(tensors))  # the default name, m.json: the model it came from
+    assert default.returncode == 1 and "or --overwrite to replace it" in default.stderr and model.read_bytes() == kept
+    assert run_scratchnet("import", str(tensors), "--out", str(tmp_path / "back.json")).returncode == 0
+    submission = tmp_path / "predictions.csv"
+    submission.write_text("mine\n")
+    predicted = run_scratchnet("predict", str(model), "--csv", str(table), "--out", str(submission))
+    assert predicted.returncode == 1 and submission.read_text() == "mine\n"
+    assert predicted.stderr.splitlines() == [
+        f"scratchnet predict: error: {submission} exists; give --overwrite to replace it, or another --out "
+        "(it holds a file)"
+    ]
+    printed = run_scratchnet("predict", str(model), "--csv", str(table), "--out", "-")
+    assert printed.returncode == 0 and printed.stdout.startswith("row,label\n")
+    done = run_scratchnet("predict", str(model), "--csv", str(table), "--out", str(submission), "--overwrite")
+    assert done.returncode == 0 and submission.read_text().startswith("row,label\n")
+
+
+def test_every_writing_command_documents_overwrite_in_its_help() -> None:
+    for command in ("train", "import", "export", "predict"):
+        assert "--overwrite" in run_scratchnet(command, "--help").stdout, command
+    doc = (ROOT / "docs" / "training.md").read_text()
+    assert "models/mnist-2.json" in doc and "--overwrite" in doc
+
+
+# ---- items 13 and 17: the lock first; a file named beside a folder ----
+
+
+def test_a_second_run_on_a_live_runs_out_is_refused_before_it_says_anything(tmp_path: Path) -> None:
+    table = write_table(tmp_path / "train.csv")
+    out = tmp_path / "m.json"
+    interrupted_run(table, out)  # an unfinished run's checkpoint: a fresh run would say it replaces it
+    hold = "import sys, time\nfrom scratchnet.io.lock import model_lock\nwith model_lock(sys.argv[1]):\n"
+    hold += "    print('locked', flush=True)\n    time.sleep(60)\n"
+    holder = subprocess.Popen([sys.executable, "-c", hold, str(out)], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        second = run_scratchnet("train", "--data", str(table), *TINY, "--out", str(out))
+    finally:
+        holder.kill()
+        holder.wait()
+    assert second.returncode == 1 and second.stdout == "", second.stdout
+    assert len(second.stderr.splitlines()) == 1 and "is being written by another run" in second.stderr
+    alone = run_scratchnet("train", "--data", str(table), *TINY, "--out", str(out))
+    assert alone.stdout.startswith(f"note: {out.with_name('m.checkpoint.json')} held the checkpoint"), alone.stdout
+
+
+def test_out_naming_a_file_beside_a_folder_of_that_name_writes_the_file(tmp_path: Path) -> None:
+    table = write_table(tmp_path / "train.csv")
+    (tmp_path / "pics").mkdir()
+    done = run_scratchnet("train", "--data", str(table), *TINY, "--out", str(tmp_path / "pics.json"))
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "pics.json").is_file() and (tmp_path / "pics.npz").is_file()
+    into = run_scratchnet("train", "--data", str(table), *TINY, "--out", str(tmp_path / "pics"))
+    assert into.returncode == 0 and (tmp_path / "pics" / "train.json").is_file(), into.stderr

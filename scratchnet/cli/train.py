@@ -23,6 +23,7 @@ from scratchnet.cli.options import (
     seed,
 )
 from scratchnet.cli.output import stdout_lost, warn, when_stdout_closes
+from scratchnet.cli.overwrite import TRAIN_OVERWRITE_HELP, next_free, refuse_existing_model
 from scratchnet.cli.train_settings import CONFIG_FLAGS, DATA_FLAGS, flag_of, recipe_defaults, show_settings
 from scratchnet.core.architecture import ACTIVATION_LAYERS, DTYPES
 from scratchnet.core.errors import ConfigError, DatasetError
@@ -38,6 +39,7 @@ from scratchnet.training.config import (
     TrainConfig,
     optimizer_settings,
 )
+from scratchnet.training.checkpoint import json_path
 from scratchnet.training.recipes import RECIPES, recipe_settings
 from scratchnet.training.train import (
     RESUME_OVERRIDES,
@@ -66,7 +68,10 @@ RECIPE_HELP = (
 DATA_DIR_HELP = (
     "folder holding mnist/ and fashion-mnist/ (default: $SCRATCHNET_DATA_DIR, else the user cache, else download)"
 )
-OUT_HELP = "model file (default: models/DATASET[-RECIPE][-BACKEND].json; a folder: that name in it)"
+OUT_HELP = (
+    "model file (default: models/DATASET[-RECIPE][-BACKEND].json, or the next free name -2, -3, ... when a model "
+    "is there; a folder: that name in it); an existing model is replaced only with --overwrite"
+)
 RESUME_HELP = "continue the run saved in CHECKPOINT, with its settings (--lr and --weight-decay may change)"
 NO_CHECK_HELP = "skip the loops-vs-vectorized cross-check before training"
 DATA_HELP = (
@@ -145,6 +150,7 @@ FLAG_GROUPS: dict[str, list[tuple[tuple[str, ...], dict[str, Any]]]] = {
         (("--recipe",), {"choices": sorted(RECIPES), "help": RECIPE_HELP}),
         (("--data-dir",), {"metavar": "DIR", "help": DATA_DIR_HELP}),
         (("--out",), {"metavar": "PATH", "help": OUT_HELP}),
+        (("--overwrite",), {"action": "store_true", "help": TRAIN_OVERWRITE_HELP}),
         (("--checkpoint",), {"metavar": "PATH", "help": "checkpoint file (default: OUT with .checkpoint.json)"}),
         (("--resume",), {"metavar": "CHECKPOINT", "help": RESUME_HELP}),
         (("--show",), {"action": "store_true", "help": "print the settings the recipe and the flags give, and exit"}),
@@ -282,6 +288,25 @@ def output_path(args: argparse.Namespace, config: TrainConfig | None = None) -> 
     return default_out(config)
 
 
+def chosen_output(args: argparse.Namespace, config: TrainConfig) -> Path:
+    """:func:`output_path`, never over a model unasked: a model file named by --out needs --overwrite; a
+    default name (or one in an --out folder) that holds a model becomes the next free one, said first."""
+    out = output_path(args, config)
+    named = args.out is not None and out == Path(args.out)
+    if named or args.overwrite:
+        refuse_existing_model(out, args.overwrite)
+        return out
+    free = next_free(json_path(out))
+    if free != json_path(out):
+        from scratchnet.cli.overwrite import what_is_at
+
+        log(
+            f"note: {out} holds {what_is_at(json_path(out))}, which is kept; this run saves to {free} "
+            f"(--out {out} --overwrite replaces it)"
+        )
+    return free
+
+
 def check_data_dir(data_dir: str | None) -> None:
     if data_dir is not None and not os.path.isdir(data_dir):
         raise DatasetError(f"data directory {data_dir} does not exist (it should hold mnist/ and fashion-mnist/)")
@@ -330,10 +355,13 @@ def train_command(args: argparse.Namespace) -> int:
                     f"drop {flags}"
                 )
             overrides = {name: getattr(args, name) for name in RESUME_FLAGS if getattr(args, name) is not None}
-            result = resume(args.resume, data_dir=args.data_dir, out=output_path(args), log=log, overrides=overrides)
+            out = output_path(args)
+            if json_path(out) != model_path_for_checkpoint(json_path(args.resume)):  # its own model is its own
+                refuse_existing_model(out, args.overwrite)
+            result = resume(args.resume, data_dir=args.data_dir, out=out, log=log, overrides=overrides)
         else:
             config = config_from_args(args)
-            out = output_path(args, config)
+            out = chosen_output(args, config)
             result = train(
                 config, data_dir=args.data_dir, out=out, checkpoint=args.checkpoint, log=log, check=args.check
             )

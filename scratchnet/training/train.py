@@ -85,6 +85,7 @@ from scratchnet.training.outputs import (
     describe_position,
     file_kind,
     previous_model,
+    refuse_directory,
 )
 from scratchnet.training.task import Classification, Task
 
@@ -247,6 +248,8 @@ def train(
     Before any work the output and checkpoint paths are checked and locked (:func:`claimed_outputs`):
     a path that cannot be written, or that another run is writing, is refused at once.
     """
+    refuse_directory(out, "the output")
+    refuse_directory(checkpoint, "the checkpoint")
     out_path = None if out is None else json_path(out)
     ckpt = (
         json_path(checkpoint)
@@ -294,6 +297,7 @@ def resume(
     ``overrides`` changes settings of :data:`RESUME_OVERRIDES` from here on (``{"lr": 1e-4}``, to
     get past a NaN): the optimizer keeps its state, and the next history record lists the change.
     A finished checkpoint (one a failed final save left) is evaluated and saved."""
+    refuse_directory(out, "the output")
     ckpt = json_path(checkpoint)
     read_checkpoint_config(ckpt)  # a ConfigError for what is no checkpoint, before anything is locked
     out_path = model_path_for_checkpoint(ckpt) if out is None else json_path(out)
