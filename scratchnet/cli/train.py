@@ -32,6 +32,7 @@ from scratchnet.core.settings import OPTIMIZERS
 from scratchnet.core.text import printable
 from scratchnet.data import DATASETS
 from scratchnet.data.own import data_name
+from scratchnet.training.checkpoint import json_path
 from scratchnet.training.config import (
     MLP_SETTINGS,
     SCHEDULES,
@@ -39,7 +40,6 @@ from scratchnet.training.config import (
     TrainConfig,
     optimizer_settings,
 )
-from scratchnet.training.checkpoint import json_path
 from scratchnet.training.recipes import RECIPES, recipe_settings
 from scratchnet.training.train import (
     RESUME_OVERRIDES,
