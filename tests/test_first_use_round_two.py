@@ -428,3 +428,33 @@ def test_out_naming_a_file_beside_a_folder_of_that_name_writes_the_file(tmp_path
     assert (tmp_path / "pics.json").is_file() and (tmp_path / "pics.npz").is_file()
     into = run_scratchnet("train", "--data", str(table), *TINY, "--out", str(tmp_path / "pics"))
     assert into.returncode == 0 and (tmp_path / "pics" / "train.json").is_file(), into.stderr
+
+
+# ---- items 16 and 24: the same defaults in Python; MLP flags beside --layers ----
+
+
+def test_the_python_api_defaults_as_the_command_line_for_own_data(tmp_path: Path) -> None:
+    table = write_table(tmp_path / "iris.csv")
+    code = (
+        "from scratchnet.training.train import TrainConfig, train\n"
+        f"result = train(TrainConfig(data={str(table)!r}, hidden=(8,), epochs=1), log=lambda line: None, check=False)\n"
+        "print(result.config.validation, result.metadata['training']['validation_images'])\n"
+    )
+    done = run_python("-c", code)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["0", "0"]
+    from scratchnet.training.train import TrainConfig
+
+    assert TrainConfig().validation == 10000 and TrainConfig(data="x.csv", validation=5).validation == 5
+
+
+def test_mlp_flags_beside_layers_are_refused_in_good_grammar_with_the_layers_to_write() -> None:
+    done = run_scratchnet("train", "--layers", "dense(10)", "--hidden", "10", "--show")
+    assert done.returncode == 1
+    assert done.stderr.splitlines() == [
+        "scratchnet train: error: --hidden describes an MLP's hidden layers, and this network is given by its "
+        'layers (--layers, or the recipe\'s): write them there instead, e.g. --layers "dense(10), dense(10), relu"'
+    ]
+    both = run_scratchnet("train", "--recipe", "cnn-small", "--dropout", "0.25", "--activation", "tanh", "--show")
+    assert "--activation and --dropout describe an MLP's hidden layers" in both.stderr
+    assert 'e.g. --layers "conv(8, 3), relu, maxpool(2), flatten, tanh, dropout(0.25)"' in both.stderr

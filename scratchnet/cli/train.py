@@ -237,9 +237,10 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     if args.layers is not None or settings.get("layers") is not None:
         given = [f"--{name}" for name in MLP_ONLY if getattr(args, name) is not None]
         if given:
+            verb = "describes an MLP's hidden layers" if len(given) == 1 else "describe an MLP's hidden layers"
             raise ConfigError(
-                f"{', '.join(given)} describe an MLP; this network is given in its layers "
-                "(--layers, or the recipe's): write them there, e.g. dropout(0.25)"
+                f"{' and '.join(given)} {verb}, and this network is given by its layers (--layers, or the "
+                f'recipe\'s): write them there instead, e.g. --layers "{mlp_example(args)}"'
             )
     if args.lr_decay is not None and args.lr_time_decay is None:
         args.lr_time_decay = args.lr_decay  # the old name of --lr-time-decay
@@ -259,6 +260,20 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         return TrainConfig(dataset=dataset, recipe=args.recipe, **settings)
     except SettingError as error:  # named by the flags the user knows, not by TrainConfig's fields
         raise ConfigError(error.naming(lambda field: flag_of(field, old=args.lr_decay is not None))) from None
+
+
+def mlp_example(args: argparse.Namespace) -> str:
+    """The layers that --hidden, --activation and --dropout would write, in the notation: ``dense(10),
+    relu`` for ``--hidden 10``, appended to the --layers given (or the recipe's)."""
+    widths = args.hidden or ()
+    activation = args.activation or "relu"
+    dropout = f", dropout({args.dropout:g})" if args.dropout else ""
+    if widths:
+        written = ", ".join(f"dense({w}), {activation}{dropout}" for w in widths)
+    else:
+        written = (activation if args.activation else "") + dropout
+    base = args.layers if args.layers is not None else recipe_settings(args.recipe, DEFAULT_DATASET).get("layers", "")
+    return ", ".join(part.strip(", ") for part in (str(base), written) if part.strip(", "))
 
 
 def default_out(config: TrainConfig) -> Path:

@@ -36,6 +36,8 @@ from scratchnet.training.optimizer import optimizer_spec as optimizer_spec  # re
 
 SCHEDULES = ("constant", "cosine", "step", "inverse_time")
 SPLITS = ("end", "start")
+DATA_DEFAULT = -1  # a TrainConfig's validation left to the data: DATASET_VALIDATION, or 0 for your own data
+DATASET_VALIDATION = 10000  # MNIST's and Fashion-MNIST's validation split (the last 10,000 training images)
 SEED_MAX = 2**64 - 1  # seeds are 64-bit (scratchnet.core.rng): a larger one would be cut to its low bits
 
 
@@ -90,7 +92,7 @@ class TrainConfig:
     backend: str = "vectorized"
     dtype: str = "float32"
     limit: int | None = None
-    validation: int = 10000
+    validation: int = -1  # DATA_DEFAULT: 10000 (MNIST's images), or 0 with ``data``
     validation_split: str = "end"
     augment: int = 0
     flip: bool = False
@@ -111,6 +113,8 @@ class TrainConfig:
     report_every_steps: int | None = None
 
     def __post_init__(self) -> None:
+        if self.validation == DATA_DEFAULT:  # the CLI's default, for the data the run has
+            object.__setattr__(self, "validation", DATASET_VALIDATION if self.data is None else 0)
         check_config(self)
 
     @property
