@@ -322,6 +322,28 @@ def chosen_output(args: argparse.Namespace, config: TrainConfig) -> Path:
     return free
 
 
+def check_before_training(config: TrainConfig) -> None:
+    """What a run checks before it trains, for --show: the settings (checked as the config was
+    built) and the network built for the dataset's images and classes (the notation parsed, the output
+    layer fitted). Your own data is read by the run only: its layers are checked item by item."""
+    from scratchnet.core import notation
+    from scratchnet.core.architecture import plan
+    from scratchnet.training.task import Classification
+    from scratchnet.training.train import architecture_of
+
+    if config.data is not None:  # the data is read by the run only: its samples' shape is not known here
+        for number, item in enumerate(filter(str.strip, notation.split_top_level(config.network().layers)), 1):
+            try:
+                notation.resolve(notation.parse_item(item)[0])
+            except ConfigError as error:
+                raise ConfigError(f"item {number} {item.strip()!r}: {error}") from None
+        return
+    spec = DATASETS[config.dataset]  # the built-in datasets' shapes are known without reading them
+    shape, classes = spec.test_images.shape[1:], len(spec.class_names)
+    architecture = architecture_of(config, tuple(shape), classes)
+    Classification().check_output(plan(architecture).output_shape, classes)
+
+
 def check_data_dir(data_dir: str | None) -> None:
     if data_dir is not None and not os.path.isdir(data_dir):
         raise DatasetError(f"data directory {data_dir} does not exist (it should hold mnist/ and fashion-mnist/)")
@@ -349,6 +371,7 @@ def train_command(args: argparse.Namespace) -> int:
         if args.resume is not None:
             raise ConfigError("--show prints a recipe's settings; a checkpoint's are shown by scratchnet inspect")
         config = config_from_args(args)
+        check_before_training(config)
         print(show_settings(config, {name for name in CONFIG_FLAGS + DATA_FLAGS if getattr(args, name) is not None}))
         return 0
     check_data_dir(args.data_dir)

@@ -87,6 +87,7 @@ from scratchnet.training.outputs import (
     previous_model,
     refuse_directory,
 )
+from scratchnet.training.run_notes import output_layer_line, table_note
 from scratchnet.training.task import Classification, Task
 
 __all__ = [
@@ -193,7 +194,7 @@ class Run:
             ProgressBar(config.epochs, self.progress),
             NaNGuard(config, self.ckpt, checkpointing),
             Validation(split.val_images, split.val_labels, self.feeder),
-            ReportLine(config.epochs, self.log),
+            ReportLine(config.epochs, self.log, "rows" if self.data.kind == "features" else "img"),
         ]
         own += [] if checkpointing is None else [checkpointing]
         own += [] if self.hook is None else [StepHook(self.hook)]
@@ -263,6 +264,10 @@ def train(
         shape, classes = data.sample_shape, data.num_classes
         log(describe_data(config, data, split))
         architecture = architecture_of(config, shape, classes)  # a ConfigError before the check
+        Classification().check_output(plan(architecture).output_shape, classes)
+        if config.layers is not None:
+            log(output_layer_line(config, classes))
+        table_note(config, data, log)
         if check:
             log(cross_check_line(architecture, config.seed))
         network: Network[Any, Any] = build_network(
