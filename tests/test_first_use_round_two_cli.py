@@ -311,3 +311,35 @@ def test_a_table_run_reports_rows_per_second_no_empty_val_and_a_note_on_the_defa
     assert epoch.endswith(" rows/s") and " val " not in epoch and "img/s" not in epoch
     sized = run_scratchnet("train", "--data", str(table), *TINY, "--out", str(tmp_path / "s"))
     assert sized.returncode == 0 and not any(line.startswith("note:") for line in sized.stdout.splitlines())
+
+
+# ---- item 5: evaluate --data on the model's own training file ----
+
+
+def test_evaluate_on_the_moved_training_file_scores_only_its_held_out_rows(tmp_path: Path) -> None:
+    table = write_table(tmp_path / "train.csv", rows=100)
+    model = tmp_path / "m.json"
+    assert run_scratchnet("train", "--data", str(table), *TINY, "--out", str(model)).returncode == 0
+    own = run_scratchnet("evaluate", str(model))
+    assert own.returncode == 0, own.stderr
+    moved = tmp_path / "elsewhere" / "renamed.csv"
+    moved.parent.mkdir()
+    table.rename(moved)
+    gone = run_scratchnet("evaluate", str(model))
+    assert gone.returncode == 1 and "give the test data with --data" in gone.stderr
+    done = run_scratchnet("evaluate", str(model), "--data", str(moved))
+    assert done.returncode == 0, done.stderr
+    # the held-out rows: 20% of each class of 100 rows in 3 classes (34, 33, 33) -> 7 + 7 + 7
+    assert done.stdout.splitlines()[0] == (
+        f"note: {moved} is the file {model} was trained on (its size and SHA-256 match the model's record): only "
+        "the 21 rows held out from training (--test-fraction 0.2) are scored, not the ones it learned from"
+    )
+    accuracy = re.compile(r"^test accuracy .* of (\d+) test rows", flags=re.M)
+    assert accuracy.findall(done.stdout) == ["21"] == accuracy.findall(own.stdout)
+    assert [line for line in done.stdout.splitlines() if line.startswith("test accuracy")][0].split("(")[0] == [
+        line for line in own.stdout.splitlines() if line.startswith("test accuracy")
+    ][0].split("(")[0]
+    other = tmp_path / "other.csv"
+    other.write_text(moved.read_text() + moved.read_text().split("\n", 1)[1])  # another file: 200 rows
+    every = run_scratchnet("evaluate", str(model), "--data", str(other))
+    assert every.returncode == 0 and accuracy.findall(every.stdout) == ["200"] and "note:" not in every.stdout

@@ -22,7 +22,7 @@ from scratchnet.core.text import printable
 from scratchnet.data import DATASETS, Dataset, load_dataset
 from scratchnet.data.images import Feeder
 from scratchnet.data.own import Layout
-from scratchnet.data.own_sets import load_labelled, recorded_test
+from scratchnet.data.own_sets import held_out_rows, load_labelled, recorded_test
 from scratchnet.data.recorded import shown_path
 from scratchnet.io.model import LoadedModel
 from scratchnet.teaching.explain import dataset_of
@@ -128,6 +128,18 @@ def dataset_for(model: Model, args: argparse.Namespace) -> Dataset:
         layout = model.layout
         if label_column is not None:
             layout = replace(layout, options=replace(layout.options, label_column=label_column))
+        source = model.metadata.get("source")
+        source = source if isinstance(source, dict) else {}
+        held = held_out_rows(data_path, layout, source, model.names())
+        if held is not None:  # the training file itself: its trained-on rows would inflate the score
+            print(
+                printable(
+                    f"note: {data_path} is the file {args.model} was trained on (its size and SHA-256 match the "
+                    f"model's record): only the {len(held.test_labels)} rows held out from training "
+                    f"(--test-fraction {source['test_fraction']:g}) are scored, not the ones it learned from"
+                )
+            )
+            return fits(model, held, args, data_path)
         return fits(model, load_labelled(data_path, layout, model.names()), args, data_path)
     source = model.metadata.get("source")
     if args.dataset is None and model.layout.format is not None and isinstance(source, dict):
