@@ -336,9 +336,8 @@ def test_evaluate_on_the_moved_training_file_scores_only_its_held_out_rows(tmp_p
     )
     accuracy = re.compile(r"^test accuracy .* of (\d+) test rows", flags=re.M)
     assert accuracy.findall(done.stdout) == ["21"] == accuracy.findall(own.stdout)
-    assert [line for line in done.stdout.splitlines() if line.startswith("test accuracy")][0].split("(")[0] == [
-        line for line in own.stdout.splitlines() if line.startswith("test accuracy")
-    ][0].split("(")[0]
+    scored = [next(line for line in run.stdout.splitlines() if line.startswith("test accuracy")) for run in (done, own)]
+    assert scored[0].split("(")[0] == scored[1].split("(")[0]  # the same accuracy as on its recorded test set
     other = tmp_path / "other.csv"
     other.write_text(moved.read_text() + moved.read_text().split("\n", 1)[1])  # another file: 200 rows
     every = run_scratchnet("evaluate", str(model), "--data", str(other))
