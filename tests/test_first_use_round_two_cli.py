@@ -342,3 +342,26 @@ def test_evaluate_on_the_moved_training_file_scores_only_its_held_out_rows(tmp_p
     other.write_text(moved.read_text() + moved.read_text().split("\n", 1)[1])  # another file: 200 rows
     every = run_scratchnet("evaluate", str(model), "--data", str(other))
     assert every.returncode == 0 and accuracy.findall(every.stdout) == ["200"] and "note:" not in every.stdout
+
+
+# ---- item 6: the data directory is remembered ----
+
+
+def test_evaluate_predict_and_explain_read_mnist_where_the_model_was_trained_from(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    model = tmp_path / "mnist.json"
+    trained = run_scratchnet(
+        "train", "--recipe", "small", *MNIST_TINY, "--data-dir", str(data_dir), "--out", str(model), timeout=300
+    )
+    assert trained.returncode == 0, trained.stderr
+    assert scratchnet.load_model(model).metadata["data_dir"] == str(data_dir.resolve())
+    empty = tmp_path / "cache"
+    empty.mkdir()
+    elsewhere = {"SCRATCHNET_DATA_DIR": "", "XDG_CACHE_HOME": str(empty), "HOME": str(tmp_path)}
+    for command in (["evaluate", str(model)], ["predict", str(model), "--index", "0"], ["explain", str(model)]):
+        done = run_scratchnet(*command, env=elsewhere)
+        assert done.returncode == 0, (command, done.stderr)
+    evaluated = run_scratchnet("evaluate", str(model), env=elsewhere)
+    assert re.search(r"^test accuracy .* of 10000 test images", evaluated.stdout, flags=re.M)
+    assert list(empty.iterdir()) == []  # nothing downloaded, and nothing made in the cache

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import time
 from dataclasses import dataclass, replace
 from typing import Any
@@ -23,7 +24,8 @@ from scratchnet.data import DATASETS, Dataset, load_dataset
 from scratchnet.data.images import Feeder
 from scratchnet.data.own import Layout
 from scratchnet.data.own_sets import held_out_rows, load_labelled, recorded_test
-from scratchnet.data.recorded import shown_path
+from scratchnet.data.datasets import DATA_DIR_ENV
+from scratchnet.data.recorded import recorded_dataset, shown_path
 from scratchnet.io.model import LoadedModel
 from scratchnet.teaching.explain import dataset_of
 from scratchnet.training.metrics import ClassReport, class_report, confusion_table, per_class_table, percent
@@ -150,7 +152,7 @@ def dataset_for(model: Model, args: argparse.Namespace) -> Dataset:
     if name is None:
         raise ConfigError(f"{args.model} does not say which dataset it was trained on; pass --dataset")
     check_data_dir(args.data_dir)
-    data = load_dataset(name, args.data_dir, splits=("test",))  # evaluating needs the test files only
+    data = remembered_dataset(model, name, args) or load_dataset(name, args.data_dir, splits=("test",))
     if model.dataset is not None and name != model.dataset:
         warn(
             f"scratchnet {args.command}: warning: {args.model} was trained on {model.dataset}, not {name}: "
@@ -163,6 +165,22 @@ def dataset_for(model: Model, args: argparse.Namespace) -> Dataset:
             f"{name} has {data.test_images[0].size}-pixel images in {data.num_classes} classes"
         )
     return data
+
+
+def remembered_dataset(model: Model, name: str, args: argparse.Namespace) -> Dataset | None:
+    """The test files of ``name`` from the data directory the model records it was trained from, when
+    no --data-dir and no $SCRATCHNET_DATA_DIR is given: read by their fixed names and published
+    checksums only, never downloaded into (:func:`~scratchnet.data.recorded.recorded_dataset`). None
+    when there is none, or it no longer holds them: then the usual data directory is used."""
+    recorded = model.metadata.get("data_dir")
+    if args.data_dir is not None or os.environ.get(DATA_DIR_ENV) or not isinstance(recorded, str):
+        return None
+    if name != model.dataset:
+        return None
+    try:
+        return recorded_dataset(name, recorded, splits=("test",))
+    except DatasetError:
+        return None
 
 
 def fits(model: Model, data: Dataset, args: argparse.Namespace, where: str) -> Dataset:

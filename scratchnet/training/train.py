@@ -75,6 +75,7 @@ from scratchnet.training.feeding import (
     feeder_of,
     load_training_data,
     noun_of,
+    read_from,
     split_dataset,
 )
 from scratchnet.training.inference import accuracy_of, eval_chunk, predict_classes, predict_probabilities
@@ -173,10 +174,15 @@ class Run:
     hook: Hook | None = None
     callbacks: tuple[Callback, ...] = ()
     task: Task = field(default_factory=Classification)
+    data_dir: str | None = None  # where MNIST's or Fashion-MNIST's verified files were read
 
     def metadata(self) -> dict[str, Any]:
-        """The model's metadata before its results: :func:`base_metadata`."""
-        return base_metadata(self.config, self.data, self.feeder)
+        """The model's metadata before its results: :func:`base_metadata`, and the data directory a
+        built-in dataset was read from (``data_dir``, absolute: a hint for evaluate and the others)."""
+        metadata = base_metadata(self.config, self.data, self.feeder)
+        if self.data_dir is not None:
+            metadata["data_dir"] = self.data_dir
+        return metadata
 
     def save_checkpoint(self) -> None:
         """Write the model, the optimizer state and where the run is, atomically (the model format)."""
@@ -278,6 +284,7 @@ def train(
         feeder = feeder_of(config, plan(architecture).input_shape, data)
         job = Run(config, network, optimizer, RunState(), data, split, feeder, out_path, ckpt, log, progress, hook)
         job.callbacks = callbacks
+        job.data_dir = read_from(config, dataset, data_dir)
         if ckpt is not None:
             job.save_checkpoint()
         return run(job)
@@ -308,6 +315,7 @@ def resume(
     out_path = model_path_for_checkpoint(ckpt) if out is None else json_path(out)
     with claimed_outputs(out_path, ckpt, resuming=ckpt, log=log):
         job = resumed_run(ckpt, data_dir, dataset, log, overrides or {})
+        job.data_dir = read_from(job.config, dataset, data_dir)
         job.out, job.progress, job.hook, job.callbacks = out_path, progress, hook, callbacks
         return run(job)
 
