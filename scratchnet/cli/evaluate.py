@@ -21,10 +21,10 @@ from scratchnet.core.architecture import Plan, plan
 from scratchnet.core.errors import ConfigError, DatasetError
 from scratchnet.core.text import printable
 from scratchnet.data import DATASETS, Dataset, load_dataset
+from scratchnet.data.datasets import DATA_DIR_ENV
 from scratchnet.data.images import Feeder
 from scratchnet.data.own import Layout
 from scratchnet.data.own_sets import held_out_rows, load_labelled, recorded_test
-from scratchnet.data.datasets import DATA_DIR_ENV
 from scratchnet.data.recorded import recorded_dataset, shown_path
 from scratchnet.io.model import LoadedModel
 from scratchnet.teaching.explain import dataset_of
