@@ -25,12 +25,17 @@ sys.meta_path.insert(0, Block())
 """
 
 
-def run_python(*args: str, timeout: float = 120, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """``python args...`` with this interpreter, from the repository root; output captured as text.
-    ``env`` adds to (or overrides) this process's environment."""
+def run_python(
+    *args: str, timeout: float = 120, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``python args...`` with this interpreter, from the repository root (or ``cwd``, with the
+    repository first on the import path); output captured as text. ``env`` adds to (or overrides)
+    this process's environment."""
+    if cwd is not None:
+        env = {**(env or {}), "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     return subprocess.run(
         [sys.executable, *args],
-        cwd=ROOT,
+        cwd=ROOT if cwd is None else cwd,
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -41,10 +46,10 @@ def run_python(*args: str, timeout: float = 120, env: dict[str, str] | None = No
 
 
 def run_scratchnet(
-    *args: str, timeout: float = 120, env: dict[str, str] | None = None
+    *args: str, timeout: float = 120, env: dict[str, str] | None = None, cwd: Path | None = None
 ) -> subprocess.CompletedProcess[str]:
-    """``python -m scratchnet args...``."""
-    return run_python("-m", "scratchnet", *args, timeout=timeout, env=env)
+    """``python -m scratchnet args...`` (in ``cwd``, when given: a user's own folder)."""
+    return run_python("-m", "scratchnet", *args, timeout=timeout, env=env, cwd=cwd)
 
 
 def run_without(package: str, script: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:

@@ -127,7 +127,7 @@ def test_a_file_without_an_architecture_takes_one(tmp_path: Path, capsys: pytest
         ["--architecture", str(tmp_path / "arch.json")],
         ["--layers", "input(1x6x6), conv(2, 3), batchnorm, relu, flatten, dense(3)"],
     ):
-        status, _, err = cli(["import", str(path), "--out", str(out / "m.json"), *flags], capsys)
+        status, _, err = cli(["import", str(path), "--out", str(out / "m.json"), "--overwrite", *flags], capsys)
         assert status == 0, err
         back = scratchnet.load_model(out / "m.json")
         assert plan(back.architecture).shapes() == plan(architecture).shapes()

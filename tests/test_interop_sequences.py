@@ -329,7 +329,7 @@ def test_token_models_go_through_safetensors_and_the_command_line(tmp_path: Path
     network = random_network(GPT_LIKE, dtype="float64")
     scratchnet.save(network, tmp_path / "gpt.json", metadata={"dataset": "names"})
     for to in ("safetensors", "onnx", "pytorch"):
-        done = run_scratchnet("export", str(tmp_path / "gpt.json"), "--to", to)
+        done = run_scratchnet("export", str(tmp_path / "gpt.json"), "--to", to, "--overwrite")
         assert done.returncode == 0 and done.stdout.startswith("wrote "), done.stderr
     back = scratchnet.load_model(import_model(tmp_path / "gpt.safetensors", tmp_path / "back.json"))
     before = scratchnet.load_model(tmp_path / "gpt.json")

@@ -138,7 +138,7 @@ def test_nothing_is_written_when_the_input_is_rejected(tmp_path: Path, capsys: p
     submission.write_text("the previous submission\n")
     ragged = tmp_path / "ragged.csv"
     ragged.write_text("sepal_l,sepal_w,petal_l,petal_w\n1,2,3,4\n1,2,3\n")
-    assert main(["predict", str(model), "--csv", str(ragged), "--out", str(submission)]) == 1
+    assert main(["predict", str(model), "--csv", str(ragged), "--out", str(submission), "--overwrite"]) == 1
     assert f"{ragged} line 3 has 3 cells, but the rows have 4" in capsys.readouterr().err
     assert submission.read_text() == "the previous submission\n"
     stranger = tmp_path / "stranger.csv"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import time
 from dataclasses import dataclass, replace
 from typing import Any
@@ -20,10 +21,11 @@ from scratchnet.core.architecture import Plan, plan
 from scratchnet.core.errors import ConfigError, DatasetError
 from scratchnet.core.text import printable
 from scratchnet.data import DATASETS, Dataset, load_dataset
+from scratchnet.data.datasets import DATA_DIR_ENV
 from scratchnet.data.images import Feeder
 from scratchnet.data.own import Layout
-from scratchnet.data.own_sets import load_labelled, recorded_test
-from scratchnet.data.recorded import shown_path
+from scratchnet.data.own_sets import held_out_rows, load_labelled, recorded_test
+from scratchnet.data.recorded import recorded_dataset, shown_path
 from scratchnet.io.model import LoadedModel
 from scratchnet.teaching.explain import dataset_of
 from scratchnet.training.metrics import ClassReport, class_report, confusion_table, per_class_table, percent
@@ -128,6 +130,18 @@ def dataset_for(model: Model, args: argparse.Namespace) -> Dataset:
         layout = model.layout
         if label_column is not None:
             layout = replace(layout, options=replace(layout.options, label_column=label_column))
+        source = model.metadata.get("source")
+        source = source if isinstance(source, dict) else {}
+        held = held_out_rows(data_path, layout, source, model.names())
+        if held is not None:  # the training file itself: its trained-on rows would inflate the score
+            print(
+                printable(
+                    f"note: {data_path} is the file {args.model} was trained on (its size and SHA-256 match the "
+                    f"model's record): only the {len(held.test_labels)} rows held out from training "
+                    f"(--test-fraction {source['test_fraction']:g}) are scored, not the ones it learned from"
+                )
+            )
+            return fits(model, held, args, data_path)
         return fits(model, load_labelled(data_path, layout, model.names()), args, data_path)
     source = model.metadata.get("source")
     if args.dataset is None and model.layout.format is not None and isinstance(source, dict):
@@ -138,7 +152,7 @@ def dataset_for(model: Model, args: argparse.Namespace) -> Dataset:
     if name is None:
         raise ConfigError(f"{args.model} does not say which dataset it was trained on; pass --dataset")
     check_data_dir(args.data_dir)
-    data = load_dataset(name, args.data_dir, splits=("test",))  # evaluating needs the test files only
+    data = remembered_dataset(model, name, args) or load_dataset(name, args.data_dir, splits=("test",))
     if model.dataset is not None and name != model.dataset:
         warn(
             f"scratchnet {args.command}: warning: {args.model} was trained on {model.dataset}, not {name}: "
@@ -151,6 +165,22 @@ def dataset_for(model: Model, args: argparse.Namespace) -> Dataset:
             f"{name} has {data.test_images[0].size}-pixel images in {data.num_classes} classes"
         )
     return data
+
+
+def remembered_dataset(model: Model, name: str, args: argparse.Namespace) -> Dataset | None:
+    """The test files of ``name`` from the data directory the model records it was trained from, when
+    no --data-dir and no $SCRATCHNET_DATA_DIR is given: read by their fixed names and published
+    checksums only, never downloaded into (:func:`~scratchnet.data.recorded.recorded_dataset`). None
+    when there is none, or it no longer holds them: then the usual data directory is used."""
+    recorded = model.metadata.get("data_dir")
+    if args.data_dir is not None or os.environ.get(DATA_DIR_ENV) or not isinstance(recorded, str):
+        return None
+    if name != model.dataset:
+        return None
+    try:
+        return recorded_dataset(name, recorded, splits=("test",))
+    except DatasetError:
+        return None
 
 
 def fits(model: Model, data: Dataset, args: argparse.Namespace, where: str) -> Dataset:

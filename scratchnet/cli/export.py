@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from scratchnet.cli.options import positive_int
+from scratchnet.cli.overwrite import add_overwrite, refuse_existing
 from scratchnet.core.architecture import DTYPES
-from scratchnet.interop import FORMATS, export_model
+from scratchnet.interop import FORMATS, default_output, export_model
 
 DESCRIPTION = (
     "Write MODEL as an ONNX file (--to onnx: one standard operator per layer, for ONNX Runtime and "
@@ -25,8 +27,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--out",
         metavar="FILE",
         help="where to write (default: beside the model, NAME.onnx, NAME.safetensors or NAME.py; "
-        "--to pytorch writes FILE.py and FILE.safetensors)",
+        "--to pytorch writes FILE.py and FILE.safetensors); a file that exists is replaced only with --overwrite",
     )
+    add_overwrite(parser)
     parser.add_argument(
         "--opset", type=positive_int, metavar="N", help="the ONNX operator set to export to (default 18; 13 or later)"
     )
@@ -38,6 +41,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    target = Path(args.out) if args.out is not None else default_output(args.model, args.to)
+    written = [target, target.with_suffix(".safetensors")] if args.to == "pytorch" else [target]
+    refuse_existing(written, args.overwrite)
     exported = export_model(args.model, args.to, args.out, opset=args.opset, dtype=args.dtype)
     print(f"wrote {' and '.join(str(path) for path in exported.paths)}")
     for note in exported.notes:

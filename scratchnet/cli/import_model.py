@@ -6,9 +6,11 @@ The module is ``import_model`` because ``import`` is a Python keyword; the comma
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 from scratchnet.cli.options import positive_float
+from scratchnet.cli.overwrite import REPLACE, add_overwrite, refuse_existing_model
 from scratchnet.core import notation
 from scratchnet.core.architecture import LOSSES
 from scratchnet.data.datasets import DATASETS
@@ -30,8 +32,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--out",
         metavar="MODEL.json",
-        help="the model to write (default: FILE's name with .json, when no model of that name exists yet)",
+        help="the model to write (default: FILE's name with .json); an existing model is replaced only with "
+        "--overwrite",
     )
+    add_overwrite(parser, "replace the model at --out (or at the default name) if one is there")
     layers = parser.add_mutually_exclusive_group()
     layers.add_argument(
         "--architecture",
@@ -70,7 +74,11 @@ def run(args: argparse.Namespace) -> int:
     elif args.layers is not None:
         architecture = notation.parse(args.layers, loss=args.loss or "cross_entropy")
     loss = None if args.loss is None else LOSSES[args.loss]
-    written = import_model(args.file, args.out, architecture=architecture, loss=loss, metadata=_metadata(args))
+    target = Path(args.out) if args.out is not None else Path(args.file).with_suffix(".json")
+    if Path(args.file).suffix.lower() in (".onnx", ".safetensors"):  # else the import names what it reads
+        choice = REPLACE if args.out is not None else "--out to write another model, or --overwrite to replace it"
+        refuse_existing_model(target, args.overwrite, choice)
+    written = import_model(args.file, target, architecture=architecture, loss=loss, metadata=_metadata(args))
     print(f"wrote {written} and {written.with_suffix('.npz').name}")
     model = read_model(written).document.architecture
     if model["loss"]["type"] == "MeanSquaredError" and args.loss is None:

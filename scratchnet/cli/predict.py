@@ -18,6 +18,7 @@ import numpy.typing as npt
 
 from scratchnet.cli.evaluate import Model, add_common_arguments, dataset_for, load_for_inference
 from scratchnet.cli.options import add_picture_arguments, column_names, non_negative_int, positive_int
+from scratchnet.cli.overwrite import add_overwrite, refuse_existing
 from scratchnet.core.errors import ConfigError, DatasetError, ScratchnetError
 from scratchnet.core.text import printable
 from scratchnet.data.images import Images, draw, read_image
@@ -67,8 +68,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--out",
         metavar="FILE.csv",
         help="--csv, --folder: write the predictions to this CSV file, one row per input (default, and "
-        "--out -: print them to standard output)",
+        "--out -: print them to standard output); a file that exists is replaced only with --overwrite",
     )
+    add_overwrite(parser, "--out: replace the CSV file if it exists (--out - never needs it)")
     parser.add_argument(
         "--columns",
         type=column_names,
@@ -138,6 +140,7 @@ def check_options(args: argparse.Namespace) -> None:
         if Path(args.out).is_dir():
             raise ConfigError(f"--out {args.out} is a folder; give the name of the CSV file to write")
         check_replaceable(args.out)
+        refuse_existing([Path(args.out)], args.overwrite)
     if args.data is not None and (args.csv is not None or args.folder is not None or args.image is not None):
         raise ConfigError("--data is the test set of --index and --misclassified; --csv, --folder and --image are read")
 

@@ -24,6 +24,7 @@ from scratchnet.cli.options import (
     seed,
 )
 from scratchnet.cli.output import stdout_lost, warn, when_stdout_closes
+from scratchnet.cli.overwrite import TRAIN_OVERWRITE_HELP, next_free, refuse_existing_model
 from scratchnet.cli.train_settings import CONFIG_FLAGS, DATA_FLAGS, flag_of, recipe_defaults, show_settings
 from scratchnet.cli.train_text import (
     TEXT_DESTS,
@@ -40,6 +41,7 @@ from scratchnet.core.settings import OPTIMIZERS
 from scratchnet.core.text import printable
 from scratchnet.data import DATASETS
 from scratchnet.data.own import data_name
+from scratchnet.training.checkpoint import json_path
 from scratchnet.training.config import (
     MLP_SETTINGS,
     SCHEDULES,
@@ -78,7 +80,10 @@ RECIPE_HELP = (
 DATA_DIR_HELP = (
     "folder holding mnist/ and fashion-mnist/ (default: $SCRATCHNET_DATA_DIR, else the user cache, else download)"
 )
-OUT_HELP = "model file (default: models/DATASET[-RECIPE][-BACKEND].json; a folder: that name in it)"
+OUT_HELP = (
+    "model file (default: models/DATASET[-RECIPE][-BACKEND].json, or the next free name -2, -3, ... when a model "
+    "is there; a folder: that name in it); an existing model is replaced only with --overwrite"
+)
 RESUME_HELP = "continue the run saved in CHECKPOINT, with its settings (--lr and --weight-decay may change)"
 NO_CHECK_HELP = "skip the loops-vs-vectorized cross-check before training"
 DATA_HELP = (
@@ -171,6 +176,7 @@ FLAG_GROUPS: dict[str, list[tuple[tuple[str, ...], dict[str, Any]]]] = {
         (("--recipe",), {"choices": sorted(RECIPES), "help": RECIPE_HELP}),
         (("--data-dir",), {"metavar": "DIR", "help": DATA_DIR_HELP}),
         (("--out",), {"metavar": "PATH", "help": OUT_HELP}),
+        (("--overwrite",), {"action": "store_true", "help": TRAIN_OVERWRITE_HELP}),
         (("--checkpoint",), {"metavar": "PATH", "help": "checkpoint file (default: OUT with .checkpoint.json)"}),
         (("--resume",), {"metavar": "CHECKPOINT", "help": RESUME_HELP}),
         (("--show",), {"action": "store_true", "help": "print the settings the recipe and the flags give, and exit"}),
@@ -271,9 +277,10 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     if args.layers is not None or settings.get("layers") is not None:
         given = [f"--{name}" for name in MLP_ONLY if getattr(args, name) is not None]
         if given:
+            verb = "describes an MLP's hidden layers" if len(given) == 1 else "describe an MLP's hidden layers"
             raise ConfigError(
-                f"{', '.join(given)} describe an MLP; this network is given in its layers "
-                "(--layers, or the recipe's): write them there, e.g. dropout(0.25)"
+                f"{' and '.join(given)} {verb}, and this network is given by its layers (--layers, or the "
+                f'recipe\'s): write them there instead, e.g. --layers "{mlp_example(args)}"'
             )
     if args.lr_decay is not None and args.lr_time_decay is None:
         args.lr_time_decay = args.lr_decay  # the old name of --lr-time-decay
@@ -293,6 +300,20 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         return TrainConfig(dataset=dataset, recipe=args.recipe, **settings)
     except SettingError as error:  # named by the flags the user knows, not by TrainConfig's fields
         raise ConfigError(error.naming(lambda field: flag_of(field, old=args.lr_decay is not None))) from None
+
+
+def mlp_example(args: argparse.Namespace) -> str:
+    """The layers that --hidden, --activation and --dropout would write, in the notation: ``dense(10),
+    relu`` for ``--hidden 10``, appended to the --layers given (or the recipe's)."""
+    widths = args.hidden or ()
+    activation = args.activation or "relu"
+    dropout = f", dropout({args.dropout:g})" if args.dropout else ""
+    if widths:
+        written = ", ".join(f"dense({w}), {activation}{dropout}" for w in widths)
+    else:
+        written = (activation if args.activation else "") + dropout
+    base = args.layers if args.layers is not None else recipe_settings(args.recipe, DEFAULT_DATASET).get("layers", "")
+    return ", ".join(part.strip(", ") for part in (str(base), written) if part.strip(", "))
 
 
 def default_out(config: TrainConfig) -> Path:
@@ -322,6 +343,52 @@ def output_path(args: argparse.Namespace, config: TrainConfig | None = None) -> 
     return default_out(config)
 
 
+def chosen_output(args: argparse.Namespace, config: TrainConfig) -> Path:
+    """:func:`output_path`, never over a model unasked: a model file named by --out needs --overwrite; a
+    default name (or one in an --out folder) that holds a model becomes the next free one, said first."""
+    return kept_output(output_path(args, config), args)
+
+
+def kept_output(out: Path, args: argparse.Namespace) -> Path:
+    """``out`` if the run may write it: an --out naming a model needs --overwrite; a default name that
+    holds a model becomes the next free one, said first."""
+    named = args.out is not None and out == Path(args.out)
+    if named or args.overwrite:
+        refuse_existing_model(out, args.overwrite)
+        return out
+    free = next_free(json_path(out))
+    if free != json_path(out):
+        from scratchnet.cli.overwrite import what_is_at
+
+        log(
+            f"note: {out} holds {what_is_at(json_path(out))}, which is kept; this run saves to {free} "
+            f"(--out {out} --overwrite replaces it)"
+        )
+    return free
+
+
+def check_before_training(config: TrainConfig) -> None:
+    """What a run checks before it trains, for --show: the settings (checked as the config was
+    built) and the network built for the dataset's images and classes (the notation parsed, the output
+    layer fitted). Your own data is read by the run only: its layers are checked item by item."""
+    from scratchnet.core import notation
+    from scratchnet.core.architecture import plan
+    from scratchnet.training.task import Classification
+    from scratchnet.training.train import architecture_of
+
+    if config.data is not None:  # the data is read by the run only: its samples' shape is not known here
+        for number, item in enumerate(filter(str.strip, notation.split_top_level(config.network().layers)), 1):
+            try:
+                notation.resolve(notation.parse_item(item)[0])
+            except ConfigError as error:
+                raise ConfigError(f"item {number} {item.strip()!r}: {error}") from None
+        return
+    spec = DATASETS[config.dataset]  # the built-in datasets' shapes are known without reading them
+    shape, classes = spec.test_images.shape[1:], len(spec.class_names)
+    architecture = architecture_of(config, tuple(shape), classes)
+    Classification().check_output(plan(architecture).output_shape, classes)
+
+
 def check_data_dir(data_dir: str | None) -> None:
     if data_dir is not None and not os.path.isdir(data_dir):
         raise DatasetError(f"data directory {data_dir} does not exist (it should hold mnist/ and fashion-mnist/)")
@@ -349,6 +416,7 @@ def train_command(args: argparse.Namespace) -> int:
         if args.resume is not None:
             raise ConfigError("--show prints a recipe's settings; a checkpoint's are shown by scratchnet inspect")
         config = config_from_args(args)
+        check_before_training(config)
         print(show_settings(config, {name for name in CONFIG_FLAGS + DATA_FLAGS if getattr(args, name) is not None}))
         return 0
     check_data_dir(args.data_dir)
@@ -375,24 +443,27 @@ def train_command(args: argparse.Namespace) -> int:
                 raise ConfigError(
                     f"--resume continues the checkpoint's run with its own settings; drop {', '.join(text_given)}"
                 )
+            out = output_path(args)
+            if json_path(out) != model_path_for_checkpoint(json_path(args.resume)):  # its own model is its own
+                refuse_existing_model(out, args.overwrite)
             if is_text_checkpoint(args.resume):
-                result = resume_text(args.resume, out=output_path(args), log=log)
+                result = resume_text(args.resume, out=out, log=log)
             else:
                 result = resume(
                     args.resume,
                     data_dir=args.data_dir,
-                    out=output_path(args),
+                    out=out,
                     log=log,
                     overrides=overrides,
                     callbacks=diagnostics_of(args),
                 )
         elif is_text_run(args):
             text, settings = text_config(args)
-            out = Path(args.out) if args.out else default_text_out(text)
+            out = kept_output(Path(args.out) if args.out else default_text_out(text), args)
             result = train_text(text, settings, out=out, checkpoint=args.checkpoint, log=log, check=args.check)
         else:
             config = config_from_args(args)
-            out = output_path(args, config)
+            out = chosen_output(args, config)
             result = train(
                 config,
                 data_dir=args.data_dir,

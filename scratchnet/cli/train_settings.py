@@ -140,11 +140,32 @@ SHOWN_PARTS = {
 }
 
 
+# The run's settings that no flag sets (a recipe's), as --show names them when a recipe changes them.
+RECIPE_ONLY = {
+    "input_mean": "input mean",
+    "input_std": "input std",
+    "report_every": "epochs per report",
+    "report_every_steps": "steps per report",
+}
+
+
+def recipe_line(config: TrainConfig) -> str:
+    """The first line of --show: the recipe and its summary; for your own data, not the summary (of
+    MNIST's network and images) but what of the recipe is left out."""
+    line = f"recipe {config.recipe} for {config.data_name}"
+    recipe = RECIPES.get(str(config.recipe))
+    if config.data is not None:
+        return (
+            line
+            + " (your own data: the recipe's shifts, mirroring and validation split for MNIST's images are not used)"
+        )
+    return line + (f": {recipe.summary}" if recipe else "")
+
+
 def show_settings(config: TrainConfig, given: set[str]) -> str:
     """What ``--show`` prints: the recipe, then each part of the run (the network also as its
     notation), one line per setting as its flag, the flags given marked."""
-    recipe = RECIPES.get(str(config.recipe))
-    lines = [f"recipe {config.recipe} for {config.data_name}" + (f": {recipe.summary}" if recipe else "")]
+    lines = [recipe_line(config)]
     for part, names in SHOWN_PARTS.items():
         if part == "data" and config.data is None:
             continue
@@ -153,5 +174,15 @@ def show_settings(config: TrainConfig, given: set[str]) -> str:
             if (config.layers is not None and name in MLP_SETTINGS) or (name == "layers" and config.layers is None):
                 continue  # with --layers the network is written there, not as an MLP's widths
             mark = "  (given)" if name in given else ""
-            lines.append(f"  {flag_of(name):<28} {setting_text(name, getattr(config, name))}{mark}")
+            value = setting_text(name, getattr(config, name))
+            if name == "validation_split":
+                continue  # said on the --validation line
+            if name == "validation" and config.validation and config.validation_split == "start":
+                value += " (the first training samples, not the last)"
+            if name in RECIPE_ONLY:
+                if getattr(config, name) == getattr(TrainConfig, name):
+                    continue
+                lines.append(f"  {'(recipe) ' + RECIPE_ONLY[name]:<28} {value}")
+                continue
+            lines.append(f"  {flag_of(name):<28} {value}{mark}")
     return "\n".join(lines)

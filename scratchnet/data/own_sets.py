@@ -38,7 +38,15 @@ from scratchnet.data.own import (
 from scratchnet.data.recorded import check_recorded, fingerprint, shown_path
 from scratchnet.vectorized import rng as vector_rng
 
-__all__ = ["Unlabelled", "load_data", "load_labelled", "load_pictures", "load_unlabelled", "recorded_test"]
+__all__ = [
+    "Unlabelled",
+    "held_out_rows",
+    "load_data",
+    "load_labelled",
+    "load_pictures",
+    "load_unlabelled",
+    "recorded_test",
+]
 
 
 def _order(count: int, stream: int) -> npt.NDArray[np.intp]:
@@ -169,7 +177,29 @@ def recorded_test(layout: Layout, source: Mapping[str, Any], class_names: Sequen
     if type(fraction) not in (int, float) or not fraction:
         raise DatasetError("the model does not record a test set; give the test data with --data")
     path = check_recorded(source.get("path"), source.get("fingerprint"), "its training data")
-    data = _load_data(path, None, float(fraction), layout.options, None, fingerprinted=False)
+    return _held_out(path, float(fraction), layout, class_names)
+
+
+def held_out_rows(
+    path: str | os.PathLike[str], layout: Layout, source: Mapping[str, Any], class_names: Sequence[str]
+) -> Dataset | None:
+    """The test set of ``path`` when it is the very file (or folder) a model was trained on, with a
+    part held out: its size and SHA-256 match the ``fingerprint`` the model's ``source`` records, and
+    the model records a ``test_fraction`` (no ``--test`` file). Then only those held-out rows are a
+    fair test; None for any other file (every row of it is a test sample)."""
+    fraction = source.get("test_fraction")
+    if source.get("test") is not None or type(fraction) not in (int, float) or not fraction:
+        return None
+    try:
+        check_recorded(os.fspath(path), source.get("fingerprint"), "its training data")
+    except DatasetError:  # not that file (or not recorded): an ordinary test file
+        return None
+    return _held_out(os.fspath(path), float(fraction), layout, class_names)
+
+
+def _held_out(path: str, fraction: float, layout: Layout, class_names: Sequence[str]) -> Dataset:
+    """The rows of ``path`` that a ``fraction`` split holds out (:func:`stratified_split`), as a test set."""
+    data = _load_data(path, None, fraction, layout.options, None, fingerprinted=False)
     if data.class_names != tuple(class_names) or Layout.of(data).shape != layout.shape:
         raise DatasetError(
             f"{shown_path(path)} has changed since the model was trained on it; give the test data with --data"

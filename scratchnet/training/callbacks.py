@@ -68,10 +68,11 @@ class Validation(Callback):
             record[loop.task.metric] = loop.task.evaluate(loop.network, self.samples, self.targets, self.feeder)
 
 
-def format_record(record: Mapping[str, Any], epochs: int, task: Task | None = None) -> str:
+def format_record(record: Mapping[str, Any], epochs: int, task: Task | None = None, unit: str = "img") -> str:
     """``epoch  3/20  loss 0.1234  train 96.50%  val 97.10%  lr 0.001  4.2 s  12000 img/s`` (or
     ``step 500 (epoch 1.25)  ...`` for a record of a run that reports every N steps); the task
-    (default: a classifier) writes its metrics."""
+    (default: a classifier) writes its metrics; ``unit`` names the samples of the speed (``rows`` of
+    a table)."""
     width = len(str(epochs))
     where = (
         f"step {record['step']} (epoch {record['epoch']:g})"
@@ -81,18 +82,18 @@ def format_record(record: Mapping[str, Any], epochs: int, task: Task | None = No
     metrics = (task or Classification()).format_metrics(record)
     return (
         f"{where}  loss {record['loss']:.4f}  {metrics}  lr {record['lr']:.3g}  "
-        f"{record['seconds']:.1f} s  {record['images_per_second']:.0f} img/s"
+        f"{record['seconds']:.1f} s  {record['images_per_second']:.0f} {unit}/s"
     )
 
 
 class ReportLine(Callback):
     """One line per record, to ``log``."""
 
-    def __init__(self, epochs: int, log: Log) -> None:
-        self.epochs, self.log = epochs, log
+    def __init__(self, epochs: int, log: Log, unit: str = "img") -> None:
+        self.epochs, self.log, self.unit = epochs, log, unit
 
     def on_record(self, loop: Loop, record: dict[str, Any]) -> None:
-        self.log(format_record(record, self.epochs, loop.task))
+        self.log(format_record(record, self.epochs, loop.task, self.unit))
 
 
 class Checkpointing(Callback):

@@ -26,7 +26,7 @@ from typing import Any
 
 from scratchnet.builders import BACKENDS, build_optimizer
 from scratchnet.core import notation
-from scratchnet.core.architecture import ACTIVATION_LAYERS, DTYPES
+from scratchnet.core.architecture import ACTIVATION_LAYERS, DTYPES, plan
 from scratchnet.core.errors import ConfigError, quoted_list
 from scratchnet.core.settings import optimizer_type
 from scratchnet.data.own import DataOptions, data_name
@@ -36,6 +36,8 @@ from scratchnet.training.optimizer import optimizer_spec as optimizer_spec  # re
 
 SCHEDULES = ("constant", "cosine", "step", "inverse_time", "linear")
 SPLITS = ("end", "start")
+DATA_DEFAULT = -1  # a TrainConfig's validation left to the data: DATASET_VALIDATION, or 0 for your own data
+DATASET_VALIDATION = 10000  # MNIST's and Fashion-MNIST's validation split (the last 10,000 training images)
 SEED_MAX = 2**64 - 1  # seeds are 64-bit (scratchnet.core.rng): a larger one would be cut to its low bits
 
 
@@ -97,7 +99,7 @@ class TrainConfig:
     backend: str = "vectorized"
     dtype: str = "float32"
     limit: int | None = None
-    validation: int = 10000
+    validation: int = -1  # DATA_DEFAULT: 10000 (MNIST's images), or 0 with ``data``
     validation_split: str = "end"
     augment: int = 0
     flip: bool = False
@@ -125,6 +127,8 @@ class TrainConfig:
     lr_warmup: int | None = None  # cosine: steps of linear warmup first (default 0; eq. 9.5)
 
     def __post_init__(self) -> None:
+        if self.validation == DATA_DEFAULT:  # the CLI's default, for the data the run has
+            object.__setattr__(self, "validation", DATASET_VALIDATION if self.data is None else 0)
         check_config(self)
 
     @property
@@ -246,17 +250,69 @@ class NetworkSpec:
     init: str | None = None
     label_smoothing: float = 0.0
 
+    def input_shape(self, sample_shape: tuple[int, ...]) -> tuple[int, ...]:
+        """What the network takes: a sample flattened (an MLP), or ``(channels, height, width)``."""
+        if self.flat:
+            return (math.prod(sample_shape),)
+        return (1, *sample_shape) if len(sample_shape) == 2 else sample_shape
+
+    def ends_in_output(self, classes: int) -> bool:
+        """Whether the layers end as a Keras model does, in a Dense layer of one unit per class
+        (optionally then a Softmax): that layer is the output layer, and nothing is added. A Softmax
+        anywhere else is a SettingError naming its item."""
+        items = [item for item in notation.split_top_level(self.layers) if item.strip()]
+        kinds = [_layer_kind(item) for item in items]
+        for number, (item, (kind, _)) in enumerate(zip(items, kinds), start=1):
+            if kind == "Softmax" and number != len(items):
+                raise SettingError(
+                    f"<layers> item {number} {item.strip()!r}: a Softmax comes last only, after the output layer "
+                    f"(dense({classes}), one unit per class), whose scores it turns into probabilities"
+                )
+        if kinds and kinds[-1][0] == "Softmax":
+            if len(kinds) < 2 or kinds[-2] != ("Dense", classes):
+                raise SettingError(
+                    f"<layers> item {len(items)} {items[-1].strip()!r}: a Softmax comes after the output layer, "
+                    f"dense({classes}) (one unit per class): end the layers with 'dense({classes}), softmax', or "
+                    "leave the softmax out and the output layer is added"
+                )
+            return True
+        return bool(kinds) and kinds[-1] == ("Dense", classes)
+
     def architecture(self, sample_shape: tuple[int, ...], classes: int) -> dict[str, Any]:
         """The architecture for samples of ``sample_shape`` (images ``(28, 28)`` or ``(3, 32, 32)``,
         or a table's ``(features,)``) and ``classes`` classes: the layers, then ``dense(classes)``
-        and the Softmax."""
-        if self.flat:
-            shape: tuple[int, ...] = (math.prod(sample_shape),)
-        else:
-            shape = (1, *sample_shape) if len(sample_shape) == 2 else sample_shape
+        and the Softmax (unless the layers end in them: :meth:`ends_in_output`). Layers whose
+        outputs are not one row per sample get no output layer added: a SettingError suggests the
+        ``flatten`` it needs."""
+        shape = self.input_shape(sample_shape)
+        smoothing = self.label_smoothing
+        if not self.layers.strip():
+            return notation.parse(f"dense({classes})", input_shape=shape, init=self.init, label_smoothing=smoothing)
+        if self.ends_in_output(classes):
+            return notation.parse(self.layers, input_shape=shape, init=self.init, label_smoothing=smoothing)
+        flattened = notation.parse(f"{self.layers}, flatten", input_shape=shape, init=self.init, loss="mse")
+        ends = plan(flattened).input_shapes[-1]  # what the layers give, before the flatten added to see it
+        if len(ends) != 1:
+            raise SettingError(
+                f"the layers (<layers>) end in outputs of shape {'x'.join(map(str, ends))} per sample, and the "
+                f"output layer added after them, dense({classes}) (one unit per class), needs one row of features: "
+                f"end them with a flatten ('{self.layers.strip()}, flatten')"
+            )
         return notation.parse(
-            f"{self.layers}, dense({classes})", input_shape=shape, init=self.init, label_smoothing=self.label_smoothing
+            f"{self.layers}, dense({classes})", input_shape=shape, init=self.init, label_smoothing=smoothing
         )
+
+
+def _layer_kind(item: str) -> tuple[str, int | None]:
+    """An item's layer type and, for a Dense layer, its units: ``("Dense", 10)``; ``("", None)`` for
+    a name the registry does not know (parsing names it later)."""
+    try:
+        name, positional, named = notation.parse_item(item)
+        kind = notation.resolve(name).name
+    except ConfigError:
+        return "", None
+    units = named.get("out_features", positional[0] if positional else None)
+    return kind, units if kind == "Dense" and isinstance(units, int) else None
 
 
 def mlp_layers(hidden: tuple[int, ...], activation: str, dropout: float) -> str:

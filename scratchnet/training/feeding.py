@@ -21,6 +21,7 @@ from scratchnet.core.errors import ConfigError
 from scratchnet.core.rng import derive_seed, permutation
 from scratchnet.data import Dataset, load_dataset
 from scratchnet.data.augment import affine_images, crop_images, erase_images, flip_images, shift_images
+from scratchnet.data.datasets import resolve_data_dir
 from scratchnet.data.images import Feeder, standardization, take_images
 from scratchnet.data.own import Layout
 from scratchnet.data.own_sets import load_data
@@ -35,6 +36,14 @@ def load_training_data(config: TrainConfig, data_dir: str | os.PathLike[str] | N
     if config.data is None:
         return load_dataset(config.dataset, data_dir)
     return load_data(config.data, test=config.test, test_fraction=config.test_fraction, options=config.data_options())
+
+
+def read_from(config: TrainConfig, dataset: Dataset | None, data_dir: str | os.PathLike[str] | None) -> str | None:
+    """The absolute data directory a built-in dataset was loaded from (None for your own data, or a
+    dataset handed in)."""
+    if config.data is not None or dataset is not None:
+        return None
+    return str(resolve_data_dir(data_dir).resolve())
 
 
 def check_fits(config: TrainConfig, data: Dataset) -> None:

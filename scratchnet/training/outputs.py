@@ -11,6 +11,7 @@ same output is refused at once; the locks are released when the run ends, howeve
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -80,15 +81,17 @@ def describe_position(position: tuple[int, int, int] | None) -> str:
 def check_output_paths(
     out: Path | None, ckpt: Path | None, *, resuming: Path | None = None, log: Callable[[str], None] = print
 ) -> None:
+    """ConfigError for output and checkpoint paths the run must not write (see the module's text); then
+    a note to ``log`` when the checkpoint path holds an unfinished run's checkpoint."""
+    check_paths_writable(out, ckpt, resuming=resuming)
+    note_replaced_checkpoint(ckpt, resuming=resuming, log=log)
+
+
+def check_paths_writable(out: Path | None, ckpt: Path | None, *, resuming: Path | None = None) -> None:
     """ConfigError for output and checkpoint paths the run must not write (see the module's text)."""
     for path, what in ((out, "the output"), (ckpt, "the checkpoint")):
-        if path is None:
-            continue
-        for candidate in (path, path.with_suffix(""), path.with_suffix(".npz")):
-            if candidate.is_dir():
-                raise ConfigError(
-                    f"{what} {candidate} is a directory; give a model file name, such as {candidate}/model"
-                )
+        for candidate in () if path is None else (path, path.with_suffix(".npz")):
+            refuse_directory(candidate, what)
     for path in (out, ckpt):  # a link, a device or a FIFO is never replaced (nor read as a model)
         for file in model_paths(path) if path is not None else ():
             check_replaceable(file)
@@ -106,7 +109,7 @@ def check_output_paths(
             )
     if ckpt is None or ckpt == resuming:
         return
-    kind, metadata = file_kind(ckpt)
+    kind, _ = file_kind(ckpt)
     if kind == _FOREIGN:
         raise ConfigError(
             f"the checkpoint path {ckpt} holds a file that is not a scratchnet model; the run would overwrite "
@@ -117,6 +120,13 @@ def check_output_paths(
             f"the checkpoint path {ckpt} holds a model, not a training checkpoint; the run would overwrite it, "
             "then delete it when it ends: choose another --checkpoint"
         )
+
+
+def note_replaced_checkpoint(ckpt: Path | None, *, resuming: Path | None, log: Callable[[str], None]) -> None:
+    """Say so when a fresh run's checkpoint path holds the checkpoint of an unfinished run."""
+    if ckpt is None or ckpt == resuming:
+        return
+    kind, metadata = file_kind(ckpt)
     if kind == _CHECKPOINT:
         position = checkpoint_position(metadata)
         if position is None or position[0] < position[2]:
@@ -126,16 +136,26 @@ def check_output_paths(
             )
 
 
+def refuse_directory(path: str | os.PathLike[str] | Path | None, what: str) -> None:
+    """ConfigError when ``path`` (as the caller gave it: ``models`` as well as ``models.json``) is a
+    folder. A folder beside the name (``pics`` beside ``pics.json``) is no obstacle: the files are named."""
+    if path is not None and Path(path).is_dir():
+        raise ConfigError(f"{what} {path} is a directory; give a model file name, such as {Path(path) / 'model'}")
+
+
 @contextmanager
 def claimed_outputs(
     out: Path | None, ckpt: Path | None, *, resuming: Path | None = None, log: Callable[[str], None] = print
 ) -> Iterator[None]:
-    """Check the run's paths (:func:`check_output_paths`), then hold the lock of each while the block
-    runs: ModelWriteError when another run holds one, or when a folder cannot be made or written."""
-    check_output_paths(out, ckpt, resuming=resuming, log=log)
+    """Check the run's paths (:func:`check_paths_writable`), then hold the lock of each while the block
+    runs: ModelWriteError when another run holds one, or when a folder cannot be made or written. Only
+    once the locks are held is anything said of what is there (a run refused by the lock says nothing
+    else)."""
+    check_paths_writable(out, ckpt, resuming=resuming)
     with ExitStack() as stack:
         for path in dict.fromkeys(p for p in (out, ckpt) if p is not None):
             stack.enter_context(model_lock(path, purpose="training"))
+        note_replaced_checkpoint(ckpt, resuming=resuming, log=log)
         yield
 
 

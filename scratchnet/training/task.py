@@ -18,6 +18,7 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
+from scratchnet.core.errors import ConfigError
 from scratchnet.core.interface import Network
 from scratchnet.data.images import Feeder
 from scratchnet.training.inference import argmax_rows, predict_classes
@@ -62,9 +63,19 @@ class Classification:
         return float(np.mean(predict_classes(network, samples, feeder) == targets))
 
     def format_metrics(self, record: Mapping[str, Any]) -> str:
-        """A record's metrics as its report line shows them: ``train 96.50%  val 97.10%``."""
+        """A record's metrics as its report line shows them: ``train 96.50%  val 97.10%`` (no ``val``
+        when the run holds out no validation samples)."""
         val = record.get(self.metric)
-        return f"train {100 * record['train_accuracy']:.2f}%  val {'-' if val is None else f'{100 * val:.2f}%'}"
+        return f"train {100 * record['train_accuracy']:.2f}%" + ("" if val is None else f"  val {100 * val:.2f}%")
+
+    def check_output(self, output_shape: tuple[int, ...], classes: int) -> None:
+        """ConfigError unless the network gives each sample one score per class, ``(classes,)``: a
+        network that keeps a feature map's axes to the end lacks a flatten before its output layer."""
+        if tuple(output_shape) != (classes,):
+            raise ConfigError(
+                f"the network's output is {'x'.join(map(str, output_shape))} per sample, but a classifier of "
+                f"{classes} classes gives one score per class ({classes}): put a flatten before the output layer"
+            )
 
     def confusion(self, labels: Any, predictions: Any, classes: int) -> npt.NDArray[np.int64]:
         """The ``classes x classes`` counts: row = true class, column = predicted class."""

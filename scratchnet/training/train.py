@@ -76,6 +76,7 @@ from scratchnet.training.feeding import (
     feeder_of,
     load_training_data,
     noun_of,
+    read_from,
     split_dataset,
 )
 from scratchnet.training.inference import accuracy_of, eval_chunk, predict_classes, predict_probabilities
@@ -86,7 +87,9 @@ from scratchnet.training.outputs import (
     describe_position,
     file_kind,
     previous_model,
+    refuse_directory,
 )
+from scratchnet.training.run_notes import output_layer_line, table_note
 from scratchnet.training.task import Classification, Task
 
 __all__ = [
@@ -172,10 +175,15 @@ class Run:
     hook: Hook | None = None
     callbacks: tuple[Callback, ...] = ()
     task: Task = field(default_factory=Classification)
+    data_dir: str | None = None  # where MNIST's or Fashion-MNIST's verified files were read
 
     def metadata(self) -> dict[str, Any]:
-        """The model's metadata before its results: :func:`base_metadata`."""
-        return base_metadata(self.config, self.data, self.feeder)
+        """The model's metadata before its results: :func:`base_metadata`, and the data directory a
+        built-in dataset was read from (``data_dir``, absolute: a hint for evaluate and the others)."""
+        metadata = base_metadata(self.config, self.data, self.feeder)
+        if self.data_dir is not None:
+            metadata["data_dir"] = self.data_dir
+        return metadata
 
     def save_checkpoint(self) -> None:
         """Write the model, the optimizer state and where the run is, atomically (the model format)."""
@@ -193,7 +201,7 @@ class Run:
             ProgressBar(config.epochs, self.progress),
             NaNGuard(config, self.ckpt, checkpointing),
             Validation(split.val_images, split.val_labels, self.feeder),
-            ReportLine(config.epochs, self.log),
+            ReportLine(config.epochs, self.log, "rows" if self.data.kind == "features" else "img"),
         ]
         own += [] if checkpointing is None else [checkpointing]
         own += [] if self.hook is None else [StepHook(self.hook)]
@@ -248,6 +256,8 @@ def train(
     Before any work the output and checkpoint paths are checked and locked (:func:`claimed_outputs`):
     a path that cannot be written, or that another run is writing, is refused at once.
     """
+    refuse_directory(out, "the output")
+    refuse_directory(checkpoint, "the checkpoint")
     out_path = None if out is None else json_path(out)
     ckpt = (
         json_path(checkpoint)
@@ -261,6 +271,10 @@ def train(
         shape, classes = data.sample_shape, data.num_classes
         log(describe_data(config, data, split))
         architecture = architecture_of(config, shape, classes)  # a ConfigError before the check
+        Classification().check_output(plan(architecture).output_shape, classes)
+        if config.layers is not None:
+            log(output_layer_line(config, classes))
+        table_note(config, data, log)
         if check:
             log(cross_check_line(architecture, config.seed))
         network: Network[Any, Any] = build_network(
@@ -271,6 +285,7 @@ def train(
         feeder = feeder_of(config, plan(architecture).input_shape, data)
         job = Run(config, network, optimizer, RunState(), data, split, feeder, out_path, ckpt, log, progress, hook)
         job.callbacks = callbacks
+        job.data_dir = read_from(config, dataset, data_dir)
         if ckpt is not None:
             job.save_checkpoint()
         return run(job)
@@ -295,11 +310,13 @@ def resume(
     ``overrides`` changes settings of :data:`RESUME_OVERRIDES` from here on (``{"lr": 1e-4}``, to
     get past a NaN): the optimizer keeps its state, and the next history record lists the change.
     A finished checkpoint (one a failed final save left) is evaluated and saved."""
+    refuse_directory(out, "the output")
     ckpt = json_path(checkpoint)
     read_checkpoint_config(ckpt)  # a ConfigError for what is no checkpoint, before anything is locked
     out_path = model_path_for_checkpoint(ckpt) if out is None else json_path(out)
     with claimed_outputs(out_path, ckpt, resuming=ckpt, log=log):
         job = resumed_run(ckpt, data_dir, dataset, log, overrides or {})
+        job.data_dir = read_from(job.config, dataset, data_dir)
         job.out, job.progress, job.hook, job.callbacks = out_path, progress, hook, callbacks
         return run(job)
 
