@@ -47,18 +47,42 @@ DIGITS = 4  # significant digits kept in the history
 BUDGET = 4 * 1024 * 1024  # bytes of a run's samples in the model file: a quarter of a document's 16 MiB limit
 
 
+def _tanh_saturated(outputs: Floats) -> float:
+    return float(np.mean(np.abs(outputs) > TANH_SATURATION))
+
+
+def _sigmoid_saturated(outputs: Floats) -> float:  # sigmoid(z) = (1 + tanh(z / 2)) / 2
+    return float(np.mean(np.abs(2.0 * outputs - 1.0) > TANH_SATURATION))
+
+
+def _relu_dead(outputs: Floats) -> float:
+    units = outputs.reshape(outputs.shape[0], -1)
+    return float(np.mean(np.all(units <= 0.0, axis=0)))
+
+
+# The layer types that saturate: how the part of a batch's outputs that passes almost no gradient is
+# measured, whether that is "dead" or "saturated", and what the warning says of it.
+SATURATION: dict[str, tuple[Callable[[Floats], float], str, str]] = {
+    "Tanh": (
+        _tanh_saturated,
+        "saturated",
+        f"of its outputs are beyond ±{TANH_SATURATION}, where almost no gradient passes",
+    ),
+    "Sigmoid": (
+        _sigmoid_saturated,
+        "saturated",
+        "of its outputs are outside 0.015..0.985, where almost no gradient passes",
+    ),
+    "ReLU": (_relu_dead, "dead", "of its units output 0 for every sample of the batch"),
+}
+
+
 def saturated_fraction(kind: str, outputs: Floats) -> float | None:
     """The part of a layer's batch ``outputs`` (samples first) that is saturated, for the kinds
-    that saturate (``Tanh``, ``Sigmoid``, ``ReLU``), else None. ReLU: the part of the units dead on
-    the whole batch (0 for every sample)."""
-    if kind == "Tanh":
-        return float(np.mean(np.abs(outputs) > TANH_SATURATION))
-    if kind == "Sigmoid":  # sigmoid(z) = (1 + tanh(z / 2)) / 2
-        return float(np.mean(np.abs(2.0 * outputs - 1.0) > TANH_SATURATION))
-    if kind == "ReLU":
-        units = outputs.reshape(outputs.shape[0], -1)
-        return float(np.mean(np.all(units <= 0.0, axis=0)))
-    return None
+    that saturate (:data:`SATURATION`: Tanh, Sigmoid, ReLU), else None. ReLU: the part of the units
+    dead on the whole batch (0 for every sample)."""
+    rule = SATURATION.get(kind)
+    return None if rule is None else rule[0](outputs)
 
 
 def update_ratio(before: Floats, after: Floats) -> float:
@@ -221,12 +245,7 @@ class Diagnostics(Callback):
             part = entry.get("saturated")
             if part is None or part <= self.mostly:
                 continue
-            kind = "dead" if entry["type"] == "ReLU" else "saturated"
-            what = {
-                "ReLU": "of its units output 0 for every sample of the batch",
-                "Tanh": f"of its outputs are beyond ±{TANH_SATURATION}, where almost no gradient passes",
-                "Sigmoid": "of its outputs are outside 0.015..0.985, where almost no gradient passes",
-            }[entry["type"]]
+            _, kind, what = SATURATION[entry["type"]]
             self.say(
                 f"layer {entry['layer']}",
                 kind,
