@@ -19,26 +19,52 @@ option that has no field of its own (``eps``, ``dampening``, ``alpha``, ``center
 from __future__ import annotations
 
 import math
-import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from scratchnet.builders import BACKENDS, build_optimizer
 from scratchnet.core import notation
-from scratchnet.core.architecture import ACTIVATION_LAYERS, DTYPES, plan
+from scratchnet.core.architecture import plan
 from scratchnet.core.errors import ConfigError, quoted_list
-from scratchnet.core.settings import optimizer_type
+from scratchnet.core.registry import output_for_loss
 from scratchnet.data.own import DataOptions, data_name
-from scratchnet.training.optimizer import OPTIMIZER_FIELDS
+from scratchnet.training.config_checks import (
+    DATA_SETTINGS as DATA_SETTINGS,
+)
+from scratchnet.training.config_checks import (
+    LEGACY_SCHEDULE_DEFAULTS as LEGACY_SCHEDULE_DEFAULTS,
+)
+from scratchnet.training.config_checks import (
+    SCHEDULES as SCHEDULES,
+)
+from scratchnet.training.config_checks import (
+    SEED_MAX as SEED_MAX,
+)
+from scratchnet.training.config_checks import (
+    SETTING_NAMES,
+)
+from scratchnet.training.config_checks import (
+    SPLITS as SPLITS,
+)
+from scratchnet.training.config_checks import (
+    SettingError as SettingError,
+)
+from scratchnet.training.config_checks import (
+    check_config as check_config,
+)
+from scratchnet.training.config_checks import (
+    need as need,
+)
 from scratchnet.training.optimizer import optimizer_settings as optimizer_settings  # re-exported
 from scratchnet.training.optimizer import optimizer_spec as optimizer_spec  # re-exported
 
-SCHEDULES = ("constant", "cosine", "step", "inverse_time", "linear")
-SPLITS = ("end", "start")
+# A classifier's output layer, one unit per class, and what turns its scores into probabilities
+# (what a CrossEntropy network ends in, as the registry says).
+OUTPUT_LAYER = "Dense"
+PROBABILITIES = output_for_loss("CrossEntropy")
+
 DATA_DEFAULT = -1  # a TrainConfig's validation left to the data: DATASET_VALIDATION, or 0 for your own data
 DATASET_VALIDATION = 10000  # MNIST's and Fashion-MNIST's validation split (the last 10,000 training images)
-SEED_MAX = 2**64 - 1  # seeds are 64-bit (scratchnet.core.rng): a larger one would be cut to its low bits
 
 
 @dataclass(frozen=True)
@@ -194,10 +220,12 @@ class TrainConfig:
             raise ConfigError(f"bad training settings: {error}") from None
 
 
+SETTING_NAMES.update(f.name for f in fields(TrainConfig))  # the names a SettingError writes as <name>
+
 # The settings that are tuples in a TrainConfig and lists in JSON.
+
 TUPLE_SETTINGS = ("hidden", "betas", "image_shape", "image_size")
 # The settings that say how to read your own data: each needs ``data``.
-DATA_SETTINGS = ("test", "test_fraction", "label_column", "image_shape", "table", "channels", "image_size")
 # The flat settings of an MLP, which write its notation; ``layers`` replaces them.
 MLP_SETTINGS = ("hidden", "activation", "dropout")
 # The flat settings of the run part.
@@ -227,15 +255,6 @@ RUN_FIELDS = (
 AUGMENTATIONS = ("augment", "flip", "crop", "rotate", "scale", "erase", "erase_noise")
 # Flat settings renamed since files were first written: old name -> new name.
 RENAMED = {"lr_decay": "lr_time_decay"}  # Adagrad has an lr_decay of its own (optimizer_options)
-# The schedule each schedule option belongs to, and the value files written before the options could
-# be None (unused) held for it.
-LEGACY_SCHEDULE_DEFAULTS = {
-    "lr_min": ("cosine", 0.0),
-    "lr_step": ("step", 1),
-    "lr_gamma": ("step", 0.1),
-    "lr_time_decay": ("inverse_time", 0.0),
-    "lr_warmup": ("cosine", 0),
-}
 
 
 @dataclass(frozen=True)
@@ -263,20 +282,20 @@ class NetworkSpec:
         items = [item for item in notation.split_top_level(self.layers) if item.strip()]
         kinds = [_layer_kind(item) for item in items]
         for number, (item, (kind, _)) in enumerate(zip(items, kinds), start=1):
-            if kind == "Softmax" and number != len(items):
+            if kind == PROBABILITIES and number != len(items):
                 raise SettingError(
                     f"<layers> item {number} {item.strip()!r}: a Softmax comes last only, after the output layer "
                     f"(dense({classes}), one unit per class), whose scores it turns into probabilities"
                 )
-        if kinds and kinds[-1][0] == "Softmax":
-            if len(kinds) < 2 or kinds[-2] != ("Dense", classes):
+        if kinds and kinds[-1][0] == PROBABILITIES:
+            if len(kinds) < 2 or kinds[-2] != (OUTPUT_LAYER, classes):
                 raise SettingError(
                     f"<layers> item {len(items)} {items[-1].strip()!r}: a Softmax comes after the output layer, "
                     f"dense({classes}) (one unit per class): end the layers with 'dense({classes}), softmax', or "
                     "leave the softmax out and the output layer is added"
                 )
             return True
-        return bool(kinds) and kinds[-1] == ("Dense", classes)
+        return bool(kinds) and kinds[-1] == (OUTPUT_LAYER, classes)
 
     def architecture(self, sample_shape: tuple[int, ...], classes: int) -> dict[str, Any]:
         """The architecture for samples of ``sample_shape`` (images ``(28, 28)`` or ``(3, 32, 32)``,
@@ -312,7 +331,7 @@ def _layer_kind(item: str) -> tuple[str, int | None]:
     except ConfigError:
         return "", None
     units = named.get("out_features", positional[0] if positional else None)
-    return kind, units if kind == "Dense" and isinstance(units, int) else None
+    return kind, units if kind == OUTPUT_LAYER and isinstance(units, int) else None
 
 
 def mlp_layers(hidden: tuple[int, ...], activation: str, dropout: float) -> str:
@@ -354,202 +373,6 @@ class RunSettings:
     def steps_per_epoch(self, train_size: int) -> int:
         size = train_size if self.batch_size == 0 else self.batch_size
         return -(-train_size // size)
-
-
-class SettingError(ConfigError):
-    """A TrainConfig setting out of range or not applicable. The message names each setting as
-    ``<field>`` in :attr:`template`; ``str()`` shows the field names, :meth:`naming` another spelling
-    (the command line shows its flags: ``--lr-min must be in [0, --lr]``)."""
-
-    def __init__(self, template: str) -> None:
-        self.template = template
-        super().__init__(self.naming(lambda field: field))
-
-    def naming(self, name: Callable[[str], str]) -> str:
-        known = {f.name for f in fields(TrainConfig)}
-        return re.sub(r"<(\w+)>", lambda m: name(m.group(1)) if m.group(1) in known else m.group(0), self.template)
-
-
-def need(ok: bool, message: str) -> None:
-    """SettingError(message) unless ``ok``."""
-    if not ok:
-        raise SettingError(message)
-
-
-def check_config(config: TrainConfig) -> None:
-    """Each part checks itself: the network, the optimizer, the run and the data."""
-    check_network(config)
-    check_optimizer(config)
-    check_run(config)
-    check_data_settings(config)
-
-
-def check_network(config: TrainConfig) -> None:
-    """The network part: the MLP's settings, or ``layers`` (whose notation the registry checks when
-    the run builds it: only then are the input's shape and the classes known)."""
-    need(
-        isinstance(config.hidden, tuple) and all(isinstance(h, int) and h >= 1 for h in config.hidden),
-        f"<hidden> layer widths must be positive integers, got {config.hidden!r}",
-    )
-    need(
-        config.activation in ACTIVATION_LAYERS,
-        f"unknown <activation> {config.activation!r}; choose one of {', '.join(ACTIVATION_LAYERS)}",
-    )
-    need(0.0 <= config.dropout < 1.0, f"<dropout> must be in [0, 1), got {config.dropout}")
-    need(
-        config.layers is None or (isinstance(config.layers, str) and config.layers.strip() != ""),
-        f"<layers> must be a non-empty text in the compact notation, got {config.layers!r}",
-    )
-    need(
-        config.layers is None or config.dropout == 0.0,
-        "with <layers>, dropout goes into the layers themselves (e.g. 'dropout(0.25)')",
-    )
-    need(
-        is_number(config.label_smoothing) and 0.0 <= config.label_smoothing <= 1.0,
-        f"<label_smoothing> (the cross-entropy's eps) must be in [0, 1], got {config.label_smoothing!r}",
-    )
-
-
-def check_optimizer(config: TrainConfig) -> None:
-    """The optimizer part: which options apply to the chosen optimizer and schedule, then every value
-    as ``core/optimizers`` checks it (by building the optimizer of the spec)."""
-    optimizer_type(config.optimizer)  # ConfigError for an unknown optimizer
-    kind = config.optimizer.lower()
-    need(math.isfinite(config.lr) and config.lr > 0.0, f"<lr> (the learning rate) must be > 0, got {config.lr}")
-    need(config.momentum is None or kind in ("sgd", "rmsprop"), f"<momentum> applies to sgd and rmsprop, not {kind}")
-    need(config.nesterov is None or kind == "sgd", f"<nesterov> applies to sgd only, not {kind}")
-    need(config.betas is None or kind in ("adam", "adamw"), f"<betas> apply to adam and adamw only, not {kind}")
-    need(
-        config.lr_schedule in SCHEDULES,
-        f"unknown <lr_schedule> {config.lr_schedule!r}; choose one of {', '.join(SCHEDULES)}",
-    )
-    for key, (schedule, _) in LEGACY_SCHEDULE_DEFAULTS.items():
-        need(
-            getattr(config, key) is None or config.lr_schedule == schedule,
-            f"<{key}> applies to the {schedule} schedule only, and this run's <lr_schedule> is {config.lr_schedule}",
-        )
-    need(
-        config.lr_min is None or 0.0 <= config.lr_min <= config.lr,
-        f"<lr_min> must be in [0, <lr>] = [0, {config.lr:g}], got {config.lr_min}",
-    )
-    need(
-        config.lr_step is None or config.lr_step >= 1,
-        f"<lr_step> (epochs between decays) must be >= 1, got {config.lr_step}",
-    )
-    need(
-        config.lr_gamma is None or 0.0 < config.lr_gamma <= 1.0, f"<lr_gamma> must be in (0, 1], got {config.lr_gamma}"
-    )
-    need(
-        config.lr_time_decay is None or config.lr_time_decay >= 0.0,
-        f"<lr_time_decay> must be >= 0, got {config.lr_time_decay}",
-    )
-    need(
-        config.lr_warmup is None or (isinstance(config.lr_warmup, int) and config.lr_warmup >= 0),
-        f"<lr_warmup> (steps of warmup) must be an integer >= 0, got {config.lr_warmup}",
-    )
-    options = config.optimizer_options
-    need(options is None or isinstance(options, dict), f"<optimizer_options> must be an object, got {options!r}")
-    shadowed = sorted(set(options or {}) & {"type", "schedule", *OPTIMIZER_FIELDS})
-    need(not shadowed, f"<optimizer_options> {shadowed} have settings of their own: give them there")
-    if options:
-        build_optimizer(optimizer_spec(config, 1), "loops")  # core's ConfigError for a bad option or value
-
-
-def check_run(config: TrainConfig) -> None:
-    """The run part."""
-    need(config.epochs >= 1, f"<epochs> must be >= 1, got {config.epochs}")
-    need(
-        config.batch_size >= 0,
-        f"<batch_size> must be >= 1 (or 0 for the full training set), got {config.batch_size}",
-    )
-    need(
-        isinstance(config.seed, int) and 0 <= config.seed <= SEED_MAX,
-        f"<seed> must be an integer in 0..2^64-1, got {config.seed}",
-    )
-    need(config.backend in BACKENDS, f"unknown <backend> {config.backend!r}; choose one of {', '.join(BACKENDS)}")
-    need(config.dtype in DTYPES, f"<dtype> must be float32 or float64, got {config.dtype!r}")
-    need(config.limit is None or config.limit >= 1, f"<limit> must be >= 1, got {config.limit}")
-    need(config.validation >= 0, f"<validation> must be >= 0 images, got {config.validation}")
-    need(
-        config.validation_split in SPLITS,
-        f"<validation_split> must be 'end' or 'start', got {config.validation_split!r}",
-    )
-    need(0 <= config.augment <= 8, f"<augment> (pixels of random shift) must be in 0..8, got {config.augment}")
-    check_augmentations(config)
-    need(
-        math.isfinite(config.input_mean) and math.isfinite(config.input_std) and config.input_std > 0.0,
-        f"input normalisation needs a finite <input_mean> and an <input_std> > 0, got {config.input_mean}, "
-        f"{config.input_std}",
-    )
-    need(config.report_every >= 1, f"<report_every> must be >= 1, got {config.report_every}")
-    need(
-        config.report_every_steps is None or config.report_every_steps >= 1,
-        f"<report_every_steps> must be >= 1, got {config.report_every_steps}",
-    )
-
-
-def is_number(value: Any) -> bool:
-    """A finite int or float that is not a bool (a JSON file may hold anything)."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def check_augmentations(config: TrainConfig) -> None:
-    """The crops (up to 8 pixels, as the shifts), the rotation and scaling, and the erasing (the ranges
-    of scratchnet.data.augment_checks)."""
-    need(
-        isinstance(config.crop, int) and not isinstance(config.crop, bool) and 0 <= config.crop <= 8,
-        f"<crop> (pixels of padding around a random crop) must be in 0..8, got {config.crop!r}",
-    )
-    need(
-        is_number(config.rotate) and 0.0 <= config.rotate <= 180.0,
-        f"<rotate> (degrees of random rotation either way) must be in [0, 180], got {config.rotate!r}",
-    )
-    need(
-        is_number(config.scale) and 0.0 <= config.scale < 1.0,
-        f"<scale> (random scaling by 1 - S to 1 + S) must be in [0, 1), got {config.scale!r}",
-    )
-    need(
-        is_number(config.erase) and 0.0 <= config.erase <= 1.0,
-        f"<erase> (the probability of random erasing) must be in [0, 1], got {config.erase!r}",
-    )
-    need(isinstance(config.erase_noise, bool), f"<erase_noise> must be true or false, got {config.erase_noise!r}")
-    need(
-        not config.erase_noise or config.erase > 0.0,
-        "<erase_noise> says what <erase> fills its rectangles with: give <erase> a probability too",
-    )
-
-
-def check_data_settings(config: TrainConfig) -> None:
-    """The data part: the settings of your own data (``data`` and the ones that say how to read it)."""
-    if config.data is None:
-        for name in DATA_SETTINGS:
-            need(getattr(config, name) in (None, False), f"<{name}> is for your own data: give <data> too")
-        return
-    need(isinstance(config.data, str) and config.data.strip() != "", f"<data> must be a path, got {config.data!r}")
-    need(
-        config.test is None or config.test_fraction is None,
-        "give <test> (a test file) or <test_fraction> (a part held out), not both",
-    )
-    need(
-        config.test_fraction is None or 0.0 <= config.test_fraction < 1.0,
-        f"<test_fraction> must be in [0, 1), got {config.test_fraction}",
-    )
-    need(
-        config.label_column is None or (isinstance(config.label_column, str) and config.label_column.strip() != ""),
-        f"<label_column> must be a column name or position, got {config.label_column!r}",
-    )
-    shape = config.image_shape
-    need(
-        shape is None or (len(shape) in (2, 3) and all(isinstance(n, int) and n >= 1 for n in shape)),
-        f"<image_shape> must be C,H,W or H,W of positive integers, got {shape}",
-    )
-    need(not (config.table and shape is not None), "<table> and <image_shape> contradict each other: give one")
-    need(config.channels in (None, 1, 3), f"<channels> must be 1 (grey) or 3 (RGB), got {config.channels}")
-    size = config.image_size
-    need(
-        size is None or (len(size) == 2 and all(isinstance(n, int) and 1 <= n <= 4096 for n in size)),
-        f"<image_size> must be H,W of integers in 1..4096, got {size}",
-    )
 
 
 def steps_per_epoch(config: TrainConfig, train_size: int) -> int:
