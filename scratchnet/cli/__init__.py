@@ -83,7 +83,7 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     for name, help_text in COMMANDS.items():
         if name == chosen:
             command = importlib.import_module(f"scratchnet.cli.{MODULES.get(name, name)}")
-            sub = subparsers.add_parser(name, help=help_text, description=command.DESCRIPTION)
+            sub = subparsers.add_parser(name, help=help_text, description=command.DESCRIPTION, allow_abbrev=False)
             command.add_arguments(sub)
             sub.set_defaults(run=command.run)
             parser.commands[name] = sub

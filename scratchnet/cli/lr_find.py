@@ -18,7 +18,17 @@ TABLE_ROWS = 25  # rows of the printed table, evenly spaced over the steps (and 
 # train's flags that lr-find does not take: the rate and its schedule (the sweep sets the rate), the
 # length of the run (--steps), and what a run writes or checks. Of train's first group (the recipe and
 # the files) it takes the recipe and the data folder only.
-SWEPT = {"--lr", "--lr-schedule", "--lr-min", "--lr-step", "--lr-gamma", "--lr-time-decay", "--lr-decay", "--epochs"}
+SWEPT = {
+    "--lr",
+    "--lr-schedule",
+    "--lr-min",
+    "--lr-step",
+    "--lr-gamma",
+    "--lr-time-decay",
+    "--lr-decay",
+    "--lr-warmup",
+    "--epochs",
+}
 FROM_FILES_GROUP = {"--recipe", "--data-dir"}
 
 DESCRIPTION = (

@@ -31,7 +31,6 @@ from pathlib import Path
 from typing import Any
 
 from scratchnet.builders import build_network, build_optimizer
-from scratchnet.core import notation
 from scratchnet.core.architecture import plan
 from scratchnet.core.errors import ConfigError, ScratchnetError, TrainingError
 from scratchnet.core.interface import Network, Optimizer
@@ -71,7 +70,6 @@ from scratchnet.training.feeding import (
     Batches,
     Split,
     check_fits,
-    describe_augmentations,
     describe_data,
     feeder_of,
     load_training_data,
@@ -89,7 +87,7 @@ from scratchnet.training.outputs import (
     previous_model,
     refuse_directory,
 )
-from scratchnet.training.run_notes import output_layer_line, table_note
+from scratchnet.training.run_notes import describe_run, output_layer_line, table_note
 from scratchnet.training.task import Classification, Task
 
 __all__ = [
@@ -475,31 +473,3 @@ def save_final(job: Run, metadata: Mapping[str, Any]) -> None:
     job.log(f"model saved to {out}" + ("" if previous is None else f"; it replaced the previous model ({previous})"))
     if ckpt is not None and ckpt != out:
         remove_model_files(ckpt)
-
-
-def describe_run(config: TrainConfig, network: Network[Any, Any], optimizer: Optimizer) -> str:
-    """The line before the first step: the network, the optimizer, the batches and the seed."""
-    checked = plan(network.describe())
-    shown = (
-        f"{checked.outline()} {config.activation}" if config.layers is None else notation.notation(checked.description)
-    )
-    parts = [f"network {shown}"]
-    if config.dropout:
-        parts.append(f"dropout {config.dropout:g}")
-    if config.label_smoothing:
-        parts.append(f"label smoothing {config.label_smoothing:g}")
-    dtype = getattr(next(iter(network.params().values()), None), "dtype", None)  # arrays have one, lists not
-    parts.append(f"{checked.parameter_count:,} parameters, {config.backend}" + ("" if dtype is None else f" {dtype}"))
-    spec = optimizer.describe()
-    opt = f"{spec['type']} lr {spec['lr']:g}"
-    if config.lr_schedule != "constant":
-        opt += f" {config.lr_schedule} schedule"
-    parts.append(opt)
-    epochs = f"{config.epochs} epoch" + ("s" if config.epochs != 1 else "")
-    batches = [
-        f"batch {'full' if config.batch_size == 0 else config.batch_size}",
-        epochs,
-        *describe_augmentations(config),
-    ]
-    parts.append(", ".join([*batches, f"seed {config.seed}"]))
-    return "; ".join(parts)
