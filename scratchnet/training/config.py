@@ -225,7 +225,6 @@ SETTING_NAMES.update(f.name for f in fields(TrainConfig))  # the names a Setting
 # The settings that are tuples in a TrainConfig and lists in JSON.
 
 TUPLE_SETTINGS = ("hidden", "betas", "image_shape", "image_size")
-# The settings that say how to read your own data: each needs ``data``.
 # The flat settings of an MLP, which write its notation; ``layers`` replaces them.
 MLP_SETTINGS = ("hidden", "activation", "dropout")
 # The flat settings of the run part.

@@ -19,6 +19,7 @@ from scratchnet.training.optimizer import OPTIMIZER_FIELDS, optimizer_spec
 SCHEDULES = ("constant", "cosine", "step", "inverse_time", "linear")
 SPLITS = ("end", "start")
 SEED_MAX = 2**64 - 1  # seeds are 64-bit (scratchnet.core.rng): a larger one would be cut to its low bits
+# The settings that say how to read your own data: each needs ``data``.
 DATA_SETTINGS = ("test", "test_fraction", "label_column", "image_shape", "table", "channels", "image_size")
 
 # The schedule each schedule option belongs to, and the value files written before the options could
