@@ -43,7 +43,7 @@ def open_text_file(path: str) -> BinaryIO:
     try:
         handle = open(path, "rb")  # noqa: SIM115 (returned to the caller, who closes it)
     except FileNotFoundError:
-        raise DatasetError(f"{path}: no such file") from None
+        raise DatasetError(f"{path}: no such file or folder") from None  # as --data says of any missing path
     except IsADirectoryError:
         raise DatasetError(f"{path}: is a folder, not a text file") from None
     except OSError as error:
