@@ -224,3 +224,27 @@ def gpt_architectures(draw: st.DrawFn) -> dict[str, Any]:
         "loss": loss,
         "l2": draw(st.sampled_from([0.0, 0.0, 0.01])),
     }
+
+
+def residual_cnn(channels: int = 1) -> dict[str, Any]:
+    """A convolution, then a residual block (a padded convolution that keeps the shape, batch norm, relu),
+    pooling and a Dense layer: a residual CNN on 6x6 images of ``channels`` channels."""
+    return {
+        "input_shape": [channels, 6, 6],
+        "layers": [
+            {"type": "Conv2D", "in_channels": channels, "out_channels": 3, "kernel_size": 3, "padding": 1},
+            {
+                "type": "Residual",
+                "layers": [
+                    {"type": "Conv2D", "in_channels": 3, "out_channels": 3, "kernel_size": 3, "padding": 1},
+                    {"type": "BatchNorm", "num_features": 3},
+                    {"type": "ReLU"},
+                ],
+            },
+            {"type": "MaxPool2D", "kernel_size": 2},
+            {"type": "Flatten"},
+            {"type": "Dense", "in_features": 27, "out_features": 4},
+            {"type": "Softmax"},
+        ],
+        "loss": {"type": "CrossEntropy"},
+    }

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from strategies import residual_cnn
 from test_model_format import ROOT, reseal
 
 import scratchnet
@@ -56,29 +57,6 @@ def gpt(ignore_index: int | None = None) -> dict[str, Any]:
             {"type": "Softmax"},
         ],
         "loss": loss,
-    }
-
-
-def residual_cnn() -> dict[str, Any]:
-    """A convolution, then a residual block (a padded convolution that keeps the shape, batch norm, relu)."""
-    return {
-        "input_shape": [1, 6, 6],
-        "layers": [
-            {"type": "Conv2D", "in_channels": 1, "out_channels": 3, "kernel_size": 3, "padding": 1},
-            {
-                "type": "Residual",
-                "layers": [
-                    {"type": "Conv2D", "in_channels": 3, "out_channels": 3, "kernel_size": 3, "padding": 1},
-                    {"type": "BatchNorm", "num_features": 3},
-                    {"type": "ReLU"},
-                ],
-            },
-            {"type": "MaxPool2D", "kernel_size": 2},
-            {"type": "Flatten"},
-            {"type": "Dense", "in_features": 27, "out_features": 4},
-            {"type": "Softmax"},
-        ],
-        "loss": {"type": "CrossEntropy"},
     }
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from strategies import residual_cnn
 from test_transformer_gold import LARGEST_SEEN, causal_mask, close
 
 from scratchnet.builders import build_network
@@ -134,35 +135,12 @@ def test_a_two_block_gpt_matches_pytorch_with_ignored_positions(
     assert max(value for key, value in LARGEST_SEEN.items() if key.startswith("GPT")) <= 1e-10
 
 
-def residual_cnn() -> dict[str, Any]:
-    """A padded convolution, batch norm and relu inside a residual block, between a convolution and pooling."""
-    return {
-        "input_shape": [2, 6, 6],
-        "layers": [
-            {"type": "Conv2D", "in_channels": 2, "out_channels": 3, "kernel_size": 3, "padding": 1},
-            {
-                "type": "Residual",
-                "layers": [
-                    {"type": "Conv2D", "in_channels": 3, "out_channels": 3, "kernel_size": 3, "padding": 1},
-                    {"type": "BatchNorm", "num_features": 3},
-                    {"type": "ReLU"},
-                ],
-            },
-            {"type": "MaxPool2D", "kernel_size": 2},
-            {"type": "Flatten"},
-            {"type": "Dense", "in_features": 27, "out_features": 4},
-            {"type": "Softmax"},
-        ],
-        "loss": {"type": "CrossEntropy"},
-    }
-
-
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_a_residual_cnn_matches_pytorch_and_its_safetensors_load_strictly(backend: str, tmp_path: Any) -> None:
     import scratchnet
     from scratchnet.cli import main
 
-    net = build_network(residual_cnn(), backend=backend, seed=2)
+    net = build_network(residual_cnn(channels=2), backend=backend, seed=2)
     theirs = nn.Sequential(
         nn.Conv2d(2, 3, 3, padding=1),
         Residual(nn.Conv2d(3, 3, 3, padding=1), nn.BatchNorm2d(3), nn.ReLU()),
@@ -210,7 +188,7 @@ def test_export_to_pytorch_writes_a_residual_module_that_loads_strictly(tmp_path
     import scratchnet
     from scratchnet.cli import main
 
-    description = residual_cnn()
+    description = residual_cnn(channels=2)
     description["layers"][1]["layers"].append({"type": "Residual", "layers": [{"type": "Tanh"}]})  # nested
     net = build_network(description, backend="vectorized", seed=1)
     inputs = np.random.default_rng(1).normal(size=(4, 2, 6, 6))
