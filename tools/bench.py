@@ -43,10 +43,12 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 # Before NumPy, as `scratchnet train` does: shorten OpenBLAS's idle spinning, which NumPy's OpenBLAS
-# reads once when it loads, so that the optimizers' threads find a free core (docs/performance.md).
-from scratchnet.cli import shorten_openblas_spin  # noqa: E402
+# reads once when it loads, so that the optimizers' threads find a free core, and let glibc reuse
+# freed large blocks (docs/performance.md); every contender's child process starts so.
+from scratchnet.cli import keep_freed_memory, shorten_openblas_spin  # noqa: E402
 
 shorten_openblas_spin()
+keep_freed_memory()
 import numpy as np  # noqa: E402
 
 CONFIGS: dict[str, dict[str, Any]] = {
