@@ -20,7 +20,6 @@ from test_evaluate import real_data_dir
 from scratchnet.data.images import Feeder
 from scratchnet.data.preprocess import preprocess
 from scratchnet.io.model import load_model
-from scratchnet.serve.api import Session
 from scratchnet.serve.routes import Served
 from scratchnet.serve.server import Server, make_server
 from scratchnet.training.train import TrainConfig, train
