@@ -42,10 +42,11 @@ function num(value) { // 6 significant digits, as scratchnet explain prints
   return String(Number(value.toPrecision(6)));
 }
 
-function vector(values) { // as scratchnet explain --text shows a vector: 4 digits, the first 4 of a long one
-  const shown = values.length <= SHOWN_VALUES ? values : values.slice(0, 4);
+function vector(values, most = SHOWN_VALUES) { // as explain --text shows a vector: 4 digits, a long one cut
+  const cut = values.length > most;
+  const shown = cut ? values.slice(0, Math.min(4, most)) : values;
   const text = shown.map((v) => String(Number(v.toPrecision(4)))).join(", ");
-  return values.length <= SHOWN_VALUES ? `[${text}]` : `[${text}, ... ${values.length} values]`;
+  return cut ? `[${text}, ... ${values.length} values]` : `[${text}]`;
 }
 
 function tokenName(label) { // the boundary token reads "\n": shown as the end of a document
@@ -154,6 +155,8 @@ function headMap(head, labels) {
       g.fillText(label.slice(0, 2), margin / 2, margin + k * cell + cell / 2); // query t, on the left
     }
   });
+  g.fillStyle = "#f4f5f7"; // the masked cells, s > t
+  g.fillRect(margin, margin, T * cell, T * cell);
   head.weights.forEach((row, t) => row.forEach((a, s) => {
     const light = Math.round(255 - 220 * a); // 0: white, 1: a deep blue
     g.fillStyle = `rgb(${light - 20 * a | 0}, ${light - 5 * a | 0}, 255)`;
@@ -220,7 +223,7 @@ function showTerms(x, clicked) {
     el("td", { text: num(x.total) }), el("td", { text: num(x.weights_sum) }), el("td"),
   ]);
   const values = x.terms.map((term) => el("p", { class: "vector mono", text:
-    `s = ${term.s} ('${tokenName(term.token)}'): a = ${num(term.weight)} × v_s ${vector(term.value)} = ${vector(term.weighted)}` }));
+    `s = ${term.s} ('${tokenName(term.token)}'): ${num(term.weight)} × ${vector(term.value, 3)} = ${vector(term.weighted, 3)}` }));
   const pick = x.terms[clicked];
   $("terms").replaceChildren(
     el("p", { class: "title", text: `Layer ${x.place} (${x.name}), head ${x.head}, position ${t} ('${label}')` }),
@@ -290,7 +293,7 @@ async function generate() {
 
 function doneText(event) {
   const why = { boundary: "the document ended", length: "the length was reached", time: "the time limit was reached" };
-  return `${event.count} characters in ${(event.milliseconds / 1000).toFixed(2)} s: ${why[event.reason] || event.reason}`;
+  return `${event.count} character${event.count === 1 ? "" : "s"} in ${(event.milliseconds / 1000).toFixed(2)} s: ${why[event.reason] || event.reason}`;
 }
 
 // ---- start ----
