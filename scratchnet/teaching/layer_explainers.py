@@ -287,5 +287,5 @@ register_explainer(
     )
 )
 register_explainer(  # a container: explain walks into the layers it holds (scratchnet.core.walk)
-    Explainer("Residual", name=lambda o: "Residual", summary=seq.residual_summary)
+    Explainer("Residual", summary=seq.residual_summary)
 )

@@ -52,7 +52,7 @@ def attention_summary(item: LayerOutput) -> str:
 
 
 def residual_summary(item: LayerOutput) -> str:
-    return f"(23.1) Residual.forward: y = x + f(x), f the layers below run in order on x: {_rows(item)}"
+    return f"(23.1) Residual.forward: y = x + f(x), f its layers run in order on x: {_rows(item)}"
 
 
 def shade(weight: float) -> str:
