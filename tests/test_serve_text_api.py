@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from serve_helpers import Running, request, running
 from serve_text_helpers import text_model
-from subprocesses import ROOT
+from subprocesses import ROOT, run_scratchnet
 from test_serve_api import raw_exchange
 
 from scratchnet.core.decoding import Decoder
@@ -205,3 +205,13 @@ def test_the_cli_serves_the_text_page_for_a_language_model(tmp_path_factory: pyt
     finally:
         process.terminate()
         process.wait(10)
+
+
+def test_a_cell_s_terms_are_what_explain_text_prints(served: Running) -> None:
+    """The page's printout of a cell is ``scratchnet explain --text --layer --head --position``'s own."""
+    got = request(served.port, "POST", "/api/text/terms", {"text": "e", "place": "2.1", "head": 1}).json()
+    printed = run_scratchnet("explain", served.session.path, "--text", "e", "--layer", "2", "--head", "1")
+    assert printed.returncode == 0, printed.stderr
+    lines = printed.stdout.splitlines()
+    start = lines.index(got["lines"][0])
+    assert lines[start : start + len(got["lines"])] == got["lines"]
