@@ -8,6 +8,7 @@ from __future__ import annotations
 import http.client
 import json
 import math
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -215,3 +216,19 @@ def test_a_cell_s_terms_are_what_explain_text_prints(served: Running) -> None:
     lines = printed.stdout.splitlines()
     start = lines.index(got["lines"][0])
     assert lines[start : start + len(got["lines"])] == got["lines"]
+
+
+def test_an_http_1_0_client_gets_the_stream_unchunked_until_the_connection_closes(served: Running) -> None:
+    body = json.dumps({"text": "", "length": 5, "seed": 1, "temperature": 0}).encode()
+    with socket.create_connection(("127.0.0.1", served.port), timeout=10) as connection:
+        connection.sendall(
+            b"POST /api/text/generate HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+        )
+        received = b""
+        while chunk := connection.recv(65536):  # the server closes the connection at the end
+            received += chunk
+    head, _, rest = received.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200") and b"Transfer-Encoding" not in head and b"Connection: close" in head
+    events = [json.loads(line) for line in rest.splitlines()]
+    assert events[-1]["done"] is True and events[-1]["count"] == len(events) - 1
