@@ -223,16 +223,11 @@ class TextSession:
         found: Any = self.network.layers[site.path[0]]
         for index in site.path[1:]:
             found = found.layers[index]
-        weights = np.asarray(found.attention_weights[0], dtype=np.float64)  # (H, T, T)
+        weights = np.round(np.asarray(found.attention_weights[0], dtype=np.float64), 6).tolist()  # (H, T, T)
         name = layer_name(site.kind, site.options)
         return [
-            {
-                "place": site.prefix,
-                "name": name,
-                "head": h,
-                "weights": [[round(float(a), 6) for a in weights[h, t, : t + 1]] for t in range(weights.shape[1])],
-            }
-            for h in range(weights.shape[0])
+            {"place": site.prefix, "name": name, "head": h, "weights": [row[: t + 1] for t, row in enumerate(rows)]}
+            for h, rows in enumerate(weights)
         ]
 
 

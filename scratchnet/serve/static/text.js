@@ -189,6 +189,9 @@ function clearTerms() {
 }
 
 async function explainCell(cell) {
+  if (!$("terms").querySelector(".title")) {
+    $("terms").replaceChildren(el("p", { class: "hint", text: "computing the terms with the loops backend…" }));
+  }
   try {
     const answer = await api("/api/text/terms", {
       text: $("text").value, place: cell.place, head: cell.head, position: cell.t,
