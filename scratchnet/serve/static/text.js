@@ -12,13 +12,15 @@ const state = {
   requests: 0, // requests in flight
   pending: false, // the text changed while a prediction was in flight
   inFlight: false,
+  termsInFlight: false, // a /api/text/terms request is in flight
+  termsPending: null, // the cell to explain when it is back
   generating: false,
 };
 
 // body[data-busy] is "1" while a request is in flight or waiting, "0" when the page shows the latest
 // answers (the browser tests wait for it).
 function markBusy() {
-  const busy = state.requests > 0 || state.pending || state.generating;
+  const busy = state.requests > 0 || state.pending || state.generating || state.termsPending !== null;
   document.body.dataset.busy = busy ? "1" : "0";
 }
 
@@ -189,17 +191,24 @@ function clearTerms() {
 }
 
 async function explainCell(cell) {
+  // One request at a time (the loops backend takes seconds on a large model): a cell asked for meanwhile waits.
+  if (state.termsInFlight) { state.termsPending = cell; markBusy(); return; }
   if (!$("terms").querySelector(".title")) {
     $("terms").replaceChildren(el("p", { class: "hint", text: "computing the terms with the loops backend…" }));
   }
+  state.termsInFlight = true;
+  state.termsPending = null;
   try {
     const answer = await api("/api/text/terms", {
       text: $("text").value, place: cell.place, head: cell.head, position: cell.t,
     });
-    if (state.selected !== cell) return; // another cell was clicked since
-    showTerms(answer, cell.s);
+    if (state.selected === cell && !state.termsPending) showTerms(answer, cell.s);
   } catch (error) {
-    $("terms").replaceChildren(el("p", { class: "error", text: error.message }));
+    if (!state.termsPending) $("terms").replaceChildren(el("p", { class: "error", text: error.message }));
+  } finally {
+    state.termsInFlight = false;
+    const next = state.termsPending;
+    if (next && next === state.selected) explainCell(next); else { state.termsPending = null; markBusy(); }
   }
 }
 
