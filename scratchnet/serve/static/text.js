@@ -174,7 +174,9 @@ function headMap(head, labels) {
   }
   canvas.addEventListener("click", (event) => {
     const box = canvas.getBoundingClientRect();
-    const s = Math.floor((event.clientX - box.left - margin) / cell), t = Math.floor((event.clientY - box.top - margin) / cell);
+    const scale = canvas.width / box.width; // 1 unless a narrow screen shrinks the map
+    const s = Math.floor(((event.clientX - box.left) * scale - margin) / cell);
+    const t = Math.floor(((event.clientY - box.top) * scale - margin) / cell);
     if (t < 0 || t >= T || s < 0 || s > t) return; // a masked cell (s > t) has no terms
     state.selected = { place: head.place, head: head.head, t, s };
     drawHeads(state.prediction);
@@ -242,7 +244,7 @@ function showTerms(x, clicked) {
     el("p", { class: "why", text: pick ? `the cell clicked: a_${t},${clicked} = ${num(pick.weight)}, the weight of key position ${clicked} ('${tokenName(pick.token)}')` : "" }),
     equation(eq.query), el("p", { class: "vector mono", text: `q_${t} = ${vector(x.query)}` }),
     equation(eq.scores), equation(eq.softmax),
-    el("table", { class: "terms" }, [header, ...rows, sums]),
+    el("div", { class: "scroll" }, [el("table", { class: "terms" }, [header, ...rows, sums])]),
     equation(eq.sum), ...values,
     el("p", { class: "vector mono", text: `= o_${t} ${vector(x.weighted_sum)}; the layer's own: ${vector(x.layer_output)} (largest difference ${x.difference.toExponential(1)})` }),
     equation(eq.projection), el("p", { class: "vector mono", text: `y_${t} = ${vector(x.projected)}` }),
