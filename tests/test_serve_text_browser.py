@@ -45,8 +45,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
 class Page:
     """The text page of the served model, recording what the browser's console says."""
 
-    def __init__(self, browser: Any, live: Running) -> None:
-        self.context = browser.new_context(viewport={"width": 1360, "height": 900})
+    def __init__(self, browser: Any, live: Running, viewport: tuple[int, int] = (1360, 900)) -> None:
+        self.context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]})
         self.page = self.context.new_page()
         self.problems: list[str] = []
         self.page.on("console", lambda m: self.problems.append(f"{m.type}: {m.text}") if m.type == "error" else None)
@@ -161,3 +161,19 @@ def test_a_character_outside_the_vocabulary_is_named_under_the_text(page: Page) 
     page.page.locator("#text").press("Backspace")
     page.settle()
     assert not error.is_visible() and page.page.locator("#text").get_attribute("aria-invalid") == "false"
+
+
+def test_on_a_phone_the_page_is_one_column_as_wide_as_the_screen(browser: Any, served: Running) -> None:
+    phone = Page(browser, served, viewport=(390, 844))
+    try:
+        phone.type("emma")
+        canvas = phone.page.locator('#heads canvas[data-head="0"]')
+        cell = max(8, min(26, 240 // 5))
+        canvas.click(position={"x": MARGIN + 0.5 * cell, "y": MARGIN + 4.5 * cell})  # t = 4, s = 0
+        phone.page.wait_for_selector("#terms .title")
+        phone.settle()
+        assert phone.page.locator("#terms .title").inner_text().endswith("head 0, position 4 ('a')")
+        assert phone.page.evaluate("document.documentElement.scrollWidth") <= 390  # nothing sticks out
+        assert phone.problems == []
+    finally:
+        phone.close()
