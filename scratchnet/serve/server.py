@@ -401,11 +401,13 @@ class Handler(BaseHTTPRequestHandler):
         chunked = self.request_version != "HTTP/1.0"
         self.send_response(200)
         self.send_header("Content-Type", "application/x-ndjson")
-        self.send_header("Transfer-Encoding", "chunked") if chunked else self.send_header("Connection", "close")
+        if chunked:
+            self.send_header("Transfer-Encoding", "chunked")
+        else:
+            self.send_header("Connection", "close")  # sets close_connection: the body ends with the connection
         for name, value in SECURITY_HEADERS.items():
             self.send_header(name, value)
         self.end_headers()
-        self.close_connection = self.close_connection or not chunked
         write_stream(self.wfile, stream, chunked, self.server.log)
 
     def send_json(self, answer: dict[str, Any], status: int = 200, extra: dict[str, str] | None = None) -> None:
@@ -421,7 +423,7 @@ class Handler(BaseHTTPRequestHandler):
         for name, value in {**SECURITY_HEADERS, **(extra or {})}.items():
             self.send_header(name, value)
         if self.close_connection:
-            self.send_header("Connection", "close")
+            self.send_header("Connection", "close")  # sets close_connection: the body ends with the connection
         self.end_headers()
         self.wfile.write(body)
 
