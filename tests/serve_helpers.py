@@ -20,7 +20,7 @@ from test_evaluate import real_data_dir
 from scratchnet.data.images import Feeder
 from scratchnet.data.preprocess import preprocess
 from scratchnet.io.model import load_model
-from scratchnet.serve.api import Session
+from scratchnet.serve.routes import Served
 from scratchnet.serve.server import Server, make_server
 from scratchnet.training.train import TrainConfig, train
 
@@ -52,7 +52,7 @@ def trained_model(kind: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
 class Running:
     """A server running in a thread: its session, address and the server itself."""
 
-    session: Session
+    session: Any  # a Session (an image model) or a TextSession (a language model)
     server: Server
     host: str
     port: int
@@ -63,7 +63,7 @@ class Running:
 
 
 @contextmanager
-def running(session: Session, **options: Any) -> Iterator[Running]:
+def running(session: Served, **options: Any) -> Iterator[Running]:
     """``session`` served on a free port of 127.0.0.1 until the block ends (``options``: make_server's)."""
     server = make_server(session, "127.0.0.1", 0, **options)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)

@@ -12,7 +12,9 @@ DESCRIPTION = (
     "draw, the 28x28 image the network gets (cropped, scaled to fit 20x20 and centred as MNIST's "
     "digits are), the predicted class with a bar per class probability, and the hidden layers' "
     "activations and feature maps; click a class or a unit to see its weighted sum term by term, with "
-    "the equation numbers of scratchnet explain. A second mode browses the test set. It listens on "
+    "the equation numbers of scratchnet explain. A second mode browses the test set. For a language "
+    "model the page is another: type a text and see the next character's probabilities and every "
+    "attention head's weights, click a cell for its terms, and generate a sample. It listens on "
     "127.0.0.1 (this machine only) unless --host says otherwise; Ctrl-C stops it. The page and its "
     "JSON API are described in docs/serve.md."
 )
@@ -44,10 +46,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from scratchnet.cli.train import check_data_dir
+    from scratchnet.io.model import load_model
     from scratchnet.serve.api import Session
+    from scratchnet.serve.routes import Served
     from scratchnet.serve.server import serve
+    from scratchnet.serve.text_api import TextSession, is_language_model
 
     check_data_dir(args.data_dir)
-    session = Session(args.model, args.data_dir, log=lambda line: warn(f"scratchnet serve: note: {line}"))
+    session: Served
+    if is_language_model(load_model(args.model, backend="vectorized").network):  # the page of its kind
+        session = TextSession(args.model)
+    else:
+        session = Session(args.model, args.data_dir, log=lambda line: warn(f"scratchnet serve: note: {line}"))
     serve(session, args.host, args.port, open_browser=args.open, say=lambda line: print(line, flush=True), warn=warn)
     return 0

@@ -39,6 +39,7 @@ from scratchnet.data.images import SIDE, Feeder, Images
 from scratchnet.data.preprocess import Preprocessed, network_inputs, picture_style, prepare
 from scratchnet.io.model import load_model
 from scratchnet.serve.explanation_json import explanation_json
+from scratchnet.serve.routes import Body, Query, Routes
 from scratchnet.teaching.explain import (
     EXPLAINERS,
     blocks,
@@ -148,6 +149,17 @@ class Session:
         return shown
 
     # ---- the answers ----
+
+    page = "index.html"  # the page of an image model
+
+    def routes(self, query: Query, body: Body) -> Routes:
+        """The API of the page (docs/serve.md): each path's methods and their handlers."""
+        return {
+            "/api/model": {"GET": self.info},
+            "/api/test": {"GET": lambda: self.test_image(query())},
+            "/api/predict": {"POST": lambda: self.predict(body())},
+            "/api/explain": {"POST": lambda: self.explain(body())},
+        }
 
     def info(self) -> dict[str, Any]:
         """``GET /api/model``: what the page needs to know about the model before it draws anything."""

@@ -9,7 +9,9 @@ What it serves, and nothing else:
 * ``GET /`` and ``GET /static/NAME``: the page's files. They are read from the package's static
   folder when the server starts and served from memory by their exact names, so no request path,
   however it is written (``..``, ``%2e%2e``, backslashes, absolute paths), can reach any other file.
-* ``GET /api/model``, ``POST /api/predict``, ``POST /api/explain``, ``GET /api/test``: JSON
+* the API routes of the model served (:mod:`scratchnet.serve.routes`): for an image model
+  ``GET /api/model``, ``POST /api/predict``, ``POST /api/explain``, ``GET /api/test``; for a
+  language model those of :mod:`scratchnet.serve.text_api`, whose page is ``text.html``. JSON
   (docs/serve.md). A POST must be ``application/json`` with a Content-Length of at most
   :data:`MAX_BODY` bytes (413 beyond it, before any of it is read).
 
@@ -43,8 +45,9 @@ from urllib.parse import parse_qs, urlsplit
 
 from scratchnet.core.errors import ScratchnetError
 from scratchnet.core.jsonread import read_json
-from scratchnet.serve.api import RequestError, Session
+from scratchnet.serve.api import RequestError
 from scratchnet.serve.connection import DeadlineReader, RequestTimeout, address_of
+from scratchnet.serve.routes import Served, Stream, write_stream
 
 MAX_BODY = 1 << 20  # bytes of a request body: a 512x512 canvas as base64 is ~350 kB
 TIMEOUT = 30.0  # seconds an answer may take to go out to a client that does not read it
@@ -108,7 +111,7 @@ class Server(ThreadingHTTPServer):
 
     def __init__(
         self,
-        session: Session,
+        session: Served,
         host: str,
         port: int,
         files: dict[str, tuple[bytes, str]],
@@ -119,7 +122,7 @@ class Server(ThreadingHTTPServer):
         self.address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
         super().__init__((host.strip("[]"), port), Handler)
         self.session = session
-        self.files = files
+        self.files = {**files, "/": files[f"/static/{session.page}"]}  # the page of the model's kind
         self.deadline = deadline
         self.max_connections = max_connections
         self.connections = 0  # connections being served, each by its thread
@@ -302,12 +305,7 @@ class Handler(BaseHTTPRequestHandler):
             self.check_host()
             url = urlsplit(self.path)
             path = url.path
-            routes: dict[str, dict[str, Callable[[], Any]]] = {
-                "/api/model": {"GET": self.session.info},
-                "/api/test": {"GET": lambda: self.session.test_image(parse_query(url.query))},
-                "/api/predict": {"POST": lambda: self.session.predict(self.read_json())},
-                "/api/explain": {"POST": lambda: self.session.explain(self.read_json())},
-            }
+            routes = self.session.routes(lambda: parse_query(url.query), self.read_json)
             if path in self.server.files:
                 if method != "GET":
                     raise RequestError(f"{path} takes GET", 405)
@@ -319,6 +317,9 @@ class Handler(BaseHTTPRequestHandler):
             if handler is None:
                 raise RequestError(f"{path} takes {', '.join(routes[path])}, not {method}", 405)
             answer = handler()
+            if isinstance(answer, Stream):
+                self.send_stream(answer)
+                return
             answer["server_milliseconds"] = round(1000 * (time.perf_counter() - started), 2)
             self.send_json(answer)
         except (ConnectionError, TimeoutError):
@@ -340,7 +341,7 @@ class Handler(BaseHTTPRequestHandler):
         self.send_json({"error": message, "status": status}, status, extra)
 
     @property
-    def session(self) -> Session:
+    def session(self) -> Served:
         return self.server.session
 
     def check_host(self) -> None:
@@ -395,6 +396,20 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(contents)
 
+    def send_stream(self, stream: Stream) -> None:
+        """A 200 whose body is ``stream``'s events as they come (chunked; HTTP/1.0: until the close)."""
+        chunked = self.request_version != "HTTP/1.0"
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-ndjson")
+        if chunked:
+            self.send_header("Transfer-Encoding", "chunked")
+        else:
+            self.send_header("Connection", "close")  # sets close_connection: the body ends with the connection
+        for name, value in SECURITY_HEADERS.items():
+            self.send_header(name, value)
+        self.end_headers()
+        write_stream(self.wfile, stream, chunked, self.server.log)
+
     def send_json(self, answer: dict[str, Any], status: int = 200, extra: dict[str, str] | None = None) -> None:
         try:
             body = json.dumps(answer, allow_nan=False, separators=(",", ":")).encode("utf-8")
@@ -408,7 +423,7 @@ class Handler(BaseHTTPRequestHandler):
         for name, value in {**SECURITY_HEADERS, **(extra or {})}.items():
             self.send_header(name, value)
         if self.close_connection:
-            self.send_header("Connection", "close")
+            self.send_header("Connection", "close")  # sets close_connection: the body ends with the connection
         self.end_headers()
         self.wfile.write(body)
 
@@ -436,7 +451,7 @@ def parse_query(query: str) -> dict[str, list[str]]:
 
 
 def make_server(
-    session: Session,
+    session: Served,
     host: str = "127.0.0.1",
     port: int = 8000,
     *,
@@ -455,7 +470,7 @@ def make_server(
 
 
 def serve(
-    session: Session,
+    session: Served,
     host: str = "127.0.0.1",
     port: int = 8000,
     *,

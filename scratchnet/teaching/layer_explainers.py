@@ -286,3 +286,6 @@ register_explainer(
         attention=True,
     )
 )
+register_explainer(  # a container: explain walks into the layers it holds (scratchnet.core.walk)
+    Explainer("Residual", summary=seq.residual_summary)
+)

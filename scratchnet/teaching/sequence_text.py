@@ -51,6 +51,10 @@ def attention_summary(item: LayerOutput) -> str:
     return f"(20.1-20.6) CausalSelfAttention.forward: {rule}: {_rows(item)}"
 
 
+def residual_summary(item: LayerOutput) -> str:
+    return f"(23.1) Residual.forward: y = x + f(x), f its layers run in order on x: {_rows(item)}"
+
+
 def shade(weight: float) -> str:
     """The heat map's character for an attention weight in [0, 1]."""
     return SHADES[min(max(int(weight * len(SHADES)), 0), len(SHADES) - 1)]
