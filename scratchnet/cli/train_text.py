@@ -17,6 +17,7 @@ from scratchnet.cli.train_settings import CONFIG_FLAGS, flag_of
 from scratchnet.core.errors import ConfigError
 from scratchnet.data.text import DEFAULT_SPLIT_SEED, LAYOUTS
 from scratchnet.training.config import SettingError, TrainConfig, optimizer_settings
+from scratchnet.training.text_recipes import TEXT_RECIPES, TextRecipe
 from scratchnet.training.text_train import TextSettings
 
 # Where a text run starts: Adam at nanoGPT's rate, batches of 32, one pass (or --steps).
@@ -66,16 +67,26 @@ def is_text_checkpoint(path: str) -> bool:
 
 
 def text_config(args: argparse.Namespace) -> tuple[TrainConfig, TextSettings]:
-    """The run's settings: TEXT_DEFAULTS, with every flag the user gave on top."""
-    if args.recipe is not None:
-        raise ConfigError("the recipes for text (microgpt, gpt) are not here yet: give --layers and the flags")
+    """The run's settings: TEXT_DEFAULTS, then the text recipe's (``--recipe``), with every flag the
+    user gave on top."""
+    recipe = text_recipe(args.recipe)
     if args.dataset is not None:
         raise ConfigError("--data FILE.txt and --dataset are two sources of data: give one")
     refused = [flag_of(name) for name in IMAGE_ONLY if getattr(args, name) is not None]
     if refused:
         raise ConfigError(f"{', '.join(refused)} apply to images; a language model has no use for them")
     settings = dict(TEXT_DEFAULTS)
+    text_given = {name: getattr(args, name) for name in TEXT_DESTS if getattr(args, name) is not None}
+    if recipe is not None:
+        settings.update(recipe.settings)
+        if args.epochs is not None:  # the run's length in passes instead of the recipe's steps
+            text_given.setdefault("steps", None)
+        text_given = {**recipe.text, **text_given}
+        settings.update(shortened_warmup(recipe, text_given.get("steps")))
     if isinstance(args.optimizer, dict):
+        if "schedule" in args.optimizer:  # a schedule of its own: the recipe's schedule options do not apply
+            for name in ("lr_min", "lr_step", "lr_gamma", "lr_time_decay", "lr_warmup"):
+                settings.pop(name, None)
         settings.update(optimizer_settings(args.optimizer))
     for name in CONFIG_FLAGS:
         value = getattr(args, name)
@@ -84,18 +95,43 @@ def text_config(args: argparse.Namespace) -> tuple[TrainConfig, TextSettings]:
     if args.steps is not None and args.epochs is not None:
         raise ConfigError("--steps and --epochs both give the run's length: give one")
     text = TextSettings(
-        layout=args.layout,
-        context=args.context,
-        steps=args.steps,
-        split_seed=DEFAULT_SPLIT_SEED if args.split_seed is None else args.split_seed,
-        eval_every=args.eval_every,
+        layout=text_given.get("layout"),
+        context=text_given.get("context"),
+        steps=text_given.get("steps"),
+        split_seed=text_given.get("split_seed", DEFAULT_SPLIT_SEED),
+        eval_every=text_given.get("eval_every"),
     )
     try:
-        return TrainConfig(dataset=Path(args.data).stem, data=args.data, **settings), text
+        return TrainConfig(dataset=Path(args.data).stem, data=args.data, recipe=args.recipe, **settings), text
     except SettingError as error:
         raise ConfigError(error.naming(flag_of)) from None
 
 
+def text_recipe(name: str | None) -> TextRecipe | None:
+    """The text recipe ``name`` (None: none); an image recipe is a one-line error."""
+    if name is None:
+        return None
+    if name not in TEXT_RECIPES:
+        raise ConfigError(f"recipe {name!r} trains on images; a language model's recipes are {', '.join(TEXT_RECIPES)}")
+    return TEXT_RECIPES[name]
+
+
+def shortened_warmup(recipe: TextRecipe, steps: int | None) -> dict[str, Any]:
+    """A recipe's warmup in proportion to a run shorter than the recipe's (``--steps 3`` of the gpt
+    recipe's 2000: none), so that a short trial run still schedules; ``{}`` when it is unchanged."""
+    warmup, planned = recipe.settings.get("lr_warmup"), recipe.text.get("steps")
+    if not warmup or steps is None or planned is None or steps >= planned:
+        return {}
+    return {"lr_warmup": warmup * steps // planned or None}
+
+
+def refuse_text_recipe(name: str | None) -> None:
+    """A one-line error for a text recipe given to an image run."""
+    if name in TEXT_RECIPES:
+        raise ConfigError(f"recipe {name!r} trains a language model: give its text with --data FILE.txt")
+
+
 def default_text_out(config: TrainConfig) -> Path:
-    """``models/NAME-gpt[-loops].json`` for ``NAME.txt``."""
-    return Path("models") / f"{config.data_name}-gpt{'' if config.backend == 'vectorized' else '-loops'}.json"
+    """``models/NAME-gpt[-loops].json`` for ``NAME.txt`` (the recipe's name instead of gpt when given)."""
+    name = config.recipe or "gpt"
+    return Path("models") / f"{config.data_name}-{name}{'' if config.backend == 'vectorized' else '-loops'}.json"
