@@ -187,3 +187,13 @@ def test_a_tiny_run_of_each_recipe_trains_through_the_command_line(
     assert done.returncode == 0, done.stderr
     assert "cross-check passed" in done.stdout and shown in done.stdout
     assert "3 steps" in done.stdout and "held-out loss" in done.stdout and out.exists()
+
+
+def test_show_prints_a_text_recipes_settings_and_trains_nothing(tmp_path: Path) -> None:
+    done = run_scratchnet("train", "--data", "names.txt", "--recipe", "gpt", "--steps", "400", "--show", cwd=tmp_path)
+    assert done.returncode == 0 and done.stderr == "" and list(tmp_path.iterdir()) == []  # the file is not read
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("recipe gpt for names: nanoGPT's CPU") and "untied" in lines[0]
+    assert lines[1].startswith(" network: embedding(128, init=normal, std=0.02)")
+    assert '"warmup_steps": 20' in lines[2] and '"total_steps": 400' in lines[2]  # the warmup in proportion
+    assert lines[3] == " run: batch 12, vectorized float32, seed 0" and "steps 400" in lines[4]

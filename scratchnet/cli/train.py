@@ -61,6 +61,7 @@ from scratchnet.cli.train_text import (
     is_text_checkpoint,
     is_text_run,
     refuse_text_recipe,
+    show_text_settings,
     text_config,
 )
 from scratchnet.core.architecture import ACTIVATION_LAYERS, DTYPES
@@ -387,6 +388,9 @@ def train_command(args: argparse.Namespace) -> int:
     if args.show:
         if args.resume is not None:
             raise ConfigError("--show prints a recipe's settings; a checkpoint's are shown by scratchnet inspect")
+        if is_text_run(args):
+            print(show_text_settings(*text_config(args)))
+            return 0
         config = config_from_args(args)
         check_before_training(config)
         print(show_settings(config, {name for name in CONFIG_FLAGS + DATA_FLAGS if getattr(args, name) is not None}))

@@ -9,6 +9,7 @@ continues it (:func:`scratchnet.training.text_train.resume_text`).
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ from scratchnet.cli.options import positive_int, seed
 from scratchnet.cli.train_settings import CONFIG_FLAGS, flag_of
 from scratchnet.core.errors import ConfigError
 from scratchnet.data.text import DEFAULT_SPLIT_SEED, LAYOUTS
-from scratchnet.training.config import SettingError, TrainConfig, optimizer_settings
+from scratchnet.training.config import SettingError, TrainConfig, optimizer_settings, optimizer_spec
 from scratchnet.training.text_recipes import TEXT_RECIPES, TextRecipe
 from scratchnet.training.text_train import TextSettings
 
@@ -129,6 +130,26 @@ def refuse_text_recipe(name: str | None) -> None:
     """A one-line error for a text recipe given to an image run."""
     if name in TEXT_RECIPES:
         raise ConfigError(f"recipe {name!r} trains a language model: give its text with --data FILE.txt")
+
+
+def show_text_settings(config: TrainConfig, text: TextSettings) -> str:
+    """What ``--show`` prints for a language model: the recipe, the network, the optimizer, the run."""
+    from scratchnet.training.text_train import TrainConfigView, default_layers
+
+    recipe = TEXT_RECIPES.get(str(config.recipe))
+    head = f"recipe {config.recipe} for {config.data_name}" + (f": {recipe.summary}" if recipe else "")
+    spec = optimizer_spec(TrainConfigView(config, 1 if text.steps else config.epochs), text.steps or 1)
+    given = ", ".join(f"{name} {value}" for name, value in text.to_dict().items() if value is not None)
+    return "\n".join(
+        [
+            head if config.recipe else f"a language model of {config.data_name} (no recipe)",
+            f" network: {config.layers or default_layers(64, '{context}')}",
+            f" optimizer: {json.dumps(spec)}" + ("" if text.steps else " (a schedule's steps come from the data)"),
+            f" run: batch {config.batch_size}, {config.backend} {config.dtype}, seed {config.seed}"
+            + ("" if text.steps else f", epochs {config.epochs}"),
+            f" text: {given}",
+        ]
+    )
 
 
 def default_text_out(config: TrainConfig) -> Path:

@@ -83,7 +83,7 @@ class TextSettings:
             raise ConfigError(f"the checkpoint's text settings are not understood: {error}") from None
 
 
-def default_layers(width: int, context: int) -> str:
+def default_layers(width: int, context: int | str) -> str:
     """A small GPT without its input and its output layer: two blocks of ``width`` dimensions, 4 heads."""
     block = f"residual(layernorm, attention(4)), residual(layernorm, dense({4 * width}), gelu, dense({width}))"
     return f"embedding({width}), positions({context}), {block}, {block}, layernorm"
