@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from scratchnet.builders import BACKENDS
+from scratchnet.builders.network import default_backend
 from scratchnet.checks.overflow import overflow_layer, overflow_message, watched
 from scratchnet.cli.output import warn
 from scratchnet.core import notation
@@ -101,7 +102,10 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
         "training data had, else 'label')",
     )
     parser.add_argument(
-        "--backend", choices=BACKENDS, default="vectorized", help="run the model on this backend (default vectorized)"
+        "--backend",
+        choices=BACKENDS,
+        default=default_backend(),
+        help="run the model on this backend (default vectorized; loops where NumPy is not installed)",
     )
 
 

@@ -16,14 +16,18 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import numpy as np
-from numpy.typing import NDArray
+from typing import TYPE_CHECKING, Any
 
 from scratchnet.core.errors import DatasetError
+from scratchnet.core.lazy import lazy_module
 from scratchnet.data.download import DEFAULT_TIMEOUT, download_file
 from scratchnet.data.idx import read_idx
+
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
+else:
+    np = lazy_module("numpy", globals(), "np")
 
 __all__ = [
     "DATASETS",

@@ -14,19 +14,24 @@ import os
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
-
-import numpy as np
-import numpy.typing as npt
+from typing import TYPE_CHECKING, Any
 
 from scratchnet.core.architecture import default_sample
 from scratchnet.core.errors import ConfigError, DatasetError, ScratchnetError, ShapeError
+from scratchnet.core.lazy import lazy_module
 from scratchnet.data.arrays import npy_header
 from scratchnet.data.augment import flip_images as flip_images  # their home is data/augment.py
 from scratchnet.data.augment import shift_images as shift_images
 from scratchnet.data.folders import MAX_PICTURE_PIXELS, PixelBudget
 
-Images = npt.NDArray[np.uint8]
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+    Images = npt.NDArray[np.uint8]
+else:
+    np = lazy_module("numpy", globals(), "np")
+
 SIDE = 28
 SHADES = " ░▒▓█"  # dark (0) to bright (255), as MNIST draws ink bright on black
 PNG_HINT = (
@@ -360,3 +365,12 @@ def draw(image: npt.NDArray[Any], scale: float = 255.0) -> str:
         lines.append("│" + "".join(SHADES[int(v)] * 2 for v in row) + "│")
     lines.append("└" + "─" * width + "┘")
     return "\n".join(lines)
+
+
+def __getattr__(name: str) -> Any:
+    """``Images``, the type of a batch of images, for the modules that import it (they use NumPy)."""
+    if name == "Images":
+        import numpy.typing
+
+        return numpy.typing.NDArray[np.uint8]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

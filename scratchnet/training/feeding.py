@@ -12,12 +12,10 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any
-
-import numpy as np
-import numpy.typing as npt
+from typing import TYPE_CHECKING, Any
 
 from scratchnet.core.errors import ConfigError
+from scratchnet.core.lazy import lazy_module
 from scratchnet.core.rng import derive_seed, permutation
 from scratchnet.data import Dataset, load_dataset
 from scratchnet.data.augment import affine_images, crop_images, erase_images, flip_images, shift_images
@@ -26,6 +24,12 @@ from scratchnet.data.images import Feeder, standardization, take_images
 from scratchnet.data.own import Layout
 from scratchnet.data.own_sets import load_data
 from scratchnet.training.config import RunSettings, SettingError, TrainConfig
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+else:
+    np = lazy_module("numpy", globals(), "np")
 
 SHUFFLE_LABEL = 1001  # derive_seed(seed, SHUFFLE_LABEL): the seed of the epoch orders
 AUGMENT_LABEL = 1002  # derive_seed(seed, AUGMENT_LABEL, epoch): the seed of an epoch's augmentations

@@ -11,14 +11,18 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, nullcontext
-from typing import Any
-
-import numpy as np
-import numpy.typing as npt
+from typing import TYPE_CHECKING, Any
 
 from scratchnet.core.architecture import plan
 from scratchnet.core.interface import Network
+from scratchnet.core.lazy import lazy_module
 from scratchnet.data.images import Feeder
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+else:
+    np = lazy_module("numpy", globals(), "np")
 
 EVAL_CHUNK = 2000  # samples per forward pass when measuring accuracy ...
 EVAL_VALUES = 1 << 22  # ... fewer when a pass would hold a layer output of more values (16 MB of float32)

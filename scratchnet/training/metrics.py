@@ -11,14 +11,18 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
-
-import numpy as np
-import numpy.typing as npt
+from typing import TYPE_CHECKING, Any
 
 from scratchnet.core.errors import ShapeError
+from scratchnet.core.lazy import lazy_module
 
-IntArray = npt.NDArray[np.int64]
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+    IntArray = npt.NDArray[np.int64]
+else:
+    np = lazy_module("numpy", globals(), "np")
 
 
 def confusion_matrix(labels: Any, predictions: Any, classes: int) -> IntArray:

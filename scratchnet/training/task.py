@@ -13,16 +13,20 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any, Protocol
-
-import numpy as np
-import numpy.typing as npt
+from typing import TYPE_CHECKING, Any, Protocol
 
 from scratchnet.core.errors import ConfigError
 from scratchnet.core.interface import Network
+from scratchnet.core.lazy import lazy_module
 from scratchnet.data.images import Feeder
 from scratchnet.training.inference import argmax_rows, predict_classes
 from scratchnet.training.metrics import confusion_matrix
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+else:
+    np = lazy_module("numpy", globals(), "np")
 
 AnyNetwork = Network[Any, Any]
 
