@@ -49,6 +49,7 @@ DEFAULT_WIDTH = 64
 DEFAULT_RUNNING_CONTEXT = 64
 VALIDATION_ROWS = 200  # held-out rows of the estimate in each record (evaluate scores them all)
 REPORTS = 10  # records in a run whose --eval-every is not given
+TOKENS = "tokens"  # what the report line's speed counts: scored positions (characters and end tokens) a second
 
 
 @dataclass(frozen=True)
@@ -158,7 +159,7 @@ class TextRun:
             ProgressBar(epochs, self.progress),
             NaNGuard(config, self.ckpt, checkpointing),
             TextValidation(self.data, self.context, VALIDATION_ROWS),
-            ReportLine(epochs, self.log),
+            ReportLine(epochs, self.log, TOKENS),
         ]
         own += [] if checkpointing is None else [checkpointing]
         every = self.settings.eval_every or max(1, epochs * steps // REPORTS)
