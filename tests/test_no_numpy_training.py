@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 import re
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -190,3 +191,55 @@ def test_quiet_floats_silences_numpy_when_it_is_loaded() -> None:
         """
     result = run_without("numpy", script)
     assert result.returncode == 0 and "nothing to silence" in result.stdout, result.stderr
+
+
+def test_a_small_mlp_trains_on_mnist_resumes_and_evaluates_without_numpy(data_dir: Path, tmp_path: Path) -> None:
+    """Steps 1-3 in a NumPy-less library run stopped there, the rest by ``train --resume`` without NumPy:
+    the model and its test accuracy are those of a whole run with NumPy present; ``evaluate`` and
+    ``inspect`` work on it without NumPy."""
+    if not (data_dir / "mnist").is_dir():
+        pytest.skip("MNIST is not in the data directory")
+    settings: dict[str, Any] = {
+        "hidden": (16,), "limit": 64, "validation": 100, "epochs": 2, "batch_size": 32, "backend": "loops", "lr": 0.01,
+    }  # fmt: skip
+    script = f"""
+        from scratchnet.training.config import TrainConfig
+        from scratchnet.training.loop import Callback
+        from scratchnet.training.train import TrainingInterrupted, train
+
+        class StopAt(Callback):
+            def on_step_end(self, loop, loss):
+                if loop.global_step == 3:
+                    loop.request_stop()
+
+        try:
+            train(TrainConfig(**{settings!r}), data_dir={str(data_dir)!r}, out={str(tmp_path / "cut.json")!r},
+                  check=False, log=lambda line: None, callbacks=(StopAt(),))
+        except TrainingInterrupted as stop:
+            print("stopped", stop.checkpoint)
+        assert "numpy" not in sys.modules
+        """
+    stopped = run_without("numpy", script)
+    assert stopped.returncode == 0 and "stopped" in stopped.stdout, stopped.stderr
+    code, stdout, stderr = cli_without_numpy(
+        "train", "--resume", str(tmp_path / "cut.checkpoint.json"), "--data-dir", str(data_dir)
+    )
+    assert code == 0, stderr
+    accuracy = re.search(r"test accuracy ([0-9.]+)% \(10000 test images\)", stdout)
+    assert accuracy is not None, stdout
+
+    from scratchnet.training.config import TrainConfig
+    from scratchnet.training.train import train
+
+    whole = train(TrainConfig(**settings), data_dir=data_dir, check=False, log=lambda line: None)  # with NumPy present
+    assert float(accuracy.group(1)) == pytest.approx(100 * whole.test_accuracy, abs=0.005)
+    resumed = load_model(tmp_path / "cut.json", backend="loops").network.params()
+    for name, value in whole.network.params().items():
+        assert resumed[name] == value, name
+
+    code, stdout, stderr = cli_without_numpy("evaluate", str(tmp_path / "cut.json"), "--data-dir", str(data_dir))
+    assert code == 0, stderr
+    assert f"test accuracy {accuracy.group(1)}% (" in stdout and "confusion matrix" in stdout
+    assert "loops backend" in stdout
+    code, stdout, stderr = cli_without_numpy("inspect", str(tmp_path / "cut.json"))
+    assert code == 0 and "784-16-10" not in stderr and "Dense" in stdout, stderr

@@ -22,6 +22,7 @@ from scratchnet.core.architecture import Plan, plan
 from scratchnet.core.errors import ConfigError, DatasetError
 from scratchnet.core.text import printable
 from scratchnet.data import DATASETS, Dataset, load_dataset
+from scratchnet.data.byte_arrays import ByteArray
 from scratchnet.data.datasets import DATA_DIR_ENV
 from scratchnet.data.images import Feeder
 from scratchnet.data.own import Layout
@@ -205,10 +206,13 @@ OVERFLOW_CHUNK = 500  # test images run layer by layer at a time when finding wh
 
 def evaluate(model: Model, data: Dataset) -> ClassReport:
     """The report on ``data``'s test set; NumPy's overflow warnings become one line naming the layer."""
-    from scratchnet.training.inference import predict_classes
+    from scratchnet.training.inference import predict_classes, predicted_list
 
     with watched() as flags:
-        predictions = predict_classes(model.network, data.test_images, model.feeder)
+        if isinstance(data.test_images, ByteArray):  # NumPy absent: the loops backend's list of classes
+            predictions: Any = predicted_list(model.network, data.test_images, model.feeder)
+        else:
+            predictions = predict_classes(model.network, data.test_images, model.feeder)
     if flags.raised:
         where = overflow_of(model, data)
         if where is not None:
@@ -242,7 +246,7 @@ def run(args: argparse.Namespace) -> int:
     print(
         printable(f"{args.model}: {notation.outline(model.plan().description)} on {data.name}, {args.backend} backend")
     )
-    correct = int(report.confusion.trace())
+    correct = report.correct
     noun = "rows" if model.layout.kind == "features" else "images"
     print(f"test accuracy {percent(report.accuracy)} ({correct} of {report.total} test {noun}; {seconds:.1f} s)")
     print()

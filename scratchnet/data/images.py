@@ -22,7 +22,9 @@ from scratchnet.core.lazy import lazy_module
 from scratchnet.data.arrays import npy_header
 from scratchnet.data.augment import flip_images as flip_images  # their home is data/augment.py
 from scratchnet.data.augment import shift_images as shift_images
+from scratchnet.data.byte_arrays import ByteArray
 from scratchnet.data.folders import MAX_PICTURE_PIXELS, PixelBudget
+from scratchnet.loops.tensor import reshape
 
 if TYPE_CHECKING:
     import numpy as np
@@ -78,7 +80,9 @@ class Feeder:
     scale: float = 255.0
     kind: str = "image"
 
-    def inputs(self, images: npt.NDArray[Any]) -> Any:
+    def inputs(self, images: npt.NDArray[Any] | ByteArray) -> Any:
+        if isinstance(images, ByteArray):  # NumPy absent: the loops backend's lists, computed in plain Python
+            return self.input_lists(images)
         dtype = "float64" if self.backend == "loops" else self.dtype
         flat = to_inputs(images, dtype, self.mean, self.std, self.scale)
         if self.shape is not None:
@@ -90,6 +94,18 @@ class Feeder:
                 )
             flat = flat.reshape(flat.shape[0], *self.shape)
         return flat.tolist() if self.backend == "loops" else flat
+
+    def input_lists(self, images: ByteArray) -> list[Any]:
+        """:meth:`inputs` for the loops backend without NumPy: the same float64 values, as lists."""
+        if self.shape is not None and math.prod(self.shape) != images.row:
+            raise ShapeError(
+                f"the network takes samples of shape {self.shape}, but the samples have "
+                f"{images.row} pixels ({images.shape[1:]})"
+            )
+        rows = to_input_lists(images, self.mean, self.std, self.scale)
+        if self.shape is None or len(self.shape) == 1:
+            return rows
+        return [reshape(row, self.shape) for row in rows]
 
     def metadata(self, shape: tuple[int, ...]) -> dict[str, Any]:
         """The model's ``input`` metadata for samples of ``shape`` (as a Dataset holds them)."""
@@ -170,6 +186,26 @@ def to_inputs(
     if isinstance(std, tuple) or std != 1.0:
         flat /= np.asarray(std, dtype)
     return flat
+
+
+def to_input_lists(images: ByteArray, mean: Stat = 0.0, std: Stat = 1.0, scale: float = 255.0) -> list[list[float]]:
+    """:func:`to_inputs` in float64 without NumPy, one list a sample: the same operations in the same order
+    (divide by ``scale``, subtract ``mean``, divide by ``std``), so the same numbers to the last bit."""
+    rows = []
+    for sample in images.flat_rows():
+        values = [float(x) for x in sample]
+        if scale != 1.0:
+            values = [v / scale for v in values]
+        if isinstance(mean, tuple):
+            values = [v - m for v, m in zip(values, mean)]
+        elif mean != 0.0:
+            values = [v - mean for v in values]
+        if isinstance(std, tuple):
+            values = [v / d for v, d in zip(values, std)]
+        elif std != 1.0:
+            values = [v / std for v in values]
+        rows.append(values)
+    return rows
 
 
 # ---- one image from a file ----

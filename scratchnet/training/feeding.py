@@ -19,6 +19,7 @@ from scratchnet.core.lazy import lazy_module
 from scratchnet.core.rng import derive_seed, permutation
 from scratchnet.data import Dataset, load_dataset
 from scratchnet.data.augment import affine_images, crop_images, erase_images, flip_images, shift_images
+from scratchnet.data.byte_arrays import ByteArray
 from scratchnet.data.datasets import resolve_data_dir
 from scratchnet.data.images import Feeder, standardization, take_images
 from scratchnet.data.own import Layout
@@ -186,19 +187,31 @@ class Batches:
     (the feeder's), and the labels in the same form (an array with arrays, a list with lists). Full
     -batch gradient descent without augmentations sees the same batch every step: it is converted once."""
 
-    def __init__(self, settings: RunSettings, images: npt.NDArray[Any], labels: npt.NDArray[Any], feeder: Feeder):
+    def __init__(
+        self,
+        settings: RunSettings,
+        images: npt.NDArray[Any] | ByteArray,
+        labels: npt.NDArray[Any] | ByteArray,
+        feeder: Feeder,
+    ):
         self.settings, self.images, self.labels, self.feeder = settings, images, labels, feeder
         self.size = len(labels) if settings.batch_size == 0 else settings.batch_size
         self.steps = settings.steps_per_epoch(len(labels))
-        self._order: tuple[int, npt.NDArray[np.intp]] | None = None
+        self._order: tuple[int, Any] | None = None
         self._whole: tuple[Any, Any, int] | None = None
+        self.plain = isinstance(labels, ByteArray)  # NumPy absent: orders are lists, samples ByteArrays
+        if self.plain and settings.augmenting:
+            raise ConfigError("the augmentations need NumPy, which is not installed: train without them")
 
-    def order(self, epoch: int) -> npt.NDArray[np.intp]:
+    def order(self, epoch: int) -> Any:
         """The order of the samples in ``epoch`` (kept for the epoch's steps)."""
         if self._order is None or self._order[0] != epoch:
             n = len(self.labels)
             shuffle = derive_seed(self.settings.seed, SHUFFLE_LABEL)
-            order = np.arange(n) if self.steps == 1 else np.asarray(permutation(shuffle, epoch, n), dtype=np.intp)
+            if self.plain:
+                order: Any = list(range(n)) if self.steps == 1 else permutation(shuffle, epoch, n)
+            else:
+                order = np.arange(n) if self.steps == 1 else np.asarray(permutation(shuffle, epoch, n), dtype=np.intp)
             self._order = (epoch, order)
         return self._order[1]
 
@@ -208,6 +221,10 @@ class Batches:
         if fixed and self._whole is not None:
             return self._whole
         indices = self.order(epoch)[step * self.size : (step + 1) * self.size]
+        if isinstance(self.images, ByteArray) or isinstance(self.labels, ByteArray):
+            batch = (self.feeder.inputs(self.images[indices]), self.labels[indices].tolist(), len(indices))
+            self._whole = batch if fixed else None
+            return batch
         images = augmented(settings, take_images(self.images, indices), epoch, step)
         inputs = self.feeder.inputs(images)
         labels = self.labels[indices].astype(np.intp)
