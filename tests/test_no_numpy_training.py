@@ -242,3 +242,15 @@ def test_a_small_mlp_trains_on_mnist_resumes_and_evaluates_without_numpy(data_di
     assert "loops backend" in stdout
     code, stdout, stderr = cli_without_numpy("inspect", str(tmp_path / "cut.json"))
     assert code == 0 and "784-16-10" not in stderr and "Dense" in stdout, stderr
+
+
+def test_augmentations_without_numpy_are_a_one_line_error_before_any_file(data_dir: Path, tmp_path: Path) -> None:
+    if not (data_dir / "mnist").is_dir():
+        pytest.skip("MNIST is not in the data directory")
+    code, _, stderr = cli_without_numpy(
+        "train", "--backend", "loops", "--hidden", "8", "--limit", "16", "--augment", "1",
+        "--data-dir", str(data_dir), "--out", str(tmp_path / "a.json"),
+    )  # fmt: skip
+    assert code != 0 and stderr.strip().count("\n") == 0, stderr
+    assert "the augmentations need NumPy, which is not installed: train without them" in stderr
+    assert not list(tmp_path.iterdir())

@@ -34,6 +34,7 @@ else:
 
 SHUFFLE_LABEL = 1001  # derive_seed(seed, SHUFFLE_LABEL): the seed of the epoch orders
 AUGMENT_LABEL = 1002  # derive_seed(seed, AUGMENT_LABEL, epoch): the seed of an epoch's augmentations
+AUGMENT_NEEDS_NUMPY = "the augmentations need NumPy, which is not installed: train without them"
 
 
 def load_training_data(config: TrainConfig, data_dir: str | os.PathLike[str] | None = None) -> Dataset:
@@ -52,7 +53,10 @@ def read_from(config: TrainConfig, dataset: Dataset | None, data_dir: str | os.P
 
 
 def check_fits(config: TrainConfig, data: Dataset) -> None:
-    """SettingError for a setting the loaded data cannot take: an augmentation of a table."""
+    """SettingError for a setting the loaded data cannot take: an augmentation of a table, or of images read
+    without NumPy."""
+    if isinstance(data.train_images, ByteArray) and config.run_settings().augmenting:
+        raise ConfigError(AUGMENT_NEEDS_NUMPY)
     if data.kind != "features":
         return
     if config.augment or config.flip:
@@ -199,9 +203,9 @@ class Batches:
         self.steps = settings.steps_per_epoch(len(labels))
         self._order: tuple[int, Any] | None = None
         self._whole: tuple[Any, Any, int] | None = None
-        self.plain = isinstance(labels, ByteArray)  # NumPy absent: orders are lists, samples ByteArrays
+        self.plain = isinstance(images, ByteArray)  # NumPy absent: orders are lists, samples ByteArrays
         if self.plain and settings.augmenting:
-            raise ConfigError("the augmentations need NumPy, which is not installed: train without them")
+            raise ConfigError(AUGMENT_NEEDS_NUMPY)
 
     def order(self, epoch: int) -> Any:
         """The order of the samples in ``epoch`` (kept for the epoch's steps)."""
@@ -221,7 +225,7 @@ class Batches:
         if fixed and self._whole is not None:
             return self._whole
         indices = self.order(epoch)[step * self.size : (step + 1) * self.size]
-        if isinstance(self.images, ByteArray) or isinstance(self.labels, ByteArray):
+        if isinstance(self.images, ByteArray):  # self.plain
             batch = (self.feeder.inputs(self.images[indices]), self.labels[indices].tolist(), len(indices))
             self._whole = batch if fixed else None
             return batch
