@@ -254,3 +254,26 @@ def test_augmentations_without_numpy_are_a_one_line_error_before_any_file(data_d
     assert code != 0 and stderr.strip().count("\n") == 0, stderr
     assert "the augmentations need NumPy, which is not installed: train without them" in stderr
     assert not list(tmp_path.iterdir())
+
+
+def test_what_needs_numpy_says_so_in_one_line_where_numpy_is_missing(tmp_path: Path) -> None:
+    """Your own data (a CSV file) is read with NumPy: where it is not installed (ModuleNotFoundError, as a
+    real absence raises), the command says so in one line, and writes nothing."""
+    table = tmp_path / "t.csv"
+    table.write_text("a,b,label\n" + "".join(f"{k},{k % 3},{k % 2}\n" for k in range(20)))
+    script = """
+        class Missing:
+            def find_spec(self, name, path=None, target=None):
+                if name == "numpy" or name.startswith("numpy."):
+                    raise ModuleNotFoundError("No module named 'numpy'", name="numpy")
+                return None
+
+        sys.meta_path.insert(0, Missing())
+        from scratchnet.cli import main
+        sys.exit(main(sys.argv[1:]))
+        """
+    out = str(tmp_path / "m.json")
+    result = run_without("numpy", script, "train", "--backend", "loops", "--data", str(table), "--out", out)
+    assert result.returncode == 1 and result.stderr.count("\n") == 1, result.stderr
+    assert "scratchnet train: error: this needs NumPy, which is not installed (pip install numpy)" in result.stderr
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["t.csv"]

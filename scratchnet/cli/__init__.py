@@ -106,6 +106,12 @@ def shorten_openblas_spin() -> None:
         os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "20")
 
 
+NUMPY_NEEDED = (
+    "this needs NumPy, which is not installed (pip install numpy); without it --backend loops trains, "
+    "resumes, evaluates and inspects language models and MLPs on MNIST"
+)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line ``argv`` (default: sys.argv[1:]) and return the exit status."""
     if argv is None:
@@ -122,6 +128,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         except KeyboardInterrupt:
             warn(f"scratchnet {args.command}: interrupted")
             return 130
+        except ModuleNotFoundError as error:
+            if (error.name or "").split(".")[0] != "numpy":
+                raise
+            warn(f"scratchnet {args.command}: error: {NUMPY_NEEDED}")  # the loops backend's paths need none
+            return 1
     if stdout.lost and status == 0:  # e.g. `scratchnet inspect m.json | head`: the work is done, not all shown
         return PIPE_STATUS
     return status
