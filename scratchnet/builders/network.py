@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 from scratchnet.core.architecture import plan
 from scratchnet.core.errors import ConfigError
 from scratchnet.core.interface import Network
+from scratchnet.core.lazy import numpy_available
 from scratchnet.core.registry import layer_type
 from scratchnet.core.rng import derive_seed
 from scratchnet.core.walk import LayerSite, walk
@@ -22,6 +23,17 @@ if TYPE_CHECKING:
 BACKENDS = ("vectorized", "loops")
 
 
+def default_backend() -> str:
+    """The vectorized backend, or the loops backend where NumPy is not installed."""
+    return "vectorized" if numpy_available() else "loops"
+
+
+def require_backend(backend: str) -> None:
+    """ConfigError for the vectorized backend where NumPy is not installed (checked without importing it)."""
+    if backend == "vectorized" and not numpy_available():
+        raise ConfigError("the vectorized backend needs NumPy, which is not installed: use --backend loops")
+
+
 def backend_module(backend: str) -> ModuleType:
     """``scratchnet.loops`` or ``scratchnet.vectorized`` (imported here, when asked for: the loops
     backend works without NumPy)."""
@@ -30,6 +42,7 @@ def backend_module(backend: str) -> ModuleType:
 
         return loops
     if backend == "vectorized":
+        require_backend(backend)
         from scratchnet import vectorized
 
         return vectorized

@@ -10,9 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+from scratchnet.core.lazy import lazy_module, numpy_loaded
+
+if TYPE_CHECKING:
+    import numpy as np
+else:
+    np = lazy_module("numpy", globals(), "np")
 
 
 def first_nonfinite(outputs: Sequence[Any]) -> int | None:
@@ -63,6 +68,9 @@ def watched() -> Iterator[FloatingPointFlags]:
     """NumPy's overflow, invalid and divide-by-zero warnings recorded instead of printed (underflow,
     as in a softmax of very negative numbers, is normal and ignored)."""
     flags = FloatingPointFlags()
+    if not numpy_loaded():  # no arrays: the loops backend's Python floats raise rather than warn
+        yield flags
+        return
     call: Callable[[str, int], None] = flags
     with np.errstate(over="call", invalid="call", divide="call", under="ignore", call=call):
         yield flags

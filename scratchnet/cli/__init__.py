@@ -128,6 +128,12 @@ def keep_freed_memory() -> None:
     mallopt(m_trim_threshold, 256 << 20)
 
 
+NUMPY_NEEDED = (
+    "this needs NumPy, which is not installed (pip install numpy); without it --backend loops trains, "
+    "resumes, evaluates and inspects language models and MLPs on MNIST"
+)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line ``argv`` (default: sys.argv[1:]) and return the exit status."""
     if argv is None:
@@ -145,6 +151,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         except KeyboardInterrupt:
             warn(f"scratchnet {args.command}: interrupted")
             return 130
+        except ModuleNotFoundError as error:
+            if (error.name or "").split(".")[0] != "numpy":
+                raise
+            warn(f"scratchnet {args.command}: error: {NUMPY_NEEDED}")  # the loops backend's paths need none
+            return 1
     if stdout.lost and status == 0:  # e.g. `scratchnet inspect m.json | head`: the work is done, not all shown
         return PIPE_STATUS
     return status

@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from scratchnet.builders import BACKENDS
+from scratchnet.builders.network import default_backend
 from scratchnet.checks.overflow import overflow_layer, overflow_message, watched
 from scratchnet.cli.output import warn
 from scratchnet.core import notation
@@ -21,6 +22,7 @@ from scratchnet.core.architecture import Plan, plan
 from scratchnet.core.errors import ConfigError, DatasetError
 from scratchnet.core.text import printable
 from scratchnet.data import DATASETS, Dataset, load_dataset
+from scratchnet.data.byte_arrays import ByteArray
 from scratchnet.data.datasets import DATA_DIR_ENV
 from scratchnet.data.images import Feeder
 from scratchnet.data.own import Layout
@@ -101,7 +103,10 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
         "training data had, else 'label')",
     )
     parser.add_argument(
-        "--backend", choices=BACKENDS, default="vectorized", help="run the model on this backend (default vectorized)"
+        "--backend",
+        choices=BACKENDS,
+        default=default_backend(),
+        help="run the model on this backend (default vectorized; loops where NumPy is not installed)",
     )
 
 
@@ -201,10 +206,13 @@ OVERFLOW_CHUNK = 500  # test images run layer by layer at a time when finding wh
 
 def evaluate(model: Model, data: Dataset) -> ClassReport:
     """The report on ``data``'s test set; NumPy's overflow warnings become one line naming the layer."""
-    from scratchnet.training.inference import predict_classes
+    from scratchnet.training.inference import predict_classes, predicted_list
 
     with watched() as flags:
-        predictions = predict_classes(model.network, data.test_images, model.feeder)
+        if isinstance(data.test_images, ByteArray):  # NumPy absent: the loops backend's list of classes
+            predictions: Any = predicted_list(model.network, data.test_images, model.feeder)
+        else:
+            predictions = predict_classes(model.network, data.test_images, model.feeder)
     if flags.raised:
         where = overflow_of(model, data)
         if where is not None:
@@ -238,7 +246,7 @@ def run(args: argparse.Namespace) -> int:
     print(
         printable(f"{args.model}: {notation.outline(model.plan().description)} on {data.name}, {args.backend} backend")
     )
-    correct = int(report.confusion.trace())
+    correct = report.correct
     noun = "rows" if model.layout.kind == "features" else "images"
     print(f"test accuracy {percent(report.accuracy)} ({correct} of {report.total} test {noun}; {seconds:.1f} s)")
     print()

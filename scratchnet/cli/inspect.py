@@ -12,6 +12,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from scratchnet.cli.inspect_text import language_model_lines
 from scratchnet.core.architecture import Plan, plan
 from scratchnet.core.errors import ConfigError
 from scratchnet.core.registry import describe_shape, layer_type, options_of
@@ -87,6 +88,7 @@ def describe(files: ModelFiles) -> str:
         )
     else:
         lines.append(f"input: {shape[0]} features" if len(shape) == 1 else f"input: shape {describe_shape(shape)}")
+    lines += language_model_lines(document.metadata)
     lines.append("")
     lines += _table(checked)
     trained = [array for array in checked.arrays if array.trained]

@@ -474,4 +474,6 @@ def summarise(result: TrainResult) -> None:
         return
     losses = [float(h["loss"]) for h in result.history]
     if len(losses) >= 3:
-        log(f"loss per epoch {sparkline(losses, width=60)}  {losses[0]:.4f} -> {losses[-1]:.4f}")
+        first = result.history[0]  # a run recorded every N steps (a language model's) says so
+        per = f"every {first['step']} steps" if "step" in first else "per epoch"
+        log(f"loss {per} {sparkline(losses, width=60)}  {losses[0]:.4f} -> {losses[-1]:.4f}")

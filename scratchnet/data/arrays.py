@@ -14,14 +14,19 @@ import os
 import zipfile
 import zlib
 from dataclasses import dataclass
-from typing import Any
-
-import numpy as np
-import numpy.lib.format as npformat
-import numpy.typing as npt
+from typing import TYPE_CHECKING, Any
 
 from scratchnet.core.errors import DatasetError
+from scratchnet.core.lazy import lazy_module
 from scratchnet.data.recorded import excerpt
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.lib.format as npformat
+    import numpy.typing as npt
+else:
+    np = lazy_module("numpy", globals(), "np")
+    npformat = lazy_module("numpy.lib.format", globals(), "npformat")
 
 __all__ = ["MAX_NPZ_BYTES", "NPY_HEADER_BYTES", "Arrays", "npy_header", "read_entry", "read_npz"]
 

@@ -16,12 +16,10 @@ round the same way: the pixels then follow from the same float operations in the
 from __future__ import annotations
 
 import math
-from typing import Any
-
-import numpy as np
-import numpy.typing as npt
+from typing import TYPE_CHECKING, Any
 
 from scratchnet.core.errors import ShapeError
+from scratchnet.core.lazy import lazy_module
 from scratchnet.core.rng import derive_seed
 from scratchnet.data.augment_checks import (
     AFFINE,
@@ -35,7 +33,15 @@ from scratchnet.data.augment_checks import (
     check_integer_fill,
     check_padding,
 )
-from scratchnet.vectorized import rng as vector_rng
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+    from scratchnet.vectorized import rng as vector_rng
+else:
+    np = lazy_module("numpy", globals(), "np")
+    vector_rng = lazy_module("scratchnet.vectorized.rng", globals(), "vector_rng")
 
 # Pixels warped at once: a batch's temporaries of up to this many float64 (512 kB) are reused from the heap,
 # where larger ones are mapped afresh on each call (a 128-image MNIST batch: ~4 ms in chunks, ~18 ms at once).

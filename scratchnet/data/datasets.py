@@ -13,17 +13,22 @@ files only).
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import numpy as np
-from numpy.typing import NDArray
+from typing import TYPE_CHECKING, Any
 
 from scratchnet.core.errors import DatasetError
+from scratchnet.core.lazy import lazy_module, numpy_available
+from scratchnet.data.byte_arrays import ByteArray
 from scratchnet.data.download import DEFAULT_TIMEOUT, download_file
-from scratchnet.data.idx import read_idx
+from scratchnet.data.idx import read_idx, read_idx_plain
+
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
+else:
+    np = lazy_module("numpy", globals(), "np")
 
 __all__ = [
     "DATASETS",
@@ -226,8 +231,8 @@ def _find(base: Path, dataset: str, filename: str) -> Path | None:
 
 
 def _check_pair(
-    images: NDArray[np.uint8],
-    labels: NDArray[np.uint8],
+    images: NDArray[np.uint8] | ByteArray,
+    labels: NDArray[np.uint8] | ByteArray,
     image_path: Path,
     label_path: Path,
     image_spec: FileSpec,
@@ -243,10 +248,18 @@ def _check_pair(
         raise DatasetError(f"{image_path} has {len(images)} images but {label_path} has {len(labels)} labels")
     if len(images) != image_spec.shape[0]:
         raise DatasetError(f"{image_path}: {len(images)} images, expected {image_spec.shape[0]}")
-    bad = labels >= num_classes
-    if bad.any():
-        index = int(np.argmax(bad))
+    if isinstance(labels, ByteArray):  # NumPy absent: the first label outside, by a plain scan
+        index = next((i for i, label in enumerate(labels.tolist()) if label >= num_classes), -1)
+    else:
+        outside = labels >= num_classes
+        index = int(np.argmax(outside)) if outside.any() else -1
+    if index >= 0:
         raise DatasetError(f"{label_path}: label {int(labels[index])} at index {index} is outside 0..{num_classes - 1}")
+
+
+def empty(shape: tuple[int, ...], plain: bool) -> Any:
+    """No samples of ``shape[1:]``: a uint8 array, or (``plain``) a ByteArray."""
+    return ByteArray(b"", shape) if plain else np.zeros(shape, np.uint8)
 
 
 def load_dataset(
@@ -287,17 +300,18 @@ def load_dataset(
         found.update(_download_missing(spec, wanted, missing, bool(found), base, download, mirrors, progress, timeout))
 
     num_classes = len(spec.class_names)
+    plain = not numpy_available()  # the loops backend without NumPy: the bytes as ByteArrays
     parts = []
     for images_spec, labels_spec, split in (
         (spec.train_images, spec.train_labels, "train"),
         (spec.test_images, spec.test_labels, "test"),
     ):
         if split not in splits:  # not asked for: empty arrays of the right shape and type
-            parts += [np.zeros((0, *images_spec.shape[1:]), np.uint8), np.zeros(0, np.uint8)]
+            parts += [empty((0, *images_spec.shape[1:]), plain), empty((0,), plain)]
             continue
         image_path, label_path = found[images_spec.filename], found[labels_spec.filename]
-        images = read_idx(image_path, sha256=images_spec.sha256)
-        labels = read_idx(label_path, sha256=labels_spec.sha256)
+        read: Callable[..., Any] = read_idx_plain if plain else read_idx
+        images, labels = read(image_path, sha256=images_spec.sha256), read(label_path, sha256=labels_spec.sha256)
         _check_pair(images, labels, image_path, label_path, images_spec, num_classes)
         parts += [images, labels]
     train_images, train_labels, test_images, test_labels = parts

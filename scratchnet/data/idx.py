@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 from scratchnet.core.errors import DatasetError
+from scratchnet.data.byte_arrays import ByteArray
 
 if TYPE_CHECKING:
     import numpy as np
@@ -33,6 +34,7 @@ __all__ = [
     "read_decompressed",
     "read_idx",
     "read_idx_bytes",
+    "read_idx_plain",
 ]
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -203,6 +205,18 @@ def read_idx(path: str | os.PathLike[str], *, sha256: str | None = None) -> NDAr
     """
     import numpy as np  # here, not at module level: the parser must work without numpy
 
+    raw, dims, offset = _verified(path, sha256)
+    return np.frombuffer(raw, dtype=np.uint8, offset=offset).reshape(dims)
+
+
+def read_idx_plain(path: str | os.PathLike[str], *, sha256: str | None = None) -> ByteArray:
+    """:func:`read_idx` without NumPy: the same bytes as a :class:`~scratchnet.data.byte_arrays.ByteArray`."""
+    raw, dims, offset = _verified(path, sha256)
+    return ByteArray(memoryview(raw)[offset:], dims)
+
+
+def _verified(path: str | os.PathLike[str], sha256: str | None) -> tuple[bytearray, tuple[int, ...], int]:
+    """The decompressed file, checked against ``sha256`` and parsed: (contents, dims, payload offset)."""
     name = os.fspath(path)
     raw = read_decompressed(path)
     if sha256 is not None:  # first: nothing of a file that is not the published one is looked at
@@ -213,4 +227,4 @@ def read_idx(path: str | os.PathLike[str], *, sha256: str | None = None) -> NDAr
                 "the file is damaged or is not the file its name says"
             )
     dims, offset = _parse(raw, name)
-    return np.frombuffer(raw, dtype=np.uint8, offset=offset).reshape(dims)
+    return raw, dims, offset

@@ -14,19 +14,26 @@ import os
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
-
-import numpy as np
-import numpy.typing as npt
+from typing import TYPE_CHECKING, Any
 
 from scratchnet.core.architecture import default_sample
 from scratchnet.core.errors import ConfigError, DatasetError, ScratchnetError, ShapeError
+from scratchnet.core.lazy import lazy_module
 from scratchnet.data.arrays import npy_header
 from scratchnet.data.augment import flip_images as flip_images  # their home is data/augment.py
 from scratchnet.data.augment import shift_images as shift_images
+from scratchnet.data.byte_arrays import ByteArray
 from scratchnet.data.folders import MAX_PICTURE_PIXELS, PixelBudget
+from scratchnet.loops.tensor import reshape
 
-Images = npt.NDArray[np.uint8]
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+    Images = npt.NDArray[np.uint8]
+else:
+    np = lazy_module("numpy", globals(), "np")
+
 SIDE = 28
 SHADES = " ░▒▓█"  # dark (0) to bright (255), as MNIST draws ink bright on black
 PNG_HINT = (
@@ -73,7 +80,9 @@ class Feeder:
     scale: float = 255.0
     kind: str = "image"
 
-    def inputs(self, images: npt.NDArray[Any]) -> Any:
+    def inputs(self, images: npt.NDArray[Any] | ByteArray) -> Any:
+        if isinstance(images, ByteArray):  # NumPy absent: the loops backend's lists, computed in plain Python
+            return self.input_lists(images)
         dtype = "float64" if self.backend == "loops" else self.dtype
         flat = to_inputs(images, dtype, self.mean, self.std, self.scale)
         if self.shape is not None:
@@ -85,6 +94,18 @@ class Feeder:
                 )
             flat = flat.reshape(flat.shape[0], *self.shape)
         return flat.tolist() if self.backend == "loops" else flat
+
+    def input_lists(self, images: ByteArray) -> list[Any]:
+        """:meth:`inputs` for the loops backend without NumPy: the same float64 values, as lists."""
+        if self.shape is not None and math.prod(self.shape) != images.row:
+            raise ShapeError(
+                f"the network takes samples of shape {self.shape}, but the samples have "
+                f"{images.row} pixels ({images.shape[1:]})"
+            )
+        rows = to_input_lists(images, self.mean, self.std, self.scale)
+        if self.shape is None or len(self.shape) == 1:
+            return rows
+        return [reshape(row, self.shape) for row in rows]
 
     def metadata(self, shape: tuple[int, ...]) -> dict[str, Any]:
         """The model's ``input`` metadata for samples of ``shape`` (as a Dataset holds them)."""
@@ -165,6 +186,26 @@ def to_inputs(
     if isinstance(std, tuple) or std != 1.0:
         flat /= np.asarray(std, dtype)
     return flat
+
+
+def to_input_lists(images: ByteArray, mean: Stat = 0.0, std: Stat = 1.0, scale: float = 255.0) -> list[list[float]]:
+    """:func:`to_inputs` in float64 without NumPy, one list a sample: the same operations in the same order
+    (divide by ``scale``, subtract ``mean``, divide by ``std``), so the same numbers to the last bit."""
+    rows = []
+    for sample in images.flat_rows():
+        values = [float(x) for x in sample]
+        if scale != 1.0:
+            values = [v / scale for v in values]
+        if isinstance(mean, tuple):
+            values = [v - m for v, m in zip(values, mean)]
+        elif mean != 0.0:
+            values = [v - mean for v in values]
+        if isinstance(std, tuple):
+            values = [v / d for v, d in zip(values, std)]
+        elif std != 1.0:
+            values = [v / std for v in values]
+        rows.append(values)
+    return rows
 
 
 # ---- one image from a file ----
@@ -360,3 +401,12 @@ def draw(image: npt.NDArray[Any], scale: float = 255.0) -> str:
         lines.append("│" + "".join(SHADES[int(v)] * 2 for v in row) + "│")
     lines.append("└" + "─" * width + "┘")
     return "\n".join(lines)
+
+
+def __getattr__(name: str) -> Any:
+    """``Images``, the type of a batch of images, for the modules that import it (they use NumPy)."""
+    if name == "Images":
+        import numpy.typing
+
+        return numpy.typing.NDArray[np.uint8]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -25,18 +25,22 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import numpy as np
-import numpy.typing as npt
+from typing import TYPE_CHECKING, Any
 
 from scratchnet.core.architecture import default_sample
 from scratchnet.core.errors import DatasetError
+from scratchnet.core.lazy import lazy_module
 from scratchnet.data.arrays import read_npz
 from scratchnet.data.datasets import Dataset
 from scratchnet.data.folders import read_folder
 from scratchnet.data.recorded import escaped, excerpt
 from scratchnet.data.tables import LABEL, is_number, read_csv
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+else:
+    np = lazy_module("numpy", globals(), "np")
 
 __all__ = [
     "DEFAULT_TEST_FRACTION",

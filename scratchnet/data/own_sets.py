@@ -14,12 +14,10 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import numpy as np
-import numpy.typing as npt
+from typing import TYPE_CHECKING, Any
 
 from scratchnet.core.errors import DatasetError
+from scratchnet.core.lazy import lazy_module
 from scratchnet.data.datasets import Dataset
 from scratchnet.data.folders import read_pictures
 from scratchnet.data.own import (
@@ -36,7 +34,15 @@ from scratchnet.data.own import (
     sorted_class_names,
 )
 from scratchnet.data.recorded import check_recorded, fingerprint, shown_path
-from scratchnet.vectorized import rng as vector_rng
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+    from scratchnet.vectorized import rng as vector_rng
+else:
+    np = lazy_module("numpy", globals(), "np")
+    vector_rng = lazy_module("scratchnet.vectorized.rng", globals(), "vector_rng")
 
 __all__ = [
     "Unlabelled",

@@ -26,14 +26,18 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
-
-import numpy as np
-import numpy.typing as npt
+from typing import TYPE_CHECKING, Any
 
 from scratchnet.core.errors import DatasetError
+from scratchnet.core.lazy import lazy_module
 from scratchnet.data.recorded import escaped, excerpt
 from scratchnet.data.table_store import RowStore
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+else:
+    np = lazy_module("numpy", globals(), "np")
 
 __all__ = ["CHUNK_BYTES", "MAX_COLUMNS", "MAX_LINE_CHARS", "Table", "is_number", "read_csv"]
 

@@ -26,15 +26,20 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Sequence
-from typing import Any
-
-import numpy as np
-import numpy.typing as npt
+from typing import TYPE_CHECKING, Any
 
 from scratchnet.core.architecture import plan
+from scratchnet.core.lazy import lazy_module
 from scratchnet.training.loop import Callback, Loop
 
-Floats = npt.NDArray[np.float64]
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+    Floats = npt.NDArray[np.float64]
+else:
+    np = lazy_module("numpy", globals(), "np")
+
 Warn = Callable[[str], None]
 
 DEFAULT_EVERY = 10

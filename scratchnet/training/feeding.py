@@ -12,23 +12,29 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any
-
-import numpy as np
-import numpy.typing as npt
+from typing import TYPE_CHECKING, Any
 
 from scratchnet.core.errors import ConfigError
+from scratchnet.core.lazy import lazy_module
 from scratchnet.core.rng import derive_seed, permutation
 from scratchnet.data import Dataset, load_dataset
 from scratchnet.data.augment import affine_images, crop_images, erase_images, flip_images, shift_images
+from scratchnet.data.byte_arrays import ByteArray
 from scratchnet.data.datasets import resolve_data_dir
 from scratchnet.data.images import Feeder, standardization, take_images
 from scratchnet.data.own import Layout
 from scratchnet.data.own_sets import load_data
 from scratchnet.training.config import RunSettings, SettingError, TrainConfig
 
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+else:
+    np = lazy_module("numpy", globals(), "np")
+
 SHUFFLE_LABEL = 1001  # derive_seed(seed, SHUFFLE_LABEL): the seed of the epoch orders
 AUGMENT_LABEL = 1002  # derive_seed(seed, AUGMENT_LABEL, epoch): the seed of an epoch's augmentations
+AUGMENT_NEEDS_NUMPY = "the augmentations need NumPy, which is not installed: train without them"
 
 
 def load_training_data(config: TrainConfig, data_dir: str | os.PathLike[str] | None = None) -> Dataset:
@@ -47,7 +53,10 @@ def read_from(config: TrainConfig, dataset: Dataset | None, data_dir: str | os.P
 
 
 def check_fits(config: TrainConfig, data: Dataset) -> None:
-    """SettingError for a setting the loaded data cannot take: an augmentation of a table."""
+    """SettingError for a setting the loaded data cannot take: an augmentation of a table, or of images read
+    without NumPy."""
+    if isinstance(data.train_images, ByteArray) and config.run_settings().augmenting:
+        raise ConfigError(AUGMENT_NEEDS_NUMPY)
     if data.kind != "features":
         return
     if config.augment or config.flip:
@@ -182,19 +191,31 @@ class Batches:
     (the feeder's), and the labels in the same form (an array with arrays, a list with lists). Full
     -batch gradient descent without augmentations sees the same batch every step: it is converted once."""
 
-    def __init__(self, settings: RunSettings, images: npt.NDArray[Any], labels: npt.NDArray[Any], feeder: Feeder):
+    def __init__(
+        self,
+        settings: RunSettings,
+        images: npt.NDArray[Any] | ByteArray,
+        labels: npt.NDArray[Any] | ByteArray,
+        feeder: Feeder,
+    ):
         self.settings, self.images, self.labels, self.feeder = settings, images, labels, feeder
         self.size = len(labels) if settings.batch_size == 0 else settings.batch_size
         self.steps = settings.steps_per_epoch(len(labels))
-        self._order: tuple[int, npt.NDArray[np.intp]] | None = None
+        self._order: tuple[int, Any] | None = None
         self._whole: tuple[Any, Any, int] | None = None
+        self.plain = isinstance(images, ByteArray)  # NumPy absent: orders are lists, samples ByteArrays
+        if self.plain and settings.augmenting:
+            raise ConfigError(AUGMENT_NEEDS_NUMPY)
 
-    def order(self, epoch: int) -> npt.NDArray[np.intp]:
+    def order(self, epoch: int) -> Any:
         """The order of the samples in ``epoch`` (kept for the epoch's steps)."""
         if self._order is None or self._order[0] != epoch:
             n = len(self.labels)
             shuffle = derive_seed(self.settings.seed, SHUFFLE_LABEL)
-            order = np.arange(n) if self.steps == 1 else np.asarray(permutation(shuffle, epoch, n), dtype=np.intp)
+            if self.plain:
+                order: Any = list(range(n)) if self.steps == 1 else permutation(shuffle, epoch, n)
+            else:
+                order = np.arange(n) if self.steps == 1 else np.asarray(permutation(shuffle, epoch, n), dtype=np.intp)
             self._order = (epoch, order)
         return self._order[1]
 
@@ -204,6 +225,10 @@ class Batches:
         if fixed and self._whole is not None:
             return self._whole
         indices = self.order(epoch)[step * self.size : (step + 1) * self.size]
+        if isinstance(self.images, ByteArray):  # self.plain
+            batch = (self.feeder.inputs(self.images[indices]), self.labels[indices].tolist(), len(indices))
+            self._whole = batch if fixed else None
+            return batch
         images = augmented(settings, take_images(self.images, indices), epoch, step)
         inputs = self.feeder.inputs(images)
         labels = self.labels[indices].astype(np.intp)

@@ -9,16 +9,21 @@ is large (a first convolution's feature maps), so that no pass holds more than a
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
-from typing import Any
-
-import numpy as np
-import numpy.typing as npt
+from typing import TYPE_CHECKING, Any
 
 from scratchnet.core.architecture import plan
 from scratchnet.core.interface import Network
+from scratchnet.core.lazy import lazy_module
+from scratchnet.data.byte_arrays import ByteArray
 from scratchnet.data.images import Feeder
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+else:
+    np = lazy_module("numpy", globals(), "np")
 
 EVAL_CHUNK = 2000  # samples per forward pass when measuring accuracy ...
 EVAL_VALUES = 1 << 22  # ... fewer when a pass would hold a layer output of more values (16 MB of float32)
@@ -67,6 +72,26 @@ def predict(
     return np.concatenate(parts) if parts else np.zeros((0, 0))
 
 
+def argmax_list(row: Sequence[float]) -> int:
+    """:func:`numpy.argmax` of one row of Python floats: the first largest value, or the first NaN."""
+    best, index = row[0], 0
+    for i, value in enumerate(row):
+        if value != value:  # NaN: NumPy takes the first one as the largest
+            return i
+        if value > best:
+            best, index = value, i
+    return index
+
+
+def predicted_list(network: AnyNetwork, samples: ByteArray, feeder: Feeder, most: int = EVAL_CHUNK) -> list[int]:
+    """:func:`predict_classes` without NumPy (the loops backend, samples in a ByteArray): a list of classes."""
+    step = min(most, eval_chunk(network))
+    classes: list[int] = []
+    for start in range(0, len(samples), step):
+        classes += network.predict(feeder.inputs(samples[start : start + step]))
+    return classes
+
+
 def argmax_rows(outputs: Any) -> npt.NDArray[np.intp]:
     """The index of the largest output of each row, for arrays and for lists of lists."""
     result: npt.NDArray[np.intp] = np.argmax(np.asarray(outputs), axis=1)
@@ -96,4 +121,7 @@ def accuracy_of(network: AnyNetwork, samples: npt.NDArray[Any], labels: npt.NDAr
     """The fraction of ``samples`` whose class is their label (NaN for none)."""
     if len(labels) == 0:
         return math.nan
+    if isinstance(labels, ByteArray):
+        right = sum(p == t for p, t in zip(predicted_list(network, samples, feeder), labels.tolist()))
+        return right / len(labels)  # as np.mean of the booleans: an exact count, one rounded division
     return float(np.mean(predict_classes(network, samples, feeder) == labels))

@@ -20,10 +20,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-import numpy as np
-
 from scratchnet.core.errors import TrainingError
 from scratchnet.core.interface import Network, Optimizer
+from scratchnet.core.lazy import quiet_floats
 from scratchnet.training.checkpoint import RunState
 from scratchnet.training.task import Task
 
@@ -108,7 +107,7 @@ class Loop:
         """Step until the run ends (True) or a stop is requested (False)."""
         self.stop_requested = False
         try:
-            with np.errstate(all="ignore"):  # a blown-up loss is the NaN guard's to report, not a warning
+            with quiet_floats():  # a blown-up loss is the NaN guard's to report, not a warning
                 while not self.finished and not self.stop_requested:
                     self.step()
             if not self.finished:
@@ -130,7 +129,7 @@ class Loop:
             self._in_epoch = True
             self.emit("on_epoch_start")
         inputs, targets, size = self.batches.batch(state.epoch, state.step)
-        with np.errstate(all="ignore"):
+        with quiet_floats():
             try:
                 outputs = self.network.forward(inputs, training=True)
                 loss = self.task.loss(self.network, outputs, targets)

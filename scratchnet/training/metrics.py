@@ -11,14 +11,18 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
-
-import numpy as np
-import numpy.typing as npt
+from typing import TYPE_CHECKING, Any
 
 from scratchnet.core.errors import ShapeError
+from scratchnet.core.lazy import lazy_module, numpy_loaded
 
-IntArray = npt.NDArray[np.int64]
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+    IntArray = npt.NDArray[np.int64]
+else:
+    np = lazy_module("numpy", globals(), "np")
 
 
 def confusion_matrix(labels: Any, predictions: Any, classes: int) -> IntArray:
@@ -43,34 +47,66 @@ def accuracy(labels: Any, predictions: Any) -> float:
     return float(np.mean(true == predicted)) if true.size else math.nan
 
 
+def confusion_counts(labels: Sequence[int], predictions: Sequence[int], classes: int) -> list[list[int]]:
+    """:func:`confusion_matrix` without NumPy (the loops backend), as a list of rows."""
+    if len(labels) != len(predictions):
+        raise ShapeError(f"{len(labels)} labels but {len(predictions)} predictions")
+    for name, values in (("label", labels), ("prediction", predictions)):
+        if any(not 0 <= value < classes for value in values):
+            raise ShapeError(f"a {name} is outside 0..{classes - 1}")
+    counts = [[0] * classes for _ in range(classes)]
+    for true, predicted in zip(labels, predictions):
+        counts[true][predicted] += 1
+    return counts
+
+
 @dataclass(frozen=True)
 class ClassReport:
-    """Accuracy, per-class precision, recall and support, and the confusion matrix they come from."""
+    """Accuracy, per-class precision, recall and support, and the confusion matrix they come from (an
+    array, or without NumPy a list of rows); each figure is a count, or one count divided by another."""
 
-    confusion: IntArray
+    confusion: IntArray | list[list[int]]
     class_names: tuple[str, ...]
+
+    def rows(self) -> list[list[int]]:
+        """The confusion matrix as a list of rows of ints."""
+        if isinstance(self.confusion, list):
+            return self.confusion
+        rows: list[list[int]] = self.confusion.tolist()
+        return rows
 
     @property
     def total(self) -> int:
-        return int(self.confusion.sum())
+        return sum(map(sum, self.rows()))
+
+    @property
+    def correct(self) -> int:
+        """The samples predicted as their own class: the trace."""
+        return sum(row[k] for k, row in enumerate(self.rows()))
 
     @property
     def accuracy(self) -> float:
-        return float(np.trace(self.confusion) / self.total) if self.total else math.nan
+        return self.correct / self.total if self.total else math.nan
 
     def precision(self) -> list[float]:
-        predicted = self.confusion.sum(axis=0)
-        return [float(self.confusion[k, k] / predicted[k]) if predicted[k] else math.nan for k in range(len(predicted))]
+        rows = self.rows()
+        predicted = [sum(column) for column in zip(*rows)]
+        return [rows[k][k] / n if n else math.nan for k, n in enumerate(predicted)]
 
     def recall(self) -> list[float]:
-        support = self.confusion.sum(axis=1)
-        return [float(self.confusion[k, k] / support[k]) if support[k] else math.nan for k in range(len(support))]
+        rows = self.rows()
+        return [rows[k][k] / n if n else math.nan for k, n in enumerate(self.support())]
 
     def support(self) -> list[int]:
-        return [int(n) for n in self.confusion.sum(axis=1)]
+        return [sum(row) for row in self.rows()]
 
 
 def class_report(labels: Any, predictions: Any, class_names: Sequence[str]) -> ClassReport:
+    """The report of ``predictions`` against ``labels`` (arrays or lists; without NumPy, the lists the loops
+    backend gives and a ByteArray's ``tolist()``)."""
+    if not numpy_loaded():
+        listed = labels.tolist() if hasattr(labels, "tolist") else list(labels)
+        return ClassReport(confusion_counts(listed, list(predictions), len(class_names)), tuple(class_names))
     return ClassReport(confusion_matrix(labels, predictions, len(class_names)), tuple(class_names))
 
 
@@ -93,9 +129,10 @@ def confusion_table(report: ClassReport) -> str:
 
     Columns are headed by class index (names would make the table too wide); rows give index and name.
     """
-    matrix = report.confusion
+    matrix = report.rows()
     k = len(report.class_names)
-    cell = max(len(str(int(matrix.max()))) if matrix.size else 1, len(str(k - 1)), 3)
+    largest = max((value for row in matrix for value in row), default=None)
+    cell = max(len(str(largest)) if largest is not None else 1, len(str(k - 1)), 3)
     row_head = max(len(f"{i} {name}") for i, name in enumerate(report.class_names))
     corner = "true \\ predicted"
     row_head = max(row_head, len(corner))

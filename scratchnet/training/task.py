@@ -11,18 +11,21 @@ callbacks are unchanged.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
-from typing import Any, Protocol
-
-import numpy as np
-import numpy.typing as npt
+from typing import TYPE_CHECKING, Any, Protocol
 
 from scratchnet.core.errors import ConfigError
 from scratchnet.core.interface import Network
+from scratchnet.core.lazy import lazy_module, numpy_loaded
 from scratchnet.data.images import Feeder
-from scratchnet.training.inference import argmax_rows, predict_classes
+from scratchnet.training.inference import accuracy_of, argmax_list, argmax_rows
 from scratchnet.training.metrics import confusion_matrix
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+else:
+    np = lazy_module("numpy", globals(), "np")
 
 AnyNetwork = Network[Any, Any]
 
@@ -51,6 +54,8 @@ class Classification:
 
     def score(self, outputs: Any, targets: Any) -> int:
         """The right answers of a batch (its outputs and labels as the network took them)."""
+        if isinstance(outputs, list) and not numpy_loaded():  # the loops backend without NumPy
+            return sum(argmax_list(row) == target for row, target in zip(outputs, targets))
         return int(np.sum(argmax_rows(outputs) == np.asarray(targets)))
 
     def train_metrics(self, score: int, seen: int) -> dict[str, Any]:
@@ -58,9 +63,7 @@ class Classification:
 
     def evaluate(self, network: AnyNetwork, samples: Any, targets: Any, feeder: Feeder) -> float:
         """The accuracy on held-out samples (NaN for none), predicted in chunks."""
-        if len(targets) == 0:
-            return math.nan
-        return float(np.mean(predict_classes(network, samples, feeder) == targets))
+        return accuracy_of(network, samples, targets, feeder)
 
     def format_metrics(self, record: Mapping[str, Any]) -> str:
         """A record's metrics as its report line shows them: ``train 96.50%  val 97.10%`` (no ``val``

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from scratchnet.builders import build_network, build_optimizer
+from scratchnet.builders.network import require_backend
 from scratchnet.core import notation
 from scratchnet.core.architecture import plan
 from scratchnet.core.errors import ConfigError
@@ -49,6 +50,7 @@ DEFAULT_WIDTH = 64
 DEFAULT_RUNNING_CONTEXT = 64
 VALIDATION_ROWS = 200  # held-out rows of the estimate in each record (evaluate scores them all)
 REPORTS = 10  # records in a run whose --eval-every is not given
+TOKENS = "tokens"  # what the report line's speed counts: scored positions (characters and end tokens) a second
 
 
 @dataclass(frozen=True)
@@ -164,7 +166,7 @@ class TextRun:
             ProgressBar(epochs, self.progress),
             NaNGuard(config, self.ckpt, checkpointing),
             TextValidation(self.data, self.context, VALIDATION_ROWS),
-            ReportLine(epochs, self.log),
+            ReportLine(epochs, self.log, TOKENS),
         ]
         own += [] if checkpointing is None else [checkpointing]
         every = self.settings.eval_every or max(1, epochs * steps // REPORTS)
@@ -189,6 +191,7 @@ def train_text(
     """Train a language model on the text file ``config.data`` as ``settings`` say; save it to ``out``."""
     if config.data is None:
         raise ConfigError("a language model trains on a text file: give it with --data FILE.txt")
+    require_backend(config.backend)
     out_path = None if out is None else json_path(out)
     ckpt = (
         json_path(checkpoint)
@@ -240,6 +243,7 @@ def resume_text(
     """Continue the language-model run saved in ``checkpoint``, to the model it would have given."""
     ckpt = json_path(checkpoint)
     config, section = read_checkpoint_config(ckpt)
+    require_backend(config.backend)
     out_path = model_path_for_checkpoint(ckpt) if out is None else json_path(out)
     with claimed_outputs(out_path, ckpt, resuming=ckpt, log=log):
         loaded = load_model(ckpt, backend=config.backend)

@@ -31,9 +31,11 @@ from pathlib import Path
 from typing import Any
 
 from scratchnet.builders import build_network, build_optimizer
+from scratchnet.builders.network import require_backend
 from scratchnet.core.architecture import plan
 from scratchnet.core.errors import ConfigError, ScratchnetError, TrainingError
 from scratchnet.core.interface import Network, Optimizer
+from scratchnet.core.lazy import numpy_available
 from scratchnet.data import Dataset
 from scratchnet.data.images import Feeder
 from scratchnet.io.model import load_model
@@ -138,7 +140,8 @@ def architecture_of(config: TrainConfig, image_shape: tuple[int, ...], classes: 
 
 
 def cross_check_line(architecture: Mapping[str, Any], seed: int) -> str:
-    """Run the loops-vs-vectorized cross-check (and a finite-difference check) on the architecture,
+    """Run the loops-vs-vectorized cross-check (and a finite-difference check; with NumPy absent, that alone
+    on the loops backend) on the architecture,
     narrowed when it is big (:func:`scratchnet.checks.narrow.checked_copy`), and return one line;
     TrainingError if it fails."""
     from scratchnet.checks.crosscheck import full_check, summary
@@ -146,7 +149,11 @@ def cross_check_line(architecture: Mapping[str, Any], seed: int) -> str:
 
     description, what = checked_copy(architecture)
     started = time.perf_counter()
-    report = full_check(description, batch=2, steps=1, seed=seed, max_per_tensor=3, gradient_backends=("vectorized",))
+    both = numpy_available()  # without NumPy, the loops backend's gradients against finite differences
+    gradients = ("vectorized",) if both else ("loops",)
+    report = full_check(
+        description, batch=2, steps=1, seed=seed, max_per_tensor=3, gradient_backends=gradients, compare_backends=both
+    )
     seconds = time.perf_counter() - started
     line = f"{summary(report)} [{what}, 2 samples, 1 SGD step, {seconds:.1f} s]"
     if not report.passed:
@@ -256,6 +263,7 @@ def train(
     """
     refuse_directory(out, "the output")
     refuse_directory(checkpoint, "the checkpoint")
+    require_backend(config.backend)
     out_path = None if out is None else json_path(out)
     ckpt = (
         json_path(checkpoint)
@@ -310,7 +318,7 @@ def resume(
     A finished checkpoint (one a failed final save left) is evaluated and saved."""
     refuse_directory(out, "the output")
     ckpt = json_path(checkpoint)
-    read_checkpoint_config(ckpt)  # a ConfigError for what is no checkpoint, before anything is locked
+    require_backend(read_checkpoint_config(ckpt)[0].backend)  # a ConfigError for what is no checkpoint, first
     out_path = model_path_for_checkpoint(ckpt) if out is None else json_path(out)
     with claimed_outputs(out_path, ckpt, resuming=ckpt, log=log):
         job = resumed_run(ckpt, data_dir, dataset, log, overrides or {})
