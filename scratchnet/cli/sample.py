@@ -64,7 +64,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--top-p", type=top_p, help="draw from the likeliest characters whose probabilities reach p, in (0, 1]")
     add("--prefix", metavar="TEXT", default="", help="the text each sample starts with (written out as its start)")
     add("--seed", type=seed, default=0, help="the seed of the draws: the same seed, the same samples (default 0)")
-    add("--backend", choices=BACKENDS, default="loops", help="run the model on this backend (default loops)")
+    add("--backend", choices=BACKENDS, default="vectorized", help="run the model on this backend (default vectorized)")
     add(
         "--new",
         action="store_true",
