@@ -13,8 +13,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from subprocesses import ROOT, run_scratchnet
+from subprocesses import ROOT, run_scratchnet, run_without
 
+from scratchnet.cli.sample_new import Known, new_report
 from scratchnet.io.model import load_model
 
 SMALL_GPT = (
@@ -107,8 +108,9 @@ def test_greedy_top_k_1_is_the_argmax_of_the_full_forward_pass(names_model: Path
 
 
 def report(result: subprocess.CompletedProcess[str]) -> tuple[int, int, int]:
-    """(new, of, held out among the new) from ``N of M names are new (...)[; K of them ...]``."""
-    found = re.search(r"^(\d+) of (\d+) names (?:is|are) new \(not in [^)]*\)(?:; (\d+) of them)?", result.stderr)
+    """(new, of, held out among the new) from ``N of M samples are new (not in ...[; K of them ...])``."""
+    found = re.search(r"^(\d+) of (\d+) samples (?:is|are) new \(not in [^;)]*(?:; (\d+) of them [^)]*)?\)$",
+                      result.stderr, flags=re.MULTILINE)  # fmt: skip
     assert found is not None, result.stderr
     return int(found.group(1)), int(found.group(2)), int(found.group(3) or 0)
 
@@ -181,18 +183,9 @@ def test_running_text_runs_for_the_length_from_the_prefix(shakespeare_model: Pat
 
 
 def test_the_characters_stream_into_a_pipe_and_a_closed_pipe_stops_the_sampling(shakespeare_model: Path) -> None:
+    argv = ["sample", str(shakespeare_model), "--length", "1000000", "--backend", "loops"]
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "scratchnet",
-            "sample",
-            str(shakespeare_model),
-            "--length",
-            "1000000",
-            "--backend",
-            "loops",
-        ],  # fmt: skip
+        [sys.executable, "-m", "scratchnet", *argv],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -246,3 +239,27 @@ def test_bad_input_is_one_line(names_model: Path, shakespeare_model: Path, tmp_p
         result = run_scratchnet("sample", *args)
         assert result.returncode == 1 and result.stdout == "", (args, result.stdout)
         assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1, (args, result.stderr)
+
+
+def test_the_report_counts_the_held_out_documents_among_the_new() -> None:
+    known = Known(frozenset({"emma", "ava"}), frozenset({"mia", "zoe"}), "the training set")
+    samples = ["emma", "mia", "mia", "bob", "ava", "zoe"]
+    assert new_report(samples, known) == (
+        "4 of 6 samples are new (not in the training set; 3 of them are among the held-out documents)"
+    )
+    assert new_report(["mia", "emma"], known) == (
+        "1 of 2 samples is new (not in the training set; 1 of them is among the held-out documents)"
+    )
+    assert new_report(["emma"], known) == "0 of 1 samples are new (not in the training set)"
+
+
+def test_sampling_and_counting_need_no_numpy_with_the_loops_backend(names_model: Path) -> None:
+    expected = sampled(names_model, "--count", "4", "--seed", "3", "--new")
+    script = f"""
+from scratchnet.cli import main
+sys.exit(main(["sample", {str(names_model)!r}, "--count", "4", "--seed", "3", "--new", "--backend", "loops"]))
+"""
+    result = run_without("numpy", script)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == expected
+    assert re.fullmatch(r"\d of 4 samples (is|are) new \(not in the training set[^)]*\)\n", result.stderr)

@@ -96,12 +96,15 @@ def run(args: argparse.Namespace) -> int:
     from scratchnet.cli.sample_new import known_documents, new_report
     from scratchnet.core.decoding import Decoder
     from scratchnet.core.sampling import Policy
+    from scratchnet.data.text import Vocabulary
     from scratchnet.io.model import load_model
-    from scratchnet.training.text_train import recorded_vocabulary
 
     name = printable(args.model)
     loaded = load_model(args.model, backend=args.backend)
-    vocabulary = recorded_vocabulary(loaded.metadata, name)
+    recorded = loaded.metadata.get("vocabulary")
+    if not isinstance(recorded, dict):
+        raise ConfigError(f"{name} records no vocabulary: it is not a language model")
+    vocabulary = Vocabulary.from_dict(recorded)
     if getattr(loaded.network, "vocabulary", None) is None:
         raise ConfigError(f"{name} records a vocabulary but does not read token ids: it is not a language model")
     policy = Policy(args.temperature, args.top_k, args.top_p)
@@ -118,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
     samples = write_samples(job, sys.stdout)
     seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu
     if known is not None:
-        warn(new_report(samples, known, "names" if documents else "samples"))
+        warn(new_report(samples, known))
     if args.verbose or is_terminal(sys.stderr):
         characters = sum(len(sample) - len(args.prefix) for sample in samples)
         what = f"{len(samples)} {'documents' if documents else 'samples'}"

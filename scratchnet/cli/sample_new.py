@@ -65,12 +65,10 @@ def recorded_identity(source: Mapping[str, Any]) -> dict[str, Any] | None:
     return {"size": source["size"], "sha256": source["sha256"]}
 
 
-def new_report(samples: Sequence[str], known: Known, noun: str) -> str:
-    """``8 of 10 names are new (not in the training set); 1 of them is a held-out name``."""
+def new_report(samples: Sequence[str], known: Known) -> str:
+    """``8 of 10 samples are new (not in the training set; 1 of them is among the held-out documents)``."""
     new = [sample for sample in samples if sample not in known.training]
     held = sum(sample in known.held_out for sample in new)
     verb = "is" if len(new) == 1 else "are"
-    line = f"{len(new)} of {len(samples)} {noun} {verb} new (not in {known.what})"
-    if held:
-        line += f"; {held} of them {'is a' if held == 1 else 'are'} held-out {noun[:-1] if held == 1 else noun}"
-    return line
+    among = "" if not held else f"; {held} of them {'is' if held == 1 else 'are'} among the held-out documents"
+    return f"{len(new)} of {len(samples)} samples {verb} new (not in {known.what}{among})"
