@@ -17,7 +17,7 @@ import stat
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from scratchnet.builders import BACKENDS
@@ -118,16 +118,15 @@ def run(args: argparse.Namespace) -> int:
     length = args.length or (decoder.length if documents else DEFAULT_RUNNING_LENGTH)
     job = Job(decoder, vocabulary, args.count or DEFAULT_COUNT[documents], length, policy, args.prefix, args.seed)
     started, cpu = time.perf_counter(), time.process_time()
-    samples = write_samples(job, sys.stdout)
+    written = write_samples(job, sys.stdout, keep=known is not None)
     seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu
     if known is not None:
-        warn(new_report(samples, known))
+        warn(new_report(written.kept, known))
     if args.verbose or is_terminal(sys.stderr):
-        characters = sum(len(sample) - len(args.prefix) for sample in samples)
-        what = f"{len(samples)} {'documents' if documents else 'samples'}"
+        what = f"{written.samples} {'documents' if documents else 'samples'}"
         warn(
-            f"sampled {what} ({characters:,} new characters) in {seconds:.2f} s ({cpu_seconds:.2f} s of CPU), "
-            f"{args.backend} backend, seed {args.seed}"
+            f"sampled {what} ({written.characters:,} new characters) in {seconds:.2f} s ({cpu_seconds:.2f} s of "
+            f"CPU), {args.backend} backend, seed {args.seed}"
         )
     return 0
 
@@ -148,31 +147,46 @@ def check_prefix(prefix: str, vocabulary: Any, name: str) -> None:
         )
 
 
-def write_samples(job: Job, out: TextIO) -> list[str]:
-    """Write each sample to ``out`` as it is drawn; the samples (without their line breaks). Stops when the
-    reader has gone (a closed pipe)."""
+@dataclass
+class Written:
+    """What :func:`write_samples` wrote: whole ``samples``, their new ``characters`` (after the prefix), and
+    the samples themselves when asked to keep them (to count the new ones)."""
+
+    samples: int = 0
+    characters: int = 0
+    kept: list[str] = field(default_factory=list)
+
+
+def write_samples(job: Job, out: TextIO, keep: bool = False) -> Written:
+    """Write each sample to ``out`` as it is drawn, and keep its text (without its line break) if ``keep``
+    (only then: memory stays flat however long the samples). Stops when the reader has gone (a closed pipe)."""
     streaming = streams(out)
     terminal = is_terminal(out)
-    samples: list[str] = []
+    written = Written()
     for number in range(job.count):
-        if job.count > 1 and not job.documents and number > 0:
+        if not job.documents and number > 0:
             out.write("\n")  # running-text samples are separated by a blank line
         text: list[str] = []
+        count, last = 0, ""
         for character in characters(job, number):
-            text.append(character)
+            count, last = count + 1, character
+            if keep:
+                text.append(character)
             out.write(shown(character, terminal))
             if streaming:
                 out.flush()
             if stdout_lost():
-                return samples
-        sample = "".join(text)
-        if job.documents or not sample.endswith("\n"):
+                return written
+        if job.documents or last != "\n":
             out.write("\n")
         out.flush()
-        samples.append(sample)
+        written.samples += 1
+        written.characters += count - len(job.prefix)
+        if keep:
+            written.kept.append("".join(text))
         if stdout_lost():
             break
-    return samples
+    return written
 
 
 def characters(job: Job, number: int) -> Iterator[str]:
