@@ -263,3 +263,36 @@ sys.exit(main(["sample", {str(names_model)!r}, "--count", "4", "--seed", "3", "-
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == expected
     assert re.fullmatch(r"\d of 4 samples (is|are) new \(not in the training set[^)]*\)\n", result.stderr)
+
+
+def test_on_a_terminal_the_report_comes_without_verbose(names_model: Path) -> None:
+    import os
+    import pty
+
+    leader, follower = pty.openpty()  # stderr a terminal, stdout a pipe
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "scratchnet", "sample", str(names_model), "--count", "2"],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=follower,
+            text=True,
+        )
+        out, _ = process.communicate(timeout=60)
+        os.close(follower)
+        follower = -1
+        shown = b""
+        while True:
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:  # the terminal's other end is closed: all is read
+                break
+            if not chunk:
+                break
+            shown += chunk
+    finally:
+        if follower >= 0:
+            os.close(follower)
+        os.close(leader)
+    assert process.returncode == 0 and len(out.splitlines()) == 2
+    assert re.match(rb"sampled 2 documents \(\d+ new characters\) in ", shown), shown

@@ -52,18 +52,46 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "model", metavar="MODEL.json", help="a language model saved by scratchnet train --data FILE.txt"
     )
     add = parser.add_argument
-    add("--count", type=positive_int, help="how many samples (default 10 for documents, 1 for running text)")
+    add(
+        "--count",
+        metavar="N",
+        type=positive_int,
+        help="how many samples (default 10 for documents, 1 for running text)",
+    )
     add(
         "--length",
+        metavar="N",
         type=positive_int,
         help="the most new characters a sample has (default: the model's context for documents, which end at the "
         f"boundary token first; {DEFAULT_RUNNING_LENGTH} for running text)",
     )
-    add("--temperature", type=positive_float, default=1.0, help="divide the scores by this (default 1; < 1 sharpens)")
-    add("--top-k", type=positive_int, help="draw from the k likeliest characters only (1: always the likeliest)")
-    add("--top-p", type=top_p, help="draw from the likeliest characters whose probabilities reach p, in (0, 1]")
+    add(
+        "--temperature",
+        metavar="T",
+        type=positive_float,
+        default=1.0,
+        help="divide the scores by this (default 1; < 1 sharpens)",
+    )
+    add(
+        "--top-k",
+        metavar="K",
+        type=positive_int,
+        help="draw from the k likeliest characters only (1: always the likeliest)",
+    )
+    add(
+        "--top-p",
+        metavar="P",
+        type=top_p,
+        help="draw from the likeliest characters whose probabilities reach p, in (0, 1]",
+    )
     add("--prefix", metavar="TEXT", default="", help="the text each sample starts with (written out as its start)")
-    add("--seed", type=seed, default=0, help="the seed of the draws: the same seed, the same samples (default 0)")
+    add(
+        "--seed",
+        metavar="N",
+        type=seed,
+        default=0,
+        help="the seed of the draws: the same seed, the same samples (default 0)",
+    )
     add("--backend", choices=BACKENDS, default="vectorized", help="run the model on this backend (default vectorized)")
     add(
         "--new",
