@@ -296,3 +296,11 @@ def test_on_a_terminal_the_report_comes_without_verbose(names_model: Path) -> No
         os.close(leader)
     assert process.returncode == 0 and len(out.splitlines()) == 2
     assert re.match(rb"sampled 2 documents \(\d+ new characters\) in ", shown), shown
+
+
+def test_a_control_character_is_escaped_on_a_terminal_only() -> None:
+    from scratchnet.cli.sample import shown
+
+    assert shown("\x1b", terminal=True) == "\\x1b" and shown("\u202e", terminal=True) == "\\u202e"
+    assert shown("\n", terminal=True) == "\n" and shown("\t", terminal=True) == "\t"
+    assert shown("\x1b", terminal=False) == "\x1b" and shown("é", terminal=True) == "é"
