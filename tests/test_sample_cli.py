@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from subprocesses import ROOT, run_scratchnet, run_without
+from test_decoding import gpt_stack
 
 from scratchnet.cli.sample_new import Known, new_report
 from scratchnet.io.model import load_model
@@ -230,8 +231,13 @@ def test_bad_input_is_one_line(names_model: Path, shakespeare_model: Path, tmp_p
         assert message in last and last.startswith("scratchnet sample: error: "), (args, result.stderr)
         if status == 1:
             assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    mismatched = tmp_path / "mismatched.json"  # 7 tokens in the network, 4 in the recorded vocabulary
+    network = build_network(gpt_stack(vocabulary=7), backend="loops")
+    scratchnet.save(network, mismatched, metadata={"vocabulary": {"unit": "character", "characters": "abc",
+                                                                   "boundary": True}})  # fmt: skip
     others = [
         ([str(image_model)], "records no vocabulary: it is not a language model"),
+        ([str(mismatched)], "records a vocabulary of 4 tokens, but its network reads 7 and scores 7"),
         ([str(shakespeare_model), "--new"], "--new counts new documents, and"),
         ([str(shakespeare_model), "--prefix", "\u00e9"], "'\u00e9' (U+00E9) is not in the vocabulary"),
     ]

@@ -133,8 +133,7 @@ def run(args: argparse.Namespace) -> int:
     if not isinstance(recorded, dict):
         raise ConfigError(f"{name} records no vocabulary: it is not a language model")
     vocabulary = Vocabulary.from_dict(recorded)
-    if getattr(loaded.network, "vocabulary", None) is None:
-        raise ConfigError(f"{name} records a vocabulary but does not read token ids: it is not a language model")
+    check_sizes(loaded, vocabulary.size, name)
     policy = Policy(args.temperature, args.top_k, args.top_p)
     check_prefix(args.prefix, vocabulary, name)
     counting = args.new or args.data is not None
@@ -157,6 +156,21 @@ def run(args: argparse.Namespace) -> int:
             f"CPU), {args.backend} backend, seed {args.seed}"
         )
     return 0
+
+
+def check_sizes(loaded: Any, tokens: int, name: str) -> None:
+    """The network reads token ids and scores as many tokens as the recorded vocabulary holds (a model file
+    may come from anyone); a one-line ConfigError otherwise, before any character is written."""
+    from scratchnet.core.architecture import plan
+
+    reads = getattr(loaded.network, "vocabulary", None)
+    if reads is None:
+        raise ConfigError(f"{name} records a vocabulary but does not read token ids: it is not a language model")
+    scores = plan(loaded.architecture).classes
+    if reads != tokens or scores != tokens:
+        raise ConfigError(
+            f"{name} records a vocabulary of {tokens} tokens, but its network reads {reads} and scores {scores}"
+        )
 
 
 def check_prefix(prefix: str, vocabulary: Any, name: str) -> None:
