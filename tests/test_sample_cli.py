@@ -180,7 +180,11 @@ def test_running_text_runs_for_the_length_from_the_prefix(shakespeare_model: Pat
     whole = run_scratchnet("sample", str(shakespeare_model))
     assert len(whole.stdout.rstrip("\n")) in (499, 500)  # 500 by default (a last newline is the text's own)
     two = run_scratchnet("sample", str(shakespeare_model), "--count", "2", "--length", "30", "--prefix", "A")
+    one = run_scratchnet("sample", str(shakespeare_model), "--count", "1", "--length", "30", "--prefix", "A")
     assert two.returncode == 0 and len(two.stdout) >= 2 * 31
+    first, second = one.stdout, two.stdout[len(one.stdout) + 1 :]
+    assert two.stdout == first + "\n" + second  # sample 0 as alone, a blank line, then sample 1
+    assert second.startswith("A") and len(second) in (31, 32) and second.endswith("\n") and second != first
 
 
 def test_the_characters_stream_into_a_pipe_and_a_closed_pipe_stops_the_sampling(shakespeare_model: Path) -> None:
