@@ -30,6 +30,7 @@ COMMANDS = {
     "lr-find": "sweep the learning rate over a few hundred steps of the run train would make, and suggest one",
     "evaluate": "test accuracy, per-class precision and recall and the confusion matrix of a model",
     "predict": "draw a test image (or your own) and show the model's top-3 classes",
+    "sample": "generate text with a language model (names one a line, or running text), streamed as it comes",
     "inspect": "describe a saved model and verify its checksums",
     "check": "cross-check the two backends and the gradients on an architecture",
     "explain": "run one image through a saved model with the loops backend and explain it neuron by neuron "

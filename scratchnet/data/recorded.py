@@ -25,11 +25,12 @@ import hashlib
 import os
 import stat
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from scratchnet.core.errors import DatasetError
-from scratchnet.data.datasets import Dataset, load_dataset
-from scratchnet.data.folders import IMAGE_SUFFIXES
+
+if TYPE_CHECKING:  # datasets and folders import NumPy: a recorded text file is checked without it (sample --new)
+    from scratchnet.data.datasets import Dataset
 
 __all__ = [
     "MAX_FOLDER_ENTRIES",
@@ -102,6 +103,8 @@ def _pictures(folder: str, max_entries: int, max_pictures: int) -> tuple[list[st
     :func:`~scratchnet.data.folders.class_folders` finds them (hidden names left out, sub-folders
     walked, symbolic links to folders below a class folder not followed), and the number of names
     listed; None once more than ``max_entries`` names or ``max_pictures`` pictures are listed."""
+    from scratchnet.data.folders import IMAGE_SUFFIXES
+
     found: list[str] = []
     entries = 0
     pending = [""]
@@ -221,6 +224,8 @@ def recorded_dataset(name: str, data_dir: str | os.PathLike[str], splits: Sequen
     through the dataset's fixed IDX file names (in ``DIR/NAME/`` or ``DIR/``), each checked against
     its published SHA-256 sum before its contents are used, and never downloaded into that directory;
     a DatasetError asking for ``--data-dir`` otherwise."""
+    from scratchnet.data.datasets import load_dataset
+
     try:
         return load_dataset(name, data_dir, download=False, progress=False, splits=splits)
     except DatasetError as error:
