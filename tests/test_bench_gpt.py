@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -66,3 +67,14 @@ def test_the_bench_runs_and_prints_its_tables(small_data: Path, capsys: pytest.C
     assert set(micro) == {"scratchnet (loops)", "microgpt's algorithm"}, out
     first = [float(row[-3]) for row in micro.values()]  # first loss, last-100 loss, RSS
     assert first[0] == pytest.approx(first[1], rel=1e-9), out  # the same weights on the same first document
+
+
+def test_bench_py_runs_it_last_with_its_flags(monkeypatch: pytest.MonkeyPatch) -> None:
+    bench = tool("bench")
+    bench_gpt = tool("bench_gpt")  # registered, as `import bench_gpt` in tools/bench.py finds it
+    seen: list[list[str]] = []
+    monkeypatch.setattr(bench_gpt, "main", lambda argv: seen.append(argv) or 0)
+    command = ["bench.py", "--configs", "gpt", "--steps", "2", "--rounds", "1", "--threads", "1", "--data-dir", "D"]
+    monkeypatch.setattr(sys, "argv", command)
+    assert bench.main() == 0
+    assert seen == [["--threads", "1", "--data-dir", "D", "--rounds", "1", "--steps", "2"]]
