@@ -73,7 +73,12 @@ def test_bench_py_runs_it_last_with_its_flags(monkeypatch: pytest.MonkeyPatch) -
     bench = tool("bench")
     bench_gpt = tool("bench_gpt")  # registered, as `import bench_gpt` in tools/bench.py finds it
     seen: list[list[str]] = []
-    monkeypatch.setattr(bench_gpt, "main", lambda argv: seen.append(argv) or 0)
+
+    def fake_main(argv: list[str]) -> int:
+        seen.append(argv)
+        return 0
+
+    monkeypatch.setattr(bench_gpt, "main", fake_main)
     command = ["bench.py", "--configs", "gpt", "--steps", "2", "--rounds", "1", "--threads", "1", "--data-dir", "D"]
     monkeypatch.setattr(sys, "argv", command)
     assert bench.main() == 0
