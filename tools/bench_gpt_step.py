@@ -94,9 +94,9 @@ def batches(count: int) -> list[tuple[Any, Any]]:
     return [(block[:, :-1].astype(np.intp), block[:, 1:].astype(np.intp)) for block in blocks]
 
 
-def torch_names(layers: int = LAYERS, bias: bool = True) -> dict[str, str]:
+def torch_names(layers: int = LAYERS, bias: bool = True, head_bias: bool = True) -> dict[str, str]:
     """scratchnet's array name -> the twin's parameter name (nanoGPT's, but for the head's bias), for
-    ``layers`` blocks whose MLP and head have biases or (``bias=False``) none."""
+    ``layers`` blocks whose MLP has biases or (``bias=False``) none, and a head with or without one."""
     names = {"0.weight": "transformer.wte.weight", "1.weight": "transformer.wpe.weight"}
     for layer in range(layers):
         attention, mlp, block = 2 + 2 * layer, 3 + 2 * layer, f"transformer.h.{layer}"
@@ -111,7 +111,7 @@ def torch_names(layers: int = LAYERS, bias: bool = True) -> dict[str, str]:
     head = 2 + 2 * layers
     names[f"{head}.weight"] = "transformer.ln_f.weight"
     names[f"{head + 1}.weight"] = "lm_head.weight"
-    if bias:
+    if head_bias:
         names[f"{head + 1}.bias"] = "lm_head.bias"
     return names
 

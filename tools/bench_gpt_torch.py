@@ -32,7 +32,7 @@ BLOCK = (("LayerNorm", "CausalSelfAttention"), ("LayerNorm", "Dense", "GELU", "D
 
 
 def twin_shape(description: dict[str, Any]) -> dict[str, Any]:
-    """(vocabulary, context, layers, heads, dim, bias) of a network laid out as nanoGPT's; SystemExit
+    """(vocabulary, context, layers, heads, dim, bias, head_bias) of a network laid out as nanoGPT's; SystemExit
     naming what differs from it (the twin would not be a twin)."""
     layers = description["layers"]
     types = [layer["type"] for layer in layers]
@@ -41,7 +41,6 @@ def twin_shape(description: dict[str, Any]) -> dict[str, Any]:
     norms = [layer for block in blocks for layer in block.get("layers", ()) if layer["type"] == "LayerNorm"]
     norms.append(layers[-3])
     dense = [layer for block in blocks for layer in block.get("layers", ()) if layer["type"] == "Dense"]
-    dense.append(layers[-2])
     attention = [
         layer for block in blocks for layer in block.get("layers", ()) if layer["type"] == "CausalSelfAttention"
     ]
@@ -52,7 +51,7 @@ def twin_shape(description: dict[str, Any]) -> dict[str, Any]:
         any(n.get("bias", True) or not n.get("affine", True) or n.get("eps") != 1e-5 for n in norms),
         any(a.get("bias", True) or a.get("dropout", 0.0) for a in attention),
         any(g.get("approximate", "none") != "none" for g in gelus),
-        len({bool(d.get("bias", True)) for d in dense}) != 1,
+        len({bool(d.get("bias", True)) for d in dense}) > 1,
     ]
     if any(problems):
         raise SystemExit(f"bench_gpt: the run's network is not laid out as the twin: {description}")
@@ -62,16 +61,24 @@ def twin_shape(description: dict[str, Any]) -> dict[str, Any]:
         "layers": len(blocks) // 2,
         "heads": attention[0]["heads"],
         "dim": layers[0]["embedding_dim"],
-        "bias": bool(dense[0].get("bias", True)),
+        "bias": bool(dense[0].get("bias", True)) if dense else True,
+        "head_bias": bool(layers[-2].get("bias", True)),
     }
 
 
 def twin_model(network: Any, dtype: Any) -> Any:
     """The twin, holding ``network``'s weights."""
     shape = twin_shape(network.describe())
-    model = gpt(shape["vocabulary"], shape["length"], shape["layers"], shape["heads"], shape["dim"], shape["bias"])
-    model = model.to(dtype)
-    names = torch_names(shape["layers"], shape["bias"])
+    model = gpt(
+        shape["vocabulary"],
+        shape["length"],
+        shape["layers"],
+        shape["heads"],
+        shape["dim"],
+        shape["bias"],
+        shape["head_bias"],
+    ).to(dtype)
+    names = torch_names(shape["layers"], shape["bias"], shape["head_bias"])
     parameters = dict(model.named_parameters())
     ours = network.params()
     if set(parameters) != set(names.values()) or set(ours) != set(names):
@@ -184,7 +191,7 @@ def check_twin(config: TrainConfig, settings: TextSettings, steps: int) -> dict[
         optimizer.step(network)
         torch_losses.append(twin_step(model, twin, rate(step), spec.get("max_grad_norm"), inputs, targets))
     shape = twin_shape(network.describe())
-    names = torch_names(shape["layers"], shape["bias"])
+    names = torch_names(shape["layers"], shape["bias"], shape["head_bias"])
     parameters = dict(model.named_parameters())
     differences = {}
     for name, value in network.params().items():

@@ -1,7 +1,7 @@
 """The PyTorch twin of tools/bench_gpt_step.py: a GPT laid out as nanoGPT's model.py lays it out (its
 module and parameter names), with what scratchnet's architecture has where the two differ: the head is
-not tied to the token table, and the MLP's and the head's Linear layers have biases unless ``bias=False``
-(tools/bench_gpt.py's twin of ``--recipe gpt``, which has none). LayerNorm and attention have no biases
+not tied to the token table, and the MLP's Linear layers have biases unless ``bias=False``, the head's
+unless ``head_bias=False`` (tools/bench_gpt.py's twin of ``--recipe gpt``). LayerNorm and attention have no biases
 (nanoGPT's ``bias = False``); no dropout. Written for the benchmarks."""
 
 from __future__ import annotations
@@ -69,7 +69,9 @@ class Block(nn.Module):
 class GPT(nn.Module):
     """Token and position embeddings, the blocks, a final LayerNorm and the head: logits (N, T, V)."""
 
-    def __init__(self, vocabulary: int, length: int, layers: int, heads: int, dim: int, bias: bool = True) -> None:
+    def __init__(
+        self, vocabulary: int, length: int, layers: int, heads: int, dim: int, bias: bool = True, head_bias: bool = True
+    ) -> None:
         super().__init__()
         self.transformer = nn.ModuleDict(
             {
@@ -79,7 +81,7 @@ class GPT(nn.Module):
                 "ln_f": LayerNorm(dim),
             }
         )
-        self.lm_head = nn.Linear(dim, vocabulary, bias=bias)
+        self.lm_head = nn.Linear(dim, vocabulary, bias=head_bias)
 
     def forward(self, ids: Any) -> Any:
         positions = torch.arange(ids.shape[1], dtype=torch.long)
@@ -90,5 +92,7 @@ class GPT(nn.Module):
         return self.lm_head(self.transformer["ln_f"](x))
 
 
-def gpt(vocabulary: int, length: int, layers: int, heads: int, dim: int, bias: bool = True) -> GPT:
-    return GPT(vocabulary, length, layers, heads, dim, bias)
+def gpt(
+    vocabulary: int, length: int, layers: int, heads: int, dim: int, bias: bool = True, head_bias: bool = True
+) -> GPT:
+    return GPT(vocabulary, length, layers, heads, dim, bias, head_bias)
