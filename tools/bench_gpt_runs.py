@@ -62,13 +62,19 @@ STAND_INS: dict[str, dict[str, Any]] = {
 }
 
 
+def text_recipes() -> set[str]:
+    """The names of scratchnet's language-model recipes (none before training/text_recipes.py)."""
+    try:
+        from scratchnet.training.text_recipes import TEXT_RECIPES
+    except ImportError:
+        return set()
+    return set(TEXT_RECIPES)
+
+
 def run_config(recipe: str, data: str, steps: int | None) -> tuple[TrainConfig, TextSettings]:
     """What ``scratchnet train --data DATA --recipe RECIPE [--steps STEPS]`` runs: its settings (the
-    recipe's, or the issue's where the recipe is not there yet) and its text settings. A run shorter
-    than the recipe's warmup warms up for half its steps."""
-    from scratchnet.training import recipes
-
-    if recipe in recipes.RECIPES:
+    recipe's, or the issue's where the recipe is not there yet) and its text settings."""
+    if recipe in text_recipes():
         return recipe_run(recipe, data, steps)
     stand_in = STAND_INS[recipe]
     text = dict(stand_in["text"])
@@ -96,11 +102,10 @@ def recipe_run(recipe: str, data: str, steps: int | None) -> tuple[TrainConfig, 
 def describe(recipe: str, data: str, steps: int | None) -> str:
     """One line: where the settings come from, the network's size, the run's length and its optimizer."""
     from scratchnet.core.architecture import plan
-    from scratchnet.training import recipes
 
     config, settings = run_config(recipe, data, steps)
     text, network, optimizer = initial_state(config, settings)
-    source = "training/recipes.py" if recipe in recipes.RECIPES else "the issue's settings: no recipe yet"
+    source = "training/text_recipes.py" if recipe in text_recipes() else "the issue's settings: no recipe yet"
     _, length = run_length(settings, config, text)
     return (
         f"--recipe {recipe} ({source}) on {data}: {plan(network.describe()).parameter_count:,} parameters, "
