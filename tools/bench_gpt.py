@@ -173,19 +173,22 @@ def compare_microgpt(data: Path, args: argparse.Namespace) -> None:
         results["scratchnet"].append(spawn("microgpt", data, args, 1))
         results["microgpt"].append(spawn("reference", data, args, 1))
     print(
-        f"{'library':<22} {'ms/step':>9} {'speed-up':>8} {'steps':>6} {'first loss':>10} {f'last {LAST} loss':>14} "
-        f"{'RSS MB':>7}"
+        f"{'library':<22} {'ms/step':>9} {'speed-up':>8} {'steps':>6} {'run s':>7} {'first loss':>10} "
+        f"{f'last {LAST} loss':>14} {'RSS MB':>7}"
     )
     medians = {name: statistics.median(r["step_seconds"] for r in rs) for name, rs in results.items()}
     for name, rs in results.items():
         label = "scratchnet (loops)" if name == "scratchnet" else "microgpt's algorithm"
         speedup = f"{medians['microgpt'] / medians[name]:.1f}x" if name == "scratchnet" else ""
         print(
-            f"{label:<22} {1e3 * medians[name]:>9.1f} {speedup:>8} {rs[-1]['steps']:>6} {rs[-1]['first_loss']:>10.6f} "
+            f"{label:<22} {1e3 * medians[name]:>9.1f} {speedup:>8} {rs[-1]['steps']:>6} "
+            f"{statistics.median(r['seconds'] for r in rs):>7.1f} {rs[-1]['first_loss']:>10.6f} "
             f"{statistics.median(r['last_loss'] for r in rs):>14.4f} {max(r['rss_mb'] for r in rs):>7.0f}"
         )
     print(
-        f"ms/step = the median over the rounds of each run's seconds per training step; last {LAST} loss = the mean "
+        f"ms/step = the median over the rounds of each run's seconds per training step (scratchnet's without its "
+        "held-out estimates, which the reference does not make); run s = the whole run's seconds (scratchnet's as "
+        f"`scratchnet train` prints them, estimates included); last {LAST} loss = the mean "
         f"training loss of the last {LAST} steps (one document a step, so a mean); first loss = step 1's (the same "
         "weights on the same document: equal but for rounding); one thread"
     )

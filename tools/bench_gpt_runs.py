@@ -150,12 +150,19 @@ def peak_rss_mb() -> float:
 
 
 class StepLosses(Callback):
-    """Every step's loss, and the seconds from the first step's start to the last step's end."""
+    """Every step's loss, and the seconds of the steps: from the first step's start to the last step's end,
+    less the records between them (the held-out estimates, which microgpt's algorithm does not make)."""
 
     def __init__(self) -> None:
         self.losses: list[float] = []
         self.started: float | None = None
-        self.seconds = 0.0
+        self.ended = 0.0
+        self.recording = 0.0  # the records' seconds between steps
+        self.pending = 0.0  # the last record's, counted once another step has ended after it
+
+    @property
+    def seconds(self) -> float:
+        return 0.0 if self.started is None else self.ended - self.started - self.recording
 
     def on_epoch_start(self, loop: Loop) -> None:
         if self.started is None:
@@ -163,8 +170,11 @@ class StepLosses(Callback):
 
     def on_step_end(self, loop: Loop, loss: float) -> None:
         self.losses.append(float(loss))
-        assert self.started is not None
-        self.seconds = time.perf_counter() - self.started
+        self.ended = time.perf_counter()
+        self.recording, self.pending = self.recording + self.pending, 0.0
+
+    def on_record(self, loop: Loop, record: dict[str, Any]) -> None:
+        self.pending = time.perf_counter() - self.ended  # a record follows its step's end at once
 
 
 @dataclass
