@@ -21,7 +21,9 @@ Without PyTorch it prints scratchnet's own figures and how to install PyTorch's 
 tools/bench_cnn.py does the same for a convolutional network (Keras's mnist_convnet);
 ``--configs mnist_convnet`` runs it from here, after any MLP configurations asked for.
 tools/bench_gpt_step.py times one training step of nanoGPT's CPU configuration against a PyTorch
-twin; ``--configs gpt-step`` runs it from here, last.
+twin; ``--configs gpt-step`` runs it from here, after the others. tools/bench_gpt.py runs the whole
+``--recipe gpt`` and ``--recipe microgpt`` trainings beside their references; ``--configs gpt`` runs it
+from here, last (``--steps`` shortens its trainings).
 """
 
 from __future__ import annotations
@@ -58,6 +60,7 @@ CONFIGS: dict[str, dict[str, Any]] = {
 SEED = 0
 CNN_CONFIG = "mnist_convnet"  # run by tools/bench_cnn.py
 GPT_CONFIG = "gpt-step"  # run by tools/bench_gpt_step.py
+GPT_TRAINING = "gpt"  # run by tools/bench_gpt.py
 
 
 # ---------------------------------------------------------------------------------------------
@@ -495,10 +498,13 @@ def main() -> int:
         "--configs",
         default=",".join(CONFIGS),
         help=f"comma-separated among: {', '.join(CONFIGS)}, {CNN_CONFIG} (the CNN of tools/bench_cnn.py), "
-        f"{GPT_CONFIG} (tools/bench_gpt_step.py)",
+        f"{GPT_CONFIG} (tools/bench_gpt_step.py), {GPT_TRAINING} (tools/bench_gpt.py)",
     )
     parser.add_argument(
-        "--steps", type=int, default=None, help=f"timed steps per run of {GPT_CONFIG} (its default: 20)"
+        "--steps",
+        type=int,
+        default=None,
+        help=f"timed steps per run of {GPT_CONFIG} (its default: 20); training steps of {GPT_TRAINING}",
     )
     parser.add_argument("--skip-loops", action="store_true", help="do not measure the loops backend")
     parser.add_argument("--skip-numpy", action="store_true", help="do not run the plain NumPy reference")
@@ -511,16 +517,19 @@ def main() -> int:
         child_main(args)
         return 0
     names = args.configs.split(",")
-    unknown = [name for name in names if name not in CONFIGS and name not in (CNN_CONFIG, GPT_CONFIG)]
+    own_tools = {GPT_CONFIG: run_gpt_bench, GPT_TRAINING: run_gpt_training_bench}  # after the others, in this order
+    unknown = [name for name in names if name not in CONFIGS and name != CNN_CONFIG and name not in own_tools]
     if unknown:
         parser.error(
-            f"unknown configuration {unknown[0]!r}; choose among {', '.join(CONFIGS)}, {CNN_CONFIG}, {GPT_CONFIG}"
+            f"unknown configuration {unknown[0]!r}; choose among {', '.join(CONFIGS)}, {CNN_CONFIG}, "
+            f"{', '.join(own_tools)}"
         )
-    if GPT_CONFIG in names:  # its own tool, after the others
-        names.remove(GPT_CONFIG)
-        status = main_others(args, names) if names else 0
-        return status or run_gpt_bench(args)
-    return main_others(args, names)
+    later = [run for name, run in own_tools.items() if name in names]
+    names = [name for name in names if name not in own_tools]
+    status = main_others(args, names) if names else 0
+    for run in later:
+        status = status or run(args)
+    return status
 
 
 def main_others(args: argparse.Namespace, names: list[str]) -> int:
@@ -560,6 +569,17 @@ def run_gpt_bench(args: argparse.Namespace) -> int:
     argv += [] if args.rounds is None else ["--rounds", str(args.rounds)]
     argv += [] if args.steps is None else ["--steps", str(args.steps)]
     return bench_gpt_step.main(argv)
+
+
+def run_gpt_training_bench(args: argparse.Namespace) -> int:
+    """tools/bench_gpt.py with this run's data, threads (its own default 2,1 for 'auto'), rounds and steps."""
+    import bench_gpt  # here: it imports this module
+
+    argv = [] if args.threads == "auto" else ["--threads", args.threads]
+    argv += ["--data-dir", args.data_dir] if args.data_dir else []
+    argv += [] if args.rounds is None else ["--rounds", str(args.rounds)]
+    argv += [] if args.steps is None else ["--steps", str(args.steps)]
+    return bench_gpt.main(argv)
 
 
 def main_mlp(args: argparse.Namespace, names: list[str]) -> int:

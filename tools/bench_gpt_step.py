@@ -94,10 +94,11 @@ def batches(count: int) -> list[tuple[Any, Any]]:
     return [(block[:, :-1].astype(np.intp), block[:, 1:].astype(np.intp)) for block in blocks]
 
 
-def torch_names() -> dict[str, str]:
-    """scratchnet's array name -> the twin's parameter name (nanoGPT's, but for the head's bias)."""
+def torch_names(layers: int = LAYERS, bias: bool = True, head_bias: bool = True) -> dict[str, str]:
+    """scratchnet's array name -> the twin's parameter name (nanoGPT's, but for the head's bias), for
+    ``layers`` blocks whose MLP has biases or (``bias=False``) none, and a head with or without one."""
     names = {"0.weight": "transformer.wte.weight", "1.weight": "transformer.wpe.weight"}
-    for layer in range(LAYERS):
+    for layer in range(layers):
         attention, mlp, block = 2 + 2 * layer, 3 + 2 * layer, f"transformer.h.{layer}"
         names[f"{attention}.0.weight"] = f"{block}.ln_1.weight"
         names[f"{attention}.1.in_proj_weight"] = f"{block}.attn.c_attn.weight"
@@ -105,10 +106,13 @@ def torch_names() -> dict[str, str]:
         names[f"{mlp}.0.weight"] = f"{block}.ln_2.weight"
         for index, part in ((1, "c_fc"), (3, "c_proj")):
             names[f"{mlp}.{index}.weight"] = f"{block}.mlp.{part}.weight"
-            names[f"{mlp}.{index}.bias"] = f"{block}.mlp.{part}.bias"
-    head = 2 + 2 * LAYERS
+            if bias:
+                names[f"{mlp}.{index}.bias"] = f"{block}.mlp.{part}.bias"
+    head = 2 + 2 * layers
     names[f"{head}.weight"] = "transformer.ln_f.weight"
-    names[f"{head + 1}.weight"], names[f"{head + 1}.bias"] = "lm_head.weight", "lm_head.bias"
+    names[f"{head + 1}.weight"] = "lm_head.weight"
+    if head_bias:
+        names[f"{head + 1}.bias"] = "lm_head.bias"
     return names
 
 

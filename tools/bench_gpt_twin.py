@@ -1,7 +1,8 @@
 """The PyTorch twin of tools/bench_gpt_step.py: a GPT laid out as nanoGPT's model.py lays it out (its
-module and parameter names), with what scratchnet's architecture has where the two differ: the MLP's
-and the head's Linear layers have biases, the head is not tied to the token table. LayerNorm and
-attention have no biases (nanoGPT's ``bias = False``); no dropout. Written for this benchmark."""
+module and parameter names), with what scratchnet's architecture has where the two differ: the head is
+not tied to the token table, and the MLP's Linear layers have biases unless ``bias=False``, the head's
+unless ``head_bias=False`` (tools/bench_gpt.py's twin of ``--recipe gpt``). LayerNorm and attention have no biases
+(nanoGPT's ``bias = False``); no dropout. Written for the benchmarks."""
 
 from __future__ import annotations
 
@@ -42,11 +43,11 @@ class CausalSelfAttention(nn.Module):
 
 
 class MLP(nn.Module):
-    def __init__(self, dim: int) -> None:
+    def __init__(self, dim: int, bias: bool = True) -> None:
         super().__init__()
-        self.c_fc = nn.Linear(dim, 4 * dim)
+        self.c_fc = nn.Linear(dim, 4 * dim, bias=bias)
         self.gelu = nn.GELU()
-        self.c_proj = nn.Linear(4 * dim, dim)
+        self.c_proj = nn.Linear(4 * dim, dim, bias=bias)
 
     def forward(self, x: Any) -> Any:
         return self.c_proj(self.gelu(self.c_fc(x)))
@@ -55,10 +56,10 @@ class MLP(nn.Module):
 class Block(nn.Module):
     """x + attention(ln_1(x)), then x + mlp(ln_2(x))."""
 
-    def __init__(self, dim: int, heads: int) -> None:
+    def __init__(self, dim: int, heads: int, bias: bool = True) -> None:
         super().__init__()
         self.ln_1, self.attn = LayerNorm(dim), CausalSelfAttention(dim, heads)
-        self.ln_2, self.mlp = LayerNorm(dim), MLP(dim)
+        self.ln_2, self.mlp = LayerNorm(dim), MLP(dim, bias)
 
     def forward(self, x: Any) -> Any:
         x = x + self.attn(self.ln_1(x))
@@ -68,17 +69,19 @@ class Block(nn.Module):
 class GPT(nn.Module):
     """Token and position embeddings, the blocks, a final LayerNorm and the head: logits (N, T, V)."""
 
-    def __init__(self, vocabulary: int, length: int, layers: int, heads: int, dim: int) -> None:
+    def __init__(
+        self, vocabulary: int, length: int, layers: int, heads: int, dim: int, bias: bool = True, head_bias: bool = True
+    ) -> None:
         super().__init__()
         self.transformer = nn.ModuleDict(
             {
                 "wte": nn.Embedding(vocabulary, dim),
                 "wpe": nn.Embedding(length, dim),
-                "h": nn.ModuleList([Block(dim, heads) for _ in range(layers)]),
+                "h": nn.ModuleList([Block(dim, heads, bias) for _ in range(layers)]),
                 "ln_f": LayerNorm(dim),
             }
         )
-        self.lm_head = nn.Linear(dim, vocabulary)
+        self.lm_head = nn.Linear(dim, vocabulary, bias=head_bias)
 
     def forward(self, ids: Any) -> Any:
         positions = torch.arange(ids.shape[1], dtype=torch.long)
@@ -89,5 +92,7 @@ class GPT(nn.Module):
         return self.lm_head(self.transformer["ln_f"](x))
 
 
-def gpt(vocabulary: int, length: int, layers: int, heads: int, dim: int) -> GPT:
-    return GPT(vocabulary, length, layers, heads, dim)
+def gpt(
+    vocabulary: int, length: int, layers: int, heads: int, dim: int, bias: bool = True, head_bias: bool = True
+) -> GPT:
+    return GPT(vocabulary, length, layers, heads, dim, bias, head_bias)
