@@ -150,7 +150,8 @@ def run(args: argparse.Namespace) -> int:
     if known is not None:
         warn(new_report(written.kept, known))
     if args.verbose or is_terminal(sys.stderr):
-        what = f"{written.samples} {'documents' if documents else 'samples'}"
+        noun = "document" if documents else "sample"
+        what = f"{written.samples} {noun}{'' if written.samples == 1 else 's'}"
         warn(
             f"sampled {what} ({written.characters:,} new characters) in {seconds:.2f} s ({cpu_seconds:.2f} s of "
             f"CPU), {args.backend} backend, seed {args.seed}"
