@@ -277,3 +277,19 @@ def test_what_needs_numpy_says_so_in_one_line_where_numpy_is_missing(tmp_path: P
     assert result.returncode == 1 and result.stderr.count("\n") == 1, result.stderr
     assert "scratchnet train: error: this needs NumPy, which is not installed (pip install numpy)" in result.stderr
     assert sorted(path.name for path in tmp_path.iterdir()) == ["t.csv"]
+
+
+def test_the_microgpt_recipe_trains_without_numpy(names: Path, tmp_path: Path) -> None:
+    """Issue 27: ``--recipe microgpt`` "trains with NumPy absent (loops backend)"; its held-out loss is the one
+    the vectorized backend gives the saved model."""
+    out = tmp_path / "micro.json"
+    code, stdout, stderr = cli_without_numpy(
+        "train", "--data", str(names), "--recipe", "microgpt", "--steps", "6", "--eval-every", "3", "--out", str(out)
+    )
+    assert code == 0, stderr
+    assert "cross-check passed (NumPy absent: the loops backend alone)" in stdout
+    tokens = len(set(names.read_text()) - {"\n"}) + 1  # the letters and the boundary
+    parameters = 2 * tokens * 16 + 16 * 16 + 4 * 16 * 16 + 2 * 16 * 64  # embeddings, positions, attention, MLP
+    assert f"{parameters:,} parameters, loops; Adam lr 0.01; batch 1 x context 16, 6 steps" in stdout
+    said = float(re.search(rf"held-out loss {NUMBER} nats/char", stdout).group(1))  # type: ignore[union-attr]
+    assert said == pytest.approx(held_out_loss_with_numpy(out), abs=1e-4)
