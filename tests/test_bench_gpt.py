@@ -91,8 +91,6 @@ def test_the_microgpt_run_and_the_reference_train_alike_step_by_step(small_data:
     # the same weights, documents and Adam: scratchnet's loops run and the scalar autograd agree to rounding,
     # which says that the recipe is microgpt's network and optimizer, and that the bench compares like with like
     runs = tool("bench_gpt_runs")
-    if "microgpt" not in runs.text_recipes():
-        pytest.skip("no microgpt recipe yet: the issue's stand-in keeps the Dense layers' biases")
     reference = tool("microgpt_reference")
     config, settings = runs.run_config("microgpt", str(small_data / "names" / "names.txt"), 6)
     start = runs.microgpt_start(config, settings)

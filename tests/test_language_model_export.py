@@ -17,6 +17,7 @@ from scratchnet.data.text_batches import IGNORE_INDEX, evaluation_batches
 from scratchnet.interop import export_model
 from scratchnet.io.model import load_model
 from scratchnet.training.config import TrainConfig
+from scratchnet.training.text_recipes import gpt_layers
 from scratchnet.training.text_train import TextSettings, recorded_vocabulary, train_text
 
 CONTEXT = 32
@@ -25,12 +26,14 @@ REQUIRED = 1e-5  # the issue's figure, on probabilities
 
 @pytest.fixture(scope="module")
 def trained(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Two blocks of 64 dimensions and 4 heads (the default network: LayerNorm, exact GELU), 60 steps of
-    16 blocks on the first 20,000 characters of Tiny Shakespeare, float32; the model file."""
+    """The gpt recipe's network with two blocks of 64 dimensions and 4 heads (LayerNorm, attention and Dense
+    without biases, exact GELU, an untied output layer), 60 steps of 16 blocks on the first 20,000
+    characters of Tiny Shakespeare, float32; the model file."""
     folder = tmp_path_factory.mktemp("language_model_export")
     text = folder / "shakespeare.txt"
     text.write_text((data_dir / "tinyshakespeare" / "input.txt").read_text(encoding="utf-8")[:20000], encoding="utf-8")
-    config = TrainConfig(dataset="shakespeare", data=str(text), lr=3e-3, batch_size=16, dtype="float32")
+    layers = gpt_layers(layers=2, dim=64, heads=4, context=CONTEXT)
+    config = TrainConfig(dataset="shakespeare", data=str(text), layers=layers, lr=3e-3, batch_size=16, dtype="float32")
     result = train_text(config, TextSettings(context=CONTEXT, steps=60), out=folder / "gpt.json", log=lambda _: None,
                         progress=False, check=False)  # fmt: skip
     assert result.metadata["training"]["final"]["validation_loss"] < 3.0  # it learned something (chance: ln 58)

@@ -22,8 +22,8 @@ beside tools/microgpt_reference.py (microgpt's scalar-autograd algorithm), which
 initial weights and trains on the same documents in the same order (the run's own batches, one document
 a step): the time per step and the mean loss over the last 100 steps of each, at one thread.
 
-``--steps`` shortens every run (a smoke test; the figures then mean nothing). The recipes come from
-``scratchnet.training.recipes``; where a recipe is not there yet, the issue's settings stand in for it.
+``--steps`` shortens every run (a smoke test; the figures then mean nothing). The recipes' settings are
+read as ``scratchnet train`` reads them (training/text_recipes.py, through the command line's parser).
 """
 
 from __future__ import annotations

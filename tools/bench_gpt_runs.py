@@ -1,4 +1,4 @@
-"""The runs of tools/bench_gpt.py: the recipes' settings as ``scratchnet train`` takes them, a recorder of
+"""The runs of tools/bench_gpt.py: the recipes' settings as ``scratchnet train`` reads them, a recorder of
 every step's loss, the initial network of a run, and microgpt_reference's start from a run's weights and
 documents. Standard library and scratchnet only (no PyTorch)."""
 
@@ -17,78 +17,11 @@ from scratchnet.training.loop import Callback, Loop
 from scratchnet.training.optimizer import optimizer_spec
 from scratchnet.training.text_train import TextSettings, TrainConfigView, context_of, run_length, text_architecture
 
-# The issue's settings (issue 27, item 5), standing in for a recipe that training/recipes.py lacks yet.
-GPT_BLOCK = (
-    "residual(layernorm(bias=false), attention(4, bias=false)), "
-    "residual(layernorm(bias=false), dense(512), gelu, dense(128))"
-)
-MICROGPT_NORM = "rmsnorm(affine=false)"
-STAND_INS: dict[str, dict[str, Any]] = {
-    "gpt": {
-        "config": {
-            "layers": f"embedding(128), positions(64), {', '.join([GPT_BLOCK] * 4)}, layernorm(bias=false)",
-            "optimizer": "adamw",
-            "lr": 1e-3,
-            "weight_decay": 0.1,
-            "betas": (0.9, 0.99),
-            "lr_schedule": "cosine",
-            "lr_min": 1e-4,
-            "lr_warmup": 100,
-            "batch_size": 12,
-            "init": "gpt_normal",
-            "optimizer_options": {"max_grad_norm": 1.0, "decay_matrices_only": True},
-            "backend": "vectorized",
-            "dtype": "float32",
-        },
-        "text": {"context": 64, "steps": 2000, "eval_every": 250},
-    },
-    "microgpt": {
-        "config": {
-            "layers": (
-                f"embedding(16), positions(16), {MICROGPT_NORM}, residual({MICROGPT_NORM}, attention(4, bias=false)), "
-                f"residual({MICROGPT_NORM}, dense(64), relu, dense(16))"
-            ),
-            "optimizer": "adam",
-            "lr": 0.01,
-            "betas": (0.85, 0.99),
-            "lr_schedule": "linear",
-            "batch_size": 1,
-            "optimizer_options": {"eps": 1e-8},
-            "backend": "loops",
-            "dtype": "float64",
-        },
-        "text": {"context": 16, "steps": 1000, "layout": "documents"},
-    },
-}
-
-
-def text_recipes() -> set[str]:
-    """The names of scratchnet's language-model recipes (none before training/text_recipes.py)."""
-    try:
-        from scratchnet.training.text_recipes import TEXT_RECIPES
-    except ImportError:
-        return set()
-    return set(TEXT_RECIPES)
-
 
 def run_config(recipe: str, data: str, steps: int | None) -> tuple[TrainConfig, TextSettings]:
-    """What ``scratchnet train --data DATA --recipe RECIPE [--steps STEPS]`` runs: its settings (the
-    recipe's, or the issue's where the recipe is not there yet) and its text settings."""
-    if recipe in text_recipes():
-        return recipe_run(recipe, data, steps)
-    stand_in = STAND_INS[recipe]
-    text = dict(stand_in["text"])
-    config = dict(stand_in["config"])
-    if steps is not None:
-        text["steps"] = steps
-        if config.get("lr_warmup", 0) >= steps:
-            config["lr_warmup"] = steps // 2
-    # epochs: only the settings check reads it for a run in steps (which checks the schedule over epochs x 1)
-    return TrainConfig(dataset=recipe, data=data, epochs=text["steps"], **config), TextSettings(**text)
-
-
-def recipe_run(recipe: str, data: str, steps: int | None) -> tuple[TrainConfig, TextSettings]:
-    """The settings through the CLI's own parser and text_config, as `scratchnet train` reads them."""
+    """What ``scratchnet train --data DATA --recipe RECIPE [--steps STEPS]`` runs (training/text_recipes.py),
+    read through the command line's own parser and text_config, so that the bench never drifts from it (a
+    shorter ``--steps`` shortens the recipe's warmup in proportion, as there)."""
     from scratchnet.cli import build_parser
     from scratchnet.cli.train_text import text_config
 
@@ -100,15 +33,14 @@ def recipe_run(recipe: str, data: str, steps: int | None) -> tuple[TrainConfig, 
 
 
 def describe(recipe: str, data: str, steps: int | None) -> str:
-    """One line: where the settings come from, the network's size, the run's length and its optimizer."""
+    """One line: the network's size, the run's length and its optimizer."""
     from scratchnet.core.architecture import plan
 
     config, settings = run_config(recipe, data, steps)
     text, network, optimizer = initial_state(config, settings)
-    source = "training/text_recipes.py" if recipe in text_recipes() else "the issue's settings: no recipe yet"
     _, length = run_length(settings, config, text)
     return (
-        f"--recipe {recipe} ({source}) on {data}: {plan(network.describe()).parameter_count:,} parameters, "
+        f"--recipe {recipe} on {data}: {plan(network.describe()).parameter_count:,} parameters, "
         f"{length} steps of batch {config.batch_size} x context {context_of(settings, text)}, {config.backend} "
         f"{config.dtype}; {optimizer.describe()}"
     )
