@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from itertools import chain
 from typing import Any, TypeAlias
 
 from scratchnet.core.errors import LabelError, ShapeError
@@ -41,6 +42,8 @@ def flatten(tensor: Any) -> list[float]:
         return [float(tensor)]
     if not tensor or not isinstance(tensor[0], (list, tuple)):
         return list(map(float, tensor))
+    if all(row and not isinstance(row[0], (list, tuple)) for row in tensor):  # a matrix: row after row
+        return list(map(float, chain.from_iterable(tensor)))
     flat: list[float] = []
     for item in tensor:
         flat.extend(flatten(item))
@@ -68,7 +71,7 @@ def as_tensor(value: Any, shape: Shape, where: str) -> Any:
         length = len(value) if isinstance(value, (list, tuple)) else "no"
         raise ShapeError(f"{where}: expected {shape[0]} values along an axis of shape {shape}, got {length}")
     if len(shape) == 1:
-        return [float(x) for x in value]
+        return list(map(float, value))
     return [as_tensor(item, shape[1:], where) for item in value]
 
 
@@ -81,7 +84,7 @@ def as_batch(inputs: Sequence[Any], sample_shape: Shape | None, where: str) -> B
         raise ShapeError(f"{where}: the batch is empty; give at least one sample")
     expected = shape_of(inputs[0]) if sample_shape is None else sample_shape
     if len(expected) == 1:  # flat samples, the common case: one comprehension
-        batch = [[float(value) for value in sample] for sample in inputs]
+        batch = [list(map(float, sample)) for sample in inputs]
         for n, sample in enumerate(batch):
             if len(sample) != expected[0]:
                 raise ShapeError(f"{where}: sample {n} has {len(sample)} features, expected {expected[0]}")
