@@ -54,6 +54,8 @@ def reshape(flat: Sequence[float], shape: Shape) -> Any:
     """The inverse of :func:`flatten`: the nested list of ``shape`` holding ``flat`` in C order."""
     if len(shape) <= 1:
         return list(map(float, flat))
+    if len(shape) == 2:  # a matrix: one row after another
+        return [list(map(float, flat[k * shape[1] : (k + 1) * shape[1]])) for k in range(shape[0])]
     step = math.prod(shape[1:])
     return [reshape(flat[k * step : (k + 1) * step], shape[1:]) for k in range(shape[0])]
 
@@ -72,6 +74,8 @@ def as_tensor(value: Any, shape: Shape, where: str) -> Any:
         raise ShapeError(f"{where}: expected {shape[0]} values along an axis of shape {shape}, got {length}")
     if len(shape) == 1:
         return list(map(float, value))
+    if len(shape) == 2 and all(isinstance(row, (list, tuple)) and len(row) == shape[1] for row in value):
+        return [list(map(float, row)) for row in value]  # a matrix of the right shape: its rows as floats
     return [as_tensor(item, shape[1:], where) for item in value]
 
 
@@ -113,7 +117,7 @@ def elementwise(function: Any, *tensors: Any) -> Any:
     first = tensors[0]
     if first and isinstance(first[0], list):
         return [elementwise(function, *items) for items in zip(*tensors)]
-    return [function(*values) for values in zip(*tensors)]
+    return list(map(function, *tensors))  # function(*values) for the values of each position
 
 
 def is_sequence_batch(batch: Any) -> bool:
