@@ -71,7 +71,7 @@ def test_a_containers_layers_are_walked_into_at_their_paths_and_name_their_array
         ((4,), "Softmax"),
     ]
     inner = sites[2].children
-    assert inner[0].options == {"in_features": 3, "out_features": 5, "init": "he_normal"}
+    assert inner[0].options == {"in_features": 3, "out_features": 5, "bias": True, "init": "he_normal", "std": None}
     assert inner[0].input_shape == (3,) and inner[1].input_shape == (5,)  # each layer's input is the last one's output
     assert inner[1].prefix == "2.1" and array_name(inner[0].path, "weight") == "2.0.weight"
     assert [array.name for array in checked.arrays][2:4] == ["2.0.weight", "2.0.bias"]  # as the plan names them

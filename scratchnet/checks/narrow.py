@@ -21,6 +21,7 @@ from scratchnet.core.errors import ConfigError
 CHECK_MAX_PARAMS = 250_000  # above this a network of flat samples is checked as a narrower copy
 CHECK_WIDTH = 64  # the hidden width of that narrower copy
 CHECK_CHANNELS = 4  # the channels (and widths) of a network of images' narrower copy
+CHECK_TOKENS = 16  # the sequence length a big language model's narrower copy is checked on
 SMALLEST_SIDE = 8  # the smallest square image a narrowed network of images is tried on
 
 
@@ -92,9 +93,26 @@ def narrowed_architecture(
     return copy
 
 
+def _narrowed_tokens(description: Mapping[str, Any], width: int, length: int) -> dict[str, Any]:
+    """A token network with every width but its output layer's at most ``width`` (the vocabulary stays),
+    on sequences of at most ``length`` tokens."""
+    checked = plan(description)
+    items = notation.split_top_level(notation.notation(checked.description))
+    tokens = notation.TOKENS_INPUT.match(items[0])
+    assert tokens is not None  # a token network's notation starts with its input(tokens V x T)
+    start = f"input(tokens {tokens.group(1)} x {min(int(tokens.group(2)), length)})"
+    loss = next(key for key, name in LOSSES.items() if name == checked.description["loss"]["type"])
+    copy = notation.parse(f"{start}, {narrowed(', '.join(items[1:]), width, keep_last=True)}", loss=loss)
+    copy.update({key: checked.description[key] for key in ("l2", "l1") if key in checked.description})
+    return copy
+
+
 def checked_copy(description: Mapping[str, Any]) -> tuple[dict[str, Any], str]:
     """The architecture the cross-check runs on (see the module's text), and how a line names it."""
     full = plan(description)
+    if full.vocabulary is not None and full.parameter_count > CHECK_MAX_PARAMS:  # a big language model
+        copy = _narrowed_tokens(full.description, CHECK_WIDTH, CHECK_TOKENS)
+        return copy, f"{plan(copy).outline()} (the layer types of {full.outline()}, narrowed)"
     if len(full.input_shape) == 1:
         if full.parameter_count <= CHECK_MAX_PARAMS:
             return full.description, notation.outline(full.description)

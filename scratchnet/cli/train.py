@@ -60,6 +60,8 @@ from scratchnet.cli.train_text import (
     default_text_out,
     is_text_checkpoint,
     is_text_run,
+    refuse_text_recipe,
+    show_text_settings,
     text_config,
 )
 from scratchnet.core.architecture import ACTIVATION_LAYERS, DTYPES
@@ -79,6 +81,7 @@ from scratchnet.training.config import (
 )
 from scratchnet.training.diagnostics import DEFAULT_EVERY, Diagnostics
 from scratchnet.training.recipes import RECIPES, recipe_settings
+from scratchnet.training.text_recipes import TEXT_RECIPES
 from scratchnet.training.text_train import resume_text, train_text
 from scratchnet.training.train import (
     RESUME_OVERRIDES,
@@ -142,7 +145,7 @@ def optimizer_choice(text: str) -> str | dict[str, Any]:
 # The flags of ``scratchnet train``, by the part of the run they describe: (flags, argparse options).
 FLAG_GROUPS: dict[str, list[tuple[tuple[str, ...], dict[str, Any]]]] = {
     "where (the recipe, the files)": [
-        (("--recipe",), {"choices": sorted(RECIPES), "help": RECIPE_HELP}),
+        (("--recipe",), {"choices": sorted([*RECIPES, *TEXT_RECIPES]), "help": RECIPE_HELP}),
         (("--data-dir",), {"metavar": "DIR", "help": DATA_DIR_HELP}),
         (("--out",), {"metavar": "PATH", "help": OUT_HELP}),
         (("--overwrite",), {"action": "store_true", "help": TRAIN_OVERWRITE_HELP}),
@@ -229,6 +232,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     MNIST's images that are not your data's (OWN_DATA_DEFAULTS) are left out. An --optimizer JSON
     object is merged over the recipe's optimizer (:func:`optimizer_settings`), and the optimizer
     flags over that."""
+    refuse_text_recipe(args.recipe)
     if args.recipe is None:
         args.recipe = "small" if args.backend == "loops" else "default"
     if args.data is not None and args.dataset is not None:
@@ -384,6 +388,9 @@ def train_command(args: argparse.Namespace) -> int:
     if args.show:
         if args.resume is not None:
             raise ConfigError("--show prints a recipe's settings; a checkpoint's are shown by scratchnet inspect")
+        if is_text_run(args):
+            print(show_text_settings(*text_config(args)))
+            return 0
         config = config_from_args(args)
         check_before_training(config)
         print(show_settings(config, {name for name in CONFIG_FLAGS + DATA_FLAGS if getattr(args, name) is not None}))

@@ -236,11 +236,19 @@ def _slope(value: float) -> str | None:
     return None if 0.0 <= value < math.inf else f"alpha must be a finite number >= 0, got {value!r}"
 
 
+def _positive_float(name: str) -> Callable[[float], str | None]:
+    return lambda value: None if 0.0 < value < math.inf else f"{name} must be a finite number > 0, got {value!r}"
+
+
 def initializer(value: str) -> str | None:
     """The check of an ``init`` option: a known initializer."""
     if value in INITIALIZERS:
         return None
     return f"unknown initializer {value!r}; choose one of {', '.join(INITIALIZERS)}"
+
+
+STD_OPTION = Option("std", "float", None, check=_positive_float("std"))
+"""The spread of ``init="normal"`` (eq. 10.12); not given: 0.02. The layer refuses it with another init."""
 
 
 def describe_shape(shape: Shape) -> str:
@@ -262,6 +270,13 @@ def _dense_output(options: Mapping[str, Any], shape: Shape) -> Shape:
     return (options["out_features"],)
 
 
+def _dense_arrays(options: Mapping[str, Any], shape: Shape) -> dict[str, Shape]:
+    arrays: dict[str, Shape] = {"weight": (options["out_features"], options["in_features"])}
+    if options.get("bias", True):
+        arrays["bias"] = (options["out_features"],)
+    return arrays
+
+
 def _same_shape(options: Mapping[str, Any], shape: Shape) -> Shape:
     return shape
 
@@ -278,9 +293,11 @@ register(
         options=(
             Option("in_features", "int", check=at_least_one("in_features")),
             Option("out_features", "int", check=at_least_one("out_features")),
+            Option("bias", "bool", True),
             Option("init", "str", "he_normal", check=initializer),
+            STD_OPTION,
         ),
-        arrays=lambda o, shape: {"weight": (o["out_features"], o["in_features"]), "bias": (o["out_features"],)},
+        arrays=_dense_arrays,
         output_shape=_dense_output,
         penalized=("weight",),
         implied_input=lambda o: (o["in_features"],),
@@ -338,10 +355,6 @@ def _positive_pair(name: str) -> Callable[[tuple[int, int]], str | None]:
 
 def _non_negative_pair(name: str) -> Callable[[tuple[int, int]], str | None]:
     return lambda value: None if min(value) >= 0 else f"{name} must be at least 0, got {list(value)}"
-
-
-def _positive_float(name: str) -> Callable[[float], str | None]:
-    return lambda value: None if 0.0 < value < math.inf else f"{name} must be a finite number > 0, got {value!r}"
 
 
 def _momentum(value: float) -> str | None:

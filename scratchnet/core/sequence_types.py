@@ -14,6 +14,7 @@ from typing import Any
 
 from scratchnet.core.errors import ConfigError
 from scratchnet.core.registry import (
+    STD_OPTION,
     LayerType,
     Option,
     Shape,
@@ -98,6 +99,7 @@ register(
             Option("num_embeddings", "int", check=at_least_one("num_embeddings")),
             Option("embedding_dim", "int", check=at_least_one("embedding_dim")),
             Option("init", "str", "gpt_normal", check=initializer),
+            STD_OPTION,
         ),
         arrays=lambda o, shape: {"weight": (o["num_embeddings"], o["embedding_dim"])},
         output_shape=_embedding_output,
@@ -116,6 +118,7 @@ register(
             Option("max_length", "int", check=at_least_one("max_length")),
             Option("dim", "int", check=at_least_one("dim")),
             Option("init", "str", "gpt_normal", check=initializer),
+            STD_OPTION,
         ),
         arrays=lambda o, shape: {"weight": (o["max_length"], o["dim"])},
         output_shape=_position_output,
@@ -175,6 +178,8 @@ register(
             Option("bias", "bool", True),
             Option("dropout", "float", 0.0, check=_rate),
             Option("init", "str", "gpt_normal", check=initializer),
+            STD_OPTION,
+            Option("out_std", "float", None, check=_positive_float("out_std")),
         ),
         arrays=_attention_arrays,
         output_shape=_attention_output,

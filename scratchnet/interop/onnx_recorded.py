@@ -42,13 +42,16 @@ def reads_tokens(graph: onnx.GraphProto) -> bool:
 def needs_recorded(graph: onnx.GraphProto, props: Mapping[str, str], where: str, chain_ops: Collection[str]) -> bool:
     """Whether the graph is read by its recorded architecture: it reads token ids, or the architecture
     it records has a layer that does not export as one of the operators ``chain_ops`` that the chain
-    importer reads (see the module's docstring)."""
+    importer reads (see the module's docstring), or a layer without its bias (a Dense(bias=false), whose
+    Gemm without C the chain importer reads as a zero bias, as from any other producer)."""
     if reads_tokens(graph):
         return True
     if ARCHITECTURE_KEY not in props:
         return False
     checked = _recorded_plan(props, where, None)
     sites = every_layer(walk(checked))
+    if any(site.options.get("bias") is False for site in sites):
+        return True
     return checked.vocabulary is not None or not all(_one_operator(site, chain_ops) for site in sites)
 
 

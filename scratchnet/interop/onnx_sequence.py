@@ -29,7 +29,7 @@ def _linear(g: LayerGraph, x: str, weight: str, bias: str | None, step: str) -> 
 
 
 def _dense(g: LayerGraph) -> str:
-    return _linear(g, g.x, g.array("weight"), g.array("bias"), OUT)
+    return _linear(g, g.x, g.array("weight"), g.array("bias") if g.options.get("bias", True) else None, OUT)
 
 
 def _embedding(g: LayerGraph) -> str:
@@ -116,9 +116,11 @@ def _attention(g: LayerGraph) -> str:
 
 
 def dense(options: Mapping[str, Any], shape: Shape) -> Node | Composite:
-    """Gemm for a row per sample (as before), MatMul + Add on the last axis of a sequence (16.1)."""
+    """Gemm for a row per sample (as before), MatMul + Add on the last axis of a sequence (16.1);
+    without a bias, Gemm without its C, or MatMul alone."""
     if len(shape) == 1:
-        return Node("Gemm", ("weight", "bias"), {"transB": 1})  # x W^T + b, W as (out, in)
+        arrays = ("weight", "bias") if options.get("bias", True) else ("weight",)
+        return Node("Gemm", arrays, {"transB": 1})  # x W^T + b, W as (out, in)
     return Composite(_dense)
 
 

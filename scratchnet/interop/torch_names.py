@@ -35,7 +35,7 @@ def _batch_norm(options: Mapping[str, Any], shape: Shape) -> str:
 
 # Each layer type's module, as the Python expression that builds it, from its options and input shape.
 TORCH_MODULES: dict[str, Callable[[Mapping[str, Any], Shape], str]] = {
-    "Dense": lambda o, s: f"nn.Linear({o['in_features']}, {o['out_features']})",
+    "Dense": lambda o, s: f"nn.Linear({o['in_features']}, {o['out_features']}{'' if o['bias'] else ', bias=False'})",
     "Dropout": lambda o, s: f"nn.Dropout(p={o['rate']!r})",
     "ReLU": lambda o, s: "nn.ReLU()",
     "LeakyReLU": lambda o, s: f"nn.LeakyReLU(negative_slope={o['alpha']!r})",

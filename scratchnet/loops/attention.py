@@ -18,7 +18,13 @@ from typing import Any
 from scratchnet.core import rng
 from scratchnet.core.decoding import Cache
 from scratchnet.core.errors import ConfigError, ShapeError
-from scratchnet.core.init import SECOND_BIAS_STREAM, SECOND_WEIGHT_STREAM, check_initializer
+from scratchnet.core.init import (
+    SECOND_BIAS_STREAM,
+    SECOND_WEIGHT_STREAM,
+    check_initializer,
+    check_std,
+    init_description,
+)
 from scratchnet.loops.activations import softmax_and_log_sum_exp
 from scratchnet.loops.convolution import check_gradients, shape_name
 from scratchnet.loops.init import initial_bias, initial_weight
@@ -71,7 +77,16 @@ class CausalSelfAttention:
     """
 
     def __init__(
-        self, dim: int, heads: int, *, bias: bool = True, dropout: float = 0.0, init: str = "gpt_normal", seed: int = 0
+        self,
+        dim: int,
+        heads: int,
+        *,
+        bias: bool = True,
+        dropout: float = 0.0,
+        init: str = "gpt_normal",
+        std: float | None = None,
+        out_std: float | None = None,
+        seed: int = 0,
     ) -> None:
         if dim < 1 or heads < 1 or dim % heads != 0:
             raise ConfigError(f"CausalSelfAttention needs heads that divide dim, got dim {dim} and {heads} heads")
@@ -79,9 +94,12 @@ class CausalSelfAttention:
             raise ConfigError(f"dropout rate must be in [0, 1), got {dropout}")
         self.dim, self.heads, self.head_dim = dim, heads, dim // heads
         self.bias, self.dropout, self.init, self.seed = bias, dropout, check_initializer(init), seed
-        self.in_proj_weight: Matrix = initial_weight(init, (3 * dim, dim), seed)
+        self.std, self.out_std = check_std(init, std), check_std(init, out_std, "out_std")
+        self.in_proj_weight: Matrix = initial_weight(init, (3 * dim, dim), seed, std=self.std)
         self.in_proj_bias: Vector = initial_bias(init, 3 * dim, seed) if bias else []
-        self.out_proj_weight: Matrix = initial_weight(init, (dim, dim), seed, SECOND_WEIGHT_STREAM)
+        self.out_proj_weight: Matrix = initial_weight(
+            init, (dim, dim), seed, SECOND_WEIGHT_STREAM, self.out_std or self.std
+        )
         self.out_proj_bias: Vector = initial_bias(init, dim, seed, SECOND_BIAS_STREAM) if bias else []
         self.zero_grads()
         self.calls = 0  # training passes with dropout so far: the stream of the next mask
@@ -299,5 +317,5 @@ class CausalSelfAttention:
             "heads": self.heads,
             "bias": self.bias,
             "dropout": self.dropout,
-            "init": self.init,
+            **init_description(self.init, std=self.std, out_std=self.out_std),
         }

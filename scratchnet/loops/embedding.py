@@ -12,7 +12,7 @@ from typing import Any
 
 from scratchnet.core.decoding import Cache
 from scratchnet.core.errors import ConfigError, ShapeError
-from scratchnet.core.init import check_initializer
+from scratchnet.core.init import check_initializer, check_std, init_description
 from scratchnet.loops.convolution import check_gradients, shape_name
 from scratchnet.loops.init import initial_weight
 from scratchnet.loops.tensor import Batch, Matrix, Param, as_tensor, as_tokens, shape_of
@@ -21,12 +21,13 @@ from scratchnet.loops.tensor import Batch, Matrix, Param, as_tensor, as_tokens, 
 class Table:
     """What both embeddings share: a ``weight`` table of ``rows`` vectors of ``dim`` values and its gradient."""
 
-    def __init__(self, name: str, rows: int, dim: int, init: str, seed: int) -> None:
+    def __init__(self, name: str, rows: int, dim: int, init: str, seed: int, std: float | None = None) -> None:
         if rows < 1 or dim < 1:
             raise ConfigError(f"{name} needs at least one row and one value per row, got {rows} x {dim}")
         self.name = name
         self.init = check_initializer(init)
-        self.weight: Matrix = initial_weight(init, (rows, dim), seed)
+        self.std = check_std(init, std)
+        self.weight: Matrix = initial_weight(init, (rows, dim), seed, std=self.std)
         self.grad_weight: Matrix = [[0.0] * dim for _ in range(rows)]
 
     def params(self) -> dict[str, Param]:
@@ -54,8 +55,16 @@ class Embedding(Table):
     """Token ids ``(N, T)`` to vectors ``(N, T, embedding_dim)``: x[n][t] = W[id[n][t]] (eq. 17.1),
     with ``weight`` ``(num_embeddings, embedding_dim)`` as PyTorch's nn.Embedding."""
 
-    def __init__(self, num_embeddings: int, embedding_dim: int, *, init: str = "gpt_normal", seed: int = 0) -> None:
-        super().__init__("Embedding", num_embeddings, embedding_dim, init, seed)
+    def __init__(
+        self,
+        num_embeddings: int,
+        embedding_dim: int,
+        *,
+        init: str = "gpt_normal",
+        std: float | None = None,
+        seed: int = 0,
+    ) -> None:
+        super().__init__("Embedding", num_embeddings, embedding_dim, init, seed, std)
         self.num_embeddings = num_embeddings
         self.embedding_dim = embedding_dim
         self.ids: list[list[int]] = []
@@ -88,7 +97,7 @@ class Embedding(Table):
             "type": "Embedding",
             "num_embeddings": self.num_embeddings,
             "embedding_dim": self.embedding_dim,
-            "init": self.init,
+            **init_description(self.init, std=self.std),
         }
 
 
@@ -96,8 +105,10 @@ class PositionEmbedding(Table):
     """GPT-2's learned positions: y[n][t] = x[n][t] + P[t] for a ``(N, T, dim)`` input, T at most
     ``max_length`` (eq. 17.3); ``weight`` is P, ``(max_length, dim)``."""
 
-    def __init__(self, max_length: int, dim: int, *, init: str = "gpt_normal", seed: int = 0) -> None:
-        super().__init__("PositionEmbedding", max_length, dim, init, seed)
+    def __init__(
+        self, max_length: int, dim: int, *, init: str = "gpt_normal", std: float | None = None, seed: int = 0
+    ) -> None:
+        super().__init__("PositionEmbedding", max_length, dim, init, seed, std)
         self.max_length = max_length
         self.dim = dim
         self.shape: tuple[int, ...] = ()  # (N, T, dim) of the last forward pass
@@ -139,4 +150,5 @@ class PositionEmbedding(Table):
         return grad_outputs if need_input_grad else []
 
     def describe(self) -> dict[str, Any]:
-        return {"type": "PositionEmbedding", "max_length": self.max_length, "dim": self.dim, "init": self.init}
+        described = {"type": "PositionEmbedding", "max_length": self.max_length, "dim": self.dim}
+        return {**described, **init_description(self.init, std=self.std)}

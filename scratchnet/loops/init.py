@@ -32,9 +32,10 @@ def draw(distribution: Distribution, count: int, seed: int, stream: int) -> list
     return [scale * (2.0 * u - 1.0) for u in rng.uniforms(seed, stream, count)]
 
 
-def initial_weight(name: str, shape: Shape, seed: int, stream: int = WEIGHT_STREAM) -> Param:
-    """A weight of ``shape`` ``(out, in, *kernel)`` drawn by scheme ``name`` (eq. 10.5-10.9, 10.11)."""
-    values = draw(weight_distribution(name, *fans(shape)), math.prod(shape), seed, stream)
+def initial_weight(name: str, shape: Shape, seed: int, stream: int = WEIGHT_STREAM, std: float | None = None) -> Param:
+    """A weight of ``shape`` ``(out, in, *kernel)`` drawn by scheme ``name`` (eq. 10.5-10.9, 10.11, 10.12;
+    ``std`` for ``normal``)."""
+    values = draw(weight_distribution(name, *fans(shape), std), math.prod(shape), seed, stream)
     weight: Param = reshape(values, shape)
     return weight
 

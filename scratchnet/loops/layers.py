@@ -9,7 +9,7 @@ from typing import Any
 from scratchnet.core import rng
 from scratchnet.core.decoding import Cache
 from scratchnet.core.errors import ConfigError, ShapeError
-from scratchnet.core.init import check_initializer
+from scratchnet.core.init import check_initializer, check_std, dense_description
 from scratchnet.core.network import ParameterFree
 from scratchnet.loops.init import initial_bias, initial_weight
 from scratchnet.loops.neuron import Neuron, NonzeroInputs, nonzero
@@ -31,19 +31,32 @@ class Dense:
     """A fully connected layer: a list of ``out_features`` neurons, each seeing all ``in_features`` inputs.
 
     Parameters are ``weight`` ``(out_features, in_features)`` (row j is neuron j's weights) and
-    ``bias`` ``(out_features,)``. Given a batch of sequences ``(N, T, in_features)`` it is applied at
-    every position, as PyTorch's nn.Linear on the last axis (eq. 16.1).
+    ``bias`` ``(out_features,)``, which ``bias=False`` leaves out (each neuron's b stays 0, untrained:
+    PyTorch's nn.Linear(..., bias=False)). Given a batch of sequences ``(N, T, in_features)`` it is
+    applied at every position, as PyTorch's nn.Linear on the last axis (eq. 16.1). ``std`` is the
+    spread of ``init="normal"`` (eq. 10.12).
     """
 
-    def __init__(self, in_features: int, out_features: int, *, init: str = "he_normal", seed: int = 0) -> None:
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        *,
+        bias: bool = True,
+        init: str = "he_normal",
+        std: float | None = None,
+        seed: int = 0,
+    ) -> None:
         if in_features < 1 or out_features < 1:
             raise ConfigError(f"Dense needs at least one input and one output, got {in_features} -> {out_features}")
         self.in_features = in_features
         self.out_features = out_features
+        self.has_bias = bias
         self.init = check_initializer(init)
-        weights = initial_weight(init, (out_features, in_features), seed)
-        bias = initial_bias(init, out_features, seed)
-        self.neurons = [Neuron(row, b) for row, b in zip(weights, bias)]
+        self.std = check_std(init, std)
+        weights = initial_weight(init, (out_features, in_features), seed, std=self.std)
+        bias_values = initial_bias(init, out_features, seed) if bias else [0.0] * out_features
+        self.neurons = [Neuron(row, b) for row, b in zip(weights, bias_values)]
         self.inputs: Batch = []
         self.nonzero_inputs: list[NonzeroInputs] = []
         self.positions = 0  # T of the last forward pass when it read sequences, else 0
@@ -113,28 +126,36 @@ class Dense:
         return [[sum(map(mul, deltas, w_i)) for w_i in w_columns] for deltas in grad_outputs]  # sum_j delta_j W[j][i]
 
     def params(self) -> dict[str, Param]:
-        """Copies of ``weight`` (one row per neuron) and ``bias``."""
-        return {"weight": [list(n.weights) for n in self.neurons], "bias": [n.bias for n in self.neurons]}
+        """Copies of ``weight`` (one row per neuron) and ``bias`` (when the layer has one)."""
+        named: dict[str, Param] = {"weight": [list(n.weights) for n in self.neurons]}
+        if self.has_bias:
+            named["bias"] = [n.bias for n in self.neurons]
+        return named
 
     def grads(self) -> dict[str, Param]:
         """Copies of dL/dW and dL/db from the last backward pass, shaped like :meth:`params`."""
-        return {"weight": [list(n.grad_weights) for n in self.neurons], "bias": [n.grad_bias for n in self.neurons]}
+        named: dict[str, Param] = {"weight": [list(n.grad_weights) for n in self.neurons]}
+        if self.has_bias:
+            named["bias"] = [n.grad_bias for n in self.neurons]
+        return named
 
     def set_params(self, named: Mapping[str, Any]) -> None:
-        """Replace ``weight`` and ``bias`` with the given values (nested lists or anything iterable)."""
+        """Replace ``weight`` and ``bias`` (when the layer has one) with the given values (nested lists
+        or anything iterable)."""
+        given_bias = named["bias"] if self.has_bias else [0.0] * self.out_features
         try:
             weight = as_tensor(named["weight"], (self.out_features, self.in_features), "weight")
-            bias = as_tensor(named["bias"], (self.out_features,), "bias")
+            bias = as_tensor(given_bias, (self.out_features,), "bias")
         except ShapeError:
             raise ShapeError(
-                f"Dense.set_params: weight {shape_of(named['weight'])} and bias {shape_of(named['bias'])} do not fit "
+                f"Dense.set_params: weight {shape_of(named['weight'])} and bias {shape_of(given_bias)} do not fit "
                 f"({self.out_features}, {self.in_features}) and ({self.out_features},)"
             ) from None
         for neuron, row, b in zip(self.neurons, weight, bias):
             neuron.weights, neuron.bias = row, b
 
     def describe(self) -> dict[str, Any]:
-        return {"type": "Dense", "in_features": self.in_features, "out_features": self.out_features, "init": self.init}
+        return dense_description(self.in_features, self.out_features, self.has_bias, self.init, self.std)
 
 
 def mostly_zeros(batch: Batch) -> bool:

@@ -136,7 +136,9 @@ def check_optimizer(config: Any) -> None:
     shadowed = sorted(set(options or {}) & {"type", "schedule", *OPTIMIZER_FIELDS})
     need(not shadowed, f"<optimizer_options> {shadowed} have settings of their own: give them there")
     if options:
-        build_optimizer(optimizer_spec(config, 1), "loops")  # core's ConfigError for a bad option or value
+        # core's ConfigError for a bad option or value; the schedule waits for the run's length in steps
+        # (a warmup is checked against the steps the run will take, not one step an epoch)
+        build_optimizer({**optimizer_spec(config, 1), "schedule": None}, "loops")
 
 
 def check_run(config: Any) -> None:

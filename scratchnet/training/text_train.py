@@ -42,6 +42,7 @@ from scratchnet.training.loop import Callback, Loop
 from scratchnet.training.next_token import NextToken, TextValidation, describe_loss, text_loss
 from scratchnet.training.outputs import claimed_outputs, previous_model
 from scratchnet.training.text_feeding import TextBatches
+from scratchnet.training.text_recipes import CONTEXT, VOCABULARY
 from scratchnet.training.train import Log, TrainingInterrupted, TrainResult, abandoned, cross_check_line
 
 DEFAULT_WIDTH = 64
@@ -82,7 +83,7 @@ class TextSettings:
             raise ConfigError(f"the checkpoint's text settings are not understood: {error}") from None
 
 
-def default_layers(width: int, context: int) -> str:
+def default_layers(width: int, context: int | str) -> str:
     """A small GPT without its input and its output layer: two blocks of ``width`` dimensions, 4 heads."""
     block = f"residual(layernorm, attention(4)), residual(layernorm, dense({4 * width}), gelu, dense({width}))"
     return f"embedding({width}), positions({context}), {block}, {block}, layernorm"
@@ -95,9 +96,15 @@ def context_of(settings: TextSettings, data: TextData) -> int:
 
 
 def text_architecture(config: TrainConfig, vocabulary: int, context: int) -> dict[str, Any]:
-    """``input(tokens V x T), LAYERS, dense(V)`` (and the Softmax the loss needs)."""
+    """``input(tokens V x T), LAYERS, dense(V)`` (and the Softmax the loss needs). In LAYERS,
+    ``{vocabulary}`` and ``{context}`` stand for V and T, and a last item ``dense({vocabulary}, ...)``
+    is the output layer itself, with its options (a text recipe's ``bias=false``): none is added."""
     layers = config.layers if config.layers is not None else default_layers(DEFAULT_WIDTH, context)
-    return notation.parse(f"input(tokens {vocabulary} x {context}), {layers}, dense({vocabulary})", init=config.init)
+    items = notation.split_top_level(layers)
+    own_output = bool(items) and items[-1].strip().startswith(f"dense({VOCABULARY}")
+    layers = layers.replace(VOCABULARY, str(vocabulary)).replace(CONTEXT, str(context))
+    output = "" if own_output else f", dense({vocabulary})"
+    return notation.parse(f"input(tokens {vocabulary} x {context}), {layers}{output}", init=config.init)
 
 
 def run_length(settings: TextSettings, config: TrainConfig, data: TextData) -> tuple[int, int]:

@@ -13,7 +13,13 @@ import numpy.typing as npt
 
 from scratchnet.core.decoding import Cache
 from scratchnet.core.errors import ConfigError, ShapeError
-from scratchnet.core.init import SECOND_BIAS_STREAM, SECOND_WEIGHT_STREAM, check_initializer
+from scratchnet.core.init import (
+    SECOND_BIAS_STREAM,
+    SECOND_WEIGHT_STREAM,
+    check_initializer,
+    check_std,
+    init_description,
+)
 from scratchnet.vectorized import rng
 from scratchnet.vectorized.init import initial_bias, initial_weight
 from scratchnet.vectorized.tensor import Array, check_dtype, copy_params
@@ -46,6 +52,8 @@ class CausalSelfAttention:
         bias: bool = True,
         dropout: float = 0.0,
         init: str = "gpt_normal",
+        std: float | None = None,
+        out_std: float | None = None,
         seed: int = 0,
         dtype: str = "float64",
     ) -> None:
@@ -56,10 +64,11 @@ class CausalSelfAttention:
         self.dim, self.heads, self.head_dim = dim, heads, dim // heads
         self.bias, self.dropout, self.init, self.seed = bias, dropout, check_initializer(init), seed
         self.dtype = check_dtype(dtype)
-        self.in_proj_weight = initial_weight(init, (3 * dim, dim), seed, self.dtype)
+        self.std, self.out_std = check_std(init, std), check_std(init, out_std, "out_std")
+        self.in_proj_weight = initial_weight(init, (3 * dim, dim), seed, self.dtype, std=self.std)
         self.in_proj_bias = initial_bias(init, 3 * dim if bias else 0, seed, self.dtype)
         self.out_proj = Projection(
-            initial_weight(init, (dim, dim), seed, self.dtype, SECOND_WEIGHT_STREAM),
+            initial_weight(init, (dim, dim), seed, self.dtype, SECOND_WEIGHT_STREAM, self.out_std or self.std),
             initial_bias(init, dim if bias else 0, seed, self.dtype, SECOND_BIAS_STREAM),
         )
         self.grad_in_proj_weight = np.zeros_like(self.in_proj_weight)
@@ -223,5 +232,5 @@ class CausalSelfAttention:
             "heads": self.heads,
             "bias": self.bias,
             "dropout": self.dropout,
-            "init": self.init,
+            **init_description(self.init, std=self.std, out_std=self.out_std),
         }

@@ -10,7 +10,7 @@ import numpy as np
 
 from scratchnet.core.decoding import Cache
 from scratchnet.core.errors import ConfigError, ShapeError
-from scratchnet.core.init import check_initializer
+from scratchnet.core.init import check_initializer, check_std, init_description
 from scratchnet.vectorized.init import initial_weight
 from scratchnet.vectorized.tensor import Array, Labels, as_tokens, check_dtype, copy_params
 
@@ -18,13 +18,16 @@ from scratchnet.vectorized.tensor import Array, Labels, as_tokens, check_dtype, 
 class Table:
     """What both embeddings share: a ``weight`` table of ``rows`` vectors of ``dim`` values and its gradient."""
 
-    def __init__(self, name: str, rows: int, dim: int, init: str, seed: int, dtype: str) -> None:
+    def __init__(
+        self, name: str, rows: int, dim: int, init: str, seed: int, dtype: str, std: float | None = None
+    ) -> None:
         if rows < 1 or dim < 1:
             raise ConfigError(f"{name} needs at least one row and one value per row, got {rows} x {dim}")
         self.name = name
         self.init = check_initializer(init)
         self.dtype = check_dtype(dtype)
-        self.weight = initial_weight(init, (rows, dim), seed, self.dtype)
+        self.std = check_std(init, std)
+        self.weight = initial_weight(init, (rows, dim), seed, self.dtype, std=self.std)
         self.grad_weight = np.zeros_like(self.weight)
 
     def params(self) -> dict[str, Array]:
@@ -52,10 +55,11 @@ class Embedding(Table):
         embedding_dim: int,
         *,
         init: str = "gpt_normal",
+        std: float | None = None,
         seed: int = 0,
         dtype: str = "float64",
     ) -> None:
-        super().__init__("Embedding", num_embeddings, embedding_dim, init, seed, dtype)
+        super().__init__("Embedding", num_embeddings, embedding_dim, init, seed, dtype, std)
         self.num_embeddings = num_embeddings
         self.embedding_dim = embedding_dim
         self.ids: Labels = np.zeros((0, 0), np.intp)
@@ -88,7 +92,7 @@ class Embedding(Table):
             "type": "Embedding",
             "num_embeddings": self.num_embeddings,
             "embedding_dim": self.embedding_dim,
-            "init": self.init,
+            **init_description(self.init, std=self.std),
         }
 
 
@@ -97,9 +101,16 @@ class PositionEmbedding(Table):
     ``max_length`` (eq. 17.3); ``weight`` is P, ``(max_length, dim)``."""
 
     def __init__(
-        self, max_length: int, dim: int, *, init: str = "gpt_normal", seed: int = 0, dtype: str = "float64"
+        self,
+        max_length: int,
+        dim: int,
+        *,
+        init: str = "gpt_normal",
+        std: float | None = None,
+        seed: int = 0,
+        dtype: str = "float64",
     ) -> None:
-        super().__init__("PositionEmbedding", max_length, dim, init, seed, dtype)
+        super().__init__("PositionEmbedding", max_length, dim, init, seed, dtype, std)
         self.max_length = max_length
         self.dim = dim
         self.length = 0  # T of the last forward pass
@@ -139,4 +150,5 @@ class PositionEmbedding(Table):
         return grad_outputs if need_input_grad else grad_outputs[:0]
 
     def describe(self) -> dict[str, Any]:
-        return {"type": "PositionEmbedding", "max_length": self.max_length, "dim": self.dim, "init": self.init}
+        described = {"type": "PositionEmbedding", "max_length": self.max_length, "dim": self.dim}
+        return {**described, **init_description(self.init, std=self.std)}

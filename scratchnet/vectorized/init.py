@@ -39,10 +39,16 @@ def draw(distribution: Distribution, count: int, seed: int, stream: int) -> Arra
 
 
 def initial_weight(
-    name: str, shape: tuple[int, ...], seed: int, dtype: np.dtype[Any], stream: int = WEIGHT_STREAM
+    name: str,
+    shape: tuple[int, ...],
+    seed: int,
+    dtype: np.dtype[Any],
+    stream: int = WEIGHT_STREAM,
+    std: float | None = None,
 ) -> Array:
-    """A weight of ``shape`` ``(out, in, *kernel)`` drawn by scheme ``name`` (eq. 10.5-10.9, 10.11)."""
-    values = draw(weight_distribution(name, *fans(shape)), math.prod(shape), seed, stream)
+    """A weight of ``shape`` ``(out, in, *kernel)`` drawn by scheme ``name`` (eq. 10.5-10.9, 10.11, 10.12;
+    ``std`` for ``normal``)."""
+    values = draw(weight_distribution(name, *fans(shape), std), math.prod(shape), seed, stream)
     return values.reshape(shape).astype(dtype)
 
 

@@ -9,7 +9,7 @@ import numpy as np
 
 from scratchnet.core.decoding import Cache
 from scratchnet.core.errors import ConfigError, ShapeError
-from scratchnet.core.init import check_initializer
+from scratchnet.core.init import check_initializer, check_std, dense_description
 from scratchnet.core.network import ParameterFree
 from scratchnet.vectorized import rng
 from scratchnet.vectorized.init import initial_bias, initial_weight
@@ -20,21 +20,32 @@ class Dense:
     """A fully connected layer: ``out_features`` neurons, each seeing all ``in_features`` inputs.
 
     Parameters are ``weight`` ``(out_features, in_features)`` (row j is neuron j's weights) and
-    ``bias`` ``(out_features,)``. Given a batch of sequences ``(N, T, in_features)`` it is applied at
-    every position, as PyTorch's nn.Linear on the last axis (eq. 16.1).
+    ``bias`` ``(out_features,)``, which ``bias=False`` leaves out (PyTorch's nn.Linear(..., bias=False)).
+    Given a batch of sequences ``(N, T, in_features)`` it is applied at every position, as PyTorch's
+    nn.Linear on the last axis (eq. 16.1). ``std`` is the spread of ``init="normal"`` (eq. 10.12).
     """
 
     def __init__(
-        self, in_features: int, out_features: int, *, init: str = "he_normal", seed: int = 0, dtype: str = "float64"
+        self,
+        in_features: int,
+        out_features: int,
+        *,
+        bias: bool = True,
+        init: str = "he_normal",
+        std: float | None = None,
+        seed: int = 0,
+        dtype: str = "float64",
     ) -> None:
         if in_features < 1 or out_features < 1:
             raise ConfigError(f"Dense needs at least one input and one output, got {in_features} -> {out_features}")
         self.in_features = in_features
         self.out_features = out_features
+        self.has_bias = bias
         self.init = check_initializer(init)
+        self.std = check_std(init, std)
         self.dtype = check_dtype(dtype)
-        self.weight = initial_weight(init, (out_features, in_features), seed, self.dtype)
-        self.bias = initial_bias(init, out_features, seed, self.dtype)
+        self.weight = initial_weight(init, (out_features, in_features), seed, self.dtype, std=self.std)
+        self.bias = initial_bias(init, out_features if bias else 0, seed, self.dtype)
         self.grad_weight = np.zeros_like(self.weight)
         self.grad_bias = np.zeros_like(self.bias)
         self.inputs: Array = np.zeros((0, in_features), self.dtype)
@@ -51,7 +62,8 @@ class Dense:
         self.positions = 0
         self.inputs = as_batch(inputs, (self.in_features,), self.dtype, "Dense.forward")
         z = self.inputs @ self.weight.T
-        z += self.bias
+        if self.has_bias:
+            z += self.bias
         return z
 
     def step(self, inputs: Array, cache: Cache) -> Array:
@@ -77,22 +89,24 @@ class Dense:
                 f"{(self.inputs.shape[0], self.out_features)}"
             )
         np.matmul(grad_outputs.T, self.inputs, out=self.grad_weight)  # eq. 3.2: sum_n delta[n][j] x[n][i]
-        grad_outputs.sum(axis=0, out=self.grad_bias)  # eq. 3.3: over the batch axis only
+        if self.has_bias:
+            grad_outputs.sum(axis=0, out=self.grad_bias)  # eq. 3.3: over the batch axis only
         if not need_input_grad:
             return self.inputs[:0]
         return grad_outputs @ self.weight  # eq. 3.4
 
     def params(self) -> dict[str, Array]:
-        """The live ``weight`` and ``bias`` arrays (copy them to keep a snapshot)."""
-        return {"weight": self.weight, "bias": self.bias}
+        """The live ``weight`` and ``bias`` arrays (copy them to keep a snapshot); no ``bias`` without one."""
+        return {"weight": self.weight, "bias": self.bias} if self.has_bias else {"weight": self.weight}
 
     def grads(self) -> dict[str, Array]:
         """The live dL/dW and dL/db arrays of the last backward pass."""
-        return {"weight": self.grad_weight, "bias": self.grad_bias}
+        return {"weight": self.grad_weight, "bias": self.grad_bias} if self.has_bias else {"weight": self.grad_weight}
 
     def set_params(self, named: Mapping[str, Any]) -> None:
-        """Copy ``weight`` and ``bias`` in from arrays or nested lists, converting to this layer's dtype."""
-        weight, bias = np.asarray(named["weight"]), np.asarray(named["bias"])
+        """Copy ``weight`` and ``bias`` (when the layer has one) in from arrays or nested lists,
+        converting to this layer's dtype."""
+        weight, bias = np.asarray(named["weight"]), np.asarray(named["bias"] if self.has_bias else self.bias)
         if weight.shape != self.weight.shape or bias.shape != self.bias.shape:
             raise ShapeError(
                 f"Dense.set_params: weight {weight.shape} and bias {bias.shape} do not fit "
@@ -104,7 +118,7 @@ class Dense:
             np.copyto(self.bias, bias, casting="unsafe")
 
     def describe(self) -> dict[str, Any]:
-        return {"type": "Dense", "in_features": self.in_features, "out_features": self.out_features, "init": self.init}
+        return dense_description(self.in_features, self.out_features, self.has_bias, self.init, self.std)
 
 
 class Dropout(ParameterFree[Array]):
