@@ -12,8 +12,8 @@ timed steps (other processes still slow this one down through the shared caches 
 repeat is the nearest to a quiet machine).
 
 * ``microgpt``: microgpt's model (issue 27): vocabulary 27, one layer, 16 dimensions, 4 heads, context
-  16, RMSNorm without a gain after the embeddings' sum and before attention and the MLP, no biases (when
-  Dense takes ``bias=false``), ReLU MLP 16-64-16, head 16-27, weights N(0, 0.08); one name per step
+  16, RMSNorm without a gain after the embeddings' sum and before attention and the MLP, no biases,
+  ReLU MLP 16-64-16, head 16-27, weights N(0, 0.08) (the ``microgpt`` recipe's layers); one name per step
   from ``names/names.txt``, Adam lr 0.01, betas (0.85, 0.99), eps 1e-8, linear decay over 1000 steps.
   Its target is 8.3 ms a step (40x microgpt's scalar autograd, 332 ms a step here).
 * ``small``: the ``small`` recipe, 784-32-10 ReLU, Adam lr 0.002, batch 32 MNIST images (pixel / 255).
@@ -31,7 +31,6 @@ import cProfile
 import gzip
 import os
 import pstats
-import random
 import statistics
 import struct
 import sys
@@ -43,18 +42,12 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from scratchnet.builders import build_network, build_optimizer  # noqa: E402
-from scratchnet.core.errors import ConfigError  # noqa: E402
 from scratchnet.core.notation import parse  # noqa: E402
 from scratchnet.data.text import load_text  # noqa: E402
 from scratchnet.data.text_batches import training_batch  # noqa: E402
+from scratchnet.training.text_recipes import VOCABULARY, microgpt_layers  # noqa: E402
 
 CONFIGS = ("microgpt", "small", "cnn-small")
-MICROGPT_STD = 0.08  # microgpt's N(0, 0.08) for every weight
-MICROGPT_LAYERS = (
-    "input(tokens {vocabulary} x 16), embedding(16), positions(16), rmsnorm(affine=false), "
-    "residual(rmsnorm(affine=false), attention(4, bias=false)), "
-    "residual(rmsnorm(affine=false), dense(64{nobias}), relu, dense(16{nobias})), dense({vocabulary}{nobias})"
-)
 IMAGE_BATCH = 32
 Step = Callable[[int], float]
 
@@ -65,25 +58,15 @@ def data_dir(given: str | None) -> Path:
 
 
 def microgpt_description(vocabulary: int) -> dict[str, Any]:
-    """microgpt's model as architecture data; Dense layers without biases where the notation takes it."""
-    try:
-        return parse(MICROGPT_LAYERS.format(vocabulary=vocabulary, nobias=", bias=false"), init="gpt_normal")
-    except ConfigError:  # Dense without biases is not there yet: measure with them
-        print("bench_loops_step: Dense has no bias=false yet: microgpt's Dense layers keep their biases")
-        return parse(MICROGPT_LAYERS.format(vocabulary=vocabulary, nobias=""), init="gpt_normal")
+    """microgpt's model as architecture data: the ``microgpt`` recipe's layers (no biases, N(0, 0.08))."""
+    layers = microgpt_layers().replace(VOCABULARY, str(vocabulary))
+    return parse(f"input(tokens {vocabulary} x 16), {layers}")
 
 
 def microgpt_step(directory: Path) -> Step:
     """One name per step through microgpt's model, trained by Adam as microgpt trains it."""
     data = load_text(directory / "names" / "names.txt", layout="documents", backend="loops")
     network: Any = build_network(microgpt_description(data.vocabulary.size), backend="loops")
-    draw = random.Random(42)  # microgpt's N(0, 0.08) weights; zero biases stay zero
-    network.set_params(
-        {
-            name: scaled_normal(value, draw) if name.split(".")[-1] != "bias" else value
-            for name, value in network.params().items()
-        }
-    )
     schedule = {"type": "linear", "total_steps": 1000}
     optimizer = build_optimizer(
         {"type": "adam", "lr": 0.01, "betas": [0.85, 0.99], "eps": 1e-8, "schedule": schedule}, "loops"
@@ -97,13 +80,6 @@ def microgpt_step(directory: Path) -> Step:
         return loss
 
     return step
-
-
-def scaled_normal(value: Any, draw: random.Random) -> Any:
-    """A nested list of ``value``'s shape, each entry drawn from N(0, 0.08)."""
-    if isinstance(value, list):
-        return [scaled_normal(item, draw) for item in value]
-    return draw.gauss(0.0, MICROGPT_STD)
 
 
 def mnist(directory: Path, count: int) -> tuple[list[list[float]], list[int]]:
