@@ -270,7 +270,7 @@ class CausalSelfAttention:
         shape = shape_of(inputs)
         if len(shape) != 3 or shape[2] != self.dim or 0 in shape:
             raise ShapeError(f"CausalSelfAttention.forward: expects a batch of shape (N, T, {self.dim}), got {shape}")
-        return [[[float(x) for x in row] for row in sample] for sample in inputs]
+        return [[list(map(float, row)) for row in sample] for sample in inputs]
 
     def params(self) -> dict[str, Param]:
         """Copies of the arrays, by PyTorch's names."""
