@@ -72,7 +72,9 @@ class Dense:
         self.inputs = as_batch(inputs, (self.in_features,), "Dense.forward")
         if not mostly_zeros(self.inputs):  # a language model's rows: every input, in full sums
             self.nonzero_inputs = []
-            return [[neuron.forward_all(x) for neuron in self.neurons] for x in self.inputs]
+            weights, biases = [neuron.weights for neuron in self.neurons], [neuron.bias for neuron in self.neurons]
+            # each neuron j: z[n][j] = sum_i w_i x[n][i] + b over every input, in the order of i (eq. 2.1)
+            return [[sum(map(mul, w, x)) + b for w, b in zip(weights, biases)] for x in self.inputs]
         # Once per sample, shared by every neuron, here and in backward: only nonzero x_i add to z.
         self.nonzero_inputs = [nonzero(x) for x in self.inputs]
         return [[neuron.forward(x) for neuron in self.neurons] for x in self.nonzero_inputs]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from operator import mul
 
 NonzeroInputs = list[tuple[int, float]]
 """A sample's inputs without their zeros, as ``(i, x_i)`` pairs: see :func:`nonzero`."""
@@ -27,12 +26,6 @@ class Neuron:
         a zero x_i adds nothing to the sum."""
         weights = self.weights
         return sum((weights[i] * x for i, x in inputs), 0.0) + self.bias
-
-    def forward_all(self, inputs: Sequence[float]) -> float:
-        """z = sum_i w_i x_i + b  (eq. 2.1) over every input, in the order of i: for inputs with few
-        zeros, where skipping them costs more than it saves."""
-        total: float = sum(map(mul, self.weights, inputs)) + self.bias
-        return total
 
     def zero_grad(self) -> None:
         """Forget the gradients of the previous backward pass."""
