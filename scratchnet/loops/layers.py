@@ -120,6 +120,9 @@ class Dense:
         the sample-by-sample sums of Neuron.backward, in the same order (eq. 2.2, 3.2-3.4)."""
         x_columns = list(zip(*self.inputs))  # x_columns[i][n] = x[n][i]
         for neuron, deltas in zip(self.neurons, zip(*grad_outputs)):  # deltas[n] = dL/dz[n][j]
+            if not any(deltas):  # e.g. a ReLU that fired for no sample: the neuron's gradients are 0
+                neuron.zero_grad()
+                continue
             neuron.grad_weights = [sum(map(mul, deltas, x_i)) for x_i in x_columns]  # sum_n delta[n] x[n][i]
             neuron.grad_bias = sum(deltas)  # sum_n delta[n]
         if not need_input_grad:
