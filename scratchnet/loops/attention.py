@@ -11,7 +11,7 @@ through an output projection. The parameters are PyTorch's nn.MultiheadAttention
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from operator import mul
 from typing import Any
 
@@ -39,17 +39,16 @@ def project(x: Vector, weight: Matrix, bias: Vector) -> Vector:
     return [value + b for value, b in zip(z, bias)] if bias else z
 
 
-def project_backward(g: Vector, x: Vector, weight: Matrix, grad_weight: Matrix, grad_bias: Vector) -> Vector:
-    """Add one position's dL/dW += g x^T and dL/db += g (eq. 3.2, 3.3); return dL/dx = W^T g (eq. 3.4)."""
-    for j, g_j in enumerate(g):
-        if g_j != 0.0:
-            grad_weight[j] = [total + g_j * value for total, value in zip(grad_weight[j], x)]
-    if grad_bias:
-        grad_bias[:] = [total + g_j for total, g_j in zip(grad_bias, g)]
-    grad_x = [0.0] * len(x)
-    for g_j, row in zip(g, weight):
-        grad_x = [total + g_j * w for total, w in zip(grad_x, row)]
-    return grad_x
+def project_backward(grads: Matrix, xs: Matrix, weight: Matrix, grad_weight: Matrix, grad_bias: Vector) -> Matrix:
+    """For the positions' g_t = dL/dz_t and inputs x_t of one sequence: add dL/dW += sum_t g_t x_t^T and
+    dL/db += sum_t g_t (eq. 3.2, 3.3); return each position's dL/dx_t = W^T g_t (eq. 3.4)."""
+    x_columns = list(zip(*xs))  # x_columns[i][t] = x_t[i]
+    for j, g_column in enumerate(zip(*grads)):  # g_column[t] = g_t[j]
+        grad_weight[j] = [total + sum(map(mul, g_column, x_i)) for total, x_i in zip(grad_weight[j], x_columns)]
+        if grad_bias:
+            grad_bias[j] += sum(g_column)
+    w_columns = list(zip(*weight))  # w_columns[i][j] = W[j][i]: dL/dx_t[i] = sum_j g_t[j] W[j][i]
+    return [[sum(map(mul, g_t, w_i)) for w_i in w_columns] for g_t in grads]
 
 
 def empty_cache(batch: int) -> tuple[list[Matrix], list[Matrix]]:
@@ -57,9 +56,15 @@ def empty_cache(batch: int) -> tuple[list[Matrix], list[Matrix]]:
     return [[] for _ in range(batch)], [[] for _ in range(batch)]
 
 
-def dot(a: Vector, b: Vector) -> float:
+def dot(a: Sequence[float], b: Sequence[float]) -> float:
+    """sum_i a[i] b[i], in the order of i."""
     total: float = sum(map(mul, a, b))
     return total
+
+
+def head_columns(rows: Matrix, cols: slice) -> Matrix:
+    """Each position's values of one head: ``rows[t][cols]``."""
+    return [row[cols] for row in rows]
 
 
 class CausalSelfAttention:
@@ -128,17 +133,18 @@ class CausalSelfAttention:
             q = [row[: self.dim] for row in qkv]
             k = [row[self.dim : 2 * self.dim] for row in qkv]
             v = [row[2 * self.dim :] for row in qkv]
-            o = [[0.0] * self.dim for _ in range(length)]
+            o: Matrix = [[] for _ in range(length)]  # each head's d values join o_t in turn
             weights, dropped = [], []
             for h in range(self.heads):
                 cols = slice(h * d, (h + 1) * d)  # head h's d values
+                q_h, k_h, v_h = head_columns(q, cols), head_columns(k, cols), head_columns(v, cols)
                 head_weights, head_dropped = [], []
                 for t in range(length):  # position t sees s = 0..t
-                    scores = [scale * dot(q[t][cols], k[s][cols]) for s in range(t + 1)]  # (20.2)
+                    scores = [scale * sum(map(mul, q_h[t], k_s)) for k_s in k_h[: t + 1]]  # (20.2)
                     a, _ = softmax_and_log_sum_exp(scores)  # (20.3)
                     a_used = a if masks is None else [a_s * m for a_s, m in zip(a, masks[n][h][t])]  # (20.5)
-                    # (20.4): o_t = sum_{s <= t} a[t][s] v_s, value by value of the head
-                    o[t][cols] = [sum(a_used[s] * v[s][j] for s in range(t + 1)) for j in range(cols.start, cols.stop)]
+                    # (20.4): o_t[j] = sum_{s <= t} a[t][s] v_s[j], for each value j of the head
+                    o[t] += [sum(map(mul, a_used, v_j)) for v_j in zip(*v_h[: t + 1])]
                     head_weights.append(a)
                     head_dropped.append(a_used)
                 weights.append(head_weights)
@@ -194,25 +200,23 @@ class CausalSelfAttention:
         for n, grad_y in enumerate(grad_outputs):
             q, k, v, o = self.queries[n], self.keys[n], self.values[n], self.outputs[n]
             # (20.7): the output projection, at each position
-            grad_o = [
-                project_backward(
-                    grad_y[t], o[t], self.out_proj_weight, self.grad_out_proj_weight, self.grad_out_proj_bias
-                )
-                for t in range(length)
-            ]
-            grad_q = [[0.0] * self.dim for _ in range(length)]
-            grad_k = [[0.0] * self.dim for _ in range(length)]
-            grad_v = [[0.0] * self.dim for _ in range(length)]
+            grad_o = project_backward(
+                grad_y, o, self.out_proj_weight, self.grad_out_proj_weight, self.grad_out_proj_bias
+            )
+            grad_q: Matrix = [[] for _ in range(length)]  # each head's d values join in turn
+            grad_k: Matrix = [[] for _ in range(length)]
+            grad_v: Matrix = [[] for _ in range(length)]
             for h in range(self.heads):
-                cols = range(h * d, (h + 1) * d)
+                cols = slice(h * d, (h + 1) * d)
+                q_h, k_h, v_h = head_columns(q, cols), head_columns(k, cols), head_columns(v, cols)
+                grad_k_h = [[0.0] * d for _ in range(length)]
+                grad_v_h = [[0.0] * d for _ in range(length)]
                 for t in range(length):
-                    a, a_used = self.weights[n][h][t], self.dropped[n][h][t]
-                    g_o = [grad_o[t][j] for j in cols]
+                    a, a_used, g_o = self.weights[n][h][t], self.dropped[n][h][t], grad_o[t][cols]
                     # (20.8): dL/da~[t][s] = dL/do_t . v_s; dL/dv_s += a~[t][s] dL/do_t
-                    grad_used = [sum(g * v[s][j] for g, j in zip(g_o, cols)) for s in range(t + 1)]
-                    for s in range(t + 1):
-                        for g, j in zip(g_o, cols):
-                            grad_v[s][j] += a_used[s] * g
+                    grad_used = [sum(map(mul, g_o, v_s)) for v_s in v_h[: t + 1]]
+                    for s, a_s in enumerate(a_used):
+                        grad_v_h[s] = [total + a_s * g for total, g in zip(grad_v_h[s], g_o)]
                     # through the dropout mask (eq. 20.5): dL/da = dL/da~ * mask
                     grad_a = (
                         grad_used if self.masks is None else [g * m for g, m in zip(grad_used, self.masks[n][h][t])]
@@ -220,22 +224,23 @@ class CausalSelfAttention:
                     # (20.9): the softmax backward (eq. 4.7) on the scores of row t
                     weighted = dot(grad_a, a)
                     grad_scores = [a_s * (g - weighted) for a_s, g in zip(a, grad_a)]
-                    # (20.10): score s = scale * q_t . k_s
-                    for s in range(t + 1):
-                        for j in cols:
-                            grad_q[t][j] += scale * grad_scores[s] * k[s][j]
-                            grad_k[s][j] += scale * grad_scores[s] * q[t][j]
+                    # (20.10): score s = scale * q_t . k_s, so dL/dq_t = sum_s scale dL/dscore_s k_s
+                    # and dL/dk_s += scale dL/dscore_s q_t
+                    scaled = [scale * g for g in grad_scores]
+                    grad_q[t] += [sum(map(mul, scaled, k_j)) for k_j in zip(*k_h[: t + 1])]
+                    for s, g_s in enumerate(scaled):
+                        grad_k_h[s] = [total + g_s * q_j for total, q_j in zip(grad_k_h[s], q_h[t])]
+                for t in range(length):
+                    grad_k[t] += grad_k_h[t]
+                    grad_v[t] += grad_v_h[t]
             # (20.11): the input projection, at each position
-            grad_x = [
-                project_backward(
-                    grad_q[t] + grad_k[t] + grad_v[t],
-                    self.inputs[n][t],
-                    self.in_proj_weight,
-                    self.grad_in_proj_weight,
-                    self.grad_in_proj_bias,
-                )
-                for t in range(length)
-            ]
+            grad_x = project_backward(
+                [g_q + g_k + g_v for g_q, g_k, g_v in zip(grad_q, grad_k, grad_v)],
+                self.inputs[n],
+                self.in_proj_weight,
+                self.grad_in_proj_weight,
+                self.grad_in_proj_bias,
+            )
             grad_inputs.append(grad_x)
         return grad_inputs if need_input_grad else []
 
@@ -265,7 +270,7 @@ class CausalSelfAttention:
         shape = shape_of(inputs)
         if len(shape) != 3 or shape[2] != self.dim or 0 in shape:
             raise ShapeError(f"CausalSelfAttention.forward: expects a batch of shape (N, T, {self.dim}), got {shape}")
-        return [[[float(x) for x in row] for row in sample] for sample in inputs]
+        return [[list(map(float, row)) for row in sample] for sample in inputs]
 
     def params(self) -> dict[str, Param]:
         """Copies of the arrays, by PyTorch's names."""

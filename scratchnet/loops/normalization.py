@@ -252,8 +252,8 @@ class LastAxisNorm:
             raise ShapeError(f"{self.name}.forward: expects rows of {self.dim} values (last axis), got shape {shape}")
         self.positions = shape[1] if len(shape) == 3 else 0
         if self.positions:
-            return [[float(x) for x in row] for sample in inputs for row in sample]
-        return [[float(x) for x in row] for row in inputs]
+            return [list(map(float, row)) for sample in inputs for row in sample]
+        return [list(map(float, row)) for row in inputs]
 
     def params(self) -> dict[str, Param]:
         """Copies of gamma (``weight``) and beta (``bias``), those the layer has."""

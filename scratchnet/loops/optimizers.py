@@ -157,24 +157,22 @@ class Adam(optimizers.Adam, Optimizer):
     """Adam (:class:`scratchnet.core.optimizers.Adam`): the update, element by element (eq. 8.11-8.14)."""
 
     def update(self, name: str, p: list[float], g: list[float], eta: float) -> None:
-        beta1, beta2 = self.betas
+        """Each equation once over the whole array, element by element (a comprehension per equation)."""
+        beta1, beta2, eps, sqrt = *self.betas, self.eps, math.sqrt
         t = self.steps + 1  # this step, counted from 1
         step_size = eta / (1.0 - beta1**t)  # eq. 8.13, as PyTorch computes it
-        bias_correction2_sqrt = math.sqrt(1.0 - beta2**t)
-        decay = 1.0 - eta * self.weight_decay
+        bias_correction2_sqrt = sqrt(1.0 - beta2**t)
+        if self.weight_decay != 0.0 and self.decoupled:
+            decay = 1.0 - eta * self.weight_decay
+            p[:] = [p_i * decay for p_i in p]  # eq. 8.14 (AdamW)
+        elif self.weight_decay != 0.0:
+            g = [g_i + self.weight_decay * p_i for g_i, p_i in zip(g, p)]  # eq. 8.2
         m = self.slot(name, "exp_avg", len(p))
         v = self.slot(name, "exp_avg_sq", len(p))
-        for i in range(len(p)):
-            d_p = g[i]
-            if self.weight_decay != 0.0:
-                if self.decoupled:
-                    p[i] *= decay  # eq. 8.14 (AdamW)
-                else:
-                    d_p += self.weight_decay * p[i]  # eq. 8.2
-            m[i] = beta1 * m[i] + (1.0 - beta1) * d_p  # eq. 8.11
-            v[i] = beta2 * v[i] + (1.0 - beta2) * d_p * d_p  # eq. 8.12
-            denominator = math.sqrt(v[i]) / bias_correction2_sqrt + self.eps
-            p[i] -= step_size * (m[i] / denominator)  # eq. 8.13, grouped as PyTorch's addcdiv
+        m[:] = [beta1 * m_i + (1.0 - beta1) * g_i for m_i, g_i in zip(m, g)]  # eq. 8.11
+        v[:] = [beta2 * v_i + (1.0 - beta2) * g_i * g_i for v_i, g_i in zip(v, g)]  # eq. 8.12
+        # eq. 8.13, grouped as PyTorch's addcdiv: p -= step_size * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
+        p[:] = [p_i - step_size * (m_i / (sqrt(v_i) / bias_correction2_sqrt + eps)) for p_i, m_i, v_i in zip(p, m, v)]
 
 
 class AdamW(optimizers.AdamW, Adam):

@@ -4,6 +4,7 @@ order (spec/math.md, section 23)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from operator import add
 
 from scratchnet.core.decoding import Cache, step_layers
 from scratchnet.core.errors import ConfigError
@@ -26,7 +27,7 @@ class Residual(Container[Batch, Param]):
         f = inputs
         for layer in self.layers:
             f = layer.forward(f, training)
-        y: Batch = elementwise(lambda x_i, f_i: x_i + f_i, inputs, f)
+        y: Batch = elementwise(add, inputs, f)  # x_i + f_i
         return y
 
     def backward(self, grad_outputs: Batch, need_input_grad: bool = True) -> Batch:
@@ -38,11 +39,11 @@ class Residual(Container[Batch, Param]):
             grad = self.layers[index].backward(grad, need_input_grad or index > 0)
         if not need_input_grad:
             return []
-        grad_inputs: Batch = elementwise(lambda g_y, g_f: g_y + g_f, grad_outputs, grad)
+        grad_inputs: Batch = elementwise(add, grad_outputs, grad)  # dL/dy_i + dL/dx_i through f
         return grad_inputs
 
     def step(self, inputs: Batch, cache: Cache) -> Batch:
         """One new position (spec/math.md section 24): y_t = x_t + f(x_t), f's layers stepping in order,
         each with its own part of ``cache`` (an attention layer's keys and values)."""
-        y: Batch = elementwise(lambda x_i, f_i: x_i + f_i, inputs, step_layers(self.layers, inputs, cache))
+        y: Batch = elementwise(add, inputs, step_layers(self.layers, inputs, cache))  # x_i + f_i
         return y

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from itertools import chain
 from typing import Any, TypeAlias
 
 from scratchnet.core.errors import LabelError, ShapeError
@@ -41,6 +42,8 @@ def flatten(tensor: Any) -> list[float]:
         return [float(tensor)]
     if not tensor or not isinstance(tensor[0], (list, tuple)):
         return list(map(float, tensor))
+    if all(row and not isinstance(row[0], (list, tuple)) for row in tensor):  # a matrix: row after row
+        return list(map(float, chain.from_iterable(tensor)))
     flat: list[float] = []
     for item in tensor:
         flat.extend(flatten(item))
@@ -51,6 +54,8 @@ def reshape(flat: Sequence[float], shape: Shape) -> Any:
     """The inverse of :func:`flatten`: the nested list of ``shape`` holding ``flat`` in C order."""
     if len(shape) <= 1:
         return list(map(float, flat))
+    if len(shape) == 2:  # a matrix: one row after another
+        return [list(map(float, flat[k * shape[1] : (k + 1) * shape[1]])) for k in range(shape[0])]
     step = math.prod(shape[1:])
     return [reshape(flat[k * step : (k + 1) * step], shape[1:]) for k in range(shape[0])]
 
@@ -68,7 +73,9 @@ def as_tensor(value: Any, shape: Shape, where: str) -> Any:
         length = len(value) if isinstance(value, (list, tuple)) else "no"
         raise ShapeError(f"{where}: expected {shape[0]} values along an axis of shape {shape}, got {length}")
     if len(shape) == 1:
-        return [float(x) for x in value]
+        return list(map(float, value))
+    if len(shape) == 2 and all(isinstance(row, (list, tuple)) and len(row) == shape[1] for row in value):
+        return [list(map(float, row)) for row in value]  # a matrix of the right shape: its rows as floats
     return [as_tensor(item, shape[1:], where) for item in value]
 
 
@@ -81,7 +88,7 @@ def as_batch(inputs: Sequence[Any], sample_shape: Shape | None, where: str) -> B
         raise ShapeError(f"{where}: the batch is empty; give at least one sample")
     expected = shape_of(inputs[0]) if sample_shape is None else sample_shape
     if len(expected) == 1:  # flat samples, the common case: one comprehension
-        batch = [[float(value) for value in sample] for sample in inputs]
+        batch = [list(map(float, sample)) for sample in inputs]
         for n, sample in enumerate(batch):
             if len(sample) != expected[0]:
                 raise ShapeError(f"{where}: sample {n} has {len(sample)} features, expected {expected[0]}")
@@ -110,7 +117,7 @@ def elementwise(function: Any, *tensors: Any) -> Any:
     first = tensors[0]
     if first and isinstance(first[0], list):
         return [elementwise(function, *items) for items in zip(*tensors)]
-    return [function(*values) for values in zip(*tensors)]
+    return list(map(function, *tensors))  # function(*values) for the values of each position
 
 
 def is_sequence_batch(batch: Any) -> bool:
