@@ -130,8 +130,8 @@ def test_names_is_makemores_transformer() -> None:
     expected = vocabulary * dim + context * dim + layers * block + 2 * dim + vocabulary * dim  # lm_head: no bias
     assert plan(architecture).parameter_count == expected == 204_544
     assert text.layout == "documents" and text.context is None  # the longest document + 1
-    assert config.batch_size == 64 and config.optimizer == "adamw" and config.lr == 3e-3  # makemore's 32, 5e-4
-    assert config.weight_decay == 0.01 and config.betas == (0.9, 0.99) and text.steps == 2200
+    assert config.batch_size == 64 and config.optimizer == "adamw" and config.lr == 5e-3  # makemore's 32, 5e-4
+    assert config.weight_decay == 0.01 and config.betas == (0.9, 0.99) and text.steps == 5000
 
 
 def test_flags_override_a_recipe_and_a_shorter_run_shortens_the_warmup() -> None:
