@@ -103,7 +103,9 @@ TEXT_RECIPES: dict[str, TextRecipe] = {
         layers=microgpt_layers(),
         optimizer={"type": "adam", "lr": 0.01, "betas": [0.85, 0.99], "eps": 1e-8, "schedule": {"type": "linear"}},
         run={"batch_size": 1, "backend": "loops", "dtype": "float64"},
-        text={"layout": "documents", "context": 16, "steps": 1000},
+        # two validation estimates, half-way and at the end: microgpt itself makes none, and on the loops
+        # backend ten of them would take longer than the 1000 steps
+        text={"layout": "documents", "context": 16, "steps": 1000, "eval_every": 500},
     ),
     "gpt": TextRecipe(
         "gpt",
