@@ -43,14 +43,15 @@ function weightCanvas(w) {
   const cell = Math.max(1, Math.min(WEIGHT_CELL, Math.floor(WEIGHT_MAX_WIDTH / cols)));
   canvas.style.width = `${cols * cell}px`;
   canvas.style.height = `${rows * Math.max(cell, w.shape.length === 1 ? 3 : 1)}px`;
+  const holder = el("span", { class: "holder" }, [canvas]);
   canvas.addEventListener("click", (event) => {
     const rect = canvas.getBoundingClientRect();
     const j = Math.min(rows - 1, Math.floor(((event.clientY - rect.top) / rect.height) * rows));
     const i = Math.min(cols - 1, Math.floor(((event.clientX - rect.left) / rect.width) * cols));
     const index = w.shape.length === 1 ? [j] : w.shape.length === 2 ? [j, i] : [j, ...unflat(i, w.shape.slice(1))];
-    inspect(w.name, index);
+    inspect(w.name, index, [j, i]);
   });
-  return canvas;
+  return holder;
 }
 
 function unflat(p, shape) {
@@ -62,11 +63,21 @@ function unflat(p, shape) {
   return index;
 }
 
+// The picked value is outlined on its map (cell: its row and column there).
 function markPicked() {
-  for (const old of document.querySelectorAll("#weights .pick")) old.classList.remove("pick");
+  for (const old of document.querySelectorAll("#weights .cellpick")) old.remove();
   if (!train.picked) return;
   const canvas = document.querySelector(`#weights canvas[data-parameter="${train.picked.parameter}"]`);
-  if (canvas) canvas.classList.add("pick");
+  if (!canvas) return;
+  const [row, col] = train.picked.cell;
+  const height = parseFloat(canvas.style.height) / Number(canvas.dataset.rows);
+  const width = parseFloat(canvas.style.width) / Number(canvas.dataset.cols);
+  const box = el("span", { class: "cellpick" });
+  box.style.left = `${col * width + 1}px`;
+  box.style.top = `${row * height + 1}px`;
+  box.style.width = `${width}px`;
+  box.style.height = `${height}px`;
+  canvas.parentElement.append(box);
 }
 
 function clearInspect() {
@@ -79,12 +90,12 @@ function clearInspect() {
   }));
 }
 
-async function inspect(parameter, index) {
+async function inspect(parameter, index, cell) {
   if (train.status === "running") {
     status("pause the run (or take one step) to see a weight's step", true);
     return;
   }
-  train.picked = { parameter, index };
+  train.picked = { parameter, index, cell };
   markPicked();
   const body = { parameter, index };
   if (train.travel !== null) body.step = train.travel;
