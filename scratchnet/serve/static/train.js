@@ -66,6 +66,7 @@ function showDataFields() {
   $("toy-fields").hidden = kind !== "toy";
   $("image-fields").hidden = kind !== "mnist" && kind !== "fashion-mnist";
   $("csv-fields").hidden = kind !== "csv";
+  $("split-fields").hidden = kind === "mnist" || kind === "fashion-mnist";
   if (kind === "mnist" || kind === "fashion-mnist") {
     if ($("net-layers").dataset.edited !== "1") $("net-width").value = "32";
   }
@@ -92,16 +93,16 @@ function numberOf(id) {
 
 async function dataRequest() {
   const kind = $("data-kind").value;
-  const test_fraction = numberOf("test-fraction");
-  const seed = Math.trunc(numberOf("seed"));
   if (kind === "toy") {
-    return {
+    const request = {
       kind, name: $("toy-name").value, points: Math.trunc(numberOf("toy-points")), noise: numberOf("toy-noise"),
-      test_fraction, seed,
+      test_fraction: numberOf("test-fraction"), seed: Math.trunc(numberOf("seed")),
     };
+    if ($("toy-classes").value !== "") request.classes = Math.trunc(numberOf("toy-classes"));
+    return request;
   }
-  if (kind === "csv") return { kind, upload: await uploadCsv(), test_fraction, seed };
-  return { kind, limit: Math.trunc(numberOf("image-limit")), test_fraction, seed };
+  if (kind === "csv") return { kind, upload: await uploadCsv(), test_fraction: numberOf("test-fraction") };
+  return { kind, limit: Math.trunc(numberOf("image-limit")), test_limit: Math.trunc(numberOf("image-test-limit")) };
 }
 
 async function uploadCsv() {
