@@ -7,7 +7,10 @@ const POLL_MS = 300; // polling period when server-sent events are not available
 const ACTIVATION_NAMES = { relu: "relu", tanh: "tanh", sigmoid: "sigmoid", "leaky_relu(0.1)": "leaky_relu(0.1)" };
 
 const train = {
-  status: "none", // none | running | paused | stopped
+  status: "idle", // idle | running | paused | finished | stopped (docs/serve.md, "Train mode API")
+  run: null, // the run's settings and points (sent in the first event of a stream and when a run starts)
+  runId: null,
+  info: null, // GET /api/train/info
   latest: null, // the latest snapshot streamed
   shown: null, // the snapshot on show (the latest, or a kept one while travelling)
   travel: null, // the kept step on show, or null for live
@@ -40,11 +43,11 @@ function status(text, isError = false) {
   $("status").className = isError ? "error" : "";
 }
 
-async function api(path, body) {
+async function api(path, body, type = "application/json") {
   const options = body === undefined ? {} : {
     method: "POST",
-    headers: { "Content-Type": "application/json" },
-    body: JSON.stringify(body),
+    headers: { "Content-Type": type },
+    body: type === "application/json" ? JSON.stringify(body) : body,
   };
   train.requests++;
   markBusy();
@@ -110,8 +113,9 @@ async function uploadCsv() {
   if (!file) throw new Error("choose a CSV file first");
   const bound = Number($("csv-bound").dataset.bytes || 1048576);
   if (file.size > bound) throw new Error(`${file.name} is ${file.size} bytes; the limit is ${bound}`);
-  const answer = await api("/api/train/upload", { name: file.name, text: await file.text() });
-  return answer.upload ?? answer.id;
+  const answer = await api("/api/train/upload", await file.text(), "text/csv");
+  $("csv-note").textContent = `${file.name}: ${answer.rows} rows, ${answer.features} features, ${answer.classes} classes`;
+  return answer.upload;
 }
 
 async function startRequest() {
@@ -135,13 +139,12 @@ async function start() {
   try {
     const request = await startRequest();
     const answer = await api("/api/train/start", request);
-    train.travel = null;
-    train.kept = [];
+    setTravel(null);
     train.picked = null;
     clearInspect();
     $("live-lr").value = String(Math.log10(request.optimizer.lr));
     $("live-lr-value").textContent = num(request.optimizer.lr);
-    if (answer.step !== undefined) show(answer, true);
+    show(answer, true);
     listen();
   } catch (error) {
     setupError(error.message);
@@ -151,17 +154,9 @@ async function start() {
 async function control(action, extra = {}) {
   try {
     const answer = await api("/api/train/control", { action, ...extra });
-    if (answer.step !== undefined) {
-      train.travel = null;
-      show(answer, true);
-    }
-    if (action === "reset") {
-      train.latest = null;
-      train.shown = null;
-      train.kept = [];
-      clearViews();
-      clearInspect();
-    }
+    if (action === "reset") clearInspect();
+    if (action !== "lr" && train.travel !== null) setTravel(null);
+    show(answer, true);
     return answer;
   } catch (error) {
     status(error.message, true);
@@ -175,8 +170,7 @@ function listen() {
   if (train.events !== null || train.poll !== null) return;
   if (typeof EventSource === "function") {
     train.events = new EventSource("/api/train/events");
-    train.events.onmessage = (event) => show(JSON.parse(event.data), true);
-    train.events.addEventListener("snapshot", (event) => show(JSON.parse(event.data), true));
+    train.events.addEventListener("state", (event) => show(JSON.parse(event.data), true));
     train.events.onerror = () => {
       if (train.events.readyState === EventSource.CLOSED) {
         train.events = null;
@@ -199,57 +193,68 @@ function startPolling() {
   }, POLL_MS);
 }
 
-function runStatus(snapshot) {
-  if (snapshot.status) return snapshot.status;
-  if (snapshot.running === true) return "running";
-  if (snapshot.running === false) return snapshot.step > 0 ? "paused" : "none";
-  return train.status;
-}
-
-// A snapshot arrives (live == true: from the stream or a control) or is asked for (time travel).
-function show(snapshot, live) {
-  if (!snapshot || snapshot.step === undefined || snapshot.step === null) {
-    if (snapshot && live) setStatus(runStatus(snapshot));
-    return;
+// A state arrives (live: from the stream or an answer to a control) or is asked for (time travel).
+function show(state, live) {
+  if (!state) return;
+  if (state.run) {
+    train.run = state.run;
+  } else if (state.run === null && state.run_id !== train.runId && state.status === "idle") {
+    train.run = null;
+  }
+  if (state.run_id !== undefined && state.run_id !== train.runId) {
+    if (train.runId !== null) clearInspect();
+    train.runId = state.run_id;
   }
   if (live) {
-    train.latest = snapshot;
-    setStatus(runStatus(snapshot));
-    if (Array.isArray(snapshot.kept)) setKept(snapshot.kept);
+    train.latest = state;
+    setStatus(state.status || "idle");
+    setKept(state.snapshots);
     if (train.travel !== null) return; // looking at the past: the live run goes on underneath
   }
-  train.shown = snapshot;
-  render(snapshot);
+  train.shown = state;
+  if (state.status === "idle" && !state.run_id && state.step === undefined) return;
+  render(state);
 }
 
 function setStatus(value) {
   train.status = value;
   document.body.dataset.run = value;
   const running = value === "running";
-  const active = value === "running" || value === "paused";
-  $("pause").disabled = !active;
+  const some = value !== "idle" && value !== "none";
+  $("pause").disabled = !some;
   $("pause").textContent = running ? "Pause" : "Resume";
-  $("step").disabled = running || !active;
-  $("reset").disabled = value === "none";
-  $("start").disabled = active;
-  $("save").disabled = !active && value !== "stopped";
-  $("download").classList.toggle("disabled", !(active || value === "stopped"));
-  $("download").setAttribute("aria-disabled", String(!(active || value === "stopped")));
+  $("step").disabled = running || !some;
+  $("reset").disabled = !some;
+  $("start").disabled = running;
+  $("save").disabled = !some;
+  $("download").classList.toggle("disabled", !some);
+  $("download").setAttribute("aria-disabled", String(!some));
 }
 
-function setKept(steps) {
-  train.kept = steps.map((s) => (typeof s === "number" ? s : s.step));
+// The slider goes over the kept steps: every `every` steps from `first` to `last`.
+function setKept(snapshots) {
   const slider = $("travel");
-  slider.max = String(Math.max(0, train.kept.length - 1));
-  slider.disabled = train.kept.length === 0;
+  const kept = snapshots && snapshots.last !== null && snapshots.last !== undefined;
+  slider.disabled = !kept;
+  if (!kept) return;
+  slider.min = String(snapshots.first);
+  slider.max = String(snapshots.last);
+  slider.step = String(snapshots.every || 1);
   if (train.travel === null) slider.value = slider.max;
 }
 
 // ---- the views of one snapshot ----
 
-function curve(snapshot, name) {
-  const curves = snapshot.curves || {};
-  return pairsOf(curves[name]);
+// The curves are columns: {step: [...], train_loss: [...], ...}; a missing measure is null.
+function curve(state, name) {
+  const curves = state.curves || {};
+  const steps = curves.step || [];
+  const values = curves[name] || [];
+  const points = [];
+  for (let k = 0; k < steps.length; k++) {
+    if (typeof values[k] === "number" && Number.isFinite(values[k])) points.push([steps[k], values[k]]);
+  }
+  return points;
 }
 
 function lastValue(points) {
@@ -265,7 +270,7 @@ function render(snapshot) {
   $("test-accuracy").textContent = testAccuracy === null ? "–" : `${(100 * testAccuracy).toFixed(1)}%`;
   $("step-count").textContent = String(snapshot.step);
   $("step-count").dataset.step = String(snapshot.step);
-  const source = marker === null ? train.latest ?? snapshot : train.latest ?? snapshot;
+  const source = train.latest && train.latest.run_id === snapshot.run_id ? train.latest : snapshot;
   drawCurves($("loss-curve"), [
     { points: curve(source, "train_loss"), colour: TRAIN_COLOUR },
     { points: curve(source, "test_loss"), colour: TEST_COLOUR },
@@ -278,34 +283,49 @@ function render(snapshot) {
   const twoD = Boolean(snapshot.regions);
   $("regions-panel").hidden = !twoD && Boolean(snapshot.filters);
   $("filters-panel").hidden = !snapshot.filters;
-  if (twoD) drawRegions($("regions"), snapshot.regions, snapshot.points);
+  if (twoD) drawRegions($("regions"), snapshot.regions, train.run ? train.run.points : null, classCount());
   if (snapshot.filters) drawFilters(snapshot.filters);
-  drawActivations(snapshot.activations, snapshot.sample);
-  drawWeights(snapshot.weights);
+  const activations = snapshot.activations || {};
+  drawActivations(activations.layers, activations.sample);
+  drawWeights(snapshot.weights ?? weightShapes(activations.layers));
   drawDiagnostics(snapshot.diagnostics, snapshot.warnings);
 }
 
-function runLine(snapshot) {
+function classCount() {
+  return train.run && Array.isArray(train.run.class_names) ? train.run.class_names.length : null;
+}
+
+function runLine(state) {
   const parts = [];
-  if (snapshot.architecture) parts.push(`<b>${escapeHtml(snapshot.architecture)}</b>`);
-  if (snapshot.data) parts.push(escapeHtml(snapshot.data));
-  parts.push(`step ${snapshot.step}`);
-  if (snapshot.epoch !== undefined) parts.push(`epoch ${snapshot.epoch}`);
-  if (snapshot.lr !== undefined) parts.push(`lr ${num(snapshot.lr)}`);
-  parts.push(train.travel === null ? train.status : `kept snapshot (the run is ${train.status})`);
-  $("run-line").innerHTML = parts.join(" · ");
+  const run = train.run;
+  if (run) {
+    const network = run.network || {};
+    parts.push(`<b>${escapeHtml(network.layers ?? network.notation ?? "")}</b>`);
+    if (network.parameters !== undefined) parts.push(`${network.parameters} parameters`);
+    const data = run.data || {};
+    parts.push(escapeHtml(data.kind === "toy" ? `${data.name}, ${data.points} points` : data.kind ?? ""));
+    parts.push(escapeHtml(`${run.backend ?? ""}`));
+  }
+  parts.push(`step ${state.step}`);
+  if (typeof state.epoch === "number") parts.push(`epoch ${state.epoch.toFixed(2)}`);
+  if (typeof state.lr === "number") parts.push(`lr ${num(state.lr)}`);
+  const what = train.travel === null ? escapeHtml(train.status) : `<b>kept step ${train.travel}</b> (the run is ${escapeHtml(train.status)})`;
+  parts.push(what + (state.reason ? `: ${escapeHtml(state.reason)}` : ""));
+  $("run-line").innerHTML = parts.filter((p) => p !== "").join(" · ");
 }
 
 function escapeHtml(text) {
   return String(text).replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]);
 }
 
-// filters: {shape: [units, h, w], values: [units][h*w]} or a list of {rows, cols, values}
+// filters: {layer, count, height, width, low, high, values (flat, count x height x width)}
 function drawFilters(filters) {
   const box = $("filters");
-  const list = Array.isArray(filters) ? filters : filters.values.map((values) => ({
-    rows: filters.shape[1], cols: filters.shape[2], values,
-  }));
+  const size = filters.height * filters.width;
+  const list = [];
+  for (let k = 0; k < filters.count; k++) {
+    list.push({ rows: filters.height, cols: filters.width, values: filters.values.slice(k * size, (k + 1) * size) });
+  }
   while (box.children.length > list.length) box.lastChild.remove();
   list.forEach((filter, k) => {
     let canvas = box.children[k];
@@ -317,18 +337,23 @@ function drawFilters(filters) {
   });
 }
 
-// activations: [{index, name, values}] for one sample (flat values), one strip each
+// activations: [{index, name, shape, low, high, values}] for one sample (flat values), one strip each
 function drawActivations(activations, sample) {
   const box = $("activations");
-  $("sample-note").textContent = sample === undefined || sample === null ? "" : `test sample ${sample.index ?? sample}`;
+  let note = "";
+  if (sample) {
+    note = `${sample.split} sample ${sample.index}, label ${sample.label}`;
+    if (sample.predicted !== undefined && sample.predicted !== null) note += `, predicted ${sample.predicted}`;
+  }
+  $("sample-note").textContent = note;
   if (!Array.isArray(activations)) {
     box.replaceChildren();
     return;
   }
   box.replaceChildren(...activations.map((layer) => {
     const values = layer.values;
-    const low = Math.min(...values);
-    const high = Math.max(...values);
+    const low = layer.low ?? Math.min(...values);
+    const high = layer.high ?? Math.max(...values);
     const canvas = el("canvas", { "data-index": String(layer.index) });
     paintValues(canvas, values, 1, values.length, { grey: true });
     return el("div", { class: "act" }, [
@@ -375,7 +400,7 @@ function clearViews() {
   $("step-count").textContent = "0";
   $("run-line").innerHTML = "no run yet: choose the data and the network, then <b>Start</b>";
   drawDiagnostics(null, null);
-  setKept([]);
+  setKept(null);
   setTravel(null);
 }
 
@@ -389,21 +414,25 @@ function setTravel(step) {
   $("fork").disabled = step === null;
 }
 
-async function travelTo(position) {
-  const step = train.kept[position];
-  if (step === undefined) return;
-  if (position === train.kept.length - 1 && train.status === "running") {
-    setTravel(null);
-    if (train.latest) show(train.latest, false);
+async function travelTo(step) {
+  const slider = $("travel");
+  if (step >= Number(slider.max) && train.status === "running") {
+    backToLive();
     return;
   }
   setTravel(step);
   try {
-    const snapshot = await api(`/api/train/snapshot?step=${step}`);
-    if (train.travel === step) show(snapshot, false);
+    const state = await api(`/api/train/snapshot?step=${step}`);
+    if (train.travel === step) show(state, false);
   } catch (error) {
     status(error.message, true);
   }
+}
+
+function backToLive() {
+  setTravel(null);
+  $("travel").value = $("travel").max;
+  if (train.latest) show(train.latest, false);
 }
 
 async function fork() {
@@ -413,7 +442,7 @@ async function fork() {
     const answer = await api("/api/train/fork", { step });
     setTravel(null);
     status(`resumed from step ${step}: the later snapshots are dropped`);
-    if (answer.step !== undefined) show(answer, true);
+    show(answer, true);
   } catch (error) {
     status(error.message, true);
   }
@@ -424,7 +453,7 @@ async function fork() {
 async function save() {
   try {
     const answer = await api("/api/train/save", { name: $("save-name").value });
-    $("save-note").textContent = answer.message || `saved as ${answer.file ?? answer.path ?? answer.name}`;
+    $("save-note").textContent = `saved as ${answer.path}; use it with: ${answer.load}`;
   } catch (error) {
     $("save-note").textContent = error.message;
   }
@@ -445,24 +474,43 @@ $("live-lr").addEventListener("input", () => {
 $("live-lr").addEventListener("change", () => {
   const lr = Number((10 ** Number($("live-lr").value)).toPrecision(3));
   $("live-lr-value").textContent = num(lr);
-  if (train.status !== "none") control("lr", { lr });
+  if (train.status !== "idle") control("lr", { lr });
 });
 $("travel").addEventListener("input", () => travelTo(Number($("travel").value)));
-$("travel-live").addEventListener("click", () => {
-  setTravel(null);
-  $("travel").value = $("travel").max;
-  if (train.latest) show(train.latest, false);
-});
+$("travel-live").addEventListener("click", backToLive);
 $("fork").addEventListener("click", fork);
 $("save").addEventListener("click", save);
 
-setStatus("none");
-setTravel(null);
-api("/api/train/state").then((snapshot) => {
-  if (snapshot && snapshot.step !== undefined && snapshot.step !== null) {
-    show(snapshot, true); // a run already going: this tab watches it too
-    listen();
-  } else if (snapshot) {
-    setStatus(runStatus(snapshot));
+// The controls the server offers (GET /api/train/info), then the run already going, if any: a second
+// tab watches the same run.
+async function boot() {
+  setStatus("idle");
+  setTravel(null);
+  try {
+    train.info = await api("/api/train/info");
+    applyInfo(train.info);
+    const state = await api("/api/train/state");
+    show(state, true);
+    if (state.status !== "idle") listen();
+  } catch (error) {
+    status(`the train API does not answer: ${error.message}`, true);
   }
-}).catch((error) => status(`the train API does not answer: ${error.message}`, true));
+}
+
+function applyInfo(info) {
+  const limits = info.limits || {};
+  if (limits.upload_bytes) {
+    $("csv-bound").dataset.bytes = String(limits.upload_bytes);
+    $("csv-bound").textContent = `${(limits.upload_bytes / 1048576).toFixed(limits.upload_bytes % 1048576 ? 2 : 0)} MB`;
+  }
+  for (const [name, about] of Object.entries(info.datasets || {})) {
+    const option = $("data-kind").querySelector(`option[value="${name}"]`);
+    if (option && !about.available) {
+      option.disabled = true;
+      option.textContent += " (not in the data folder)";
+    }
+  }
+  if (!info.model_mode) $("to-predict").hidden = true;
+}
+
+boot();

@@ -24,14 +24,6 @@ function short(value, digits = 4) {
   return String(Number(value.toPrecision(digits)));
 }
 
-// A curve is a list of [step, value] pairs (or {step, value} objects).
-function pairsOf(curve) {
-  if (!Array.isArray(curve)) return [];
-  return curve
-    .map((p) => (Array.isArray(p) ? [p[0], p[1]] : [p.step, p.value]))
-    .filter((p) => typeof p[0] === "number" && typeof p[1] === "number" && Number.isFinite(p[1]));
-}
-
 // Curves on one pair of axes: series = [{points, colour}], with the steps on x and a y range
 // [low, high] (null: from the data). marker: a step drawn as a vertical line (time travel).
 function drawCurves(canvas, series, low, high, marker = null) {
@@ -92,8 +84,9 @@ function drawCurves(canvas, series, low, high, marker = null) {
 
 // The decision regions: a grid of n x n cells over the data's box, each the colour of its
 // predicted class, paler where the network is less sure; then the points (train: dots, test: rings).
-// regions: {size, bounds: [xmin, xmax, ymin, ymax], predicted: [n*n], confidence: [n*n]}, rows from the top.
-function drawRegions(canvas, regions, points) {
+// regions: {size, x: [low, high], y: [low, high], predicted: [n*n], confidence: [n*n]}, rows from the top;
+// points: {train: {x, y, label}, test: {x, y, label}}.
+function drawRegions(canvas, regions, points, classCount) {
   const context = canvas.getContext("2d");
   const width = canvas.width;
   const height = canvas.height;
@@ -101,7 +94,7 @@ function drawRegions(canvas, regions, points) {
   context.fillRect(0, 0, width, height);
   if (!regions) return;
   const n = regions.size;
-  const classes = regions.classes ?? CLASS_COLOURS.length;
+  const classes = classCount ?? Math.max(1, ...regions.predicted) + 1;
   const grid = document.createElement("canvas");
   grid.width = n;
   grid.height = n;
@@ -119,11 +112,14 @@ function drawRegions(canvas, regions, points) {
   gridContext.putImageData(image, 0, 0);
   context.imageSmoothingEnabled = true;
   context.drawImage(grid, 0, 0, width, height);
-  const [xmin, xmax, ymin, ymax] = regions.bounds;
+  const [xmin, xmax] = regions.x;
+  const [ymin, ymax] = regions.y;
   const X = (x) => ((x - xmin) / (xmax - xmin)) * width;
   const Y = (y) => (1 - (y - ymin) / (ymax - ymin)) * height;
-  for (const [list, ring] of [[points?.train ?? [], false], [points?.test ?? [], true]]) {
-    for (const [x, y, label] of list) {
+  for (const [set, ring] of [[points?.train, false], [points?.test, true]]) {
+    if (!set) continue;
+    for (let k = 0; k < set.x.length; k++) {
+      const [x, y, label] = [set.x[k], set.y[k], set.label[k]];
       const colour = CLASS_COLOURS[label % CLASS_COLOURS.length];
       context.beginPath();
       context.arc(X(x), Y(y), ring ? 3.2 : 2.8, 0, 2 * Math.PI);
@@ -165,13 +161,15 @@ function paintValues(canvas, values, rows, cols, { grey = false, scale = null } 
   canvas.height = rows;
   const context = canvas.getContext("2d");
   const image = context.createImageData(cols, rows);
-  const m = scale ?? largest(values);
+  const m = values === null ? 1 : scale ?? largest(values);
   let low = Infinity;
   let high = -Infinity;
-  if (grey) for (const v of values) { low = Math.min(low, v); high = Math.max(high, v); }
+  if (grey && values !== null) for (const v of values) { low = Math.min(low, v); high = Math.max(high, v); }
   for (let k = 0; k < rows * cols; k++) {
     let rgb;
-    if (grey) {
+    if (values === null) {
+      rgb = (Math.floor(k / cols) + k % cols) % 2 ? [236, 239, 243] : [246, 247, 249]; // no values: a checkerboard
+    } else if (grey) {
       const g = high > low ? Math.round((255 * (values[k] - low)) / (high - low)) : 0;
       rgb = [g, g, g];
     } else {

@@ -32,6 +32,24 @@ function drawWeights(weights) {
   markPicked();
 }
 
+// Without the weights in the state, their shapes from the layers' names (Dense(in, out),
+// Conv2D(c -> o, kxk)): the maps are drawn without values, and a click still picks one.
+function weightShapes(layers) {
+  if (!Array.isArray(layers)) return null;
+  const shapes = [];
+  for (const layer of layers) {
+    const dense = /^Dense\((\d+), (\d+)\)/.exec(layer.name || "");
+    const conv = /^Conv2D\((\d+) -> (\d+), (\d+)x(\d+)/.exec(layer.name || "");
+    let shape = null;
+    if (dense) shape = [Number(dense[2]), Number(dense[1])];
+    if (conv) shape = [Number(conv[2]), Number(conv[1]), Number(conv[3]), Number(conv[4])];
+    if (shape === null) continue;
+    shapes.push({ name: `${layer.index}.weight`, shape, values: null });
+    shapes.push({ name: `${layer.index}.bias`, shape: [shape[0]], values: null });
+  }
+  return shapes;
+}
+
 function weightCanvas(w) {
   const rows = w.shape[0];
   const cols = w.shape.length > 1 ? w.shape.slice(1).reduce((a, b) => a * b, 1) : 1;
@@ -107,54 +125,66 @@ async function inspect(parameter, index, cell) {
 }
 
 function kvTable(pairs) {
-  return el("table", { class: "kv" }, pairs.map(([key, value]) => el("tr", {}, [
+  return el("table", { class: "kv" }, pairs.map(([key, value]) => el("tr", { "data-key": key }, [
     el("td", { text: key }), el("td", { class: "num", text: typeof value === "number" ? num(value) : String(value) }),
   ])));
 }
 
-function scalars(object) {
-  return Object.entries(object || {}).filter(([, v]) => typeof v === "number" || typeof v === "string");
+// An object's numbers and words as [key, value] rows; nested objects as "key.inner" (m.before, batch.size).
+function flat(object, prefix = "") {
+  const rows = [];
+  for (const [key, value] of Object.entries(object || {})) {
+    const name = prefix ? `${prefix}.${key}` : key;
+    if (typeof value === "number" || typeof value === "string") rows.push([name, value]);
+    else if (value && typeof value === "object" && !Array.isArray(value)) rows.push(...flat(value, name));
+  }
+  return rows;
 }
 
-// The answer: {name, gradient, finite_difference, formula, terms|chain: [...], update: {...}, lines: [...]}
+function agree(a, b) {
+  return typeof a === "number" && typeof b === "number" && Math.abs(a - b) <= 1e-4 * Math.max(1e-3, Math.abs(a), Math.abs(b));
+}
+
+// The answer of POST /api/train/inspect: {parameter, index, value, sample, chain: {gradient,
+// finite_difference, factors: [{symbol, value, equation}], lines}, update: {optimizer, ...}}
 function showInspection(answer) {
   const box = document.getElementById("inspect");
-  const name = answer.name ?? `${answer.parameter}[${(answer.index || []).join(",")}]`;
-  const parts = [el("p", { class: "title" }, [el("b", { text: name }), answer.step !== undefined ? ` at step ${answer.step}` : ""])];
-  const chain = answer.chain ?? answer.chain_rule;
-  if (answer.formula) parts.push(el("div", { class: "formula mono", text: answer.formula }));
-  if (Array.isArray(chain)) {
+  const name = `${answer.parameter}[${(answer.index || []).join(",")}]`;
+  const chain = answer.chain || {};
+  const sample = answer.sample;
+  const parts = [el("p", { class: "title" }, [
+    el("b", { text: name }), ` = ${num(answer.value)}`,
+    sample ? el("span", { class: "hint inline", text: `for ${sample.split} sample ${sample.index} (label ${sample.label})` }) : "",
+  ])];
+  parts.push(el("div", { class: "formula mono" }, [
+    "dL/dw_ji = delta_j * a_i,  delta_j = (sum_k w_kj * delta_k) * f'(z_j)",
+  ]));
+  if (Array.isArray(chain.factors) && chain.factors.length) {
     parts.push(el("h4", { text: "The chain rule, with this step's numbers" }));
-    for (const factor of chain) {
-      if (typeof factor === "string") parts.push(el("div", { class: "formula mono", text: factor }));
-      else parts.push(el("div", { class: "formula mono" }, [
-        factor.equation ? el("b", { text: `(${factor.equation}) ` }) : "", `${factor.text ?? factor.formula ?? ""}`,
-        factor.value !== undefined ? ` = ${num(factor.value)}` : "",
-      ]));
-    }
-  } else if (chain && typeof chain === "object") {
-    parts.push(el("h4", { text: "The chain rule, with this step's numbers" }), kvTable(scalars(chain)));
+    parts.push(el("table", { class: "kv factors" }, chain.factors.map((factor) => el("tr", {}, [
+      el("td", { text: factor.equation ? `(${factor.equation})` : "" }),
+      el("td", { class: "mono", text: factor.symbol }),
+      el("td", { class: "num", text: num(factor.value) }),
+    ]))));
   }
-  const gradient = answer.gradient;
-  const fd = answer.finite_difference;
   parts.push(el("h4", { text: "Gradient and its check" }));
-  const close = typeof gradient === "number" && typeof fd === "number"
-    && Math.abs(gradient - fd) <= 1e-4 * Math.max(1, Math.abs(gradient), Math.abs(fd));
+  const close = agree(chain.gradient, chain.finite_difference);
   parts.push(el("p", { class: "check-line" }, [
-    el("span", { class: "mono", id: "inspect-gradient", "data-value": String(gradient), text: `dL/d${name} = ${num(gradient)}` }),
+    el("span", { class: "mono", id: "inspect-gradient", "data-value": String(chain.gradient), text: `dL/d${name} = ${num(chain.gradient)}` }),
     "; finite difference ",
-    el("span", { class: "mono", id: "inspect-fd", "data-value": String(fd), text: num(fd) }),
+    el("span", { class: "mono", id: "inspect-fd", "data-value": String(chain.finite_difference), text: num(chain.finite_difference) }),
     " ",
     el("span", { class: `check ${close ? "ok" : "off"}`, text: close ? "✓ agree" : "✗ differ" }),
   ]));
   if (answer.update) {
-    parts.push(el("h4", { text: `The optimizer's update${answer.update.type ? ` (${answer.update.type})` : ""}` }));
-    parts.push(kvTable(scalars(answer.update).filter(([key]) => key !== "type")));
+    const update = answer.update;
+    parts.push(el("h4", { text: `${update.optimizer ?? "The optimizer"}'s update on the next batch` }));
+    parts.push(kvTable(flat(update).filter(([key]) => key !== "optimizer")));
   }
-  if (Array.isArray(answer.lines) && answer.lines.length) {
-    parts.push(el("details", { open: "" }, [
+  if (Array.isArray(chain.lines) && chain.lines.length) {
+    parts.push(el("details", {}, [
       el("summary", { text: "as scratchnet explain --backward prints it" }),
-      el("pre", { text: answer.lines.join("\n") }),
+      el("pre", { id: "inspect-lines", text: chain.lines.join("\n") }),
     ]));
   }
   box.replaceChildren(...parts);
