@@ -45,6 +45,7 @@ from scratchnet.core.errors import ScratchnetError
 from scratchnet.core.jsonread import read_json
 from scratchnet.serve.api import RequestError, Session
 from scratchnet.serve.connection import DeadlineReader, RequestTimeout, address_of
+from scratchnet.serve.train_api import TrainAPI
 
 MAX_BODY = 1 << 20  # bytes of a request body: a 512x512 canvas as base64 is ~350 kB
 TIMEOUT = 30.0  # seconds an answer may take to go out to a client that does not read it
@@ -73,9 +74,10 @@ SECURITY_HEADERS = {
 LOOPBACK_NAMES = ("localhost",)
 
 
-def static_files(folder: Path = STATIC) -> dict[str, tuple[bytes, str]]:
-    """``{url path: (contents, content type)}`` of the page's files: ``/`` is ``index.html``, every
-    other file is ``/static/NAME``. Only regular files of a known type directly inside ``folder``."""
+def static_files(folder: Path = STATIC, home: str = "index.html") -> dict[str, tuple[bytes, str]]:
+    """``{url path: (contents, content type)}`` of the page's files: ``/`` is ``home`` (``index.html``
+    unless that file is missing), every other file is ``/static/NAME``. Only regular files of a known
+    type directly inside ``folder``."""
     files: dict[str, tuple[bytes, str]] = {}
     root = folder.resolve()
     for path in sorted(root.iterdir()):
@@ -85,7 +87,7 @@ def static_files(folder: Path = STATIC) -> dict[str, tuple[bytes, str]]:
         files[f"/static/{path.name}"] = (path.read_bytes(), kind)
     if "/static/index.html" not in files:
         raise ScratchnetError(f"the page's files are missing: no index.html in {root}")
-    files["/"] = files["/static/index.html"]
+    files["/"] = files.get(f"/static/{home}", files["/static/index.html"])
     return files
 
 
@@ -108,17 +110,20 @@ class Server(ThreadingHTTPServer):
 
     def __init__(
         self,
-        session: Session,
+        session: Session | None,
         host: str,
         port: int,
         files: dict[str, tuple[bytes, str]],
         *,
         deadline: float = DEADLINE,
         max_connections: int = MAX_CONNECTIONS,
+        train: TrainAPI | None = None,
     ) -> None:
         self.address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
         super().__init__((host.strip("[]"), port), Handler)
         self.session = session
+        self.train = train
+        self.stopping = threading.Event()  # set when the server shuts down: event streams end
         self.files = files
         self.deadline = deadline
         self.max_connections = max_connections
@@ -139,6 +144,16 @@ class Server(ThreadingHTTPServer):
         if host in ("0.0.0.0", "[::]"):
             host = "127.0.0.1" if host == "0.0.0.0" else "[::1]"
         return f"http://{host}:{self.port}/"
+
+    def shutdown(self) -> None:
+        self.stopping.set()
+        super().shutdown()
+
+    def server_close(self) -> None:
+        self.stopping.set()
+        super().server_close()
+        if self.train is not None:
+            self.train.close()
 
     # ---- the cap on connections ----
 
@@ -302,12 +317,10 @@ class Handler(BaseHTTPRequestHandler):
             self.check_host()
             url = urlsplit(self.path)
             path = url.path
-            routes: dict[str, dict[str, Callable[[], Any]]] = {
-                "/api/model": {"GET": self.session.info},
-                "/api/test": {"GET": lambda: self.session.test_image(parse_query(url.query))},
-                "/api/predict": {"POST": lambda: self.session.predict(self.read_json())},
-                "/api/explain": {"POST": lambda: self.session.explain(self.read_json())},
-            }
+            routes = {**self.model_routes(url.query), **self.train_routes(url.query)}
+            if path == "/api/train/events" and self.server.train is not None and method == "GET":
+                self.stream_events(self.server.train)
+                return
             if path in self.server.files:
                 if method != "GET":
                     raise RequestError(f"{path} takes GET", 405)
@@ -341,7 +354,52 @@ class Handler(BaseHTTPRequestHandler):
 
     @property
     def session(self) -> Session:
-        return self.server.session
+        session = self.server.session
+        if session is None:
+            raise RequestError("no model is served: this server was started with --train", 404)
+        return session
+
+    def model_routes(self, query: str) -> dict[str, dict[str, Callable[[], Any]]]:
+        return {
+            "/api/model": {"GET": lambda: self.session.info()},
+            "/api/test": {"GET": lambda: self.session.test_image(parse_query(query))},
+            "/api/predict": {"POST": lambda: self.session.predict(self.read_json())},
+            "/api/explain": {"POST": lambda: self.session.explain(self.read_json())},
+        }
+
+    def train_routes(self, query: str) -> dict[str, dict[str, Callable[[], Any]]]:
+        """The Train mode's endpoints (docs/serve.md, "Train mode API")."""
+        train = self.server.train
+        if train is None:
+            return {}
+        return {
+            "/api/train/info": {"GET": train.info},
+            "/api/train/state": {"GET": train.state},
+            "/api/train/events": {"GET": lambda: {}},  # answered by stream_events
+            "/api/train/start": {"POST": lambda: train.start(self.read_json())},
+            "/api/train/control": {"POST": lambda: train.control(self.read_json())},
+        }
+
+    def stream_events(self, train: TrainAPI) -> None:
+        """``GET /api/train/events``: server-sent events until the client leaves or the server stops."""
+        train.open_stream()
+        try:
+            self.close_connection = True
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream; charset=utf-8")
+            for name, value in SECURITY_HEADERS.items():
+                self.send_header(name, value)
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.write(b"retry: 1000\n\n")
+            self.wfile.flush()
+            for chunk in train.events(lambda: not self.server.stopping.is_set()):
+                self.wfile.write(chunk.encode("utf-8"))
+                self.wfile.flush()
+        except (ConnectionError, TimeoutError):
+            pass  # the page went away: the usual end of a stream
+        finally:
+            train.close_stream()
 
     def check_host(self) -> None:
         """Refuse a Host header the server was not bound as (DNS rebinding) when bound to loopback."""
@@ -436,18 +494,22 @@ def parse_query(query: str) -> dict[str, list[str]]:
 
 
 def make_server(
-    session: Session,
+    session: Session | None,
     host: str = "127.0.0.1",
     port: int = 8000,
     *,
     deadline: float = DEADLINE,
     max_connections: int = MAX_CONNECTIONS,
+    train: TrainAPI | None = None,
 ) -> Server:
     """The server, bound and listening (port 0: a free one; ``server.port`` says which). Each request
-    must arrive within ``deadline`` seconds; at most ``max_connections`` are served at once."""
-    files = static_files()
+    must arrive within ``deadline`` seconds; at most ``max_connections`` are served at once. With no
+    ``session``, it serves the Train mode (``train``) alone, and ``/`` is its page."""
+    if session is None and train is None:
+        raise ScratchnetError("a server needs a model to serve, or the Train mode")
+    files = static_files(home="index.html" if session is not None else "train.html")
     try:
-        return Server(session, host, port, files, deadline=deadline, max_connections=max_connections)
+        return Server(session, host, port, files, deadline=deadline, max_connections=max_connections, train=train)
     except OSError as error:
         reason = error.strerror or str(error)
         hint = " (choose another with --port)" if error.errno in (98, 48, 10048) else ""
@@ -455,10 +517,11 @@ def make_server(
 
 
 def serve(
-    session: Session,
+    session: Session | None,
     host: str = "127.0.0.1",
     port: int = 8000,
     *,
+    train: TrainAPI | None = None,
     open_browser: bool = False,
     say: Callable[[str], None] = print,
     warn: Callable[[str], None] = lambda line: print(line, file=sys.stderr),
@@ -467,7 +530,7 @@ def serve(
 
     Ctrl-C raises KeyboardInterrupt out of here (the command line turns it into its usual exit status
     130), after the listening socket is closed."""
-    server = make_server(session, host, port)
+    server = make_server(session, host, port, train=train)
     server.log = warn
     try:
         if not is_loopback(host):
@@ -475,7 +538,8 @@ def serve(
                 f"scratchnet serve: warning: listening on {host}, not on 127.0.0.1: anyone who can reach this "
                 f"machine on port {server.port} can use the page and its API (no password, no HTTPS)"
             )
-        say(f"Serving {session.path} at {server.url} (Ctrl-C stops)")
+        what = session.path if session is not None else "the Train mode"
+        say(f"Serving {what} at {server.url} (Ctrl-C stops)")
         if open_browser:
             webbrowser.open(server.url)
         server.serve_forever()
