@@ -118,11 +118,21 @@ async function uploadCsv() {
   return answer.upload;
 }
 
+// "momentum" is SGD with momentum 0.9; the others are the optimizers' own names.
+function optimizerRequest() {
+  const type = $("opt-type").value;
+  const optimizer = { type: type === "momentum" ? "sgd" : type, lr: numberOf("opt-lr") };
+  if (type === "momentum") optimizer.momentum = 0.9;
+  const decay = numberOf("opt-decay");
+  if (decay !== 0) optimizer.weight_decay = decay;
+  return optimizer;
+}
+
 async function startRequest() {
   return {
     data: await dataRequest(),
     network: { layers: $("net-layers").value.trim() },
-    optimizer: { type: $("opt-type").value, lr: numberOf("opt-lr"), weight_decay: numberOf("opt-decay") },
+    optimizer: optimizerRequest(),
     batch_size: Math.trunc(numberOf("opt-batch")),
     backend: $("backend").value,
     seed: Math.trunc(numberOf("seed")),

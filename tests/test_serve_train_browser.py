@@ -1,0 +1,185 @@
+"""The Train page of ``scratchnet serve --train`` in a real browser: Playwright drives Debian's chromium
+to start runs, watch them learn, pause, step, click a weight, scrub back and resume, and checks what
+the page shows against the server's API and the library's own numbers. Skipped when playwright or
+chromium is missing (as tests/test_serve_browser.py)."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+from serve_helpers import data_dir_or_skip
+from train_serve_helpers import TrainServer, train_server
+
+sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
+CHROMIUM = Path("/usr/bin/chromium")
+if not CHROMIUM.exists():
+    pytest.skip(f"no chromium at {CHROMIUM} (apt-get install chromium)", allow_module_level=True)
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]
+ARGS += ["--disable-sync", "--no-first-run"]
+CLASS_COLOURS = [(47, 111, 222), (228, 87, 46), (31, 157, 85)]  # train_draw.js's first three
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with sync_api.sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[TrainServer]:
+    found = data_dir_or_skip()
+    with train_server(tmp_path / "models", str(found)) as live:
+        yield live
+
+
+class TrainPage:
+    """The Train page, recording what the browser's console says."""
+
+    def __init__(self, browser: Any, live: TrainServer, viewport: tuple[int, int] = (1440, 1000)) -> None:
+        self.live = live
+        self.context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]})
+        self.page = self.context.new_page()
+        self.problems: list[str] = []
+        self.page.on("console", lambda m: self.problems.append(f"{m.type}: {m.text}") if m.type == "error" else None)
+        self.page.on("pageerror", lambda error: self.problems.append(f"page error: {error}"))
+        self.page.goto(f"http://127.0.0.1:{live.port}/")
+        self.page.wait_for_selector("#start:not([disabled])")
+        self.page.wait_for_selector("#to-predict", state="hidden")  # /api/train/info has answered
+
+    def settle(self) -> None:
+        """Wait until the page has the answers to every request it made."""
+        self.page.wait_for_selector('body[data-busy="0"]', state="attached", timeout=20000)
+
+    def set(self, selector: str, value: str) -> None:
+        if self.page.locator(selector).evaluate("(node) => node.tagName") == "SELECT":
+            self.page.select_option(selector, value)
+        else:
+            self.page.fill(selector, value)
+            self.page.dispatch_event(selector, "input")
+
+    def step(self) -> int:
+        return int(self.page.get_attribute("#step-count", "data-step") or "0")
+
+    def wait_for_step(self, at_least: int, timeout: float = 60000) -> None:
+        self.page.wait_for_function(
+            "(n) => Number(document.querySelector('#step-count').dataset.step || 0) >= n", arg=at_least, timeout=timeout
+        )
+
+    def test_loss(self) -> float:
+        return float(self.page.get_attribute("#test-loss", "data-value") or "nan")
+
+    def canvas(self, selector: str) -> npt.NDArray[np.uint8]:
+        """A canvas's RGBA pixels."""
+        data = self.page.evaluate(
+            """(selector) => {
+                const canvas = document.querySelector(selector);
+                const rgba = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
+                let text = "";
+                for (let k = 0; k < rgba.length; k++) text += String.fromCharCode(rgba[k]);
+                return [canvas.width, canvas.height, btoa(text)];
+            }""",
+            selector,
+        )
+        width, height, pixels = data
+        return np.frombuffer(base64.b64decode(pixels), np.uint8).reshape(height, width, 4)
+
+    def close(self) -> None:
+        self.context.close()
+
+
+@pytest.fixture
+def page(browser: Any, served: TrainServer) -> Iterator[TrainPage]:
+    opened = TrainPage(browser, served)
+    yield opened
+    opened.close()
+    assert opened.problems == []  # the browser's console logged no error
+
+
+def start_spiral(page: TrainPage, lr: str = "0.02") -> None:
+    """The spiral, 200 points, a ReLU network of two hidden layers of 16, Adam: started from the page."""
+    page.set("#data-kind", "toy")
+    page.set("#toy-name", "spiral")
+    page.set("#toy-points", "200")
+    page.set("#toy-noise", "0.05")
+    page.set("#net-depth", "2")
+    page.set("#net-width", "16")
+    page.set("#net-activation", "relu")
+    assert page.page.input_value("#net-layers") == "dense(16), relu, dense(16), relu"
+    page.set("#opt-type", "adam")
+    page.set("#opt-lr", lr)
+    page.page.click("#start")
+
+
+def test_the_spiral_learns_live_test_loss_falls_and_the_regions_change(page: TrainPage) -> None:
+    start_spiral(page)
+    page.wait_for_step(1)
+    page.page.wait_for_function("() => document.querySelector('#test-loss').dataset.value !== ''")
+    assert page.page.get_attribute("body", "data-run") == "running"
+    early_loss, early_step = page.test_loss(), page.step()
+    early = page.canvas("#regions")
+    page.wait_for_step(early_step + 300)
+    later_loss, later = page.test_loss(), page.canvas("#regions")
+    state = page.live.ok("GET", "/api/train/state")
+    page.page.click("#pause")
+    page.page.wait_for_selector('body[data-run="paused"]')
+    assert later_loss < early_loss - 0.1, (early_loss, later_loss)
+    assert later.shape == early.shape == (320, 320, 4)
+    changed = np.any(later != early, axis=2).mean()
+    assert changed > 0.05, changed  # the decision regions were redrawn, and moved
+    # the points are drawn over the regions: the server's training points, each in its class's colour
+    points, regions = state["run"]["points"]["train"], state["regions"]
+    assert len(points["x"]) == 160  # 200 points, 20% of them for the test
+    (x0, x1), (y0, y1) = regions["x"], regions["y"]
+    right = 0
+    for x, y, label in zip(points["x"], points["y"], points["label"]):
+        column, row = int((x - x0) / (x1 - x0) * 320), int((1 - (y - y0) / (y1 - y0)) * 320)
+        right += tuple(later[min(row, 319), min(column, 319), :3]) == CLASS_COLOURS[label]
+    assert right >= 0.7 * len(points["x"])  # the others are under another point
+    assert float(page.page.inner_text("#test-loss")) == pytest.approx(page.test_loss(), rel=1e-3)
+    # the curves are drawn, and the page says what runs
+    assert page.canvas("#loss-curve")[:, :, 3].any()
+    line = page.page.inner_text("#run-line")
+    assert "dense(16), relu, dense(16), relu" in line and "spiral, 200 points" in line and "paused" in line
+
+
+def test_an_mnist_subset_trains_and_the_first_layer_changes(page: TrainPage) -> None:
+    page.set("#data-kind", "mnist")
+    page.set("#image-limit", "500")
+    page.set("#image-test-limit", "100")
+    page.set("#net-depth", "1")
+    page.set("#net-width", "16")
+    assert page.page.input_value("#net-layers") == "flatten, dense(16), relu"  # the simple controls' MLP
+    page.set("#net-layers", "conv(8, 5), relu, maxpool(2), flatten")  # the server draws layer 0's weights
+    page.set("#opt-lr", "0.01")
+    page.page.click("#start")
+    page.page.wait_for_selector("#filters canvas")
+    page.wait_for_step(1)
+    assert page.page.is_hidden("#regions-panel") and page.page.is_visible("#filters-panel")
+    assert page.page.locator("#filters canvas").count() == 8  # one image per filter
+    first = page.canvas('#filters canvas[data-unit="0"]')
+    assert first.shape == (5, 5, 4)
+    before = np.stack([page.canvas(f'#filters canvas[data-unit="{k}"]') for k in range(8)])
+    step = page.step()
+    page.wait_for_step(step + 40)
+    page.page.click("#pause")
+    page.page.wait_for_selector('body[data-run="paused"]')
+    after = np.stack([page.canvas(f'#filters canvas[data-unit="{k}"]') for k in range(8)])
+    assert np.any(after != before, axis=3).mean() > 0.2  # the first layer's filters moved
+    state = page.live.ok("GET", "/api/train/state")
+    filters = state["filters"]
+    assert (filters["count"], filters["height"], filters["width"]) == (8, 5, 5)
+    # each filter is drawn in the diverging colours: white where a weight is 0, orange > 0, blue < 0
+    assert state["step"] == page.step()
+    values = np.asarray(filters["values"]).reshape(8, 5, 5)
+    shown = after[:, :, :, :3].astype(int)
+    clear = np.abs(values) > 0.05 * np.abs(values).max(axis=(1, 2), keepdims=True)
+    assert np.array_equal((shown[..., 0] > shown[..., 2])[clear], (values > 0)[clear])
+    assert page.page.locator("#activations .act").count() == len(state["activations"]["layers"])
