@@ -46,12 +46,14 @@ from scratchnet.core.jsonread import read_json
 from scratchnet.serve.api import RequestError, Session
 from scratchnet.serve.connection import DeadlineReader, RequestTimeout, address_of
 from scratchnet.serve.train_api import TrainAPI
+from scratchnet.serve.train_uploads import Download
 
 MAX_BODY = 1 << 20  # bytes of a request body: a 512x512 canvas as base64 is ~350 kB
 TIMEOUT = 30.0  # seconds an answer may take to go out to a client that does not read it
 DEADLINE = 30.0  # seconds for a whole request to arrive, counted from the end of the previous answer
 MAX_CONNECTIONS = 32  # connections served at once, a thread each; more get a 503 (a browser opens about 6)
 MAX_LENGTH_DIGITS = 15  # digits of a Content-Length header (the body limit has 7)
+UPLOAD_TYPES = ("text/csv", "application/octet-stream")  # what POST /api/train/upload takes
 MAX_INT_DIGITS = 1000  # digits of an integer in a request body (int() of 4,301 or more raises ValueError)
 STATIC = Path(__file__).resolve().parent / "static"
 TYPES = {
@@ -332,6 +334,9 @@ class Handler(BaseHTTPRequestHandler):
             if handler is None:
                 raise RequestError(f"{path} takes {', '.join(routes[path])}, not {method}", 405)
             answer = handler()
+            if isinstance(answer, Download):
+                self.send_download(answer)
+                return
             answer["server_milliseconds"] = round(1000 * (time.perf_counter() - started), 2)
             self.send_json(answer)
         except (ConnectionError, TimeoutError):
@@ -378,6 +383,13 @@ class Handler(BaseHTTPRequestHandler):
             "/api/train/events": {"GET": lambda: {}},  # answered by stream_events
             "/api/train/start": {"POST": lambda: train.start(self.read_json())},
             "/api/train/control": {"POST": lambda: train.control(self.read_json())},
+            "/api/train/snapshots": {"GET": train.snapshots},
+            "/api/train/snapshot": {"GET": lambda: train.snapshot(parse_query(query))},
+            "/api/train/fork": {"POST": lambda: train.fork(self.read_json())},
+            "/api/train/inspect": {"POST": lambda: train.inspect(self.read_json())},
+            "/api/train/save": {"POST": lambda: train.save(self.read_json())},
+            "/api/train/download": {"GET": train.download},
+            "/api/train/upload": {"POST": lambda: train.upload(self.read_body(UPLOAD_TYPES))},
         }
 
     def stream_events(self, train: TrainAPI) -> None:
@@ -410,6 +422,14 @@ class Handler(BaseHTTPRequestHandler):
 
     def read_json(self) -> Any:
         """The request body, parsed: JSON, application/json, at most MAX_BODY bytes."""
+        body = self.read_body(("application/json",))
+        try:  # bounded by MAX_BODY, depth, integer digits; no NaN, Infinity or duplicate keys
+            return read_json(body, "the request body", max_bytes=None, max_integer_digits=MAX_INT_DIGITS)
+        except ValueError as error:  # JSONInputError, or anything else the parser refuses: never a 500
+            raise RequestError(str(error)[:200]) from None
+
+    def read_body(self, kinds: tuple[str, ...]) -> bytes:
+        """The request body's bytes: of a Content-Type in ``kinds``, at most MAX_BODY bytes."""
         if self.headers.get("Transfer-Encoding"):
             self.close_connection = True
             raise RequestError("send the body with a Content-Length, not in chunks", 411)
@@ -434,12 +454,9 @@ class Handler(BaseHTTPRequestHandler):
         if len(body) != length:
             self.close_connection = True
             raise RequestError("the request body is shorter than its Content-Length")
-        if kind != "application/json":
-            raise RequestError(f"send the body as application/json, not {kind or 'without a Content-Type'}", 415)
-        try:  # bounded by MAX_BODY, depth, integer digits; no NaN, Infinity or duplicate keys
-            return read_json(body, "the request body", max_bytes=None, max_integer_digits=MAX_INT_DIGITS)
-        except ValueError as error:  # JSONInputError, or anything else the parser refuses: never a 500
-            raise RequestError(str(error)[:200]) from None
+        if kind not in kinds:
+            raise RequestError(f"send the body as {' or '.join(kinds)}, not {kind or 'without a Content-Type'}", 415)
+        return body
 
     # ---- answers ----
 
@@ -452,6 +469,16 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.end_headers()
         self.wfile.write(contents)
+
+    def send_download(self, answer: Download) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", answer.content_type)
+        self.send_header("Content-Length", str(len(answer.data)))
+        self.send_header("Content-Disposition", f'attachment; filename="{answer.filename}"')
+        for name, value in SECURITY_HEADERS.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(answer.data)
 
     def send_json(self, answer: dict[str, Any], status: int = 200, extra: dict[str, str] | None = None) -> None:
         try:

@@ -9,7 +9,7 @@ import json
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +18,10 @@ import numpy as np
 from scratchnet.core import notation
 from scratchnet.core.errors import ScratchnetError
 from scratchnet.data import Dataset, load_dataset
+from scratchnet.data.datasets import has_dataset
 from scratchnet.serve.api import RequestError, check_fields, whole
 from scratchnet.serve.toy_data import TOY_SETS, toy_dataset
+from scratchnet.serve.train_inspect import inspect
 from scratchnet.serve.train_request import (
     BACKENDS,
     DEFAULTS,
@@ -33,7 +35,9 @@ from scratchnet.serve.train_request import (
     start_request,
     text,
 )
+from scratchnet.serve.train_save import download, save_run
 from scratchnet.serve.train_session import Frame, TrainRun
+from scratchnet.serve.train_uploads import Download, Uploads
 from scratchnet.serve.train_views import Viewer, points_json
 
 ACTIONS = ("pause", "resume", "step", "reset", "lr", "sample")
@@ -67,6 +71,7 @@ class TrainAPI:
         self.streams = 0
         self.streams_lock = threading.Lock()
         self.datasets: dict[str, Dataset] = {}
+        self.uploads = Uploads()
 
     # ---- info ----
 
@@ -88,13 +93,11 @@ class TrainAPI:
         }
 
     def dataset_available(self, name: str) -> bool:
-        if name in self.datasets:
-            return True
+        """Whether the dataset's files are in the data folder (they are read and checked at a start)."""
         try:
-            self.load_images(name)
+            return name in self.datasets or has_dataset(name, self.data_dir)
         except ScratchnetError:
             return False
-        return True
 
     # ---- data ----
 
@@ -127,7 +130,7 @@ class TrainAPI:
                 full.class_names,
                 full.scale,
             )
-        raise RequestError("CSV uploads are not built yet", 501)
+        return self.uploads.dataset(request.upload, request.test_fraction)
 
     # ---- the run ----
 
@@ -244,7 +247,9 @@ class TrainAPI:
                 "layers": layers,
             },
             "diagnostics": frame.diagnostics,
-            "snapshots": None,
+            "warnings": frame.warnings,
+            "snapshots": frame.snapshots,
+            "past": frame.past,
         }
 
     def run_json(self, run: TrainRun) -> dict[str, Any]:
@@ -274,6 +279,51 @@ class TrainAPI:
                 "test": points_json(split.test_images, split.test_labels),
             }
         return answer
+
+    # ---- time travel ----
+
+    def snapshots(self) -> dict[str, Any]:
+        """``GET /api/train/snapshots``: the kept steps."""
+        run = self.current()
+        run.touch()
+        with run.condition:
+            return run.ring.listing()
+
+    def snapshot(self, query: Mapping[str, Sequence[str]]) -> dict[str, Any]:
+        """``GET /api/train/snapshot?step=N``: the state as it was at kept step N."""
+        step = query_number(query, "step")
+        run = self.current()
+        frame = run.past_frame(step)
+        with self.view_lock:
+            return {**self.draw(run, frame), "run": None}
+
+    def fork(self, body: Any) -> dict[str, Any]:
+        """``POST /api/train/fork {"step": N}``: go on from kept step N, paused."""
+        fields = check_fields(body, {"step"}, required={"step"})
+        run = self.current()
+        run.fork(whole(fields["step"], "step", 0, 1 << 40))
+        return self.state_of(run, include_run=False)
+
+    # ---- one weight, saving ----
+
+    def inspect(self, body: Any) -> dict[str, Any]:
+        """``POST /api/train/inspect``: one weight's gradient and update (scratchnet.serve.train_inspect)."""
+        run = self.current()
+        run.touch()
+        return inspect(run, body, self.sample)
+
+    def save(self, body: Any) -> dict[str, Any]:
+        """``POST /api/train/save``: the run as a model in the models folder."""
+        return save_run(self.current(), self.models, body)
+
+    def download(self) -> Download:
+        """``GET /api/train/download``: the run as a model, one zip file."""
+        data, name = download(self.current())
+        return Download(data, "application/zip", name)
+
+    def upload(self, data: bytes) -> dict[str, Any]:
+        """``POST /api/train/upload``: a CSV file, kept in memory under a new id."""
+        return self.uploads.add(data)
 
     # ---- event streams ----
 
@@ -327,6 +377,20 @@ def event(state: Mapping[str, Any]) -> str:
     return "event: state\ndata: " + json.dumps(state, allow_nan=False, separators=(",", ":")) + "\n\n"
 
 
+def query_number(query: Mapping[str, Sequence[str]], name: str) -> int:
+    """The whole number ``name`` of a query string, given once and alone."""
+    unknown = sorted(set(query) - {name})
+    if unknown:
+        raise RequestError(f"unknown query parameter {unknown[0][:40]!r}; give {name}=N")
+    values = query.get(name, [])
+    if len(values) != 1:
+        raise RequestError(f"give {name}=N once")
+    text_value = values[0]
+    if not text_value.isascii() or not text_value.isdigit() or len(text_value) > 12:
+        raise RequestError(f"{name} must be a whole number, got {text_value[:20]!r}")
+    return int(text_value)
+
+
 IDLE_STATE: dict[str, Any] = {
     "status": "idle",
     "reason": "",
@@ -346,5 +410,7 @@ IDLE_STATE: dict[str, Any] = {
     "filters": None,
     "activations": None,
     "diagnostics": None,
+    "warnings": [],
     "snapshots": None,
+    "past": None,
 }

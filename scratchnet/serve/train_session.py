@@ -25,14 +25,17 @@ from scratchnet.core.errors import ConfigError
 from scratchnet.core.interface import Network, Optimizer
 from scratchnet.data import Dataset
 from scratchnet.serve.api import RequestError
+from scratchnet.serve.snapshots import Snapshot, SnapshotRing, take
 from scratchnet.serve.train_request import CURVE_ENTRIES, IDLE_SECONDS, MAX_PARAMETERS, StartRequest
 from scratchnet.training.checkpoint import RunState
 from scratchnet.training.config import TrainConfig, optimizer_spec, steps_per_epoch
+from scratchnet.training.diagnostics import Diagnostics
 from scratchnet.training.feeding import Batches, feeder_of, split_dataset
 from scratchnet.training.loop import Callback, Loop
 from scratchnet.training.optimizer import optimizer_settings
 from scratchnet.training.task import Classification
 
+MAX_WARNINGS = 20  # the diagnostics' warnings a state lists (the latest)
 FRAME_WAIT = 1.0  # seconds a reader waits for the worker to copy the parameters out
 IDLE_POLL = 0.5  # seconds between the idle worker's looks at the clock
 
@@ -60,6 +63,9 @@ class Frame:
     curves: dict[str, list[Any]]
     lr_changes: list[dict[str, Any]]
     diagnostics: dict[str, Any] | None
+    warnings: list[str]
+    snapshots: dict[str, Any]
+    past: int | None = None
     made: float = field(default_factory=time.monotonic)
 
 
@@ -73,7 +79,11 @@ class Measure(Callback):
         record["test_loss"], record["test_accuracy"] = self.run.test_measure()
 
     def on_record(self, loop: Loop, record: dict[str, Any]) -> None:
+        samples = record.get("diagnostics")
+        if samples:
+            self.run.diagnostics = samples[-1]
         self.run.add_curve_point(record)
+        self.run.keep_snapshot()
 
 
 class TrainRun:
@@ -140,6 +150,9 @@ class TrainRun:
         batches = Batches(self.config.run_settings(), self.split.train_images, self.split.train_labels, self.feeder)
         self.curves: dict[str, list[Any]] = {key: [] for key in CURVES}
         self.lr_changes: list[dict[str, Any]] = []
+        self.diagnostics: dict[str, Any] | None = None
+        self.warnings: list[str] = []
+        watch = Diagnostics(request.snapshot_every, warn=self.warn)
         self.loop = Loop(
             self.network,
             self.optimizer,
@@ -147,10 +160,15 @@ class TrainRun:
             batches,
             request.epochs,
             RunState(),
-            (Measure(self),),
+            (watch, Measure(self)),  # the diagnostics first: their record is complete when Measure reads it
             report_every_steps=request.snapshot_every,
         )
+        self.ring = SnapshotRing(request.snapshot_every)
         self.measure_start()
+        self.keep_snapshot()
+
+    def warn(self, line: str) -> None:
+        self.warnings = [*self.warnings, line][-MAX_WARNINGS:]
 
     # ---- measures ----
 
@@ -181,6 +199,66 @@ class TrainRun:
         history = self.loop.state.history
         if len(history) > CURVE_ENTRIES:
             self.loop.state.history = history[:-1:2] + history[-1:]
+
+    # ---- time travel ----
+
+    def keep_snapshot(self) -> None:
+        loop = self.loop
+        self.ring.keep(
+            take(
+                loop.global_step,
+                loop.global_step / loop.steps_per_epoch,
+                self.network.params(),
+                self.optimizer.export_state(),
+                self.optimizer.lr,
+                loop.state,
+                self.curves,
+                self.lr_changes,
+            )
+        )
+
+    def fork(self, step: int) -> None:
+        """Pause, and go on from kept step ``step``: its exact parameters, optimizer state and rate,
+        its place in the loop and its curves; the snapshots after it are dropped."""
+        with self.condition:
+            snapshot = self.ring.find(step)
+            self.loop.pause()
+            params: dict[str, Any] = snapshot.params
+            if self.request.backend == "loops":
+                params = {name: value.tolist() for name, value in params.items()}
+            self.network.set_params(params)
+            self.optimizer.import_state(copy.deepcopy(snapshot.optimizer))
+            self.optimizer.lr = snapshot.lr
+            state = copy.copy(snapshot.state)
+            state.history, state.changes = list(state.history), list(state.changes)
+            self.loop.state = state
+            self.curves = {key: list(values) for key, values in snapshot.curves.items()}
+            self.lr_changes = copy.deepcopy(snapshot.lr_changes)
+            self.ring.drop_after(step)
+            self.status, self.reason, self.steps_left = "paused", f"forked from step {step}", 0
+            self.version += 1
+            self.condition.notify_all()
+
+    def past_frame(self, step: int) -> Frame:
+        """What the state showed at kept step ``step``."""
+        self.touch()
+        with self.condition:
+            snapshot: Snapshot = self.ring.find(step)
+            return Frame(
+                version=-1,
+                step=snapshot.step,
+                epoch=snapshot.epoch,
+                lr=snapshot.lr,
+                status=self.status,
+                reason=self.reason,
+                params=snapshot.params,
+                curves=snapshot.curves,
+                lr_changes=snapshot.lr_changes,
+                diagnostics=None,
+                warnings=[],
+                snapshots=self.ring.bounds(),
+                past=step,
+            )
 
     # ---- the worker ----
 
@@ -305,7 +383,9 @@ class TrainRun:
             params=copied(self.network.params()),
             curves={key: list(values) for key, values in self.curves.items()},
             lr_changes=copy.deepcopy(self.lr_changes),
-            diagnostics=None,
+            diagnostics=self.diagnostics,
+            warnings=list(self.warnings),
+            snapshots=self.ring.bounds(),
         )
 
     def frame(self) -> Frame:

@@ -74,12 +74,13 @@ class Viewer:
         }
 
     def filters(self, params: dict[str, Any], image_shape: tuple[int, ...]) -> dict[str, Any] | None:
-        """The first layer's weights as small images: a Dense layer's units over a grey image's
-        pixels, or a Conv2D layer's filters (first input channel); None for 2-D data or another layer."""
-        weight = params.get("0.weight")
-        if self.two_d or weight is None:
+        """The first weights (of the first layer that has any) as small images: a Dense layer's units
+        over a grey image's pixels, or a Conv2D layer's filters (first input channel); None for 2-D
+        data or another layer."""
+        first = next((name for name in params if name.endswith(".weight")), None)
+        if self.two_d or first is None:
             return None
-        weight = np.asarray(weight, dtype=np.float64)
+        weight = np.asarray(params[first], dtype=np.float64)
         if weight.ndim == 2 and len(image_shape) >= 2 and weight.shape[1] == math.prod(image_shape[-2:]):
             height, width = image_shape[-2:]
             images = weight[:MAX_FILTERS].reshape(-1, height, width)
@@ -88,7 +89,8 @@ class Viewer:
         else:
             return None
         return {
-            "layer": 0,
+            "layer": int(first.split(".", 1)[0]),
+            "parameter": first,
             "count": int(images.shape[0]),
             "height": int(images.shape[1]),
             "width": int(images.shape[2]),
