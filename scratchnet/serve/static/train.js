@@ -373,28 +373,36 @@ function drawActivations(activations, sample) {
   }));
 }
 
+// diagnostics: the latest sample of train --diagnostics: {step, layers: [{layer, type, mean, std,
+// saturated}], grad_std: {param: std}, update_ratio: {param: log10 ratio}}; warnings: lines.
 function drawDiagnostics(diagnostics, warnings) {
   const box = $("diagnostics");
-  if (!Array.isArray(diagnostics) || diagnostics.length === 0) {
+  if (!diagnostics || !Array.isArray(diagnostics.layers)) {
     box.replaceChildren(el("p", { class: "hint", text: "none yet" }));
     return;
   }
-  const head = el("tr", {}, ["layer", "act. mean", "act. std", "saturated", "grad std", "log10 update/data"].map((t) => el("th", { text: t })));
-  const rows = diagnostics.map((d) => {
-    const ratio = d.update_ratio ?? d.log10_update_ratio;
-    const saturated = d.saturated ?? d.saturated_fraction;
-    const off = ratio !== null && ratio !== undefined && (ratio < -4 || ratio > -2);
-    return el("tr", {}, [
-      el("td", { text: `${d.index ?? d.layer} ${d.name ?? d.kind ?? ""}` }),
-      el("td", { text: short(d.mean ?? d.activation_mean, 3) }),
-      el("td", { text: short(d.std ?? d.activation_std, 3) }),
-      el("td", { text: saturated === null || saturated === undefined ? "–" : `${(100 * saturated).toFixed(0)}%`, class: saturated > 0.5 ? "warn" : "" }),
-      el("td", { text: short(d.grad_std ?? d.gradient_std, 3) }),
-      el("td", { text: short(ratio, 3), class: off ? "warn" : "" }),
+  const heads = ["layer", "activations: mean", "std", "saturated", "gradient std", "log10 update / data"];
+  const head = el("tr", {}, heads.map((t) => el("th", { text: t })));
+  const grads = diagnostics.grad_std || {};
+  const ratios = diagnostics.update_ratio || {};
+  const rows = diagnostics.layers.map((d) => {
+    const ratio = ratios[`${d.layer}.weight`];
+    const saturated = d.saturated;
+    const off = typeof ratio === "number" && (ratio < -4 || ratio > -2); // the sane band, 1e-4 to 1e-2
+    return el("tr", { "data-layer": String(d.layer) }, [
+      el("td", { text: `${d.layer} ${d.type}` }),
+      el("td", { text: short(d.mean, 3) }),
+      el("td", { text: short(d.std, 3) }),
+      el("td", { text: typeof saturated === "number" ? `${(100 * saturated).toFixed(0)}%` : "", class: saturated > 0.5 ? "warn" : "" }),
+      el("td", { text: grads[`${d.layer}.weight`] === undefined ? "" : short(grads[`${d.layer}.weight`], 3) }),
+      el("td", { text: ratio === undefined ? "" : short(ratio, 3), class: off ? "warn" : "" }),
     ]);
   });
-  const parts = [el("table", { class: "diag" }, [head, ...rows])];
-  for (const warning of warnings || []) parts.push(el("p", { class: "warning", text: warning }));
+  const parts = [
+    el("p", { class: "hint", text: `step ${diagnostics.step}; saturated: tanh beyond 0.97, ReLU dead on the whole batch; the sane band of the update ratio is -4 to -2 (about -3)` }),
+    el("table", { class: "diag" }, [head, ...rows]),
+  ];
+  for (const warning of (warnings || []).slice(-3)) parts.push(el("p", { class: "warning", text: warning }));
   box.replaceChildren(...parts);
 }
 

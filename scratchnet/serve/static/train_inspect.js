@@ -113,12 +113,14 @@ async function inspect(parameter, index, cell) {
     status("pause the run (or take one step) to see a weight's step", true);
     return;
   }
+  if (train.travel !== null) {
+    status("a weight's step is shown for the run as it is: press Resume from here (or Back to live) first", true);
+    return;
+  }
   train.picked = { parameter, index, cell };
   markPicked();
-  const body = { parameter, index };
-  if (train.travel !== null) body.step = train.travel;
   try {
-    showInspection(await api("/api/train/inspect", body));
+    showInspection(await api("/api/train/inspect", { parameter, index }));
   } catch (error) {
     document.getElementById("inspect").replaceChildren(el("p", { class: "error", text: error.message }));
   }
@@ -145,8 +147,28 @@ function agree(a, b) {
   return typeof a === "number" && typeof b === "number" && Math.abs(a - b) <= 1e-4 * Math.max(1e-3, Math.abs(a), Math.abs(b));
 }
 
+// The optimizer's update of the weight on the next batch, in the order it is computed.
+function updateRows(update) {
+  const rows = [];
+  const batch = update.batch || {};
+  rows.push(["next batch", `epoch ${batch.epoch}, step ${batch.step}, ${batch.size} samples, loss ${num(batch.loss)}`]);
+  rows.push(["g (its gradient on the batch)", update.gradient], ["lr", update.lr]);
+  if (update.t !== undefined && update.t !== null) rows.push(["t (steps taken)", update.t]);
+  if (update.m) {
+    rows.push(["m = b1 m + (1 - b1) g  (8.11)", `${num(update.m.before)} → ${num(update.m.after)}`]);
+    rows.push(["v = b2 v + (1 - b2) g²  (8.12)", `${num(update.v.before)} → ${num(update.v.after)}`]);
+    rows.push(["m̂ = m / (1 - b1^t)  (8.13)", update.m_hat], ["v̂ = v / (1 - b2^t)  (8.13)", update.v_hat]);
+  } else {
+    for (const [slot, value] of Object.entries(update.slots || {})) {
+      rows.push([slot, `${num(value.before)} → ${num(value.after)}`]);
+    }
+  }
+  rows.push(["step (the change)", update.step], ["new value", update.new_value]);
+  return rows;
+}
+
 // The answer of POST /api/train/inspect: {parameter, index, value, sample, chain: {gradient,
-// finite_difference, factors: [{symbol, value, equation}], lines}, update: {optimizer, ...}}
+// finite_difference, rows: [{text, value, equation}], factors: [{symbol, value, equation}], lines}, update}
 function showInspection(answer) {
   const box = document.getElementById("inspect");
   const name = `${answer.parameter}[${(answer.index || []).join(",")}]`;
@@ -156,16 +178,23 @@ function showInspection(answer) {
     el("b", { text: name }), ` = ${num(answer.value)}`,
     sample ? el("span", { class: "hint inline", text: `for ${sample.split} sample ${sample.index} (label ${sample.label})` }) : "",
   ])];
-  parts.push(el("div", { class: "formula mono" }, [
-    "dL/dw_ji = delta_j * a_i,  delta_j = (sum_k w_kj * delta_k) * f'(z_j)",
-  ]));
   if (Array.isArray(chain.factors) && chain.factors.length) {
-    parts.push(el("h4", { text: "The chain rule, with this step's numbers" }));
+    parts.push(el("div", { class: "formula mono" }, ["dL/dw_ji = delta_j * a_i,  delta_j = (sum_k w_kj * delta_k) * f'(z_j)"]));
     parts.push(el("table", { class: "kv factors" }, chain.factors.map((factor) => el("tr", {}, [
       el("td", { text: factor.equation ? `(${factor.equation})` : "" }),
       el("td", { class: "mono", text: factor.symbol }),
       el("td", { class: "num", text: num(factor.value) }),
     ]))));
+  }
+  if (Array.isArray(chain.rows) && chain.rows.length) {
+    // the rows of explain --backward, each with its value at the right, aligned as it prints them
+    const width = Math.max(...chain.rows.map((row) => row.text.length));
+    const lines = chain.rows.map((row) => {
+      const value = typeof row.value === "number" ? num(row.value) : String(row.value ?? "");
+      return value === "" ? row.text : `${row.text.padEnd(width)}  ${value}`;
+    });
+    parts.push(el("h4", { text: "The chain rule, with this step's numbers" }));
+    parts.push(el("pre", { class: "chain", text: lines.join("\n") }));
   }
   parts.push(el("h4", { text: "Gradient and its check" }));
   const close = agree(chain.gradient, chain.finite_difference);
@@ -177,9 +206,8 @@ function showInspection(answer) {
     el("span", { class: `check ${close ? "ok" : "off"}`, text: close ? "✓ agree" : "✗ differ" }),
   ]));
   if (answer.update) {
-    const update = answer.update;
-    parts.push(el("h4", { text: `${update.optimizer ?? "The optimizer"}'s update on the next batch` }));
-    parts.push(kvTable(flat(update).filter(([key]) => key !== "optimizer")));
+    parts.push(el("h4", { text: `${answer.update.optimizer ?? "The optimizer"}: its update on the next batch` }));
+    parts.push(kvTable(updateRows(answer.update)));
   }
   if (Array.isArray(chain.lines) && chain.lines.length) {
     parts.push(el("details", {}, [
