@@ -6,6 +6,7 @@ chromium is missing (as tests/test_serve_browser.py)."""
 from __future__ import annotations
 
 import base64
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,10 @@ import numpy.typing as npt
 import pytest
 from serve_helpers import data_dir_or_skip
 from train_serve_helpers import TrainServer, train_server
+
+from scratchnet.data.images import Feeder
+from scratchnet.io.model import load_model
+from scratchnet.serve.toy_data import toy_dataset
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
 CHROMIUM = Path("/usr/bin/chromium")
@@ -183,3 +188,111 @@ def test_an_mnist_subset_trains_and_the_first_layer_changes(page: TrainPage) -> 
     clear = np.abs(values) > 0.05 * np.abs(values).max(axis=(1, 2), keepdims=True)
     assert np.array_equal((shown[..., 0] > shown[..., 2])[clear], (values > 0)[clear])
     assert page.page.locator("#activations .act").count() == len(state["activations"]["layers"])
+
+
+def pause(page: TrainPage) -> None:
+    page.page.click("#pause")
+    page.page.wait_for_selector('body[data-run="paused"]')
+    page.settle()
+
+
+def downloaded_model(live: TrainServer, folder: Path) -> Any:
+    """The run as it is now, from GET /api/train/download, loaded by the loops backend."""
+    reply = live.get("/api/train/download")
+    assert reply.status == 200
+    archive = folder / "run.zip"
+    archive.write_bytes(reply.body)
+    with zipfile.ZipFile(archive) as opened:
+        names = opened.namelist()
+        opened.extractall(folder)
+    model = next(name for name in names if name.endswith(".json"))
+    return load_model(str(folder / model), backend="loops")
+
+
+def test_pause_step_and_click_a_weight_shows_the_gradient_explain_backward_gives(
+    page: TrainPage, tmp_path: Path
+) -> None:
+    start_spiral(page)
+    page.wait_for_step(30)
+    pause(page)
+    before = page.step()
+    page.page.click("#step")
+    page.page.wait_for_function(
+        "(n) => Number(document.querySelector('#step-count').dataset.step) === n", arg=before + 1
+    )
+    assert page.page.get_attribute("body", "data-run") == "paused"
+    # the loops backend's gradient of the same state, on test sample 0 (the one inspect differentiates)
+    loaded = downloaded_model(page.live, tmp_path)
+    network = loaded.network
+    data = toy_dataset("spiral", points=200, noise=0.05, test_fraction=0.2, seed=1)
+    feeder = Feeder.from_metadata(loaded.metadata, "loops", "float64", tuple(network.input_shape))
+    x, label = feeder.inputs(data.test_images[:1])[0], int(data.test_labels[0])
+    network.loss(network.forward([x]), [label])
+    network.backward()
+    grads = np.array(network.grads()["0.weight"], dtype=np.float64)
+    j, i = (int(k) for k in np.unravel_index(np.argmax(np.abs(grads)), grads.shape))
+    assert abs(grads[j, i]) > 1e-6  # a weight whose gradient is not 0, so the check means something
+    weights = np.array(network.params()["0.weight"], dtype=np.float64)
+    # click that weight on layer 0's map (one row per unit j, one column per input i)
+    canvas = page.page.locator('#weights canvas[data-parameter="0.weight"]')
+    box = canvas.bounding_box()
+    rows, cols = grads.shape
+    canvas.click(position={"x": (i + 0.5) * box["width"] / cols, "y": (j + 0.5) * box["height"] / rows})
+    page.page.wait_for_selector("#inspect-gradient")
+    page.settle()
+    title = page.page.inner_text("#inspect .title")
+    assert title.startswith(f"0.weight[{j},{i}] = ") and "for test sample 0" in title
+    assert float(page.page.get_attribute("#inspect-value", "data-value") or "nan") == pytest.approx(weights[j, i])
+    shown = float(page.page.get_attribute("#inspect-gradient", "data-value") or "nan")
+    assert shown == pytest.approx(float(grads[j, i]), rel=1e-6, abs=1e-12)
+    fd = float(page.page.get_attribute("#inspect-fd", "data-value") or "nan")
+    assert fd == pytest.approx(shown, rel=1e-4, abs=1e-9)
+    assert page.page.inner_text("#inspect .check") == "✓ agree"
+    # the printout under the card is explain --backward's, and its last line gives the same gradient
+    page.page.click("#inspect summary")
+    last = (page.page.text_content("#inspect-lines") or "").rstrip().split("\n")[-1]
+    assert last.startswith(f"dL/d0.weight[{j},{i}] = ") and "; finite difference " in last
+    assert float(last.split(" = ")[1].split(";")[0]) == pytest.approx(float(grads[j, i]), rel=1e-5)
+    # each factor of the chain rule carries its equation number; Adam's update is shown row by row
+    factors = page.page.locator("#inspect table.factors tr")
+    assert factors.count() >= 3 and all(factors.nth(k).inner_text().startswith("(") for k in range(factors.count()))
+    rows = dict(
+        line.split("\t") for line in page.page.inner_text("#inspect table.kv:not(.factors)").split("\n") if "\t" in line
+    )
+    assert {"m = b1 m + (1 - b1) g (8.11)", "v = b2 v + (1 - b2) g² (8.12)", "m̂ = m / (1 - b1^t) (8.13)"} < set(rows)
+    m_before, m_after = (float(v) for v in rows["m = b1 m + (1 - b1) g (8.11)"].split(" → "))
+    g = float(rows["g (its gradient on the batch)"])
+    assert m_after == pytest.approx(0.9 * m_before + 0.1 * g, rel=1e-4, abs=1e-9)  # (8.11), with Adam's beta1
+    assert float(rows["new value"]) == pytest.approx(weights[j, i] + float(rows["step (the change)"]), rel=1e-5)
+
+
+def test_scrub_back_and_resume_from_there(page: TrainPage) -> None:
+    start_spiral(page)
+    page.wait_for_step(80)
+    pause(page)
+    live_regions = page.canvas("#regions")
+    kept = page.live.ok("GET", "/api/train/snapshots")["kept"]
+    target = next(snapshot for snapshot in kept if snapshot["step"] == 20)
+    page.page.eval_on_selector(
+        "#travel", "(slider, step) => { slider.value = String(step); slider.dispatchEvent(new Event('input')); }", 20
+    )
+    page.page.wait_for_selector('body[data-travel="past"]')
+    page.page.wait_for_function("() => document.querySelector('#step-count').dataset.step === '20'")
+    page.settle()
+    assert page.page.inner_text("#travel-label") == "step 20"
+    assert page.test_loss() == pytest.approx(target["test_loss"], rel=1e-9)
+    past_regions = page.canvas("#regions")
+    assert np.any(past_regions != live_regions, axis=2).mean() > 0.01  # step 20's regions, not the live ones
+    assert "kept step 20" in page.page.inner_text("#run-line")
+    page.page.click("#fork")
+    page.page.wait_for_selector('body[data-travel="live"]')
+    page.settle()
+    state = page.live.ok("GET", "/api/train/state")
+    assert state["step"] == 20 and state["status"] == "paused" and page.step() == 20
+    assert state["test_loss"] == pytest.approx(target["test_loss"], rel=1e-9)
+    assert np.array_equal(page.canvas("#regions"), past_regions)  # the run is step 20's again
+    assert max(state["curves"]["step"]) == 20  # its curves end there: the later steps are gone
+    page.page.click("#pause")  # "Resume"
+    page.wait_for_step(40)
+    pause(page)
+    assert page.live.ok("GET", "/api/train/snapshots")["kept"][-1]["step"] >= 40

@@ -175,8 +175,8 @@ function showInspection(answer) {
   const chain = answer.chain || {};
   const sample = answer.sample;
   const parts = [el("p", { class: "title" }, [
-    el("b", { text: name }), ` = ${num(answer.value)}`,
-    sample ? el("span", { class: "hint inline", text: `for ${sample.split} sample ${sample.index} (label ${sample.label})` }) : "",
+    el("b", { text: name }), " = ", el("span", { id: "inspect-value", "data-value": String(answer.value), text: num(answer.value) }),
+    sample ? el("span", { class: "hint inline", text: ` for ${sample.split} sample ${sample.index} (label ${sample.label})` }) : "",
   ])];
   if (Array.isArray(chain.factors) && chain.factors.length) {
     parts.push(el("div", { class: "formula mono" }, ["dL/dw_ji = delta_j * a_i,  delta_j = (sum_k w_kj * delta_k) * f'(z_j)"]));
