@@ -16,7 +16,7 @@ from typing import Any
 from serve_helpers import Reply, request
 
 from scratchnet.serve.api import Session
-from scratchnet.serve.server import Server, make_server
+from scratchnet.serve.server import DEADLINE, Server, make_server
 from scratchnet.serve.train_api import TrainAPI
 
 SPIRAL: dict[str, Any] = {
@@ -65,12 +65,17 @@ class TrainServer:
 
 @contextmanager
 def train_server(
-    models: Path, data_dir: str | None = None, *, session: Session | None = None, **options: Any
+    models: Path,
+    data_dir: str | None = None,
+    *,
+    session: Session | None = None,
+    deadline: float = DEADLINE,
+    **options: Any,
 ) -> Iterator[TrainServer]:
     """A server of the Train mode (and of ``session``, if given) on a free port of 127.0.0.1 until the
     block ends; ``options`` go to TrainAPI (e.g. ``idle_seconds``)."""
     train = TrainAPI(models, data_dir, model_mode=session is not None, **options)
-    server = make_server(session, "127.0.0.1", 0, train=train)
+    server = make_server(session, "127.0.0.1", 0, train=train, deadline=deadline)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:

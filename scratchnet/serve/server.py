@@ -122,10 +122,10 @@ class Server(ThreadingHTTPServer):
         train: TrainAPI | None = None,
     ) -> None:
         self.address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self.train = train  # (before binding: a failed bind calls server_close)
+        self.stopping = threading.Event()  # set when the server shuts down: event streams end
         super().__init__((host.strip("[]"), port), Handler)
         self.session = session
-        self.train = train
-        self.stopping = threading.Event()  # set when the server shuts down: event streams end
         self.files = files
         self.deadline = deadline
         self.max_connections = max_connections

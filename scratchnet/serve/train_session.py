@@ -40,10 +40,6 @@ FRAME_WAIT = 1.0  # seconds a reader waits for the worker to copy the parameters
 IDLE_POLL = 0.5  # seconds between the idle worker's looks at the clock
 
 
-def parameter_count(network: Network[Any, Any]) -> int:
-    return sum(int(np.asarray(value).size) for value in network.params().values())
-
-
 def copied(params: dict[str, Any]) -> dict[str, np.ndarray[Any, Any]]:
     """The arrays copied out of a network (the loops backend's nested lists become float64 arrays)."""
     return {name: np.array(value) for name, value in params.items()}
@@ -110,7 +106,14 @@ class TrainRun:
             raise ConfigError(f"bad optimizer settings: {error}") from None
         self.split = split_dataset(data, self.config)
         self.architecture = self.config.network().architecture(data.sample_shape, data.num_classes)
-        self.input_shape = tuple(plan(self.architecture).input_shape)
+        checked = plan(self.architecture)
+        self.parameters = checked.parameter_count  # counted before anything is allocated
+        most = MAX_PARAMETERS[request.backend]
+        if self.parameters > most:
+            raise RequestError(
+                f"the network has {self.parameters} parameters; the {request.backend} backend takes at most {most}"
+            )
+        self.input_shape = tuple(checked.input_shape)
         self.feeder = feeder_of(self.config, self.input_shape, data)
         self.test_inputs = self.feeder.inputs(self.split.test_images)
         self.test_labels = self.split.test_labels.astype(np.intp)
@@ -138,13 +141,6 @@ class TrainRun:
         self.network: Network[Any, Any] = build_network(
             self.architecture, backend=request.backend, dtype=self.config.dtype, seed=request.seed
         )
-        count = parameter_count(self.network)
-        most = MAX_PARAMETERS[request.backend]
-        if count > most:
-            raise RequestError(
-                f"the network has {count} parameters; the {request.backend} backend takes at most {most}"
-            )
-        self.parameters = count
         per_epoch = steps_per_epoch(self.config, len(self.split.train_labels))
         self.optimizer: Optimizer = build_optimizer(optimizer_spec(self.config, per_epoch), request.backend)
         batches = Batches(self.config.run_settings(), self.split.train_images, self.split.train_labels, self.feeder)
