@@ -233,6 +233,12 @@ def test_pause_step_and_click_a_weight_shows_the_gradient_explain_backward_gives
     j, i = (int(k) for k in np.unravel_index(np.argmax(np.abs(grads)), grads.shape))
     assert abs(grads[j, i]) > 1e-6  # a weight whose gradient is not 0, so the check means something
     weights = np.array(network.params()["0.weight"], dtype=np.float64)
+    # layer 0's map shows these weights: orange (red > blue) where positive, blue where negative
+    page.settle()
+    drawn = page.canvas('#weights canvas[data-parameter="0.weight"]')[..., :3].astype(int)
+    assert drawn.shape[:2] == weights.shape
+    clear = np.abs(weights) > 0.05 * np.abs(weights).max()
+    assert np.array_equal((drawn[..., 0] > drawn[..., 2])[clear], (weights > 0)[clear])
     # click that weight on layer 0's map (one row per unit j, one column per input i)
     canvas = page.page.locator('#weights canvas[data-parameter="0.weight"]')
     box = canvas.bounding_box()

@@ -297,7 +297,7 @@ function render(snapshot) {
   if (snapshot.filters) drawFilters(snapshot.filters);
   const activations = snapshot.activations || {};
   drawActivations(activations.layers, activations.sample);
-  drawWeights(snapshot.weights ?? weightShapes(activations.layers));
+  drawWeights(weightsFor(snapshot, weightShapes(activations.layers)));
   drawDiagnostics(snapshot.diagnostics, snapshot.warnings);
 }
 
