@@ -7,12 +7,23 @@ const WEIGHT_MAX_WIDTH = 300; // CSS pixels: a wider matrix is drawn smaller
 
 // weights: [{name: "0.weight", shape: [out, in], values: flat}, {name: "0.bias", shape: [out], values}]:
 // one heat map per layer, its bias beside it as a column. A click picks one value.
+// The same arrays as last time are repainted in place (a canvas being clicked stays where it is).
 function drawWeights(weights) {
   const box = document.getElementById("weights");
   if (!Array.isArray(weights) || weights.length === 0) {
+    box.dataset.key = "";
     box.replaceChildren(el("p", { class: "hint", text: "no weights to show yet" }));
     return;
   }
+  const key = weights.map((w) => `${w.name}:${w.shape.join("x")}`).join(" ");
+  if (box.dataset.key === key) {
+    for (const w of weights) {
+      const canvas = box.querySelector(`canvas[data-parameter="${w.name}"]`);
+      paintValues(canvas, w.values, Number(canvas.dataset.rows), Number(canvas.dataset.cols));
+    }
+    return;
+  }
+  box.dataset.key = key;
   const layers = new Map();
   for (const w of weights) {
     const layer = w.name.split(".")[0];
