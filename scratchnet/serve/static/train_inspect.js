@@ -70,7 +70,7 @@ function weightCanvas(w) {
   });
   paintValues(canvas, w.values, rows, cols);
   const cell = Math.max(1, Math.min(WEIGHT_CELL, Math.floor(WEIGHT_MAX_WIDTH / cols)));
-  canvas.style.width = `${cols * cell}px`;
+  canvas.style.width = `${Math.min(cols * cell, WEIGHT_MAX_WIDTH)}px`; // 784 inputs: under a pixel each
   canvas.style.height = `${rows * Math.max(cell, w.shape.length === 1 ? 3 : 1)}px`;
   const holder = el("span", { class: "holder" }, [canvas]);
   canvas.addEventListener("click", (event) => {
