@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 from serve_helpers import data_dir_or_skip, request
 from subprocesses import run_scratchnet
+from tool_modules import tool
 from train_serve_helpers import SPIRAL, TrainServer, read_events, train_server
 
 from scratchnet.builders import build_network
@@ -357,3 +358,12 @@ def test_serve_needs_a_model_or_train(tmp_path: Path) -> None:
         .splitlines()[-1]
         .endswith("serve needs a model (MODEL.json), or --train for the Train mode")
     )
+
+
+def test_the_streaming_benchmark_runs_a_tiny_round(capsys: pytest.CaptureFixture[str]) -> None:
+    """A smoke run of tools/bench_serve_train.py: 20 steps each way (its figure means nothing here)."""
+    assert tool("bench_serve_train").main(["--steps", "20", "--repeats", "1"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("the spiral run: 20 steps of 'dense(16), relu, dense(16), relu' (vectorized)")
+    assert lines[1].startswith("  without a page: ") and lines[2].startswith("  with a page: ")
+    assert lines[3].startswith("streaming overhead: ") and lines[3].endswith("(target: at most +10%)")
