@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import io
 import math
+import signal
+import subprocess
+import sys
 import time
 import zipfile
 from collections.abc import Iterator
@@ -24,6 +27,8 @@ from scratchnet.builders import build_network
 from scratchnet.data.images import Feeder
 from scratchnet.io.model import load_model
 from scratchnet.serve.toy_data import toy_dataset
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
@@ -367,3 +372,23 @@ def test_the_streaming_benchmark_runs_a_tiny_round(capsys: pytest.CaptureFixture
     assert lines[0].startswith("the spiral run: 20 steps of 'dense(16), relu, dense(16), relu' (vectorized)")
     assert lines[1].startswith("  without a page: ") and lines[2].startswith("  with a page: ")
     assert lines[3].startswith("streaming overhead: ") and lines[3].endswith("(target: at most +10%)")
+
+
+def test_serve_train_serves_the_train_mode_until_ctrl_c(tmp_path: Path) -> None:
+    command = [sys.executable, "-m", "scratchnet", "serve", "--train", "--port", "0", "--models", str(tmp_path / "m")]
+    child = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout is not None
+        line = child.stdout.readline()
+        assert line.startswith("Serving the Train mode at http://127.0.0.1:") and "(Ctrl-C stops)" in line
+        port = int(line.split("http://127.0.0.1:")[1].split("/")[0])
+        info = request(port, "GET", "/api/train/info").json()
+        assert info["models"] == str(tmp_path / "m") and info["model_mode"] is False
+        assert request(port, "GET", "/api/model").status == 404
+        assert request(port, "GET", "/").status == 200
+        child.send_signal(signal.SIGINT)
+        out, err = child.communicate(timeout=20)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    assert child.returncode == 130 and err == "scratchnet serve: interrupted\n" and out == ""
