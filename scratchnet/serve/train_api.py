@@ -64,10 +64,8 @@ class TrainAPI:
         self.lock = threading.Lock()  # for self.run and self.run_count (a start, a reset)
         self.run: TrainRun | None = None
         self.run_count = 0
-        self.viewer: Viewer | None = None
         self.view_lock = threading.Lock()  # the viewer draws one frame at a time
         self.drawn: tuple[int, int, tuple[str, int], dict[str, Any]] | None = None  # (run, version, sample, state)
-        self.sample: tuple[str, int] = ("test", 0)
         self.streams = 0
         self.streams_lock = threading.Lock()
         self.datasets: dict[str, Dataset] = {}
@@ -144,16 +142,16 @@ class TrainAPI:
             data = self.data_of(request.data)
             try:
                 run = TrainRun(request, data, self.run_count + 1, idle_seconds=self.idle_seconds)
+                viewer = Viewer(run.architecture, run.feeder, run.split.train_images)
             except RequestError:
                 raise
             except ScratchnetError as error:
                 raise RequestError(str(error)) from None
+            run.viewer = viewer
             if old is not None:
                 old.close()
             self.run_count += 1
             self.run = run
-            self.viewer = Viewer(run.architecture, run.feeder, run.split.train_images)
-            self.sample = ("test", 0) if len(run.split.test_labels) else ("train", 0)
             run.begin()
         return self.state_of(run, include_run=True)
 
@@ -181,7 +179,7 @@ class TrainAPI:
             count = len(run.split.test_labels if split == "test" else run.split.train_labels)
             if count == 0:
                 raise RequestError(f"the run has no {split} samples")
-            self.sample = (split, whole(fields["index"], "index", 0, count - 1))
+            run.sample = (split, whole(fields["index"], "index", 0, count - 1))
         else:
             check_fields(body, {"action"}, required=set())
             {"pause": run.control_pause, "resume": run.control_resume, "reset": run.control_reset}[action]()
@@ -200,21 +198,21 @@ class TrainAPI:
         frame = run.frame()
         with self.view_lock:
             drawn = self.drawn
-            if drawn is None or drawn[:3] != (run.run_id, frame.version, self.sample):
+            if drawn is None or drawn[:3] != (run.run_id, frame.version, run.sample):
                 state = self.draw(run, frame)
-                self.drawn = drawn = (run.run_id, frame.version, self.sample, state)
+                self.drawn = drawn = (run.run_id, frame.version, run.sample, state)
         state = dict(drawn[3])
         state["run"] = self.run_json(run) if include_run else None
         return state
 
     def draw(self, run: TrainRun, frame: Frame) -> dict[str, Any]:
         """The state of ``frame`` (holding the view lock)."""
-        viewer = self.viewer
+        viewer = run.viewer
         assert viewer is not None
         viewer.load(frame.params)
         curves = frame.curves
         latest = {key: (values[-1] if values else None) for key, values in curves.items()}
-        split, index = self.sample
+        split, index = run.sample
         samples, labels = (
             (run.split.test_images, run.split.test_labels)
             if split == "test"
@@ -273,7 +271,7 @@ class TrainAPI:
             "sizes": {"train": len(split.train_labels), "test": len(split.test_labels)},
             "points": None,
         }
-        if self.viewer is not None and self.viewer.two_d:
+        if run.viewer is not None and run.viewer.two_d:
             answer["points"] = {
                 "train": points_json(split.train_images, split.train_labels),
                 "test": points_json(split.test_images, split.test_labels),
@@ -310,7 +308,7 @@ class TrainAPI:
         """``POST /api/train/inspect``: one weight's gradient and update (scratchnet.serve.train_inspect)."""
         run = self.current()
         run.touch()
-        return inspect(run, body, self.sample)
+        return inspect(run, body, run.sample)
 
     def save(self, body: Any) -> dict[str, Any]:
         """``POST /api/train/save``: the run as a model in the models folder."""

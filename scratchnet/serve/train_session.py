@@ -27,6 +27,7 @@ from scratchnet.data import Dataset
 from scratchnet.serve.api import RequestError
 from scratchnet.serve.snapshots import Snapshot, SnapshotRing, take
 from scratchnet.serve.train_request import CURVE_ENTRIES, IDLE_SECONDS, MAX_PARAMETERS, StartRequest
+from scratchnet.serve.train_views import Viewer
 from scratchnet.training.checkpoint import RunState
 from scratchnet.training.config import TrainConfig, optimizer_spec, steps_per_epoch
 from scratchnet.training.diagnostics import Diagnostics
@@ -126,6 +127,9 @@ class TrainRun:
         self.frame_made: Frame | None = None
         self.touched = time.monotonic()
         self.idle_seconds = idle_seconds
+        self.viewer: Viewer | None = None  # what draws its states (set by the API, which draws them)
+        # the sample whose activations the states show and that inspect differentiates (control "sample")
+        self.sample: tuple[str, int] = ("test", 0) if len(self.test_labels) else ("train", 0)
         self.build()
         self.thread = threading.Thread(target=self.work, name=f"train-run-{run_id}", daemon=True)
 
