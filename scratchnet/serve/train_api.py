@@ -42,6 +42,7 @@ from scratchnet.serve.train_views import Viewer, points_json
 
 ACTIONS = ("pause", "resume", "step", "reset", "lr", "sample")
 EVENT_PERIOD = 0.2  # seconds between the events of a stream (5 a second at most)
+DRAW_SHARE = 0.05  # the most of the time that drawing the states of a running run may take
 KEEP_ALIVE = 5.0  # seconds between keep-alive comments of a quiet stream
 MAX_IMAGE_TRAIN = 10000
 
@@ -65,7 +66,8 @@ class TrainAPI:
         self.run: TrainRun | None = None
         self.run_count = 0
         self.view_lock = threading.Lock()  # the viewer draws one frame at a time
-        self.drawn: tuple[int, int, tuple[str, int], dict[str, Any]] | None = None  # (run, version, sample, state)
+        self.drawn: tuple[int, tuple[str, int], int, dict[str, Any]] | None = None  # (run, sample, version, state)
+        self.next_draw = 0.0  # time.monotonic() before which a running run's state is not drawn again
         self.streams = 0
         self.streams_lock = threading.Lock()
         self.datasets: dict[str, Dataset] = {}
@@ -153,7 +155,7 @@ class TrainAPI:
             self.run_count += 1
             self.run = run
             run.begin()
-        return self.state_of(run, include_run=True)
+        return self.state_of(run, include_run=True, fresh=True)
 
     def current(self) -> TrainRun:
         run = self.run
@@ -183,7 +185,7 @@ class TrainAPI:
         else:
             check_fields(body, {"action"}, required=set())
             {"pause": run.control_pause, "resume": run.control_resume, "reset": run.control_reset}[action]()
-        return self.state_of(run, include_run=action == "reset")
+        return self.state_of(run, include_run=action == "reset", fresh=True)
 
     # ---- the state ----
 
@@ -194,14 +196,36 @@ class TrainAPI:
             return {**IDLE_STATE, "limits": LIMITS}
         return self.state_of(run, include_run)
 
-    def state_of(self, run: TrainRun, include_run: bool) -> dict[str, Any]:
+    def state_of(self, run: TrainRun, include_run: bool, fresh: bool = False) -> dict[str, Any]:
+        """The run's state: drawn afresh when it has changed, except that while it runs a state is
+        drawn at most every EVENT_PERIOD seconds, and never more often than keeps drawing under
+        DRAW_SHARE of the time (a draw of 20 ms waits 0.4 s for the next): streaming must not slow
+        the training it shows. The answer to a control (``fresh``) and a change of status are drawn
+        at once."""
+        run.touch()
+        with self.view_lock:
+            drawn = self.drawn
+            recent = not fresh and run.status == "running" and time.monotonic() < self.next_draw
+            if (
+                drawn is not None
+                and drawn[:2] == (run.run_id, run.sample)
+                and drawn[3]["status"] == run.status
+                and recent
+            ):
+                return self.answer(run, drawn[3], include_run)
         frame = run.frame()
         with self.view_lock:
             drawn = self.drawn
-            if drawn is None or drawn[:3] != (run.run_id, frame.version, run.sample):
+            if drawn is None or drawn[:3] != (run.run_id, run.sample, frame.version):
+                started = time.monotonic()
                 state = self.draw(run, frame)
-                self.drawn = drawn = (run.run_id, frame.version, run.sample, state)
-        state = dict(drawn[3])
+                took = time.monotonic() - started
+                self.next_draw = time.monotonic() + max(EVENT_PERIOD, took / DRAW_SHARE)
+                self.drawn = drawn = (run.run_id, run.sample, frame.version, state)
+        return self.answer(run, drawn[3], include_run)
+
+    def answer(self, run: TrainRun, drawn: dict[str, Any], include_run: bool) -> dict[str, Any]:
+        state = dict(drawn)
         state["run"] = self.run_json(run) if include_run else None
         return state
 
@@ -300,7 +324,7 @@ class TrainAPI:
         fields = check_fields(body, {"step"}, required={"step"})
         run = self.current()
         run.fork(whole(fields["step"], "step", 0, 1 << 40))
-        return self.state_of(run, include_run=False)
+        return self.state_of(run, include_run=False, fresh=True)
 
     # ---- one weight, saving ----
 
