@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from scratchnet.core import notation
+from scratchnet.core.settings import OPTIMIZERS
 from scratchnet.core.errors import ScratchnetError
 from scratchnet.data import Dataset, load_dataset
 from scratchnet.data.datasets import has_dataset
@@ -83,7 +84,7 @@ class TrainAPI:
                 for name, (_, default, choosable) in TOY_SETS.items()
             },
             "datasets": {name: {"available": self.dataset_available(name)} for name in IMAGE_SETS},
-            "optimizers": ["sgd", "adam", "adamw", "rmsprop", "adagrad"],
+            "optimizers": list(OPTIMIZERS),
             "backends": list(BACKENDS),
             "actions": list(ACTIONS),
             "defaults": DEFAULTS,
