@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 
 from scratchnet.core import notation
-from scratchnet.core.settings import OPTIMIZERS
 from scratchnet.core.errors import ScratchnetError
+from scratchnet.core.settings import OPTIMIZERS
 from scratchnet.data import Dataset, load_dataset
 from scratchnet.data.datasets import has_dataset
 from scratchnet.serve.api import RequestError, check_fields, whole
