@@ -135,6 +135,8 @@ class TrainRun:
 
     def begin(self) -> None:
         """Start the worker thread, and the steps unless the request said ``"paused": true``."""
+        with self.condition:
+            self.frame_made = self.frame_now()  # step 0: a state to show however long the first step takes
         self.thread.start()
         if not self.request.paused:
             self.control_resume()
@@ -404,7 +406,7 @@ class TrainRun:
             self.condition.wait_for(
                 lambda: self.frame_made is not None and self.frame_made.made >= asked, timeout=FRAME_WAIT
             )
-            if self.frame_made is None or self.frame_made.made < asked:
+            if self.frame_made is None:  # (a step longer than FRAME_WAIT: the last frame will do, if any)
                 raise RequestError("the training thread did not answer within a second; try again", 503)
             return self.frame_made
 
