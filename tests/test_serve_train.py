@@ -24,6 +24,7 @@ from tool_modules import tool
 from train_serve_helpers import SPIRAL, TrainServer, read_events, train_server
 
 from scratchnet.builders import build_network
+from scratchnet.data import load_dataset
 from scratchnet.data.images import Feeder
 from scratchnet.io.model import load_model
 from scratchnet.serve.toy_data import toy_dataset
@@ -390,3 +391,30 @@ def test_serve_train_serves_the_train_mode_until_ctrl_c(tmp_path: Path) -> None:
         if child.poll() is None:
             child.kill()
     assert child.returncode == 130 and err == "scratchnet serve: interrupted\n" and out == ""
+
+
+def test_inspect_shows_a_convolution_weights_gradient_on_mnist(live: TrainServer, tmp_path: Path) -> None:
+    data_dir_or_skip()
+    body = {
+        "data": {"kind": "mnist", "limit": 100, "test_limit": 100},
+        "network": {"layers": "conv(2, 3), relu, flatten"},
+    }
+    start(live, **body, batch_size=10)
+    state = step(live, 3)
+    assert state["filters"]["parameter"] == "0.weight" and state["filters"]["count"] == 2
+    assert (state["filters"]["height"], state["filters"]["width"]) == (3, 3)
+    seen = live.ok("POST", "/api/train/inspect", {"parameter": "0.weight", "index": [1, 0, 2, 0]})
+    chain = seen["chain"]
+    assert chain["factors"] == [] and any(row["equation"] for row in chain["rows"])
+    loaded = load_model(downloaded(live, tmp_path))
+    net: Any = build_network(loaded.architecture, backend="vectorized", dtype="float64")
+    net.set_params({k: np.array(v, dtype=np.float64) for k, v in loaded.network.params().items()})
+    feeder = Feeder.from_metadata(loaded.metadata, "vectorized", "float64", (1, 28, 28))
+    test = load_dataset("mnist", data_dir_or_skip(), splits=("test",), download=False)
+    x = feeder.inputs(test.test_images[:1])
+    net.loss(net.forward(x), np.array([int(test.test_labels[0])]))
+    net.backward()
+    expected = float(net.grads()["0.weight"][1, 0, 2, 0])
+    assert seen["sample"] == {"split": "test", "index": 0, "label": int(test.test_labels[0])}
+    assert chain["gradient"] == pytest.approx(expected, rel=1e-7, abs=1e-12)
+    assert chain["finite_difference"] == pytest.approx(expected, rel=1e-3, abs=1e-7)
