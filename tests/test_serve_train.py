@@ -418,3 +418,11 @@ def test_inspect_shows_a_convolution_weights_gradient_on_mnist(live: TrainServer
     assert seen["sample"] == {"split": "test", "index": 0, "label": int(test.test_labels[0])}
     assert chain["gradient"] == pytest.approx(expected, rel=1e-7, abs=1e-12)
     assert chain["finite_difference"] == pytest.approx(expected, rel=1e-3, abs=1e-7)
+
+
+def test_a_run_that_diverges_stops_and_its_state_is_still_json(live: TrainServer) -> None:
+    start(live, optimizer={"type": "sgd", "lr": 1e8}, paused=False)
+    state = live.wait_for(lambda s: s["status"] != "running", seconds=60)
+    assert state["status"] == "stopped" and "the run diverged" in state["reason"]
+    assert live.get("/api/train/state").status == 200 and len(read_events(live.port, 1)) == 1
+    assert live.ok("GET", "/api/train/snapshots")["kept"][0]["step"] == 0  # it can go back to before it
