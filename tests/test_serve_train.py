@@ -426,3 +426,18 @@ def test_a_run_that_diverges_stops_and_its_state_is_still_json(live: TrainServer
     assert state["status"] == "stopped" and "the run diverged" in state["reason"]
     assert live.get("/api/train/state").status == 200 and len(read_events(live.port, 1)) == 1
     assert live.ok("GET", "/api/train/snapshots")["kept"][0]["step"] == 0  # it can go back to before it
+
+
+def test_a_step_that_fails_stops_the_run_in_one_line(live: TrainServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    start(live)
+    run = live.train.run
+    assert run is not None
+
+    def broken() -> float:
+        raise RuntimeError("no memory left, say")
+
+    monkeypatch.setattr(run.loop, "step", broken)
+    state = step(live)
+    assert state["status"] == "stopped"
+    assert state["reason"] == "the run failed at step 0: RuntimeError: no memory left, say"
+    assert live.ok("GET", "/api/train/info")["toy_sets"]["spiral"]["classes"] == 2  # the server goes on

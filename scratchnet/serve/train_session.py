@@ -277,7 +277,10 @@ class TrainRun:
                     self.condition.wait(IDLE_POLL)
                 if self.closing:
                     return
-                self.step_once()
+                try:
+                    self.step_once()
+                except Exception as error:  # a bug or no memory: the run stops and says why, the server goes on
+                    self.stop(f"the run failed at step {self.loop.global_step}: {type(error).__name__}: {error}"[:300])
                 if self.wanted:
                     self.frame_made = self.frame_now()
                     self.wanted = False
