@@ -27,7 +27,9 @@ from scratchnet.builders import build_network
 from scratchnet.data import load_dataset
 from scratchnet.data.images import Feeder
 from scratchnet.io.model import load_model
+from scratchnet.serve.snapshots import SnapshotRing, take
 from scratchnet.serve.toy_data import toy_dataset
+from scratchnet.training.checkpoint import RunState
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -206,8 +208,9 @@ def test_inspect_gives_both_backends_gradient_and_a_finite_difference(live: Trai
 # ---- item 2: time travel ----
 
 
-def test_a_fork_restores_the_exact_parameters_of_its_step(live: TrainServer, tmp_path: Path) -> None:
-    start(live)
+@pytest.mark.parametrize("backend", ["vectorized", "loops"])
+def test_a_fork_restores_the_exact_parameters_of_its_step(live: TrainServer, tmp_path: Path, backend: str) -> None:
+    start(live, backend=backend)
     step(live, 10)
     at_ten = params_of(downloaded(live, tmp_path / "a"))
     step(live, 12)
@@ -221,7 +224,7 @@ def test_a_fork_restores_the_exact_parameters_of_its_step(live: TrainServer, tmp
     assert all(np.array_equal(at_ten[name], after_fork[name]) for name in at_ten)
     step(live, 5)  # the same batches and optimizer state: the same parameters as a run never forked
     forked_on = params_of(downloaded(live, tmp_path / "c"))
-    start(live)
+    start(live, backend=backend)
     step(live, 15)
     straight = params_of(downloaded(live, tmp_path / "d"))
     assert all(np.array_equal(forked_on[name], straight[name]) for name in straight)
@@ -441,3 +444,21 @@ def test_a_step_that_fails_stops_the_run_in_one_line(live: TrainServer, monkeypa
     assert state["status"] == "stopped"
     assert state["reason"] == "the run failed at step 0: RuntimeError: no memory left, say"
     assert live.ok("GET", "/api/train/info")["toy_sets"]["spiral"]["classes"] == 2  # the server goes on
+
+
+def test_the_snapshot_ring_keeps_the_latest_within_its_count_and_bytes() -> None:
+    state = RunState()
+
+    def snapshot(step: int, floats: int) -> Any:
+        return take(step, 0.0, {"0.weight": np.zeros(floats)}, {"step": step, "arrays": {}}, 0.1, state, {}, [])
+
+    ring = SnapshotRing(every=5, capacity=3, max_bytes=10**9)
+    for k in range(6):
+        ring.keep(snapshot(5 * k, 10))
+    assert [s.step for s in ring.kept] == [15, 20, 25]
+    ring = SnapshotRing(every=5, capacity=100, max_bytes=3 * 800 + 100)  # three snapshots of 100 float64
+    for k in range(6):
+        ring.keep(snapshot(5 * k, 100))
+    assert [s.step for s in ring.kept] == [15, 20, 25] and ring.nbytes == 3 * 800 + 3 * 8  # + the step counts
+    ring.drop_after(15)
+    assert [s.step for s in ring.kept] == [15] and ring.nbytes == 808
