@@ -462,3 +462,25 @@ def test_the_snapshot_ring_keeps_the_latest_within_its_count_and_bytes() -> None
     assert [s.step for s in ring.kept] == [15, 20, 25] and ring.nbytes == 3 * 800 + 3 * 8  # + the step counts
     ring.drop_after(15)
     assert [s.step for s in ring.kept] == [15] and ring.nbytes == 808
+
+
+def test_the_toy_sets_are_what_they_say_and_seeded() -> None:
+    xor = toy_dataset("xor", 400, 0.0, None, 0.25, 7)
+    assert (len(xor.train_labels), len(xor.test_labels)) == (300, 100)
+    points, labels = (
+        np.concatenate([xor.train_images, xor.test_images]),
+        np.concatenate([xor.train_labels, xor.test_labels]),
+    )
+    assert np.array_equal(labels, (points[:, 0] * points[:, 1] > 0).astype(np.uint8))
+    circles = toy_dataset("circles", 400, 0.0, None, 0.0, 1)
+    radius = np.hypot(circles.train_images[:, 0], circles.train_images[:, 1])
+    assert radius[circles.train_labels == 0].max() <= 0.5 + 1e-6
+    assert radius[circles.train_labels == 1].min() >= 0.7 - 1e-6 and radius.max() <= 1.0 + 1e-6
+    blobs = toy_dataset("blobs", 600, 0.0, 5, 0.0, 1)
+    assert blobs.num_classes == 5 and np.bincount(blobs.train_labels).tolist() == [120] * 5
+    again, other = toy_dataset("spiral", 200, 0.1, None, 0.2, 3), toy_dataset("spiral", 200, 0.1, None, 0.2, 4)
+    first = toy_dataset("spiral", 200, 0.1, None, 0.2, 3)
+    assert np.array_equal(first.train_images, again.train_images) and not np.array_equal(
+        first.train_images, other.train_images
+    )
+    assert np.hypot(*toy_dataset("spiral", 200, 0.0, 3, 0.0, 1).train_images.T).max() <= 1.0 + 1e-6
