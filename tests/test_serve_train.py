@@ -134,16 +134,20 @@ def test_an_mnist_subset_shows_its_first_layer_changing(live: TrainServer) -> No
 # ---- item 3: one step made visible ----
 
 
+@pytest.mark.parametrize("backend", ["vectorized", "loops"])
 @pytest.mark.parametrize("optimizer", [{"type": "sgd", "lr": 0.1}, {"type": "adam", "lr": 0.02}])
-def test_a_step_moves_a_weight_by_exactly_the_optimizers_update(live: TrainServer, optimizer: dict[str, Any]) -> None:
-    start(live, optimizer=optimizer)
+def test_a_step_moves_a_weight_by_exactly_the_optimizers_update(
+    live: TrainServer, optimizer: dict[str, Any], backend: str
+) -> None:
+    start(live, optimizer=optimizer, backend=backend)
     step(live, 7)
     where = {"parameter": "2.weight", "index": [4, 9]}
     seen = live.ok("POST", "/api/train/inspect", where)
     update = seen["update"]
     w, g, lr = seen["value"], update["gradient"], optimizer["lr"]
-    if optimizer["type"] == "sgd":  # (8.1) w - lr * g, in float32
-        expected = float(np.float32(w) - np.float32(lr) * np.float32(g))
+    if optimizer["type"] == "sgd":  # (8.1) w - lr * g, in float32 (vectorized) or float64 (loops)
+        kind = np.float32 if backend == "vectorized" else np.float64
+        expected = float(kind(w) - kind(lr) * kind(g))
     else:  # (8.11-8.13), by hand, in float64
         m = 0.9 * update["m"]["before"] + 0.1 * g
         v = 0.999 * update["v"]["before"] + 0.001 * g * g
