@@ -375,6 +375,14 @@ def test_the_train_api_refuses_a_huge_integer_and_a_body_over_the_limit(training
     assert status.startswith(b"HTTP/1.1 413") and answer["status"] == 413
 
 
+def test_an_upload_over_the_limit_is_a_413_before_it_is_read(training: TrainServer) -> None:
+    status, answer = status_and_json(exchange(training.port, train_head("/api/train/upload", str(2 << 20), "text/csv")))
+    assert (
+        status.startswith(b"HTTP/1.1 413")
+        and answer["error"] == f"the request body is {2 << 20} bytes; the limit is {1 << 20}"
+    )
+
+
 @pytest.mark.parametrize("path", ["/api/train/start", "/api/train/upload"])
 def test_a_client_trickling_a_train_request_is_cut_at_the_deadline(training: TrainServer, path: str) -> None:
     seconds, received = trickle(training.port, train_head(path, "300"), b'{"data": {"kind": "toy"}}    ')

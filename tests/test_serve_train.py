@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import io
 import math
+import signal
+import subprocess
+import sys
 import time
 import zipfile
 from collections.abc import Iterator
@@ -17,12 +20,18 @@ import numpy as np
 import pytest
 from serve_helpers import data_dir_or_skip, request
 from subprocesses import run_scratchnet
+from tool_modules import tool
 from train_serve_helpers import SPIRAL, TrainServer, read_events, train_server
 
 from scratchnet.builders import build_network
+from scratchnet.data import load_dataset
 from scratchnet.data.images import Feeder
 from scratchnet.io.model import load_model
+from scratchnet.serve.snapshots import SnapshotRing, take
 from scratchnet.serve.toy_data import toy_dataset
+from scratchnet.training.checkpoint import RunState
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
@@ -125,16 +134,20 @@ def test_an_mnist_subset_shows_its_first_layer_changing(live: TrainServer) -> No
 # ---- item 3: one step made visible ----
 
 
+@pytest.mark.parametrize("backend", ["vectorized", "loops"])
 @pytest.mark.parametrize("optimizer", [{"type": "sgd", "lr": 0.1}, {"type": "adam", "lr": 0.02}])
-def test_a_step_moves_a_weight_by_exactly_the_optimizers_update(live: TrainServer, optimizer: dict[str, Any]) -> None:
-    start(live, optimizer=optimizer)
+def test_a_step_moves_a_weight_by_exactly_the_optimizers_update(
+    live: TrainServer, optimizer: dict[str, Any], backend: str
+) -> None:
+    start(live, optimizer=optimizer, backend=backend)
     step(live, 7)
     where = {"parameter": "2.weight", "index": [4, 9]}
     seen = live.ok("POST", "/api/train/inspect", where)
     update = seen["update"]
     w, g, lr = seen["value"], update["gradient"], optimizer["lr"]
-    if optimizer["type"] == "sgd":  # (8.1) w - lr * g, in float32
-        expected = float(np.float32(w) - np.float32(lr) * np.float32(g))
+    if optimizer["type"] == "sgd":  # (8.1) w - lr * g, in float32 (vectorized) or float64 (loops)
+        kind = np.float32 if backend == "vectorized" else np.float64
+        expected = float(kind(w) - kind(lr) * kind(g))
     else:  # (8.11-8.13), by hand, in float64
         m = 0.9 * update["m"]["before"] + 0.1 * g
         v = 0.999 * update["v"]["before"] + 0.001 * g * g
@@ -199,8 +212,9 @@ def test_inspect_gives_both_backends_gradient_and_a_finite_difference(live: Trai
 # ---- item 2: time travel ----
 
 
-def test_a_fork_restores_the_exact_parameters_of_its_step(live: TrainServer, tmp_path: Path) -> None:
-    start(live)
+@pytest.mark.parametrize("backend", ["vectorized", "loops"])
+def test_a_fork_restores_the_exact_parameters_of_its_step(live: TrainServer, tmp_path: Path, backend: str) -> None:
+    start(live, backend=backend)
     step(live, 10)
     at_ten = params_of(downloaded(live, tmp_path / "a"))
     step(live, 12)
@@ -214,7 +228,7 @@ def test_a_fork_restores_the_exact_parameters_of_its_step(live: TrainServer, tmp
     assert all(np.array_equal(at_ten[name], after_fork[name]) for name in at_ten)
     step(live, 5)  # the same batches and optimizer state: the same parameters as a run never forked
     forked_on = params_of(downloaded(live, tmp_path / "c"))
-    start(live)
+    start(live, backend=backend)
     step(live, 15)
     straight = params_of(downloaded(live, tmp_path / "d"))
     assert all(np.array_equal(forked_on[name], straight[name]) for name in straight)
@@ -313,8 +327,6 @@ def test_the_train_api_has_the_predict_apis_host_and_body_checks(live: TrainServ
     assert wrong_type.status == 415
     assert request(live.port, "POST", "/api/train/start", raw=b'{"data": NaN}').status == 400
     assert request(live.port, "POST", "/api/train/start", raw=b'{"data": 1, "data": 2}').status == 400
-    huge = request(live.port, "POST", "/api/train/upload", raw=b"x" * (2 << 20), headers={"Content-Type": "text/csv"})
-    assert huge.status == 413
     assert live.get("/api/train/start").status == 405 and live.post("/api/train/state", {}).status == 405
 
 
@@ -357,3 +369,122 @@ def test_serve_needs_a_model_or_train(tmp_path: Path) -> None:
         .splitlines()[-1]
         .endswith("serve needs a model (MODEL.json), or --train for the Train mode")
     )
+
+
+def test_the_streaming_benchmark_runs_a_tiny_round(capsys: pytest.CaptureFixture[str]) -> None:
+    """A smoke run of tools/bench_serve_train.py: 20 steps each way (its figure means nothing here)."""
+    assert tool("bench_serve_train").main(["--steps", "20", "--repeats", "1"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("the spiral run: 20 steps of 'dense(16), relu, dense(16), relu' (vectorized)")
+    assert lines[1].startswith("  without a page: ") and lines[2].startswith("  with a page: ")
+    assert lines[3].startswith("streaming overhead: ") and lines[3].endswith("(target: at most +10%)")
+
+
+def test_serve_train_serves_the_train_mode_until_ctrl_c(tmp_path: Path) -> None:
+    command = [sys.executable, "-m", "scratchnet", "serve", "--train", "--port", "0", "--models", str(tmp_path / "m")]
+    child = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout is not None
+        line = child.stdout.readline()
+        assert line.startswith("Serving the Train mode at http://127.0.0.1:") and "(Ctrl-C stops)" in line
+        port = int(line.split("http://127.0.0.1:")[1].split("/")[0])
+        info = request(port, "GET", "/api/train/info").json()
+        assert info["models"] == str(tmp_path / "m") and info["model_mode"] is False
+        assert request(port, "GET", "/api/model").status == 404
+        assert request(port, "GET", "/").status == 200
+        child.send_signal(signal.SIGINT)
+        out, err = child.communicate(timeout=20)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    assert child.returncode == 130 and err == "scratchnet serve: interrupted\n" and out == ""
+
+
+def test_inspect_shows_a_convolution_weights_gradient_on_mnist(live: TrainServer, tmp_path: Path) -> None:
+    data_dir_or_skip()
+    body = {
+        "data": {"kind": "mnist", "limit": 100, "test_limit": 100},
+        "network": {"layers": "conv(2, 3), relu, flatten"},
+    }
+    start(live, **body, batch_size=10)
+    state = step(live, 3)
+    assert state["filters"]["parameter"] == "0.weight" and state["filters"]["count"] == 2
+    assert (state["filters"]["height"], state["filters"]["width"]) == (3, 3)
+    seen = live.ok("POST", "/api/train/inspect", {"parameter": "0.weight", "index": [1, 0, 2, 0]})
+    chain = seen["chain"]
+    assert chain["factors"] == [] and any(row["equation"] for row in chain["rows"])
+    loaded = load_model(downloaded(live, tmp_path))
+    net: Any = build_network(loaded.architecture, backend="vectorized", dtype="float64")
+    net.set_params({k: np.array(v, dtype=np.float64) for k, v in loaded.network.params().items()})
+    feeder = Feeder.from_metadata(loaded.metadata, "vectorized", "float64", (1, 28, 28))
+    test = load_dataset("mnist", data_dir_or_skip(), splits=("test",), download=False)
+    x = feeder.inputs(test.test_images[:1])
+    net.loss(net.forward(x), np.array([int(test.test_labels[0])]))
+    net.backward()
+    expected = float(net.grads()["0.weight"][1, 0, 2, 0])
+    assert seen["sample"] == {"split": "test", "index": 0, "label": int(test.test_labels[0])}
+    assert chain["gradient"] == pytest.approx(expected, rel=1e-7, abs=1e-12)
+    assert chain["finite_difference"] == pytest.approx(expected, rel=1e-3, abs=1e-7)
+
+
+def test_a_run_that_diverges_stops_and_its_state_is_still_json(live: TrainServer) -> None:
+    start(live, optimizer={"type": "sgd", "lr": 1e8}, paused=False)
+    state = live.wait_for(lambda s: s["status"] != "running", seconds=60)
+    assert state["status"] == "stopped" and "the run diverged" in state["reason"]
+    assert live.get("/api/train/state").status == 200 and len(read_events(live.port, 1)) == 1
+    assert live.ok("GET", "/api/train/snapshots")["kept"][0]["step"] == 0  # it can go back to before it
+
+
+def test_a_step_that_fails_stops_the_run_in_one_line(live: TrainServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    start(live)
+    run = live.train.run
+    assert run is not None
+
+    def broken() -> float:
+        raise RuntimeError("no memory left, say")
+
+    monkeypatch.setattr(run.loop, "step", broken)
+    state = step(live)
+    assert state["status"] == "stopped"
+    assert state["reason"] == "the run failed at step 0: RuntimeError: no memory left, say"
+    assert live.ok("GET", "/api/train/info")["toy_sets"]["spiral"]["classes"] == 2  # the server goes on
+
+
+def test_the_snapshot_ring_keeps_the_latest_within_its_count_and_bytes() -> None:
+    state = RunState()
+
+    def snapshot(step: int, floats: int) -> Any:
+        return take(step, 0.0, {"0.weight": np.zeros(floats)}, {"step": step, "arrays": {}}, 0.1, state, {}, [])
+
+    ring = SnapshotRing(every=5, capacity=3, max_bytes=10**9)
+    for k in range(6):
+        ring.keep(snapshot(5 * k, 10))
+    assert [s.step for s in ring.kept] == [15, 20, 25]
+    ring = SnapshotRing(every=5, capacity=100, max_bytes=3 * 800 + 100)  # three snapshots of 100 float64
+    for k in range(6):
+        ring.keep(snapshot(5 * k, 100))
+    assert [s.step for s in ring.kept] == [15, 20, 25] and ring.nbytes == 3 * 800 + 3 * 8  # + the step counts
+    ring.drop_after(15)
+    assert [s.step for s in ring.kept] == [15] and ring.nbytes == 808
+
+
+def test_the_toy_sets_are_what_they_say_and_seeded() -> None:
+    xor = toy_dataset("xor", 400, 0.0, None, 0.25, 7)
+    assert (len(xor.train_labels), len(xor.test_labels)) == (300, 100)
+    points, labels = (
+        np.concatenate([xor.train_images, xor.test_images]),
+        np.concatenate([xor.train_labels, xor.test_labels]),
+    )
+    assert np.array_equal(labels, (points[:, 0] * points[:, 1] > 0).astype(np.uint8))
+    circles = toy_dataset("circles", 400, 0.0, None, 0.0, 1)
+    radius = np.hypot(circles.train_images[:, 0], circles.train_images[:, 1])
+    assert radius[circles.train_labels == 0].max() <= 0.5 + 1e-6
+    assert radius[circles.train_labels == 1].min() >= 0.7 - 1e-6 and radius.max() <= 1.0 + 1e-6
+    blobs = toy_dataset("blobs", 600, 0.0, 5, 0.0, 1)
+    assert blobs.num_classes == 5 and np.bincount(blobs.train_labels).tolist() == [120] * 5
+    again, other = toy_dataset("spiral", 200, 0.1, None, 0.2, 3), toy_dataset("spiral", 200, 0.1, None, 0.2, 4)
+    first = toy_dataset("spiral", 200, 0.1, None, 0.2, 3)
+    assert np.array_equal(first.train_images, again.train_images) and not np.array_equal(
+        first.train_images, other.train_images
+    )
+    assert np.hypot(*toy_dataset("spiral", 200, 0.0, 3, 0.0, 1).train_images.T).max() <= 1.0 + 1e-6

@@ -12,6 +12,8 @@ What it serves, and nothing else:
 * ``GET /api/model``, ``POST /api/predict``, ``POST /api/explain``, ``GET /api/test``: JSON
   (docs/serve.md). A POST must be ``application/json`` with a Content-Length of at most
   :data:`MAX_BODY` bytes (413 beyond it, before any of it is read).
+* ``/api/train/...``: the Train mode (:mod:`scratchnet.serve.train_http`, docs/serve.md), alone
+  with ``scratchnet serve --train`` (then ``/`` is its page) or beside a model.
 
 Every error is a JSON object ``{"error": message, "status": code}`` with a 4xx status; an error in
 scratchnet itself is a 500 with its type and message, never a traceback. Bound to a loopback address
@@ -36,16 +38,18 @@ import time
 import webbrowser
 from collections.abc import Callable
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
 from scratchnet.core.errors import ScratchnetError
 from scratchnet.core.jsonread import read_json
 from scratchnet.serve.api import RequestError, Session
+from scratchnet.serve.capped import SECURITY_HEADERS, CappedServer
 from scratchnet.serve.connection import DeadlineReader, RequestTimeout, address_of
 from scratchnet.serve.train_api import TrainAPI
+from scratchnet.serve.train_http import parse_query, send_download, stream_events, train_routes
 from scratchnet.serve.train_uploads import Download
 
 MAX_BODY = 1 << 20  # bytes of a request body: a 512x512 canvas as base64 is ~350 kB
@@ -53,7 +57,6 @@ TIMEOUT = 30.0  # seconds an answer may take to go out to a client that does not
 DEADLINE = 30.0  # seconds for a whole request to arrive, counted from the end of the previous answer
 MAX_CONNECTIONS = 32  # connections served at once, a thread each; more get a 503 (a browser opens about 6)
 MAX_LENGTH_DIGITS = 15  # digits of a Content-Length header (the body limit has 7)
-UPLOAD_TYPES = ("text/csv", "application/octet-stream")  # what POST /api/train/upload takes
 MAX_INT_DIGITS = 1000  # digits of an integer in a request body (int() of 4,301 or more raises ValueError)
 STATIC = Path(__file__).resolve().parent / "static"
 TYPES = {
@@ -63,15 +66,6 @@ TYPES = {
     ".png": "image/png",
     ".svg": "image/svg+xml",
     ".ico": "image/x-icon",
-}
-SECURITY_HEADERS = {
-    "X-Content-Type-Options": "nosniff",
-    "Content-Security-Policy": (
-        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
-        "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
-    ),
-    "Referrer-Policy": "no-referrer",
-    "Cache-Control": "no-store",
 }
 LOOPBACK_NAMES = ("localhost",)
 
@@ -103,7 +97,7 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-class Server(ThreadingHTTPServer):
+class Server(CappedServer):
     """A ThreadingHTTPServer holding the session, the page's files and the Host names it answers,
     with a deadline for each request and a cap on the connections it serves at once."""
 
@@ -156,66 +150,6 @@ class Server(ThreadingHTTPServer):
         super().server_close()
         if self.train is not None:
             self.train.close()
-
-    # ---- the cap on connections ----
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        """Serve the connection in a thread of its own, or refuse it with a 503 when the cap is reached."""
-        with self.connections_lock:
-            full = self.connections >= self.max_connections
-            if not full:
-                self.connections += 1
-            said, self.busy = self.busy, full
-        if full:
-            if not said:
-                self.log(
-                    f"scratchnet serve: {self.max_connections} connections are open, the most it serves at once: "
-                    "new ones get 503 until one closes"
-                )
-            self.refuse_busy(request)
-            return
-        try:
-            super().process_request(request, client_address)
-        except BaseException:
-            self.release()
-            raise
-
-    def process_request_thread(self, request: Any, client_address: Any) -> None:
-        try:
-            super().process_request_thread(request, client_address)
-        finally:
-            self.release()
-
-    def release(self) -> None:
-        with self.connections_lock:
-            self.connections -= 1
-
-    def refuse_busy(self, request: socket.socket) -> None:
-        """A 503 in one non-blocking write, then close: this thread accepts the connections, so it never waits."""
-        limit = self.max_connections
-        body = json.dumps(
-            {"error": f"the server is busy: it serves {limit} connections at once; try again", "status": 503}
-        ).encode()
-        head = [
-            "HTTP/1.1 503 Service Unavailable",
-            "Content-Type: application/json",
-            f"Content-Length: {len(body)}",
-            "Retry-After: 1",
-            "Connection: close",
-            *(f"{name}: {value}" for name, value in SECURITY_HEADERS.items()),
-        ]
-        try:
-            request.setblocking(False)
-            request.send("\r\n".join(head).encode("latin-1") + b"\r\n\r\n" + body)
-            request.recv(65536)  # what the client sent so far: closing with it unread would reset the connection
-        except OSError:
-            pass
-        self.shutdown_request(request)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """Anything a connection's thread did not handle itself: one line, not the base class's traceback."""
-        error = sys.exc_info()[1]
-        self.log(f"scratchnet serve: connection from {address_of(client_address)}: {type(error).__name__}: {error}")
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -321,7 +255,7 @@ class Handler(BaseHTTPRequestHandler):
             path = url.path
             routes = {**self.model_routes(url.query), **self.train_routes(url.query)}
             if path == "/api/train/events" and self.server.train is not None and method == "GET":
-                self.stream_events(self.server.train)
+                stream_events(self, self.server.train, SECURITY_HEADERS)
                 return
             if path in self.server.files:
                 if method != "GET":
@@ -335,7 +269,7 @@ class Handler(BaseHTTPRequestHandler):
                 raise RequestError(f"{path} takes {', '.join(routes[path])}, not {method}", 405)
             answer = handler()
             if isinstance(answer, Download):
-                self.send_download(answer)
+                send_download(self, answer, SECURITY_HEADERS)
                 return
             answer["server_milliseconds"] = round(1000 * (time.perf_counter() - started), 2)
             self.send_json(answer)
@@ -373,45 +307,8 @@ class Handler(BaseHTTPRequestHandler):
         }
 
     def train_routes(self, query: str) -> dict[str, dict[str, Callable[[], Any]]]:
-        """The Train mode's endpoints (docs/serve.md, "Train mode API")."""
         train = self.server.train
-        if train is None:
-            return {}
-        return {
-            "/api/train/info": {"GET": train.info},
-            "/api/train/state": {"GET": train.state},
-            "/api/train/events": {"GET": lambda: {}},  # answered by stream_events
-            "/api/train/start": {"POST": lambda: train.start(self.read_json())},
-            "/api/train/control": {"POST": lambda: train.control(self.read_json())},
-            "/api/train/snapshots": {"GET": train.snapshots},
-            "/api/train/snapshot": {"GET": lambda: train.snapshot(parse_query(query))},
-            "/api/train/fork": {"POST": lambda: train.fork(self.read_json())},
-            "/api/train/inspect": {"POST": lambda: train.inspect(self.read_json())},
-            "/api/train/save": {"POST": lambda: train.save(self.read_json())},
-            "/api/train/download": {"GET": train.download},
-            "/api/train/upload": {"POST": lambda: train.upload(self.read_body(UPLOAD_TYPES))},
-        }
-
-    def stream_events(self, train: TrainAPI) -> None:
-        """``GET /api/train/events``: server-sent events until the client leaves or the server stops."""
-        train.open_stream()
-        try:
-            self.close_connection = True
-            self.send_response(200)
-            self.send_header("Content-Type", "text/event-stream; charset=utf-8")
-            for name, value in SECURITY_HEADERS.items():
-                self.send_header(name, value)
-            self.send_header("Connection", "close")
-            self.end_headers()
-            self.wfile.write(b"retry: 1000\n\n")
-            self.wfile.flush()
-            for chunk in train.events(lambda: not self.server.stopping.is_set()):
-                self.wfile.write(chunk.encode("utf-8"))
-                self.wfile.flush()
-        except (ConnectionError, TimeoutError):
-            pass  # the page went away: the usual end of a stream
-        finally:
-            train.close_stream()
+        return {} if train is None else train_routes(train, self, query)
 
     def check_host(self) -> None:
         """Refuse a Host header the server was not bound as (DNS rebinding) when bound to loopback."""
@@ -470,16 +367,6 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(contents)
 
-    def send_download(self, answer: Download) -> None:
-        self.send_response(200)
-        self.send_header("Content-Type", answer.content_type)
-        self.send_header("Content-Length", str(len(answer.data)))
-        self.send_header("Content-Disposition", f'attachment; filename="{answer.filename}"')
-        for name, value in SECURITY_HEADERS.items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(answer.data)
-
     def send_json(self, answer: dict[str, Any], status: int = 200, extra: dict[str, str] | None = None) -> None:
         try:
             body = json.dumps(answer, allow_nan=False, separators=(",", ":")).encode("utf-8")
@@ -510,14 +397,6 @@ class Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         """No line per request: the page sends one every time the drawing changes."""
-
-
-def parse_query(query: str) -> dict[str, list[str]]:
-    """The query string's parameters (``?random`` counts, with an empty value)."""
-    try:
-        return parse_qs(query, keep_blank_values=True, max_num_fields=10)
-    except ValueError as error:
-        raise RequestError(f"the query string is not understood: {error}") from None
 
 
 def make_server(

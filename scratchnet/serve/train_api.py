@@ -17,6 +17,7 @@ import numpy as np
 
 from scratchnet.core import notation
 from scratchnet.core.errors import ScratchnetError
+from scratchnet.core.settings import OPTIMIZERS
 from scratchnet.data import Dataset, load_dataset
 from scratchnet.data.datasets import has_dataset
 from scratchnet.serve.api import RequestError, check_fields, whole
@@ -42,6 +43,7 @@ from scratchnet.serve.train_views import Viewer, points_json
 
 ACTIONS = ("pause", "resume", "step", "reset", "lr", "sample")
 EVENT_PERIOD = 0.2  # seconds between the events of a stream (5 a second at most)
+DRAW_SHARE = 0.05  # the most of the time that drawing the states of a running run may take
 KEEP_ALIVE = 5.0  # seconds between keep-alive comments of a quiet stream
 MAX_IMAGE_TRAIN = 10000
 
@@ -64,10 +66,9 @@ class TrainAPI:
         self.lock = threading.Lock()  # for self.run and self.run_count (a start, a reset)
         self.run: TrainRun | None = None
         self.run_count = 0
-        self.viewer: Viewer | None = None
         self.view_lock = threading.Lock()  # the viewer draws one frame at a time
-        self.drawn: tuple[int, int, tuple[str, int], dict[str, Any]] | None = None  # (run, version, sample, state)
-        self.sample: tuple[str, int] = ("test", 0)
+        self.drawn: tuple[int, tuple[str, int], int, dict[str, Any]] | None = None  # (run, sample, version, state)
+        self.next_draw = 0.0  # time.monotonic() before which a running run's state is not drawn again
         self.streams = 0
         self.streams_lock = threading.Lock()
         self.datasets: dict[str, Dataset] = {}
@@ -83,7 +84,7 @@ class TrainAPI:
                 for name, (_, default, choosable) in TOY_SETS.items()
             },
             "datasets": {name: {"available": self.dataset_available(name)} for name in IMAGE_SETS},
-            "optimizers": ["sgd", "adam", "adamw", "rmsprop", "adagrad"],
+            "optimizers": list(OPTIMIZERS),
             "backends": list(BACKENDS),
             "actions": list(ACTIONS),
             "defaults": DEFAULTS,
@@ -144,18 +145,18 @@ class TrainAPI:
             data = self.data_of(request.data)
             try:
                 run = TrainRun(request, data, self.run_count + 1, idle_seconds=self.idle_seconds)
+                viewer = Viewer(run.architecture, run.feeder, run.split.train_images)
             except RequestError:
                 raise
             except ScratchnetError as error:
                 raise RequestError(str(error)) from None
+            run.viewer = viewer
             if old is not None:
                 old.close()
             self.run_count += 1
             self.run = run
-            self.viewer = Viewer(run.architecture, run.feeder, run.split.train_images)
-            self.sample = ("test", 0) if len(run.split.test_labels) else ("train", 0)
             run.begin()
-        return self.state_of(run, include_run=True)
+        return self.state_of(run, include_run=True, fresh=True)
 
     def current(self) -> TrainRun:
         run = self.run
@@ -181,11 +182,11 @@ class TrainAPI:
             count = len(run.split.test_labels if split == "test" else run.split.train_labels)
             if count == 0:
                 raise RequestError(f"the run has no {split} samples")
-            self.sample = (split, whole(fields["index"], "index", 0, count - 1))
+            run.sample = (split, whole(fields["index"], "index", 0, count - 1))
         else:
             check_fields(body, {"action"}, required=set())
             {"pause": run.control_pause, "resume": run.control_resume, "reset": run.control_reset}[action]()
-        return self.state_of(run, include_run=action == "reset")
+        return self.state_of(run, include_run=action == "reset", fresh=True)
 
     # ---- the state ----
 
@@ -196,25 +197,47 @@ class TrainAPI:
             return {**IDLE_STATE, "limits": LIMITS}
         return self.state_of(run, include_run)
 
-    def state_of(self, run: TrainRun, include_run: bool) -> dict[str, Any]:
+    def state_of(self, run: TrainRun, include_run: bool, fresh: bool = False) -> dict[str, Any]:
+        """The run's state: drawn afresh when it has changed, except that while it runs a state is
+        drawn at most every EVENT_PERIOD seconds, and never more often than keeps drawing under
+        DRAW_SHARE of the time (a draw of 20 ms waits 0.4 s for the next): streaming must not slow
+        the training it shows. The answer to a control (``fresh``) and a change of status are drawn
+        at once."""
+        run.touch()
+        with self.view_lock:
+            drawn = self.drawn
+            recent = not fresh and run.status == "running" and time.monotonic() < self.next_draw
+            if (
+                drawn is not None
+                and drawn[:2] == (run.run_id, run.sample)
+                and drawn[3]["status"] == run.status
+                and recent
+            ):
+                return self.answer(run, drawn[3], include_run)
         frame = run.frame()
         with self.view_lock:
             drawn = self.drawn
-            if drawn is None or drawn[:3] != (run.run_id, frame.version, self.sample):
+            if drawn is None or drawn[:3] != (run.run_id, run.sample, frame.version):
+                started = time.monotonic()
                 state = self.draw(run, frame)
-                self.drawn = drawn = (run.run_id, frame.version, self.sample, state)
-        state = dict(drawn[3])
+                took = time.monotonic() - started
+                self.next_draw = time.monotonic() + max(EVENT_PERIOD, took / DRAW_SHARE)
+                self.drawn = drawn = (run.run_id, run.sample, frame.version, state)
+        return self.answer(run, drawn[3], include_run)
+
+    def answer(self, run: TrainRun, drawn: dict[str, Any], include_run: bool) -> dict[str, Any]:
+        state = dict(drawn)
         state["run"] = self.run_json(run) if include_run else None
         return state
 
     def draw(self, run: TrainRun, frame: Frame) -> dict[str, Any]:
         """The state of ``frame`` (holding the view lock)."""
-        viewer = self.viewer
+        viewer = run.viewer
         assert viewer is not None
         viewer.load(frame.params)
         curves = frame.curves
         latest = {key: (values[-1] if values else None) for key, values in curves.items()}
-        split, index = self.sample
+        split, index = run.sample
         samples, labels = (
             (run.split.test_images, run.split.test_labels)
             if split == "test"
@@ -273,7 +296,7 @@ class TrainAPI:
             "sizes": {"train": len(split.train_labels), "test": len(split.test_labels)},
             "points": None,
         }
-        if self.viewer is not None and self.viewer.two_d:
+        if run.viewer is not None and run.viewer.two_d:
             answer["points"] = {
                 "train": points_json(split.train_images, split.train_labels),
                 "test": points_json(split.test_images, split.test_labels),
@@ -302,7 +325,7 @@ class TrainAPI:
         fields = check_fields(body, {"step"}, required={"step"})
         run = self.current()
         run.fork(whole(fields["step"], "step", 0, 1 << 40))
-        return self.state_of(run, include_run=False)
+        return self.state_of(run, include_run=False, fresh=True)
 
     # ---- one weight, saving ----
 
@@ -310,7 +333,7 @@ class TrainAPI:
         """``POST /api/train/inspect``: one weight's gradient and update (scratchnet.serve.train_inspect)."""
         run = self.current()
         run.touch()
-        return inspect(run, body, self.sample)
+        return inspect(run, body, run.sample)
 
     def save(self, body: Any) -> dict[str, Any]:
         """``POST /api/train/save``: the run as a model in the models folder."""

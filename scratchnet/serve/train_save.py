@@ -84,7 +84,8 @@ def save_run(run: TrainRun, folder: Path, body: Any) -> dict[str, Any]:
     if taken and not overwrite:
         raise RequestError(f'a model named {name} is already in {folder}: send "overwrite": true to replace it', 409)
     write(run, path)
-    return {"name": name, "path": str(path), "replaced": bool(taken), "load": f"scratchnet evaluate {path}"}
+    command = "evaluate" if run.data.kind == "image" and run.data.source is None else "inspect"
+    return {"name": name, "path": str(path), "replaced": bool(taken), "load": f"scratchnet {command} {path}"}
 
 
 def write(run: TrainRun, path: Path) -> None:

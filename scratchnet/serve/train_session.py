@@ -27,6 +27,7 @@ from scratchnet.data import Dataset
 from scratchnet.serve.api import RequestError
 from scratchnet.serve.snapshots import Snapshot, SnapshotRing, take
 from scratchnet.serve.train_request import CURVE_ENTRIES, IDLE_SECONDS, MAX_PARAMETERS, StartRequest
+from scratchnet.serve.train_views import Viewer
 from scratchnet.training.checkpoint import RunState
 from scratchnet.training.config import TrainConfig, optimizer_spec, steps_per_epoch
 from scratchnet.training.diagnostics import Diagnostics
@@ -126,11 +127,16 @@ class TrainRun:
         self.frame_made: Frame | None = None
         self.touched = time.monotonic()
         self.idle_seconds = idle_seconds
+        self.viewer: Viewer | None = None  # what draws its states (set by the API, which draws them)
+        # the sample whose activations the states show and that inspect differentiates (control "sample")
+        self.sample: tuple[str, int] = ("test", 0) if len(self.test_labels) else ("train", 0)
         self.build()
         self.thread = threading.Thread(target=self.work, name=f"train-run-{run_id}", daemon=True)
 
     def begin(self) -> None:
         """Start the worker thread, and the steps unless the request said ``"paused": true``."""
+        with self.condition:
+            self.frame_made = self.frame_now()  # step 0: a state to show however long the first step takes
         self.thread.start()
         if not self.request.paused:
             self.control_resume()
@@ -271,7 +277,10 @@ class TrainRun:
                     self.condition.wait(IDLE_POLL)
                 if self.closing:
                     return
-                self.step_once()
+                try:
+                    self.step_once()
+                except Exception as error:  # a bug or no memory: the run stops and says why, the server goes on
+                    self.stop(f"the run failed at step {self.loop.global_step}: {type(error).__name__}: {error}"[:300])
                 if self.wanted:
                     self.frame_made = self.frame_now()
                     self.wanted = False
@@ -400,7 +409,7 @@ class TrainRun:
             self.condition.wait_for(
                 lambda: self.frame_made is not None and self.frame_made.made >= asked, timeout=FRAME_WAIT
             )
-            if self.frame_made is None or self.frame_made.made < asked:
+            if self.frame_made is None:  # (a step longer than FRAME_WAIT: the last frame will do, if any)
                 raise RequestError("the training thread did not answer within a second; try again", 503)
             return self.frame_made
 

@@ -88,6 +88,7 @@ class Viewer:
             images = weight[:MAX_FILTERS, 0]
         else:
             return None
+        images = np.where(np.isfinite(images), images, 0.0)  # a diverged run's NaN: JSON has none
         return {
             "layer": int(first.split(".", 1)[0]),
             "parameter": first,
