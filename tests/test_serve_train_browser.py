@@ -302,3 +302,28 @@ def test_scrub_back_and_resume_from_there(page: TrainPage) -> None:
     page.wait_for_step(40)
     pause(page)
     assert page.live.ok("GET", "/api/train/snapshots")["kept"][-1]["step"] >= 40
+
+
+def test_a_csv_file_trains_and_one_over_the_bound_is_refused_before_it_is_sent(page: TrainPage, tmp_path: Path) -> None:
+    assert page.page.inner_text("#csv-bound") == "1 MB"  # the bound the server gives, shown by the field
+    big = tmp_path / "big.csv"
+    big.write_text("x,y,label\n" + "0.5,0.25,1\n" * 100_000)  # 1.1 MB
+    page.set("#data-kind", "csv")
+    page.page.set_input_files("#csv-file", str(big))
+    page.page.click("#start")
+    page.page.wait_for_selector("#setup-error:not([hidden])")
+    assert page.page.inner_text("#setup-error") == f"big.csv is {big.stat().st_size} bytes; the limit is 1048576"
+    assert page.live.ok("GET", "/api/train/state")["status"] == "idle"  # nothing was sent
+    rows = ["x,y,label"]
+    for k in range(80):  # two clusters, one per class
+        rows.append(f"{(k % 2) * 2 - 1 + 0.01 * (k % 7)},{0.02 * (k % 5)},{k % 2}")
+    table = tmp_path / "two.csv"
+    table.write_text("\n".join(rows) + "\n")
+    page.page.set_input_files("#csv-file", str(table))
+    page.page.click("#start")
+    page.wait_for_step(1)
+    assert page.page.is_hidden("#setup-error")
+    assert page.page.inner_text("#csv-note") == "two.csv: 80 rows, samples of 2, 2 classes"
+    state = page.live.ok("GET", "/api/train/state")
+    assert state["run"]["data"]["kind"] == "csv" and state["regions"] is not None  # 2-D: the regions are drawn
+    pause(page)

@@ -114,7 +114,7 @@ async function uploadCsv() {
   const bound = Number($("csv-bound").dataset.bytes || 1048576);
   if (file.size > bound) throw new Error(`${file.name} is ${file.size} bytes; the limit is ${bound}`);
   const answer = await api("/api/train/upload", await file.text(), "text/csv");
-  $("csv-note").textContent = `${file.name}: ${answer.rows} rows, ${answer.features} features, ${answer.classes} classes`;
+  $("csv-note").textContent = `${file.name}: ${answer.rows} rows, samples of ${[].concat(answer.features).join("x")}, ${answer.classes} classes`;
   return answer.upload;
 }
 
