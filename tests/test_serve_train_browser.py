@@ -56,7 +56,6 @@ class TrainPage:
         self.page.on("console", lambda m: self.problems.append(f"{m.type}: {m.text}") if m.type == "error" else None)
         self.page.on("pageerror", lambda error: self.problems.append(f"page error: {error}"))
         self.page.goto(f"http://127.0.0.1:{live.port}/")
-        self.page.wait_for_selector("#start:not([disabled])")
         self.page.wait_for_selector("#to-predict", state="hidden")  # /api/train/info has answered
 
     def settle(self) -> None:
@@ -120,6 +119,7 @@ def start_spiral(page: TrainPage, lr: str = "0.02") -> None:
     assert page.page.input_value("#net-layers") == "dense(16), relu, dense(16), relu"
     page.set("#opt-type", "adam")
     page.set("#opt-lr", lr)
+    page.set("#epochs", "100000")  # 1,000 epochs of 5 steps end within seconds: the tests pause it themselves
     page.page.click("#start")
 
 
@@ -327,3 +327,34 @@ def test_a_csv_file_trains_and_one_over_the_bound_is_refused_before_it_is_sent(p
     state = page.live.ok("GET", "/api/train/state")
     assert state["run"]["data"]["kind"] == "csv" and state["regions"] is not None  # 2-D: the regions are drawn
     pause(page)
+
+
+def test_a_second_tab_watches_the_live_rate_is_recorded_and_the_run_saves(
+    browser: Any, page: TrainPage, tmp_path: Path
+) -> None:
+    start_spiral(page)
+    page.wait_for_step(10)
+    second = TrainPage(browser, page.live, viewport=(1000, 800))
+    try:
+        second.wait_for_step(1)
+        second.wait_for_step(second.step() + 10)  # the same run, going on in the second tab
+        assert second.page.get_attribute("body", "data-run") == "running"
+        assert "spiral, 200 points" in second.page.inner_text("#run-line")
+        page.page.eval_on_selector(
+            "#live-lr", "(slider) => { slider.value = '-3'; slider.dispatchEvent(new Event('change')); }"
+        )
+        page.page.wait_for_function("() => document.querySelector('#run-line').textContent.includes('lr 0.001')")
+        changes = page.live.ok("GET", "/api/train/state")["lr_changes"]
+        assert [(c["from"], c["to"]) for c in changes] == [(0.02, 0.001)]
+        second.page.wait_for_function("() => document.querySelector('#run-line').textContent.includes('lr 0.001')")
+        assert second.problems == []
+    finally:
+        second.close()
+    pause(page)
+    page.page.fill("#save-name", "../spiral run")  # a name, never a path
+    page.page.click("#save")
+    page.page.wait_for_function("() => document.querySelector('#save-note').textContent !== ''")
+    note = page.page.inner_text("#save-note")
+    saved = sorted(path.name for path in (tmp_path / "models").iterdir())
+    assert saved == ["spiral-run.json", "spiral-run.npz"]  # in the models folder, under a safe name
+    assert note.startswith("saved as ") and saved[0] in note

@@ -134,6 +134,7 @@ async function startRequest() {
     network: { layers: $("net-layers").value.trim() },
     optimizer: optimizerRequest(),
     batch_size: Math.trunc(numberOf("opt-batch")),
+    epochs: Math.trunc(numberOf("epochs")),
     backend: $("backend").value,
     seed: Math.trunc(numberOf("seed")),
   };
@@ -231,9 +232,10 @@ function setStatus(value) {
   document.body.dataset.run = value;
   const running = value === "running";
   const some = value !== "idle" && value !== "none";
-  $("pause").disabled = !some;
+  const finished = value === "finished"; // its epochs are done: Reset or Start again, or fork from a kept step
+  $("pause").disabled = !some || finished;
   $("pause").textContent = running ? "Pause" : "Resume";
-  $("step").disabled = running || !some;
+  $("step").disabled = running || !some || finished;
   $("reset").disabled = !some;
   $("start").disabled = running;
   $("save").disabled = !some;
