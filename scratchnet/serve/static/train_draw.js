@@ -1,4 +1,5 @@
-// scratchnet serve, Train page: drawing on canvases (curves, decision regions, images, heat maps).
+// scratchnet serve, Train page: drawing a state (curves, decision regions, images, heat maps, the
+// activations and the diagnostics); $ and el come from train.js, loaded after this file.
 // Plain JavaScript, no framework: the functions here draw what a snapshot holds and keep no state.
 "use strict";
 
@@ -178,4 +179,84 @@ function paintValues(canvas, values, rows, cols, { grey = false, scale = null } 
     image.data.set([...rgb, 255], 4 * k);
   }
   context.putImageData(image, 0, 0);
+}
+
+// ---- the panels of a state: first-layer filters, one sample's activations, diagnostics ----
+
+// filters: {layer, count, height, width, low, high, values (flat, count x height x width)}
+function drawFilters(filters) {
+  const box = $("filters");
+  const size = filters.height * filters.width;
+  const list = [];
+  for (let k = 0; k < filters.count; k++) {
+    list.push({ rows: filters.height, cols: filters.width, values: filters.values.slice(k * size, (k + 1) * size) });
+  }
+  while (box.children.length > list.length) box.lastChild.remove();
+  list.forEach((filter, k) => {
+    let canvas = box.children[k];
+    if (!canvas) {
+      canvas = el("canvas", { "data-unit": String(k), title: `unit ${k}` });
+      box.append(canvas);
+    }
+    paintValues(canvas, filter.values, filter.rows, filter.cols);
+  });
+}
+
+// activations: [{index, name, shape, low, high, values}] for one sample (flat values), one strip each
+function drawActivations(activations, sample) {
+  const box = $("activations");
+  let note = "";
+  if (sample) {
+    note = `${sample.split} sample ${sample.index}, label ${sample.label}`;
+    if (sample.predicted !== undefined && sample.predicted !== null) note += `, predicted ${sample.predicted}`;
+  }
+  $("sample-note").textContent = note;
+  if (!Array.isArray(activations)) {
+    box.replaceChildren();
+    return;
+  }
+  box.replaceChildren(...activations.map((layer) => {
+    const values = layer.values;
+    const low = layer.low ?? Math.min(...values);
+    const high = layer.high ?? Math.max(...values);
+    const canvas = el("canvas", { "data-index": String(layer.index) });
+    paintValues(canvas, values, 1, values.length, { grey: true });
+    return el("div", { class: "act" }, [
+      el("h4", {}, [`${layer.index} ${layer.name ?? ""} `, el("span", { text: `${values.length} values, ${short(low, 3)} to ${short(high, 3)}` })]),
+      canvas,
+    ]);
+  }));
+}
+
+// diagnostics: the latest sample of train --diagnostics: {step, layers: [{layer, type, mean, std,
+// saturated}], grad_std: {param: std}, update_ratio: {param: log10 ratio}}; warnings: lines.
+function drawDiagnostics(diagnostics, warnings) {
+  const box = $("diagnostics");
+  if (!diagnostics || !Array.isArray(diagnostics.layers)) {
+    box.replaceChildren(el("p", { class: "hint", text: "none yet" }));
+    return;
+  }
+  const heads = ["layer", "activations: mean", "std", "saturated", "gradient std", "log10 update / data"];
+  const head = el("tr", {}, heads.map((t) => el("th", { text: t })));
+  const grads = diagnostics.grad_std || {};
+  const ratios = diagnostics.update_ratio || {};
+  const rows = diagnostics.layers.map((d) => {
+    const ratio = ratios[`${d.layer}.weight`];
+    const saturated = d.saturated;
+    const off = typeof ratio === "number" && (ratio < -4 || ratio > -2); // the sane band, 1e-4 to 1e-2
+    return el("tr", { "data-layer": String(d.layer) }, [
+      el("td", { text: `${d.layer} ${d.type}` }),
+      el("td", { text: short(d.mean, 3) }),
+      el("td", { text: short(d.std, 3) }),
+      el("td", { text: typeof saturated === "number" ? `${(100 * saturated).toFixed(0)}%` : "", class: saturated > 0.5 ? "warn" : "" }),
+      el("td", { text: grads[`${d.layer}.weight`] === undefined ? "" : short(grads[`${d.layer}.weight`], 3) }),
+      el("td", { text: ratio === undefined ? "" : short(ratio, 3), class: off ? "warn" : "" }),
+    ]);
+  });
+  const parts = [
+    el("p", { class: "hint", text: `step ${diagnostics.step}; saturated: tanh beyond 0.97, ReLU dead on the whole batch; the sane band of the update ratio is -4 to -2 (about -3)` }),
+    el("table", { class: "diag" }, [head, ...rows]),
+  ];
+  for (const warning of (warnings || []).slice(-3)) parts.push(el("p", { class: "warning", text: warning }));
+  box.replaceChildren(...parts);
 }
