@@ -4,6 +4,7 @@
 
 const WEIGHT_CELL = 12; // CSS pixels per weight in a small matrix
 const WEIGHT_MAX_WIDTH = 300; // CSS pixels: a wider matrix is drawn smaller
+const WEIGHT_MAX_HEIGHT = 320; // CSS pixels: so is a taller one
 
 // weights: [{name: "0.weight", shape: [out, in], values: flat}, {name: "0.bias", shape: [out], values}]:
 // one heat map per layer, its bias beside it as a column. A click picks one value.
@@ -32,7 +33,9 @@ function drawWeights(weights) {
   }
   const maps = [];
   for (const [layer, arrays] of layers) {
-    const canvases = arrays.map((w) => weightCanvas(w));
+    const matrix = arrays.find((w) => w.shape.length > 1) ?? arrays[0];
+    const rowHeight = rowHeightOf(matrix.shape[0], columnsOf(matrix.shape));
+    const canvases = arrays.map((w) => weightCanvas(w, rowHeight));
     const scale = arrays.map((w) => `${w.name.split(".").slice(1).join(".")} ${w.shape.join("x")}`).join(", ");
     maps.push(el("div", { class: "wmap", "data-layer": layer }, [
       el("h4", {}, [`layer ${layer} `, el("span", { text: scale })]),
@@ -61,17 +64,29 @@ function weightShapes(layers) {
   return shapes;
 }
 
-function weightCanvas(w) {
+function columnsOf(shape) {
+  return shape.length > 1 ? shape.slice(1).reduce((a, b) => a * b, 1) : 1;
+}
+
+// A row's height in CSS pixels: a square cell while it fits, at least 4 px (a row of 784 inputs is
+// squeezed into WEIGHT_MAX_WIDTH), and at most WEIGHT_MAX_HEIGHT for the whole map.
+function rowHeightOf(rows, cols) {
+  const width = Math.min(WEIGHT_CELL, WEIGHT_MAX_WIDTH / cols);
+  return Math.max(1, Math.min(Math.max(width, 4), WEIGHT_MAX_HEIGHT / rows));
+}
+
+// One array's map: its rows the layer's units (of the same height as its weight map's), its columns
+// the inputs; a bias is one column.
+function weightCanvas(w, rowHeight) {
   const rows = w.shape[0];
-  const cols = w.shape.length > 1 ? w.shape.slice(1).reduce((a, b) => a * b, 1) : 1;
+  const cols = columnsOf(w.shape);
   const canvas = el("canvas", {
     "data-parameter": w.name, "data-rows": String(rows), "data-cols": String(cols),
     class: w.shape.length === 1 ? "bias" : "", title: `${w.name}: click a value to see its step`,
   });
   paintValues(canvas, w.values, rows, cols);
-  const cell = Math.max(1, Math.min(WEIGHT_CELL, Math.floor(WEIGHT_MAX_WIDTH / cols)));
-  canvas.style.width = `${Math.min(cols * cell, WEIGHT_MAX_WIDTH)}px`; // 784 inputs: under a pixel each
-  canvas.style.height = `${rows * Math.max(cell, w.shape.length === 1 ? 3 : 1)}px`;
+  canvas.style.width = `${Math.min(cols * WEIGHT_CELL, WEIGHT_MAX_WIDTH)}px`;
+  canvas.style.height = `${rows * rowHeight}px`;
   const holder = el("span", { class: "holder" }, [canvas]);
   canvas.addEventListener("click", (event) => {
     const rect = canvas.getBoundingClientRect();
