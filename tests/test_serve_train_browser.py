@@ -270,6 +270,21 @@ def test_pause_step_and_click_a_weight_shows_the_gradient_explain_backward_gives
     g = float(rows["g (its gradient on the batch)"])
     assert m_after == pytest.approx(0.9 * m_before + 0.1 * g, rel=1e-4, abs=1e-9)  # (8.11), with Adam's beta1
     assert float(rows["new value"]) == pytest.approx(weights[j, i] + float(rows["step (the change)"]), rel=1e-5)
+    # another sample: its activations are shown, and the same weight's gradient is its own
+    x3, label3 = feeder.inputs(data.test_images[3:4])[0], int(data.test_labels[3])
+    network.loss(network.forward([x3]), [label3])
+    network.backward()
+    expected = float(np.array(network.grads()["0.weight"], dtype=np.float64)[j, i])
+    page.page.fill("#sample-index", "3")
+    page.page.click("#sample-show")
+    page.page.wait_for_function(
+        "() => document.querySelector('#inspect .title') && document.querySelector('#inspect .title').textContent"
+        ".includes('for test sample 3')"
+    )
+    page.settle()
+    assert page.page.inner_text("#sample-note").startswith(f"test sample 3, label {label3}")
+    shown = float(page.page.get_attribute("#inspect-gradient", "data-value") or "nan")
+    assert shown == pytest.approx(expected, rel=1e-6, abs=1e-12)
 
 
 def test_scrub_back_and_resume_from_there(page: TrainPage) -> None:

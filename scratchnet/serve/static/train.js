@@ -239,6 +239,7 @@ function setStatus(value) {
   $("reset").disabled = !some;
   $("start").disabled = running;
   $("save").disabled = !some;
+  $("sample-show").disabled = !some;
   $("download").classList.toggle("disabled", !some);
   $("download").setAttribute("aria-disabled", String(!some));
 }
@@ -401,6 +402,18 @@ async function save() {
   }
 }
 
+// ---- the sample shown (activations) and differentiated (one step, made visible) ----
+
+async function chooseSample() {
+  const index = Number($("sample-index").value);
+  if ($("sample-index").value.trim() === "" || !Number.isInteger(index)) {
+    status("the sample's index is a whole number", true);
+    return;
+  }
+  const answer = await control("sample", { split: $("sample-split").value, index });
+  if (answer && train.picked && train.status !== "running") inspect(train.picked.parameter, train.picked.index, train.picked.cell);
+}
+
 // ---- wiring ----
 
 $("data-kind").addEventListener("change", showDataFields);
@@ -422,6 +435,8 @@ $("travel").addEventListener("input", () => travelTo(Number($("travel").value)))
 $("travel-live").addEventListener("click", backToLive);
 $("fork").addEventListener("click", fork);
 $("save").addEventListener("click", save);
+$("sample-show").addEventListener("click", chooseSample);
+$("sample-index").addEventListener("keydown", (event) => { if (event.key === "Enter") chooseSample(); });
 
 // The controls the server offers (GET /api/train/info), then the run already going, if any: a second
 // tab watches the same run.
