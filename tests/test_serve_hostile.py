@@ -18,12 +18,14 @@ import numpy as np
 import pytest
 from serve_helpers import Running, data_dir_or_skip, request, running
 from subprocesses import run_scratchnet
+from train_serve_helpers import SPIRAL, TrainServer, train_server
 
 from scratchnet.builders import build_network
 from scratchnet.core import notation
 from scratchnet.io.model import save
 from scratchnet.serve.api import Session
 from scratchnet.serve.server import DEADLINE, MAX_CONNECTIONS, MAX_INT_DIGITS
+from scratchnet.serve.train_request import EVENT_STREAMS
 
 ROOT = Path(__file__).resolve().parent.parent
 SHORT = 1.0  # the deadline of the servers here, in seconds
@@ -336,3 +338,88 @@ def test_a_malformed_request_line_gets_a_status_line(tiny: Running, line: bytes,
 def test_the_documented_bounds_are_the_servers() -> None:
     text = (ROOT / "docs" / "serve.md").read_text(encoding="utf-8")
     assert f"within {DEADLINE:g} seconds" in text and f"at most {MAX_CONNECTIONS} connections at once" in text
+
+
+# ---- the same hostile clients against the Train mode's API (issue 28) ----
+
+TRAIN_POSTS = ["/api/train/start", "/api/train/control", "/api/train/fork", "/api/train/inspect", "/api/train/save"]
+
+
+@pytest.fixture(scope="module")
+def training(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TrainServer]:
+    """A Train-mode server with a deadline of SHORT seconds and a paused spiral run."""
+    with train_server(tmp_path_factory.mktemp("hostile-train") / "models", deadline=SHORT) as live:
+        live.ok("POST", "/api/train/start", SPIRAL)
+        yield live
+
+
+def train_head(path: str, length: str, kind: str = "application/json") -> bytes:
+    return (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {kind}\r\nContent-Length: {length}\r\n\r\n"
+    ).encode("latin-1")
+
+
+@pytest.mark.parametrize("path", [*TRAIN_POSTS, "/api/train/upload"])
+@pytest.mark.parametrize("length", ["9" * 5000, "\xb2", "-5", "12, 12"])
+def test_the_train_api_refuses_a_content_length_that_is_no_size(training: TrainServer, path: str, length: str) -> None:
+    kind = "text/csv" if path.endswith("upload") else "application/json"
+    status, answer = status_and_json(exchange(training.port, train_head(path, length, kind)))
+    assert status.startswith(b"HTTP/1.1 400") and answer["status"] == 400 and len(answer["error"]) < 200
+
+
+@pytest.mark.parametrize("path", TRAIN_POSTS)
+def test_the_train_api_refuses_a_huge_integer_and_a_body_over_the_limit(training: TrainServer, path: str) -> None:
+    reply = request(training.port, "POST", path, raw=b'{"step": ' + b"7" * 5000 + b"}")
+    assert reply.status == 400 and "5000 digits" in reply.json()["error"]
+    status, answer = status_and_json(exchange(training.port, train_head(path, str(2 << 20))))
+    assert status.startswith(b"HTTP/1.1 413") and answer["status"] == 413
+
+
+def test_an_upload_over_the_limit_is_a_413_before_it_is_read(training: TrainServer) -> None:
+    status, answer = status_and_json(exchange(training.port, train_head("/api/train/upload", str(2 << 20), "text/csv")))
+    assert (
+        status.startswith(b"HTTP/1.1 413")
+        and answer["error"] == f"the request body is {2 << 20} bytes; the limit is {1 << 20}"
+    )
+
+
+@pytest.mark.parametrize("path", ["/api/train/start", "/api/train/upload"])
+def test_a_client_trickling_a_train_request_is_cut_at_the_deadline(training: TrainServer, path: str) -> None:
+    seconds, received = trickle(training.port, train_head(path, "300"), b'{"data": {"kind": "toy"}}    ')
+    assert SHORT <= seconds < SHORT + 2.5
+    status, answer = status_and_json(received)
+    assert status.startswith(b"HTTP/1.1 408") and answer["status"] == 408
+
+
+def test_a_binary_upload_is_a_one_line_400(training: TrainServer) -> None:
+    garbage = bytes(range(256)) * 64 + b"\x00\xff" * 1000
+    reply = request(training.port, "POST", "/api/train/upload", raw=garbage, headers={"Content-Type": "text/csv"})
+    answer = reply.json()
+    assert reply.status == 400 and "\n" not in answer["error"] and len(answer["error"]) <= 300
+
+
+def open_stream(port: int) -> socket.socket:
+    """An event stream, its headers read (the caller closes it)."""
+    connection = socket.create_connection(("127.0.0.1", port), timeout=10)
+    connection.sendall(b"GET /api/train/events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    received = b""
+    while b"\r\n\r\n" not in received:
+        received += connection.recv(65536)
+    assert received.startswith(b"HTTP/1.1 200")
+    return connection
+
+
+def test_event_streams_are_capped_and_freed_when_their_pages_leave(training: TrainServer) -> None:
+    streams = [open_stream(training.port) for _ in range(EVENT_STREAMS)]
+    try:
+        refused = request(training.port, "GET", "/api/train/events")
+        assert refused.status == 503 and "poll GET /api/train/state" in refused.json()["error"]
+        assert request(training.port, "GET", "/api/train/state").status == 200  # polling still works
+    finally:
+        for connection in streams:
+            connection.close()
+    training.ok(
+        "POST", "/api/train/control", {"action": "step"}
+    )  # a new state: each stream writes, and finds its page gone
+    assert wait_until(lambda: training.train.streams == 0)
+    open_stream(training.port).close()

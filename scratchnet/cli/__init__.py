@@ -39,7 +39,7 @@ COMMANDS = {
     "import": "read an ONNX or a safetensors file (from PyTorch, say) as a scratchnet model",
     "plot": "draw a model's training curves, confusion matrix, misclassified images, weights, filters "
     "or feature maps (PNG)",
-    "serve": "a local web page: draw a digit and watch the prediction and the hidden layers respond",
+    "serve": "a local web page: draw a digit and watch the network respond, or (--train) watch one learn",
     "demo": "small demonstrations that run in seconds (spiral: why hidden layers need a non-linearity)",
 }
 # The module of a command whose name is not a module name (``import`` is a Python keyword).

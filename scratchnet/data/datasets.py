@@ -37,6 +37,7 @@ __all__ = [
     "DatasetSpec",
     "FileSpec",
     "cache_dir",
+    "has_dataset",
     "load_dataset",
     "resolve_data_dir",
 ]
@@ -228,6 +229,13 @@ def _find(base: Path, dataset: str, filename: str) -> Path | None:
         if path.is_file():
             return path
     return None
+
+
+def has_dataset(name: str, data_dir: str | os.PathLike[str] | None = None) -> bool:
+    """Whether all four files of dataset ``name`` are in the data directory (found, not read or verified)."""
+    spec = _lookup(name)
+    base = resolve_data_dir(data_dir)
+    return all(_find(base, spec.name, f.filename) is not None for f in spec.files)
 
 
 def _check_pair(

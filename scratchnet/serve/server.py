@@ -14,6 +14,8 @@ What it serves, and nothing else:
   language model those of :mod:`scratchnet.serve.text_api`, whose page is ``text.html``. JSON
   (docs/serve.md). A POST must be ``application/json`` with a Content-Length of at most
   :data:`MAX_BODY` bytes (413 beyond it, before any of it is read).
+* ``/api/train/...``: the Train mode (:mod:`scratchnet.serve.train_http`, docs/serve.md), alone
+  with ``scratchnet serve --train`` (then ``/`` is its page) or beside a model.
 
 Every error is a JSON object ``{"error": message, "status": code}`` with a 4xx status; an error in
 scratchnet itself is a 500 with its type and message, never a traceback. Bound to a loopback address
@@ -38,16 +40,20 @@ import time
 import webbrowser
 from collections.abc import Callable
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
 from scratchnet.core.errors import ScratchnetError
 from scratchnet.core.jsonread import read_json
 from scratchnet.serve.api import RequestError
+from scratchnet.serve.capped import SECURITY_HEADERS, CappedServer
 from scratchnet.serve.connection import DeadlineReader, RequestTimeout, address_of
 from scratchnet.serve.routes import Served, Stream, write_stream
+from scratchnet.serve.train_api import TrainAPI
+from scratchnet.serve.train_http import parse_query, send_download, stream_events, train_routes
+from scratchnet.serve.train_uploads import Download
 
 MAX_BODY = 1 << 20  # bytes of a request body: a 512x512 canvas as base64 is ~350 kB
 TIMEOUT = 30.0  # seconds an answer may take to go out to a client that does not read it
@@ -64,21 +70,13 @@ TYPES = {
     ".svg": "image/svg+xml",
     ".ico": "image/x-icon",
 }
-SECURITY_HEADERS = {
-    "X-Content-Type-Options": "nosniff",
-    "Content-Security-Policy": (
-        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
-        "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
-    ),
-    "Referrer-Policy": "no-referrer",
-    "Cache-Control": "no-store",
-}
 LOOPBACK_NAMES = ("localhost",)
 
 
-def static_files(folder: Path = STATIC) -> dict[str, tuple[bytes, str]]:
-    """``{url path: (contents, content type)}`` of the page's files: ``/`` is ``index.html``, every
-    other file is ``/static/NAME``. Only regular files of a known type directly inside ``folder``."""
+def static_files(folder: Path = STATIC, home: str = "index.html") -> dict[str, tuple[bytes, str]]:
+    """``{url path: (contents, content type)}`` of the page's files: ``/`` is ``home`` (``index.html``
+    unless that file is missing), every other file is ``/static/NAME``. Only regular files of a known
+    type directly inside ``folder``."""
     files: dict[str, tuple[bytes, str]] = {}
     root = folder.resolve()
     for path in sorted(root.iterdir()):
@@ -88,7 +86,7 @@ def static_files(folder: Path = STATIC) -> dict[str, tuple[bytes, str]]:
         files[f"/static/{path.name}"] = (path.read_bytes(), kind)
     if "/static/index.html" not in files:
         raise ScratchnetError(f"the page's files are missing: no index.html in {root}")
-    files["/"] = files["/static/index.html"]
+    files["/"] = files.get(f"/static/{home}", files["/static/index.html"])
     return files
 
 
@@ -102,7 +100,7 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-class Server(ThreadingHTTPServer):
+class Server(CappedServer):
     """A ThreadingHTTPServer holding the session, the page's files and the Host names it answers,
     with a deadline for each request and a cap on the connections it serves at once."""
 
@@ -111,18 +109,23 @@ class Server(ThreadingHTTPServer):
 
     def __init__(
         self,
-        session: Served,
+        session: Served | None,
         host: str,
         port: int,
         files: dict[str, tuple[bytes, str]],
         *,
         deadline: float = DEADLINE,
         max_connections: int = MAX_CONNECTIONS,
+        train: TrainAPI | None = None,
     ) -> None:
         self.address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self.train = train  # (before binding: a failed bind calls server_close)
+        self.stopping = threading.Event()  # set when the server shuts down: event streams end
         super().__init__((host.strip("[]"), port), Handler)
         self.session = session
-        self.files = {**files, "/": files[f"/static/{session.page}"]}  # the page of the model's kind
+        if session is not None:  # the page of the model's kind
+            files = {**files, "/": files[f"/static/{session.page}"]}
+        self.files = files
         self.deadline = deadline
         self.max_connections = max_connections
         self.connections = 0  # connections being served, each by its thread
@@ -143,65 +146,15 @@ class Server(ThreadingHTTPServer):
             host = "127.0.0.1" if host == "0.0.0.0" else "[::1]"
         return f"http://{host}:{self.port}/"
 
-    # ---- the cap on connections ----
+    def shutdown(self) -> None:
+        self.stopping.set()
+        super().shutdown()
 
-    def process_request(self, request: Any, client_address: Any) -> None:
-        """Serve the connection in a thread of its own, or refuse it with a 503 when the cap is reached."""
-        with self.connections_lock:
-            full = self.connections >= self.max_connections
-            if not full:
-                self.connections += 1
-            said, self.busy = self.busy, full
-        if full:
-            if not said:
-                self.log(
-                    f"scratchnet serve: {self.max_connections} connections are open, the most it serves at once: "
-                    "new ones get 503 until one closes"
-                )
-            self.refuse_busy(request)
-            return
-        try:
-            super().process_request(request, client_address)
-        except BaseException:
-            self.release()
-            raise
-
-    def process_request_thread(self, request: Any, client_address: Any) -> None:
-        try:
-            super().process_request_thread(request, client_address)
-        finally:
-            self.release()
-
-    def release(self) -> None:
-        with self.connections_lock:
-            self.connections -= 1
-
-    def refuse_busy(self, request: socket.socket) -> None:
-        """A 503 in one non-blocking write, then close: this thread accepts the connections, so it never waits."""
-        limit = self.max_connections
-        body = json.dumps(
-            {"error": f"the server is busy: it serves {limit} connections at once; try again", "status": 503}
-        ).encode()
-        head = [
-            "HTTP/1.1 503 Service Unavailable",
-            "Content-Type: application/json",
-            f"Content-Length: {len(body)}",
-            "Retry-After: 1",
-            "Connection: close",
-            *(f"{name}: {value}" for name, value in SECURITY_HEADERS.items()),
-        ]
-        try:
-            request.setblocking(False)
-            request.send("\r\n".join(head).encode("latin-1") + b"\r\n\r\n" + body)
-            request.recv(65536)  # what the client sent so far: closing with it unread would reset the connection
-        except OSError:
-            pass
-        self.shutdown_request(request)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """Anything a connection's thread did not handle itself: one line, not the base class's traceback."""
-        error = sys.exc_info()[1]
-        self.log(f"scratchnet serve: connection from {address_of(client_address)}: {type(error).__name__}: {error}")
+    def server_close(self) -> None:
+        self.stopping.set()
+        super().server_close()
+        if self.train is not None:
+            self.train.close()
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -305,7 +258,12 @@ class Handler(BaseHTTPRequestHandler):
             self.check_host()
             url = urlsplit(self.path)
             path = url.path
-            routes = self.session.routes(lambda: parse_query(url.query), self.read_json)
+            session = self.server.session  # the model's routes (none with --train alone), then the Train mode's
+            routes = {} if session is None else session.routes(lambda: parse_query(url.query), self.read_json)
+            routes = {**routes, **self.train_routes(url.query)}
+            if path == "/api/train/events" and self.server.train is not None and method == "GET":
+                stream_events(self, self.server.train, SECURITY_HEADERS)
+                return
             if path in self.server.files:
                 if method != "GET":
                     raise RequestError(f"{path} takes GET", 405)
@@ -319,6 +277,9 @@ class Handler(BaseHTTPRequestHandler):
             answer = handler()
             if isinstance(answer, Stream):
                 self.send_stream(answer)
+                return
+            if isinstance(answer, Download):
+                send_download(self, answer, SECURITY_HEADERS)
                 return
             answer["server_milliseconds"] = round(1000 * (time.perf_counter() - started), 2)
             self.send_json(answer)
@@ -340,9 +301,9 @@ class Handler(BaseHTTPRequestHandler):
         extra = {"Allow": "GET, POST"} if status == 405 else None
         self.send_json({"error": message, "status": status}, status, extra)
 
-    @property
-    def session(self) -> Served:
-        return self.server.session
+    def train_routes(self, query: str) -> dict[str, dict[str, Callable[[], Any]]]:
+        train = self.server.train
+        return {} if train is None else train_routes(train, self, query)
 
     def check_host(self) -> None:
         """Refuse a Host header the server was not bound as (DNS rebinding) when bound to loopback."""
@@ -353,6 +314,14 @@ class Handler(BaseHTTPRequestHandler):
 
     def read_json(self) -> Any:
         """The request body, parsed: JSON, application/json, at most MAX_BODY bytes."""
+        body = self.read_body(("application/json",))
+        try:  # bounded by MAX_BODY, depth, integer digits; no NaN, Infinity or duplicate keys
+            return read_json(body, "the request body", max_bytes=None, max_integer_digits=MAX_INT_DIGITS)
+        except ValueError as error:  # JSONInputError, or anything else the parser refuses: never a 500
+            raise RequestError(str(error)[:200]) from None
+
+    def read_body(self, kinds: tuple[str, ...]) -> bytes:
+        """The request body's bytes: of a Content-Type in ``kinds``, at most MAX_BODY bytes."""
         if self.headers.get("Transfer-Encoding"):
             self.close_connection = True
             raise RequestError("send the body with a Content-Length, not in chunks", 411)
@@ -377,12 +346,9 @@ class Handler(BaseHTTPRequestHandler):
         if len(body) != length:
             self.close_connection = True
             raise RequestError("the request body is shorter than its Content-Length")
-        if kind != "application/json":
-            raise RequestError(f"send the body as application/json, not {kind or 'without a Content-Type'}", 415)
-        try:  # bounded by MAX_BODY, depth, integer digits; no NaN, Infinity or duplicate keys
-            return read_json(body, "the request body", max_bytes=None, max_integer_digits=MAX_INT_DIGITS)
-        except ValueError as error:  # JSONInputError, or anything else the parser refuses: never a 500
-            raise RequestError(str(error)[:200]) from None
+        if kind not in kinds:
+            raise RequestError(f"send the body as {' or '.join(kinds)}, not {kind or 'without a Content-Type'}", 415)
+        return body
 
     # ---- answers ----
 
@@ -442,27 +408,23 @@ class Handler(BaseHTTPRequestHandler):
         """No line per request: the page sends one every time the drawing changes."""
 
 
-def parse_query(query: str) -> dict[str, list[str]]:
-    """The query string's parameters (``?random`` counts, with an empty value)."""
-    try:
-        return parse_qs(query, keep_blank_values=True, max_num_fields=10)
-    except ValueError as error:
-        raise RequestError(f"the query string is not understood: {error}") from None
-
-
 def make_server(
-    session: Served,
+    session: Served | None,
     host: str = "127.0.0.1",
     port: int = 8000,
     *,
     deadline: float = DEADLINE,
     max_connections: int = MAX_CONNECTIONS,
+    train: TrainAPI | None = None,
 ) -> Server:
     """The server, bound and listening (port 0: a free one; ``server.port`` says which). Each request
-    must arrive within ``deadline`` seconds; at most ``max_connections`` are served at once."""
-    files = static_files()
+    must arrive within ``deadline`` seconds; at most ``max_connections`` are served at once. With no
+    ``session``, it serves the Train mode (``train``) alone, and ``/`` is its page."""
+    if session is None and train is None:
+        raise ScratchnetError("a server needs a model to serve, or the Train mode")
+    files = static_files(home="index.html" if session is not None else "train.html")
     try:
-        return Server(session, host, port, files, deadline=deadline, max_connections=max_connections)
+        return Server(session, host, port, files, deadline=deadline, max_connections=max_connections, train=train)
     except OSError as error:
         reason = error.strerror or str(error)
         hint = " (choose another with --port)" if error.errno in (98, 48, 10048) else ""
@@ -470,10 +432,11 @@ def make_server(
 
 
 def serve(
-    session: Served,
+    session: Served | None,
     host: str = "127.0.0.1",
     port: int = 8000,
     *,
+    train: TrainAPI | None = None,
     open_browser: bool = False,
     say: Callable[[str], None] = print,
     warn: Callable[[str], None] = lambda line: print(line, file=sys.stderr),
@@ -482,7 +445,7 @@ def serve(
 
     Ctrl-C raises KeyboardInterrupt out of here (the command line turns it into its usual exit status
     130), after the listening socket is closed."""
-    server = make_server(session, host, port)
+    server = make_server(session, host, port, train=train)
     server.log = warn
     try:
         if not is_loopback(host):
@@ -490,7 +453,8 @@ def serve(
                 f"scratchnet serve: warning: listening on {host}, not on 127.0.0.1: anyone who can reach this "
                 f"machine on port {server.port} can use the page and its API (no password, no HTTPS)"
             )
-        say(f"Serving {session.path} at {server.url} (Ctrl-C stops)")
+        what = session.path if session is not None else "the Train mode"
+        say(f"Serving {what} at {server.url} (Ctrl-C stops)")
         if open_browser:
             webbrowser.open(server.url)
         server.serve_forever()
