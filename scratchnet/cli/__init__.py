@@ -112,8 +112,8 @@ def keep_freed_memory() -> None:
 
     glibc serves each block above a threshold (128 KB at first) with its own mmap and hands it back to
     the system when freed, so every large temporary of a training step (a GPT's activations are 0.4-1.5
-    MB) comes back as fresh pages that fault in one by one: measured, about 1,000 faults and a tenth of
-    the GPT step (tools/bench_gpt_step.py). With the threshold at 32 MB (glibc's largest) and the heap
+    MB) comes back as fresh pages that fault in one by one: measured, about 1,000 minor faults a GPT step
+    (tools/bench_gpt_step.py), 14 with this. With the threshold at 32 MB (glibc's largest) and the heap
     trimmed only above 256 MB, freed blocks are reused. Only the command line does this, for its own
     process, like :func:`shorten_openblas_spin` (docs/performance.md)."""
     if not sys.platform.startswith("linux") or any(name.startswith("MALLOC_") for name in os.environ):
