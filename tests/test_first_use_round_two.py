@@ -118,13 +118,14 @@ def test_the_tour_never_writes_over_the_model_the_readme_trained() -> None:
 def test_the_tour_stops_at_every_layer_of_a_cnn_and_cites_real_code_and_equations() -> None:
     for file in ("convolution.py", "pooling.py", "normalization.py", "reshape.py"):
         assert f"`scratchnet/loops/{file}`" in TOUR
+    import scratchnet.loops.attention
     import scratchnet.loops.convolution
     import scratchnet.loops.normalization
     import scratchnet.loops.pooling
     import scratchnet.loops.reshape
 
     modules = [scratchnet.loops.convolution, scratchnet.loops.normalization, scratchnet.loops.pooling]
-    modules.append(scratchnet.loops.reshape)
+    modules += [scratchnet.loops.reshape, scratchnet.loops.attention]  # and the attention stop after them
     stops = TOUR.split("## 8. Convolution")[1]
     named = re.findall(r"`(\w+)\.(forward|backward)`", stops) + [(f, "") for f in ("receptive_fields", "output_size")]
     assert len(named) >= 8

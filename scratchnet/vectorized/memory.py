@@ -54,16 +54,17 @@ def flat_in(x: Array, order: tuple[int, ...]) -> Array:
 
 
 def in_blocks(
-    task: Callable[[slice], None], items: int, values_per_item: int, block_values: int = BLOCK_VALUES
+    task: Callable[[slice], None], items: int, values_per_item: int, block_values: int | None = None
 ) -> None:
     """Run ``task`` on consecutive blocks of ``range(items)`` (slices), each about ``block_values``
     values (``values_per_item`` per item: the channels of an image batch, or 1 for a flat array;
-    a task of many passes takes smaller blocks, so that its temporaries stay in the core's cache),
+    a task of many passes takes smaller blocks, so that its temporaries stay in the core's cache; the
+    default is ``BLOCK_VALUES``, read at each call),
     on the threads of :mod:`scratchnet.vectorized.parallel` when there is enough work for more
     than one. Each thread takes the next block left, so one that starts late (its core still
     held by the BLAS's spinning threads after a product) does less. Every value goes through the
     same operations whatever the split, so the results are the same for any thread count."""
-    per_block = max(1, block_values // max(1, values_per_item))
+    per_block = max(1, (block_values or BLOCK_VALUES) // max(1, values_per_item))
     blocks = deque(slice(start, min(start + per_block, items)) for start in range(0, items, per_block))
     count = min(parallel.threads(), len(blocks), max(1, items * values_per_item // parallel.MIN_CHUNK))
 
