@@ -30,18 +30,7 @@ function markBusy() {
   document.body.dataset.busy = state.requests > 0 || state.timer !== null || state.pending ? "1" : "0";
 }
 
-const $ = (id) => document.getElementById(id);
-
-function el(tag, attrs = {}, children = []) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs)) {
-    if (key === "text") node.textContent = value;
-    else if (key === "class") node.className = value;
-    else node.setAttribute(key, value);
-  }
-  for (const child of children) node.append(child);
-  return node;
-}
+// $ and el: dom.js
 
 // Numbers as scratchnet explain prints them: 6 significant digits.
 function num(value) {

@@ -24,18 +24,7 @@ function markBusy() {
   document.body.dataset.busy = busy ? "1" : "0";
 }
 
-const $ = (id) => document.getElementById(id);
-
-function el(tag, attrs = {}, children = []) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs)) {
-    if (key === "text") node.textContent = value;
-    else if (key === "class") node.className = value;
-    else node.setAttribute(key, value);
-  }
-  for (const child of children) node.append(child);
-  return node;
-}
+// $ and el: dom.js
 
 function num(value) { // 6 significant digits, as scratchnet explain prints
   if (value === 0) return "0";

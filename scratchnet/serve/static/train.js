@@ -21,18 +21,7 @@ const train = {
   picked: null, // {parameter, index}: the weight whose step is shown
 };
 
-const $ = (id) => document.getElementById(id);
-
-function el(tag, attrs = {}, children = []) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs)) {
-    if (key === "text") node.textContent = value;
-    else if (key === "class") node.className = value;
-    else node.setAttribute(key, value);
-  }
-  for (const child of children) node.append(child);
-  return node;
-}
+// $ and el: dom.js
 
 function markBusy() {
   document.body.dataset.busy = train.requests > 0 ? "1" : "0";
