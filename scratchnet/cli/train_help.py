@@ -6,11 +6,11 @@ from scratchnet.training.diagnostics import DEFAULT_EVERY
 
 RECIPE_HELP = (
     "starting settings: default (the best MLP found for the dataset; small when --backend loops), classic (the "
-    "784-10-10 tutorial network), small (784-32-10), cnn (a convolutional network with batch norm), cnn-residual (a "
-    "candidate with residual blocks, not yet measured), cnn-small (one convolution, for --backend loops); for a "
-    "language model (--data FILE.txt): microgpt (Karpathy's microgpt exactly, loops backend), gpt (nanoGPT's CPU "
-    "Shakespeare configuration, untied output layer), names (makemore's Transformer, sized for 5 minutes); flags "
-    "override them"
+    "784-10-10 tutorial network), small (784-32-10), cnn (a convolutional network with batch norm and "
+    "augmentation, for the best accuracy), cnn-quick (a smaller, faster one), cnn-small (one convolution, for "
+    "--backend loops); for a language model (--data FILE.txt): microgpt (Karpathy's microgpt exactly, loops "
+    "backend), gpt (nanoGPT's CPU Shakespeare configuration, untied output layer), names (makemore's Transformer, "
+    "sized for 5 minutes); flags override them"
 )
 DATA_DIR_HELP = (
     "folder holding mnist/ and fashion-mnist/ (default: $SCRATCHNET_DATA_DIR, else the user cache, else download)"

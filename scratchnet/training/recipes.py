@@ -10,10 +10,12 @@
   iterations, the first 1,000 training images held out as the dev set (about 85% dev accuracy);
 * ``small``: a 784-32-10 network that the pure-Python loops backend trains in minutes
   (``--backend loops --limit 2000``);
-* ``cnn-residual``: a candidate for issue 29's targets, not yet measured: a convolution, then two
-  residual blocks (``Residual``, y = x + f(x)), with label smoothing and the new augmentations; its
-  settings are first guesses, sized by their cost per step against ``cnn`` (about the wider
-  Fashion-MNIST network's), for the runs on a quiet machine to settle.
+* ``cnn``: the best CNN measured for issue 29's targets (MNIST >= 99.6% in <= 10 minutes, Fashion-MNIST
+  >= 93.5% in <= 15), not yet at them: 99.59% and 92.96% at seed 0 (docs/training.md has the runs); the
+  wider two-convolution network (a third convolution for Fashion-MNIST) with label smoothing, on all
+  60,000 training images; MNIST with random crops, rotations and scalings, Fashion-MNIST with mirroring;
+* ``cnn-quick``: the earlier ``cnn`` recipe, unchanged: 99.39-99.44% on MNIST in 12 epochs and 92.62-92.66%
+  on Fashion-MNIST in 22, in a third of the time (and less) of ``cnn``;
 
 Flags given on the command line override a recipe's settings.
 """
@@ -62,13 +64,11 @@ FASHION_CNN_LAYERS = (
     "conv(32, 5), batchnorm, relu, maxpool(2), conv(64, 5), batchnorm, relu, maxpool(2), "
     "flatten, dropout(0.2), dense(256), relu, dropout(0.2)"
 )
-# Two basic residual blocks (He et al., 2016: conv-BN-ReLU-conv-BN, added to the input, then ReLU) after a
-# 5x5 convolution: 12x12x32 after the first pooling, 6x6x32 after the second; about 3.8M multiply-adds
-# per image, as FASHION_CNN_LAYERS (3.7M).
-BLOCK_32 = "residual(conv(32, 3, padding=1), batchnorm, relu, conv(32, 3, padding=1), batchnorm), relu"
-RESIDUAL_CNN_LAYERS = (
-    f"conv(32, 5), batchnorm, relu, maxpool(2), {BLOCK_32}, maxpool(2), {BLOCK_32}, "
-    "flatten, dropout(0.25), dense(128), relu, dropout(0.25)"
+# issue 29's Fashion-MNIST network: FASHION_CNN_LAYERS with a third convolution (128 3x3 filters on the 4x4
+# maps) before the dense layer: measured 92.96% in 25 epochs, against 92.88% for FASHION_CNN_LAYERS in 30
+FASHION_CNN_3_LAYERS = (
+    "conv(32, 5), batchnorm, relu, maxpool(2), conv(64, 5), batchnorm, relu, maxpool(2), "
+    "conv(128, 3, padding=1), batchnorm, relu, flatten, dropout(0.2), dense(256), relu, dropout(0.2)"
 )
 VECTORIZED_FLOAT32 = {"dtype": "float32", "backend": "vectorized"}
 
@@ -100,6 +100,37 @@ RECIPES: dict[str, Recipe] = {
     ),
     "cnn": Recipe(
         "cnn",
+        "two 5x5 convolutions (32 and 64 channels; Fashion-MNIST: and a 3x3 one of 128) with batch norm, ReLU and "
+        "2x2 max pooling, dropout 0.2, a 256-unit ReLU layer, dropout 0.2, label smoothing 0.1; MNIST: random "
+        "crops, rotations and scalings, Adam 3e-3 after a warmup; Fashion-MNIST: random mirroring, Adam 2e-3; "
+        "a cosine schedule, all 60,000 training images",
+        network={"layers": FASHION_CNN_LAYERS, "label_smoothing": 0.1},
+        # MNIST: lr 3e-3 after one epoch of warmup (469 steps of 128), measured 99.59% against 99.58% at 2e-3
+        optimizer={"type": "adam", "lr": 0.003, "schedule": {"type": "cosine", "min_lr": 0.0, "warmup_steps": 469}},
+        run={
+            "batch_size": 128,
+            "epochs": 20,
+            "validation": 0,
+            "crop": 2,
+            "rotate": 10.0,
+            "scale": 0.1,
+            **VECTORIZED_FLOAT32,
+        },
+        per_dataset={
+            "fashion-mnist": {
+                "layers": FASHION_CNN_3_LAYERS,
+                "epochs": 25,
+                "lr": 0.002,
+                "lr_warmup": None,
+                "crop": 0,
+                "rotate": 0.0,
+                "scale": 0.0,
+                "flip": True,
+            }
+        },
+    ),
+    "cnn-quick": Recipe(
+        "cnn-quick",
         "two 5x5 convolutions (16 and 32 channels; 32 and 64 for Fashion-MNIST) with batch norm, ReLU and "
         "2x2 max pooling, a 128-unit ReLU layer (256 with dropout 0.2 before and after it for Fashion-MNIST), "
         "dropout 0.25; Adam with a cosine schedule",
@@ -116,26 +147,6 @@ RECIPES: dict[str, Recipe] = {
                 "flip": True,
                 "validation": 0,
             }
-        },
-    ),
-    "cnn-residual": Recipe(
-        "cnn-residual",
-        "a candidate, not yet measured: a 5x5 convolution (32 channels) and two residual blocks of two 3x3 "
-        "convolutions with batch norm, a 128-unit ReLU layer, label smoothing 0.1; random crops, rotations "
-        "and scalings (Fashion-MNIST: mirroring, crops and random erasing); Adam with a cosine schedule",
-        network={"layers": RESIDUAL_CNN_LAYERS, "label_smoothing": 0.1},
-        optimizer={"type": "adam", "lr": 0.002, "schedule": {"type": "cosine", "min_lr": 0.0}},
-        run={
-            "batch_size": 128,
-            "epochs": 15,
-            "validation": 0,
-            "crop": 2,
-            "rotate": 10.0,
-            "scale": 0.1,
-            **VECTORIZED_FLOAT32,
-        },
-        per_dataset={
-            "fashion-mnist": {"epochs": 25, "rotate": 0.0, "scale": 0.0, "flip": True, "erase": 0.5},
         },
     ),
     "cnn-small": Recipe(
