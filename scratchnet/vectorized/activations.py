@@ -12,7 +12,7 @@ from scratchnet.core.errors import ConfigError, ShapeError
 from scratchnet.core.network import ParameterFree
 from scratchnet.vectorized import memory
 from scratchnet.vectorized.erf import erfc, erfc_single
-from scratchnet.vectorized.memory import Workspace, flat_in, in_blocks, result_like, storage_order
+from scratchnet.vectorized.memory import Workspace, block_per_thread, flat_in, in_blocks, result_like, storage_order
 from scratchnet.vectorized.tensor import Array
 
 
@@ -190,8 +190,8 @@ class GELU(Activation):
         return inputs * self.kept
 
     def forward_single(self, inputs: Array) -> Array:
-        """(19.1) in float32, with erfc by eq. 19.10: a cache-sized block at a time (the formula
-        makes twenty passes) on the threads of scratchnet/vectorized/parallel.py."""
+        """(19.1) in float32, with erfc by eq. 19.10: a block at a time (the formula makes twenty
+        passes), a block per thread, on the threads of scratchnet/vectorized/parallel.py."""
         z = np.ascontiguousarray(inputs)
         self.inputs = z
         kept = self.work.output("Phi", z.shape, z.dtype)
@@ -203,7 +203,7 @@ class GELU(Activation):
             phi *= 0.5
             np.multiply(flat_z[part], phi, out=flat_outputs[part])
 
-        in_blocks(block, z.size, 1, SINGLE_BLOCK)
+        in_blocks(block, z.size, 1, block_per_thread(z.size, SINGLE_BLOCK))
         self.kept = kept
         return outputs
 
@@ -225,7 +225,7 @@ class GELU(Activation):
         def block(part: slice) -> None:
             self.derivative_times(flat_z[part], flat_s[part], flat_delta[part], flat_grad_z[part])
 
-        in_blocks(block, z.size, 1, SINGLE_BLOCK)
+        in_blocks(block, z.size, 1, block_per_thread(z.size, SINGLE_BLOCK))
         return grad_z
 
     @staticmethod
@@ -248,8 +248,9 @@ INV_SQRT_2 = 1.0 / math.sqrt(2.0)
 INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 GELU_CUBIC = 0.044715  # the tanh approximation's cubic term (Hendrycks and Gimpel, 2016)
-# float32 GELU works on blocks of this many values: its temporaries (256 KB each) stay in the core's L2
-# cache (measured on a (768, 512) array: 5.3 ms a pass at 2 threads with blocks of 16,384, 4.4 with 65,536)
+# float32 GELU works on blocks of at least this many values, one block per thread up to
+# memory.BLOCK_VALUES (memory.block_per_thread): on a (768, 512) array at 2 threads, 2.9 ms a forward
+# pass with blocks of 65,536 and 1.9 with 196,608, whose passes are long enough to run at once
 SINGLE_BLOCK = 1 << 16
 
 

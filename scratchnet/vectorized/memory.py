@@ -77,6 +77,15 @@ def in_blocks(task: Callable[[slice], None], items: int, values_per_item: int, b
     parallel.run_all([work] * count)
 
 
+def block_per_thread(values: int, smallest: int, largest: int = BLOCK_VALUES) -> int:
+    """A block size for :func:`in_blocks` that gives each thread one block of a flat array of
+    ``values``, within ``smallest`` and ``largest`` values a block. A task of many short passes
+    runs on threads at once only when each pass lasts long enough: a pass of a few microseconds
+    waits about as long for the interpreter's lock as it computes (measured: two threads each
+    making a chain of passes over 16,384 float32 values ran no faster than one, over 196,608 1.5x)."""
+    return max(smallest, min(largest, -(-values // parallel.threads())))
+
+
 class Workspace:
     """A layer's arrays kept from batch to batch, reallocated only when a shape or dtype changes.
 
