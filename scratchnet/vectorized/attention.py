@@ -23,7 +23,7 @@ from scratchnet.core.init import (
 from scratchnet.vectorized import parallel, rng
 from scratchnet.vectorized.init import initial_bias, initial_weight
 from scratchnet.vectorized.memory import block_per_thread, in_blocks
-from scratchnet.vectorized.tensor import Array, check_dtype, copy_params
+from scratchnet.vectorized.tensor import Array, check_dtype, copy_params, row_sums
 
 DROPOUT_STREAMS = 4  # the k-th training pass draws its dropout mask from stream 4 + k of the seed (eq. 20.5)
 
@@ -180,7 +180,7 @@ class CausalSelfAttention:
         on each of two threads (memory.block_per_thread): every row goes through the same operations
         whatever the split."""
         batch, _, length, _ = scores.shape
-        scale, future, ones = 1.0 / math.sqrt(self.head_dim), self.future(length), np.ones(length, scores.dtype)
+        scale, future = 1.0 / math.sqrt(self.head_dim), self.future(length)
 
         def block(part: slice) -> None:
             rows = scores[part]
@@ -188,7 +188,7 @@ class CausalSelfAttention:
             np.copyto(rows, -np.inf, where=future)
             rows -= rows.max(axis=-1, keepdims=True)
             np.exp(rows, out=rows)
-            rows /= row_sums(rows, ones)
+            rows /= row_sums(rows)
 
         in_blocks(block, batch, scores.size // batch, block_per_thread(scores.size, parallel.MIN_CHUNK))
         return scores
@@ -197,12 +197,12 @@ class CausalSelfAttention:
         """(20.9): dL/dscore = scale * a * (dL/da - sum_s dL/da_s a_s) on each row (the softmax backward,
         eq. 4.7, then the scale), in place in ``grad_weights``; 0 above the diagonal, where a = 0.
         Split over threads as :meth:`causal_softmax`."""
-        batch, _, length, _ = grad_weights.shape
-        scale, ones = 1.0 / math.sqrt(self.head_dim), np.ones(length, grad_weights.dtype)
+        batch = grad_weights.shape[0]
+        scale = 1.0 / math.sqrt(self.head_dim)
 
         def block(part: slice) -> None:
             grad, a = grad_weights[part], self.attention_weights[part]
-            grad -= row_sums(grad * a, ones)
+            grad -= row_sums(grad * a)
             grad *= a
             grad *= scale
 
@@ -261,10 +261,3 @@ class CausalSelfAttention:
             "dropout": self.dropout,
             **init_description(self.init, std=self.std, out_std=self.out_std),
         }
-
-
-def row_sums(rows: Array, ones: Array) -> Array:
-    """The sum of each row of the last axis, shaped to broadcast back over it: a matrix product with
-    a vector of ones, five times faster than ``sum(axis=-1)`` over rows of 64 (measured on (12, 4, 64, 64))."""
-    sums: Array = (rows.reshape(-1, rows.shape[-1]) @ ones).reshape(*rows.shape[:-1], 1)
-    return sums

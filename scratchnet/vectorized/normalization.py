@@ -14,7 +14,7 @@ import numpy as np
 
 from scratchnet.core.decoding import Cache
 from scratchnet.core.errors import ConfigError, ShapeError
-from scratchnet.vectorized.tensor import Array, check_dtype, copy_params
+from scratchnet.vectorized.tensor import Array, check_dtype, column_sums, copy_params, row_sums
 
 
 class BatchNorm:
@@ -181,9 +181,9 @@ class LastAxisNorm:
         if g.shape != self.x_hat.shape:
             raise ShapeError(f"{self.name}.backward: gradients of shape {grad_outputs.shape} for the last forward pass")
         if self.affine:
-            np.sum(g * self.x_hat, axis=0, out=self.grad_weight)
+            column_sums(g * self.x_hat, self.grad_weight)
         if self.has_bias:
-            np.sum(g, axis=0, out=self.grad_bias)
+            column_sums(g, self.grad_bias)
         if not need_input_grad:
             return grad_outputs[:0]
         return self.normalize_backward(g * self.weight if self.affine else g).reshape(grad_outputs.shape)
@@ -223,8 +223,8 @@ class LayerNorm(LastAxisNorm):
 
     def normalize(self, x: Array) -> tuple[Array, Array]:
         """x_hat = (x - mu) / sqrt(var + eps), mu and the biased var over each row (eq. 18.1, 18.2)."""
-        centered = x - x.mean(axis=1, keepdims=True)
-        variance = np.square(centered).mean(axis=1, keepdims=True)
+        centered = x - row_means(x)
+        variance = row_means(np.square(centered))
         variance += self.eps
         inv_std = 1.0 / np.sqrt(variance, out=variance)
         centered *= inv_std
@@ -232,8 +232,8 @@ class LayerNorm(LastAxisNorm):
 
     def normalize_backward(self, g_hat: Array) -> Array:
         """dL/dx = (1 / sqrt(var + eps)) (g_hat - mean(g_hat) - x_hat mean(g_hat x_hat)) (eq. 18.5)."""
-        mean_g = g_hat.mean(axis=1, keepdims=True)
-        mean_gx = np.multiply(g_hat, self.x_hat).mean(axis=1, keepdims=True)
+        mean_g = row_means(g_hat)
+        mean_gx = row_means(np.multiply(g_hat, self.x_hat))
         grad: Array = g_hat - mean_g  # then in place, the same operations in the same order
         grad -= np.multiply(self.x_hat, mean_gx)
         grad *= self.inv_std
@@ -252,12 +252,12 @@ class RMSNorm(LastAxisNorm):
 
     def normalize(self, x: Array) -> tuple[Array, Array]:
         """x_hat = x / sqrt(mean(x^2) + eps) (eq. 18.6)."""
-        inv_rms = 1.0 / np.sqrt((x * x).mean(axis=1, keepdims=True) + self.eps)
+        inv_rms = 1.0 / np.sqrt(row_means(x * x) + self.eps)
         return x * inv_rms, inv_rms
 
     def normalize_backward(self, g_hat: Array) -> Array:
         """dL/dx = (1 / rms) (g_hat - x_hat mean(g_hat x_hat)) (eq. 18.8)."""
-        mean_gx = (g_hat * self.x_hat).mean(axis=1, keepdims=True)
+        mean_gx = row_means(g_hat * self.x_hat)
         grad: Array = np.multiply(self.x_hat, mean_gx)  # then in place, the same operations
         np.subtract(g_hat, grad, out=grad)
         grad *= self.inv_std
@@ -265,3 +265,11 @@ class RMSNorm(LastAxisNorm):
 
     def describe(self) -> dict[str, Any]:
         return {"type": "RMSNorm", "dim": self.dim, "eps": self.eps, "affine": self.affine}
+
+
+def row_means(x: Array) -> Array:
+    """The mean of each row of the matrix ``x`` (rows, dim), as a column (rows, 1): the sum by
+    tensor.row_sums, then divided by dim."""
+    means = row_sums(x)
+    means /= x.shape[1]
+    return means

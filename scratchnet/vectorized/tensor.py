@@ -130,3 +130,20 @@ def check_targets(labels: Any, shape: tuple[int, int], classes: int, ignore_inde
             f"and is not the ignore_index {ignore_index}"
         )
     return array.astype(np.intp, copy=False)
+
+
+# Sums along the short axes of a transformer's arrays (a row of 64 scores, of 128 features) by a
+# matrix product with a vector of ones: BLAS's loop is three to five times faster there than NumPy's
+# sum(axis=...), which works a short row at a time (measured on (768, 128) and (12, 4, 64, 64) arrays).
+
+
+def row_sums(x: Array) -> Array:
+    """The sum of each row of ``x``'s last axis, shaped to broadcast back over it (last axis 1)."""
+    sums: Array = (x.reshape(-1, x.shape[-1]) @ np.ones(x.shape[-1], x.dtype)).reshape(*x.shape[:-1], 1)
+    return sums
+
+
+def column_sums(x: Array, out: Array) -> Array:
+    """The sum over the rows of the matrix ``x`` (rows, columns) of each column, into ``out``."""
+    result: Array = np.matmul(np.ones(x.shape[0], x.dtype), x, out=out)
+    return result
