@@ -102,9 +102,10 @@ class CausalSelfAttention:
         self.attention_weights = weights
         self.mask = self.dropout_mask(batch, length) if training and self.dropout > 0.0 else None
         self.dropped = weights if self.mask is None else weights * self.mask  # (20.5)
-        self.outputs = self.dropped @ self.values  # (20.4), (N, H, T, d)
-        joined = self.outputs.transpose(0, 2, 1, 3).reshape(-1, self.dim)  # the heads side by side
-        y = joined @ self.out_proj.weight.T  # (20.6)
+        # (20.4) written straight into the heads side by side, (N, T, H, d), as (20.6) reads them
+        joined = np.empty((batch, length, self.heads, self.head_dim), weights.dtype)
+        self.outputs = np.matmul(self.dropped, self.values, out=joined.transpose(0, 2, 1, 3))  # (N, H, T, d)
+        y = joined.reshape(-1, self.dim) @ self.out_proj.weight.T  # (20.6)
         if self.bias:
             y += self.out_proj.bias
         return y.reshape(batch, length, self.dim)
@@ -148,23 +149,26 @@ class CausalSelfAttention:
                 f"CausalSelfAttention.backward: gradients of shape {grad_outputs.shape} for {self.inputs.shape}"
             )
         grad_y = grad_outputs.reshape(-1, self.dim)
-        joined = self.outputs.transpose(0, 2, 1, 3).reshape(-1, self.dim)
+        joined = self.outputs.transpose(0, 2, 1, 3).reshape(-1, self.dim)  # a view: forward laid it out so
         # (20.7): the output projection
         np.matmul(grad_y.T, joined, out=self.out_proj.grad_weight)
         if self.bias:
             grad_y.sum(axis=0, out=self.out_proj.grad_bias)
         grad_o = (grad_y @ self.out_proj.weight).reshape(batch, length, self.heads, self.head_dim).transpose(0, 2, 1, 3)
         # (20.8): dL/da~ = dL/do v^T, dL/dv = a~^T dL/do; then through the dropout mask (20.5)
+        # dL/dq, dL/dk and dL/dv are written straight into (N, T, 3, H, d), the layout of (20.1)'s products
+        grad_heads = np.empty((batch, length, 3, self.heads, self.head_dim), grad_o.dtype)
+        grad_q, grad_k, grad_v = (grad_heads[:, :, part].transpose(0, 2, 1, 3) for part in range(3))
         grad_a = grad_o @ self.values.transpose(0, 1, 3, 2)
-        grad_v = self.dropped.transpose(0, 1, 3, 2) @ grad_o
+        np.matmul(self.dropped.transpose(0, 1, 3, 2), grad_o, out=grad_v)
         if self.mask is not None:
             grad_a *= self.mask
         grad_scores = self.causal_softmax_backward(grad_a)  # (20.9), in place
         # (20.10): score[t][s] = scale * q_t . k_s
-        grad_q = grad_scores @ self.keys
-        grad_k = grad_scores.transpose(0, 1, 3, 2) @ self.queries
-        # (20.11): the input projection; (3, N, H, T, d) -> (N T, 3 dim)
-        grad_qkv = np.stack((grad_q, grad_k, grad_v)).transpose(1, 3, 0, 2, 4).reshape(-1, 3 * self.dim)
+        np.matmul(grad_scores, self.keys, out=grad_q)
+        np.matmul(grad_scores.transpose(0, 1, 3, 2), self.queries, out=grad_k)
+        # (20.11): the input projection, from (N T, 3 dim)
+        grad_qkv = grad_heads.reshape(-1, 3 * self.dim)
         x = self.inputs.reshape(-1, self.dim)
         np.matmul(grad_qkv.T, x, out=self.grad_in_proj_weight)
         if self.bias:
