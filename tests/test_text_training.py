@@ -115,6 +115,8 @@ def test_train_then_evaluate_running_text_on_the_command_line(shakespeare: Path,
     )  # fmt: skip
     assert trained.returncode == 0, trained.stderr
     assert "running (detected: line 1 has a space inside)" in trained.stdout.splitlines()[0]
+    # a progress line's epoch counts passes over the 18,000 training characters: 8 steps of 4 blocks of 16
+    assert "step 8 (epoch 0.0284)  loss" in trained.stdout, trained.stdout
     evaluated = run_scratchnet("evaluate", str(out))
     assert evaluated.returncode == 0, evaluated.stderr
     found = re.search(

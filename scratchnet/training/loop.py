@@ -69,6 +69,7 @@ class Loop:
     callbacks: Sequence[Callback] = ()
     report_every: int = 1  # epochs between records ...
     report_every_steps: int | None = None  # ... or steps between them, when given
+    data_steps: float | None = None  # the steps of one pass over the data, when a loop epoch is not one
     stop_requested: bool = False
     _in_epoch: bool = False  # on_epoch_start has been called for the current epoch
     _clock: tuple[float, float] | None = None  # perf_counter() minus the run's and the window's seconds
@@ -147,7 +148,8 @@ class Loop:
             self.end_epoch()
         every = self.report_every_steps
         if every is not None and (self.global_step % every == 0 or self.finished):
-            self.record({"step": self.global_step, "epoch": round(self.global_step / self.steps_per_epoch, 4)})
+            passes = self.global_step / (self.data_steps or self.steps_per_epoch)  # the record's epoch
+            self.record({"step": self.global_step, "epoch": round(passes, 4)})
         return loss
 
     def end_epoch(self) -> None:

@@ -173,8 +173,18 @@ class TextRun:
         batches = TextBatches(self.data, steps, max(config.batch_size, 1), self.context, config.seed)
         return Loop(
             self.network, self.optimizer, self.task, batches, epochs, self.state, (*own, *self.callbacks),
-            report_every_steps=every,
+            report_every_steps=every, data_steps=self.data_steps(),
         )  # fmt: skip
+
+    def data_steps(self) -> float:
+        """The steps of one pass over the training text, the epoch of the progress lines: the documents'
+        epoch, or as many blocks as the training characters (a run given in ``--steps`` is one loop epoch,
+        which is not a pass over the text)."""
+        batch_size = max(self.config.batch_size, 1)
+        per_pass = steps_per_epoch(self.data, batch_size)
+        if per_pass is not None:
+            return per_pass
+        return max(self.data.split.train, 1) / (batch_size * self.context)
 
 
 def train_text(
