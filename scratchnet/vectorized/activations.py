@@ -11,7 +11,7 @@ from scratchnet.core.decoding import Cache
 from scratchnet.core.errors import ConfigError, ShapeError
 from scratchnet.core.network import ParameterFree
 from scratchnet.vectorized import memory
-from scratchnet.vectorized.erf import erfc, erfc_single
+from scratchnet.vectorized.erf import erfc, normal_cdf_single
 from scratchnet.vectorized.memory import Workspace, block_per_thread, flat_in, in_blocks, result_like, storage_order
 from scratchnet.vectorized.tensor import Array
 
@@ -168,7 +168,8 @@ class Identity(Elementwise):
 class GELU(Activation):
     """a = z Phi(z), Phi the standard normal distribution function (eq. 19.1), or its tanh
     approximation with ``approximate="tanh"`` (eq. 19.3), as PyTorch's nn.GELU. Phi comes from the
-    array erfc of scratchnet/vectorized/erf.py; forward keeps Phi(z) (or (1 + tanh u) / 2) for backward."""
+    array erfc of scratchnet/vectorized/erf.py (in float32 its normal_cdf_single); forward keeps Phi(z) (or
+    (1 + tanh u) / 2) for backward."""
 
     def __init__(self, approximate: str = "none") -> None:
         super().__init__()
@@ -176,6 +177,7 @@ class GELU(Activation):
             raise ConfigError(f"GELU approximate must be 'none' or 'tanh', got {approximate!r}")
         self.approximate = approximate
         self.kept: Array = np.zeros(0)  # Phi(z), or sigmoid(2u) of eq. 19.3
+        self.gaussian: Array = np.zeros(0)  # e^(-z^2 / 2), kept by a float32 forward pass
         self.work = Workspace()
 
     def forward(self, inputs: Array, training: bool = False) -> Array:
@@ -190,21 +192,23 @@ class GELU(Activation):
         return inputs * self.kept
 
     def forward_single(self, inputs: Array) -> Array:
-        """(19.1) in float32, with erfc by eq. 19.10: a block at a time (the formula makes twenty
-        passes), a block per thread, on the threads of scratchnet/vectorized/parallel.py."""
+        """(19.1) in float32, with Phi by eq. 19.10, keeping Phi(z) and e^(-z^2/2) for backward: a block
+        at a time (the formula makes about twenty passes), a block per thread, on the threads of
+        scratchnet/vectorized/parallel.py."""
         z = np.ascontiguousarray(inputs)
         self.inputs = z
         kept = self.work.output("Phi", z.shape, z.dtype)
+        gaussian = self.work.output("gaussian", z.shape, z.dtype)
         outputs = self.work.output("outputs", z.shape, z.dtype)
-        flat_z, flat_kept, flat_outputs = z.reshape(-1), kept.reshape(-1), outputs.reshape(-1)
+        flat_z, flat_outputs = z.reshape(-1), outputs.reshape(-1)
+        flat_kept, flat_gaussian = kept.reshape(-1), gaussian.reshape(-1)
 
         def block(part: slice) -> None:
-            phi = erfc_single(np.multiply(flat_z[part], -INV_SQRT_2), flat_kept[part])
-            phi *= 0.5
+            phi = normal_cdf_single(flat_z[part], flat_kept[part], flat_gaussian[part])
             np.multiply(flat_z[part], phi, out=flat_outputs[part])
 
         in_blocks(block, z.size, 1, block_per_thread(z.size, SINGLE_BLOCK))
-        self.kept = kept
+        self.kept, self.gaussian = kept, gaussian
         return outputs
 
     def backward(self, grad_outputs: Array, need_input_grad: bool = True) -> Array:
@@ -220,10 +224,14 @@ class GELU(Activation):
             return self.derivative_times(z, s, grad_outputs, np.empty_like(z))
         grad_z = self.work.output("grad_inputs", z.shape, z.dtype)
         flat_z, flat_s, flat_grad_z = z.reshape(-1), s.reshape(-1), grad_z.reshape(-1)
+        flat_gaussian = self.gaussian.reshape(-1)
         flat_delta = np.ascontiguousarray(grad_outputs).reshape(-1)
 
-        def block(part: slice) -> None:
-            self.derivative_times(flat_z[part], flat_s[part], flat_delta[part], flat_grad_z[part])
+        def block(part: slice) -> None:  # e^(-z^2 / 2) kept by the forward pass: no exp here
+            slope = np.multiply(flat_z[part], flat_gaussian[part], out=flat_grad_z[part])
+            slope *= INV_SQRT_2PI
+            slope += flat_s[part]
+            slope *= flat_delta[part]
 
         in_blocks(block, z.size, 1, block_per_thread(z.size, SINGLE_BLOCK))
         return grad_z
