@@ -169,8 +169,9 @@ class Adam(optimizers.Adam, Optimizer):
             g = [g_i + self.weight_decay * p_i for g_i, p_i in zip(g, p)]  # eq. 8.2
         m = self.slot(name, "exp_avg", len(p))
         v = self.slot(name, "exp_avg_sq", len(p))
-        m[:] = [beta1 * m_i + (1.0 - beta1) * g_i for m_i, g_i in zip(m, g)]  # eq. 8.11
-        v[:] = [beta2 * v_i + (1.0 - beta2) * g_i * g_i for v_i, g_i in zip(v, g)]  # eq. 8.12
+        one_minus_beta1, one_minus_beta2 = 1.0 - beta1, 1.0 - beta2  # once, not once per element
+        m[:] = [beta1 * m_i + one_minus_beta1 * g_i for m_i, g_i in zip(m, g)]  # eq. 8.11
+        v[:] = [beta2 * v_i + one_minus_beta2 * g_i * g_i for v_i, g_i in zip(v, g)]  # eq. 8.12
         # eq. 8.13, grouped as PyTorch's addcdiv: p -= step_size * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
         p[:] = [p_i - step_size * (m_i / (sqrt(v_i) / bias_correction2_sqrt + eps)) for p_i, m_i, v_i in zip(p, m, v)]
 
