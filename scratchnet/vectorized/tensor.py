@@ -6,6 +6,7 @@ A batch is an array with the batch axis first: ``(batch, features)`` for flat sa
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from typing import Any, TypeAlias
 
@@ -139,11 +140,20 @@ def check_targets(labels: Any, shape: tuple[int, int], classes: int, ignore_inde
 
 def row_sums(x: Array) -> Array:
     """The sum of each row of ``x``'s last axis, shaped to broadcast back over it (last axis 1)."""
-    sums: Array = (x.reshape(-1, x.shape[-1]) @ np.ones(x.shape[-1], x.dtype)).reshape(*x.shape[:-1], 1)
+    sums: Array = (x.reshape(-1, x.shape[-1]) @ ones(x.shape[-1], x.dtype)).reshape(*x.shape[:-1], 1)
     return sums
 
 
 def column_sums(x: Array, out: Array) -> Array:
     """The sum over the rows of the matrix ``x`` (rows, columns) of each column, into ``out``."""
-    result: Array = np.matmul(np.ones(x.shape[0], x.dtype), x, out=out)
+    result: Array = np.matmul(ones(x.shape[0], x.dtype), x, out=out)
     return result
+
+
+@functools.lru_cache(maxsize=64)
+def ones(length: int, dtype: np.dtype[Any]) -> Array:
+    """A read-only vector of ``length`` ones, made once for each length and dtype (a step asks for
+    the same few dozens of times)."""
+    vector: Array = np.ones(length, dtype)
+    vector.setflags(write=False)
+    return vector
