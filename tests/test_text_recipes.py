@@ -131,7 +131,7 @@ def test_names_is_makemores_transformer() -> None:
     assert plan(architecture).parameter_count == expected == 204_544
     assert text.layout == "documents" and text.context is None  # the longest document + 1
     assert config.batch_size == 64 and config.optimizer == "adamw" and config.lr == 5e-3  # makemore's 32, 5e-4
-    assert config.weight_decay == 0.01 and config.betas == (0.9, 0.99) and text.steps == 5000
+    assert config.weight_decay == 0.1 and config.betas == (0.9, 0.99) and text.steps == 7500  # makemore's 0.01
 
 
 def test_flags_override_a_recipe_and_a_shorter_run_shortens_the_warmup() -> None:
