@@ -64,6 +64,7 @@ from scratchnet.cli.train_text import (
     show_text_settings,
     text_config,
 )
+from scratchnet.cli.train_warmup import shortened_image_warmup
 from scratchnet.core.architecture import ACTIVATION_LAYERS, DTYPES
 from scratchnet.core.errors import ConfigError, DatasetError
 from scratchnet.core.init import INITIALIZERS
@@ -244,6 +245,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     settings = recipe_settings(args.recipe, dataset if args.data is None else "")
     if args.data is not None:
         settings.update(OWN_DATA_DEFAULTS)
+    settings.update(shortened_image_warmup(settings, args, dataset))
     if args.layers is not None:  # a network of its own: the recipe's MLP settings do not apply
         for name in MLP_ONLY:
             settings.pop(name, None)
